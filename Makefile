@@ -1,0 +1,72 @@
+# The two commands a new user needs: `make run` and `make test`.
+# Everything else here is for developers and CI.
+
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(shell command -v uv 2>/dev/null || echo $(TOOLS)/bin/uv)
+RUN := UV_PYTHON_DOWNLOADS=never $(UV) run --locked --no-sync
+FLASK := $(RUN) flask --app wsgi
+PYTEST_WORKERS ?= 2
+
+.PHONY: run test sync lint format typecheck migrations-check openapi vendor clean help
+
+help:
+	@echo "make run    - install, migrate, seed demo data and serve on http://127.0.0.1:5000"
+	@echo "make test   - the whole test suite (SQLite; set TEST_DATABASE_URL/REDIS_URL for PostgreSQL/Redis)"
+	@echo "make lint   - ruff, format check and mypy"
+
+$(TOOLS)/bin/uv:
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet "uv==$(UV_VERSION)"
+
+.venv/.synced: uv.lock pyproject.toml | $(UV)
+	UV_PYTHON_DOWNLOADS=never $(UV) sync --locked
+	@touch $@
+
+sync: .venv/.synced
+
+run: sync
+	$(FLASK) db upgrade
+	$(FLASK) hub seed-demo
+	$(FLASK) hub serve --host 127.0.0.1 --port 5000
+
+test: sync
+	$(RUN) pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+
+lint: sync
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+	$(RUN) mypy
+
+format: sync
+	$(RUN) ruff check --fix .
+	$(RUN) ruff format .
+
+# upgrade from empty, compare models with migrations, downgrade to base, upgrade again
+migrations-check: sync
+	$(RUN) python -m referral_hub.core.migration_check
+
+openapi: sync
+	$(FLASK) openapi write --format=json docs/openapi.json
+	@echo "docs/openapi.json written"
+
+# developers only (needs npm): refresh the vendored front-end files from package.json pins
+vendor:
+	rm -rf .vendor-tmp && mkdir .vendor-tmp
+	cd .vendor-tmp && npm pack --silent swagger-ui-dist@5.35.0 htmx.org@2.0.11 @picocss/pico@2.1.1 >/dev/null
+	cd .vendor-tmp && for f in *.tgz; do mkdir -p "$${f%.tgz}" && tar -xzf "$$f" -C "$${f%.tgz}"; done
+	mkdir -p referral_hub/web/static/vendor
+	cp .vendor-tmp/htmx.org-2.0.11/package/dist/htmx.min.js referral_hub/web/static/vendor/htmx-2.0.11.min.js
+	cp .vendor-tmp/picocss-pico-2.1.1/package/css/pico.min.css referral_hub/web/static/vendor/pico-2.1.1.min.css
+	cp .vendor-tmp/swagger-ui-dist-5.35.0/package/swagger-ui-bundle.js referral_hub/web/static/vendor/swagger-ui-bundle-5.35.0.js
+	cp .vendor-tmp/swagger-ui-dist-5.35.0/package/swagger-ui.css referral_hub/web/static/vendor/swagger-ui-5.35.0.css
+	$(PYTHON) -c "import hashlib,base64,pathlib; d=pathlib.Path('referral_hub/web/static/vendor'); \
+	lines=['# Vendored front-end files','','Copied by \`make vendor\` from the npm packages pinned in package.json. Do not edit.','','| file | package | sha384 |','|---|---|---|']; \
+	src={'htmx':'htmx.org@2.0.11','pico':'@picocss/pico@2.1.1','swagger':'swagger-ui-dist@5.35.0'}; \
+	[lines.append('| %s | %s | sha384-%s |' % (p.name, next(v for k,v in src.items() if p.name.startswith(k)), base64.b64encode(hashlib.sha384(p.read_bytes()).digest()).decode())) for p in sorted(d.iterdir()) if p.suffix in ('.js','.css')]; \
+	(d/'VENDOR.md').write_text('\n'.join(lines)+'\n')"
+	rm -rf .vendor-tmp
+
+clean:
+	rm -rf .venv $(TOOLS) .pytest_cache .mypy_cache .ruff_cache

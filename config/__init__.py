@@ -1,0 +1,1 @@
+"""Configuration modules; see config/default.py for every setting."""

@@ -1,0 +1,85 @@
+"""Every setting the hub reads, with defaults that are safe for the embedded first run.
+
+Override any of them with an environment variable named REFERRAL_HUB_<SETTING> (for
+example REFERRAL_HUB_SECRET_KEY). DATABASE_URL and REDIS_URL are read without the prefix
+too, as hosting platforms set them. Lists are comma-separated; booleans are true/false.
+"""
+
+# "embedded" (SQLite, jobs in-process, secrets kept in the instance folder) or
+# "production" (refuses to start without real secrets; expects PostgreSQL and Redis).
+HUB_ENV = "embedded"
+
+# Signs sessions and cursors. Embedded mode generates one into the instance folder.
+SECRET_KEY = ""
+
+# Fernet keys (urlsafe base64, 32 bytes), comma-separated, newest first. The first one
+# encrypts; all of them decrypt, so a new key can be added before the old one is retired.
+FIELD_ENCRYPTION_KEYS: list[str] = []
+
+# SQLAlchemy URL. Empty means a SQLite file in the instance folder.
+SQLALCHEMY_DATABASE_URI = ""
+
+# Redis for rq jobs (and later shared rate limits). Empty: jobs run in this process.
+REDIS_URL = ""
+
+# How jobs run: "rq" (needs REDIS_URL), "thread" (in this process) or "inline" (at once,
+# in the caller; the test suite's choice). Empty: rq when REDIS_URL is set, else thread.
+JOB_RUNNER = ""
+
+# rq queue name (the test suite gives each parallel worker its own).
+RQ_QUEUE = "referral_hub"
+
+# Run periodic sweeps on a timer thread inside the web process (embedded mode only;
+# production runs exactly one `flask hub scheduler`).
+RUN_EMBEDDED_SCHEDULER = False
+
+# Seconds between runs of each periodic task.
+OUTBOX_SWEEP_SECONDS = 15
+IDEMPOTENCY_PURGE_SECONDS = 3600
+
+# An outbox row is re-enqueued by the sweeper if still undelivered this long after it
+# was last handed to the queue; failed deliveries back off exponentially up to the cap.
+OUTBOX_REQUEUE_AFTER_SECONDS = 60
+OUTBOX_MAX_ATTEMPTS = 8
+OUTBOX_BACKOFF_BASE_SECONDS = 10
+OUTBOX_BACKOFF_MAX_SECONDS = 3600
+
+# An Idempotency-Key held this long by a request that never finished may be taken over.
+IDEMPOTENCY_IN_FLIGHT_SECONDS = 300
+
+# Largest accepted request body, in bytes (413 above it).
+MAX_CONTENT_LENGTH = 1024 * 1024
+
+# Where e-mails go. Empty SMTP_HOST: written as .eml files to MAIL_FOLDER (relative to
+# the instance folder), so nothing leaves the machine in the embedded default.
+SMTP_HOST = ""
+SMTP_PORT = 587
+SMTP_USERNAME = ""
+SMTP_PASSWORD = ""
+SMTP_STARTTLS = True
+MAIL_FROM = "referral-hub@localhost"
+MAIL_FOLDER = "mail"
+
+# The hub's public base URL, used in e-mails ("you have an action in the hub").
+PUBLIC_URL = "http://127.0.0.1:5000"
+
+# Log level and format (JSON lines, or plain text for a terminal).
+LOG_LEVEL = "INFO"
+LOG_JSON = True
+
+# SQLite: milliseconds a writer waits for the lock before giving up.
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+# Seconds /readyz waits for the database and Redis before calling them down.
+READINESS_TIMEOUT_SECONDS = 1.0
+
+# OpenAPI document (served at /openapi.json, browsable at /docs).
+API_TITLE = "referral_hub"
+API_VERSION = "v1"
+OPENAPI_VERSION = "3.1.0"
+OPENAPI_URL_PREFIX = "/"
+OPENAPI_JSON_PATH = "openapi.json"
+
+# Ask every API response to be kept out of caches.
+DEBUG = False
+TESTING = False

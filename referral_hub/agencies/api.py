@@ -1,0 +1,44 @@
+"""/api/v1/agencies: the directory of agencies."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from referral_hub.agencies import service
+from referral_hub.agencies.schemas import (
+    AgencyCreateArgs,
+    AgencyListArgs,
+    AgencyPageSchema,
+    AgencySchema,
+)
+from referral_hub.core.authz import current_actor, require
+from referral_hub.core.http import HubBlueprint
+
+blp = HubBlueprint("agencies", __name__, url_prefix="/api/v1/agencies", description="Agencies")
+
+
+@blp.route("")
+@require()
+@blp.arguments(AgencyListArgs, location="query", as_kwargs=True)
+@blp.response(200, AgencyPageSchema)
+def list_agencies(limit: int, cursor: str | None, status: Any) -> dict[str, Any]:
+    items, next_cursor = service.list_agencies(
+        current_actor(), limit=limit, cursor=cursor, status=status
+    )
+    return {"items": items, "next_cursor": next_cursor}
+
+
+@blp.route("", methods=["POST"])
+@require("hub_admin")
+@blp.arguments(AgencyCreateArgs, as_kwargs=True)
+@blp.response(201, AgencySchema)
+def create_agency(**fields: Any) -> Any:
+    return service.create_agency(current_actor(), **fields)
+
+
+@blp.route("/<uuid:agency_id>")
+@require()
+@blp.response(200, AgencySchema)
+def get_agency(agency_id: uuid.UUID) -> Any:
+    return service.get_agency(current_actor(), agency_id)

@@ -1,0 +1,89 @@
+"""Agency (the tenant) and User (a staff member of exactly one agency)."""
+
+from __future__ import annotations
+
+import uuid
+from enum import StrEnum
+
+from sqlalchemy import JSON, Enum, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from referral_hub.core.db import Base, Timestamps, UUIDPrimaryKey
+
+
+def _enum(enum: type[StrEnum], name: str) -> Enum:
+    """Portable enum column: VARCHAR plus a named CHECK on both databases."""
+    return Enum(
+        enum,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=32,
+        values_callable=lambda e: [member.value for member in e],
+        validate_strings=True,
+    )
+
+
+class AgencyKind(StrEnum):
+    SHELTER = "shelter"
+    HOUSING = "housing"
+    HEALTH = "health"
+    MENTAL_HEALTH = "mental_health"
+    SUBSTANCE_USE = "substance_use"
+    LEGAL_AID = "legal_aid"
+    IMMIGRATION_LEGAL = "immigration_legal"
+    LAW_ENFORCEMENT = "law_enforcement"
+    CASE_MANAGEMENT = "case_management"
+    HOTLINE = "hotline"
+    OTHER = "other"
+
+
+class AgencyStatus(StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+
+
+class Role(StrEnum):
+    INTAKE = "intake"
+    PROVIDER = "provider"
+    COORDINATOR = "coordinator"
+    AGENCY_ADMIN = "agency_admin"
+    HUB_ADMIN = "hub_admin"
+
+
+class Agency(UUIDPrimaryKey, Timestamps, Base):
+    __tablename__ = "agency"
+
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[AgencyKind] = mapped_column(_enum(AgencyKind, "agency_kind"))
+    is_victim_service_provider: Mapped[bool] = mapped_column(default=False)
+    status: Mapped[AgencyStatus] = mapped_column(
+        _enum(AgencyStatus, "agency_status"), default=AgencyStatus.ACTIVE
+    )
+    city: Mapped[str | None] = mapped_column(String(120))
+    region: Mapped[str | None] = mapped_column(String(120))
+
+    users: Mapped[list[User]] = relationship(back_populates="agency")
+
+    def __repr__(self) -> str:
+        return f"<Agency {self.id} {self.kind} {self.status}>"
+
+
+class User(UUIDPrimaryKey, Timestamps, Base):
+    """A staff member. E-mail is a work address (not survivor data); it is unique hub-wide."""
+
+    __tablename__ = "user_account"
+
+    agency_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("agency.id", ondelete="RESTRICT"), index=True
+    )
+    email: Mapped[str] = mapped_column(String(254), unique=True)  # stored lower-cased
+    display_name: Mapped[str] = mapped_column(String(120))
+    roles: Mapped[list[str]] = mapped_column(JSON, default=list)
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    is_active: Mapped[bool] = mapped_column(default=True)
+
+    agency: Mapped[Agency] = relationship(back_populates="users")
+
+    def __repr__(self) -> str:
+        return f"<User {self.id} agency={self.agency_id} active={self.is_active}>"

@@ -1,0 +1,112 @@
+"""Agencies and users: create, find, list. Every change is audited in its transaction."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+
+from argon2 import PasswordHasher
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from referral_hub.agencies.models import Agency, AgencyKind, AgencyStatus, Role, User
+from referral_hub.audit import service as audit
+from referral_hub.core.actor import Actor
+from referral_hub.core.errors import Conflict, NotFound, ValidationFailed
+from referral_hub.core.pagination import paginate
+from referral_hub.extensions import db
+from referral_hub.notifications.service import send_email
+
+password_hasher = PasswordHasher()  # argon2id with the library's current parameters
+
+
+def _session() -> Session:
+    return db.session
+
+
+def create_agency(
+    actor: Actor,
+    *,
+    name: str,
+    kind: AgencyKind,
+    is_victim_service_provider: bool = False,
+    city: str | None = None,
+    region: str | None = None,
+) -> Agency:
+    name = name.strip()
+    if _session().scalar(select(Agency.id).where(func.lower(Agency.name) == name.lower())):
+        raise Conflict("An agency with this name exists.", errors={"name": ["Already taken."]})
+    agency = Agency(
+        name=name,
+        kind=kind,
+        is_victim_service_provider=is_victim_service_provider,
+        city=city,
+        region=region,
+    )
+    _session().add(agency)
+    _session().flush()
+    audit.record(
+        actor,
+        "agency.created",
+        agency,
+        details={"kind": kind.value, "is_victim_service_provider": is_victim_service_provider},
+    )
+    return agency
+
+
+def get_agency(actor: Actor, agency_id: uuid.UUID) -> Agency:
+    """Agencies are the directory: every signed-in actor may see every agency."""
+    agency = _session().get(Agency, agency_id)
+    if agency is None:
+        raise NotFound()
+    return agency
+
+
+def find_agency_by_name(name: str) -> Agency | None:
+    return _session().scalar(select(Agency).where(func.lower(Agency.name) == name.strip().lower()))
+
+
+def list_agencies(
+    actor: Actor, *, limit: int, cursor: str | None, status: AgencyStatus | None = None
+) -> tuple[list[Agency], str | None]:
+    statement = select(Agency)
+    if status is not None:
+        statement = statement.where(Agency.status == status)
+    return paginate(statement, [Agency.name, Agency.id], limit, cursor, [str, uuid.UUID])
+
+
+def create_user(
+    actor: Actor,
+    *,
+    agency_id: uuid.UUID,
+    email: str,
+    display_name: str,
+    roles: Iterable[str],
+    password: str | None = None,
+    notify: bool = True,
+) -> User:
+    agency = get_agency(actor, agency_id)
+    roles = sorted(set(roles))
+    unknown = [role for role in roles if role not in {r.value for r in Role}]
+    if unknown:
+        raise ValidationFailed(errors={"roles": [f"Unknown role: {', '.join(unknown)}."]})
+    email = email.strip().lower()
+    if _session().scalar(select(User.id).where(User.email == email)):
+        raise Conflict("A user with this e-mail exists.", errors={"email": ["Already taken."]})
+    user = User(
+        agency_id=agency.id,
+        email=email,
+        display_name=display_name.strip(),
+        roles=roles,
+        password_hash=password_hasher.hash(password) if password else None,
+    )
+    _session().add(user)
+    _session().flush()
+    audit.record(actor, "user.created", user, fields=["roles"], details={"roles": roles})
+    if notify:
+        send_email(user.email, "account_created")
+    return user
+
+
+def find_user_by_email(email: str) -> User | None:
+    return _session().scalar(select(User).where(User.email == email.strip().lower()))

@@ -1,0 +1,1 @@
+"""The JSON API: blueprint registration, health checks, the OpenAPI document and docs."""

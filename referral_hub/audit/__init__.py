@@ -1,0 +1,1 @@
+"""The tamper-evident record: every state change and every look at survivor data."""

@@ -1,0 +1,85 @@
+"""Audit events (append-only, guarded by database triggers) and the chain head."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, String
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from referral_hub.core.clock import isoformat
+from referral_hub.core.db import Base
+
+JSONVariant = JSON().with_variant(JSONB(), "postgresql")
+
+
+class AuditEvent(Base):
+    """One recorded action. Never updated or deleted: triggers refuse it on both databases."""
+
+    __tablename__ = "audit_event"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    event_id: Mapped[uuid.UUID] = mapped_column(unique=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor_type: Mapped[str] = mapped_column(String(16))
+    actor_id: Mapped[str | None] = mapped_column(String(64))
+    actor_agency_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    actor_roles: Mapped[list[str]] = mapped_column(JSONVariant)
+    action: Mapped[str] = mapped_column(String(80), index=True)
+    outcome: Mapped[str] = mapped_column(String(16))
+    subject_type: Mapped[str | None] = mapped_column(String(40))
+    subject_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    client_reference: Mapped[str | None] = mapped_column(String(40), index=True)
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    fields: Mapped[list[str]] = mapped_column(JSONVariant)
+    consent_id: Mapped[uuid.UUID | None]
+    details: Mapped[dict[str, Any]] = mapped_column(JSONVariant)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    leaf_hash: Mapped[str] = mapped_column(String(64))
+    chain_hash: Mapped[str] = mapped_column(String(64))
+
+    def document(self) -> dict[str, Any]:
+        """The event as hashed and exported (chain.verify's input)."""
+        return {
+            "v": 1,
+            "seq": self.seq,
+            "event_id": str(self.event_id),
+            "at": isoformat(self.at),
+            "actor": {
+                "type": self.actor_type,
+                "id": self.actor_id,
+                "agency_id": str(self.actor_agency_id) if self.actor_agency_id else None,
+                "roles": list(self.actor_roles),
+            },
+            "action": self.action,
+            "outcome": self.outcome,
+            "subject": {"type": self.subject_type, "id": self.subject_id},
+            "client_reference": self.client_reference,
+            "request_id": self.request_id,
+            "fields": list(self.fields),
+            "consent_id": str(self.consent_id) if self.consent_id else None,
+            "details": dict(self.details),
+            "prev": self.prev_hash,
+            "leaf": self.leaf_hash,
+            "chain": self.chain_hash,
+        }
+
+    def __repr__(self) -> str:
+        return f"<AuditEvent {self.seq} {self.action} {self.outcome}>"
+
+
+class AuditHead(Base):
+    """The single row holding the last seq and chain hash; its row lock serializes writers.
+
+    A trigger only lets `seq` move forward by exactly one, so the head cannot be wound
+    back to hide deleted events.
+    """
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    chain_hash: Mapped[str] = mapped_column(String(64))

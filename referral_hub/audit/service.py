@@ -1,0 +1,130 @@
+"""Recording audit events in the caller's transaction, and reading the chain back.
+
+`record()` runs inside a service, after its flush: it takes the head (row lock on
+PostgreSQL; SQLite transactions already hold the write lock from BEGIN IMMEDIATE),
+appends the next event and moves the head, all in the caller's transaction. So there is
+no change without its event, no event without its change, and no gap in `seq`.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from flask import g, has_request_context
+from sqlalchemy import select
+
+from referral_hub.audit.chain import GENESIS, Verification, chain_hash, leaf_hash, verify
+from referral_hub.audit.models import AuditEvent, AuditHead
+from referral_hub.core import clock
+from referral_hub.core.actor import Actor
+from referral_hub.core.nopii import assert_no_pii
+from referral_hub.extensions import db
+
+HEAD_ID = 1
+_ACTION = re.compile(r"^[a-z][a-z_]*(\.[a-z][a-z_]*)+$")
+OUTCOMES = frozenset({"success", "denied", "failure"})
+
+Subject = tuple[str, "uuid.UUID | str"] | Any
+
+
+def _subject_parts(subject: Subject | None) -> tuple[str | None, str | None]:
+    if subject is None:
+        return None, None
+    if isinstance(subject, tuple):
+        kind, ident = subject
+        return kind, str(ident)
+    return str(subject.__tablename__), str(subject.id)
+
+
+def _lock_head() -> AuditHead:
+    statement = (
+        select(AuditHead)
+        .where(AuditHead.id == HEAD_ID)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    head = db.session.scalar(statement)
+    if head is None:
+        raise RuntimeError("audit head row missing: run `flask db upgrade`")
+    return head
+
+
+def record(
+    actor: Actor,
+    action: str,
+    subject: Subject | None = None,
+    *,
+    outcome: str = "success",
+    client_reference: str | None = None,
+    fields: Sequence[str] = (),
+    consent_id: uuid.UUID | None = None,
+    details: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one event to the chain, in the current transaction. Never commits."""
+    if not _ACTION.match(action):
+        raise ValueError(f"audit action {action!r} must be dotted lower-case, e.g. referral.accepted")
+    if outcome not in OUTCOMES:
+        raise ValueError(f"audit outcome must be one of {sorted(OUTCOMES)}")
+    details = dict(details or {})
+    assert_no_pii(details, where="audit details")
+    subject_type, subject_id = _subject_parts(subject)
+    db.session.flush()  # the change being recorded is written before its event
+    head = _lock_head()
+    event = AuditEvent(
+        seq=head.seq + 1,
+        event_id=uuid.uuid4(),
+        at=clock.now(),
+        actor_type=str(actor.kind),
+        actor_id=actor.id,
+        actor_agency_id=actor.agency_id,
+        actor_roles=sorted(actor.roles),
+        action=action,
+        outcome=outcome,
+        subject_type=subject_type,
+        subject_id=subject_id,
+        client_reference=client_reference,
+        request_id=g.get("request_id") if has_request_context() else None,
+        fields=sorted(set(fields)),
+        consent_id=consent_id,
+        details=details,
+        prev_hash=head.chain_hash,
+        leaf_hash="",
+        chain_hash="",
+    )
+    event.leaf_hash = leaf_hash(event.document())
+    event.chain_hash = chain_hash(head.chain_hash, event.leaf_hash)
+    db.session.add(event)
+    head.seq = event.seq
+    head.chain_hash = event.chain_hash
+    db.session.flush()
+    return event
+
+
+def head() -> tuple[int, str]:
+    current = db.session.get(AuditHead, HEAD_ID)
+    return (current.seq, current.chain_hash) if current else (0, GENESIS)
+
+
+def iter_documents(after_seq: int = 0, batch: int = 2000) -> Iterator[dict[str, Any]]:
+    """Every event after `after_seq` in order, in batches (keeps memory flat)."""
+    last = after_seq
+    while True:
+        rows = db.session.scalars(
+            select(AuditEvent).where(AuditEvent.seq > last).order_by(AuditEvent.seq).limit(batch)
+        ).all()
+        if not rows:
+            return
+        for row in rows:
+            yield row.document()
+        last = rows[-1].seq
+        db.session.expunge_all()
+
+
+def verify_stored() -> Verification:
+    """Verify the whole stored chain against the head row."""
+    head_seq, head_chain = head()
+    anchors = {head_seq: head_chain} if head_seq else {}
+    return verify(iter_documents(), anchors=anchors)

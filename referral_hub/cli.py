@@ -1,0 +1,227 @@
+"""`flask hub …`: operator commands. Each one calls services inside one transaction."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import uuid
+from typing import Any
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+from referral_hub.agencies.models import AgencyKind
+from referral_hub.core.actor import SYSTEM
+from referral_hub.core.db import transaction
+from referral_hub.core.errors import DomainError
+
+hub = AppGroup("hub", help="Referral hub operations.")
+
+
+def _fail(error: DomainError) -> None:
+    messages = "; ".join(f"{field}: {' '.join(m)}" for field, m in (error.errors or {}).items())
+    raise click.ClickException(f"{error.detail}{' (' + messages + ')' if messages else ''}")
+
+
+@hub.command("create-agency")
+@click.option("--name", required=True, help="Unique display name.")
+@click.option(
+    "--kind",
+    required=True,
+    type=click.Choice([kind.value for kind in AgencyKind]),
+)
+@click.option("--victim-service-provider", is_flag=True, help="Stricter sharing rules apply.")
+@click.option("--city")
+@click.option("--region")
+def create_agency(
+    name: str, kind: str, victim_service_provider: bool, city: str | None, region: str | None
+) -> None:
+    """Create an agency (the tenant whose staff and systems act in the hub)."""
+    from referral_hub.agencies.service import create_agency as create
+
+    try:
+        with transaction():
+            agency = create(
+                SYSTEM,
+                name=name,
+                kind=AgencyKind(kind),
+                is_victim_service_provider=victim_service_provider,
+                city=city,
+                region=region,
+            )
+            agency_id = agency.id
+    except DomainError as error:
+        _fail(error)
+    click.echo(f"agency {agency_id} created")
+
+
+@hub.command("create-user")
+@click.option("--agency", "agency_ref", required=True, help="Agency id or exact name.")
+@click.option("--email", required=True)
+@click.option("--name", "display_name", required=True)
+@click.option(
+    "--role",
+    "roles",
+    multiple=True,
+    required=True,
+    help="intake, provider, coordinator, agency_admin or hub_admin; repeat for several.",
+)
+@click.password_option(
+    "--password", prompt="Password", help="Asked for interactively when not given."
+)
+def create_user(
+    agency_ref: str, email: str, display_name: str, roles: tuple[str, ...], password: str
+) -> None:
+    """Create a staff user in an agency."""
+    from referral_hub.agencies import service
+
+    try:
+        with transaction():
+            agency = _resolve_agency(agency_ref)
+            user = service.create_user(
+                SYSTEM,
+                agency_id=agency.id,
+                email=email,
+                display_name=display_name,
+                roles=roles,
+                password=password,
+            )
+            user_id = user.id
+    except DomainError as error:
+        _fail(error)
+    click.echo(f"user {user_id} created")
+
+
+def _resolve_agency(reference: str) -> Any:
+    from referral_hub.agencies import service
+
+    try:
+        return service.get_agency(SYSTEM, uuid.UUID(reference))
+    except ValueError:
+        agency = service.find_agency_by_name(reference)
+        if agency is None:
+            raise click.ClickException(
+                f"no agency named {reference!r}; list them on the front page or create one "
+                "with `flask hub create-agency`"
+            ) from None
+        return agency
+
+
+@hub.command("seed-demo")
+def seed_demo() -> None:
+    """Create the fictional demonstration network (safe to run again)."""
+    from referral_hub import demo
+
+    demo.seed(echo=click.echo)
+
+
+@hub.command("new-key")
+def new_key() -> None:
+    """Print a fresh encryption key for REFERRAL_HUB_FIELD_ENCRYPTION_KEYS."""
+    from referral_hub.core.crypto import new_key as make
+
+    click.echo(make())
+
+
+@hub.command("sweep-outbox")
+def sweep_outbox() -> None:
+    """Hand every due, undelivered outbox row to the queue now."""
+    from referral_hub.jobs import service
+
+    with transaction():
+        count = service.sweep(limit=100_000)
+    click.echo(f"{count} outbox rows handed to the {service.queue().name} queue")
+
+
+@hub.command("audit-verify")
+def audit_verify() -> None:
+    """Re-hash the whole audit chain and check it against the head; exit 1 if broken."""
+    from referral_hub.audit import service
+
+    total, _ = service.head()
+    seen = 0
+
+    def progress(documents: Any) -> Any:
+        nonlocal seen
+        for document in documents:
+            seen += 1
+            if seen % 10_000 == 0:
+                click.echo(f"  … {seen:,} / {total:,} events", err=True)
+            yield document
+
+    from referral_hub.audit.chain import verify
+
+    head_seq, head_hash = service.head()
+    result = verify(
+        progress(service.iter_documents()), anchors={head_seq: head_hash} if head_seq else {}
+    )
+    if result.ok:
+        click.echo(f"OK: {result.events_checked:,} events, head {result.head_seq} {result.head_hash}")
+        return
+    click.echo(
+        f"BROKEN at seq {result.first_bad_seq}: {result.reason} — {result.explanation}", err=True
+    )
+    sys.exit(1)
+
+
+def run_worker(app: Flask, *, burst: bool) -> None:
+    """An rq worker (no fork per job) for the hub's queue, with rq's scheduler."""
+    from rq import SimpleWorker
+
+    from referral_hub.jobs.queue import RqQueue
+    from referral_hub.jobs.runtime import set_process_app
+
+    set_process_app(app)
+    queue = app.extensions["hub_queue"]
+    if not isinstance(queue, RqQueue):
+        raise click.ClickException(
+            "no REDIS_URL is set: in embedded mode jobs run inside `flask hub serve`"
+        )
+    worker = SimpleWorker([queue.queue], connection=queue.redis)
+    worker.work(with_scheduler=True, burst=burst)
+
+
+@hub.command("worker")
+@click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
+def worker(burst: bool) -> None:
+    """Run an rq worker for outbox deliveries and periodic sweeps."""
+    run_worker(current_app._get_current_object(), burst=burst)  # type: ignore[attr-defined]
+
+
+@hub.command("scheduler")
+def scheduler() -> None:
+    """Run the periodic-sweep scheduler (exactly one per deployment is the plan; two are safe)."""
+    from referral_hub.jobs.periodic import run_scheduler
+    from referral_hub.jobs.runtime import set_process_app
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    set_process_app(app)
+    click.echo("scheduler running; Ctrl-C to stop")
+    try:
+        run_scheduler(app, stop=threading.Event())
+    except KeyboardInterrupt:
+        pass
+
+
+@hub.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+def serve(host: str, port: int) -> None:
+    """Embedded mode: serve the hub with jobs and sweeps running in this process."""
+    from referral_hub import demo
+    from referral_hub.jobs.periodic import start_embedded_scheduler
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if app.extensions["hub_queue"].name != "rq":
+        start_embedded_scheduler(app)
+    url = f"http://{host}:{port}/"
+    click.echo("")
+    click.echo(f"  Referral hub is running: open {url}")
+    click.echo(f"  API reference: {url}docs   health: {url}readyz")
+    click.echo("  Demo staff accounts:")
+    for email, roles in demo.SIGN_INS:
+        click.echo(f"    {email:<36} {roles:<28} password: {demo.DEMO_PASSWORD}")
+    click.echo("  Press Ctrl-C to stop.")
+    click.echo("")
+    app.run(host=host, port=port, threaded=True, use_reloader=False, debug=False)

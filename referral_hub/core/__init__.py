@@ -1,0 +1,1 @@
+"""Shared building blocks that every feature stands on; imports no feature package."""

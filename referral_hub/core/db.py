@@ -1,0 +1,130 @@
+"""Declarative base, shared column mixins and the one transaction boundary."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import DateTime, ForeignKey, MetaData, TypeDecorator, Uuid, event
+from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, declared_attr, mapped_column, registry
+
+from referral_hub.core import clock
+
+# Named constraints keep SQLite batch migrations and downgrades deterministic.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC in and out, on PostgreSQL (timestamptz) and SQLite (text) alike."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; use core.clock.now()")
+        value = value.astimezone(UTC)
+        # SQLite keeps the text as given; store it without offset so ordering stays lexical
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    """Every model's base: one metadata with the naming convention, UTC datetimes by default."""
+
+    registry = registry(
+        metadata=MetaData(naming_convention=NAMING_CONVENTION),
+        type_annotation_map={datetime: UTCDateTime(), uuid.UUID: Uuid()},
+    )
+
+
+class UUIDPrimaryKey:
+    """Random UUID ids: unguessable, and safe to show in URLs."""
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+
+
+class Timestamps:
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    updated_at: Mapped[datetime] = mapped_column(default=clock.now, onupdate=clock.now)
+
+
+class AgencyOwned:
+    """Rows that belong to one agency; tenant-scoped loaders filter on this column."""
+
+    @declared_attr
+    def agency_id(cls) -> Mapped[uuid.UUID]:  # noqa: N805 - declared_attr receives the class
+        return mapped_column(ForeignKey("agency.id", ondelete="RESTRICT"), index=True)
+
+
+def install_sqlite_pragmas(engine: Engine) -> None:
+    """WAL, enforced foreign keys, a busy timeout, and BEGIN IMMEDIATE for every transaction.
+
+    pysqlite's own implicit BEGIN is turned off so that SQLAlchemy's `begin` event issues
+    `BEGIN IMMEDIATE`: the write lock is taken at the start, so a transaction never fails
+    half-way trying to upgrade a read lock, and writers (the audit chain head) serialize.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        busy_ms = int(current_app.config.get("SQLITE_BUSY_TIMEOUT_MS", 10_000))
+        cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        if engine.url.database not in (None, "", ":memory:"):
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+AfterCommit = Callable[[], None]
+
+
+def after_commit(session: Session, callback: AfterCommit) -> None:
+    """Run `callback` once the surrounding transaction() has committed (never on rollback)."""
+    session.info.setdefault("after_commit", []).append(callback)
+
+
+@contextmanager
+def transaction() -> Iterator[Session]:
+    """The unit of work: commit once at the end, roll back everything on any error.
+
+    Services only flush. Requests and jobs wrap their whole work in this, so a change, its
+    audit event and its outbox rows land together or not at all. Callbacks registered with
+    `after_commit` (enqueueing jobs) run only after a successful commit.
+    """
+    from referral_hub.extensions import db
+
+    session = db.session
+    session.info.pop("after_commit", None)
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        session.info.pop("after_commit", None)
+        raise
+    for callback in session.info.pop("after_commit", []):
+        callback()

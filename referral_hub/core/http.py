@@ -1,0 +1,113 @@
+"""The API's HTTP plumbing: flask-smorest Api and Blueprint with our parser and errors.
+
+Every request body under /api/ goes through `core.jsonin.loads_strict` before a view sees
+it; validation failures become problem+json (400 for wrong JSON types, 422 for rule
+breaks) with a message per field.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
+import flask_smorest
+from flask import g, request
+from marshmallow import Schema, ValidationError
+from webargs import core as webargs_core
+from webargs.flaskparser import FlaskParser
+from werkzeug.exceptions import HTTPException
+
+from referral_hub.core.errors import MalformedRequest, ValidationFailed
+from referral_hub.core.problems import from_http_exception, wants_problem_json
+from referral_hub.core.schemas import ProblemSchema, flatten_messages, has_type_mismatch
+
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class HubParser(FlaskParser):
+    """Reads the body parsed once by the intake hook; turns validation errors into problems."""
+
+    def _raw_load_json(self, req: Any) -> Any:
+        body = g.get("json_body", webargs_core.missing)
+        return webargs_core.missing if body is None else body
+
+    def handle_error(
+        self,
+        error: ValidationError,
+        req: Any,
+        schema: Schema,
+        *,
+        error_status_code: int | None,
+        error_headers: Any,
+    ) -> NoReturn:
+        messages = error.messages
+        # webargs nests messages under the location ("json", "query", "view_args")
+        if isinstance(messages, dict) and len(messages) == 1:
+            location, inner = next(iter(messages.items()))
+            if location in ("json", "querystring", "query", "view_args", "path", "headers"):
+                if location == "json" and has_type_mismatch(schema, g.get("json_body"), inner):
+                    raise MalformedRequest(
+                        "A field has the wrong JSON type", errors=flatten_messages(inner)
+                    )
+                if location in ("view_args", "path"):
+                    # a malformed id in the path is a missing resource, not a bad body
+                    from referral_hub.core.errors import NotFound
+
+                    raise NotFound()
+                raise ValidationFailed(errors=flatten_messages(inner))
+        raise ValidationFailed(errors=flatten_messages(messages))
+
+
+class HubBlueprint(flask_smorest.Blueprint):
+    """Use for every API blueprint so all of them share the strict parser."""
+
+    ARGUMENTS_PARSER = HubParser()
+
+
+class HubApi(flask_smorest.Api):
+    """flask-smorest Api whose error handler speaks problem+json only where it should.
+
+    Without this, smorest's app-wide HTTPException handler turns HTML 404 pages into JSON,
+    drops `Allow` from 405s and hides Authlib's `WWW-Authenticate` (see ecosystem notes).
+    """
+
+    ERROR_SCHEMA = ProblemSchema
+
+    def handle_http_exception(self, error: HTTPException) -> Any:
+        if not wants_problem_json():
+            return error
+        if type(error).__module__.startswith("authlib."):
+            return error.get_response()
+        return from_http_exception(error)
+
+
+def read_json_body() -> None:
+    """Before-request intake for API bodies: size, media type and strict JSON, or a problem."""
+    from referral_hub.core.errors import PayloadTooLarge, UnsupportedMediaType
+
+    g.json_body = None
+    if request.method not in BODY_METHODS or not request.path.startswith("/api/"):
+        return
+    limit = int(request.max_content_length or 1024 * 1024)
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(f"The body may be at most {limit} bytes.")
+    raw = request.stream.read(limit + 1)
+    if len(raw) > limit:
+        raise PayloadTooLarge(f"The body may be at most {limit} bytes.")
+    g.raw_body = raw
+    if not raw:
+        return
+    mimetype = request.mimetype or ""
+    if mimetype != "application/json" and not mimetype.endswith("+json"):
+        raise UnsupportedMediaType(
+            "Send the body as JSON with Content-Type: application/json.",
+            errors={"Content-Type": [f"{mimetype or 'missing'} is not supported."]},
+        )
+    charset = request.mimetype_params.get("charset", "utf-8").lower()
+    if charset not in ("utf-8", "utf8"):
+        raise UnsupportedMediaType(
+            "JSON bodies must be UTF-8.", errors={"Content-Type": [f"charset {charset}"]}
+        )
+    from referral_hub.core.jsonin import loads_strict
+
+    g.json_body = loads_strict(raw)
+    request._cached_json = (g.json_body, g.json_body)  # so request.get_json() agrees

@@ -1,0 +1,134 @@
+"""Load configuration: defaults → mode module → environment → explicit overrides.
+
+Production refuses to start on anything that would make it unsafe; embedded mode makes
+its own secrets once, in the instance folder, so a first run needs no setup at all.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+import config.default as defaults
+from referral_hub.core.crypto import new_key
+
+PREFIX = "REFERRAL_HUB_"
+DEFAULT_SECRET_KEY = ""
+
+
+class ConfigurationError(RuntimeError):
+    """The hub would start unsafely; the message says which setting to fix."""
+
+
+def _parse(raw: str, like: Any) -> Any:
+    if isinstance(like, bool):
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off", ""):
+            return False
+        raise ConfigurationError(f"expected true or false, got {raw!r}")
+    if isinstance(like, int):
+        return int(raw)
+    if isinstance(like, float):
+        return float(raw)
+    if isinstance(like, list):
+        return [item.strip() for item in raw.split(",") if item.strip()]
+    if isinstance(like, dict):
+        return json.loads(raw)
+    return raw
+
+
+def settings_keys() -> list[str]:
+    return [name for name in vars(defaults) if name.isupper()]
+
+
+def from_environment(environ: dict[str, str] | os._Environ[str]) -> dict[str, Any]:
+    """Every REFERRAL_HUB_<KEY> that names a known setting, typed like its default."""
+    values: dict[str, Any] = {}
+    if environ.get("DATABASE_URL"):
+        values["SQLALCHEMY_DATABASE_URI"] = environ["DATABASE_URL"]
+    if environ.get("REDIS_URL"):
+        values["REDIS_URL"] = environ["REDIS_URL"]
+    for key in settings_keys():
+        raw = environ.get(PREFIX + key)
+        if raw is None:
+            continue
+        try:
+            values[key] = _parse(raw, getattr(defaults, key))
+        except (ValueError, ConfigurationError) as exc:
+            raise ConfigurationError(f"{PREFIX}{key}: {exc}") from None
+    return values
+
+
+def load(app: Flask, overrides: dict[str, Any] | None) -> None:
+    app.config.from_object(defaults)
+    mode = (overrides or {}).get("HUB_ENV") or os.environ.get(PREFIX + "HUB_ENV") or "embedded"
+    if (overrides or {}).get("TESTING") or mode == "testing":
+        app.config.from_object("config.testing")
+    app.config.update(from_environment(os.environ))
+    app.config.update(overrides or {})
+    _normalise_database_url(app)
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
+    # bound parameters may carry survivor data: keep them out of exception messages
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"].setdefault("hide_parameters", True)
+    if app.config["HUB_ENV"] == "production":
+        check_production(app.config)
+    elif app.config["HUB_ENV"] == "embedded":
+        _embedded_secrets(app)
+
+
+def _normalise_database_url(app: Flask) -> None:
+    url = app.config["SQLALCHEMY_DATABASE_URI"]
+    if not url:
+        Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+        url = "sqlite:///" + str(Path(app.instance_path) / "referral_hub.db")
+    if url.startswith(("postgres://", "postgresql://")):  # make psycopg 3 the driver
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    app.config["SQLALCHEMY_DATABASE_URI"] = url
+
+
+def check_production(config: Any) -> None:
+    """Refuse to run in production with defaults or debug; say what to set."""
+    problems = []
+    if not config.get("SECRET_KEY") or config["SECRET_KEY"] == DEFAULT_SECRET_KEY:
+        problems.append("set REFERRAL_HUB_SECRET_KEY to a long random value")
+    elif len(config["SECRET_KEY"]) < 32:
+        problems.append("REFERRAL_HUB_SECRET_KEY must be at least 32 characters")
+    if not config.get("FIELD_ENCRYPTION_KEYS"):
+        problems.append(
+            "set REFERRAL_HUB_FIELD_ENCRYPTION_KEYS (generate one with `flask hub new-key`)"
+        )
+    if config.get("DEBUG"):
+        problems.append("turn DEBUG off (REFERRAL_HUB_DEBUG=false)")
+    if config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        problems.append("set DATABASE_URL to PostgreSQL")
+    if problems:
+        raise ConfigurationError("refusing to start in production: " + "; ".join(problems))
+
+
+def _embedded_secrets(app: Flask) -> None:
+    """Create (once) and reuse a secret key and an encryption key in the instance folder."""
+    path = Path(app.instance_path) / "secrets.json"
+    stored: dict[str, Any] = {}
+    if path.exists():
+        stored = json.loads(path.read_text())
+    changed = False
+    if not stored.get("SECRET_KEY"):
+        stored["SECRET_KEY"] = os.urandom(32).hex()
+        changed = True
+    if not stored.get("FIELD_ENCRYPTION_KEYS"):
+        stored["FIELD_ENCRYPTION_KEYS"] = [new_key()]
+        changed = True
+    if changed:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(stored, indent=2))
+        path.chmod(stat.S_IRUSR | stat.S_IWUSR)
+    if not app.config["SECRET_KEY"]:
+        app.config["SECRET_KEY"] = stored["SECRET_KEY"]
+    if not app.config["FIELD_ENCRYPTION_KEYS"]:
+        app.config["FIELD_ENCRYPTION_KEYS"] = stored["FIELD_ENCRYPTION_KEYS"]

@@ -1,0 +1,15 @@
+"""Extensions, created unbound; create_app() binds them to an application."""
+
+from __future__ import annotations
+
+from flask_migrate import Migrate
+from flask_sqlalchemy import SQLAlchemy
+
+from referral_hub.core.db import Base
+from referral_hub.core.http import HubApi
+
+# create_savepoint: inside the test suite's outer transaction, app commits become
+# savepoint releases; with a plain engine (production) it changes nothing.
+db = SQLAlchemy(model_class=Base, session_options={"join_transaction_mode": "create_savepoint"})
+migrate = Migrate(render_as_batch=True, compare_type=True)
+api = HubApi()

@@ -1,0 +1,1 @@
+"""Side effects after commit: the outbox, its delivery jobs, and periodic sweeps."""

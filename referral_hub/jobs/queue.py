@@ -1,0 +1,169 @@
+"""Where jobs go after commit: rq on Redis, a thread in this process, or inline (tests).
+
+All three take only ids. The database is the truth: if a backend loses a job (Redis
+down, process killed), the outbox sweeper hands it over again.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from typing import Any, Protocol
+
+from flask import Flask
+
+log = logging.getLogger(__name__)
+
+
+class JobQueue(Protocol):
+    name: str
+
+    def enqueue_delivery(self, outbox_id: str) -> None: ...
+
+    def enqueue_task(self, task: str, slot: int) -> None: ...
+
+    def ping(self) -> bool: ...
+
+
+class InlineQueue:
+    """Runs the job at once in the caller's app context (the test suite's default)."""
+
+    name = "inline"
+
+    def enqueue_delivery(self, outbox_id: str) -> None:
+        from referral_hub.jobs.service import deliver
+
+        deliver(outbox_id)
+
+    def enqueue_task(self, task: str, slot: int) -> None:
+        from referral_hub.jobs.periodic import run_periodic
+
+        run_periodic(task)
+
+    def ping(self) -> bool:
+        return True
+
+
+class ThreadQueue:
+    """Embedded mode: one daemon thread runs jobs in order, each in its own app context."""
+
+    name = "thread"
+
+    def __init__(self, app: Flask) -> None:
+        self._app = app
+        self._jobs: queue.Queue[tuple[str, str]] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._last_slot: dict[str, int] = {}
+
+    def _ensure_thread(self) -> None:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="hub-jobs", daemon=True)
+                self._thread.start()
+
+    def enqueue_delivery(self, outbox_id: str) -> None:
+        self._ensure_thread()
+        self._jobs.put(("deliver", outbox_id))
+
+    def enqueue_task(self, task: str, slot: int) -> None:
+        if self._last_slot.get(task) == slot:
+            return
+        self._last_slot[task] = slot
+        self._ensure_thread()
+        self._jobs.put(("task", task))
+
+    def drain(self) -> None:
+        """Wait until every queued job has run (for tests and clean shutdown)."""
+        self._jobs.join()
+
+    def _run(self) -> None:
+        from referral_hub.extensions import db
+        from referral_hub.jobs.periodic import run_periodic
+        from referral_hub.jobs.service import deliver
+
+        while True:
+            kind, argument = self._jobs.get()
+            try:
+                with self._app.app_context():
+                    try:
+                        deliver(argument) if kind == "deliver" else run_periodic(argument)
+                    finally:
+                        db.session.remove()
+            except Exception:
+                log.exception("in-process job %s failed; the sweeper will retry", kind)
+            finally:
+                self._jobs.task_done()
+
+    def ping(self) -> bool:
+        return True
+
+
+class RqQueue:
+    """Production: rq on Redis. Job id = outbox id, so a row is queued at most once."""
+
+    name = "rq"
+
+    def __init__(self, url: str, queue_name: str) -> None:
+        from redis import Redis
+        from rq import Queue
+
+        self.redis = Redis.from_url(url, socket_connect_timeout=1, socket_timeout=2)
+        self.queue = Queue(queue_name, connection=self.redis)
+
+    def _enqueue_unique(self, func: Any, argument: str, job_id: str) -> None:
+        from rq.exceptions import DuplicateJobError
+        from rq.job import Job, JobStatus
+
+        options: dict[str, Any] = {
+            "job_id": job_id,
+            "unique": True,
+            "result_ttl": 0,
+            "failure_ttl": 7 * 24 * 3600,
+            "job_timeout": 120,
+        }
+        try:
+            self.queue.enqueue(func, argument, **options)
+        except DuplicateJobError:
+            job = Job.fetch(job_id, connection=self.redis)
+            if job.get_status() in (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED):
+                return  # already on its way
+            job.delete()  # a finished or crashed leftover: hand the row over again
+            self.queue.enqueue(func, argument, **options)
+
+    def enqueue_delivery(self, outbox_id: str) -> None:
+        from referral_hub.jobs.service import deliver
+
+        self._enqueue_unique(deliver, outbox_id, outbox_id)
+
+    def enqueue_task(self, task: str, slot: int) -> None:
+        from rq.exceptions import DuplicateJobError
+
+        from referral_hub.jobs.periodic import run_periodic
+
+        job_id = f"periodic-{task.replace('.', '_')}-{slot}"
+        try:  # the slot in the id makes two schedulers harmless: one job per slot
+            self.queue.enqueue(
+                run_periodic, task, job_id=job_id, unique=True, result_ttl=600, job_timeout=600
+            )
+        except DuplicateJobError:
+            pass
+
+    def ping(self) -> bool:
+        return bool(self.redis.ping())
+
+
+def build_queue(app: Flask) -> JobQueue:
+    runner = app.config.get("JOB_RUNNER") or (
+        "rq" if app.config["REDIS_URL"] else ("inline" if app.config.get("TESTING") else "thread")
+    )
+    if runner == "rq":
+        if not app.config["REDIS_URL"]:
+            raise RuntimeError("JOB_RUNNER=rq needs REDIS_URL")
+        return RqQueue(app.config["REDIS_URL"], app.config["RQ_QUEUE"])
+    if runner == "thread":
+        return ThreadQueue(app)
+    if runner == "inline":
+        return InlineQueue()
+    raise RuntimeError(f"unknown JOB_RUNNER {runner!r}: use rq, thread or inline")

@@ -1,0 +1,6 @@
+"""Imports every model module, so the metadata (and Alembic) sees all tables."""
+
+from referral_hub.agencies import models as agencies  # noqa: F401
+from referral_hub.audit import models as audit  # noqa: F401
+from referral_hub.core import idempotency  # noqa: F401
+from referral_hub.jobs import models as jobs  # noqa: F401

@@ -1,0 +1,1 @@
+"""Telling people something happened, without telling anyone anything about a survivor."""

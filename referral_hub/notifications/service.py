@@ -1,0 +1,47 @@
+"""E-mail notifications through the outbox. Every text is fixed and says only that there
+is something to see in the hub: no names, no case details, nothing about a survivor."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+from email.utils import make_msgid
+
+from flask import current_app
+
+from referral_hub.jobs import service as outbox
+from referral_hub.jobs.handlers import consumer
+from referral_hub.jobs.models import OutboxMessage
+from referral_hub.notifications import mailer
+
+TEMPLATES = {
+    "account_created": (
+        "Your referral hub account",
+        "An account was created for you at the referral hub.\n\n"
+        "Sign in at {url}/login with this e-mail address. Ask your agency's administrator "
+        "for your first password if you did not receive it in person.\n",
+    ),
+    "action_waiting": (
+        "You have an action in the referral hub",
+        "You have an action waiting in the referral hub.\n\nSign in at {url} to see it.\n",
+    ),
+}
+
+
+def send_email(to: str, template: str) -> OutboxMessage:
+    """Queue a fixed-text e-mail to a staff address, in the current transaction."""
+    if template not in TEMPLATES:
+        raise ValueError(f"unknown e-mail template {template!r}")
+    return outbox.add("email", {"to": to, "template": template})
+
+
+@consumer("email")
+def deliver_email(message: OutboxMessage) -> None:
+    subject, body = TEMPLATES[message.payload["template"]]
+    email = EmailMessage()
+    email["From"] = current_app.config["MAIL_FROM"]
+    email["To"] = message.payload["to"]
+    email["Subject"] = subject
+    email["Message-ID"] = make_msgid(idstring=str(message.id))
+    email["X-Hub-Outbox-Id"] = str(message.id)
+    email.set_content(body.format(url=current_app.config["PUBLIC_URL"].rstrip("/")))
+    mailer.send(email, str(message.id))

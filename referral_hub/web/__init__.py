@@ -1,0 +1,1 @@
+"""Staff pages, server-rendered (Jinja + vendored htmx): no CDN, no build step."""

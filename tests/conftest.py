@@ -1,0 +1,145 @@
+"""Fixtures: one app per test session, each test inside a transaction that is rolled back.
+
+The database is SQLite in memory unless TEST_DATABASE_URL names a PostgreSQL server; jobs
+run inline unless REDIS_URL names a Redis server (then through rq, with real workers).
+A server that is named but unreachable fails the run: nothing here skips.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import flask_migrate
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from referral_hub import create_app
+from referral_hub.core.actor import Actor
+from referral_hub.extensions import db
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def worker_id(request: pytest.FixtureRequest) -> str:
+    return getattr(request.config, "workerinput", {}).get("workerid", "main")
+
+
+def fresh_database_url(suffix: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """An empty database: a new PostgreSQL database, or a new SQLite file."""
+    base = os.environ.get("TEST_DATABASE_URL")
+    if not base:
+        return f"sqlite:///{tmp_path_factory.mktemp('db') / (suffix + '.db')}"
+    url = make_url(base)
+    name = f"{url.database}_{suffix}".replace("-", "_")
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def test_config(database_url: str, worker_id: str, **extra: Any) -> dict[str, Any]:
+    redis_url = os.environ.get("REDIS_URL", "")
+    config: dict[str, Any] = {
+        "TESTING": True,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "REDIS_URL": redis_url,
+        "JOB_RUNNER": "rq" if redis_url else "inline",
+        "RQ_QUEUE": f"test-{worker_id}-{uuid.uuid4().hex[:8]}",
+    }
+    config.update(extra)
+    return config
+
+
+test_config.__test__ = False  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="session")
+def app(worker_id: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+    base = os.environ.get("TEST_DATABASE_URL")
+    url = fresh_database_url(f"w{worker_id}", tmp_path_factory) if base else "sqlite://"
+    application = create_app(test_config(url, worker_id))
+    application.instance_path = str(tmp_path_factory.mktemp("instance"))
+    with application.app_context():
+        flask_migrate.upgrade()
+    yield application
+    with application.app_context():
+        for engine in db.engines.values():
+            engine.dispose()
+
+
+@pytest.fixture
+def session(app: Flask) -> Iterator[Any]:
+    """The app's session joined to an outer transaction that is rolled back after the test."""
+    with app.app_context():
+        engines = db.engines
+        undo = []
+        for key, engine in list(engines.items()):
+            connection = engine.connect()
+            outer = connection.begin()
+            engines[key] = connection  # type: ignore[assignment]
+            undo.append((key, engine, connection, outer))
+        try:
+            yield db.session
+        finally:
+            db.session.remove()
+            for key, engine, connection, outer in undo:
+                outer.rollback()
+                connection.close()
+                engines[key] = engine
+
+
+@pytest.fixture
+def client(app: Flask, session: Any) -> Iterator[FlaskClient]:
+    with app.test_client() as test_client:
+        yield test_client
+    app.extensions.pop("actor_resolver", None)
+
+
+@pytest.fixture
+def act_as(app: Flask) -> Iterator[Callable[[Actor], None]]:
+    """Make every request in this test act as `actor` (until sign-in and tokens exist)."""
+
+    def set_actor(actor: Actor) -> None:
+        app.extensions["actor_resolver"] = lambda: actor
+
+    yield set_actor
+    app.extensions.pop("actor_resolver", None)
+
+
+@pytest.fixture
+def run_jobs(app: Flask) -> Callable[[], int]:
+    """Run every queued job now: nothing to do inline; an rq burst worker with Redis."""
+    from referral_hub.jobs.queue import RqQueue
+
+    def run() -> int:
+        queue = app.extensions["hub_queue"]
+        if not isinstance(queue, RqQueue):
+            return 0
+        from rq import SimpleWorker
+
+        count = queue.queue.count
+        SimpleWorker([queue.queue], connection=queue.redis).work(burst=True)
+        return count
+
+    return run
+
+
+@pytest.fixture(autouse=True)
+def _empty_test_queue(app: Flask) -> Iterator[None]:
+    """Jobs left in Redis by an earlier (rolled back) test must not leak into this one."""
+    from referral_hub.jobs.queue import RqQueue
+
+    queue = app.extensions["hub_queue"]
+    if isinstance(queue, RqQueue):
+        queue.queue.empty()
+    yield
