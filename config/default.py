@@ -63,9 +63,10 @@ MAIL_FOLDER = "mail"
 # The hub's public base URL, used in e-mails ("you have an action in the hub").
 PUBLIC_URL = "http://127.0.0.1:5000"
 
-# Log level and format (JSON lines, or plain text for a terminal).
+# Log level and format: JSON lines (for log shippers) or plain text (for a terminal).
+# Empty: JSON in production, text in embedded mode.
 LOG_LEVEL = "INFO"
-LOG_JSON = True
+LOG_JSON = ""
 
 # SQLite: milliseconds a writer waits for the lock before giving up.
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -79,7 +80,16 @@ API_VERSION = "v1"
 OPENAPI_VERSION = "3.1.0"
 OPENAPI_URL_PREFIX = "/"
 OPENAPI_JSON_PATH = "openapi.json"
+API_SPEC_OPTIONS = {
+    "info": {
+        "description": (
+            "Live capacity and consented referrals between anti-trafficking agencies. "
+            "Errors are RFC 9457 problem details with a machine `code`; creating POSTs "
+            "accept an `Idempotency-Key` header; lists page with `limit` and `cursor`."
+        )
+    }
+}
 
-# Ask every API response to be kept out of caches.
+# Flask debug mode: never in production (the hub refuses to start with it).
 DEBUG = False
 TESTING = False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ class HubFlask(Flask):
     so a stored answer never exists without the change it describes.
     """
 
-    def dispatch_request(self) -> Any:  # type: ignore[override]
+    def dispatch_request(self) -> Any:
         with transaction():
             response = self.make_response(super().dispatch_request())
             if response.status_code >= 400:
@@ -54,13 +55,13 @@ class _RollbackWithResponse(Exception):
 def build_app(overrides: dict[str, Any] | None = None) -> HubFlask:
     app = HubFlask(
         "referral_hub",
-        instance_path=str(ROOT / "instance"),
+        instance_path=os.environ.get("REFERRAL_HUB_INSTANCE_PATH") or str(ROOT / "instance"),
         static_folder="web/static",
         template_folder="web/templates",
     )
     settings.load(app, overrides)
     if not app.config.get("TESTING"):
-        configure_logging(app.config["LOG_LEVEL"], app.config["LOG_JSON"])
+        configure_logging(app.config["LOG_LEVEL"], _json_logs(app))
 
     db.init_app(app)
     with app.app_context():
@@ -76,6 +77,13 @@ def build_app(overrides: dict[str, Any] | None = None) -> HubFlask:
 
     features.register(app)
     return app
+
+
+def _json_logs(app: Flask) -> bool:
+    value = app.config["LOG_JSON"]
+    if value in ("", None):
+        return bool(app.config["HUB_ENV"] == "production")
+    return value is True or str(value).lower() in ("1", "true", "yes", "on")
 
 
 def _install_request_lifecycle(app: Flask) -> None:
@@ -115,5 +123,3 @@ def _install_request_lifecycle(app: Flask) -> None:
         token = g.pop("request_id_token", None)
         if token is not None:
             current_request_id.reset(token)
-
-

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import threading
 import uuid
+from contextlib import suppress
 from typing import Any
 
 import click
@@ -157,7 +158,9 @@ def audit_verify() -> None:
         progress(service.iter_documents()), anchors={head_seq: head_hash} if head_seq else {}
     )
     if result.ok:
-        click.echo(f"OK: {result.events_checked:,} events, head {result.head_seq} {result.head_hash}")
+        click.echo(
+            f"OK: {result.events_checked:,} events, head {result.head_seq} {result.head_hash}"
+        )
         return
     click.echo(
         f"BROKEN at seq {result.first_bad_seq}: {result.reason} — {result.explanation}", err=True
@@ -198,10 +201,8 @@ def scheduler() -> None:
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     set_process_app(app)
     click.echo("scheduler running; Ctrl-C to stop")
-    try:
+    with suppress(KeyboardInterrupt):
         run_scheduler(app, stop=threading.Event())
-    except KeyboardInterrupt:
-        pass
 
 
 @hub.command("serve")

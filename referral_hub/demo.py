@@ -42,7 +42,12 @@ USERS: list[tuple[str, str, str, list[str]]] = [
         "Cory Coordinator",
         ["coordinator"],
     ),
-    ("hub-admin@taskforce.example", "Riverbend Anti-Trafficking Task Force", "Hana Hub", ["hub_admin"]),
+    (
+        "hub-admin@taskforce.example",
+        "Riverbend Anti-Trafficking Task Force",
+        "Hana Hub",
+        ["hub_admin"],
+    ),
 ]
 
 SIGN_INS = [(email, ", ".join(roles)) for email, _, _, roles in USERS]
@@ -67,7 +72,8 @@ def seed(echo: Callable[[str], None] = print) -> None:
         for index, (email, agency_name, display_name, roles) in enumerate(USERS, start=1):
             if service.find_user_by_email(email) is None:
                 agency = service.find_agency_by_name(agency_name)
-                assert agency is not None
+                if agency is None:  # an agency of the demo was renamed by hand
+                    raise RuntimeError(f"demo agency {agency_name!r} is missing")
                 service.create_user(
                     SYSTEM,
                     agency_id=agency.id,

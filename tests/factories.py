@@ -15,7 +15,10 @@ _counter = itertools.count(1)
 def agency(kind: AgencyKind = AgencyKind.SHELTER, **fields: object) -> Agency:
     number = next(_counter)
     return service.create_agency(
-        SYSTEM, name=str(fields.pop("name", f"Agency {number}")), kind=kind, **fields  # type: ignore[arg-type]
+        SYSTEM,
+        name=str(fields.pop("name", f"Agency {number}")),
+        kind=kind,
+        **fields,  # type: ignore[arg-type]
     )
 
 

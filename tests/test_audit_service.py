@@ -16,7 +16,9 @@ from tests import factories
 
 
 def events_after(session: Any, seq: int) -> list[AuditEvent]:
-    return list(session.scalars(select(AuditEvent).where(AuditEvent.seq > seq).order_by(AuditEvent.seq)))
+    return list(
+        session.scalars(select(AuditEvent).where(AuditEvent.seq > seq).order_by(AuditEvent.seq))
+    )
 
 
 def test_record_appends_gapless_events_that_verify(session: Any) -> None:
@@ -94,7 +96,7 @@ def test_a_failed_transaction_leaves_no_event_and_no_gap(session: Any) -> None:
 def test_the_database_refuses_to_rewrite_the_record(session: Any, statement: Any) -> None:
     with transaction():
         factories.agency()
-    with pytest.raises(DatabaseError, match="append-only|only moves forward"), transaction() as s:
+    with pytest.raises(DatabaseError, match=r"append-only|only moves forward"), transaction() as s:
         s.execute(statement)
     assert session.scalar(select(func.count()).select_from(AuditEvent)) >= 1
 

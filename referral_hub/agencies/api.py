@@ -11,6 +11,8 @@ from referral_hub.agencies.schemas import (
     AgencyListArgs,
     AgencyPageSchema,
     AgencySchema,
+    UserCreateArgs,
+    UserSchema,
 )
 from referral_hub.core.authz import current_actor, require
 from referral_hub.core.http import HubBlueprint
@@ -42,3 +44,12 @@ def create_agency(**fields: Any) -> Any:
 @blp.response(200, AgencySchema)
 def get_agency(agency_id: uuid.UUID) -> Any:
     return service.get_agency(current_actor(), agency_id)
+
+
+@blp.route("/<uuid:agency_id>/users", methods=["POST"])
+@require("hub_admin", "agency_admin")
+@blp.arguments(UserCreateArgs, as_kwargs=True)
+@blp.response(201, UserSchema)
+def create_user(agency_id: uuid.UUID, **fields: Any) -> Any:
+    """Add a staff member; they get an e-mail saying an account exists (no password in it)."""
+    return service.create_user(current_actor(), agency_id=agency_id, **fields)

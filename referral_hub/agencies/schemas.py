@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
-from referral_hub.agencies.models import AgencyKind, AgencyStatus
-from referral_hub.core.schemas import HubSchema, PageArgs, page_schema
+from referral_hub.agencies.models import AgencyKind, AgencyStatus, Role
+from referral_hub.core.schemas import HubSchema, PageArgs, StrictBoolean, page_schema
 
 
 class AgencySchema(HubSchema):
@@ -22,7 +22,7 @@ class AgencySchema(HubSchema):
 class AgencyCreateArgs(HubSchema):
     name = fields.String(required=True, validate=validate.Length(min=2, max=200))
     kind = fields.Enum(AgencyKind, by_value=True, required=True)
-    is_victim_service_provider = fields.Boolean(load_default=False)
+    is_victim_service_provider = StrictBoolean(load_default=False)
     city = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=120))
     region = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=120))
 
@@ -32,3 +32,23 @@ class AgencyListArgs(PageArgs):
 
 
 AgencyPageSchema = page_schema(AgencySchema, "AgencyPageSchema")
+
+
+class UserSchema(HubSchema):
+    id = fields.UUID(dump_only=True)
+    agency_id = fields.UUID(dump_only=True)
+    email = fields.Email()
+    display_name = fields.String()
+    roles = fields.List(fields.String())
+    is_active = fields.Boolean()
+    created_at = fields.AwareDateTime(dump_only=True)
+
+
+class UserCreateArgs(HubSchema):
+    email = fields.Email(required=True, validate=validate.Length(max=254))
+    display_name = fields.String(required=True, validate=validate.Length(min=1, max=120))
+    roles = fields.List(
+        fields.String(validate=validate.OneOf([role.value for role in Role])),
+        required=True,
+        validate=validate.Length(min=1, max=5),
+    )

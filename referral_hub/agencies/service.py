@@ -7,21 +7,16 @@ from collections.abc import Iterable
 
 from argon2 import PasswordHasher
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from referral_hub.agencies.models import Agency, AgencyKind, AgencyStatus, Role, User
 from referral_hub.audit import service as audit
 from referral_hub.core.actor import Actor
-from referral_hub.core.errors import Conflict, NotFound, ValidationFailed
+from referral_hub.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from referral_hub.core.pagination import paginate
 from referral_hub.extensions import db
 from referral_hub.notifications.service import send_email
 
 password_hasher = PasswordHasher()  # argon2id with the library's current parameters
-
-
-def _session() -> Session:
-    return db.session
 
 
 def create_agency(
@@ -34,7 +29,7 @@ def create_agency(
     region: str | None = None,
 ) -> Agency:
     name = name.strip()
-    if _session().scalar(select(Agency.id).where(func.lower(Agency.name) == name.lower())):
+    if db.session.scalar(select(Agency.id).where(func.lower(Agency.name) == name.lower())):
         raise Conflict("An agency with this name exists.", errors={"name": ["Already taken."]})
     agency = Agency(
         name=name,
@@ -43,8 +38,8 @@ def create_agency(
         city=city,
         region=region,
     )
-    _session().add(agency)
-    _session().flush()
+    db.session.add(agency)
+    db.session.flush()
     audit.record(
         actor,
         "agency.created",
@@ -56,14 +51,14 @@ def create_agency(
 
 def get_agency(actor: Actor, agency_id: uuid.UUID) -> Agency:
     """Agencies are the directory: every signed-in actor may see every agency."""
-    agency = _session().get(Agency, agency_id)
+    agency = db.session.get(Agency, agency_id)
     if agency is None:
         raise NotFound()
     return agency
 
 
 def find_agency_by_name(name: str) -> Agency | None:
-    return _session().scalar(select(Agency).where(func.lower(Agency.name) == name.strip().lower()))
+    return db.session.scalar(select(Agency).where(func.lower(Agency.name) == name.strip().lower()))
 
 
 def list_agencies(
@@ -86,12 +81,16 @@ def create_user(
     notify: bool = True,
 ) -> User:
     agency = get_agency(actor, agency_id)
+    if not actor.has_role("hub_admin") and actor.kind != "system" and actor.agency_id != agency.id:
+        raise Forbidden("Agency administrators manage their own agency's staff only.")
     roles = sorted(set(roles))
+    if "hub_admin" in roles and actor.kind != "system" and not actor.has_role("hub_admin"):
+        raise Forbidden("Only a hub administrator may grant hub_admin.")
     unknown = [role for role in roles if role not in {r.value for r in Role}]
     if unknown:
         raise ValidationFailed(errors={"roles": [f"Unknown role: {', '.join(unknown)}."]})
     email = email.strip().lower()
-    if _session().scalar(select(User.id).where(User.email == email)):
+    if db.session.scalar(select(User.id).where(User.email == email)):
         raise Conflict("A user with this e-mail exists.", errors={"email": ["Already taken."]})
     user = User(
         agency_id=agency.id,
@@ -100,8 +99,8 @@ def create_user(
         roles=roles,
         password_hash=password_hasher.hash(password) if password else None,
     )
-    _session().add(user)
-    _session().flush()
+    db.session.add(user)
+    db.session.flush()
     audit.record(actor, "user.created", user, fields=["roles"], details={"roles": roles})
     if notify:
         send_email(user.email, "account_created")
@@ -109,4 +108,4 @@ def create_user(
 
 
 def find_user_by_email(email: str) -> User | None:
-    return _session().scalar(select(User).where(User.email == email.strip().lower()))
+    return db.session.scalar(select(User).where(User.email == email.strip().lower()))

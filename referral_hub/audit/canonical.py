@@ -88,7 +88,7 @@ def format_number(number: float) -> str:
     exponent += len(digits) - len(stripped)
     digits = stripped
     k = len(digits)
-    n = exponent + k  # value = 0.d1..dk × 10^n
+    n = exponent + k  # value = 0.d1..dk * 10^n
     if k <= n <= 21:
         text = digits + "0" * (n - k)
     elif 0 < n <= 21:

@@ -65,7 +65,9 @@ def record(
 ) -> AuditEvent:
     """Append one event to the chain, in the current transaction. Never commits."""
     if not _ACTION.match(action):
-        raise ValueError(f"audit action {action!r} must be dotted lower-case, e.g. referral.accepted")
+        raise ValueError(
+            f"audit action {action!r} must be dotted lower-case, e.g. referral.accepted"
+        )
     if outcome not in OUTCOMES:
         raise ValueError(f"audit outcome must be one of {sorted(OUTCOMES)}")
     details = dict(details or {})

@@ -33,7 +33,8 @@ class Clock:
 
     def advance(self, delta: timedelta) -> datetime:
         global _frozen
-        assert _frozen is not None, "advance() only works inside frozen_at()"
+        if _frozen is None:
+            raise RuntimeError("advance() only works inside frozen_at()")
         _frozen = _frozen + delta
         return _frozen
 

@@ -11,7 +11,15 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import DateTime, ForeignKey, MetaData, TypeDecorator, Uuid, event
 from sqlalchemy.engine import Dialect, Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, declared_attr, mapped_column, registry
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    Session,
+    declared_attr,
+    mapped_column,
+    registry,
+    scoped_session,
+)
 
 from referral_hub.core import clock
 
@@ -70,7 +78,7 @@ class AgencyOwned:
     """Rows that belong to one agency; tenant-scoped loaders filter on this column."""
 
     @declared_attr
-    def agency_id(cls) -> Mapped[uuid.UUID]:  # noqa: N805 - declared_attr receives the class
+    def agency_id(cls) -> Mapped[uuid.UUID]:
         return mapped_column(ForeignKey("agency.id", ondelete="RESTRICT"), index=True)
 
 
@@ -102,13 +110,13 @@ def install_sqlite_pragmas(engine: Engine) -> None:
 AfterCommit = Callable[[], None]
 
 
-def after_commit(session: Session, callback: AfterCommit) -> None:
+def after_commit(session: Session | scoped_session[Any], callback: AfterCommit) -> None:
     """Run `callback` once the surrounding transaction() has committed (never on rollback)."""
     session.info.setdefault("after_commit", []).append(callback)
 
 
 @contextmanager
-def transaction() -> Iterator[Session]:
+def transaction() -> Iterator[scoped_session[Any]]:
     """The unit of work: commit once at the end, roll back everything on any error.
 
     Services only flush. Requests and jobs wrap their whole work in this, so a change, its

@@ -17,7 +17,7 @@ from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException
 
 from referral_hub.core.errors import MalformedRequest, ValidationFailed
-from referral_hub.core.problems import from_http_exception, wants_problem_json
+from referral_hub.core.problems import PROBLEM_MEDIA_TYPE, from_http_exception, wants_problem_json
 from referral_hub.core.schemas import ProblemSchema, flatten_messages, has_type_mismatch
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -71,6 +71,15 @@ class HubApi(flask_smorest.Api):
     """
 
     ERROR_SCHEMA = ProblemSchema
+
+    def _register_responses(self) -> None:
+        """Document every error response as application/problem+json."""
+        saved: str = self.DEFAULT_RESPONSE_CONTENT_TYPE  # type: ignore[has-type]
+        self.DEFAULT_RESPONSE_CONTENT_TYPE = PROBLEM_MEDIA_TYPE
+        try:
+            super()._register_responses()
+        finally:
+            self.DEFAULT_RESPONSE_CONTENT_TYPE = saved
 
     def handle_http_exception(self, error: HTTPException) -> Any:
         if not wants_problem_json():

@@ -113,7 +113,8 @@ def begin() -> Response | None:
 
 
 def _replay(record: IdempotencyRecord) -> Response:
-    assert record.response is not None and record.status_code is not None
+    if record.response is None or record.status_code is None:
+        raise RuntimeError(f"idempotency record {record.id} is done but has no response")
     stored = json.loads(crypto.decrypt(record.response))
     response = Response(stored["body"], status=record.status_code)
     for name, value in stored["headers"].items():

@@ -32,9 +32,7 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for key, value in pairs:
         if key in result:
-            raise MalformedRequest(
-                "Duplicate key in JSON object", errors={key: ["Duplicate key."]}
-            )
+            raise MalformedRequest("Duplicate key in JSON object", errors={key: ["Duplicate key."]})
         result[key] = value
     return result
 
@@ -81,7 +79,9 @@ def loads_strict(body: bytes) -> Any:
             "Body is not valid UTF-8", errors={"$": ["Not valid UTF-8."]}
         ) from None
     if text.startswith("\ufeff"):
-        raise MalformedRequest("Byte order mark is not allowed", errors={"$": ["Starts with a BOM."]})
+        raise MalformedRequest(
+            "Byte order mark is not allowed", errors={"$": ["Starts with a BOM."]}
+        )
     try:
         document = json.loads(
             text,
@@ -98,7 +98,9 @@ def loads_strict(body: bytes) -> Any:
         ) from None
     except ValueError as exc:
         if not isinstance(exc, json.JSONDecodeError):  # e.g. an integer of 5,000 digits
-            raise MalformedRequest("Number out of range", errors={"$": ["Number too long."]}) from None
+            raise MalformedRequest(
+                "Number out of range", errors={"$": ["Number too long."]}
+            ) from None
         raise MalformedRequest(
             "Body is not valid JSON",
             errors={"$": [f"{exc.msg} at line {exc.lineno} column {exc.colno}."]},

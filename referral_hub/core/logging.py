@@ -28,10 +28,18 @@ _SENSITIVE_KEYS = re.compile(
 _STANDARD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
 
+# ids and hashes are what logs are for; keep them whole while scrubbing around them
+_IDENTIFIERS = re.compile(
+    r"([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-f]{32,64})"
+)
+
+
 def redact_text(text: str) -> str:
-    for pattern, replacement in _PATTERNS:
-        text = pattern.sub(replacement, text)
-    return text
+    parts = _IDENTIFIERS.split(text)
+    for index in range(0, len(parts), 2):  # even positions are the text between identifiers
+        for pattern, replacement in _PATTERNS:
+            parts[index] = pattern.sub(replacement, parts[index])
+    return "".join(parts)
 
 
 class RedactingFilter(logging.Filter):

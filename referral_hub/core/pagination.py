@@ -7,7 +7,7 @@ that turns into a database error.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -16,8 +16,6 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from referral_hub.core.errors import ValidationFailed
 from referral_hub.extensions import db
-
-T = TypeVar("T")
 
 
 def _serializer() -> URLSafeSerializer:
@@ -45,12 +43,12 @@ def _plain(value: Any) -> Any:
 
 
 def paginate(
-    statement: Select[tuple[T]],
+    statement: Select[Any],
     keys: Sequence[InstrumentedAttribute[Any]],
     limit: int,
     cursor: str | None,
     parse: Sequence[Callable[[str], Any]],
-) -> tuple[list[T], str | None]:
+) -> tuple[list[Any], str | None]:
     """Rows after `cursor` ordered ascending by `keys`; `parse` turns cursor text back."""
     if cursor:
         raw = decode_cursor(cursor)

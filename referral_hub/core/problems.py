@@ -14,7 +14,7 @@ from typing import Any
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
-from referral_hub.core.errors import DomainError
+from referral_hub.core.errors import DomainError, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,11 @@ def from_http_exception(error: HTTPException) -> Response:
     title = error.name or "Error"
     headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
     detail = _safe_description(error)
-    return problem_response(status, CODE_BY_STATUS.get(status, "error"), title, detail, None, headers)
+    if status == 404:  # an unknown route must read exactly like a missing or foreign object
+        title = detail = NotFound.title
+    return problem_response(
+        status, CODE_BY_STATUS.get(status, "error"), title, detail, None, headers
+    )
 
 
 def _safe_description(error: HTTPException) -> str:
@@ -129,6 +133,9 @@ def register_error_handlers(app: Flask) -> None:
             return from_http_exception(error) if wants_problem_json() else error
         log.exception("unhandled error on %s %s", request.method, request.path)
         return problem_response(
-            500, "internal_error", "Internal server error", "Something went wrong on our side; "
-            "the request was not applied. Quote the request_id when reporting it."
+            500,
+            "internal_error",
+            "Internal server error",
+            "Something went wrong on our side; "
+            "the request was not applied. Quote the request_id when reporting it.",
         )

@@ -7,6 +7,15 @@ from typing import Any
 from marshmallow import RAISE, Schema, fields, validate
 
 
+class StrictBoolean(fields.Boolean):
+    """JSON true/false only: no "yes", no 1 (marshmallow's Boolean takes both)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
 class HubSchema(Schema):
     """Base for every input and output schema: a field we do not know is an error."""
 
@@ -51,7 +60,7 @@ def page_schema(item: type[Schema], name: str) -> type[Schema]:
 
 # JSON types each field class expects; a value of another JSON type is a 400, not a 422.
 _JSON_TYPES: list[tuple[type[fields.Field[Any]], tuple[type, ...]]] = [
-    (fields.Boolean, (bool,)),
+    (fields.Boolean, (bool,)),  # StrictBoolean included
     (fields.Integer, (int,)),
     (fields.Float, (int, float)),
     (fields.Decimal, (int, float)),
@@ -116,6 +125,7 @@ def flatten_messages(messages: Any, prefix: str = "") -> dict[str, list[str]]:
     flat: dict[str, list[str]] = {}
     if isinstance(messages, dict):
         for key, value in messages.items():
+            key = "$" if key == "_schema" else key  # marshmallow's name for "the whole body"
             path = f"{prefix}.{key}" if prefix else str(key)
             flat.update(flatten_messages(value, path))
     elif isinstance(messages, list) and all(isinstance(m, str) for m in messages):

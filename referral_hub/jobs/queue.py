@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from contextlib import suppress
 from typing import Any, Protocol
 
 from flask import Flask
@@ -105,11 +106,11 @@ class RqQueue:
 
     name = "rq"
 
-    def __init__(self, url: str, queue_name: str) -> None:
+    def __init__(self, url: str, queue_name: str, connection: Any = None) -> None:
         from redis import Redis
         from rq import Queue
 
-        self.redis = Redis.from_url(url, socket_connect_timeout=1, socket_timeout=2)
+        self.redis = connection or Redis.from_url(url, socket_connect_timeout=1, socket_timeout=2)
         self.queue = Queue(queue_name, connection=self.redis)
 
     def _enqueue_unique(self, func: Any, argument: str, job_id: str) -> None:
@@ -143,12 +144,10 @@ class RqQueue:
         from referral_hub.jobs.periodic import run_periodic
 
         job_id = f"periodic-{task.replace('.', '_')}-{slot}"
-        try:  # the slot in the id makes two schedulers harmless: one job per slot
-            self.queue.enqueue(
+        with suppress(DuplicateJobError):  # the slot in the id: one job per slot, however
+            self.queue.enqueue(  # many schedulers run
                 run_periodic, task, job_id=job_id, unique=True, result_ttl=600, job_timeout=600
             )
-        except DuplicateJobError:
-            pass
 
     def ping(self) -> bool:
         return bool(self.redis.ping())

@@ -89,9 +89,7 @@ def deliver(outbox_id: str) -> str:
                 log.error("outbox %s dead after %s attempts", outbox_id, message.attempts)
             else:
                 message.available_at = now + backoff(message.attempts)
-                log.warning(
-                    "outbox %s attempt %s failed (%s)", outbox_id, message.attempts, reason
-                )
+                log.warning("outbox %s attempt %s failed (%s)", outbox_id, message.attempts, reason)
             return "failed"
         message.status = OutboxStatus.DELIVERED
         message.delivered_at = now

@@ -1,0 +1,100 @@
+"""Real parallel writers on a real database (a fresh one, committed for real)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import flask_migrate
+import pytest
+from flask import Flask
+from sqlalchemy import select
+
+from referral_hub import create_app
+from referral_hub.audit import service as audit
+from referral_hub.audit.models import AuditEvent
+from referral_hub.core.actor import SYSTEM
+from referral_hub.core.db import transaction
+from referral_hub.extensions import db
+from tests.conftest import fresh_database_url, test_config
+
+WRITERS = 20
+EVENTS_EACH = 5
+
+
+@pytest.fixture
+def committing_app(worker_id: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+    """An app on its own empty database where transactions really commit."""
+    url = fresh_database_url(f"race_{worker_id}", tmp_path_factory)
+    app = create_app(test_config(url, worker_id, JOB_RUNNER="inline", REDIS_URL=""))
+    with app.app_context():
+        flask_migrate.upgrade()
+    yield app
+    with app.app_context():
+        for engine in db.engines.values():
+            engine.dispose()
+
+
+def test_audit_seq_stays_gapless_under_concurrent_writers(committing_app: Flask) -> None:
+    barrier = threading.Barrier(WRITERS)
+    errors: list[BaseException] = []
+
+    def writer(number: int) -> None:
+        with committing_app.app_context():
+            try:
+                barrier.wait()
+                for index in range(EVENTS_EACH):
+                    with transaction():
+                        audit.record(
+                            SYSTEM, "test.raced", ("writer", str(number)), details={"i": index}
+                        )
+            except BaseException as exc:  # surfaced below, with the thread's own traceback
+                errors.append(exc)
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(WRITERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors, errors
+    with committing_app.app_context():
+        seqs = list(db.session.scalars(select(AuditEvent.seq).order_by(AuditEvent.seq)))
+        assert seqs == list(range(1, WRITERS * EVENTS_EACH + 1))
+        result = audit.verify_stored()
+        assert result.ok, result
+        assert result.events_checked == WRITERS * EVENTS_EACH
+        by_writer: dict[str, int] = {}
+        for event in db.session.scalars(select(AuditEvent)):
+            by_writer[str(event.subject_id)] = by_writer.get(str(event.subject_id), 0) + 1
+        assert set(by_writer.values()) == {EVENTS_EACH} and len(by_writer) == WRITERS
+
+
+def test_a_failed_request_leaves_no_row_event_or_outbox_row(committing_app: Flask) -> None:
+    """The request boundary commits once, at the end, and only on success."""
+    from referral_hub.agencies import service as agencies
+    from referral_hub.agencies.models import Agency, AgencyKind
+    from referral_hub.core.errors import Conflict
+    from referral_hub.jobs.models import OutboxMessage
+    from referral_hub.notifications.service import send_email
+
+    app: Any = committing_app
+
+    @app.post("/api/v1/test-fails-after-writing")
+    def fails_after_writing() -> Any:
+        from referral_hub.core.actor import SYSTEM as actor
+
+        agency = agencies.create_agency(actor, name="Doomed Agency", kind=AgencyKind.SHELTER)
+        send_email("someone@agency.example", "action_waiting")
+        assert agency.id is not None
+        raise Conflict("the last step refused")
+
+    response = app.test_client().post("/api/v1/test-fails-after-writing")
+    assert response.status_code == 409
+    with app.app_context():
+        assert db.session.scalars(select(Agency)).all() == []
+        assert db.session.scalars(select(OutboxMessage)).all() == []
+        assert db.session.scalars(select(AuditEvent)).all() == []
+        assert audit.head()[0] == 0
