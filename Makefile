@@ -9,7 +9,7 @@ RUN := UV_PYTHON_DOWNLOADS=never $(UV) run --locked --no-sync
 FLASK := $(RUN) flask --app wsgi
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test sync lint format typecheck migrations-check openapi vendor clean help
+.PHONY: run test sync lint format typecheck openapi vendor clean help
 
 help:
 	@echo "make run    - install, migrate, seed demo data and serve on http://127.0.0.1:5000"
@@ -44,9 +44,6 @@ format: sync
 	$(RUN) ruff format .
 
 # upgrade from empty, compare models with migrations, downgrade to base, upgrade again
-migrations-check: sync
-	$(RUN) python -m referral_hub.core.migration_check
-
 openapi: sync
 	$(FLASK) openapi write --format=json docs/openapi.json
 	@echo "docs/openapi.json written"
