@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import threading
 import uuid
@@ -225,4 +226,7 @@ def serve(host: str, port: int) -> None:
         click.echo(f"    {email:<36} {roles:<28} password: {demo.DEMO_PASSWORD}")
     click.echo("  Press Ctrl-C to stop.")
     click.echo("")
-    app.run(host=host, port=port, threaded=True, use_reloader=False, debug=False)
+    from werkzeug.serving import run_simple
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the hub logs each request itself
+    run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
