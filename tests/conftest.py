@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -63,18 +64,37 @@ def test_config(database_url: str, worker_id: str, **extra: Any) -> dict[str, An
 test_config.__test__ = False  # type: ignore[attr-defined]
 
 
+@contextmanager
+def migrated_app(
+    url: str, worker_id: str, tmp_path_factory: pytest.TempPathFactory, **extra: Any
+) -> Iterator[Flask]:
+    """An app on `url`, migrated to head, its own instance folder; engines disposed after."""
+    application = create_app(test_config(url, worker_id, **extra))
+    application.instance_path = str(tmp_path_factory.mktemp("instance"))
+    with application.app_context():
+        flask_migrate.upgrade()
+    try:
+        yield application
+    finally:
+        with application.app_context():
+            for engine in db.engines.values():
+                engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def app(worker_id: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     base = os.environ.get("TEST_DATABASE_URL")
     url = fresh_database_url(f"w{worker_id}", tmp_path_factory) if base else "sqlite://"
-    application = create_app(test_config(url, worker_id))
-    application.instance_path = str(tmp_path_factory.mktemp("instance"))
-    with application.app_context():
-        flask_migrate.upgrade()
-    yield application
-    with application.app_context():
-        for engine in db.engines.values():
-            engine.dispose()
+    with migrated_app(url, worker_id, tmp_path_factory) as application:
+        yield application
+
+
+@pytest.fixture
+def committing_app(worker_id: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+    """An app on its own empty database where transactions really commit (races, threads)."""
+    url = fresh_database_url(f"commit_{worker_id}", tmp_path_factory)
+    with migrated_app(url, worker_id, tmp_path_factory, JOB_RUNNER="inline", REDIS_URL="") as a:
+        yield a
 
 
 @pytest.fixture

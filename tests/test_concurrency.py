@@ -3,37 +3,19 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from typing import Any
 
-import flask_migrate
-import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from referral_hub import create_app
 from referral_hub.audit import service as audit
 from referral_hub.audit.models import AuditEvent
 from referral_hub.core.actor import SYSTEM
 from referral_hub.core.db import transaction
 from referral_hub.extensions import db
-from tests.conftest import fresh_database_url, test_config
 
 WRITERS = 20
 EVENTS_EACH = 5
-
-
-@pytest.fixture
-def committing_app(worker_id: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
-    """An app on its own empty database where transactions really commit."""
-    url = fresh_database_url(f"race_{worker_id}", tmp_path_factory)
-    app = create_app(test_config(url, worker_id, JOB_RUNNER="inline", REDIS_URL=""))
-    with app.app_context():
-        flask_migrate.upgrade()
-    yield app
-    with app.app_context():
-        for engine in db.engines.values():
-            engine.dispose()
 
 
 def test_audit_seq_stays_gapless_under_concurrent_writers(committing_app: Flask) -> None:

@@ -10,32 +10,25 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import flask_migrate
 import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from referral_hub import create_app
 from referral_hub.core.db import transaction
 from referral_hub.extensions import db
 from referral_hub.jobs import periodic
 from referral_hub.jobs.models import OutboxMessage, OutboxStatus
 from referral_hub.jobs.queue import RqQueue, ThreadQueue
 from referral_hub.notifications.service import send_email
-from tests.conftest import fresh_database_url, test_config
+from tests.conftest import fresh_database_url, migrated_app
 
 
 @pytest.fixture
 def committing_app(worker_id: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+    """Like conftest's, but with the embedded job thread."""
     url = fresh_database_url(f"jobs_{worker_id}", tmp_path_factory)
-    app = create_app(test_config(url, worker_id, JOB_RUNNER="thread", REDIS_URL=""))
-    app.instance_path = str(tmp_path_factory.mktemp("instance"))
-    with app.app_context():
-        flask_migrate.upgrade()
-    yield app
-    with app.app_context():
-        for engine in db.engines.values():
-            engine.dispose()
+    with migrated_app(url, worker_id, tmp_path_factory, JOB_RUNNER="thread", REDIS_URL="") as a:
+        yield a
 
 
 def outbox_rows(app: Flask) -> list[OutboxMessage]:
