@@ -47,6 +47,39 @@ OUTBOX_BACKOFF_MAX_SECONDS = 3600
 # An Idempotency-Key held this long by a request that never finished may be taken over.
 IDEMPOTENCY_IN_FLIGHT_SECONDS = 300
 
+# --- Identity and access -------------------------------------------------------------
+# Lifetime of OAuth access tokens issued to agency systems (client credentials).
+ACCESS_TOKEN_SECONDS = 900
+
+# Staff sessions: ended after this long without a request, and this long after sign-in.
+SESSION_IDLE_MINUTES = 30
+SESSION_ABSOLUTE_HOURS = 12
+SESSION_COOKIE_NAME = "hub_session"
+
+# Sign-in and token endpoints: failures allowed per account and per client address in
+# one window before 429 (with Retry-After).
+AUTH_FAILURES_PER_WINDOW = 5
+AUTH_FAILURE_WINDOW_SECONDS = 60
+
+# Every authenticated caller: requests allowed per window across all API endpoints.
+API_REQUESTS_PER_WINDOW = 600
+API_WINDOW_SECONDS = 60
+
+# How many proxies in front of the hub set X-Forwarded-For / -Proto / -Host (0: none;
+# then the client address is the socket's). Only trust what your load balancer adds.
+TRUSTED_PROXIES = 0
+
+# CSRF tokens are bound to the (server-side) session and live as long as it does.
+WTF_CSRF_CHECK_DEFAULT = False
+WTF_CSRF_TIME_LIMIT = None
+WTF_CSRF_HEADERS = ["X-CSRFToken"]
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = False  # forced on in production
+
+# Name shown in authenticator apps next to the TOTP code.
+TOTP_ISSUER = "Referral hub"
+
 # Largest accepted request body, in bytes (413 above it).
 MAX_CONTENT_LENGTH = 1024 * 1024
 
@@ -84,10 +117,35 @@ API_SPEC_OPTIONS = {
     "info": {
         "description": (
             "Live capacity and consented referrals between anti-trafficking agencies. "
+            "Agency systems authenticate with OAuth 2.0 client credentials at /oauth/token; "
+            "staff pages call the same API with their session (and an X-CSRFToken header). "
             "Errors are RFC 9457 problem details with a machine `code`; creating POSTs "
             "accept an `Idempotency-Key` header; lists page with `limit` and `cursor`."
         )
-    }
+    },
+    "components": {
+        "securitySchemes": {
+            "oauth2": {
+                "type": "oauth2",
+                "flows": {
+                    "clientCredentials": {
+                        "tokenUrl": "/oauth/token",
+                        "scopes": {
+                            "directory:read": "Read agencies, services and capacity",
+                            "capacity:write": "Keep the agency's capacity true",
+                            "clients:write": "Create clients and record consent",
+                            "clients:read": "Read clients as consent allows",
+                            "referrals:read": "Read sent and received referrals",
+                            "referrals:write": "Send and act on referrals",
+                            "audit:read": "Read the audit trail and reports",
+                            "admin": "Administer the agency's staff and settings",
+                        },
+                    }
+                },
+            },
+            "session": {"type": "apiKey", "in": "cookie", "name": "hub_session"},
+        }
+    },
 }
 
 # Flask debug mode: never in production (the hub refuses to start with it).

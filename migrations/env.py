@@ -8,6 +8,7 @@ from alembic import context
 from flask import current_app
 
 import referral_hub.models  # noqa: F401 - every model registered on the metadata
+from referral_hub.core.db import UTCDateTime
 
 log = logging.getLogger("alembic.env")
 config = context.config
@@ -17,6 +18,13 @@ config.set_main_option(
     "sqlalchemy.url", engine.url.render_as_string(hide_password=False).replace("%", "%%")
 )
 target_metadata = migrate_ext.db.metadata
+
+
+def _render_item(type_: str, obj: object, autogen_context: object) -> str | bool:
+    """Our UTC type is plain timestamptz to the database: render it so, no app import."""
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
 
 
 def _skip_empty_autogenerate(context_, revision, directives):  # type: ignore[no-untyped-def]
@@ -39,6 +47,7 @@ def run_offline() -> None:
 def run_online() -> None:
     arguments = dict(migrate_ext.configure_args)
     arguments.setdefault("process_revision_directives", _skip_empty_autogenerate)
+    arguments.setdefault("render_item", _render_item)
     with engine.connect() as connection:
         sqlite = connection.dialect.name == "sqlite"
         if sqlite:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, g, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from referral_hub.core import idempotency, settings
 from referral_hub.core.actor import ANONYMOUS
@@ -17,39 +18,27 @@ from referral_hub.core.http import read_json_body
 from referral_hub.core.logging import configure_logging
 from referral_hub.core.problems import register_error_handlers
 from referral_hub.core.requestid import accept_or_make, current_request_id
-from referral_hub.extensions import api, db, migrate
+from referral_hub.extensions import api, csrf, db, migrate
 
 access_log = logging.getLogger("referral_hub.access")
 ROOT = Path(__file__).resolve().parent.parent
 
 
 class HubFlask(Flask):
-    """Flask whose every view runs in one transaction, committed only on success.
+    """Flask whose every view runs in one transaction: any exception rolls all of it back.
 
-    The idempotency record of a creating POST is completed inside that same transaction,
-    so a stored answer never exists without the change it describes.
+    Errors are raised (domain errors, validation aborts), so bad input changes nothing. A
+    view that *returns* an error response on purpose (a sign-in form saying "wrong
+    password", an OAuth error) commits what it recorded about the failure. The
+    idempotency record of a creating POST is completed inside the same transaction, so a
+    stored answer never exists without the change it describes.
     """
 
     def dispatch_request(self) -> Any:
         with transaction():
             response = self.make_response(super().dispatch_request())
-            if response.status_code >= 400:
-                raise _RollbackWithResponse(response)
             idempotency.complete(response)
             return response
-
-    def handle_user_exception(self, e: Exception) -> Any:
-        if isinstance(e, _RollbackWithResponse):
-            return e.response
-        return super().handle_user_exception(e)
-
-
-class _RollbackWithResponse(Exception):
-    """A view answered with an error status without raising: roll back, keep its answer."""
-
-    def __init__(self, response: Response) -> None:
-        super().__init__("rollback")
-        self.response = response
 
 
 def build_app(overrides: dict[str, Any] | None = None) -> HubFlask:
@@ -70,6 +59,10 @@ def build_app(overrides: dict[str, Any] | None = None) -> HubFlask:
                 install_sqlite_pragmas(engine)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     api.init_app(app)
+    csrf.init_app(app)
+    if app.config["TRUSTED_PROXIES"]:
+        hops = int(app.config["TRUSTED_PROXIES"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
     register_error_handlers(app)
     _install_request_lifecycle(app)
 
@@ -77,6 +70,29 @@ def build_app(overrides: dict[str, Any] | None = None) -> HubFlask:
 
     features.register(app)
     return app
+
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+)
+# Swagger UI sets inline styles; the docs page carries no client data
+CSP_DOCS = CSP.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'")
+
+
+def security_headers(app: Flask, response: Response) -> None:
+    """Headers on every response; nothing carrying client data may be cached anywhere."""
+    headers = response.headers
+    headers.setdefault("Content-Security-Policy", CSP_DOCS if request.path == "/docs" else CSP)
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "no-referrer")
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+    if app.config["HUB_ENV"] == "production":
+        headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+    if not request.path.startswith("/static/") and request.path != "/docs":
+        headers.setdefault("Cache-Control", "no-store")
 
 
 def _json_logs(app: Flask) -> bool:
@@ -94,6 +110,8 @@ def _install_request_lifecycle(app: Flask) -> None:
         g.request_id_token = current_request_id.set(g.request_id)
         read_json_body()
         g.actor = app.extensions.get("actor_resolver", lambda: ANONYMOUS)()
+        for guard in app.extensions.get("request_guards", []):
+            guard()
         return idempotency.begin()
 
     @app.after_request
@@ -101,9 +119,7 @@ def _install_request_lifecycle(app: Flask) -> None:
         if response.status_code >= 400:
             idempotency.release_if_failed()
         response.headers["X-Request-Id"] = g.get("request_id") or accept_or_make(None)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        if request.path.startswith("/api/"):
-            response.headers.setdefault("Cache-Control", "no-store")
+        security_headers(app, response)
         if request.path not in ("/healthz", "/readyz") and not request.path.startswith("/static/"):
             access_log.info(
                 "%s %s %s",

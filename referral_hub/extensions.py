@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
+from flask_wtf.csrf import CSRFProtect
 
 from referral_hub.core.db import Base
 from referral_hub.core.http import HubApi
@@ -13,3 +14,4 @@ from referral_hub.core.http import HubApi
 db = SQLAlchemy(model_class=Base, session_options={"join_transaction_mode": "create_savepoint"})
 migrate = Migrate(render_as_batch=True, compare_type=True)
 api = HubApi()
+csrf = CSRFProtect()

@@ -1,4 +1,4 @@
-"""Wiring features into the app: blueprints, job queue, periodic tasks, CLI.
+"""Wiring features into the app: blueprints, job queue, periodic tasks, access, CLI.
 
 The one place that knows every feature; each feature knows only those below it.
 """
@@ -14,20 +14,39 @@ def register(app: Flask) -> None:
     from referral_hub import cli
     from referral_hub.agencies.api import blp as agencies_blp
     from referral_hub.api.health import blp as health_blp
+    from referral_hub.auth import guards, oauth, ratelimit, sessions
+    from referral_hub.auth import service as auth
+    from referral_hub.auth.api import blp as access_blp
+    from referral_hub.auth.oauth_views import blp as oauth_blp
     from referral_hub.core import idempotency
+    from referral_hub.extensions import csrf
     from referral_hub.jobs import periodic
     from referral_hub.jobs import service as outbox
     from referral_hub.jobs.queue import build_queue
     from referral_hub.notifications import service as _notifications  # noqa: F401 - consumers
+    from referral_hub.web import context
     from referral_hub.web.pages.home import blp as home_blp
+    from referral_hub.web.pages.signin import blp as signin_blp
 
     app.extensions["hub_queue"] = build_queue(app)
     periodic.register("outbox.sweep", "OUTBOX_SWEEP_SECONDS", outbox.sweep)
     periodic.register("idempotency.purge", "IDEMPOTENCY_PURGE_SECONDS", idempotency.purge_expired)
+    periodic.register("sessions.purge", "IDEMPOTENCY_PURGE_SECONDS", sessions.purge_expired)
+    periodic.register("rate_limits.purge", "IDEMPOTENCY_PURGE_SECONDS", ratelimit.purge_expired)
+
+    # who is calling, and the checks that follow from it
+    app.session_interface = sessions.DatabaseSessionInterface()
+    oauth.init_app(app)
+    app.extensions["actor_resolver"] = auth.resolve_actor
+    app.extensions["request_guards"] = [guards.check_csrf, guards.limit_api_calls]
+    app.extensions["problem_hooks"] = [guards.record_denial]
 
     api.register_blueprint(agencies_blp)
-    app.register_blueprint(health_blp)
-    app.register_blueprint(home_blp)
+    api.register_blueprint(access_blp)
+    for blueprint in (oauth_blp, health_blp, home_blp, signin_blp):
+        app.register_blueprint(blueprint)
+    csrf.exempt(oauth_blp)
+    context.init_app(app)
     app.cli.add_command(cli.hub)
 
     if app.config["RUN_EMBEDDED_SCHEDULER"]:

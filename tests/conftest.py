@@ -122,18 +122,19 @@ def session(app: Flask) -> Iterator[Any]:
 def client(app: Flask, session: Any) -> Iterator[FlaskClient]:
     with app.test_client() as test_client:
         yield test_client
-    app.extensions.pop("actor_resolver", None)
 
 
 @pytest.fixture
 def act_as(app: Flask) -> Iterator[Callable[[Actor], None]]:
-    """Make every request in this test act as `actor` (until sign-in and tokens exist)."""
+    """Make every request in this test act as `actor`, for tests about something other
+    than how the actor is found (tests/test_access*.py use real tokens and sessions)."""
+    real = app.extensions["actor_resolver"]
 
     def set_actor(actor: Actor) -> None:
         app.extensions["actor_resolver"] = lambda: actor
 
     yield set_actor
-    app.extensions.pop("actor_resolver", None)
+    app.extensions["actor_resolver"] = real
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ blp = HubBlueprint("agencies", __name__, url_prefix="/api/v1/agencies", descript
 
 
 @blp.route("")
-@require()
+@require(scopes="directory:read")
 @blp.arguments(AgencyListArgs, location="query", as_kwargs=True)
 @blp.response(200, AgencyPageSchema)
 def list_agencies(limit: int, cursor: str | None, status: Any) -> dict[str, Any]:
@@ -40,14 +40,14 @@ def create_agency(**fields: Any) -> Any:
 
 
 @blp.route("/<uuid:agency_id>")
-@require()
+@require(scopes="directory:read")
 @blp.response(200, AgencySchema)
 def get_agency(agency_id: uuid.UUID) -> Any:
     return service.get_agency(current_actor(), agency_id)
 
 
 @blp.route("/<uuid:agency_id>/users", methods=["POST"])
-@require("hub_admin", "agency_admin")
+@require("hub_admin", "agency_admin", scopes="admin")
 @blp.arguments(UserCreateArgs, as_kwargs=True)
 @blp.response(201, UserSchema)
 def create_user(agency_id: uuid.UUID, **fields: Any) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from enum import StrEnum
 
-from sqlalchemy import JSON, Enum, ForeignKey, String
+from sqlalchemy import JSON, BigInteger, Enum, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from referral_hub.core.db import Base, Timestamps, UUIDPrimaryKey
@@ -51,6 +51,9 @@ class Role(StrEnum):
     HUB_ADMIN = "hub_admin"
 
 
+TOTP_REQUIRED_ROLES = frozenset({"coordinator", "agency_admin", "hub_admin"})
+
+
 class Agency(UUIDPrimaryKey, Timestamps, Base):
     __tablename__ = "agency"
 
@@ -82,6 +85,15 @@ class User(UUIDPrimaryKey, Timestamps, Base):
     roles: Mapped[list[str]] = mapped_column(JSON, default=list)
     password_hash: Mapped[str | None] = mapped_column(String(255))
     is_active: Mapped[bool] = mapped_column(default=True)
+    # TOTP: the secret encrypted with the field keys; the last accepted time step, so a
+    # code cannot be used twice
+    totp_secret: Mapped[bytes | None]
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+
+    @property
+    def needs_totp(self) -> bool:
+        """Roles that can see across agencies or change who may act must use a second factor."""
+        return bool(set(self.roles) & TOTP_REQUIRED_ROLES)
 
     agency: Mapped[Agency] = relationship(back_populates="users")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -107,12 +108,22 @@ def install_sqlite_pragmas(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-AfterCommit = Callable[[], None]
+Callback = Callable[[], None]
 
 
-def after_commit(session: Session | scoped_session[Any], callback: AfterCommit) -> None:
+def after_commit(session: Session | scoped_session[Any], callback: Callback) -> None:
     """Run `callback` once the surrounding transaction() has committed (never on rollback)."""
     session.info.setdefault("after_commit", []).append(callback)
+
+
+def after_rollback(session: Session | scoped_session[Any], callback: Callback) -> None:
+    """Run `callback` in a fresh transaction if the surrounding one rolls back.
+
+    For records that must survive the failure they describe: a denied access, a failed
+    sign-in. The callback must not raise; if it does, the error is logged and the
+    original failure still propagates.
+    """
+    session.info.setdefault("after_rollback", []).append(callback)
 
 
 @contextmanager
@@ -127,12 +138,24 @@ def transaction() -> Iterator[scoped_session[Any]]:
 
     session = db.session
     session.info.pop("after_commit", None)
+    session.info.pop("after_rollback", None)
     try:
         yield session
         session.commit()
     except BaseException:
         session.rollback()
         session.info.pop("after_commit", None)
+        _run_after_rollback(session.info.pop("after_rollback", []))
         raise
+    session.info.pop("after_rollback", None)
     for callback in session.info.pop("after_commit", []):
         callback()
+
+
+def _run_after_rollback(callbacks: list[Callback]) -> None:
+    for callback in callbacks:
+        try:
+            with transaction():
+                callback()
+        except Exception:
+            logging.getLogger(__name__).exception("after-rollback record could not be written")

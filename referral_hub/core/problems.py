@@ -125,6 +125,11 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(DomainError)
     def _domain(error: DomainError) -> Response:
+        for hook in app.extensions.get("problem_hooks", []):
+            try:
+                hook(error)
+            except Exception:  # a hook must never turn a clear 4xx into a 500
+                log.exception("problem hook failed")
         return from_domain_error(error)
 
     @app.errorhandler(Exception)

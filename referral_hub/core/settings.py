@@ -78,6 +78,7 @@ def load(app: Flask, overrides: dict[str, Any] | None) -> None:
     app.config["SQLALCHEMY_ENGINE_OPTIONS"].setdefault("hide_parameters", True)
     if app.config["HUB_ENV"] == "production":
         check_production(app.config)
+        app.config["SESSION_COOKIE_SECURE"] = True
     elif app.config["HUB_ENV"] == "embedded":
         _embedded_secrets(app)
 

@@ -1,0 +1,58 @@
+"""Shapes for administration: API clients, staff updates, agency updates, who-am-I."""
+
+from __future__ import annotations
+
+from marshmallow import fields, validate
+
+from referral_hub.agencies.models import AgencyStatus, Role
+from referral_hub.auth.models import SCOPES
+from referral_hub.core.schemas import HubSchema, StrictBoolean
+
+
+class ApiClientSchema(HubSchema):
+    id = fields.UUID(dump_only=True)
+    client_id = fields.String(dump_only=True)
+    name = fields.String()
+    scopes = fields.List(fields.String())
+    is_active = fields.Boolean()
+    created_at = fields.AwareDateTime(dump_only=True)
+
+
+class ApiClientCreatedSchema(ApiClientSchema):
+    client_secret = fields.String(
+        dump_only=True, metadata={"description": "Shown once, now. Only a hash is kept."}
+    )
+
+
+class ApiClientCreateArgs(HubSchema):
+    name = fields.String(required=True, validate=validate.Length(min=2, max=120))
+    scopes = fields.List(
+        fields.String(validate=validate.OneOf(SCOPES)),
+        required=True,
+        validate=validate.Length(min=1, max=len(SCOPES)),
+    )
+
+
+class UserUpdateArgs(HubSchema):
+    display_name = fields.String(validate=validate.Length(min=1, max=120))
+    roles = fields.List(
+        fields.String(validate=validate.OneOf([role.value for role in Role])),
+        validate=validate.Length(min=1, max=5),
+    )
+    is_active = StrictBoolean()
+
+
+class AgencyUpdateArgs(HubSchema):
+    name = fields.String(validate=validate.Length(min=2, max=200))
+    city = fields.String(allow_none=True, validate=validate.Length(max=120))
+    region = fields.String(allow_none=True, validate=validate.Length(max=120))
+    is_victim_service_provider = StrictBoolean()
+    status = fields.Enum(AgencyStatus, by_value=True)
+
+
+class MeSchema(HubSchema):
+    kind = fields.String()
+    id = fields.String()
+    agency_id = fields.UUID(allow_none=True)
+    roles = fields.List(fields.String())
+    scopes = fields.List(fields.String())
