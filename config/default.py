@@ -26,8 +26,10 @@ REDIS_URL = ""
 # in the caller; the test suite's choice). Empty: rq when REDIS_URL is set, else thread.
 JOB_RUNNER = ""
 
-# rq queue name (the test suite gives each parallel worker its own).
+# rq queue name, and the prefix of the hub's other Redis keys (the test suite gives each
+# parallel worker its own).
 RQ_QUEUE = "referral_hub"
+REDIS_KEY_PREFIX = "referral_hub"
 
 # Run periodic sweeps on a timer thread inside the web process (embedded mode only;
 # production runs exactly one `flask hub scheduler`).

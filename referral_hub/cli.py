@@ -14,6 +14,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from referral_hub.agencies.models import AgencyKind
+from referral_hub.auth.models import SCOPES
 from referral_hub.core.actor import SYSTEM
 from referral_hub.core.db import transaction
 from referral_hub.core.errors import DomainError
@@ -108,6 +109,103 @@ def _resolve_agency(reference: str) -> Any:
                 "with `flask hub create-agency`"
             ) from None
         return agency
+
+
+def _resolve_user(email: str) -> Any:
+    from referral_hub.agencies import service
+
+    user = service.find_user_by_email(email)
+    if user is None:
+        raise click.ClickException(
+            f"no user with e-mail {email!r}; create one with `flask hub create-user`"
+        )
+    return user
+
+
+@hub.command("create-client")
+@click.option("--agency", "agency_ref", required=True, help="Agency id or exact name.")
+@click.option("--name", required=True, help="What the system is, e.g. 'Case management'.")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    required=True,
+    type=click.Choice(list(SCOPES)),
+    help="Repeat for several.",
+)
+def create_client(agency_ref: str, name: str, scopes: tuple[str, ...]) -> None:
+    """Register an agency system; prints its client id and secret (shown this once only)."""
+    from referral_hub.auth import service
+
+    try:
+        with transaction():
+            agency = _resolve_agency(agency_ref)
+            client, secret = service.create_api_client(
+                SYSTEM, agency_id=agency.id, name=name, scopes=list(scopes)
+            )
+            client_id = client.client_id
+    except DomainError as error:
+        _fail(error)
+    click.echo(f"client_id:     {client_id}")
+    click.echo(f"client_secret: {secret}")
+    click.echo("Store the secret now: the hub keeps only its hash and cannot show it again.")
+    click.echo("Get a token:")
+    click.echo(
+        f"  curl -s -u '{client_id}:<secret>' -d grant_type=client_credentials "
+        f"{current_app.config['PUBLIC_URL'].rstrip('/')}/oauth/token"
+    )
+
+
+@hub.command("set-password")
+@click.option("--email", required=True)
+@click.password_option("--password", prompt="New password")
+def set_password(email: str, password: str) -> None:
+    """Set a staff member's password (signs them out everywhere)."""
+    from referral_hub.auth import admin
+
+    try:
+        with transaction():
+            admin.set_password(SYSTEM, _resolve_user(email).id, password)
+    except DomainError as error:
+        _fail(error)
+    click.echo("password set; the user's sessions were ended")
+
+
+@hub.command("disable-user")
+@click.option("--email", required=True)
+@click.option("--enable", is_flag=True, help="Re-enable instead.")
+def disable_user(email: str, enable: bool) -> None:
+    """Disable (or re-enable) a staff member; a disabled user's sessions end at once."""
+    from referral_hub.auth import admin
+
+    with transaction():
+        admin.update_user(SYSTEM, _resolve_user(email).id, is_active=enable)
+    click.echo("user enabled" if enable else "user disabled and signed out")
+
+
+@hub.command("reset-totp")
+@click.option("--email", required=True)
+def reset_totp(email: str) -> None:
+    """Forget a staff member's second factor (lost phone); they enrol again at sign-in."""
+    from referral_hub.auth import admin
+
+    with transaction():
+        admin.reset_totp(SYSTEM, _resolve_user(email).id)
+    click.echo("second factor reset; the user will set up a new one at the next sign-in")
+
+
+@hub.command("suspend-agency")
+@click.option("--agency", "agency_ref", required=True, help="Agency id or exact name.")
+@click.option("--reinstate", is_flag=True, help="Reinstate instead.")
+def suspend_agency(agency_ref: str, reinstate: bool) -> None:
+    """Suspend an agency: its staff and systems are refused on their next request."""
+    from referral_hub.agencies.models import AgencyStatus
+    from referral_hub.auth import admin
+
+    status = AgencyStatus.ACTIVE if reinstate else AgencyStatus.SUSPENDED
+    with transaction():
+        admin.set_agency_status(SYSTEM, _resolve_agency(agency_ref).id, status)
+    click.echo(f"agency {status.value}")
 
 
 @hub.command("seed-demo")

@@ -56,6 +56,7 @@ def test_config(database_url: str, worker_id: str, **extra: Any) -> dict[str, An
         "REDIS_URL": redis_url,
         "JOB_RUNNER": "rq" if redis_url else "inline",
         "RQ_QUEUE": f"test-{worker_id}-{uuid.uuid4().hex[:8]}",
+        "REDIS_KEY_PREFIX": f"test-{worker_id}-{uuid.uuid4().hex[:8]}",
     }
     config.update(extra)
     return config
@@ -81,11 +82,30 @@ def migrated_app(
                 engine.dispose()
 
 
+class RequestPerContextClient(FlaskClient):
+    """Each request gets its own app context (fresh `g`, its own session), as in production.
+
+    Flask reuses an app context that is already pushed — and the `session` fixture keeps
+    one pushed for the test body — so without this every request in a test would share
+    one `g`, hiding bugs that only show when state does not carry over between requests.
+    """
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        from flask.globals import _cv_app
+
+        held = _cv_app.set(None)  # hide the test's context (without tearing it down)
+        try:
+            return super().open(*args, **kwargs)
+        finally:
+            _cv_app.reset(held)
+
+
 @pytest.fixture(scope="session")
 def app(worker_id: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     base = os.environ.get("TEST_DATABASE_URL")
     url = fresh_database_url(f"w{worker_id}", tmp_path_factory) if base else "sqlite://"
     with migrated_app(url, worker_id, tmp_path_factory) as application:
+        application.test_client_class = RequestPerContextClient
         yield application
 
 
@@ -119,9 +139,8 @@ def session(app: Flask) -> Iterator[Any]:
 
 
 @pytest.fixture
-def client(app: Flask, session: Any) -> Iterator[FlaskClient]:
-    with app.test_client() as test_client:
-        yield test_client
+def client(app: Flask, session: Any) -> FlaskClient:
+    return app.test_client()
 
 
 @pytest.fixture
@@ -163,4 +182,7 @@ def _empty_test_queue(app: Flask) -> Iterator[None]:
     queue = app.extensions["hub_queue"]
     if isinstance(queue, RqQueue):
         queue.queue.empty()
+        from referral_hub.auth.ratelimit import RedisBackend
+
+        RedisBackend(queue.redis, app.config["REDIS_KEY_PREFIX"]).clear()
     yield

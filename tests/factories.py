@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any
 
 from referral_hub.agencies import service
 from referral_hub.agencies.models import Agency, AgencyKind, User
@@ -23,6 +26,7 @@ def agency(kind: AgencyKind = AgencyKind.SHELTER, **fields: object) -> Agency:
 
 
 def user(of: Agency, roles: Iterable[str] = ("intake",), notify: bool = False) -> User:
+    """A staff member without a password (hashing is slow); see `with_password`."""
     number = next(_counter)
     return service.create_user(
         SYSTEM,
@@ -30,10 +34,91 @@ def user(of: Agency, roles: Iterable[str] = ("intake",), notify: bool = False) -
         email=f"staff{number}@agency.example",
         display_name=f"Staff {number}",
         roles=roles,
-        password="correct horse battery staple",
         notify=notify,
     )
 
 
 def actor_for(person: User) -> Actor:
     return Actor(ActorKind.USER, str(person.id), person.agency_id, frozenset(person.roles))
+
+
+# --- credentials, obtained the way callers obtain them --------------------------------------
+
+TEST_PASSWORD = "correct horse battery staple"
+
+
+def with_password(person: User) -> User:
+    from referral_hub.agencies.service import password_hasher
+
+    person.password_hash = password_hasher.hash(TEST_PASSWORD)
+    return person
+
+
+def with_totp(person: User) -> str:
+    """Give the user a second factor; returns the secret an authenticator app would hold."""
+    import pyotp
+
+    from referral_hub.core import crypto
+
+    secret = pyotp.random_base32()
+    person.totp_secret = crypto.encrypt(secret.encode())
+    return secret
+
+
+def api_client(of: Agency, scopes: Iterable[str]) -> tuple[str, str]:
+    """Register an agency system; returns (client_id, secret)."""
+    from referral_hub.auth.service import create_api_client
+
+    client, secret = create_api_client(
+        SYSTEM, agency_id=of.id, name="Case system", scopes=list(scopes)
+    )
+    return client.client_id, secret
+
+
+def token(http: Any, client_id: str, secret: str, scope: str | None = None) -> str:
+    """A bearer token from the real token endpoint."""
+    form = {"grant_type": "client_credentials"} | ({"scope": scope} if scope is not None else {})
+    response = http.post("/oauth/token", data=form, auth=(client_id, secret))
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return str(response.json["access_token"])
+
+
+def csrf_from(page: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', page) or re.search(
+        r'"X-CSRFToken": "([^"]+)"', page
+    )
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+def sign_in(http: Any, person: User, totp_secret: str | None = None) -> str:
+    """Sign in through /login (and /login/code); returns the CSRF token for API calls."""
+    page = http.get("/login").get_data(as_text=True)
+    response = http.post(
+        "/login",
+        data={"email": person.email, "password": TEST_PASSWORD, "csrf_token": csrf_from(page)},
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)
+    if response.headers["Location"].endswith("/login/code"):
+        assert totp_secret, "this user needs a TOTP secret"
+        page = http.get("/login/code").get_data(as_text=True)
+        response = http.post(
+            "/login/code",
+            data={"code": fresh_code(totp_secret, person), "csrf_token": csrf_from(page)},
+        )
+        assert response.status_code == 302, response.get_data(as_text=True)
+    return csrf_from(http.get("/").get_data(as_text=True))
+
+
+def fresh_code(secret: str, person: User) -> str:
+    """A code for a time step the user has not used yet (codes cannot be replayed)."""
+    import pyotp
+
+    from referral_hub.core import clock
+
+    totp = pyotp.TOTP(secret)
+    for drift in (0, 1):
+        moment = clock.now() + timedelta(seconds=30 * drift)
+        if person.totp_last_step is None or totp.timecode(moment) > person.totp_last_step:
+            return str(totp.at(moment))
+    raise AssertionError("both usable time steps were already used")

@@ -13,6 +13,7 @@ from referral_hub.audit import service as audit
 from referral_hub.core.actor import Actor
 from referral_hub.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from referral_hub.core.pagination import paginate
+from referral_hub.core.tenancy import foreign
 from referral_hub.extensions import db
 from referral_hub.notifications.service import send_email
 
@@ -82,7 +83,7 @@ def create_user(
 ) -> User:
     agency = get_agency(actor, agency_id)
     if not actor.has_role("hub_admin") and actor.kind != "system" and actor.agency_id != agency.id:
-        raise Forbidden("Agency administrators manage their own agency's staff only.")
+        raise foreign("agency", agency.id)  # another agency's staff: as if missing
     roles = sorted(set(roles))
     if "hub_admin" in roles and actor.kind != "system" and not actor.has_role("hub_admin"):
         raise Forbidden("Only a hub administrator may grant hub_admin.")

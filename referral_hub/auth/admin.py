@@ -15,6 +15,7 @@ from referral_hub.agencies.models import Agency, AgencyStatus, Role, User
 from referral_hub.agencies.service import get_agency, password_hasher
 from referral_hub.audit import service as audit
 from referral_hub.auth.models import AccessToken, ApiClient
+from referral_hub.auth.service import may_administer
 from referral_hub.auth.sessions import end_sessions_of
 from referral_hub.core import clock
 from referral_hub.core.actor import Actor, ActorKind
@@ -48,8 +49,7 @@ def list_users(
     actor: Actor, agency_id: uuid.UUID, *, limit: int, cursor: str | None
 ) -> tuple[list[User], str | None]:
     agency = get_agency(actor, agency_id)
-    if not _is_hub_admin(actor) and actor.agency_id != agency.id:
-        raise Forbidden("Administrators see their own agency's staff only.")
+    may_administer(actor, agency)
     statement = select(User).where(User.agency_id == agency.id)
     return paginate(statement, [User.email, User.id], limit, cursor, [str, uuid.UUID])
 
@@ -154,9 +154,7 @@ def update_agency(actor: Actor, agency_id: uuid.UUID, **changes: Any) -> Agency:
     status = changes.pop("status", None)
     agency = get_agency(actor, agency_id)
     if changes:
-        if not _is_hub_admin(actor) and not (
-            actor.has_role("agency_admin") and actor.agency_id == agency.id
-        ):
+        if not _is_hub_admin(actor) and actor.agency_id != agency.id:
             raise Forbidden("Administrators change their own agency only.")
         for name, value in changes.items():
             setattr(agency, name, value)

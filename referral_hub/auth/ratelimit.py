@@ -36,12 +36,18 @@ def _window_start(window_seconds: int) -> tuple[datetime, int]:
 
 
 class RedisBackend:
-    def __init__(self, redis: Any) -> None:
+    def __init__(self, redis: Any, prefix: str = "referral_hub") -> None:
         self.redis = redis
+        self.prefix = prefix
 
     def _key(self, key: str, window_seconds: int) -> tuple[str, int]:
         start, retry_after = _window_start(window_seconds)
-        return f"referral_hub:rl:{key}:{int(start.timestamp())}", retry_after
+        return f"{self.prefix}:rl:{key}:{int(start.timestamp())}", retry_after
+
+    def clear(self) -> None:
+        """Forget every counter under this prefix (tests; an operator after an incident)."""
+        for name in self.redis.scan_iter(f"{self.prefix}:rl:*"):
+            self.redis.delete(name)
 
     def hit(self, key: str, window_seconds: int) -> Window:
         name, retry_after = self._key(key, window_seconds)
@@ -83,7 +89,9 @@ def backend() -> Backend:
     if found is None:
         queue = current_app.extensions["hub_queue"]
         found = (
-            RedisBackend(queue.redis) if getattr(queue, "name", "") == "rq" else DatabaseBackend()
+            RedisBackend(queue.redis, current_app.config["REDIS_KEY_PREFIX"])
+            if getattr(queue, "name", "") == "rq"
+            else DatabaseBackend()
         )
         current_app.extensions["hub_rate_limits"] = found
     return found

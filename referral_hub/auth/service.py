@@ -70,12 +70,11 @@ def _actor_from_token(header: str) -> Actor:
         token: AccessToken = protector.validate_request(
             scopes=None, request=FlaskJsonRequest(request)
         )
-    except OAuth2Error as error:
-        headers = dict(error.get_headers())
+    except OAuth2Error:
         g.credentials_refused = "invalid_token"
         raise Unauthorized(
             "The access token is invalid, expired or revoked.",
-            headers={"WWW-Authenticate": headers.get("WWW-Authenticate", challenge)},
+            headers={"WWW-Authenticate": challenge},
         ) from None
     client = token.client
     if not client.is_active or client.agency.status != AgencyStatus.ACTIVE:
@@ -237,14 +236,19 @@ def record_sign_out(actor: Actor) -> None:
 # --- agency systems (API clients) -------------------------------------------------------------
 
 
-def _may_administer(actor: Actor, agency: Agency) -> None:
+def may_administer(actor: Actor, agency: Agency) -> None:
+    """Hub admins administer every agency; agency admins (and `admin` systems) their own.
+
+    Another agency's staff and systems are that agency's objects: 404, as if missing.
+    """
     if actor.kind == ActorKind.SYSTEM or actor.has_role("hub_admin"):
         return
-    if actor.kind == ActorKind.CLIENT and "admin" in actor.scopes and actor.agency_id == agency.id:
+    if actor.agency_id == agency.id and (
+        actor.has_role("agency_admin")
+        or (actor.kind == ActorKind.CLIENT and "admin" in actor.scopes)
+    ):
         return
-    if actor.has_role("agency_admin") and actor.agency_id == agency.id:
-        return
-    raise Forbidden("Administrators manage their own agency only.")
+    raise foreign("agency", agency.id)
 
 
 def create_api_client(
@@ -252,7 +256,7 @@ def create_api_client(
 ) -> tuple[ApiClient, str]:
     """A new client and its secret. The secret is shown once and stored only as a hash."""
     agency = get_agency(actor, agency_id)
-    _may_administer(actor, agency)
+    may_administer(actor, agency)
     unknown = sorted(set(scopes) - set(SCOPES))
     if unknown:
         raise ValidationFailed(errors={"scopes": [f"Unknown scope: {', '.join(unknown)}."]})
@@ -279,7 +283,7 @@ def create_api_client(
 
 def list_api_clients(actor: Actor, agency_id: uuid.UUID) -> list[ApiClient]:
     agency = get_agency(actor, agency_id)
-    _may_administer(actor, agency)
+    may_administer(actor, agency)
     return list(
         db.session.scalars(
             select(ApiClient).where(ApiClient.agency_id == agency.id).order_by(ApiClient.created_at)
@@ -290,7 +294,7 @@ def list_api_clients(actor: Actor, agency_id: uuid.UUID) -> list[ApiClient]:
 def revoke_api_client(actor: Actor, agency_id: uuid.UUID, client_pk: uuid.UUID) -> ApiClient:
     """Turn a client off and revoke every token it holds, at once."""
     agency = get_agency(actor, agency_id)
-    _may_administer(actor, agency)
+    may_administer(actor, agency)
     client = db.session.get(ApiClient, client_pk)
     if client is None:
         raise NotFound()
