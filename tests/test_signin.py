@@ -89,9 +89,10 @@ def test_an_unknown_account_gets_the_same_answer(
     unknown = post_login(client, "nobody@agency.example", "whatever")
     wrong = post_login(client, people["intake"].email, "whatever")
     assert unknown.status_code == wrong.status_code == 401
-    strip = lambda page: page.replace("nobody@agency.example", "").replace(
-        people["intake"].email, ""
-    )
+
+    def strip(page: str) -> str:
+        return page.replace("nobody@agency.example", "").replace(people["intake"].email, "")
+
     assert strip(csrf_free(unknown)) == strip(csrf_free(wrong))
 
 
