@@ -6,4 +6,7 @@ SECRET_KEY = "test-secret-key-not-for-production"  # noqa: S105 - fixed test val
 # a fixed Fernet key so tests can decrypt what they wrote
 FIELD_ENCRYPTION_KEYS = ["x8FV2OcxCf0kc8qgpdFHBf2777wxNZdVKV31oICUEu8="]
 LOG_JSON = True
+# cheap password hashing: the suite signs in hundreds of times
+ARGON2_TIME_COST = 1
+ARGON2_MEMORY_KIB = 1024
 OUTBOX_SWEEP_SECONDS = 3600

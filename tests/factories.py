@@ -50,7 +50,7 @@ TEST_PASSWORD = "correct horse battery staple"
 def with_password(person: User) -> User:
     from referral_hub.agencies.service import password_hasher
 
-    person.password_hash = password_hasher.hash(TEST_PASSWORD)
+    person.password_hash = password_hasher().hash(TEST_PASSWORD)
     return person
 
 
@@ -115,7 +115,9 @@ def fresh_code(secret: str, person: User) -> str:
     import pyotp
 
     from referral_hub.core import clock
+    from referral_hub.extensions import db
 
+    db.session.refresh(person)  # the last sign-in happened in another session
     totp = pyotp.TOTP(secret)
     for drift in (0, 1):
         moment = clock.now() + timedelta(seconds=30 * drift)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterable
 
 from argon2 import PasswordHasher
+from flask import current_app
 from sqlalchemy import func, select
 
 from referral_hub.agencies.models import Agency, AgencyKind, AgencyStatus, Role, User
@@ -17,7 +19,16 @@ from referral_hub.core.tenancy import foreign
 from referral_hub.extensions import db
 from referral_hub.notifications.service import send_email
 
-password_hasher = PasswordHasher()  # argon2id with the library's current parameters
+
+@functools.cache
+def _hasher(time_cost: int, memory_kib: int) -> PasswordHasher:
+    return PasswordHasher(time_cost=time_cost, memory_cost=memory_kib)
+
+
+def password_hasher() -> PasswordHasher:
+    """argon2id with the configured cost; hashes made with other costs are redone at sign-in."""
+    config = current_app.config
+    return _hasher(config["ARGON2_TIME_COST"], config["ARGON2_MEMORY_KIB"])
 
 
 def create_agency(
@@ -98,7 +109,7 @@ def create_user(
         email=email,
         display_name=display_name.strip(),
         roles=roles,
-        password_hash=password_hasher.hash(password) if password else None,
+        password_hash=password_hasher().hash(password) if password else None,
     )
     db.session.add(user)
     db.session.flush()

@@ -108,7 +108,7 @@ def set_password(actor: Actor, user_id: uuid.UUID, password: str) -> User:
     if len(password) < 12:
         raise ValidationFailed(errors={"password": ["At least 12 characters."]})
     user = _load_user(actor, user_id)
-    user.password_hash = password_hasher.hash(password)
+    user.password_hash = password_hasher().hash(password)
     end_sessions_of(user.id)
     audit.record(actor, "user.password_set", user)
     return user

@@ -3,6 +3,7 @@ per-request actor. Every sign-in, failure and token event is on the audit chain.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import secrets
 import uuid
@@ -36,7 +37,15 @@ from referral_hub.core.errors import (
 from referral_hub.core.tenancy import foreign
 from referral_hub.extensions import db
 
-_DUMMY_HASH = password_hasher.hash(secrets.token_urlsafe(16))  # equal work for unknown accounts
+_DUMMY_PASSWORD = secrets.token_urlsafe(16)
+
+
+@functools.cache
+def _dummy_hash(time_cost: int, memory_kib: int) -> str:
+    """Verified against for unknown accounts, so they take as long as known ones."""
+    return password_hasher().hash(_DUMMY_PASSWORD)
+
+
 PENDING_SECONDS = 300
 
 
@@ -131,9 +140,13 @@ def sign_in(email: str, password: str, client_ip: str) -> SignInResult:
     ratelimit.refuse_if_exhausted(keys, limit, window, "failed sign-ins")
     user = find_user_by_email(email)
     try:
-        password_hasher.verify(
-            user.password_hash if user and user.password_hash else _DUMMY_HASH, password
+        config = current_app.config
+        stored = (
+            user.password_hash
+            if user and user.password_hash
+            else _dummy_hash(config["ARGON2_TIME_COST"], config["ARGON2_MEMORY_KIB"])
         )
+        password_hasher().verify(stored, password)
         password_ok = user is not None and user.password_hash is not None
     except (VerificationError, InvalidHashError):
         password_ok = False
@@ -143,8 +156,8 @@ def sign_in(email: str, password: str, client_ip: str) -> SignInResult:
         raise NotFound()
     if not user.is_active or user.agency.status != AgencyStatus.ACTIVE:
         return _failed(keys, user, "auth.login_failed", "disabled")
-    if password_hasher.check_needs_rehash(user.password_hash or ""):
-        user.password_hash = password_hasher.hash(password)
+    if password_hasher().check_needs_rehash(user.password_hash or ""):
+        user.password_hash = password_hasher().hash(password)
     if user.totp_secret is not None:
         return SignInResult("totp", user)
     if user.needs_totp:

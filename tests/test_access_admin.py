@@ -1,0 +1,126 @@
+"""Administering access: suspension, roles, rehashing, the CLI, and the audit trail of it."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from argon2 import PasswordHasher
+from flask import Flask
+from sqlalchemy import select
+
+from referral_hub.agencies.models import AgencyStatus, User
+from referral_hub.audit.models import AuditEvent
+from referral_hub.auth import admin
+from referral_hub.core.actor import SYSTEM
+from referral_hub.core.db import transaction
+from tests import factories
+from tests.factories import TEST_PASSWORD, sign_in
+
+
+def test_a_suspended_agencys_staff_are_refused_on_their_next_request(
+    client: Any, session: Any
+) -> None:
+    with transaction():
+        agency = factories.agency()
+        person = factories.with_password(factories.user(agency))
+    sign_in(client, person)
+    assert client.get("/api/v1/me").status_code == 200
+    with transaction():
+        admin.set_agency_status(SYSTEM, agency.id, AgencyStatus.SUSPENDED)
+    assert client.get("/api/v1/me").status_code == 401
+    assert "agency.suspended" in set(session.scalars(select(AuditEvent.action)))
+
+
+def test_an_old_password_hash_is_upgraded_at_sign_in(app: Flask, client: Any, session: Any) -> None:
+    with transaction():
+        person = factories.user(factories.agency())
+        person.password_hash = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1).hash(
+            TEST_PASSWORD
+        )
+    old = person.password_hash
+    sign_in(client, person)
+    session.expire_all()
+    new = session.get(User, person.id).password_hash
+    assert new != old
+    assert f"m={app.config['ARGON2_MEMORY_KIB']},t={app.config['ARGON2_TIME_COST']}" in new
+
+
+def test_role_changes_are_audited_and_end_sessions(client: Any, session: Any) -> None:
+    with transaction():
+        agency = factories.agency()
+        person = factories.with_password(factories.user(agency, ["intake"]))
+    sign_in(client, person)
+    with transaction():
+        admin.update_user(SYSTEM, person.id, roles=["intake", "provider"])
+    assert client.get("/api/v1/me").status_code == 401  # new roles take effect at next sign-in
+    changed = session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "user.roles_changed")
+    ).one()
+    assert changed.details == {"before": ["intake"], "after": ["intake", "provider"]}
+
+
+def test_only_hub_admins_grant_hub_admin_and_nobody_disables_themselves(
+    app: Flask, client: Any, session: Any
+) -> None:
+    with transaction():
+        agency = factories.agency()
+        boss = factories.with_password(factories.user(agency, ["agency_admin"]))
+        secret = factories.with_totp(boss)
+        staff = factories.user(agency, ["intake"])
+    csrf = sign_in(client, boss, secret)
+    grant = client.patch(
+        f"/api/v1/users/{staff.id}", json={"roles": ["hub_admin"]}, headers={"X-CSRFToken": csrf}
+    )
+    assert grant.status_code == 403
+    myself = client.patch(
+        f"/api/v1/users/{boss.id}", json={"is_active": False}, headers={"X-CSRFToken": csrf}
+    )
+    assert myself.status_code == 409
+
+
+def test_cli_creates_a_client_whose_secret_gets_a_token(
+    app: Flask, client: Any, session: Any
+) -> None:
+    with transaction():
+        agency = factories.agency(name="Cli Agency")
+    result = app.test_cli_runner().invoke(
+        args=[
+            "hub",
+            "create-client",
+            "--agency",
+            "Cli Agency",
+            "--name",
+            "Case system",
+            "--scope",
+            "directory:read",
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    client_id = re.search(r"client_id:\s+(\S+)", result.output).group(1)
+    secret = re.search(r"client_secret:\s+(\S+)", result.output).group(1)
+    assert "curl" in result.output and secret not in result.output.split("curl")[1]
+    access = factories.token(client, client_id, secret)
+    me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {access}"}).json
+    assert me == {
+        "kind": "client",
+        "id": client_id,
+        "agency_id": str(agency.id),
+        "roles": [],
+        "scopes": ["directory:read"],
+    }
+
+
+def test_cli_disables_users_and_suspends_agencies(app: Flask, client: Any, session: Any) -> None:
+    with transaction():
+        agency = factories.agency(name="Cli Suspended")
+        person = factories.with_password(factories.user(agency))
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["hub", "disable-user", "--email", person.email]).exit_code == 0
+    session.expire_all()
+    assert session.get(User, person.id).is_active is False
+    assert runner.invoke(args=["hub", "suspend-agency", "--agency", "Cli Suspended"]).exit_code == 0
+    session.expire_all()
+    assert session.get(type(agency), agency.id).status == AgencyStatus.SUSPENDED
+    missing = runner.invoke(args=["hub", "disable-user", "--email", "nobody@agency.example"])
+    assert missing.exit_code != 0 and "flask hub create-user" in missing.output

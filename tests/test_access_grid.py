@@ -1,0 +1,227 @@
+"""Every endpoint x {no credentials, wrong scope or role, another agency's object, own
+object} x {bearer token, staff session}: the status each must answer, and a foreign
+object's 404 indistinguishable from a missing id's."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from referral_hub.core.db import transaction
+from tests import factories
+
+ALL_SCOPES = [
+    "directory:read",
+    "capacity:write",
+    "clients:write",
+    "clients:read",
+    "referrals:read",
+    "referrals:write",
+    "admin",
+]
+_emails = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    method: str
+    path: str  # {agency}, {user}, {client} filled per case
+    roles: tuple[str, ...] = ()  # staff who may; () = any signed-in staff
+    scopes: str | None = None  # systems who may; None = staff only; "" = any token
+    ok: int = 200
+    other: int = 404  # answer for another agency's object
+    body: Callable[[], dict[str, Any]] | None = field(default=None)
+
+
+def new_user_body() -> dict[str, Any]:
+    return {
+        "email": f"grid{next(_emails)}@agency.example",
+        "display_name": "Grid",
+        "roles": ["intake"],
+    }
+
+
+ENDPOINTS = [
+    Endpoint("list agencies", "GET", "/api/v1/agencies", scopes="directory:read", other=200),
+    Endpoint("get agency", "GET", "/api/v1/agencies/{agency}", scopes="directory:read", other=200),
+    Endpoint(
+        "create agency",
+        "POST",
+        "/api/v1/agencies",
+        roles=("hub_admin",),
+        ok=201,
+        other=201,
+        body=lambda: {"name": f"Grid Agency {next(_emails)}", "kind": "other"},
+    ),
+    Endpoint(
+        "update agency",
+        "PATCH",
+        "/api/v1/agencies/{agency}",
+        roles=("hub_admin", "agency_admin"),
+        scopes="admin",
+        other=403,
+        body=lambda: {"city": "Riverbend"},
+    ),
+    Endpoint(
+        "create user",
+        "POST",
+        "/api/v1/agencies/{agency}/users",
+        roles=("hub_admin", "agency_admin"),
+        scopes="admin",
+        ok=201,
+        body=new_user_body,
+    ),
+    Endpoint(
+        "list users",
+        "GET",
+        "/api/v1/agencies/{agency}/users",
+        roles=("hub_admin", "agency_admin"),
+        scopes="admin",
+    ),
+    Endpoint(
+        "update user",
+        "PATCH",
+        "/api/v1/users/{user}",
+        roles=("hub_admin", "agency_admin"),
+        scopes="admin",
+        body=lambda: {"display_name": "Renamed"},
+    ),
+    Endpoint(
+        "list api clients",
+        "GET",
+        "/api/v1/agencies/{agency}/api-clients",
+        roles=("hub_admin", "agency_admin"),
+    ),
+    Endpoint(
+        "create api client",
+        "POST",
+        "/api/v1/agencies/{agency}/api-clients",
+        roles=("hub_admin", "agency_admin"),
+        ok=201,
+        body=lambda: {"name": "Grid system", "scopes": ["directory:read"]},
+    ),
+    Endpoint(
+        "revoke api client",
+        "POST",
+        "/api/v1/agencies/{agency}/api-clients/{client}/revoke",
+        roles=("hub_admin", "agency_admin"),
+    ),
+    Endpoint("who am I", "GET", "/api/v1/me", scopes="", other=200),
+]
+
+
+@pytest.fixture
+def world(client: Any, session: Any) -> dict[str, Any]:
+    """Agency A (whose credentials we use) and agency B (the other tenant)."""
+    with transaction():
+        own, other = factories.agency(), factories.agency()
+        admin = factories.with_password(factories.user(own, ["agency_admin"]))
+        admin_secret = factories.with_totp(admin)
+        hub_admin = factories.with_password(factories.user(own, ["hub_admin"]))
+        hub_secret = factories.with_totp(hub_admin)
+        intake = factories.with_password(factories.user(own, ["intake"]))
+        own_user = factories.user(own, ["provider"])
+        other_user = factories.user(other, ["provider"])
+        from referral_hub.auth.service import create_api_client
+        from referral_hub.core.actor import SYSTEM
+
+        own_client, _ = create_api_client(
+            SYSTEM, agency_id=own.id, name="Own", scopes=["directory:read"]
+        )
+        other_client, _ = create_api_client(
+            SYSTEM, agency_id=other.id, name="Other", scopes=["directory:read"]
+        )
+        right_id, right_secret = factories.api_client(own, ALL_SCOPES)
+        wrong_id, wrong_secret = factories.api_client(own, ["referrals:read"])
+    return {
+        "own": own,
+        "other": other,
+        "admin": (admin, admin_secret),
+        "hub_admin": (hub_admin, hub_secret),
+        "intake": intake,
+        "own_user": own_user,
+        "other_user": other_user,
+        "own_client": own_client,
+        "other_client": other_client,
+        "right_token": factories.token(client, right_id, right_secret),
+        "wrong_token": factories.token(client, wrong_id, wrong_secret),
+    }
+
+
+def path_for(endpoint: Endpoint, world: dict[str, Any], case: str) -> str:
+    foreign = case == "other"
+    values = {
+        "agency": world["other" if foreign else "own"].id,
+        "user": world["other_user" if foreign else "own_user"].id,
+        "client": world["other_client" if foreign else "own_client"].id,
+    }
+    if case == "missing":
+        values = {key: uuid.uuid4() for key in values}
+    if endpoint.name == "revoke api client" and case in ("other", "missing"):
+        values["agency"] = world["own"].id  # own agency's path, someone else's (or no) client
+    return endpoint.path.format(**values)
+
+
+def call(http: Any, endpoint: Endpoint, path: str, headers: dict[str, str]) -> Any:
+    body = endpoint.body() if endpoint.body else None
+    return http.open(path, method=endpoint.method, json=body, headers=headers)
+
+
+def staff_for(endpoint: Endpoint, world: dict[str, Any], right: bool) -> tuple[Any, str | None]:
+    if not right:
+        return world["intake"], None
+    if endpoint.roles == ("hub_admin",):
+        return world["hub_admin"]
+    if endpoint.roles:
+        return world["admin"]
+    return world["intake"], None
+
+
+def expected(endpoint: Endpoint, kind: str, case: str) -> int:
+    if case == "none":
+        return 401
+    if kind == "token" and endpoint.scopes is None:
+        return 403  # staff-only endpoint
+    if case == "wrong":
+        if kind == "token":
+            return 403 if endpoint.scopes else endpoint.ok
+        return 403 if endpoint.roles else endpoint.ok
+    if case == "other":
+        return endpoint.other
+    return endpoint.ok
+
+
+@pytest.mark.parametrize("kind", ["token", "session"])
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=[e.name for e in ENDPOINTS])
+def test_access_grid(
+    app: Any, client: Any, world: dict[str, Any], endpoint: Endpoint, kind: str
+) -> None:
+    results = {}
+    for case in ("none", "wrong", "other", "own"):
+        http = app.test_client()
+        headers: dict[str, str] = {}
+        if case != "none" and kind == "token":
+            headers["Authorization"] = (
+                f"Bearer {world['right_token' if case != 'wrong' else 'wrong_token']}"
+            )
+        elif case != "none":
+            person, secret = staff_for(endpoint, world, right=case != "wrong")
+            headers["X-CSRFToken"] = factories.sign_in(http, person, secret)
+        response = call(http, endpoint, path_for(endpoint, world, case), headers)
+        results[case] = response.status_code
+        if response.status_code >= 400:
+            assert response.mimetype == "application/problem+json"
+        if case == "other" and response.status_code == 404:
+            missing = call(http, endpoint, path_for(endpoint, world, "missing"), headers)
+            assert missing.status_code == 404
+            strip = lambda body: {k: v for k, v in body.items() if k != "request_id"}  # noqa: E731
+            assert strip(response.json) == strip(missing.json)
+        if case == "none":
+            assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    assert results == {case: expected(endpoint, kind, case) for case in results}, endpoint.name
