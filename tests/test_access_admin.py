@@ -124,3 +124,60 @@ def test_cli_disables_users_and_suspends_agencies(app: Flask, client: Any, sessi
     assert session.get(type(agency), agency.id).status == AgencyStatus.SUSPENDED
     missing = runner.invoke(args=["hub", "disable-user", "--email", "nobody@agency.example"])
     assert missing.exit_code != 0 and "flask hub create-user" in missing.output
+
+
+def test_each_caller_has_a_general_api_limit(app: Flask, client: Any, session: Any) -> None:
+    with transaction():
+        agency = factories.agency()
+        client_id, secret = factories.api_client(agency, ["directory:read"])
+        other_id, other_secret = factories.api_client(agency, ["directory:read"])
+    first = {"Authorization": f"Bearer {factories.token(client, client_id, secret)}"}
+    second = {"Authorization": f"Bearer {factories.token(client, other_id, other_secret)}"}
+    saved = app.config["API_REQUESTS_PER_WINDOW"]
+    app.config["API_REQUESTS_PER_WINDOW"] = 3
+    try:
+        statuses = [client.get("/api/v1/agencies", headers=first).status_code for _ in range(4)]
+        other = client.get("/api/v1/agencies", headers=second)
+    finally:
+        app.config["API_REQUESTS_PER_WINDOW"] = saved
+    assert statuses == [200, 200, 200, 429]
+    assert other.status_code == 200  # limits are per caller
+
+
+def test_client_addresses_come_from_the_proxy_only_when_trusted(
+    worker_id: str, tmp_path_factory: Any
+) -> None:
+    """Behind one trusted proxy, X-Forwarded-For names the client; without, it is ignored."""
+    from tests.conftest import fresh_database_url, migrated_app
+
+    url = fresh_database_url(f"proxy_{worker_id}", tmp_path_factory)
+    for trusted, expected_limited in ((1, False), (0, True)):
+        with migrated_app(
+            url,
+            worker_id,
+            tmp_path_factory,
+            TRUSTED_PROXIES=trusted,
+            REDIS_URL="",
+            JOB_RUNNER="inline",
+        ) as hub:
+            import fakeredis
+
+            from referral_hub.auth.ratelimit import RedisBackend
+
+            hub.extensions["hub_rate_limits"] = RedisBackend(
+                fakeredis.FakeRedis(server=fakeredis.FakeServer())
+            )
+            browser = hub.test_client()
+            for attempt in range(6):
+                page = browser.get("/login").get_data(as_text=True)
+                response = browser.post(
+                    "/login",
+                    data={
+                        "email": f"nobody{attempt}@agency.example",
+                        "password": "x",
+                        "csrf_token": factories.csrf_from(page),
+                    },
+                    headers={"X-Forwarded-For": f"203.0.113.{attempt}"},
+                )
+            # six different forwarded addresses: only one real socket address
+            assert (response.status_code == 429) is expected_limited
