@@ -319,7 +319,8 @@ def serve(host: str, port: int) -> None:
     click.echo("")
     click.echo(f"  Referral hub is running: open {url}")
     click.echo(f"  API reference: {url}docs   health: {url}readyz")
-    click.echo("  Demo staff accounts:")
+    click.echo(f"  Staff sign in at {url}login. Coordinators and administrators set up an")
+    click.echo("  authenticator app (TOTP) at their first sign-in. Demo staff accounts:")
     for email, roles in demo.SIGN_INS:
         click.echo(f"    {email:<36} {roles:<28} password: {demo.DEMO_PASSWORD}")
     click.echo("  Press Ctrl-C to stop.")

@@ -127,7 +127,7 @@ def _qr(user_id: uuid.UUID, secret: str) -> dict[str, Any]:
     if user is None:
         raise NotFound()
     uri = service.provisioning_uri(secret, user.email)
-    svg = segno.make(uri, error="m").svg_inline(scale=5, dark="#1b1b1b", light="#ffffff")
+    svg = segno.make(uri, error="m").svg_inline(omitsize=True, dark="#1b1b1b", light="#ffffff")
     grouped = " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
     return {"qr_svg": Markup(svg), "secret": grouped}  # noqa: S704 - segno's own SVG markup
 
