@@ -18,7 +18,7 @@ from referral_hub.auth.models import StaffSession
 from referral_hub.core import clock
 from referral_hub.core.db import transaction
 from tests import factories
-from tests.factories import TEST_PASSWORD, csrf_from, sign_in
+from tests.factories import TEST_PASSWORD, csrf_from, fresh_code, sign_in
 
 
 @pytest.fixture
@@ -328,3 +328,31 @@ def test_session_ids_are_random_and_unguessable(
     assert len(value) >= 40
     uuid.UUID(str(people["intake"].id))  # the cookie is not the user id
     assert str(people["intake"].id) not in value
+
+
+def test_staff_may_turn_on_a_second_factor_themselves(
+    app: Flask, client: Any, session: Any, people: dict[str, Any]
+) -> None:
+    import re
+
+    assert client.get("/account/second-factor").status_code == 302  # signed out: to /login
+    sign_in(client, people["intake"])
+    page = client.get("/account/second-factor").get_data(as_text=True)
+    secret = re.search(r'class="totp-secret">([A-Z2-7 ]+)<', page).group(1).replace(" ", "")
+    done = client.post(
+        "/account/second-factor",
+        data={"code": pyotp.TOTP(secret).now(), "csrf_token": csrf_from(page)},
+    )
+    assert done.status_code == 200 and "second factor is on" in done.get_data(as_text=True)
+    later = app.test_client()
+    assert (
+        post_login(later, people["intake"].email, TEST_PASSWORD)
+        .headers["Location"]
+        .endswith("/login/code")
+    )
+    page = later.get("/login/code").get_data(as_text=True)
+    code = fresh_code(secret, people["intake"])
+    assert (
+        later.post("/login/code", data={"code": code, "csrf_token": csrf_from(page)}).status_code
+        == 302
+    )

@@ -220,7 +220,7 @@ def provisioning_uri(secret: str, email: str) -> str:
 
 
 def confirm_totp_enrolment(
-    user_id: uuid.UUID, secret: str, code: str, client_ip: str
+    user_id: uuid.UUID, secret: str, code: str, client_ip: str, *, signing_in: bool = True
 ) -> SignInResult:
     """Save the secret only once the person proves their app makes the right codes."""
     user = db.session.get(User, user_id)
@@ -237,8 +237,14 @@ def confirm_totp_enrolment(
     audit.record(
         user_actor(user.id, user.agency_id, frozenset(user.roles)), "auth.totp_enrolled", user
     )
-    complete_sign_in(user, factors=["password", "totp"])
+    if signing_in:
+        complete_sign_in(user, factors=["password", "totp"])
     return SignInResult("done", user)
+
+
+def has_totp(user_id: uuid.UUID) -> bool:
+    user = db.session.get(User, user_id)
+    return user is not None and user.totp_secret is not None
 
 
 def record_sign_out(actor: Actor) -> None:

@@ -132,6 +132,38 @@ def _qr(user_id: uuid.UUID, secret: str) -> dict[str, Any]:
     return {"qr_svg": Markup(svg), "secret": grouped}  # noqa: S704 - segno's own SVG markup
 
 
+@blp.route("/account/second-factor", methods=["GET", "POST"])
+def second_factor() -> Any:
+    """Staff whose role does not require TOTP may still turn it on (recommended)."""
+    actor = g.actor
+    if actor.kind != "user" or actor.id is None:
+        return redirect(url_for("signin.login", next=request.path))
+    user_id = uuid.UUID(actor.id)
+    if service.has_totp(user_id):
+        return render_template("signin/second_factor_on.html")
+    if "enrol_secret" not in session:
+        session["enrol_secret"] = crypto.encrypt(service.new_totp_secret().encode()).decode()
+    secret = crypto.decrypt(session["enrol_secret"].encode()).decode()
+    error = None
+    if request.method == "POST":
+        try:
+            result = service.confirm_totp_enrolment(
+                user_id,
+                secret,
+                request.form.get("code", "")[:16],
+                request.remote_addr or "-",
+                signing_in=False,
+            )
+        except RateLimited as error_:
+            return _throttled(error_, "signin/enrol.html", **_qr(user_id, secret), optional=True)
+        if result.next_step == "done":
+            session.pop("enrol_secret", None)
+            return render_template("signin/second_factor_on.html", just_enabled=True)
+        error = "That code does not match. Check the time on your phone and try the newest code."
+    page = render_template("signin/enrol.html", error=error, optional=True, **_qr(user_id, secret))
+    return page, 401 if error else 200
+
+
 @blp.post("/logout")
 def logout() -> Any:
     service.record_sign_out(g.actor)
