@@ -12,18 +12,11 @@ from typing import Any
 
 import pytest
 
+from referral_hub.auth.models import SCOPES
 from referral_hub.core.db import transaction
 from tests import factories
 
-ALL_SCOPES = [
-    "directory:read",
-    "capacity:write",
-    "clients:write",
-    "clients:read",
-    "referrals:read",
-    "referrals:write",
-    "admin",
-]
+ALL_SCOPES = [scope for scope in SCOPES if scope != "audit:read"]  # audit: hub admins only
 _emails = itertools.count(1)
 
 

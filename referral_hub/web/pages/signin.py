@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -98,9 +99,15 @@ def code() -> Any:
 
 @blp.route("/login/enrol", methods=["GET", "POST"])
 def enrol() -> Any:
+    """A role that requires TOTP, signing in without one yet: set it up, then sign in."""
     user_id = _pending_user()
     if user_id is None:
         return redirect(url_for("signin.login"))
+    return _enrolment(user_id, optional=False, on_success=lambda: _finish(user_id))
+
+
+def _enrolment(user_id: uuid.UUID, *, optional: bool, on_success: Callable[[], Any]) -> Any:
+    """Show the QR code; on a correct code save the secret and hand over to `on_success`."""
     if "enrol_secret" not in session:
         session["enrol_secret"] = crypto.encrypt(service.new_totp_secret().encode()).decode()
     secret = crypto.decrypt(session["enrol_secret"].encode()).decode()
@@ -108,15 +115,24 @@ def enrol() -> Any:
     if request.method == "POST":
         try:
             result = service.confirm_totp_enrolment(
-                user_id, secret, request.form.get("code", "")[:16], request.remote_addr or "-"
+                user_id,
+                secret,
+                request.form.get("code", "")[:16],
+                request.remote_addr or "-",
+                signing_in=not optional,
             )
-        except RateLimited as error_:
-            return _throttled(error_, "signin/enrol.html", **_qr(user_id, secret))
+        except RateLimited as throttled:
+            return _throttled(
+                throttled, "signin/enrol.html", optional=optional, **_qr(user_id, secret)
+            )
         if result.next_step == "done":
-            return _finish(user_id)
+            session.pop("enrol_secret", None)
+            return on_success()
         error = "That code does not match. Check the time on your phone and try the newest code."
-    status = 401 if error else 200
-    return render_template("signin/enrol.html", error=error, **_qr(user_id, secret)), status
+    page = render_template(
+        "signin/enrol.html", error=error, optional=optional, **_qr(user_id, secret)
+    )
+    return page, 401 if error else 200
 
 
 def _qr(user_id: uuid.UUID, secret: str) -> dict[str, Any]:
@@ -141,27 +157,11 @@ def second_factor() -> Any:
     user_id = uuid.UUID(actor.id)
     if service.has_totp(user_id):
         return render_template("signin/second_factor_on.html")
-    if "enrol_secret" not in session:
-        session["enrol_secret"] = crypto.encrypt(service.new_totp_secret().encode()).decode()
-    secret = crypto.decrypt(session["enrol_secret"].encode()).decode()
-    error = None
-    if request.method == "POST":
-        try:
-            result = service.confirm_totp_enrolment(
-                user_id,
-                secret,
-                request.form.get("code", "")[:16],
-                request.remote_addr or "-",
-                signing_in=False,
-            )
-        except RateLimited as error_:
-            return _throttled(error_, "signin/enrol.html", **_qr(user_id, secret), optional=True)
-        if result.next_step == "done":
-            session.pop("enrol_secret", None)
-            return render_template("signin/second_factor_on.html", just_enabled=True)
-        error = "That code does not match. Check the time on your phone and try the newest code."
-    page = render_template("signin/enrol.html", error=error, optional=True, **_qr(user_id, secret))
-    return page, 401 if error else 200
+    return _enrolment(
+        user_id,
+        optional=True,
+        on_success=lambda: render_template("signin/second_factor_on.html", just_enabled=True),
+    )
 
 
 @blp.post("/logout")
