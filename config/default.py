@@ -87,6 +87,14 @@ ARGON2_MEMORY_KIB = 65536
 # Name shown in authenticator apps next to the TOTP code.
 TOTP_ISSUER = "Referral hub"
 
+# --- Directory -------------------------------------------------------------------------
+# How long a capacity figure stays true: beds (shelter, transitional housing) and
+# everything else. Fresh under a quarter of this, aging up to it, stale past it.
+CAPACITY_TTL_BED_HOURS = 8.0
+CAPACITY_TTL_OTHER_HOURS = 168.0
+# How often agencies with stale capacity are reminded (at most once per TTL each).
+STALE_REMINDER_SECONDS = 900
+
 # Largest accepted request body, in bytes (413 above it).
 MAX_CONTENT_LENGTH = 1024 * 1024
 

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
-from referral_hub.agencies import service
+from referral_hub.agencies import service as agencies
 from referral_hub.agencies.models import Agency, AgencyKind, User
 from referral_hub.core.actor import SYSTEM, Actor, ActorKind
 
@@ -17,7 +17,7 @@ _counter = itertools.count(1)
 
 def agency(kind: AgencyKind = AgencyKind.SHELTER, **fields: object) -> Agency:
     number = next(_counter)
-    return service.create_agency(
+    return agencies.create_agency(
         SYSTEM,
         name=str(fields.pop("name", f"Agency {number}")),
         kind=kind,
@@ -28,7 +28,7 @@ def agency(kind: AgencyKind = AgencyKind.SHELTER, **fields: object) -> Agency:
 def user(of: Agency, roles: Iterable[str] = ("intake",), notify: bool = False) -> User:
     """A staff member without a password (hashing is slow); see `with_password`."""
     number = next(_counter)
-    return service.create_user(
+    return agencies.create_user(
         SYSTEM,
         agency_id=of.id,
         email=f"staff{number}@agency.example",
@@ -124,3 +124,19 @@ def fresh_code(secret: str, person: User) -> str:
         if person.totp_last_step is None or totp.timecode(moment) > person.totp_last_step:
             return str(totp.at(moment))
     raise AssertionError("both usable time steps were already used")
+
+
+def directory_service(of: Agency, category: str = "emergency_shelter", **fields: Any) -> Any:
+    """A directory service through the real service layer (SYSTEM acts)."""
+    from referral_hub.directory import service as directory
+    from referral_hub.directory.vocabulary import Category
+
+    number = next(_counter)
+    fields.setdefault("name", f"Service {number}")
+    return directory.create_service(SYSTEM, agency_id=of.id, category=Category(category), **fields)
+
+
+def capacity(of_service: Any, total: int, available: int) -> Any:
+    from referral_hub.directory import service as directory
+
+    return directory.set_capacity(SYSTEM, of_service.id, total=total, available=available)

@@ -65,6 +65,9 @@ class Agency(UUIDPrimaryKey, Timestamps, Base):
     )
     city: Mapped[str | None] = mapped_column(String(120))
     region: Mapped[str | None] = mapped_column(String(120))
+    # median minutes this agency took to answer referrals lately (kept by the referral
+    # sweeps); search ranks quick responders higher. None: not known yet.
+    response_minutes: Mapped[float | None]
 
     users: Mapped[list[User]] = relationship(back_populates="agency")
 

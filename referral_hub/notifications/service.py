@@ -20,6 +20,12 @@ TEMPLATES = {
         "Sign in at {url}/login with this e-mail address. Ask your agency's administrator "
         "for your first password if you did not receive it in person.\n",
     ),
+    "capacity_stale": (
+        "Is your capacity in the referral hub still true?",
+        "Some of the capacity your agency shows in the referral hub has not been updated for a "
+        "while, so intake workers see it as out of date.\n\nSign in at {url} and confirm or "
+        "update it: one click if the numbers are still right.\n",
+    ),
     "action_waiting": (
         "You have an action in the referral hub",
         "You have an action waiting in the referral hub.\n\nSign in at {url} to see it.\n",

@@ -1,0 +1,1 @@
+"""The directory: services with structured eligibility, where they are, and live capacity."""

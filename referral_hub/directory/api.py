@@ -1,0 +1,130 @@
+"""/api/v1/services, capacity, and /api/v1/search."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from referral_hub.core import clock
+from referral_hub.core.authz import current_actor, require
+from referral_hub.core.http import HubBlueprint
+from referral_hub.directory import service
+from referral_hub.directory.schemas import (
+    CapacityHistoryPageSchema,
+    CapacityPutArgs,
+    CapacitySchema,
+    FilterArgs,
+    HistoryArgs,
+    SearchArgs,
+    SearchResultSchema,
+    ServiceCreateArgs,
+    ServiceListArgs,
+    ServicePageSchema,
+    ServiceSchema,
+    ServiceUpdateArgs,
+)
+
+blp = HubBlueprint(
+    "directory", __name__, url_prefix="/api/v1", description="Directory and capacity"
+)
+EDITORS = ("agency_admin", "provider", "hub_admin")
+
+
+def to_query(args: dict[str, Any], limit: int = 20) -> service.SearchQuery:
+    near = None
+    if args.get("near"):
+        lat, lon = (float(part) for part in args["near"].split(","))
+        near = (lat, lon)
+    return service.SearchQuery(
+        categories=tuple(args.get("category") or ()),
+        available=bool(args.get("available")),
+        age=args.get("age"),
+        gender=args.get("gender"),
+        populations=tuple(args.get("population") or ()),
+        languages=tuple(args.get("language") or ()),
+        near=near,
+        radius_km=args.get("radius_km"),
+        limit=limit,
+    )
+
+
+@blp.route("/search")
+@require(scopes="directory:read")
+@blp.arguments(SearchArgs, location="query")
+@blp.response(200, SearchResultSchema)
+def search(args: dict[str, Any]) -> Any:
+    """Services that can take this person now, best first; stale capacity is listed last."""
+    return {"items": service.search(current_actor(), to_query(args, args["limit"]))}
+
+
+@blp.route("/services")
+@require(scopes="directory:read")
+@blp.arguments(ServiceListArgs, location="query")
+@blp.response(200, ServicePageSchema)
+def list_services(args: dict[str, Any]) -> Any:
+    actor = current_actor()
+    items, next_cursor = service.list_services(
+        actor,
+        to_query({k: v for k, v in args.items() if k in FilterArgs().fields}),
+        agency_id=args.get("agency_id"),
+        limit=args["limit"],
+        cursor=args.get("cursor"),
+    )
+    return {"items": [service.describe(item, actor) for item in items], "next_cursor": next_cursor}
+
+
+@blp.route("/services", methods=["POST"])
+@require(*EDITORS, scopes="admin")
+@blp.arguments(ServiceCreateArgs, as_kwargs=True)
+@blp.response(201, ServiceSchema)
+def create_service(**fields: Any) -> Any:
+    actor = current_actor()
+    return service.describe(service.create_service(actor, **fields), actor)
+
+
+@blp.route("/services/<uuid:service_id>")
+@require(scopes="directory:read")
+@blp.response(200, ServiceSchema)
+def get_service(service_id: uuid.UUID) -> Any:
+    actor = current_actor()
+    return service.describe(service.get_service(actor, service_id), actor)
+
+
+@blp.route("/services/<uuid:service_id>", methods=["PATCH"])
+@require(*EDITORS, scopes="admin")
+@blp.arguments(ServiceUpdateArgs, as_kwargs=True)
+@blp.response(200, ServiceSchema)
+def update_service(service_id: uuid.UUID, **changes: Any) -> Any:
+    actor = current_actor()
+    return service.describe(service.update_service(actor, service_id, **changes), actor)
+
+
+@blp.route("/services/<uuid:service_id>/capacity", methods=["PUT"])
+@require(*EDITORS, scopes="capacity:write")
+@blp.arguments(CapacityPutArgs, as_kwargs=True)
+@blp.response(200, CapacitySchema)
+def put_capacity(service_id: uuid.UUID, total: int, available: int, note: str | None = None) -> Any:
+    """Set the numbers. Units held for accepted referrals stay held."""
+    actor = current_actor()
+    updated = service.set_capacity(actor, service_id, total=total, available=available, note=note)
+    return service.capacity_view(updated, clock.now())
+
+
+@blp.route("/services/<uuid:service_id>/capacity/confirm", methods=["POST"])
+@require(*EDITORS, scopes="capacity:write")
+@blp.response(200, CapacitySchema)
+def confirm_capacity(service_id: uuid.UUID) -> Any:
+    """The numbers are still true: refresh the timestamp without changing them."""
+    confirmed = service.confirm_capacity(current_actor(), service_id)
+    return service.capacity_view(confirmed, clock.now())
+
+
+@blp.route("/services/<uuid:service_id>/capacity/history")
+@require(scopes="directory:read")
+@blp.arguments(HistoryArgs, location="query", as_kwargs=True)
+@blp.response(200, CapacityHistoryPageSchema)
+def capacity_history(service_id: uuid.UUID, since: Any, limit: int, cursor: str | None) -> Any:
+    items, next_cursor = service.capacity_history(
+        current_actor(), service_id, since=since, limit=limit, cursor=cursor
+    )
+    return {"items": items, "next_cursor": next_cursor}

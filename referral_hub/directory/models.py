@@ -1,0 +1,162 @@
+"""Services (HSDS-shaped, with structured eligibility), their live capacity and its history.
+
+A service's street address is stored encrypted and only its owner (and, later, a receiver
+after acceptance) ever reads it. Search works on `search_lat/search_lon`: the exact point
+for public sites, a coarse one for confidential sites.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from referral_hub.agencies.models import Agency
+from referral_hub.core import clock
+from referral_hub.core.db import Base, Timestamps, UUIDPrimaryKey
+from referral_hub.directory.vocabulary import Category, ServiceStatus, Unit
+
+
+def _enum(enum: Any, name: str) -> Enum:
+    return Enum(
+        enum,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=32,
+        values_callable=lambda e: [member.value for member in e],
+        validate_strings=True,
+    )
+
+
+class Service(UUIDPrimaryKey, Timestamps, Base):
+    __tablename__ = "service"
+    __table_args__ = (
+        CheckConstraint("min_age IS NULL OR min_age >= 0", name="min_age_not_negative"),
+        CheckConstraint(
+            "max_age IS NULL OR min_age IS NULL OR max_age >= min_age", name="age_range_ordered"
+        ),
+        # the search's first cut: category, then a latitude band (bounding box)
+        Index("ix_service_search", "category", "status", "search_lat"),
+    )
+
+    agency_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("agency.id", ondelete="RESTRICT"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    category: Mapped[Category] = mapped_column(_enum(Category, "service_category"))
+    status: Mapped[ServiceStatus] = mapped_column(
+        _enum(ServiceStatus, "service_status"), default=ServiceStatus.ACTIVE
+    )
+    url: Mapped[str | None] = mapped_column(String(500))
+    email: Mapped[str | None] = mapped_column(String(254))
+    phone: Mapped[str | None] = mapped_column(String(40))
+    # eligibility
+    min_age: Mapped[int | None] = mapped_column(Integer)
+    max_age: Mapped[int | None] = mapped_column(Integer)
+    genders_mask: Mapped[int] = mapped_column(default=0)  # 0: everyone
+    populations_mask: Mapped[int] = mapped_column(default=0)  # populations explicitly served
+    trafficking_mask: Mapped[int] = mapped_column(default=0)  # 0: any
+    languages: Mapped[list[str]] = mapped_column(JSON, default=list)  # BCP 47 tags as given
+    accessibility: Mapped[list[str]] = mapped_column(JSON, default=list)
+    no_police_report_needed: Mapped[bool] = mapped_column(default=False)
+    no_id_needed: Mapped[bool] = mapped_column(default=False)
+    accepts_children: Mapped[bool] = mapped_column(default=False)
+    eligibility_notes: Mapped[str | None] = mapped_column(Text)
+    service_area: Mapped[str | None] = mapped_column(String(300))
+    hours: Mapped[str | None] = mapped_column(String(300))
+    # location
+    location_name: Mapped[str | None] = mapped_column(String(200))
+    city: Mapped[str | None] = mapped_column(String(120))
+    region: Mapped[str | None] = mapped_column(String(120))
+    country: Mapped[str | None] = mapped_column(String(2))
+    confidential: Mapped[bool] = mapped_column(default=False)
+    address_encrypted: Mapped[bytes | None]  # street, postal code, exact point: owner only
+    search_lat: Mapped[float | None] = mapped_column(Float)
+    search_lon: Mapped[float | None] = mapped_column(Float)
+    hsds_id: Mapped[str | None] = mapped_column(
+        String(100), index=True
+    )  # id in an imported document
+
+    agency: Mapped[Agency] = relationship()
+    capacity: Mapped[Capacity | None] = relationship(back_populates="service", uselist=False)
+    language_rows: Mapped[list[ServiceLanguage]] = relationship(cascade="all, delete-orphan")
+
+    def __repr__(self) -> str:
+        return f"<Service {self.id} {self.category} {self.status}>"
+
+
+class ServiceLanguage(Base):
+    """Primary language subtags a service works in, indexed for the language filter."""
+
+    __tablename__ = "service_language"
+
+    service_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("service.id", ondelete="CASCADE"), primary_key=True
+    )
+    language: Mapped[str] = mapped_column(String(8), primary_key=True, index=True)
+
+
+class Capacity(Base):
+    """Live numbers. Invariant (CHECK): held >= 0, available >= 0, available + held <= total.
+
+    `aging_at` and `stale_at` are the moments this figure turns aging and stale, computed at
+    write time from the category's time to live, so search ranks freshness with plain
+    comparisons on both databases.
+    """
+
+    __tablename__ = "capacity"
+    __table_args__ = (
+        CheckConstraint("held >= 0", name="held_not_negative"),
+        CheckConstraint("available >= 0", name="available_not_negative"),
+        CheckConstraint("total >= 0", name="total_not_negative"),
+        CheckConstraint("available + held <= total", name="within_total"),
+    )
+
+    service_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("service.id", ondelete="CASCADE"), primary_key=True
+    )
+    unit: Mapped[Unit] = mapped_column(_enum(Unit, "capacity_unit"))
+    total: Mapped[int] = mapped_column(default=0)
+    available: Mapped[int] = mapped_column(default=0)
+    held: Mapped[int] = mapped_column(default=0)
+    updated_at: Mapped[datetime | None]
+    updated_by: Mapped[str | None] = mapped_column(String(64))
+    aging_at: Mapped[datetime | None]
+    stale_at: Mapped[datetime | None] = mapped_column(index=True)
+    reminded_at: Mapped[datetime | None]
+
+    service: Mapped[Service] = relationship(back_populates="capacity")
+
+    def __repr__(self) -> str:
+        return f"<Capacity {self.service_id} {self.available}/{self.total} held={self.held}>"
+
+
+class CapacityChange(UUIDPrimaryKey, Base):
+    """Every change to a capacity row, kept: who set what, when, and why."""
+
+    __tablename__ = "capacity_change"
+    __table_args__ = (Index("ix_capacity_change_service_at", "service_id", "at"),)
+
+    service_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("service.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(default=clock.now)
+    kind: Mapped[str] = mapped_column(String(16))  # set, confirm, hold, release, consume
+    total: Mapped[int]
+    available: Mapped[int]
+    held: Mapped[int]
+    actor_id: Mapped[str | None] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(String(300))

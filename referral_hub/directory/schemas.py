@@ -1,0 +1,224 @@
+"""Shapes of services, capacity and search for the API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import ValidationError, fields, validate, validates_schema
+
+from referral_hub.core.schemas import (
+    HubSchema,
+    PageArgs,
+    StrictBoolean,
+    StrictFloat,
+    StrictInteger,
+    page_schema,
+)
+from referral_hub.directory.vocabulary import (
+    ACCESSIBILITY,
+    GENDERS,
+    POPULATIONS,
+    TRAFFICKING_TYPES,
+    Category,
+    ServiceStatus,
+    Unit,
+)
+
+BCP47 = validate.Regexp(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$", error="Not a BCP 47 language tag.")
+
+
+class EligibilitySchema(HubSchema):
+    min_age = StrictInteger(allow_none=True, validate=validate.Range(min=0, max=120))
+    max_age = StrictInteger(allow_none=True, validate=validate.Range(min=0, max=120))
+    genders = fields.List(
+        fields.String(validate=validate.OneOf(GENDERS)), validate=validate.Length(max=len(GENDERS))
+    )
+    populations = fields.List(
+        fields.String(validate=validate.OneOf(POPULATIONS)),
+        validate=validate.Length(max=len(POPULATIONS)),
+    )
+    trafficking_types = fields.List(fields.String(validate=validate.OneOf(TRAFFICKING_TYPES)))
+    languages = fields.List(fields.String(validate=BCP47), validate=validate.Length(max=40))
+    accessibility = fields.List(fields.String(validate=validate.OneOf(ACCESSIBILITY)))
+    no_police_report_needed = StrictBoolean()
+    no_id_needed = StrictBoolean()
+    accepts_children = StrictBoolean()
+    notes = fields.String(allow_none=True, validate=validate.Length(max=2000))
+
+
+class AddressSchema(HubSchema):
+    street = fields.String(validate=validate.Length(max=300))
+    postal_code = fields.String(validate=validate.Length(max=20))
+
+
+class LocationArgs(HubSchema):
+    name = fields.String(allow_none=True, validate=validate.Length(max=200))
+    address = fields.Nested(AddressSchema, allow_none=True)
+    city = fields.String(allow_none=True, validate=validate.Length(max=120))
+    region = fields.String(allow_none=True, validate=validate.Length(max=120))
+    country = fields.String(allow_none=True, validate=validate.Regexp(r"^[A-Z]{2}$"))
+    latitude = StrictFloat(allow_none=True, validate=validate.Range(min=-90, max=90))
+    longitude = StrictFloat(allow_none=True, validate=validate.Range(min=-180, max=180))
+    confidential = StrictBoolean(load_default=False)
+
+    @validates_schema
+    def _both_or_neither(self, data: dict[str, Any], **_: Any) -> None:
+        if (data.get("latitude") is None) != (data.get("longitude") is None):
+            raise ValidationError("Give both latitude and longitude, or neither.", "latitude")
+
+
+class LocationSchema(LocationArgs):
+    address = fields.Nested(AddressSchema, allow_none=True, metadata={"description": "Owner only."})
+
+
+class CapacitySchema(HubSchema):
+    unit = fields.String(validate=validate.OneOf([u.value for u in Unit]))
+    total = StrictInteger()
+    available = StrictInteger()
+    held = StrictInteger()
+    updated_at = fields.AwareDateTime(allow_none=True)
+    freshness = fields.String(validate=validate.OneOf(["fresh", "aging", "stale", "unknown"]))
+    stale = fields.Boolean()
+    stale_after_hours = StrictFloat()
+
+
+class ServiceFields(HubSchema):
+    name = fields.String(validate=validate.Length(min=2, max=200))
+    description = fields.String(allow_none=True, validate=validate.Length(max=5000))
+    category = fields.Enum(Category, by_value=True)
+    status = fields.Enum(ServiceStatus, by_value=True)
+    url = fields.Url(allow_none=True, validate=validate.Length(max=500))
+    email = fields.Email(allow_none=True)
+    phone = fields.String(allow_none=True, validate=validate.Length(max=40))
+    eligibility = fields.Nested(EligibilitySchema)
+    service_area = fields.String(allow_none=True, validate=validate.Length(max=300))
+    hours = fields.String(allow_none=True, validate=validate.Length(max=300))
+    location = fields.Nested(LocationArgs)
+    unit = fields.Enum(Unit, by_value=True)
+
+
+class ServiceCreateArgs(ServiceFields):
+    agency_id = fields.UUID(metadata={"description": "Defaults to the caller's agency."})
+    name = fields.String(required=True, validate=validate.Length(min=2, max=200))
+    category = fields.Enum(Category, by_value=True, required=True)
+
+
+class ServiceUpdateArgs(ServiceFields):
+    pass
+
+
+class ServiceSchema(HubSchema):
+    id = fields.UUID()
+    agency_id = fields.UUID()
+    agency_name = fields.String()
+    name = fields.String()
+    description = fields.String(allow_none=True)
+    category = fields.String()
+    status = fields.String()
+    url = fields.String(allow_none=True)
+    email = fields.String(allow_none=True)
+    phone = fields.String(allow_none=True)
+    eligibility = fields.Nested(EligibilitySchema)
+    service_area = fields.String(allow_none=True)
+    hours = fields.String(allow_none=True)
+    location = fields.Nested(LocationSchema)
+    capacity = fields.Nested(CapacitySchema, allow_none=True)
+    created_at = fields.AwareDateTime()
+    updated_at = fields.AwareDateTime()
+
+
+class CapacityPutArgs(HubSchema):
+    total = StrictInteger(required=True, validate=validate.Range(min=0, max=100_000))
+    available = StrictInteger(required=True, validate=validate.Range(min=0, max=100_000))
+    note = fields.String(allow_none=True, validate=validate.Length(max=300))
+
+    @validates_schema
+    def _fits(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("available", 0) > data.get("total", 0):
+            raise ValidationError("Cannot exceed total.", "available")
+
+
+class CapacityChangeSchema(HubSchema):
+    at = fields.AwareDateTime()
+    kind = fields.String()
+    total = StrictInteger()
+    available = StrictInteger()
+    held = StrictInteger()
+    actor_id = fields.String(allow_none=True)
+    note = fields.String(allow_none=True)
+
+
+class HistoryArgs(PageArgs):
+    since = fields.AwareDateTime(load_default=None)
+
+
+class FilterArgs(HubSchema):
+    """The hard filters shared by search and the services list."""
+
+    category = fields.List(fields.Enum(Category, by_value=True), load_default=list)
+    available = StrictBoolean(load_default=False)
+    age = fields.Integer(load_default=None, validate=validate.Range(min=0, max=120))
+    gender = fields.String(load_default=None, validate=validate.OneOf(GENDERS))
+    population = fields.List(fields.String(validate=validate.OneOf(POPULATIONS)), load_default=list)
+    language = fields.List(fields.String(validate=BCP47), load_default=list)
+    near = fields.String(
+        load_default=None,
+        validate=validate.Regexp(
+            r"^-?\d{1,2}(\.\d+)?,-?\d{1,3}(\.\d+)?$", error="Use near=lat,lon."
+        ),
+    )
+    radius_km = fields.Float(load_default=None, validate=validate.Range(min=0.1, max=2000))
+
+    @validates_schema
+    def _radius_needs_a_centre(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("radius_km") is not None and not data.get("near"):
+            raise ValidationError("radius_km needs near=lat,lon.", "radius_km")
+        if data.get("near"):
+            lat, lon = (float(part) for part in data["near"].split(","))
+            if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+                raise ValidationError("Latitude -90..90, longitude -180..180.", "near")
+
+
+class SearchArgs(FilterArgs):
+    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+
+
+class ServiceListArgs(FilterArgs, PageArgs):
+    agency_id = fields.UUID(load_default=None)
+
+
+class SearchServiceSchema(HubSchema):
+    id = fields.UUID()
+    name = fields.String()
+    category = fields.String()
+    city = fields.String(allow_none=True)
+    region = fields.String(allow_none=True)
+    confidential = fields.Boolean()
+    min_age = fields.Integer(allow_none=True)
+    max_age = fields.Integer(allow_none=True)
+    languages = fields.List(fields.String())
+
+
+class SearchAgencySchema(HubSchema):
+    id = fields.UUID()
+    name = fields.String()
+    kind = fields.String()
+
+
+class SearchItemSchema(HubSchema):
+    service = fields.Nested(SearchServiceSchema)
+    agency = fields.Nested(SearchAgencySchema)
+    capacity = fields.Nested(CapacitySchema)
+    distance_km = fields.Float(
+        allow_none=True, metadata={"description": "Coarse for confidential sites."}
+    )
+    score = fields.Float()
+    stale = fields.Boolean()
+
+
+class SearchResultSchema(HubSchema):
+    items = fields.List(fields.Nested(SearchItemSchema))
+
+
+ServicePageSchema = page_schema(ServiceSchema, "ServicePageSchema")
+CapacityHistoryPageSchema = page_schema(CapacityChangeSchema, "CapacityHistoryPageSchema")

@@ -1,0 +1,563 @@
+"""Services, live capacity and search.
+
+Who may change a service: its own agency's administrators and providers (and that
+agency's systems with `capacity:write` for numbers, `admin` for the rest), and hub
+administrators. Everyone signed in may read the directory — but a street address leaves
+the hub only to the owning agency.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy.orm import joinedload
+
+from referral_hub.agencies.models import Agency, AgencyStatus, User
+from referral_hub.audit import service as audit
+from referral_hub.core import clock, crypto
+from referral_hub.core.actor import Actor, ActorKind
+from referral_hub.core.errors import Forbidden, NotFound, ValidationFailed
+from referral_hub.core.pagination import paginate
+from referral_hub.directory import geo
+from referral_hub.directory.freshness import WEIGHT, Freshness, tier, ttl_for
+from referral_hub.directory.models import Capacity, CapacityChange, Service, ServiceLanguage
+from referral_hub.directory.vocabulary import (
+    GENDERS,
+    POPULATIONS,
+    TRAFFICKING_TYPES,
+    Category,
+    ServiceStatus,
+    Unit,
+    default_unit,
+    mask,
+    primary_language,
+    unmask,
+)
+from referral_hub.extensions import db
+from referral_hub.notifications.service import send_email
+
+# --- permissions ----------------------------------------------------------------------------
+
+
+def _may_edit(actor: Actor, agency_id: uuid.UUID, scope: str = "admin") -> None:
+    if actor.kind == ActorKind.SYSTEM or actor.has_role("hub_admin"):
+        return
+    if actor.agency_id == agency_id:
+        if actor.kind == ActorKind.CLIENT and scope in actor.scopes:
+            return
+        if actor.has_role("agency_admin", "provider"):
+            return
+    raise Forbidden("Only the agency that offers a service may change it.")
+
+
+def _load(service_id: uuid.UUID) -> Service:
+    statement = select(Service).options(joinedload(Service.agency)).where(Service.id == service_id)
+    service = db.session.scalar(statement)
+    if service is None:
+        raise NotFound()
+    return service
+
+
+# --- services -------------------------------------------------------------------------------
+
+
+@dataclass
+class Eligibility:
+    min_age: int | None = None
+    max_age: int | None = None
+    genders: list[str] = field(default_factory=list)
+    populations: list[str] = field(default_factory=list)
+    trafficking_types: list[str] = field(default_factory=list)
+    languages: list[str] = field(default_factory=list)
+    accessibility: list[str] = field(default_factory=list)
+    no_police_report_needed: bool = False
+    no_id_needed: bool = False
+    accepts_children: bool = False
+    notes: str | None = None
+
+
+def _apply_eligibility(service: Service, eligibility: dict[str, Any]) -> None:
+    data = Eligibility(**eligibility)
+    if data.min_age is not None and data.max_age is not None and data.max_age < data.min_age:
+        raise ValidationFailed(errors={"eligibility.max_age": ["Must not be below min_age."]})
+    service.min_age, service.max_age = data.min_age, data.max_age
+    service.genders_mask = mask(data.genders, GENDERS)
+    service.populations_mask = mask(data.populations, POPULATIONS)
+    service.trafficking_mask = mask(data.trafficking_types, TRAFFICKING_TYPES)
+    service.languages = list(dict.fromkeys(data.languages))
+    service.accessibility = sorted(set(data.accessibility))
+    service.no_police_report_needed = data.no_police_report_needed
+    service.no_id_needed = data.no_id_needed
+    service.accepts_children = data.accepts_children
+    service.eligibility_notes = data.notes
+    wanted = {primary_language(tag) for tag in service.languages}
+    service.language_rows = [row for row in service.language_rows if row.language in wanted]
+    have = {row.language for row in service.language_rows}
+    service.language_rows.extend(ServiceLanguage(language=code) for code in sorted(wanted - have))
+
+
+def _apply_location(service: Service, location: dict[str, Any]) -> None:
+    service.location_name = location.get("name")
+    service.city = location.get("city")
+    service.region = location.get("region")
+    service.country = location.get("country")
+    service.confidential = bool(location.get("confidential", False))
+    latitude, longitude = location.get("latitude"), location.get("longitude")
+    address = location.get("address") or {}
+    private = {"address": address, "latitude": latitude, "longitude": longitude}
+    service.address_encrypted = (
+        crypto.encrypt(json.dumps(private).encode()) if (address or latitude is not None) else None
+    )
+    if latitude is None or longitude is None:
+        service.search_lat = service.search_lon = None
+    elif service.confidential:
+        service.search_lat, service.search_lon = geo.coarse(latitude, longitude)
+    else:
+        service.search_lat, service.search_lon = float(latitude), float(longitude)
+
+
+def create_service(actor: Actor, *, agency_id: uuid.UUID | None = None, **fields: Any) -> Service:
+    agency_id = agency_id or actor.agency_id
+    if agency_id is None:
+        raise ValidationFailed(errors={"agency_id": ["Name the agency that offers the service."]})
+    agency = db.session.get(Agency, agency_id)
+    if agency is None:
+        raise NotFound()
+    _may_edit(actor, agency.id)
+    unit = fields.pop("unit", None)
+    eligibility = fields.pop("eligibility", None) or {}
+    location = fields.pop("location", None) or {}
+    service = Service(agency_id=agency.id, **fields)
+    _apply_eligibility(service, eligibility)
+    _apply_location(service, location)
+    service.capacity = Capacity(unit=Unit(unit) if unit else default_unit(service.category))
+    db.session.add(service)
+    db.session.flush()
+    audit.record(actor, "service.created", service, details={"category": service.category.value})
+    return service
+
+
+def update_service(actor: Actor, service_id: uuid.UUID, **changes: Any) -> Service:
+    service = _load(service_id)
+    _may_edit(actor, service.agency_id)
+    touched = sorted(changes)
+    if "eligibility" in changes:
+        current = eligibility_of(service)
+        _apply_eligibility(service, current | (changes.pop("eligibility") or {}))
+    if "location" in changes:
+        _apply_location(service, changes.pop("location") or {})
+    unit = changes.pop("unit", None)
+    if unit is not None and service.capacity is not None:
+        service.capacity.unit = Unit(unit)
+    for name, value in changes.items():
+        setattr(service, name, value)
+    db.session.flush()
+    audit.record(actor, "service.updated", service, fields=touched)
+    return service
+
+
+def get_service(actor: Actor, service_id: uuid.UUID) -> Service:
+    return _load(service_id)
+
+
+def eligibility_of(service: Service) -> dict[str, Any]:
+    return {
+        "min_age": service.min_age,
+        "max_age": service.max_age,
+        "genders": unmask(service.genders_mask, GENDERS),
+        "populations": unmask(service.populations_mask, POPULATIONS),
+        "trafficking_types": unmask(service.trafficking_mask, TRAFFICKING_TYPES),
+        "languages": list(service.languages),
+        "accessibility": list(service.accessibility),
+        "no_police_report_needed": service.no_police_report_needed,
+        "no_id_needed": service.no_id_needed,
+        "accepts_children": service.accepts_children,
+        "notes": service.eligibility_notes,
+    }
+
+
+def location_for(service: Service, viewer: Actor) -> dict[str, Any]:
+    """City and region for everyone; the address and exact point only for the owner."""
+    location: dict[str, Any] = {
+        "name": None if service.confidential else service.location_name,
+        "city": service.city,
+        "region": service.region,
+        "country": service.country,
+        "confidential": service.confidential,
+        "latitude": None if service.confidential else service.search_lat,
+        "longitude": None if service.confidential else service.search_lon,
+    }
+    owner = viewer.kind == ActorKind.SYSTEM or viewer.agency_id == service.agency_id
+    if owner and service.address_encrypted:
+        private = json.loads(crypto.decrypt(service.address_encrypted))
+        location.update(
+            name=service.location_name,
+            address=private["address"],
+            latitude=private["latitude"],
+            longitude=private["longitude"],
+        )
+    return location
+
+
+def describe(service: Service, viewer: Actor, now: datetime | None = None) -> dict[str, Any]:
+    return {
+        "id": service.id,
+        "agency_id": service.agency_id,
+        "agency_name": service.agency.name,
+        "name": service.name,
+        "description": service.description,
+        "category": service.category.value,
+        "status": service.status.value,
+        "url": service.url,
+        "email": service.email,
+        "phone": service.phone,
+        "eligibility": eligibility_of(service),
+        "service_area": service.service_area,
+        "hours": service.hours,
+        "location": location_for(service, viewer),
+        "capacity": capacity_view(service, now or clock.now()),
+        "created_at": service.created_at,
+        "updated_at": service.updated_at,
+    }
+
+
+# --- capacity -------------------------------------------------------------------------------
+
+
+def _ttl(category: Category) -> timedelta:
+    config = current_app.config
+    return ttl_for(category, config["CAPACITY_TTL_BED_HOURS"], config["CAPACITY_TTL_OTHER_HOURS"])
+
+
+def capacity_view(service: Service, now: datetime) -> dict[str, Any] | None:
+    capacity = service.capacity
+    if capacity is None:
+        return None
+    ttl = _ttl(service.category)
+    freshness = tier(capacity.updated_at, ttl, now)
+    return {
+        "unit": capacity.unit.value,
+        "total": capacity.total,
+        "available": capacity.available,
+        "held": capacity.held,
+        "updated_at": capacity.updated_at,
+        "freshness": freshness.value,
+        "stale": freshness in (Freshness.STALE, Freshness.UNKNOWN),
+        "stale_after_hours": ttl.total_seconds() / 3600,
+    }
+
+
+def _stamp(category: Category, now: datetime, actor: Actor) -> dict[str, Any]:
+    ttl = _ttl(category)
+    return {
+        "updated_at": now,
+        "updated_by": actor.id,
+        "aging_at": now + ttl / 4,
+        "stale_at": now + ttl,
+        "reminded_at": None,
+    }
+
+
+def set_capacity(
+    actor: Actor, service_id: uuid.UUID, *, total: int, available: int, note: str | None = None
+) -> Service:
+    """Set total and free units in one conditional UPDATE; units on hold are never touched.
+
+    If units are held (accepted referrals), `available + held` must still fit in `total`:
+    otherwise 422 and nothing changes.
+    """
+    service = _load(service_id)
+    _may_edit(actor, service.agency_id, scope="capacity:write")
+    now = clock.now()
+    row = db.session.execute(
+        update(Capacity)
+        .where(Capacity.service_id == service.id, Capacity.held + available <= total)
+        .values(total=total, available=available, **_stamp(service.category, now, actor))
+        .returning(Capacity.total, Capacity.available, Capacity.held)
+        .execution_options(synchronize_session=False)
+    ).first()
+    if row is None:
+        held = (
+            db.session.scalar(select(Capacity.held).where(Capacity.service_id == service.id)) or 0
+        )
+        raise ValidationFailed(
+            f"{held} units are held for accepted referrals: available + held cannot exceed total.",
+            errors={
+                "available": [f"With {held} held, at most {max(total - held, 0)} can be free."]
+            },
+        )
+    _record_change(service, "set", row, actor, note, now)
+    audit.record(
+        actor,
+        "capacity.updated",
+        service,
+        fields=["total", "available"],
+        details={"total": row.total, "available": row.available, "held": row.held},
+    )
+    db.session.expire(service, ["capacity"])
+    return service
+
+
+def confirm_capacity(actor: Actor, service_id: uuid.UUID) -> Service:
+    """ "Still true": refresh the timestamp, keep the numbers."""
+    service = _load(service_id)
+    _may_edit(actor, service.agency_id, scope="capacity:write")
+    now = clock.now()
+    row = db.session.execute(
+        update(Capacity)
+        .where(Capacity.service_id == service.id)
+        .values(**_stamp(service.category, now, actor))
+        .returning(Capacity.total, Capacity.available, Capacity.held)
+        .execution_options(synchronize_session=False)
+    ).first()
+    if row is None:
+        raise NotFound()
+    _record_change(service, "confirm", row, actor, None, now)
+    audit.record(actor, "capacity.confirmed", service, details={"available": row.available})
+    db.session.expire(service, ["capacity"])
+    return service
+
+
+def _record_change(
+    service: Service, kind: str, row: Any, actor: Actor, note: str | None, now: datetime
+) -> None:
+    db.session.add(
+        CapacityChange(
+            service_id=service.id,
+            at=now,
+            kind=kind,
+            total=row.total,
+            available=row.available,
+            held=row.held,
+            actor_id=actor.id,
+            note=note,
+        )
+    )
+
+
+def capacity_history(
+    actor: Actor, service_id: uuid.UUID, *, since: datetime | None, limit: int, cursor: str | None
+) -> tuple[list[CapacityChange], str | None]:
+    service = _load(service_id)
+    statement = select(CapacityChange).where(CapacityChange.service_id == service.id)
+    if since is not None:
+        statement = statement.where(CapacityChange.at >= since)
+    return paginate(
+        statement,
+        [CapacityChange.at, CapacityChange.id],
+        limit,
+        cursor,
+        [datetime.fromisoformat, uuid.UUID],
+    )
+
+
+def remind_stale() -> int:
+    """Periodic: e-mail each agency whose capacity went stale and was not reminded since."""
+    now = clock.now()
+    rows = db.session.execute(
+        select(Capacity.service_id, Service.agency_id)
+        .join(Service, Service.id == Capacity.service_id)
+        .join(Agency, Agency.id == Service.agency_id)
+        .where(
+            Capacity.stale_at < now,
+            Capacity.reminded_at.is_(None),
+            Service.status == ServiceStatus.ACTIVE,
+            Agency.status == AgencyStatus.ACTIVE,
+        )
+    ).all()
+    agencies = {agency_id for _, agency_id in rows}
+    for agency_id in agencies:
+        for user in db.session.scalars(
+            select(User).where(User.agency_id == agency_id, User.is_active.is_(True))
+        ):
+            if {"provider", "agency_admin"} & set(user.roles):
+                send_email(user.email, "capacity_stale")
+    if rows:
+        db.session.execute(
+            update(Capacity)
+            .where(Capacity.service_id.in_([service_id for service_id, _ in rows]))
+            .values(reminded_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    return len(agencies)
+
+
+# --- search ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    categories: tuple[Category, ...] = ()
+    available: bool = False
+    age: int | None = None
+    gender: str | None = None
+    populations: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()
+    near: tuple[float, float] | None = None
+    radius_km: float | None = None
+    limit: int = 20
+
+
+def _filters(query: SearchQuery) -> list[Any]:
+    s, c = Service.__table__.c, Capacity.__table__.c
+    clauses: list[Any] = [
+        s.status == ServiceStatus.ACTIVE.value,
+        Agency.__table__.c.status == "active",
+    ]
+    if query.categories:
+        clauses.append(s.category.in_([category.value for category in query.categories]))
+    if query.available:
+        clauses.append(c.available > 0)
+    if query.age is not None:
+        clauses.append(or_(s.min_age.is_(None), s.min_age <= query.age))
+        clauses.append(or_(s.max_age.is_(None), s.max_age >= query.age))
+    if query.gender:
+        bit = mask([query.gender], GENDERS)
+        clauses.append(or_(s.genders_mask == 0, s.genders_mask.op("&")(bit) != 0))
+    if query.populations:
+        bits = mask(query.populations, POPULATIONS)
+        clauses.append(s.populations_mask.op("&")(bits) == bits)
+    if query.languages:
+        codes = sorted({primary_language(tag) for tag in query.languages})
+        language = ServiceLanguage.__table__.c
+        clauses.append(
+            select(language.service_id)
+            .where(language.service_id == s.id, language.language.in_(codes))
+            .exists()
+        )
+    if query.near is not None and query.radius_km is not None:
+        min_lat, max_lat, min_lon, max_lon = geo.bounding_box(*query.near, query.radius_km)
+        clauses.append(s.search_lat.between(min_lat, max_lat))
+        clauses.append(s.search_lon.between(min_lon, max_lon))
+    return clauses
+
+
+def search(actor: Actor, query: SearchQuery) -> list[dict[str, Any]]:
+    """Ranked matches: free capacity, fresh numbers, near, quick to answer — stale last.
+
+    One query does the filtering (indexed category and latitude band first), scoring and
+    ordering; only the rows returned are turned into results. Distances inside the query
+    are flat-earth squared (monotone, no square roots, the same on both databases); the
+    reported `distance_km` is the great-circle distance from the search point to the
+    service's search point — a coarse one for confidential sites.
+    """
+    s, c, a = Service.__table__.c, Capacity.__table__.c, Agency.__table__.c
+    now = clock.now()
+    freshness = case(
+        (c.updated_at.is_(None), WEIGHT[Freshness.UNKNOWN]),
+        (c.stale_at < now, WEIGHT[Freshness.STALE]),
+        (c.aging_at <= now, WEIGHT[Freshness.AGING]),
+        else_=WEIGHT[Freshness.FRESH],
+    )
+    stale_last = case((or_(c.updated_at.is_(None), c.stale_at < now), 1), else_=0)
+    availability = case((c.available > 0, 1.0), else_=0.0)
+    response = func.coalesce(1.0 / (1.0 + a.response_minutes / 60.0), 0.5)
+    clauses = _filters(query)
+    if query.near is not None:
+        lat, lon = query.near
+        dy = (s.search_lat - lat) * geo.KM_PER_DEGREE
+        dx = (s.search_lon - lon) * (geo.KM_PER_DEGREE * geo.lon_scale(lat))
+        squared = dx * dx + dy * dy
+        nearness: Any = func.coalesce(1.0 / (1.0 + squared / 400.0), 0.0)  # 20 km away: 0.5
+        if query.radius_km is not None:
+            clauses.append(squared <= query.radius_km**2)
+    else:
+        nearness = 0.5
+    score = 0.35 * availability + 0.30 * freshness + 0.25 * nearness + 0.10 * response
+    statement = (
+        select(
+            s.id,
+            s.name,
+            s.category,
+            s.agency_id,
+            s.city,
+            s.region,
+            s.confidential,
+            s.search_lat,
+            s.search_lon,
+            s.min_age,
+            s.max_age,
+            s.languages,
+            a.name.label("agency_name"),
+            a.kind.label("agency_kind"),
+            c.unit,
+            c.total,
+            c.available,
+            c.held,
+            c.updated_at,
+            score.label("score"),
+        )
+        .select_from(
+            Service.__table__.join(Capacity.__table__, c.service_id == s.id).join(
+                Agency.__table__, a.id == s.agency_id
+            )
+        )
+        .where(and_(*clauses))
+        .order_by(stale_last, score.desc(), s.id)
+        .limit(query.limit)
+    )
+    rows = db.session.execute(statement).all()
+    return [_result(row, query, now) for row in rows]
+
+
+def _result(row: Any, query: SearchQuery, now: datetime) -> dict[str, Any]:
+    category = Category(row.category)
+    ttl = _ttl(category)
+    updated_at = row.updated_at
+    if updated_at is not None and updated_at.tzinfo is None:  # SQLite hands back naive UTC
+        updated_at = updated_at.replace(tzinfo=now.tzinfo)
+    freshness = tier(updated_at, ttl, now)
+    distance = None
+    if query.near is not None and row.search_lat is not None:
+        distance = geo.haversine_km(*query.near, row.search_lat, row.search_lon)
+        distance = round(distance) if row.confidential else round(distance, 1)
+    stale = freshness in (Freshness.STALE, Freshness.UNKNOWN)
+    return {
+        "service": {
+            "id": row.id,
+            "name": row.name,
+            "category": category.value,
+            "city": row.city,
+            "region": row.region,
+            "confidential": row.confidential,
+            "min_age": row.min_age,
+            "max_age": row.max_age,
+            "languages": row.languages,
+        },
+        "agency": {"id": row.agency_id, "name": row.agency_name, "kind": row.agency_kind},
+        "capacity": {
+            "unit": row.unit,
+            "total": row.total,
+            "available": row.available,
+            "held": row.held,
+            "updated_at": updated_at,
+            "freshness": freshness.value,
+            "stale": stale,
+            "stale_after_hours": ttl.total_seconds() / 3600,
+        },
+        "distance_km": distance,
+        "score": round(float(row.score), 4),
+        "stale": stale,
+    }
+
+
+def list_services(
+    actor: Actor, query: SearchQuery, *, agency_id: uuid.UUID | None, limit: int, cursor: str | None
+) -> tuple[list[Service], str | None]:
+    """The directory in name order, with the search's hard filters."""
+    statement = (
+        select(Service)
+        .options(joinedload(Service.agency), joinedload(Service.capacity))
+        .join(Capacity, Capacity.service_id == Service.id)
+        .join(Agency, Agency.id == Service.agency_id)
+        .where(*_filters(query))
+    )
+    if agency_id is not None:
+        statement = statement.where(Service.agency_id == agency_id)
+    return paginate(statement, [Service.name, Service.id], limit, cursor, [str, uuid.UUID])
