@@ -80,3 +80,101 @@ def test_a_failed_request_leaves_no_row_event_or_outbox_row(committing_app: Flas
         assert db.session.scalars(select(OutboxMessage)).all() == []
         assert db.session.scalars(select(AuditEvent)).all() == []
         assert audit.head()[0] == 0
+
+
+def test_concurrent_capacity_updates_and_holds_lose_nothing(committing_app: Flask) -> None:
+    """Ten people setting the numbers while ten referrals are accepted at once."""
+    from sqlalchemy import func
+
+    from referral_hub.directory import service as directory
+    from referral_hub.directory.models import Capacity, CapacityChange
+    from tests import factories
+
+    with committing_app.app_context():
+        with transaction():
+            shelter = factories.directory_service(factories.agency())
+            factories.capacity(shelter, total=30, available=12)
+            service_id = shelter.id
+        db.session.remove()
+    barrier = threading.Barrier(20)
+    outcomes: list[tuple[str, bool]] = []
+    errors: list[BaseException] = []
+
+    def setter(free: int) -> None:
+        with committing_app.app_context():
+            try:
+                barrier.wait()
+                with transaction():
+                    directory.set_capacity(SYSTEM, service_id, total=30, available=free)
+                outcomes.append(("set", True))
+            except BaseException as exc:
+                errors.append(exc)
+            finally:
+                db.session.remove()
+
+    def holder() -> None:
+        with committing_app.app_context():
+            try:
+                barrier.wait()
+                with transaction():
+                    outcomes.append(("hold", directory.hold_unit(SYSTEM, service_id)))
+            except BaseException as exc:
+                errors.append(exc)
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=setter, args=(10 + n,)) for n in range(10)]
+    threads += [threading.Thread(target=holder) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors, errors
+    held = sum(1 for kind, ok in outcomes if kind == "hold" and ok)
+    with committing_app.app_context():
+        row = db.session.get(Capacity, service_id)
+        assert row.held == held  # a PUT never overwrote a hold
+        assert row.available + row.held <= row.total
+        changes = db.session.scalar(
+            select(func.count())
+            .select_from(CapacityChange)
+            .where(CapacityChange.service_id == service_id)
+        )
+        assert changes == 1 + 10 + held  # the first set, ten sets, every successful hold
+        db.session.remove()
+
+
+def test_the_last_bed_goes_to_exactly_one_of_many_racers(committing_app: Flask) -> None:
+    from referral_hub.directory import service as directory
+    from referral_hub.directory.models import Capacity
+    from tests import factories
+
+    with committing_app.app_context():
+        racers = 30 if db.engine.dialect.name == "postgresql" else 10
+        with transaction():
+            shelter = factories.directory_service(factories.agency())
+            factories.capacity(shelter, total=5, available=1)
+            service_id = shelter.id
+        db.session.remove()
+    barrier = threading.Barrier(racers)
+    wins: list[bool] = []
+
+    def race() -> None:
+        with committing_app.app_context():
+            try:
+                barrier.wait()
+                with transaction():
+                    wins.append(directory.hold_unit(SYSTEM, service_id))
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=race) for _ in range(racers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert sorted(wins) == [False] * (racers - 1) + [True]
+    with committing_app.app_context():
+        row = db.session.get(Capacity, service_id)
+        assert (row.available, row.held) == (0, 1)
+        db.session.remove()

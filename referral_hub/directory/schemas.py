@@ -156,7 +156,7 @@ class FilterArgs(HubSchema):
     """The hard filters shared by search and the services list."""
 
     category = fields.List(fields.Enum(Category, by_value=True), load_default=list)
-    available = StrictBoolean(load_default=False)
+    available = fields.Boolean(load_default=False)  # a query string: "true" is the value
     age = fields.Integer(load_default=None, validate=validate.Range(min=0, max=120))
     gender = fields.String(load_default=None, validate=validate.OneOf(GENDERS))
     population = fields.List(fields.String(validate=validate.OneOf(POPULATIONS)), load_default=list)

@@ -324,6 +324,52 @@ def confirm_capacity(actor: Actor, service_id: uuid.UUID) -> Service:
     return service
 
 
+def hold_unit(actor: Actor, service_id: uuid.UUID, *, note: str | None = None) -> bool:
+    """Reserve one unit atomically (accepting a referral); False when none was free.
+
+    One conditional UPDATE: under any concurrency no unit is given twice and none is lost.
+    """
+    return _move(actor, service_id, "hold", Capacity.available > 0, -1, +1, note)
+
+
+def release_unit(actor: Actor, service_id: uuid.UUID, *, note: str | None = None) -> bool:
+    """Give a held unit back (declined, withdrawn, no-show)."""
+    return _move(actor, service_id, "release", Capacity.held > 0, +1, -1, note)
+
+
+def consume_unit(actor: Actor, service_id: uuid.UUID, *, note: str | None = None) -> bool:
+    """The person arrived: the held unit is now in use (neither free nor held)."""
+    return _move(actor, service_id, "consume", Capacity.held > 0, 0, -1, note)
+
+
+def _move(
+    actor: Actor,
+    service_id: uuid.UUID,
+    kind: str,
+    guard: Any,
+    available_delta: int,
+    held_delta: int,
+    note: str | None,
+) -> bool:
+    service = _load(service_id)
+    now = clock.now()
+    row = db.session.execute(
+        update(Capacity)
+        .where(Capacity.service_id == service.id, guard)
+        .values(
+            available=Capacity.available + available_delta,
+            held=Capacity.held + held_delta,
+        )
+        .returning(Capacity.total, Capacity.available, Capacity.held)
+        .execution_options(synchronize_session=False)
+    ).first()
+    if row is None:
+        return False
+    _record_change(service, kind, row, actor, note, now)
+    db.session.expire(service, ["capacity"])
+    return True
+
+
 def _record_change(
     service: Service, kind: str, row: Any, actor: Actor, note: str | None, now: datetime
 ) -> None:
@@ -411,7 +457,7 @@ def _filters(query: SearchQuery) -> list[Any]:
         Agency.__table__.c.status == "active",
     ]
     if query.categories:
-        clauses.append(s.category.in_([category.value for category in query.categories]))
+        clauses.append(s.category.in_([Category(category).value for category in query.categories]))
     if query.available:
         clauses.append(c.available > 0)
     if query.age is not None:

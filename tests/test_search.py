@@ -1,0 +1,204 @@
+"""Search: every hard filter, every ranking rule, and what it must never show."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from referral_hub.agencies.models import AgencyStatus
+from referral_hub.auth import admin
+from referral_hub.core import clock
+from referral_hub.core.actor import SYSTEM
+from referral_hub.core.db import transaction
+from referral_hub.directory.service import SearchQuery, search
+from tests import factories
+
+CENTRE = (41.88, -87.63)
+
+
+def place(km_north: float) -> dict[str, Any]:
+    return {"latitude": CENTRE[0] + km_north / 111.32, "longitude": CENTRE[1], "city": "Riverbend"}
+
+
+def names(query: SearchQuery) -> list[str]:
+    return [item["service"]["name"] for item in search(SYSTEM, query)]
+
+
+@pytest.fixture
+def agency(session: Any) -> Any:
+    with transaction():
+        return factories.agency()
+
+
+def make(
+    agency: Any, name: str, category: str = "emergency_shelter", free: int = 2, **fields: Any
+) -> Any:
+    with transaction():
+        service = factories.directory_service(agency, category, name=name, **fields)
+        if free is not None:
+            factories.capacity(service, total=max(free, 1) + 1, available=free)
+    return service
+
+
+def test_category_filter(agency: Any) -> None:
+    make(agency, "Shelter A")
+    make(agency, "Counsel A", "immigration_counsel")
+    make(agency, "Clinic A", "primary_care")
+    assert names(SearchQuery(categories=("immigration_counsel",))) == ["Counsel A"]
+    assert sorted(names(SearchQuery(categories=("immigration_counsel", "primary_care")))) == [
+        "Clinic A",
+        "Counsel A",
+    ]
+
+
+def test_available_filter(agency: Any) -> None:
+    make(agency, "Full", free=0)
+    make(agency, "Free", free=3)
+    assert names(SearchQuery(available=True)) == ["Free"]
+    assert sorted(names(SearchQuery())) == ["Free", "Full"]
+
+
+def test_age_filter_respects_open_ends(agency: Any) -> None:
+    make(agency, "Adults", eligibility={"min_age": 18})
+    make(agency, "Youth", eligibility={"min_age": 12, "max_age": 17})
+    make(agency, "Anyone")
+    assert sorted(names(SearchQuery(age=16))) == ["Anyone", "Youth"]
+    assert sorted(names(SearchQuery(age=18))) == ["Adults", "Anyone"]
+    assert sorted(names(SearchQuery(age=17))) == ["Anyone", "Youth"]
+
+
+def test_gender_filter_treats_no_list_as_everyone(agency: Any) -> None:
+    make(agency, "Women", eligibility={"genders": ["female", "transgender"]})
+    make(agency, "Men", eligibility={"genders": ["male"]})
+    make(agency, "Everyone")
+    assert sorted(names(SearchQuery(gender="male"))) == ["Everyone", "Men"]
+    assert sorted(names(SearchQuery(gender="transgender"))) == ["Everyone", "Women"]
+
+
+def test_population_filter_needs_every_population_asked_for(agency: Any) -> None:
+    make(agency, "Families", eligibility={"populations": ["with_children", "foreign_national"]})
+    make(agency, "Minors", eligibility={"populations": ["minor"]})
+    make(agency, "General")
+    assert names(SearchQuery(populations=("with_children",))) == ["Families"]
+    assert names(SearchQuery(populations=("with_children", "foreign_national"))) == ["Families"]
+    assert names(SearchQuery(populations=("with_children", "minor"))) == []
+    for population in ("tribal", "in_custody", "lgbtq", "male"):
+        make(agency, f"Serves {population}", eligibility={"populations": [population]})
+        assert names(SearchQuery(populations=(population,))) == [f"Serves {population}"]
+
+
+def test_language_filter_matches_primary_subtags(agency: Any) -> None:
+    make(agency, "Spanish", eligibility={"languages": ["es-MX", "en"]})
+    make(agency, "Tagalog", eligibility={"languages": ["tl"]})
+    assert names(SearchQuery(languages=("es",))) == ["Spanish"]
+    assert names(SearchQuery(languages=("es-ES",))) == ["Spanish"]
+    assert sorted(names(SearchQuery(languages=("tl", "es")))) == ["Spanish", "Tagalog"]
+    assert names(SearchQuery(languages=("uk",))) == []
+
+
+def test_radius_filter_and_distance(agency: Any) -> None:
+    make(agency, "Near", location=place(5))
+    make(agency, "Far", location=place(60))
+    make(agency, "Nowhere")  # no location: cannot be within a radius
+    results = search(SYSTEM, SearchQuery(near=CENTRE, radius_km=20))
+    assert [r["service"]["name"] for r in results] == ["Near"]
+    assert results[0]["distance_km"] == pytest.approx(5.0, abs=0.1)
+
+
+def test_confidential_sites_report_a_coarse_distance(agency: Any) -> None:
+    exact = {
+        "latitude": CENTRE[0] + 0.033,
+        "longitude": CENTRE[1] + 0.021,
+        "confidential": True,
+        "city": "Riverbend",
+    }
+    make(agency, "Hidden", location=exact)
+    (result,) = search(SYSTEM, SearchQuery(near=CENTRE))
+    true_km = __import__("referral_hub.directory.geo").directory.geo.haversine_km(
+        *CENTRE, exact["latitude"], exact["longitude"]
+    )
+    assert result["distance_km"] == round(result["distance_km"])  # whole km only
+    assert result["distance_km"] != pytest.approx(true_km, abs=0.05)
+    assert "latitude" not in str(result["service"]) and "address" not in str(result)
+
+
+def test_suspended_agencies_and_inactive_services_never_show(session: Any, agency: Any) -> None:
+    with transaction():
+        other = factories.agency()
+    make(other, "Suspended")
+    make(agency, "Closed", status="temporarily_closed")
+    make(agency, "Open")
+    with transaction():
+        admin.set_agency_status(SYSTEM, other.id, AgencyStatus.SUSPENDED)
+    assert names(SearchQuery()) == ["Open"]
+
+
+def test_ranking_free_fresh_near_and_quick_first_stale_last(session: Any, agency: Any) -> None:
+    with transaction():
+        slow = factories.agency()
+        slow.response_minutes = 600
+        agency.response_minutes = 5
+    start = clock.now()
+    with clock.frozen_at(start - timedelta(hours=9)):
+        make(agency, "Stale but free and near", location=place(1), free=5)
+    with clock.frozen_at(start - timedelta(hours=3)):
+        make(agency, "Aging", location=place(1), free=2)
+    make(agency, "Fresh far", location=place(80), free=2)
+    make(agency, "Fresh near", location=place(1), free=2)
+    make(agency, "Fresh near but full", location=place(1), free=0)
+    make(slow, "Fresh near slow responder", location=place(1), free=2)
+    make(agency, "Never set", location=place(1), free=None)
+    ranked = names(SearchQuery(near=CENTRE))
+    assert ranked[:2] == ["Fresh near", "Fresh near slow responder"]  # quick answer wins the tie
+    assert ranked.index("Fresh near") < ranked.index("Aging") < ranked.index("Fresh near but full")
+    assert ranked.index("Fresh near") < ranked.index("Fresh far")
+    assert set(ranked[-2:]) == {"Stale but free and near", "Never set"}  # stale and unknown last
+    results = {r["service"]["name"]: r for r in search(SYSTEM, SearchQuery(near=CENTRE))}
+    assert results["Stale but free and near"]["stale"] is True
+    assert results["Never set"]["capacity"]["freshness"] == "unknown"
+    assert results["Aging"]["capacity"]["freshness"] == "aging"
+    scores = [r["score"] for r in search(SYSTEM, SearchQuery(near=CENTRE)) if not r["stale"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_limit(agency: Any) -> None:
+    for number in range(5):
+        make(agency, f"S{number}")
+    assert len(names(SearchQuery(limit=3))) == 3
+
+
+def test_the_search_endpoint(client: Any, session: Any, agency: Any) -> None:
+    make(
+        agency,
+        "Harbor",
+        location=place(2),
+        eligibility={"languages": ["es"], "populations": ["foreign_national"]},
+    )
+    with transaction():
+        client_id, secret = factories.api_client(agency, ["directory:read"])
+    headers = {"Authorization": f"Bearer {factories.token(client, client_id, secret)}"}
+    response = client.get(
+        "/api/v1/search?category=emergency_shelter&available=true&age=30&gender=female"
+        "&population=foreign_national&language=es&near=41.88,-87.63&radius_km=10&limit=5",
+        headers=headers,
+    )
+    assert response.status_code == 200, response.json
+    (item,) = response.json["items"]
+    assert set(item) == {"service", "agency", "capacity", "distance_km", "score", "stale"}
+    assert item["agency"]["id"] == str(agency.id) and item["distance_km"] == pytest.approx(
+        2.0, abs=0.1
+    )
+    for bad in (
+        "radius_km=5",
+        "near=91,0",
+        "near=here",
+        "population=martians",
+        "category=spa",
+        "limit=500",
+        "language=!!",
+    ):
+        refused = client.get(f"/api/v1/search?{bad}", headers=headers)
+        assert refused.status_code == 422, bad
+        assert refused.mimetype == "application/problem+json"
