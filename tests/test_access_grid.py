@@ -16,6 +16,7 @@ from referral_hub.auth.models import SCOPES
 from referral_hub.core.db import transaction
 from tests import factories
 
+EDITORS = ("agency_admin", "provider", "hub_admin")
 ALL_SCOPES = [scope for scope in SCOPES if scope != "audit:read"]  # audit: hub admins only
 _emails = itertools.count(1)
 
@@ -29,10 +30,10 @@ class Endpoint:
     scopes: str | None = None  # systems who may; None = staff only; "" = any token
     ok: int = 200
     other: int = 404  # answer for another agency's object
-    body: Callable[[], dict[str, Any]] | None = field(default=None)
+    body: Callable[[dict[str, Any], str], dict[str, Any]] | None = field(default=None)
 
 
-def new_user_body() -> dict[str, Any]:
+def new_user_body(world: dict[str, Any], case: str) -> dict[str, Any]:
     return {
         "email": f"grid{next(_emails)}@agency.example",
         "display_name": "Grid",
@@ -50,7 +51,7 @@ ENDPOINTS = [
         roles=("hub_admin",),
         ok=201,
         other=201,
-        body=lambda: {"name": f"Grid Agency {next(_emails)}", "kind": "other"},
+        body=lambda world, case: {"name": f"Grid Agency {next(_emails)}", "kind": "other"},
     ),
     Endpoint(
         "update agency",
@@ -59,7 +60,7 @@ ENDPOINTS = [
         roles=("hub_admin", "agency_admin"),
         scopes="admin",
         other=403,
-        body=lambda: {"city": "Riverbend"},
+        body=lambda world, case: {"city": "Riverbend"},
     ),
     Endpoint(
         "create user",
@@ -83,7 +84,7 @@ ENDPOINTS = [
         "/api/v1/users/{user}",
         roles=("hub_admin", "agency_admin"),
         scopes="admin",
-        body=lambda: {"display_name": "Renamed"},
+        body=lambda world, case: {"display_name": "Renamed"},
     ),
     Endpoint(
         "list api clients",
@@ -97,7 +98,7 @@ ENDPOINTS = [
         "/api/v1/agencies/{agency}/api-clients",
         roles=("hub_admin", "agency_admin"),
         ok=201,
-        body=lambda: {"name": "Grid system", "scopes": ["directory:read"]},
+        body=lambda world, case: {"name": "Grid system", "scopes": ["directory:read"]},
     ),
     Endpoint(
         "revoke api client",
@@ -106,6 +107,64 @@ ENDPOINTS = [
         roles=("hub_admin", "agency_admin"),
     ),
     Endpoint("who am I", "GET", "/api/v1/me", scopes="", other=200),
+    Endpoint(
+        "search",
+        "GET",
+        "/api/v1/search?category=emergency_shelter",
+        scopes="directory:read",
+        other=200,
+    ),
+    Endpoint("list services", "GET", "/api/v1/services", scopes="directory:read", other=200),
+    Endpoint(
+        "create service",
+        "POST",
+        "/api/v1/services",
+        roles=EDITORS,
+        scopes="admin",
+        ok=201,
+        other=403,
+        body=lambda world, case: {
+            "name": "Grid service",
+            "category": "case_management",
+            "agency_id": str(world["other" if case == "other" else "own"].id),
+        },
+    ),
+    Endpoint(
+        "get service", "GET", "/api/v1/services/{service}", scopes="directory:read", other=200
+    ),
+    Endpoint(
+        "update service",
+        "PATCH",
+        "/api/v1/services/{service}",
+        roles=EDITORS,
+        scopes="admin",
+        other=403,
+        body=lambda world, case: {"hours": "Mon-Fri 9-17"},
+    ),
+    Endpoint(
+        "set capacity",
+        "PUT",
+        "/api/v1/services/{service}/capacity",
+        roles=EDITORS,
+        scopes="capacity:write",
+        other=403,
+        body=lambda world, case: {"total": 4, "available": 2},
+    ),
+    Endpoint(
+        "confirm capacity",
+        "POST",
+        "/api/v1/services/{service}/capacity/confirm",
+        roles=EDITORS,
+        scopes="capacity:write",
+        other=403,
+    ),
+    Endpoint(
+        "capacity history",
+        "GET",
+        "/api/v1/services/{service}/capacity/history",
+        scopes="directory:read",
+        other=200,
+    ),
 ]
 
 
@@ -130,6 +189,8 @@ def world(client: Any, session: Any) -> dict[str, Any]:
         other_client, _ = create_api_client(
             SYSTEM, agency_id=other.id, name="Other", scopes=["directory:read"]
         )
+        own_service = factories.directory_service(own)
+        other_service = factories.directory_service(other)
         right_id, right_secret = factories.api_client(own, ALL_SCOPES)
         wrong_id, wrong_secret = factories.api_client(own, ["referrals:read"])
     return {
@@ -141,6 +202,8 @@ def world(client: Any, session: Any) -> dict[str, Any]:
         "own_user": own_user,
         "other_user": other_user,
         "own_client": own_client,
+        "own_service": own_service,
+        "other_service": other_service,
         "other_client": other_client,
         "right_token": factories.token(client, right_id, right_secret),
         "wrong_token": factories.token(client, wrong_id, wrong_secret),
@@ -153,6 +216,7 @@ def path_for(endpoint: Endpoint, world: dict[str, Any], case: str) -> str:
         "agency": world["other" if foreign else "own"].id,
         "user": world["other_user" if foreign else "own_user"].id,
         "client": world["other_client" if foreign else "own_client"].id,
+        "service": world["other_service" if foreign else "own_service"].id,
     }
     if case == "missing":
         values = {key: uuid.uuid4() for key in values}
@@ -161,8 +225,15 @@ def path_for(endpoint: Endpoint, world: dict[str, Any], case: str) -> str:
     return endpoint.path.format(**values)
 
 
-def call(http: Any, endpoint: Endpoint, path: str, headers: dict[str, str]) -> Any:
-    body = endpoint.body() if endpoint.body else None
+def call(
+    http: Any,
+    endpoint: Endpoint,
+    path: str,
+    headers: dict[str, str],
+    world: dict[str, Any],
+    case: str,
+) -> Any:
+    body = endpoint.body(world, case) if endpoint.body else None
     return http.open(path, method=endpoint.method, json=body, headers=headers)
 
 
@@ -206,12 +277,14 @@ def test_access_grid(
         elif case != "none":
             person, secret = staff_for(endpoint, world, right=case != "wrong")
             headers["X-CSRFToken"] = factories.sign_in(http, person, secret)
-        response = call(http, endpoint, path_for(endpoint, world, case), headers)
+        response = call(http, endpoint, path_for(endpoint, world, case), headers, world, case)
         results[case] = response.status_code
         if response.status_code >= 400:
             assert response.mimetype == "application/problem+json"
         if case == "other" and response.status_code == 404:
-            missing = call(http, endpoint, path_for(endpoint, world, "missing"), headers)
+            missing = call(
+                http, endpoint, path_for(endpoint, world, "missing"), headers, world, case
+            )
             assert missing.status_code == 404
             strip = lambda body: {k: v for k, v in body.items() if k != "request_id"}  # noqa: E731
             assert strip(response.json) == strip(missing.json)
