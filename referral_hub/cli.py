@@ -208,6 +208,36 @@ def suspend_agency(agency_ref: str, reinstate: bool) -> None:
     click.echo(f"agency {status.value}")
 
 
+@hub.command("import-hsds")
+@click.argument("document", type=click.Path(exists=True, dir_okay=False))
+@click.option("--agency", "agency_ref", help="Agency (id or name) for services naming none.")
+def import_hsds(document: str, agency_ref: str | None) -> None:
+    """Import an Open Referral HSDS 3.0 JSON document (all or nothing)."""
+    import json
+    from pathlib import Path
+
+    from referral_hub.core.jsonin import loads_strict
+    from referral_hub.directory import hsds
+
+    click.echo(f"reading {document} …")
+    try:
+        parsed = loads_strict(Path(document).read_bytes())
+        with transaction():
+            agency_id = _resolve_agency(agency_ref).id if agency_ref else None
+            click.echo("validating against the HSDS 3.0 service schema …")
+            report = hsds.import_document(SYSTEM, parsed, agency_id=agency_id)
+    except DomainError as error:
+        _fail(error)
+    except json.JSONDecodeError as error:
+        raise click.ClickException(f"not JSON: {error}") from None
+    click.echo(
+        f"imported: {report.created} services created, {report.updated} updated, "
+        f"{report.agencies_created} agencies created"
+    )
+    for warning in report.warnings:
+        click.echo(f"  warning: {warning}")
+
+
 @hub.command("seed-demo")
 def seed_demo() -> None:
     """Create the fictional demonstration network (safe to run again)."""

@@ -5,16 +5,22 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from flask import g
+
 from referral_hub.core import clock
 from referral_hub.core.authz import current_actor, require
 from referral_hub.core.http import HubBlueprint
-from referral_hub.directory import service
+from referral_hub.directory import hsds, service
 from referral_hub.directory.schemas import (
     CapacityHistoryPageSchema,
     CapacityPutArgs,
     CapacitySchema,
     FilterArgs,
     HistoryArgs,
+    HsdsExportArgs,
+    HsdsImportArgs,
+    HsdsImportReportSchema,
+    HsdsPageSchema,
     SearchArgs,
     SearchResultSchema,
     ServiceCreateArgs,
@@ -128,3 +134,29 @@ def capacity_history(service_id: uuid.UUID, since: Any, limit: int, cursor: str 
         current_actor(), service_id, since=since, limit=limit, cursor=cursor
     )
     return {"items": items, "next_cursor": next_cursor}
+
+
+@blp.route("/hsds/services")
+@require(scopes="directory:read")
+@blp.arguments(HsdsExportArgs, location="query", as_kwargs=True)
+@blp.response(200, HsdsPageSchema)
+def hsds_export(limit: int, cursor: str | None) -> Any:
+    """The directory as Open Referral HSDS 3.0 service objects (no confidential address)."""
+    contents, next_cursor = hsds.export_all(current_actor(), limit=limit, cursor=cursor)
+    return {"contents": contents, "size": len(contents), "next_cursor": next_cursor}
+
+
+@blp.route("/hsds/import", methods=["POST"])
+@require("hub_admin")
+@blp.arguments(HsdsImportArgs, location="query", as_kwargs=True)
+@blp.doc(
+    requestBody={
+        "required": True,
+        "content": {"application/json": {"schema": {"description": "An HSDS 3.0 document"}}},
+    }
+)
+@blp.response(200, HsdsImportReportSchema)
+def hsds_import(agency_id: uuid.UUID | None) -> Any:
+    """Import services, organizations or services-at-locations (HSDS 3.0); all or nothing."""
+    report = hsds.import_document(current_actor(), g.json_body, agency_id=agency_id)
+    return report.__dict__

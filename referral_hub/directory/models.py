@@ -93,7 +93,9 @@ class Service(UUIDPrimaryKey, Timestamps, Base):
     )  # id in an imported document
 
     agency: Mapped[Agency] = relationship()
-    capacity: Mapped[Capacity | None] = relationship(back_populates="service", uselist=False)
+    capacity: Mapped[Capacity | None] = relationship(
+        back_populates="service", uselist=False, cascade="all, delete-orphan"
+    )
     language_rows: Mapped[list[ServiceLanguage]] = relationship(cascade="all, delete-orphan")
 
     def __repr__(self) -> str:

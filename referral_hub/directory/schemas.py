@@ -222,3 +222,26 @@ class SearchResultSchema(HubSchema):
 
 ServicePageSchema = page_schema(ServiceSchema, "ServicePageSchema")
 CapacityHistoryPageSchema = page_schema(CapacityChangeSchema, "CapacityHistoryPageSchema")
+
+
+class HsdsExportArgs(PageArgs):
+    pass
+
+
+class HsdsPageSchema(HubSchema):
+    contents = fields.List(fields.Dict(), metadata={"description": "HSDS 3.0 service objects."})
+    size = fields.Integer()
+    next_cursor = fields.String(allow_none=True)
+
+
+class HsdsImportArgs(HubSchema):
+    agency_id = fields.UUID(
+        load_default=None, metadata={"description": "For services that name no organization."}
+    )
+
+
+class HsdsImportReportSchema(HubSchema):
+    created = fields.Integer()
+    updated = fields.Integer()
+    agencies_created = fields.Integer()
+    warnings = fields.List(fields.String())

@@ -1,0 +1,228 @@
+"""HSDS 3.0: the official examples import, exports validate against the official schema,
+an export imports back whole, and a bad document is refused naming the path."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jsonschema import Draft202012Validator
+from sqlalchemy import func, select
+
+from referral_hub.core.actor import SYSTEM, Actor, ActorKind
+from referral_hub.core.db import transaction
+from referral_hub.directory import hsds
+from referral_hub.directory.models import Service
+from tests import factories
+
+HSDS = Path(__file__).resolve().parents[2] / "shared" / "hsds"
+SERVICE_EXAMPLES = [
+    "service_full.json",
+    "service_list.json",
+    "organization_full.json",
+    "organization_list.json",
+    "service_at_location_full.json",
+    "service_at_location_list.json",
+]
+NOT_SERVICES = [
+    "taxonomy.json",
+    "taxonomy_term.json",
+    "taxonomy_list.json",
+    "base.json",
+    "tabular.json",
+]
+
+
+def official_schema_root() -> Path:
+    """The shared HSDS folder beside the checkout (CI and developers have it)."""
+    for candidate in (HSDS, Path(__file__).resolve().parents[1].parent / "shared" / "hsds"):
+        if candidate.exists():
+            return candidate
+    raise AssertionError("../shared/hsds is missing: the HSDS tests need the official files")
+
+
+@cache
+def official_validator() -> Draft202012Validator:
+    return Draft202012Validator(
+        json.loads((official_schema_root() / "schema" / "service.json").read_text())
+    )
+
+
+def example(name: str) -> Any:
+    return json.loads((official_schema_root() / "examples" / name).read_text())
+
+
+def count_services(session: Any) -> int:
+    return session.scalar(select(func.count()).select_from(Service))
+
+
+@pytest.mark.parametrize("name", SERVICE_EXAMPLES)
+def test_every_official_example_with_services_imports_and_exports_valid(
+    session: Any, name: str
+) -> None:
+    before = count_services(session)
+    with transaction():
+        report = hsds.import_document(SYSTEM, example(name))
+    assert report.created + report.agencies_created >= 1
+    assert count_services(session) == before + report.created
+    exported, _ = hsds.export_all(SYSTEM, limit=200, cursor=None)
+    for document in exported:
+        errors = list(official_validator().iter_errors(document))
+        assert errors == [], errors[:3]
+
+
+def test_importing_the_same_document_twice_updates_instead_of_duplicating(session: Any) -> None:
+    with transaction():
+        first = hsds.import_document(SYSTEM, example("service_full.json"))
+    with transaction():
+        second = hsds.import_document(SYSTEM, example("service_full.json"))
+    assert (first.created, second.created, second.updated) == (1, 0, 1)
+
+
+def test_the_example_fields_arrive(session: Any) -> None:
+    with transaction():
+        report = hsds.import_document(SYSTEM, example("service_full.json"))
+    service = session.scalars(select(Service).where(Service.name == "Community Counselling")).one()
+    assert (service.min_age, service.max_age) == (12, 100)
+    assert service.languages == ["ur"]
+    assert service.agency.name == example("service_full.json")["organization"]["name"]
+    assert any(
+        "out of range" in warning for warning in report.warnings
+    )  # latitude 100 in the example
+    assert service.search_lat is None
+
+
+@pytest.mark.parametrize("name", NOT_SERVICES)
+def test_documents_without_services_are_refused_clearly(session: Any, name: str) -> None:
+    from referral_hub.core.errors import ValidationFailed
+
+    before = count_services(session)
+    with pytest.raises(ValidationFailed) as refused:
+        hsds.import_document(SYSTEM, example(name))
+    assert refused.value.errors
+    assert count_services(session) == before
+
+
+def test_an_export_imports_back_whole(session: Any) -> None:
+    with transaction():
+        agency = factories.agency(name="Round Trip Shelter")
+        original = factories.directory_service(
+            agency,
+            "transitional_housing",
+            name="Round Trip House",
+            description="Two-year program",
+            hours="Mon-Fri 9-17",
+            phone="+1 555 0100",
+            eligibility={
+                "min_age": 18,
+                "max_age": 30,
+                "genders": ["female"],
+                "populations": ["foreign_national", "with_children"],
+                "trafficking_types": ["labor"],
+                "languages": ["es-MX"],
+                "accessibility": ["wheelchair"],
+                "no_id_needed": True,
+            },
+            location={
+                "name": "Round Trip",
+                "city": "Riverbend",
+                "region": "RC",
+                "country": "US",
+                "latitude": 41.5,
+                "longitude": -87.5,
+                "address": {"street": "1 Main St", "postal_code": "60000"},
+            },
+        )
+        document = hsds.export_service(original, SYSTEM)
+        session.delete(original)
+    with transaction():
+        hsds.import_document(SYSTEM, {"contents": [document]})
+    copy = session.scalars(select(Service).where(Service.name == "Round Trip House")).one()
+    from referral_hub.directory.service import eligibility_of, location_for
+
+    assert copy.category.value == "transitional_housing"
+    assert eligibility_of(copy) == eligibility_of(copy) | {
+        "min_age": 18,
+        "max_age": 30,
+        "genders": ["female"],
+        "populations": ["foreign_national", "with_children"],
+        "trafficking_types": ["labor"],
+        "languages": ["es-MX"],
+        "accessibility": ["wheelchair"],
+        "no_id_needed": True,
+    }
+    assert (copy.hours, copy.phone, copy.agency_id) == ("Mon-Fri 9-17", "+1 555 0100", agency.id)
+    assert location_for(copy, SYSTEM)["address"]["street"] == "1 Main St"
+
+
+def test_a_confidential_site_exports_no_address_or_point(session: Any) -> None:
+    with transaction():
+        hidden = factories.directory_service(
+            factories.agency(),
+            location={
+                "name": "Safe House",
+                "city": "Riverbend",
+                "region": "RC",
+                "latitude": 41.8827,
+                "longitude": -87.6233,
+                "confidential": True,
+                "address": {"street": "12 Hidden Lane"},
+            },
+        )
+    document = hsds.export_service(hidden, Actor(ActorKind.USER, "x", hidden.agency_id))
+    text = json.dumps(document)
+    for secret in ("Hidden Lane", "41.8", "-87.6", "Safe House"):
+        assert secret not in text
+    assert document["service_areas"][0]["name"] == "Riverbend, RC"
+    assert official_validator().is_valid(document)
+
+
+def test_a_bad_document_is_422_naming_the_path_and_nothing_is_written(
+    client: Any, session: Any
+) -> None:
+    with transaction():
+        agency = factories.agency()
+        boss = factories.with_password(factories.user(agency, ["hub_admin"]))
+        secret = factories.with_totp(boss)
+    csrf = factories.sign_in(client, boss, secret)
+    good = example("service_full.json")
+    bad = {"contents": [good, {**good, "id": "x2", "status": "open", "minimum_age": "twelve"}]}
+    before = count_services(session)
+    response = client.post("/api/v1/hsds/import", json=bad, headers={"X-CSRFToken": csrf})
+    assert response.status_code == 422
+    assert set(response.json["errors"]) == {"$.contents[1].status", "$.contents[1].minimum_age"}
+    assert count_services(session) == before
+    ok = client.post("/api/v1/hsds/import", json=good, headers={"X-CSRFToken": csrf})
+    assert ok.status_code == 200 and ok.json["created"] == 1
+    exported = client.get("/api/v1/hsds/services?limit=200", headers={"X-CSRFToken": csrf}).json
+    assert exported["contents"] and all(
+        official_validator().is_valid(d) for d in exported["contents"]
+    )
+
+
+def test_only_hub_administrators_import(client: Any, session: Any) -> None:
+    with transaction():
+        agency = factories.agency()
+        client_id, secret = factories.api_client(agency, ["directory:read", "admin"])
+    headers = {"Authorization": f"Bearer {factories.token(client, client_id, secret)}"}
+    assert (
+        client.post(
+            "/api/v1/hsds/import", json=example("service_full.json"), headers=headers
+        ).status_code
+        == 403
+    )
+
+
+def test_the_cli_imports_a_file(app: Any, session: Any, tmp_path: Path) -> None:
+    path = tmp_path / "directory.json"
+    path.write_text(json.dumps(example("organization_full.json")))
+    result = app.test_cli_runner().invoke(args=["hub", "import-hsds", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "services created" in result.output
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"name": "x", "status": "open", "id": "1"}')
+    refused = app.test_cli_runner().invoke(args=["hub", "import-hsds", str(broken)])
+    assert refused.exit_code != 0 and "status" in refused.output
