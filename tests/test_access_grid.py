@@ -158,6 +158,20 @@ ENDPOINTS = [
         scopes="capacity:write",
         other=403,
     ),
+    Endpoint("hsds export", "GET", "/api/v1/hsds/services", scopes="directory:read", other=200),
+    Endpoint(
+        "hsds import",
+        "POST",
+        "/api/v1/hsds/import",
+        roles=("hub_admin",),
+        other=200,
+        body=lambda world, case: {
+            "id": f"grid-{case}",
+            "name": "Grid HSDS",
+            "status": "active",
+            "organization": {"id": "o", "name": "Grid Org", "description": "d"},
+        },
+    ),
     Endpoint(
         "capacity history",
         "GET",
