@@ -246,6 +246,17 @@ def seed_demo() -> None:
     demo.seed(echo=click.echo)
 
 
+@hub.command("seed-bench")
+@click.option("--services", default=10_000, show_default=True, help="How many services to add.")
+def seed_bench(services: int) -> None:
+    """Add a large synthetic directory (Bench agencies) for benchmarks."""
+    from referral_hub import benchdata
+
+    with transaction():
+        made = benchdata.seed(services, echo=click.echo)
+    click.echo(f"bench directory ready: {made:,} services added")
+
+
 @hub.command("new-key")
 def new_key() -> None:
     """Print a fresh encryption key for REFERRAL_HUB_FIELD_ENCRYPTION_KEYS."""

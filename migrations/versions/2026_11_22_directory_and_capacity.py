@@ -1,14 +1,14 @@
-"""Directory and capacity: services, indexed languages, live capacity with its history.
+"""Directory and capacity: services, indexed languages, live capacity (the search rows) and history.
 
-Revision ID: bac5d16ffc13
+Revision ID: acb1301d1419
 Revises: 557f2c760110
-Create Date: 2026-11-22 13:00:38.073448
+Create Date: 2026-11-22 13:12:47.020091
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "bac5d16ffc13"
+revision = "acb1301d1419"
 down_revision = "557f2c760110"
 branch_labels = None
 depends_on = None
@@ -102,9 +102,6 @@ def upgrade() -> None:
     with op.batch_alter_table("service", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_service_agency_id"), ["agency_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_service_hsds_id"), ["hsds_id"], unique=False)
-        batch_op.create_index(
-            "ix_service_search", ["category", "status", "search_lat"], unique=False
-        )
 
     op.create_table(
         "capacity",
@@ -130,10 +127,45 @@ def upgrade() -> None:
         sa.Column("aging_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("stale_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("reminded_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("listed", sa.Boolean(), nullable=False),
+        sa.Column(
+            "category",
+            sa.Enum(
+                "emergency_shelter",
+                "transitional_housing",
+                "immigration_counsel",
+                "legal_advocacy",
+                "primary_care",
+                "mental_health",
+                "substance_use",
+                "case_management",
+                "interpretation",
+                "job_training",
+                "other",
+                name="capacity_category",
+                native_enum=False,
+                create_constraint=True,
+                length=32,
+            ),
+            nullable=False,
+        ),
+        sa.Column("agency_id", sa.Uuid(), nullable=False),
+        sa.Column("search_lat", sa.Float(), nullable=True),
+        sa.Column("search_lon", sa.Float(), nullable=True),
+        sa.Column("min_age", sa.Integer(), nullable=True),
+        sa.Column("max_age", sa.Integer(), nullable=True),
+        sa.Column("genders_mask", sa.Integer(), nullable=False),
+        sa.Column("populations_mask", sa.Integer(), nullable=False),
         sa.CheckConstraint("available + held <= total", name=op.f("ck_capacity_within_total")),
         sa.CheckConstraint("available >= 0", name=op.f("ck_capacity_available_not_negative")),
         sa.CheckConstraint("held >= 0", name=op.f("ck_capacity_held_not_negative")),
         sa.CheckConstraint("total >= 0", name=op.f("ck_capacity_total_not_negative")),
+        sa.ForeignKeyConstraint(
+            ["agency_id"],
+            ["agency.id"],
+            name=op.f("fk_capacity_agency_id_agency"),
+            ondelete="RESTRICT",
+        ),
         sa.ForeignKeyConstraint(
             ["service_id"],
             ["service.id"],
@@ -143,6 +175,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("service_id", name=op.f("pk_capacity")),
     )
     with op.batch_alter_table("capacity", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_capacity_search", ["listed", "category", "search_lat"], unique=False
+        )
         batch_op.create_index(batch_op.f("ix_capacity_stale_at"), ["stale_at"], unique=False)
 
     op.create_table(
@@ -205,10 +240,10 @@ def downgrade() -> None:
     op.drop_table("capacity_change")
     with op.batch_alter_table("capacity", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_capacity_stale_at"))
+        batch_op.drop_index("ix_capacity_search")
 
     op.drop_table("capacity")
     with op.batch_alter_table("service", schema=None) as batch_op:
-        batch_op.drop_index("ix_service_search")
         batch_op.drop_index(batch_op.f("ix_service_hsds_id"))
         batch_op.drop_index(batch_op.f("ix_service_agency_id"))
 

@@ -49,8 +49,6 @@ class Service(UUIDPrimaryKey, Timestamps, Base):
         CheckConstraint(
             "max_age IS NULL OR min_age IS NULL OR max_age >= min_age", name="age_range_ordered"
         ),
-        # the search's first cut: category, then a latitude band (bounding box)
-        Index("ix_service_search", "category", "status", "search_lat"),
     )
 
     agency_id: Mapped[uuid.UUID] = mapped_column(
@@ -114,11 +112,16 @@ class ServiceLanguage(Base):
 
 
 class Capacity(Base):
-    """Live numbers. Invariant (CHECK): held >= 0, available >= 0, available + held <= total.
+    """Live numbers — and the narrow row that search reads.
+
+    Invariant (CHECK): held >= 0, available >= 0, available + held <= total.
 
     `aging_at` and `stale_at` are the moments this figure turns aging and stale, computed at
     write time from the category's time to live, so search ranks freshness with plain
-    comparisons on both databases.
+    comparisons on both databases. The search columns (category, listed, point, ages,
+    masks) are copies of the service's, kept by `directory.service` whenever a service is
+    written: search filters, scores and sorts these narrow rows alone, and reads the wide
+    service rows only for the twenty it returns.
     """
 
     __tablename__ = "capacity"
@@ -127,6 +130,7 @@ class Capacity(Base):
         CheckConstraint("available >= 0", name="available_not_negative"),
         CheckConstraint("total >= 0", name="total_not_negative"),
         CheckConstraint("available + held <= total", name="within_total"),
+        Index("ix_capacity_search", "listed", "category", "search_lat"),
     )
 
     service_id: Mapped[uuid.UUID] = mapped_column(
@@ -141,6 +145,16 @@ class Capacity(Base):
     aging_at: Mapped[datetime | None]
     stale_at: Mapped[datetime | None] = mapped_column(index=True)
     reminded_at: Mapped[datetime | None]
+    # copies of the service's searchable fields
+    listed: Mapped[bool] = mapped_column(default=True)  # the service is active
+    category: Mapped[Category] = mapped_column(_enum(Category, "capacity_category"))
+    agency_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("agency.id", ondelete="RESTRICT"))
+    search_lat: Mapped[float | None] = mapped_column(Float)
+    search_lon: Mapped[float | None] = mapped_column(Float)
+    min_age: Mapped[int | None] = mapped_column(Integer)
+    max_age: Mapped[int | None] = mapped_column(Integer)
+    genders_mask: Mapped[int] = mapped_column(default=0)
+    populations_mask: Mapped[int] = mapped_column(default=0)
 
     service: Mapped[Service] = relationship(back_populates="capacity")
 

@@ -133,10 +133,12 @@ def create_service(actor: Actor, *, agency_id: uuid.UUID | None = None, **fields
     unit = fields.pop("unit", None)
     eligibility = fields.pop("eligibility", None) or {}
     location = fields.pop("location", None) or {}
+    fields.setdefault("status", ServiceStatus.ACTIVE)
     service = Service(agency_id=agency.id, **fields)
     _apply_eligibility(service, eligibility)
     _apply_location(service, location)
     service.capacity = Capacity(unit=Unit(unit) if unit else default_unit(service.category))
+    _sync_search(service)
     db.session.add(service)
     db.session.flush()
     audit.record(actor, "service.created", service, details={"category": service.category.value})
@@ -157,9 +159,24 @@ def update_service(actor: Actor, service_id: uuid.UUID, **changes: Any) -> Servi
         service.capacity.unit = Unit(unit)
     for name, value in changes.items():
         setattr(service, name, value)
+    _sync_search(service)
     db.session.flush()
     audit.record(actor, "service.updated", service, fields=touched)
     return service
+
+
+def _sync_search(service: Service) -> None:
+    """Copy what search filters on into the service's narrow capacity row."""
+    capacity = service.capacity
+    if capacity is None:
+        capacity = service.capacity = Capacity(unit=default_unit(service.category))
+    capacity.listed = service.status == ServiceStatus.ACTIVE
+    capacity.category = service.category
+    capacity.agency_id = service.agency_id
+    capacity.search_lat, capacity.search_lon = service.search_lat, service.search_lon
+    capacity.min_age, capacity.max_age = service.min_age, service.max_age
+    capacity.genders_mask = service.genders_mask
+    capacity.populations_mask = service.populations_mask
 
 
 def get_service(actor: Actor, service_id: uuid.UUID) -> Service:
@@ -451,49 +468,48 @@ class SearchQuery:
 
 
 def _filters(query: SearchQuery) -> list[Any]:
-    s, c = Service.__table__.c, Capacity.__table__.c
-    clauses: list[Any] = [
-        s.status == ServiceStatus.ACTIVE.value,
-        Agency.__table__.c.status == "active",
-    ]
+    """Hard filters, all on the narrow capacity rows (plus the small agency table)."""
+    c = Capacity.__table__.c
+    clauses: list[Any] = [c.listed.is_(True), Agency.__table__.c.status == "active"]
     if query.categories:
-        clauses.append(s.category.in_([Category(category).value for category in query.categories]))
+        clauses.append(c.category.in_([Category(category).value for category in query.categories]))
     if query.available:
         clauses.append(c.available > 0)
     if query.age is not None:
-        clauses.append(or_(s.min_age.is_(None), s.min_age <= query.age))
-        clauses.append(or_(s.max_age.is_(None), s.max_age >= query.age))
+        clauses.append(or_(c.min_age.is_(None), c.min_age <= query.age))
+        clauses.append(or_(c.max_age.is_(None), c.max_age >= query.age))
     if query.gender:
         bit = mask([query.gender], GENDERS)
-        clauses.append(or_(s.genders_mask == 0, s.genders_mask.op("&")(bit) != 0))
+        clauses.append(or_(c.genders_mask == 0, c.genders_mask.op("&")(bit) != 0))
     if query.populations:
         bits = mask(query.populations, POPULATIONS)
-        clauses.append(s.populations_mask.op("&")(bits) == bits)
+        clauses.append(c.populations_mask.op("&")(bits) == bits)
     if query.languages:
         codes = sorted({primary_language(tag) for tag in query.languages})
         language = ServiceLanguage.__table__.c
         clauses.append(
             select(language.service_id)
-            .where(language.service_id == s.id, language.language.in_(codes))
+            .where(language.service_id == c.service_id, language.language.in_(codes))
             .exists()
         )
     if query.near is not None and query.radius_km is not None:
         min_lat, max_lat, min_lon, max_lon = geo.bounding_box(*query.near, query.radius_km)
-        clauses.append(s.search_lat.between(min_lat, max_lat))
-        clauses.append(s.search_lon.between(min_lon, max_lon))
+        clauses.append(c.search_lat.between(min_lat, max_lat))
+        clauses.append(c.search_lon.between(min_lon, max_lon))
     return clauses
 
 
 def search(actor: Actor, query: SearchQuery) -> list[dict[str, Any]]:
     """Ranked matches: free capacity, fresh numbers, near, quick to answer — stale last.
 
-    One query does the filtering (indexed category and latitude band first), scoring and
-    ordering; only the rows returned are turned into results. Distances inside the query
-    are flat-earth squared (monotone, no square roots, the same on both databases); the
-    reported `distance_km` is the great-circle distance from the search point to the
-    service's search point — a coarse one for confidential sites.
+    The inner query filters, scores and orders the narrow capacity rows (indexed on listed,
+    category and a latitude band) joined only to the small agency table; the outer query
+    reads the wide service rows for the few it returns. Distances inside the query are
+    flat-earth squared (monotone, no square roots, the same on both databases); the reported
+    `distance_km` is the great-circle distance to the service's search point — a coarse one
+    for confidential sites.
     """
-    s, c, a = Service.__table__.c, Capacity.__table__.c, Agency.__table__.c
+    c, a, s = Capacity.__table__.c, Agency.__table__.c, Service.__table__.c
     now = clock.now()
     freshness = case(
         (c.updated_at.is_(None), WEIGHT[Freshness.UNKNOWN]),
@@ -505,48 +521,52 @@ def search(actor: Actor, query: SearchQuery) -> list[dict[str, Any]]:
     availability = case((c.available > 0, 1.0), else_=0.0)
     response = func.coalesce(1.0 / (1.0 + a.response_minutes / 60.0), 0.5)
     clauses = _filters(query)
+    nearness: Any = 0.5
     if query.near is not None:
         lat, lon = query.near
-        dy = (s.search_lat - lat) * geo.KM_PER_DEGREE
-        dx = (s.search_lon - lon) * (geo.KM_PER_DEGREE * geo.lon_scale(lat))
+        dy = (c.search_lat - lat) * geo.KM_PER_DEGREE
+        dx = (c.search_lon - lon) * (geo.KM_PER_DEGREE * geo.lon_scale(lat))
         squared = dx * dx + dy * dy
-        nearness: Any = func.coalesce(1.0 / (1.0 + squared / 400.0), 0.0)  # 20 km away: 0.5
+        nearness = func.coalesce(1.0 / (1.0 + squared / 400.0), 0.0)  # 20 km away: 0.5
         if query.radius_km is not None:
             clauses.append(squared <= query.radius_km**2)
-    else:
-        nearness = 0.5
     score = 0.35 * availability + 0.30 * freshness + 0.25 * nearness + 0.10 * response
-    statement = (
+    ranked = (
         select(
-            s.id,
-            s.name,
-            s.category,
-            s.agency_id,
-            s.city,
-            s.region,
-            s.confidential,
-            s.search_lat,
-            s.search_lon,
-            s.min_age,
-            s.max_age,
-            s.languages,
-            a.name.label("agency_name"),
-            a.kind.label("agency_kind"),
+            c.service_id,
             c.unit,
             c.total,
             c.available,
             c.held,
             c.updated_at,
+            c.category,
+            c.search_lat,
+            c.search_lon,
+            a.name.label("agency_name"),
+            a.kind.label("agency_kind"),
             score.label("score"),
+            stale_last.label("stale_last"),
         )
-        .select_from(
-            Service.__table__.join(Capacity.__table__, c.service_id == s.id).join(
-                Agency.__table__, a.id == s.agency_id
-            )
-        )
+        .select_from(Capacity.__table__.join(Agency.__table__, a.id == c.agency_id))
         .where(and_(*clauses))
-        .order_by(stale_last, score.desc(), s.id)
+        .order_by(stale_last, score.desc(), c.service_id)
         .limit(query.limit)
+        .subquery("ranked")
+    )
+    statement = (
+        select(
+            ranked,
+            s.name,
+            s.agency_id,
+            s.city,
+            s.region,
+            s.confidential,
+            s.min_age,
+            s.max_age,
+            s.languages,
+        )
+        .join(Service.__table__, s.id == ranked.c.service_id)
+        .order_by(ranked.c.stale_last, ranked.c.score.desc(), ranked.c.service_id)
     )
     rows = db.session.execute(statement).all()
     return [_result(row, query, now) for row in rows]
@@ -566,7 +586,7 @@ def _result(row: Any, query: SearchQuery, now: datetime) -> dict[str, Any]:
     stale = freshness in (Freshness.STALE, Freshness.UNKNOWN)
     return {
         "service": {
-            "id": row.id,
+            "id": row.service_id,
             "name": row.name,
             "category": category.value,
             "city": row.city,
