@@ -8,6 +8,7 @@ the hub only to the owning agency.
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -15,13 +16,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy import Float, Integer, and_, bindparam, case, func, or_, select, update
 from sqlalchemy.orm import joinedload
 
 from referral_hub.agencies.models import Agency, AgencyStatus, User
 from referral_hub.audit import service as audit
 from referral_hub.core import clock, crypto
 from referral_hub.core.actor import Actor, ActorKind
+from referral_hub.core.db import UTCDateTime
 from referral_hub.core.errors import Forbidden, NotFound, ValidationFailed
 from referral_hub.core.pagination import paginate
 from referral_hub.directory import geo
@@ -466,51 +468,105 @@ class SearchQuery:
     radius_km: float | None = None
     limit: int = 20
 
+    def shape(self) -> tuple[bool, ...]:
+        """Which filters are in play: one compiled statement per shape, values bound later."""
+        return (
+            bool(self.categories),
+            self.available,
+            self.age is not None,
+            bool(self.gender),
+            bool(self.populations),
+            bool(self.languages),
+            self.near is not None,
+            self.near is not None and self.radius_km is not None,
+        )
 
-def _filters(query: SearchQuery) -> list[Any]:
-    """Hard filters, all on the narrow capacity rows (plus the small agency table)."""
+    def values(self, now: datetime) -> dict[str, Any]:
+        values: dict[str, Any] = {"now": now, "limit": self.limit}
+        if self.categories:
+            values["categories"] = [Category(category).value for category in self.categories]
+        if self.age is not None:
+            values["age"] = self.age
+        if self.gender:
+            values["gender_bit"] = mask([self.gender], GENDERS)
+        if self.populations:
+            values["population_bits"] = mask(self.populations, POPULATIONS)
+        if self.languages:
+            values["languages"] = sorted({primary_language(tag) for tag in self.languages})
+        if self.near is not None:
+            lat, lon = self.near
+            values |= {"lat": lat, "lon": lon, "lon_km": geo.KM_PER_DEGREE * geo.lon_scale(lat)}
+            if self.radius_km is not None:
+                min_lat, max_lat, min_lon, max_lon = geo.bounding_box(lat, lon, self.radius_km)
+                values |= {
+                    "min_lat": min_lat,
+                    "max_lat": max_lat,
+                    "min_lon": min_lon,
+                    "max_lon": max_lon,
+                    "radius_squared": self.radius_km**2,
+                }
+        return values
+
+
+def _p(name: str, type_: Any = None, expanding: bool = False) -> Any:
+    return bindparam(name, type_=type_, expanding=expanding)
+
+
+def _filters(shape: tuple[bool, ...]) -> list[Any]:
+    """Hard filters on the narrow capacity rows (plus the small agency table), as bound
+    parameters: see `SearchQuery.values` for what fills them."""
+    categories, available, age, gender, populations, languages, _near, radius = shape
     c = Capacity.__table__.c
     clauses: list[Any] = [c.listed.is_(True), Agency.__table__.c.status == "active"]
-    if query.categories:
-        clauses.append(c.category.in_([Category(category).value for category in query.categories]))
-    if query.available:
+    if categories:
+        clauses.append(c.category.in_(_p("categories", expanding=True)))
+    if available:
         clauses.append(c.available > 0)
-    if query.age is not None:
-        clauses.append(or_(c.min_age.is_(None), c.min_age <= query.age))
-        clauses.append(or_(c.max_age.is_(None), c.max_age >= query.age))
-    if query.gender:
-        bit = mask([query.gender], GENDERS)
-        clauses.append(or_(c.genders_mask == 0, c.genders_mask.op("&")(bit) != 0))
-    if query.populations:
-        bits = mask(query.populations, POPULATIONS)
+    if age:
+        clauses.append(or_(c.min_age.is_(None), c.min_age <= _p("age", Integer())))
+        clauses.append(or_(c.max_age.is_(None), c.max_age >= _p("age", Integer())))
+    if gender:
+        clauses.append(
+            or_(c.genders_mask == 0, c.genders_mask.op("&")(_p("gender_bit", Integer())) != 0)
+        )
+    if populations:
+        bits = _p("population_bits", Integer())
         clauses.append(c.populations_mask.op("&")(bits) == bits)
-    if query.languages:
-        codes = sorted({primary_language(tag) for tag in query.languages})
+    if languages:
         language = ServiceLanguage.__table__.c
         clauses.append(
             select(language.service_id)
-            .where(language.service_id == c.service_id, language.language.in_(codes))
+            .where(
+                language.service_id == c.service_id,
+                language.language.in_(_p("languages", expanding=True)),
+            )
             .exists()
         )
-    if query.near is not None and query.radius_km is not None:
-        min_lat, max_lat, min_lon, max_lon = geo.bounding_box(*query.near, query.radius_km)
-        clauses.append(c.search_lat.between(min_lat, max_lat))
-        clauses.append(c.search_lon.between(min_lon, max_lon))
+    if radius:
+        clauses.append(c.search_lat.between(_p("min_lat", Float()), _p("max_lat", Float())))
+        clauses.append(c.search_lon.between(_p("min_lon", Float()), _p("max_lon", Float())))
+        clauses.append(_squared_distance() <= _p("radius_squared", Float()))
     return clauses
 
 
-def search(actor: Actor, query: SearchQuery) -> list[dict[str, Any]]:
-    """Ranked matches: free capacity, fresh numbers, near, quick to answer — stale last.
+def _squared_distance() -> Any:
+    """Flat-earth km² to the search point: monotone with distance, no roots, any database."""
+    c = Capacity.__table__.c
+    dy = (c.search_lat - _p("lat", Float())) * geo.KM_PER_DEGREE
+    dx = (c.search_lon - _p("lon", Float())) * _p("lon_km", Float())
+    return dx * dx + dy * dy
+
+
+@functools.lru_cache(maxsize=512)
+def _search_statement(shape: tuple[bool, ...]) -> Any:
+    """The ranked search for one shape of query, built once and reused with new values.
 
     The inner query filters, scores and orders the narrow capacity rows (indexed on listed,
     category and a latitude band) joined only to the small agency table; the outer query
-    reads the wide service rows for the few it returns. Distances inside the query are
-    flat-earth squared (monotone, no square roots, the same on both databases); the reported
-    `distance_km` is the great-circle distance to the service's search point — a coarse one
-    for confidential sites.
+    reads the wide service rows for the few it returns.
     """
     c, a, s = Capacity.__table__.c, Agency.__table__.c, Service.__table__.c
-    now = clock.now()
+    now = _p("now", UTCDateTime())
     freshness = case(
         (c.updated_at.is_(None), WEIGHT[Freshness.UNKNOWN]),
         (c.stale_at < now, WEIGHT[Freshness.STALE]),
@@ -520,16 +576,8 @@ def search(actor: Actor, query: SearchQuery) -> list[dict[str, Any]]:
     stale_last = case((or_(c.updated_at.is_(None), c.stale_at < now), 1), else_=0)
     availability = case((c.available > 0, 1.0), else_=0.0)
     response = func.coalesce(1.0 / (1.0 + a.response_minutes / 60.0), 0.5)
-    clauses = _filters(query)
-    nearness: Any = 0.5
-    if query.near is not None:
-        lat, lon = query.near
-        dy = (c.search_lat - lat) * geo.KM_PER_DEGREE
-        dx = (c.search_lon - lon) * (geo.KM_PER_DEGREE * geo.lon_scale(lat))
-        squared = dx * dx + dy * dy
-        nearness = func.coalesce(1.0 / (1.0 + squared / 400.0), 0.0)  # 20 km away: 0.5
-        if query.radius_km is not None:
-            clauses.append(squared <= query.radius_km**2)
+    near = shape[6]
+    nearness: Any = func.coalesce(1.0 / (1.0 + _squared_distance() / 400.0), 0.0) if near else 0.5
     score = 0.35 * availability + 0.30 * freshness + 0.25 * nearness + 0.10 * response
     ranked = (
         select(
@@ -548,12 +596,12 @@ def search(actor: Actor, query: SearchQuery) -> list[dict[str, Any]]:
             stale_last.label("stale_last"),
         )
         .select_from(Capacity.__table__.join(Agency.__table__, a.id == c.agency_id))
-        .where(and_(*clauses))
+        .where(and_(*_filters(shape)))
         .order_by(stale_last, score.desc(), c.service_id)
-        .limit(query.limit)
+        .limit(_p("limit", Integer()))
         .subquery("ranked")
     )
-    statement = (
+    return (
         select(
             ranked,
             s.name,
@@ -568,7 +616,16 @@ def search(actor: Actor, query: SearchQuery) -> list[dict[str, Any]]:
         .join(Service.__table__, s.id == ranked.c.service_id)
         .order_by(ranked.c.stale_last, ranked.c.score.desc(), ranked.c.service_id)
     )
-    rows = db.session.execute(statement).all()
+
+
+def search(actor: Actor, query: SearchQuery) -> list[dict[str, Any]]:
+    """Ranked matches: free capacity, fresh numbers, near, quick to answer — stale last.
+
+    The reported `distance_km` is the great-circle distance to the service's search point
+    (a coarse one for confidential sites).
+    """
+    now = clock.now()
+    rows = db.session.execute(_search_statement(query.shape()), query.values(now)).all()
     return [_result(row, query, now) for row in rows]
 
 
@@ -617,12 +674,15 @@ def list_services(
     actor: Actor, query: SearchQuery, *, agency_id: uuid.UUID | None, limit: int, cursor: str | None
 ) -> tuple[list[Service], str | None]:
     """The directory in name order, with the search's hard filters."""
+    values = query.values(clock.now())
+    values.pop("limit")
     statement = (
         select(Service)
         .options(joinedload(Service.agency), joinedload(Service.capacity))
         .join(Capacity, Capacity.service_id == Service.id)
         .join(Agency, Agency.id == Service.agency_id)
-        .where(*_filters(query))
+        .where(*_filters(query.shape()))
+        .params(**values)
     )
     if agency_id is not None:
         statement = statement.where(Service.agency_id == agency_id)
