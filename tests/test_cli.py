@@ -92,3 +92,19 @@ def test_audit_verify_reports_ok(app: Flask, session: Any) -> None:
     result = invoke(app, "audit-verify")
     assert result.exit_code == 0, result.output
     assert result.output.startswith("OK:")
+
+
+def test_seed_bench_adds_searchable_services_with_history(app: Flask, session: Any) -> None:
+    from sqlalchemy import func
+
+    from referral_hub.core.actor import SYSTEM
+    from referral_hub.directory.models import CapacityChange, Service
+    from referral_hub.directory.service import SearchQuery, search
+
+    result = invoke(app, "seed-bench", "--services", "60")
+    assert result.exit_code == 0, result.output
+    assert "services 60/60" in result.output
+    count = session.scalar(select(func.count()).select_from(Service).where(Service.name.like("Bench %")))
+    assert count == 60
+    assert session.scalar(select(func.count()).select_from(CapacityChange)) >= 60 * 4
+    assert search(SYSTEM, SearchQuery(limit=5))  # the synthetic rows are real search rows

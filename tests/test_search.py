@@ -185,6 +185,9 @@ def test_the_search_endpoint(client: Any, session: Any, agency: Any) -> None:
         headers=headers,
     )
     assert response.status_code == 200, response.json
+    from referral_hub.directory.schemas import SearchResultSchema
+
+    SearchResultSchema().load(response.json)  # exactly the documented shape, nothing more
     (item,) = response.json["items"]
     assert set(item) == {"service", "agency", "capacity", "distance_km", "score", "stale"}
     assert item["agency"]["id"] == str(agency.id) and item["distance_km"] == pytest.approx(

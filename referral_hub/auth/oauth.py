@@ -9,7 +9,9 @@ HTTP Basic and form client authentication are accepted.
 
 from __future__ import annotations
 
-from datetime import timedelta
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector
@@ -21,7 +23,7 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from referral_hub.agencies.models import AgencyStatus
+from referral_hub.agencies.models import Agency, AgencyStatus
 from referral_hub.audit import service as audit
 from referral_hub.auth.models import SCOPES, AccessToken, ApiClient, digest
 from referral_hub.core import clock
@@ -129,9 +131,61 @@ class Introspection(IntrospectionEndpoint):
         }
 
 
+@dataclass(frozen=True)
+class BearerView:
+    """What checking a bearer token needs, read in one narrow query (every API call does it)."""
+
+    scope: str
+    expires_at: datetime
+    revoked_at: datetime | None
+    client_id: str
+    agency_id: uuid.UUID
+    client_active: bool
+    agency_active: bool
+
+    def is_expired(self) -> bool:
+        return self.expires_at <= clock.now()
+
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    def get_scope(self) -> str:
+        return self.scope
+
+
+def lookup_bearer(token_string: str) -> BearerView | None:
+    if not token_string or len(token_string) > 512:
+        return None
+    row = db.session.execute(
+        select(
+            AccessToken.scope,
+            AccessToken.expires_at,
+            AccessToken.revoked_at,
+            ApiClient.client_id,
+            ApiClient.agency_id,
+            ApiClient.is_active,
+            Agency.status,
+        )
+        .join(ApiClient, ApiClient.id == AccessToken.client_pk)
+        .join(Agency, Agency.id == ApiClient.agency_id)
+        .where(AccessToken.token_hash == digest(token_string))
+    ).first()
+    if row is None:
+        return None
+    return BearerView(
+        row.scope,
+        row.expires_at,
+        row.revoked_at,
+        row.client_id,
+        row.agency_id,
+        row.is_active,
+        row.status == AgencyStatus.ACTIVE,
+    )
+
+
 class HashedBearerValidator(BearerTokenValidator):
-    def authenticate_token(self, token_string: str) -> AccessToken | None:
-        return query_token(token_string)
+    def authenticate_token(self, token_string: str) -> BearerView | None:
+        return lookup_bearer(token_string)
 
 
 protector = ResourceProtector()

@@ -51,7 +51,7 @@ class RedisBackend:
 
     def hit(self, key: str, window_seconds: int) -> Window:
         name, retry_after = self._key(key, window_seconds)
-        pipe = self.redis.pipeline()
+        pipe = self.redis.pipeline(transaction=False)  # one round trip, no MULTI/EXEC
         pipe.incr(name)
         pipe.expire(name, window_seconds + 5)
         count, _ = pipe.execute()

@@ -24,7 +24,7 @@ from referral_hub.agencies.service import find_user_by_email, get_agency, passwo
 from referral_hub.audit import service as audit
 from referral_hub.auth import ratelimit
 from referral_hub.auth.models import SCOPES, AccessToken, ApiClient, digest
-from referral_hub.auth.oauth import client_actor, protector
+from referral_hub.auth.oauth import BearerView, protector
 from referral_hub.core import clock, crypto
 from referral_hub.core.actor import ANONYMOUS, Actor, ActorKind, user_actor
 from referral_hub.core.errors import (
@@ -76,7 +76,7 @@ def _actor_from_token(header: str) -> Actor:
     if not header.lower().startswith("bearer "):
         raise Unauthorized("Use a bearer token.", headers={"WWW-Authenticate": challenge})
     try:
-        token: AccessToken = protector.validate_request(
+        token: BearerView = protector.validate_request(
             scopes=None, request=FlaskJsonRequest(request)
         )
     except OAuth2Error:
@@ -85,13 +85,18 @@ def _actor_from_token(header: str) -> Actor:
             "The access token is invalid, expired or revoked.",
             headers={"WWW-Authenticate": challenge},
         ) from None
-    client = token.client
-    if not client.is_active or client.agency.status != AgencyStatus.ACTIVE:
+    if not token.client_active or not token.agency_active:
         g.credentials_refused = "client_suspended"
         raise Unauthorized(
             "This client or its agency is suspended.", headers={"WWW-Authenticate": challenge}
         )
-    return client_actor(client, token.scope)
+    return Actor(
+        ActorKind.CLIENT,
+        token.client_id,
+        token.agency_id,
+        frozenset(),
+        frozenset(token.scope.split()),
+    )
 
 
 def _actor_from_session(user_id: str) -> Actor:

@@ -1,0 +1,199 @@
+"""Helpers shared by the benchmarks: a fresh PostgreSQL database, a gunicorn to measure,
+a keep-alive HTTP client, and percentiles. Loopback only."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATABASE = "postgresql+psycopg://postgres@127.0.0.1:5432/bench_hub"
+
+
+def say(message: str) -> None:
+    print(message, flush=True)
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def summary(values_ms: list[float]) -> dict[str, float]:
+    return {
+        "n": len(values_ms),
+        "p50_ms": round(percentile(values_ms, 0.50), 3),
+        "p95_ms": round(percentile(values_ms, 0.95), 3),
+        "mean_ms": round(statistics.fmean(values_ms), 3) if values_ms else float("nan"),
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def bench_environment(database_url: str, instance: str) -> dict[str, str]:
+    """The production set (PostgreSQL, Redis for jobs and limits), with limits lifted."""
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"),
+        "REFERRAL_HUB_REDIS_KEY_PREFIX": "bench",
+        "REFERRAL_HUB_INSTANCE_PATH": instance,
+        "REFERRAL_HUB_LOG_LEVEL": "WARNING",
+        "REFERRAL_HUB_ACCESS_TOKEN_SECONDS": "3600",
+        "REFERRAL_HUB_API_REQUESTS_PER_WINDOW": "1000000000",
+    }
+
+
+@contextlib.contextmanager
+def gunicorn(env: dict[str, str], workers: int = 2) -> Iterator[int]:
+    """Serve the hub as production does (config/gunicorn.conf.py) on a free loopback port."""
+    port = free_port()
+    # kept after the run on purpose, so a failed start can be read
+    log = tempfile.NamedTemporaryFile(prefix="bench-gunicorn-", suffix=".log", delete=False)  # noqa: SIM115
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py", "wsgi:app"],
+        cwd=ROOT,
+        env={**env, "BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": str(workers)},
+        stdout=log,
+        stderr=log,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError):
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+                connection.request("GET", "/healthz")
+                if connection.getresponse().status == 200:
+                    break
+            if process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited; see {log.name}")
+            time.sleep(0.2)
+        else:
+            raise RuntimeError(f"gunicorn did not answer within 30 s; see {log.name}")
+        yield port
+    finally:
+        process.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=15)
+        if process.poll() is None:
+            process.kill()
+
+
+class Client:
+    """One keep-alive connection; `get` returns (status, milliseconds)."""
+
+    def __init__(self, port: int, headers: dict[str, str] | None = None) -> None:
+        self.port = port
+        self.headers = headers or {}
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, float, bytes]:
+        started = time.perf_counter()
+        try:
+            self.connection.request(
+                method, path, body=body, headers={**self.headers, **(headers or {})}
+            )
+            response = self.connection.getresponse()
+            data = response.read()
+        except (http.client.HTTPException, OSError):
+            self.connection.close()
+            self.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+            return 599, (time.perf_counter() - started) * 1000, b""
+        return response.status, (time.perf_counter() - started) * 1000, data
+
+    def get(self, path: str) -> tuple[int, float]:
+        status, elapsed, _ = self.request("GET", path)
+        return status, elapsed
+
+
+def write_result(name: str, result: dict[str, Any]) -> Path:
+    folder = ROOT / "bench" / "results"
+    folder.mkdir(exist_ok=True)
+    path = folder / f"{name}-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    path.write_text(json.dumps(result, indent=2, default=str))
+    return path
+
+
+WRK_SCRIPT = """
+local paths = {%s}
+local counter = 0
+request = function()
+  counter = counter + 1
+  return wrk.format("GET", paths[(counter %% #paths) + 1], {%s})
+end
+"""
+
+
+def wrk_load(
+    port: int, headers: dict[str, str], paths: list[str], seconds: float, connections: int
+) -> dict[str, Any] | None:
+    """Throughput from wrk (a C load generator) when installed; None when it is not."""
+    import re
+    import shutil
+
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        return None
+    lua_paths = ", ".join(json.dumps(path) for path in paths)
+    lua_headers = ", ".join(f"[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items())
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(WRK_SCRIPT % (lua_paths, lua_headers))
+    output = subprocess.run(  # noqa: S603 - fixed arguments of our own, loopback only
+        [
+            wrk,
+            "-t2",
+            f"-c{connections}",
+            f"-d{int(seconds)}s",
+            "--latency",
+            "-s",
+            script.name,
+            f"http://127.0.0.1:{port}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=seconds + 60,
+    ).stdout
+    os.unlink(script.name)
+
+    def ms(label: str) -> float:
+        found = re.search(rf"^\s*{label}%\s+([\d.]+)(us|ms|s)\s*$", output, re.M)
+        if not found:
+            return float("nan")
+        value, unit = float(found.group(1)), found.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    return {
+        "tool": "wrk",
+        "requests_per_s": float(rate.group(1)) if rate else float("nan"),
+        "p50_ms": ms("50"),
+        "p90_ms": ms("90"),
+        "p99_ms": ms("99"),
+        "non_2xx": int(errors.group(1)) if errors else 0,
+    }
