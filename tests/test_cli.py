@@ -104,7 +104,9 @@ def test_seed_bench_adds_searchable_services_with_history(app: Flask, session: A
     result = invoke(app, "seed-bench", "--services", "60")
     assert result.exit_code == 0, result.output
     assert "services 60/60" in result.output
-    count = session.scalar(select(func.count()).select_from(Service).where(Service.name.like("Bench %")))
+    count = session.scalar(
+        select(func.count()).select_from(Service).where(Service.name.like("Bench %"))
+    )
     assert count == 60
     assert session.scalar(select(func.count()).select_from(CapacityChange)) >= 60 * 4
     assert search(SYSTEM, SearchQuery(limit=5))  # the synthetic rows are real search rows
