@@ -95,6 +95,10 @@ CAPACITY_TTL_OTHER_HOURS = 168.0
 # How often agencies with stale capacity are reminded (at most once per TTL each).
 STALE_REMINDER_SECONDS = 900
 
+# --- Clients and consent ---------------------------------------------------------------
+# How often the expiry sweep marks consents past their end (reads check the clock anyway).
+CONSENT_EXPIRY_SECONDS = 60
+
 # Largest accepted request body, in bytes (413 above it).
 MAX_CONTENT_LENGTH = 1024 * 1024
 

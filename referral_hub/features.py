@@ -18,6 +18,8 @@ def register(app: Flask) -> None:
     from referral_hub.auth import service as auth
     from referral_hub.auth.api import blp as access_blp
     from referral_hub.auth.oauth_views import blp as oauth_blp
+    from referral_hub.clients.api import blp as clients_blp
+    from referral_hub.consent import service as consent
     from referral_hub.core import idempotency
     from referral_hub.directory import service as directory
     from referral_hub.directory.api import blp as directory_blp
@@ -36,6 +38,7 @@ def register(app: Flask) -> None:
     periodic.register("sessions.purge", "IDEMPOTENCY_PURGE_SECONDS", sessions.purge_expired)
     periodic.register("rate_limits.purge", "IDEMPOTENCY_PURGE_SECONDS", ratelimit.purge_expired)
     periodic.register("capacity.remind_stale", "STALE_REMINDER_SECONDS", directory.remind_stale)
+    periodic.register("consent.expire", "CONSENT_EXPIRY_SECONDS", consent.expire_consents)
 
     # who is calling, and the checks that follow from it
     app.session_interface = sessions.DatabaseSessionInterface()
@@ -47,6 +50,7 @@ def register(app: Flask) -> None:
     api.register_blueprint(agencies_blp)
     api.register_blueprint(access_blp)
     api.register_blueprint(directory_blp)
+    api.register_blueprint(clients_blp)
     for blueprint in (oauth_blp, health_blp, home_blp, signin_blp):
         app.register_blueprint(blueprint)
     csrf.exempt(oauth_blp)

@@ -1,0 +1,1 @@
+"""Survivor records: a random reference, a non-identifying profile, and sealed PII."""

@@ -1,0 +1,117 @@
+"""Client and consent shapes for the API."""
+
+from __future__ import annotations
+
+from marshmallow import fields, validate
+
+from referral_hub.consent.policy import CATEGORIES
+from referral_hub.consent.service import METHODS, PURPOSES, SIGNERS
+from referral_hub.core.schemas import HubSchema
+
+BCP47 = validate.Regexp(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$", error="Not a BCP 47 language tag.")
+
+
+class ProfileSchema(HubSchema):
+    """Non-identifying needs: may travel with a referral without consent."""
+
+    age_range = fields.String(
+        validate=validate.OneOf(["under_12", "12_17", "18_24", "25_39", "40_59", "60_plus"])
+    )
+    gender = fields.String(
+        validate=validate.OneOf(["female", "male", "nonbinary", "transgender", "undisclosed"])
+    )
+    language = fields.String(validate=BCP47)
+    household = fields.String(
+        validate=validate.OneOf(["alone", "with_children", "with_adults", "with_family"])
+    )
+    accessibility = fields.List(
+        fields.String(validate=validate.Length(max=40)), validate=validate.Length(max=10)
+    )
+    urgency = fields.String(validate=validate.OneOf(["emergency", "urgent", "routine"]))
+
+
+class PiiSchema(HubSchema):
+    name = fields.String(validate=validate.Length(max=200))
+    dob = fields.Date()
+    contact = fields.String(validate=validate.Length(max=500))
+    narrative = fields.String(validate=validate.Length(max=20_000))
+    immigration = fields.String(validate=validate.Length(max=5_000))
+    health = fields.String(validate=validate.Length(max=5_000))
+    justice = fields.String(validate=validate.Length(max=5_000))
+
+
+class ClientCreateArgs(HubSchema):
+    reference = fields.String(validate=validate.Regexp(r"^[A-Za-z0-9-]{4,40}$"))
+    profile = fields.Nested(ProfileSchema, load_default=dict)
+    pii = fields.Nested(PiiSchema, load_default=dict)
+    do_not_refer = fields.List(fields.UUID(), load_default=list, validate=validate.Length(max=200))
+
+
+class ClientCreatedSchema(HubSchema):
+    id = fields.UUID()
+    reference = fields.String()
+    created_at = fields.AwareDateTime()
+    owner_agency = fields.UUID()
+
+
+class ClientSchema(HubSchema):
+    id = fields.UUID()
+    reference = fields.String()
+    owner_agency = fields.UUID()
+    profile = fields.Dict()
+    pii = fields.Dict(metadata={"description": "Only the categories the consent policy allows."})
+    categories = fields.List(fields.String(), metadata={"description": "Categories shown."})
+    do_not_refer = fields.List(fields.UUID())
+    consent_id = fields.UUID(allow_none=True)
+
+
+class ConsentCreateArgs(HubSchema):
+    recipients = fields.List(fields.UUID(), required=True, validate=validate.Length(min=1, max=50))
+    purposes = fields.List(
+        fields.String(validate=validate.OneOf(PURPOSES)),
+        required=True,
+        validate=validate.Length(min=1),
+    )
+    data_categories = fields.List(
+        fields.String(validate=validate.OneOf(CATEGORIES)),
+        required=True,
+        validate=validate.Length(min=1),
+    )
+    method = fields.String(required=True, validate=validate.OneOf(METHODS))
+    signer = fields.String(required=True, validate=validate.OneOf(SIGNERS))
+    signer_authority = fields.String(validate=validate.Length(max=200))
+    form_version = fields.String(required=True, validate=validate.Length(min=1, max=40))
+    form_language = fields.String(required=True, validate=BCP47)
+    signed_at = fields.AwareDateTime(required=True)
+    expires_at = fields.AwareDateTime()
+
+
+class ConsentSchema(HubSchema):
+    id = fields.UUID()
+    client_id = fields.UUID()
+    recipients = fields.List(fields.UUID())
+    purposes = fields.List(fields.String())
+    data_categories = fields.List(fields.String())
+    method = fields.String()
+    signer = fields.String()
+    signer_authority = fields.String(allow_none=True)
+    form_version = fields.String()
+    form_language = fields.String()
+    signed_at = fields.AwareDateTime()
+    expires_at = fields.AwareDateTime()
+    status = fields.String(validate=validate.OneOf(["active", "expired", "revoked"]))
+    revoked_at = fields.AwareDateTime(allow_none=True)
+    revocation_reason = fields.String(allow_none=True)
+
+
+class RevokeArgs(HubSchema):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+
+
+class DisclosureSchema(HubSchema):
+    at = fields.AwareDateTime()
+    agency = fields.UUID(allow_none=True)
+    user = fields.String(allow_none=True)
+    action = fields.String()
+    data_categories = fields.List(fields.String())
+    consent_id = fields.UUID(allow_none=True)

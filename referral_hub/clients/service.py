@@ -1,0 +1,134 @@
+"""Creating client records and sealing / opening their PII. Reading *as someone else*
+goes through consent.service, which asks the consent policy first."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+
+from referral_hub.agencies.models import Agency
+from referral_hub.audit import service as audit
+from referral_hub.clients.models import Client
+from referral_hub.core import envelope
+from referral_hub.core.actor import Actor, ActorKind
+from referral_hub.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from referral_hub.core.tenancy import foreign
+from referral_hub.extensions import db
+
+# API "pii" keys → the sealed column (data category) that holds them
+PII_FIELDS = {
+    "name": "identity",
+    "dob": "identity",
+    "contact": "contact",
+    "narrative": "narrative",
+    "immigration": "immigration",
+    "health": "health",
+    "justice": "justice",
+}
+SEALED = ("identity", "contact", "narrative", "immigration", "health", "justice")
+_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read out over a phone
+
+
+def new_reference() -> str:
+    return (
+        "C-"
+        + "".join(secrets.choice(_ALPHABET) for _ in range(4))
+        + "-"
+        + "".join(secrets.choice(_ALPHABET) for _ in range(4))
+    )
+
+
+def _context(client_id: uuid.UUID, category: str) -> str:
+    return f"client.{category}:{client_id}"
+
+
+def create_client(
+    actor: Actor,
+    *,
+    reference: str | None = None,
+    profile: dict[str, Any] | None = None,
+    pii: dict[str, Any] | None = None,
+    do_not_refer: list[uuid.UUID] | None = None,
+) -> Client:
+    if (
+        actor.kind not in (ActorKind.USER, ActorKind.CLIENT, ActorKind.SYSTEM)
+        or actor.agency_id is None
+    ):
+        raise Forbidden("Clients are recorded by an agency.")
+    for index, agency_id in enumerate(do_not_refer or []):
+        if db.session.get(Agency, agency_id) is None:
+            raise ValidationFailed(errors={f"do_not_refer.{index}": ["Unknown agency."]})
+    reference = reference or new_reference()
+    if db.session.scalar(select(Client.id).where(Client.reference == reference)):
+        raise Conflict("That reference is taken.", errors={"reference": ["Already used."]})
+    client = Client(
+        id=uuid.uuid4(),
+        reference=reference,
+        owner_agency_id=actor.agency_id,
+        profile=dict(profile or {}),
+        do_not_refer=[str(agency_id) for agency_id in do_not_refer or []],
+        created_by=actor.id,
+    )
+    data_key = envelope.new_data_key()
+    client.wrapped_key, client.kek_id = envelope.wrap(data_key)
+    _seal(client, data_key, pii or {})
+    db.session.add(client)
+    db.session.flush()
+    audit.record(
+        actor,
+        "client.created",
+        client,
+        client_reference=client.reference,
+        fields=sorted(
+            {PII_FIELDS[key] for key in (pii or {})} | ({"profile"} if profile else set())
+        ),
+    )
+    return client
+
+
+def _seal(client: Client, data_key: bytes, pii: dict[str, Any]) -> None:
+    grouped: dict[str, dict[str, Any]] = {}
+    for key, value in pii.items():
+        grouped.setdefault(PII_FIELDS[key], {})[key] = value
+    for category, values in grouped.items():
+        plain = json.dumps(values, default=str).encode()  # dates as ISO text
+        sealed = envelope.seal(data_key, plain, _context(client.id, category))
+        setattr(client, category, sealed)
+
+
+def load_client(client_id: uuid.UUID) -> Client:
+    client = db.session.get(Client, client_id)
+    if client is None:
+        raise NotFound()
+    return client
+
+
+def load_owned(actor: Actor, client_id: uuid.UUID) -> Client:
+    """The owner's own client; anyone else's looks missing."""
+    client = load_client(client_id)
+    if actor.kind != ActorKind.SYSTEM and client.owner_agency_id != actor.agency_id:
+        raise foreign("client", client.id)
+    return client
+
+
+def unseal(client: Client, categories: set[str]) -> dict[str, Any]:
+    """The PII values of `categories` (only the caller decides who may see them)."""
+    wanted = [
+        category for category in SEALED if category in categories and getattr(client, category)
+    ]
+    if not wanted:
+        return {}
+    if client.wrapped_key is None or client.kek_id is None:
+        raise envelope.Undecryptable("this client's data key was destroyed (erased)")
+    data_key = envelope.unwrap(client.wrapped_key, client.kek_id)
+    values: dict[str, Any] = {}
+    for category in wanted:
+        plain = envelope.open_sealed(
+            data_key, getattr(client, category), _context(client.id, category)
+        )
+        values.update(json.loads(plain))
+    return values

@@ -1,0 +1,1 @@
+"""Consent: what a survivor agreed to share, with whom, for what, until when."""

@@ -1,0 +1,296 @@
+"""Recording, revoking and expiring consent; and disclosing a client under the policy.
+
+Every read of survivor data by anyone passes `disclose_client`: it asks the consent policy
+with the consent *as it is now*, returns only what the policy allows, and records a
+`client.pii_viewed` event in the same transaction before returning any PII — if the event
+cannot be written, the transaction fails and nothing is returned.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from blinker import signal
+from sqlalchemy import select, update
+
+from referral_hub.agencies.models import Agency, AgencyKind
+from referral_hub.audit import service as audit
+from referral_hub.clients import service as clients
+from referral_hub.clients.models import Client
+from referral_hub.consent import policy
+from referral_hub.consent.models import AccessGrant, Consent
+from referral_hub.core import clock
+from referral_hub.core.actor import Actor, ActorKind
+from referral_hub.core.errors import NotFound, ValidationFailed
+from referral_hub.core.tenancy import foreign
+from referral_hub.directory.vocabulary import Category
+from referral_hub.extensions import db
+
+# sent with (consent_id, reason) after a consent is revoked or expires, inside the same
+# transaction: referrals subscribe to withdraw what was sent under it
+consent_ended = signal("consent-ended")
+
+METHODS = ("written", "electronic", "verbal_attested")
+SIGNERS = ("survivor", "representative")
+PURPOSES = (*(category.value for category in Category), policy.LAW_ENFORCEMENT_PURPOSE)
+MAX_DAYS = 90
+DEFAULT_DAYS = 30
+SKEW = timedelta(minutes=5)
+
+
+def facts(consent: Consent | None) -> policy.ConsentFacts | None:
+    if consent is None:
+        return None
+    return policy.ConsentFacts(
+        recipients=frozenset(uuid.UUID(agency) for agency in consent.recipients),
+        purposes=frozenset(consent.purposes),
+        categories=frozenset(consent.data_categories),
+        signed_at=consent.signed_at,
+        expires_at=consent.expires_at,
+        revoked_at=consent.revoked_at,
+    )
+
+
+def record_consent(
+    actor: Actor,
+    client_id: uuid.UUID,
+    *,
+    recipients: list[uuid.UUID],
+    purposes: list[str],
+    data_categories: list[str],
+    method: str,
+    signer: str,
+    form_version: str,
+    form_language: str,
+    signed_at: datetime,
+    expires_at: datetime | None = None,
+    signer_authority: str | None = None,
+) -> Consent:
+    """Validate everything first; a defective consent stores nothing (422, field named)."""
+    client = clients.load_owned(actor, client_id)
+    now = clock.now()
+    errors: dict[str, list[str]] = {}
+    agencies = []
+    for index, agency_id in enumerate(recipients):
+        agency = db.session.get(Agency, agency_id)
+        if agency is None:
+            errors[f"recipients.{index}"] = ["Unknown agency: consent names agencies, not kinds."]
+        else:
+            agencies.append(agency)
+    if any(agency.kind == AgencyKind.LAW_ENFORCEMENT for agency in agencies) and (
+        policy.LAW_ENFORCEMENT_PURPOSE not in purposes
+    ):
+        errors["purposes"] = [
+            "A law-enforcement recipient needs the law_enforcement_contact purpose, "
+            "which the survivor must choose explicitly."
+        ]
+    if signer == "representative" and not (signer_authority or "").strip():
+        errors["signer_authority"] = ["A representative signs under a stated authority."]
+    if signed_at > now + SKEW:
+        errors["signed_at"] = ["Cannot be in the future."]
+    expires_at = expires_at or signed_at + timedelta(days=DEFAULT_DAYS)
+    if expires_at <= signed_at:
+        errors["expires_at"] = ["Must be after signed_at."]
+    elif expires_at - signed_at > timedelta(days=MAX_DAYS):
+        errors["expires_at"] = [f"At most {MAX_DAYS} days after signing."]
+    elif expires_at <= now:
+        errors["expires_at"] = ["Already expired."]
+    if errors:
+        raise ValidationFailed("The consent is defective; nothing was stored.", errors=errors)
+    consent = Consent(
+        client_id=client.id,
+        owner_agency_id=client.owner_agency_id,
+        recipients=sorted({str(agency.id) for agency in agencies}),
+        purposes=sorted(set(purposes)),
+        data_categories=sorted(set(data_categories)),
+        method=method,
+        signer=signer,
+        signer_authority=signer_authority,
+        form_version=form_version,
+        form_language=form_language,
+        signed_at=signed_at,
+        expires_at=expires_at,
+        recorded_by=actor.id,
+    )
+    db.session.add(consent)
+    db.session.flush()
+    audit.record(
+        actor,
+        "consent.recorded",
+        consent,
+        client_reference=client.reference,
+        consent_id=consent.id,
+        fields=consent.data_categories,
+        details={"recipients": consent.recipients, "purposes": consent.purposes},
+    )
+    return consent
+
+
+def list_consents(actor: Actor, client_id: uuid.UUID) -> list[Consent]:
+    client = clients.load_owned(actor, client_id)
+    return list(
+        db.session.scalars(
+            select(Consent).where(Consent.client_id == client.id).order_by(Consent.recorded_at)
+        )
+    )
+
+
+def revoke_consent(actor: Actor, consent_id: uuid.UUID, reason: str) -> Consent:
+    consent = db.session.get(Consent, consent_id)
+    if consent is None:
+        raise NotFound()
+    client = clients.load_owned(actor, consent.client_id)  # another agency's: 404
+    if consent.revoked_at is not None:
+        return consent
+    consent.revoked_at = clock.now()
+    consent.revoked_by = actor.id
+    consent.revocation_reason = reason
+    db.session.flush()
+    audit.record(
+        actor,
+        "consent.revoked",
+        consent,
+        client_reference=client.reference,
+        consent_id=consent.id,
+        details={"recipients": consent.recipients},
+    )
+    consent_ended.send(consent_id=consent.id, reason="revoked")
+    return consent
+
+
+def expire_consents() -> int:
+    """Periodic: mark consents past `expires_at` (reads already treat them as expired)."""
+    from referral_hub.core.actor import SYSTEM
+
+    now = clock.now()
+    due = list(
+        db.session.scalars(
+            select(Consent).where(
+                Consent.expires_at <= now,
+                Consent.expired_at.is_(None),
+                Consent.revoked_at.is_(None),
+            )
+        )
+    )
+    for consent in due:
+        consent.expired_at = now
+        audit.record(SYSTEM, "consent.expired", consent, consent_id=consent.id)
+        consent_ended.send(consent_id=consent.id, reason="expired")
+    return len(due)
+
+
+# --- disclosure -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Disclosure:
+    client: Client
+    categories: frozenset[str]
+    consent_id: uuid.UUID | None
+    pii: dict[str, Any]
+
+
+def _stage(grant: AccessGrant | None) -> policy.Stage:
+    if grant is None:
+        return policy.Stage.NONE
+    if grant.ended_at is not None:
+        return policy.Stage.ENDED
+    return policy.Stage.ACCEPTED if grant.accepted else policy.Stage.OFFERED
+
+
+def disclose_client(actor: Actor, client_id: uuid.UUID) -> Disclosure:
+    """What this actor may see of this client now — audited before any PII leaves."""
+    client = clients.load_client(client_id)
+    owner = actor.kind == ActorKind.SYSTEM or client.owner_agency_id == actor.agency_id
+    grant = None
+    consent = None
+    if not owner:
+        grant = db.session.scalar(
+            select(AccessGrant)
+            .where(AccessGrant.client_id == client.id, AccessGrant.agency_id == actor.agency_id)
+            .order_by(AccessGrant.ended_at.is_(None).desc(), AccessGrant.opened_at.desc())
+        )
+        consent = db.session.get(Consent, grant.consent_id) if grant and grant.consent_id else None
+    agency = db.session.get(Agency, actor.agency_id) if actor.agency_id else None
+    reader = policy.Reader(
+        agency_id=actor.agency_id or uuid.UUID(int=0),
+        is_owner=owner,
+        is_law_enforcement=agency is not None and agency.kind == AgencyKind.LAW_ENFORCEMENT,
+    )
+    categories = policy.readable(facts(consent), reader, _stage(grant), clock.now())
+    if not categories:
+        raise foreign("client", client.id)
+    pii = clients.unseal(client, set(categories))
+    shown = sorted(categories & policy.PII_CATEGORIES & _present(client))
+    if shown:  # the record first, then the data: no event, no PII
+        audit.record(
+            actor,
+            "client.pii_viewed",
+            client,
+            client_reference=client.reference,
+            fields=shown,
+            consent_id=consent.id if consent else None,
+            details={"as": "owner" if owner else "recipient"},
+        )
+    return Disclosure(client, categories, consent.id if consent else None, pii)
+
+
+def _present(client: Client) -> frozenset[str]:
+    return frozenset(
+        category for category in clients.SEALED if getattr(client, category) is not None
+    )
+
+
+def open_grant(
+    client_id: uuid.UUID, agency_id: uuid.UUID, consent_id: uuid.UUID | None, referral_id: str
+) -> AccessGrant:
+    """For referrals: a receiver's window (profile only until accepted)."""
+    grant = AccessGrant(
+        client_id=client_id, agency_id=agency_id, consent_id=consent_id, referral_id=referral_id
+    )
+    db.session.add(grant)
+    db.session.flush()
+    return grant
+
+
+def set_grant(referral_id: str, *, accepted: bool | None = None, ended: bool = False) -> None:
+    values: dict[str, Any] = {}
+    if accepted is not None:
+        values["accepted"] = accepted
+    if ended:
+        values["ended_at"] = clock.now()
+    db.session.execute(
+        update(AccessGrant)
+        .where(AccessGrant.referral_id == referral_id, AccessGrant.ended_at.is_(None))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def disclosures(actor: Actor, client_id: uuid.UUID) -> list[dict[str, Any]]:
+    """Every view or receipt of her data, from the audit chain (owner only)."""
+    client = clients.load_owned(actor, client_id)
+    from referral_hub.audit.models import AuditEvent
+
+    events = db.session.scalars(
+        select(AuditEvent)
+        .where(
+            AuditEvent.client_reference == client.reference,
+            AuditEvent.action.in_(("client.pii_viewed", "referral.sent", "referral.accepted")),
+        )
+        .order_by(AuditEvent.seq)
+    )
+    return [
+        {
+            "at": event.at,
+            "agency": event.actor_agency_id,
+            "user": event.actor_id,
+            "action": event.action,
+            "data_categories": list(event.fields),
+            "consent_id": event.consent_id,
+        }
+        for event in events
+    ]

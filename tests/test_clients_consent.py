@@ -1,0 +1,353 @@
+"""Survivor records and consent: sealed PII, owner-only reads, progressive disclosure under
+the consent policy, revocation and expiry biting at the next read, and the record of it."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select, text
+
+from referral_hub.agencies.models import AgencyKind
+from referral_hub.audit.models import AuditEvent
+from referral_hub.clients.models import Client
+from referral_hub.consent import service as consent
+from referral_hub.consent.models import Consent
+from referral_hub.core import clock, envelope
+from referral_hub.core.db import transaction
+from referral_hub.extensions import db
+from tests import factories
+
+MARKERS = {
+    "name": "Marker-Name-7f3a",
+    "dob": "1999-04-05",
+    "contact": "Marker-Contact-91bd",
+    "narrative": "Marker-Narrative-c2e0",
+    "immigration": "Marker-Immigration-44aa",
+    "health": "Marker-Health-0d1e",
+    "justice": "Marker-Justice-5b7c",
+}
+SCOPES = ["clients:write", "clients:read", "directory:read"]
+
+
+def bearer(http: Any, agency: Any) -> dict[str, str]:
+    with transaction():
+        client_id, secret = factories.api_client(agency, SCOPES)
+    return {"Authorization": f"Bearer {factories.token(http, client_id, secret)}"}
+
+
+@pytest.fixture
+def world(client: Any, session: Any) -> dict[str, Any]:
+    with transaction():
+        owner, shelter, other = factories.agency(), factories.agency(), factories.agency()
+        police = factories.agency(kind=AgencyKind.LAW_ENFORCEMENT)
+    return {
+        "owner": owner,
+        "shelter": shelter,
+        "other": other,
+        "police": police,
+        "as_owner": bearer(client, owner),
+        "as_shelter": bearer(client, shelter),
+        "as_other": bearer(client, other),
+        "as_police": bearer(client, police),
+    }
+
+
+def new_client(http: Any, world: dict[str, Any]) -> str:
+    body = {
+        "profile": {"age_range": "18_24", "language": "es", "urgency": "urgent"},
+        "pii": MARKERS,
+    }
+    response = http.post("/api/v1/clients", json=body, headers=world["as_owner"])
+    assert response.status_code == 201, response.json
+    assert set(response.json) == {"id", "reference", "created_at", "owner_agency"}
+    return str(response.json["id"])
+
+
+def consent_body(world: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    body = {
+        "recipients": [str(world["shelter"].id)],
+        "purposes": ["emergency_shelter"],
+        "data_categories": ["identity", "contact"],
+        "method": "written",
+        "signer": "survivor",
+        "form_version": "2026-1",
+        "form_language": "es",
+        "signed_at": clock.now().isoformat(),
+    }
+    return body | changes
+
+
+def test_pii_is_sealed_in_the_database(client: Any, session: Any, world: dict[str, Any]) -> None:
+    new_client(client, world)
+    for table in db.metadata.sorted_tables:
+        for row in session.execute(text(f'SELECT * FROM "{table.name}"')):  # noqa: S608 - metadata names
+            blob = " ".join(str(value) for value in row)
+            for marker in MARKERS.values():
+                assert marker not in blob, (table.name, marker)
+
+
+def test_the_owner_reads_everything_and_the_read_is_recorded(
+    client: Any, session: Any, world: dict[str, Any]
+) -> None:
+    client_id = new_client(client, world)
+    body = client.get(f"/api/v1/clients/{client_id}", headers=world["as_owner"]).json
+    assert body["pii"] == MARKERS
+    assert body["profile"]["language"] == "es"
+    viewed = session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "client.pii_viewed")
+    ).one()
+    assert viewed.fields == ["contact", "health", "identity", "immigration", "justice", "narrative"]
+    assert not any(marker in str(viewed.document()) for marker in MARKERS.values())
+
+
+def test_without_a_referral_another_agency_gets_the_same_404_as_a_missing_id(
+    client: Any, session: Any, world: dict[str, Any]
+) -> None:
+    client_id = new_client(client, world)
+    foreign = client.get(f"/api/v1/clients/{client_id}", headers=world["as_other"])
+    missing = client.get(f"/api/v1/clients/{uuid.uuid4()}", headers=world["as_other"])
+    assert foreign.status_code == missing.status_code == 404
+    strip = lambda body: {k: v for k, v in body.items() if k != "request_id"}  # noqa: E731
+    assert strip(foreign.json) == strip(missing.json)
+    denied = session.scalars(select(AuditEvent).where(AuditEvent.action == "access.denied")).one()
+    assert denied.subject_id == client_id
+
+
+def test_progressive_disclosure_revocation_and_expiry(
+    client: Any, session: Any, world: dict[str, Any]
+) -> None:
+    client_id = new_client(client, world)
+    recorded = client.post(
+        f"/api/v1/clients/{client_id}/consents", json=consent_body(world), headers=world["as_owner"]
+    )
+    assert recorded.status_code == 201, recorded.json
+    assert recorded.json["status"] == "active"
+    consent_id = uuid.UUID(recorded.json["id"])
+    url = f"/api/v1/clients/{client_id}"
+    with transaction():
+        consent.open_grant(uuid.UUID(client_id), world["shelter"].id, consent_id, "referral-1")
+    offered = client.get(url, headers=world["as_shelter"]).json
+    assert (offered["categories"], offered["pii"]) == (["profile"], {})
+    assert offered["profile"]["language"] == "es"
+    with transaction():
+        consent.set_grant("referral-1", accepted=True)
+    accepted = client.get(url, headers=world["as_shelter"]).json
+    assert accepted["pii"] == {k: MARKERS[k] for k in ("name", "dob", "contact")}
+    assert accepted["consent_id"] == str(consent_id)
+    revoked = client.post(
+        f"/api/v1/consents/{consent_id}/revoke",
+        json={"reason": "she asked"},
+        headers=world["as_owner"],
+    )
+    assert revoked.json["status"] == "revoked"
+    after = client.get(url, headers=world["as_shelter"]).json
+    assert (after["categories"], after["pii"]) == (["profile"], {})
+
+
+def test_expiry_bites_at_the_exact_moment(client: Any, session: Any, world: dict[str, Any]) -> None:
+    client_id = new_client(client, world)
+    expires = clock.now() + timedelta(days=10)
+    body = consent_body(world, expires_at=expires.isoformat())
+    consent_id = uuid.UUID(
+        client.post(
+            f"/api/v1/clients/{client_id}/consents", json=body, headers=world["as_owner"]
+        ).json["id"]
+    )
+    with transaction():
+        consent.open_grant(uuid.UUID(client_id), world["shelter"].id, consent_id, "referral-2")
+        consent.set_grant("referral-2", accepted=True)
+    from referral_hub.core.actor import Actor, ActorKind
+
+    shelter = Actor(ActorKind.CLIENT, "x", world["shelter"].id, frozenset(), frozenset(SCOPES))
+    stored = session.get(Consent, consent_id)
+    with clock.frozen_at(stored.expires_at - timedelta(microseconds=1)):
+        assert "contact" in consent.disclose_client(shelter, uuid.UUID(client_id)).pii
+    with clock.frozen_at(stored.expires_at):
+        assert consent.disclose_client(shelter, uuid.UUID(client_id)).pii == {}
+        with transaction():
+            assert consent.expire_consents() == 1
+    session.expire_all()
+    assert session.get(Consent, consent_id).expired_at is not None
+
+
+def test_law_enforcement_sees_nothing_without_the_explicit_purpose(
+    client: Any, session: Any, world: dict[str, Any]
+) -> None:
+    client_id = new_client(client, world)
+    refused = client.post(
+        f"/api/v1/clients/{client_id}/consents",
+        json=consent_body(world, recipients=[str(world["police"].id)]),
+        headers=world["as_owner"],
+    )
+    assert refused.status_code == 422 and "purposes" in refused.json["errors"]
+    body = consent_body(
+        world,
+        recipients=[str(world["police"].id)],
+        purposes=["case_management", "law_enforcement_contact"],
+    )
+    consent_id = uuid.UUID(
+        client.post(
+            f"/api/v1/clients/{client_id}/consents", json=body, headers=world["as_owner"]
+        ).json["id"]
+    )
+    with transaction():
+        consent.open_grant(uuid.UUID(client_id), world["police"].id, None, "referral-3")
+    assert client.get(f"/api/v1/clients/{client_id}", headers=world["as_police"]).status_code == 404
+    with transaction():
+        consent.set_grant("referral-3", ended=True)
+        consent.open_grant(uuid.UUID(client_id), world["police"].id, consent_id, "referral-4")
+        consent.set_grant("referral-4", accepted=True)
+    assert (
+        client.get(f"/api/v1/clients/{client_id}", headers=world["as_police"]).json["pii"][
+            "contact"
+        ]
+        == MARKERS["contact"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"recipients": [str(uuid.UUID(int=5))]}, "recipients.0"),
+        ({"recipients": []}, "recipients"),
+        ({"purposes": ["massage"]}, "purposes.0"),
+        ({"data_categories": ["secrets"]}, "data_categories.0"),
+        ({"method": "telepathy"}, "method"),
+        ({"signer": "representative"}, "signer_authority"),
+        ({"signed_at": "2999-01-01T00:00:00+00:00"}, "signed_at"),
+        ({"signed_at": "2026-01-01T00:00:00"}, "signed_at"),
+        ({"expires_at": "2001-01-01T00:00:00+00:00"}, "expires_at"),
+        ({"form_language": "??"}, "form_language"),
+        ({"expires_at": None}, "expires_at"),
+    ],
+)
+def test_defective_consent_is_422_and_nothing_is_stored(
+    client: Any, session: Any, world: dict[str, Any], changes: dict[str, Any], field: str
+) -> None:
+    client_id = new_client(client, world)
+    response = client.post(
+        f"/api/v1/clients/{client_id}/consents",
+        json=consent_body(world, **changes),
+        headers=world["as_owner"],
+    )
+    assert response.status_code in (400, 422), response.json
+    assert field in response.json["errors"], response.json
+    assert session.scalar(select(func.count()).select_from(Consent)) == 0
+
+
+def test_consent_lasts_30_days_by_default_and_at_most_90(
+    client: Any, session: Any, world: dict[str, Any]
+) -> None:
+    client_id = new_client(client, world)
+    default = client.post(
+        f"/api/v1/clients/{client_id}/consents", json=consent_body(world), headers=world["as_owner"]
+    ).json
+    from datetime import datetime
+
+    span = datetime.fromisoformat(default["expires_at"]) - datetime.fromisoformat(
+        default["signed_at"]
+    )
+    assert span == timedelta(days=30)
+    signed = clock.now()
+    long = consent_body(
+        world, signed_at=signed.isoformat(), expires_at=(signed + timedelta(days=91)).isoformat()
+    )
+    assert (
+        client.post(
+            f"/api/v1/clients/{client_id}/consents", json=long, headers=world["as_owner"]
+        ).status_code
+        == 422
+    )
+
+
+def test_only_the_owner_records_or_revokes_consent(
+    client: Any, session: Any, world: dict[str, Any]
+) -> None:
+    client_id = new_client(client, world)
+    assert (
+        client.post(
+            f"/api/v1/clients/{client_id}/consents",
+            json=consent_body(world),
+            headers=world["as_other"],
+        ).status_code
+        == 404
+    )
+    consent_id = client.post(
+        f"/api/v1/clients/{client_id}/consents", json=consent_body(world), headers=world["as_owner"]
+    ).json["id"]
+    assert (
+        client.post(
+            f"/api/v1/consents/{consent_id}/revoke",
+            json={"reason": "x"},
+            headers=world["as_shelter"],
+        ).status_code
+        == 404
+    )
+
+
+def test_a_sealed_field_does_not_open_in_another_row_or_column(session: Any) -> None:
+    from referral_hub.clients import service as clients
+    from referral_hub.core.actor import SYSTEM, Actor, ActorKind
+
+    with transaction():
+        owner = factories.agency()
+        actor = Actor(ActorKind.USER, "u", owner.id, frozenset({"intake"}))
+        first = clients.create_client(actor, pii={"contact": "A", "narrative": "B"})
+        second = clients.create_client(actor, pii={"contact": "C"})
+    session.refresh(first)
+    moved = Client(
+        id=second.id,
+        reference="x",
+        owner_agency_id=owner.id,
+        wrapped_key=second.wrapped_key,
+        kek_id=second.kek_id,
+    )
+    moved.contact = first.contact  # another client's ciphertext
+    with pytest.raises(envelope.Undecryptable):
+        clients.unseal(moved, {"contact"})
+    swapped = Client(
+        id=first.id,
+        reference="y",
+        owner_agency_id=owner.id,
+        wrapped_key=first.wrapped_key,
+        kek_id=first.kek_id,
+    )
+    swapped.contact = first.narrative  # another column's ciphertext, same row
+    with pytest.raises(envelope.Undecryptable):
+        clients.unseal(swapped, {"contact"})
+    assert clients.unseal(first, {"contact", "narrative"}) == {"contact": "A", "narrative": "B"}
+    assert SYSTEM.kind == ActorKind.SYSTEM
+
+
+def test_disclosure_accounting_lists_every_view(
+    client: Any, session: Any, world: dict[str, Any]
+) -> None:
+    client_id = new_client(client, world)
+    consent_id = client.post(
+        f"/api/v1/clients/{client_id}/consents", json=consent_body(world), headers=world["as_owner"]
+    ).json["id"]
+    with transaction():
+        consent.open_grant(
+            uuid.UUID(client_id), world["shelter"].id, uuid.UUID(consent_id), "referral-5"
+        )
+        consent.set_grant("referral-5", accepted=True)
+    client.get(f"/api/v1/clients/{client_id}", headers=world["as_shelter"])
+    client.get(f"/api/v1/clients/{client_id}", headers=world["as_owner"])
+    listing = client.get(f"/api/v1/clients/{client_id}/disclosures", headers=world["as_owner"]).json
+    assert [(d["agency"], d["data_categories"], d["consent_id"]) for d in listing] == [
+        (str(world["shelter"].id), ["contact", "identity"], consent_id),
+        (
+            str(world["owner"].id),
+            ["contact", "health", "identity", "immigration", "justice", "narrative"],
+            None,
+        ),
+    ]
+    assert (
+        client.get(
+            f"/api/v1/clients/{client_id}/disclosures", headers=world["as_shelter"]
+        ).status_code
+        == 404
+    )
