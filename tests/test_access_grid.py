@@ -5,6 +5,7 @@ object's 404 indistinguishable from a missing id's."""
 from __future__ import annotations
 
 import itertools
+from datetime import datetime
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,8 +18,33 @@ from referral_hub.core.db import transaction
 from tests import factories
 
 EDITORS = ("agency_admin", "provider", "hub_admin")
+INTAKE = ("intake", "agency_admin")
+READERS = ("intake", "provider", "agency_admin")
+
+
+def consent_body(world: dict[str, Any]) -> dict[str, Any]:
+    from referral_hub.core import clock
+
+    return {
+        "recipients": [str(world["other"].id)],
+        "purposes": ["emergency_shelter"],
+        "data_categories": ["contact"],
+        "method": "written",
+        "signer": "survivor",
+        "form_version": "1",
+        "form_language": "en",
+        "signed_at": clock.now().isoformat(),
+    }
+
+
 ALL_SCOPES = [scope for scope in SCOPES if scope != "audit:read"]  # audit: hub admins only
 _emails = itertools.count(1)
+
+
+def clock_now() -> datetime:
+    from referral_hub.core import clock
+
+    return clock.now()
 
 
 @dataclass(frozen=True)
@@ -158,6 +184,50 @@ ENDPOINTS = [
         scopes="capacity:write",
         other=403,
     ),
+    Endpoint(
+        "create client",
+        "POST",
+        "/api/v1/clients",
+        roles=INTAKE,
+        scopes="clients:write",
+        ok=201,
+        other=201,
+        body=lambda world, case: {"profile": {"language": "es"}},
+    ),
+    Endpoint(
+        "get client", "GET", "/api/v1/clients/{client_record}", roles=READERS, scopes="clients:read"
+    ),
+    Endpoint(
+        "record consent",
+        "POST",
+        "/api/v1/clients/{client_record}/consents",
+        roles=INTAKE,
+        scopes="clients:write",
+        ok=201,
+        body=lambda world, case: consent_body(world),
+    ),
+    Endpoint(
+        "list consents",
+        "GET",
+        "/api/v1/clients/{client_record}/consents",
+        roles=INTAKE,
+        scopes="clients:read",
+    ),
+    Endpoint(
+        "revoke consent",
+        "POST",
+        "/api/v1/consents/{consent}/revoke",
+        roles=INTAKE,
+        scopes="clients:write",
+        body=lambda world, case: {"reason": "she asked"},
+    ),
+    Endpoint(
+        "disclosures",
+        "GET",
+        "/api/v1/clients/{client_record}/disclosures",
+        roles=INTAKE,
+        scopes="clients:read",
+    ),
     Endpoint("hsds export", "GET", "/api/v1/hsds/services", scopes="directory:read", other=200),
     Endpoint(
         "hsds import",
@@ -192,6 +262,9 @@ def world(client: Any, session: Any) -> dict[str, Any]:
         hub_admin = factories.with_password(factories.user(own, ["hub_admin"]))
         hub_secret = factories.with_totp(hub_admin)
         intake = factories.with_password(factories.user(own, ["intake"]))
+        provider = factories.with_password(factories.user(own, ["provider"]))
+        coordinator = factories.with_password(factories.user(own, ["coordinator"]))
+        coordinator_secret = factories.with_totp(coordinator)
         own_user = factories.user(own, ["provider"])
         other_user = factories.user(other, ["provider"])
         from referral_hub.auth.service import create_api_client
@@ -205,6 +278,27 @@ def world(client: Any, session: Any) -> dict[str, Any]:
         )
         own_service = factories.directory_service(own)
         other_service = factories.directory_service(other)
+        records = {}
+        for name, agency in (("own", own), ("other", other)):
+            from referral_hub.clients.service import create_client
+            from referral_hub.consent.service import record_consent
+            from referral_hub.core.actor import Actor, ActorKind
+
+            actor = Actor(ActorKind.USER, "grid", agency.id, frozenset({"intake"}))
+            record = create_client(actor, pii={"contact": "grid"})
+            records[f"{name}_client_record"] = record
+            records[f"{name}_consent"] = record_consent(
+                actor,
+                record.id,
+                recipients=[other.id if name == "own" else own.id],
+                purposes=["emergency_shelter"],
+                data_categories=["contact"],
+                method="written",
+                signer="survivor",
+                form_version="1",
+                form_language="en",
+                signed_at=clock_now(),
+            )
         right_id, right_secret = factories.api_client(own, ALL_SCOPES)
         wrong_id, wrong_secret = factories.api_client(own, ["referrals:read"])
     return {
@@ -212,11 +306,14 @@ def world(client: Any, session: Any) -> dict[str, Any]:
         "other": other,
         "admin": (admin, admin_secret),
         "hub_admin": (hub_admin, hub_secret),
-        "intake": intake,
+        "intake": (intake, None),
+        "provider": (provider, None),
+        "coordinator": (coordinator, coordinator_secret),
         "own_user": own_user,
         "other_user": other_user,
         "own_client": own_client,
         "own_service": own_service,
+        **records,
         "other_service": other_service,
         "other_client": other_client,
         "right_token": factories.token(client, right_id, right_secret),
@@ -231,6 +328,8 @@ def path_for(endpoint: Endpoint, world: dict[str, Any], case: str) -> str:
         "user": world["other_user" if foreign else "own_user"].id,
         "client": world["other_client" if foreign else "own_client"].id,
         "service": world["other_service" if foreign else "own_service"].id,
+        "client_record": world["other_client_record" if foreign else "own_client_record"].id,
+        "consent": world["other_consent" if foreign else "own_consent"].id,
     }
     if case == "missing":
         values = {key: uuid.uuid4() for key in values}
@@ -252,13 +351,16 @@ def call(
 
 
 def staff_for(endpoint: Endpoint, world: dict[str, Any], right: bool) -> tuple[Any, str | None]:
-    if not right:
-        return world["intake"], None
+    if not right:  # someone whose roles are none of the endpoint's
+        for name in ("intake", "provider", "coordinator"):
+            if name not in endpoint.roles:
+                return world[name]
+        raise AssertionError(f"no wrong role for {endpoint.name}")
     if endpoint.roles == ("hub_admin",):
         return world["hub_admin"]
     if endpoint.roles:
         return world["admin"]
-    return world["intake"], None
+    return world["intake"]
 
 
 def expected(endpoint: Endpoint, kind: str, case: str) -> int:
