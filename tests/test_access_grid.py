@@ -5,10 +5,10 @@ object's 404 indistinguishable from a missing id's."""
 from __future__ import annotations
 
 import itertools
-from datetime import datetime
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import pytest
