@@ -257,6 +257,34 @@ def seed_bench(services: int) -> None:
     click.echo(f"bench directory ready: {made:,} services added")
 
 
+@hub.command("rotate-keys")
+@click.option("--batch", default=500, show_default=True, help="Rows per committed batch.")
+@click.option("--retire", "retire", help="Key id to check for retirement (after rotating).")
+def rotate_keys(batch: int, retire: str | None) -> None:
+    """Put every stored secret under the newest key (resumable); then check a key can go.
+
+    Put the new key first in REFERRAL_HUB_FIELD_ENCRYPTION_KEYS, keep the old ones, run
+    this, and remove an old key only when --retire says nothing still needs it.
+    """
+    from referral_hub import keys
+    from referral_hub.core.envelope import key_id
+
+    configured = current_app.config["FIELD_ENCRYPTION_KEYS"]
+    click.echo("configured keys (newest first): " + ", ".join(key_id(key) for key in configured))
+    progress = keys.rotate(batch=batch, echo=click.echo)
+    click.echo(
+        f"done: {progress.rewrapped:,} client keys re-wrapped, "
+        f"{progress.reencrypted:,} values re-encrypted"
+    )
+    if retire:
+        left = keys.still_using(retire)
+        if left:
+            raise click.ClickException(
+                f"key {retire} still protects {left:,} values: do not remove it yet"
+            )
+        click.echo(f"key {retire} protects nothing now: it may be removed from the configuration")
+
+
 @hub.command("new-key")
 def new_key() -> None:
     """Print a fresh encryption key for REFERRAL_HUB_FIELD_ENCRYPTION_KEYS."""
