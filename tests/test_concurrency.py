@@ -178,3 +178,94 @@ def test_the_last_bed_goes_to_exactly_one_of_many_racers(committing_app: Flask) 
         row = db.session.get(Capacity, service_id)
         assert (row.available, row.held) == (0, 1)
         db.session.remove()
+
+
+def test_no_read_that_starts_after_a_revocation_commits_returns_pii(committing_app: Flask) -> None:
+    """Fifty readers racing a revocation (both databases; the issue asks it of PostgreSQL)."""
+    import time
+
+    from referral_hub.clients import service as clients
+    from referral_hub.consent import service as consent
+    from referral_hub.core import clock
+    from referral_hub.core.actor import Actor, ActorKind
+    from tests import factories
+
+    with committing_app.app_context():
+        readers = 50 if db.engine.dialect.name == "postgresql" else 12
+        with transaction():
+            owner, shelter = factories.agency(), factories.agency()
+            actor = Actor(ActorKind.USER, "intake", owner.id, frozenset({"intake"}))
+            record = clients.create_client(actor, pii={"contact": "secret"})
+            granted = consent.record_consent(
+                actor,
+                record.id,
+                recipients=[shelter.id],
+                purposes=["emergency_shelter"],
+                data_categories=["contact"],
+                method="written",
+                signer="survivor",
+                form_version="1",
+                form_language="en",
+                signed_at=clock.now(),
+            )
+            consent.open_grant(record.id, shelter.id, granted.id, "race")
+            consent.set_grant("race", accepted=True)
+            client_id, consent_id, shelter_id, owner_id = (
+                record.id,
+                granted.id,
+                shelter.id,
+                owner.id,
+            )
+        db.session.remove()
+    reader_actor = Actor(ActorKind.USER, "provider", shelter_id, frozenset({"provider"}))
+    revoked_at: list[float] = []
+    reads: list[tuple[float, bool]] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(readers + 1)
+
+    def reader() -> None:
+        with committing_app.app_context():
+            try:
+                barrier.wait()
+                for _ in range(6):
+                    started = time.monotonic()
+                    with transaction():
+                        shown = consent.disclose_client(reader_actor, client_id)
+                    reads.append((started, bool(shown.pii)))
+            except BaseException as exc:
+                errors.append(exc)
+            finally:
+                db.session.remove()
+
+    def revoker() -> None:
+        with committing_app.app_context():
+            try:
+                barrier.wait()
+                time.sleep(0.01)
+                with transaction():
+                    consent.revoke_consent(
+                        Actor(ActorKind.USER, "intake", owner_id, frozenset({"intake"})),
+                        consent_id,
+                        "race",
+                    )
+                revoked_at.append(time.monotonic())
+            except BaseException as exc:
+                errors.append(exc)
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=reader) for _ in range(readers)] + [
+        threading.Thread(target=revoker)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors, errors
+    (committed,) = revoked_at
+    late = [saw for started, saw in reads if started > committed]
+    assert late, "no read started after the revocation; the race did not happen"
+    assert not any(late)
+    assert (
+        any(saw for started, saw in reads if started < committed) or True
+    )  # early reads may see it
