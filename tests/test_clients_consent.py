@@ -351,3 +351,28 @@ def test_disclosure_accounting_lists_every_view(
         ).status_code
         == 404
     )
+
+
+def test_disclosures_export_as_csv_with_formulas_neutralised(
+    client: Any, session: Any, world: dict[str, Any]
+) -> None:
+    from referral_hub.core.csvout import cell
+
+    client_id = new_client(client, world)
+    client.get(f"/api/v1/clients/{client_id}", headers=world["as_owner"])
+    response = client.get(
+        f"/api/v1/clients/{client_id}/disclosures?format=csv", headers=world["as_owner"]
+    )
+    assert response.mimetype == "text/csv"
+    lines = response.get_data(as_text=True).strip().splitlines()
+    assert lines[0] == "at,agency,user,action,data_categories,consent_id"
+    assert len(lines) == 2 and "client.pii_viewed" in lines[1]
+    assert (
+        cell("=HYPERLINK(1)") == "'=HYPERLINK(1)"
+        and cell("-2+3") == "'-2+3"
+        and cell("plain") == "plain"
+    )
+    bad = client.get(
+        f"/api/v1/clients/{client_id}/disclosures?format=xls", headers=world["as_owner"]
+    )
+    assert bad.status_code == 422

@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from flask import current_app
+
 from referral_hub.clients import service as clients
 from referral_hub.clients.schemas import (
     ClientCreateArgs,
@@ -12,12 +14,14 @@ from referral_hub.clients.schemas import (
     ClientSchema,
     ConsentCreateArgs,
     ConsentSchema,
+    DisclosureArgs,
     DisclosureSchema,
     RevokeArgs,
 )
 from referral_hub.consent import service as consent
 from referral_hub.core import clock
 from referral_hub.core.authz import current_actor, require
+from referral_hub.core.csvout import csv_text
 from referral_hub.core.http import HubBlueprint
 
 blp = HubBlueprint("clients", __name__, url_prefix="/api/v1", description="Clients and consent")
@@ -93,7 +97,18 @@ def revoke_consent(consent_id: uuid.UUID, reason: str) -> Any:
 
 @blp.route("/clients/<uuid:client_id>/disclosures")
 @require(*INTAKE, scopes="clients:read")
+@blp.arguments(DisclosureArgs, location="query", as_kwargs=True)
 @blp.response(200, DisclosureSchema(many=True))
-def disclosures(client_id: uuid.UUID) -> Any:
-    """Who received or viewed her data, when, which categories, under which consent."""
-    return consent.disclosures(current_actor(), client_id)
+def disclosures(client_id: uuid.UUID, format: str) -> Any:
+    """Who received or viewed her data, when, which categories, under which consent.
+
+    `?format=csv` gives the same as a spreadsheet for her advocate.
+    """
+    rows = consent.disclosures(current_actor(), client_id)
+    if format != "csv":
+        return rows
+    return current_app.response_class(
+        csv_text(["at", "agency", "user", "action", "data_categories", "consent_id"], rows),
+        mimetype="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="disclosures.csv"'},
+    )

@@ -115,3 +115,7 @@ class DisclosureSchema(HubSchema):
     action = fields.String()
     data_categories = fields.List(fields.String())
     consent_id = fields.UUID(allow_none=True)
+
+
+class DisclosureArgs(HubSchema):
+    format = fields.String(load_default="json", validate=validate.OneOf(["json", "csv"]))
