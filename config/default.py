@@ -19,6 +19,11 @@ FIELD_ENCRYPTION_KEYS: list[str] = []
 # SQLAlchemy URL. Empty means a SQLite file in the instance folder.
 SQLALCHEMY_DATABASE_URI = ""
 
+# Where clients' data keys live: a database of its own, so that backups of the main
+# database never hold the keys that open the data in them (erasure depends on it).
+# Empty: a SQLite file beside the main one in embedded mode, the main database otherwise.
+KEYSTORE_DATABASE_URI = ""
+
 # Redis for rq jobs (and later shared rate limits). Empty: jobs run in this process.
 REDIS_URL = ""
 
@@ -98,6 +103,10 @@ STALE_REMINDER_SECONDS = 900
 # --- Clients and consent ---------------------------------------------------------------
 # How often the expiry sweep marks consents past their end (reads check the clock anyway).
 CONSENT_EXPIRY_SECONDS = 60
+# A client is erased (her data key destroyed) this many days after her last referral
+# ended, when no consent is active. The sweep runs every ERASURE_SWEEP_SECONDS.
+ERASE_AFTER_DAYS = 90
+ERASURE_SWEEP_SECONDS = 3600
 
 # Largest accepted request body, in bytes (413 above it).
 MAX_CONTENT_LENGTH = 1024 * 1024

@@ -27,6 +27,11 @@ def _render_item(type_: str, obj: object, autogen_context: object) -> str | bool
     return False
 
 
+def _ours(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+    """The key store's table may share the database; it is not this metadata's to manage."""
+    return not (type_ == "table" and name == "client_key")
+
+
 def _skip_empty_autogenerate(context_, revision, directives):  # type: ignore[no-untyped-def]
     if getattr(config.cmd_opts, "autogenerate", False) and directives[0].upgrade_ops.is_empty():
         directives[:] = []
@@ -48,6 +53,7 @@ def run_online() -> None:
     arguments = dict(migrate_ext.configure_args)
     arguments.setdefault("process_revision_directives", _skip_empty_autogenerate)
     arguments.setdefault("render_item", _render_item)
+    arguments.setdefault("include_object", _ours)
     with engine.connect() as connection:
         sqlite = connection.dialect.name == "sqlite"
         if sqlite:

@@ -285,6 +285,26 @@ def rotate_keys(batch: int, retire: str | None) -> None:
         click.echo(f"key {retire} protects nothing now: it may be removed from the configuration")
 
 
+@hub.command("erase-client")
+@click.option("--reference", required=True, help="The client's reference, e.g. C-ABCD-EFGH.")
+@click.option("--reason", required=True, help="Why (recorded; no personal data).")
+@click.confirmation_option(prompt="Erase this client's data for good? It cannot be undone.")
+def erase_client(reference: str, reason: str) -> None:
+    """Crypto-shred a client's PII (her data key is destroyed; the reference stays)."""
+    from sqlalchemy import select
+
+    from referral_hub.clients.models import Client
+    from referral_hub.consent.service import erase_client as erase
+    from referral_hub.extensions import db
+
+    with transaction():
+        client = db.session.scalar(select(Client).where(Client.reference == reference))
+        if client is None:
+            raise click.ClickException(f"no client with reference {reference!r}")
+        erase(SYSTEM, client.id, reason)
+    click.echo(f"client {reference} erased: her data can no longer be opened anywhere")
+
+
 @hub.command("new-key")
 def new_key() -> None:
     """Print a fresh encryption key for REFERRAL_HUB_FIELD_ENCRYPTION_KEYS."""

@@ -39,6 +39,7 @@ def register(app: Flask) -> None:
     periodic.register("rate_limits.purge", "IDEMPOTENCY_PURGE_SECONDS", ratelimit.purge_expired)
     periodic.register("capacity.remind_stale", "STALE_REMINDER_SECONDS", directory.remind_stale)
     periodic.register("consent.expire", "CONSENT_EXPIRY_SECONDS", consent.expire_consents)
+    periodic.register("clients.erase", "ERASURE_SWEEP_SECONDS", consent.erasure_sweep)
 
     # who is calling, and the checks that follow from it
     app.session_interface = sessions.DatabaseSessionInterface()

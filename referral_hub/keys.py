@@ -13,11 +13,10 @@ from dataclasses import dataclass, field
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from referral_hub.agencies.models import User
-from referral_hub.clients.models import Client
-from referral_hub.core import envelope
+from referral_hub.core import envelope, keystore
 from referral_hub.core.db import transaction
 from referral_hub.core.idempotency import IdempotencyRecord
 from referral_hub.directory.models import Service
@@ -50,21 +49,17 @@ def rotate(
     progress = Progress()
     newest = envelope.key_id(_keys()[0])
     done = 0
+
+    def rewrap(wrapped: bytes, kek_id: str) -> tuple[bytes, str]:
+        return envelope.wrap(envelope.unwrap(wrapped, kek_id))
+
     while limit is None or done < limit:
-        with transaction():
-            rows = db.session.scalars(
-                select(Client)
-                .where(Client.wrapped_key.is_not(None), Client.kek_id != newest)
-                .limit(batch if limit is None else min(batch, limit - done))
-                .with_for_update(skip_locked=True)
-            ).all()
-            for client in rows:
-                data_key = envelope.unwrap(client.wrapped_key or b"", client.kek_id or "")
-                client.wrapped_key, client.kek_id = envelope.wrap(data_key)
-        if not rows:
+        size = batch if limit is None else min(batch, limit - done)
+        moved = keystore.rewrap_batch(newest, size, rewrap)
+        if not moved:
             break
-        done += len(rows)
-        progress.rewrapped += len(rows)
+        done += moved
+        progress.rewrapped += moved
         echo(f"  client keys re-wrapped: {progress.rewrapped:,}")
     if limit is not None and done >= limit:
         return progress
@@ -93,10 +88,7 @@ def still_using(key_id: str) -> int:
     matching = [key for key in _keys() if envelope.key_id(key) == key_id]
     if not matching:
         return 0
-    count = int(
-        db.session.scalar(select(func.count()).select_from(Client).where(Client.kek_id == key_id))
-        or 0
-    )
+    count = keystore.count_with(key_id)
     others = [Fernet(key) for key in _keys() if envelope.key_id(key) != key_id]
     for model, column in FERNET_VALUES:
         for value in db.session.scalars(

@@ -228,6 +228,14 @@ ENDPOINTS = [
         roles=INTAKE,
         scopes="clients:read",
     ),
+    Endpoint(
+        "erase client",
+        "POST",
+        "/api/v1/clients/{client_record}/erase",
+        roles=INTAKE,
+        scopes="clients:write",
+        body=lambda world, case: {"reason": "she asked"},
+    ),
     Endpoint("hsds export", "GET", "/api/v1/hsds/services", scopes="directory:read", other=200),
     Endpoint(
         "hsds import",

@@ -302,8 +302,6 @@ def test_a_sealed_field_does_not_open_in_another_row_or_column(session: Any) -> 
         id=second.id,
         reference="x",
         owner_agency_id=owner.id,
-        wrapped_key=second.wrapped_key,
-        kek_id=second.kek_id,
     )
     moved.contact = first.contact  # another client's ciphertext
     with pytest.raises(envelope.Undecryptable):
@@ -312,8 +310,6 @@ def test_a_sealed_field_does_not_open_in_another_row_or_column(session: Any) -> 
         id=first.id,
         reference="y",
         owner_agency_id=owner.id,
-        wrapped_key=first.wrapped_key,
-        kek_id=first.kek_id,
     )
     swapped.contact = first.narrative  # another column's ciphertext, same row
     with pytest.raises(envelope.Undecryptable):
@@ -376,3 +372,56 @@ def test_disclosures_export_as_csv_with_formulas_neutralised(
         f"/api/v1/clients/{client_id}/disclosures?format=xls", headers=world["as_owner"]
     )
     assert bad.status_code == 422
+
+
+def test_erasure_makes_every_earlier_copy_unreadable_and_keeps_the_chain(
+    client: Any, session: Any, world: dict[str, Any]
+) -> None:
+    from referral_hub.audit import service as audit
+    from referral_hub.clients import service as clients
+
+    client_id = uuid.UUID(new_client(client, world))
+    # a "backup" of the main database, taken before the erasure
+    before = session.execute(select(Client.__table__).where(Client.id == client_id)).one()._asdict()
+    assert before["contact"] is not None
+    erased = client.post(
+        f"/api/v1/clients/{client_id}/erase",
+        json={"reason": "she asked"},
+        headers=world["as_owner"],
+    )
+    assert erased.status_code == 200
+    session.expire_all()
+    restored = Client(
+        id=client_id, reference=before["reference"], owner_agency_id=before["owner_agency_id"]
+    )
+    for category in clients.SEALED:
+        setattr(restored, category, before[category])
+    with pytest.raises(envelope.Undecryptable):
+        clients.unseal(restored, {"contact"})  # the hub's keys no longer open the old copy
+    stored = session.get(Client, client_id)
+    assert (
+        stored.erased_at is not None
+        and stored.contact is None
+        and stored.reference == before["reference"]
+    )
+    assert client.get(f"/api/v1/clients/{client_id}", headers=world["as_owner"]).json["pii"] == {}
+    assert audit.verify_stored().ok
+    assert "client.erased" in set(session.scalars(select(AuditEvent.action)))
+
+
+def test_the_retention_sweep_erases_after_the_last_referral_ends(session: Any) -> None:
+    from referral_hub.clients import service as clients
+    from referral_hub.core import keystore
+    from referral_hub.core.actor import Actor, ActorKind
+
+    with transaction():
+        owner, shelter = factories.agency(), factories.agency()
+        actor = Actor(ActorKind.USER, "u", owner.id, frozenset({"intake"}))
+        kept = clients.create_client(actor, pii={"contact": "keep"})
+        done = clients.create_client(actor, pii={"contact": "done"})
+        consent.open_grant(done.id, shelter.id, None, "r-done")
+        consent.set_grant("r-done", ended=True)
+        consent.open_grant(kept.id, shelter.id, None, "r-open")
+    with clock.frozen_at(clock.now() + timedelta(days=91)), transaction():
+        assert consent.erasure_sweep() == 1
+    assert keystore.get(done.id) is None and keystore.get(kept.id) is not None

@@ -1,14 +1,14 @@
 """Clients and consent: sealed survivor records, consents, and access grants.
 
-Revision ID: 96b8c5f6d34f
+Revision ID: 3e5e865df60f
 Revises: acb1301d1419
-Create Date: 2026-11-22 13:32:35.558662
+Create Date: 2026-11-22 13:38:18.004130
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "96b8c5f6d34f"
+revision = "3e5e865df60f"
 down_revision = "acb1301d1419"
 branch_labels = None
 depends_on = None
@@ -22,8 +22,7 @@ def upgrade() -> None:
         sa.Column("owner_agency_id", sa.Uuid(), nullable=False),
         sa.Column("profile", sa.JSON(), nullable=False),
         sa.Column("do_not_refer", sa.JSON(), nullable=False),
-        sa.Column("wrapped_key", sa.LargeBinary(), nullable=True),
-        sa.Column("kek_id", sa.String(length=16), nullable=True),
+        sa.Column("erased_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("identity", sa.LargeBinary(), nullable=True),
         sa.Column("contact", sa.LargeBinary(), nullable=True),
         sa.Column("narrative", sa.LargeBinary(), nullable=True),
@@ -43,7 +42,6 @@ def upgrade() -> None:
         sa.UniqueConstraint("reference", name=op.f("uq_client_reference")),
     )
     with op.batch_alter_table("client", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_client_kek_id"), ["kek_id"], unique=False)
         batch_op.create_index(
             batch_op.f("ix_client_owner_agency_id"), ["owner_agency_id"], unique=False
         )
@@ -139,7 +137,6 @@ def downgrade() -> None:
     op.drop_table("consent")
     with op.batch_alter_table("client", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_client_owner_agency_id"))
-        batch_op.drop_index(batch_op.f("ix_client_kek_id"))
 
     op.drop_table("client")
     # ### end Alembic commands ###

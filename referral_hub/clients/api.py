@@ -112,3 +112,18 @@ def disclosures(client_id: uuid.UUID, format: str) -> Any:
         mimetype="text/csv",
         headers={"Content-Disposition": 'attachment; filename="disclosures.csv"'},
     )
+
+
+@blp.route("/clients/<uuid:client_id>/erase", methods=["POST"])
+@require(*INTAKE, scopes="clients:write")
+@blp.arguments(RevokeArgs, as_kwargs=True)
+@blp.response(200, ClientCreatedSchema)
+def erase_client(client_id: uuid.UUID, reason: str) -> Any:
+    """At her request: destroy her data key, so every copy of her PII stops opening."""
+    record = consent.erase_client(current_actor(), client_id, reason)
+    return {
+        "id": record.id,
+        "reference": record.reference,
+        "created_at": record.created_at,
+        "owner_agency": record.owner_agency_id,
+    }

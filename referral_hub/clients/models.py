@@ -27,8 +27,7 @@ class Client(UUIDPrimaryKey, Base):
     )
     profile: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     do_not_refer: Mapped[list[str]] = mapped_column(JSON, default=list)  # agency ids
-    wrapped_key: Mapped[bytes | None]  # her data key, wrapped by a master key; None once erased
-    kek_id: Mapped[str | None] = mapped_column(String(16), index=True)
+    erased_at: Mapped[datetime | None]  # her key destroyed; only the reference remains
     identity: Mapped[bytes | None]
     contact: Mapped[bytes | None]
     narrative: Mapped[bytes | None]

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from referral_hub.agencies.models import Agency
 from referral_hub.audit import service as audit
 from referral_hub.clients.models import Client
-from referral_hub.core import envelope
+from referral_hub.core import envelope, keystore
 from referral_hub.core.actor import Actor, ActorKind
 from referral_hub.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from referral_hub.core.tenancy import foreign
@@ -74,7 +74,7 @@ def create_client(
         created_by=actor.id,
     )
     data_key = envelope.new_data_key()
-    client.wrapped_key, client.kek_id = envelope.wrap(data_key)
+    keystore.put(client.id, *envelope.wrap(data_key))  # stored first: never data without its key
     _seal(client, data_key, pii or {})
     db.session.add(client)
     db.session.flush()
@@ -122,9 +122,10 @@ def unseal(client: Client, categories: set[str]) -> dict[str, Any]:
     ]
     if not wanted:
         return {}
-    if client.wrapped_key is None or client.kek_id is None:
+    stored = keystore.get(client.id)
+    if stored is None:
         raise envelope.Undecryptable("this client's data key was destroyed (erased)")
-    data_key = envelope.unwrap(client.wrapped_key, client.kek_id)
+    data_key = envelope.unwrap(*stored)
     values: dict[str, Any] = {}
     for category in wanted:
         plain = envelope.open_sealed(

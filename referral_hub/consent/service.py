@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from blinker import signal
+from flask import current_app
 from sqlalchemy import select, update
 
 from referral_hub.agencies.models import Agency, AgencyKind
@@ -294,3 +295,75 @@ def disclosures(actor: Actor, client_id: uuid.UUID) -> list[dict[str, Any]]:
         }
         for event in events
     ]
+
+
+# --- erasure --------------------------------------------------------------------------------
+
+
+def erase_client(actor: Actor, client_id: uuid.UUID, reason: str) -> Client:
+    """Crypto-shred her PII: sealed fields cleared, her data key destroyed after commit.
+
+    Open grants end and active consents are revoked in the same transaction. What remains
+    is her reference and the audit events, which never held PII.
+    """
+    from referral_hub.core import keystore
+    from referral_hub.core.db import after_commit
+
+    client = clients.load_owned(actor, client_id)
+    if client.erased_at is not None:
+        return client
+    now = clock.now()
+    for category in clients.SEALED:
+        setattr(client, category, None)
+    client.erased_at = now
+    for record in db.session.scalars(
+        select(Consent).where(Consent.client_id == client.id, Consent.revoked_at.is_(None))
+    ):
+        record.revoked_at, record.revoked_by, record.revocation_reason = now, actor.id, "erased"
+        consent_ended.send(consent_id=record.id, reason="erased")
+    db.session.execute(
+        update(AccessGrant)
+        .where(AccessGrant.client_id == client.id, AccessGrant.ended_at.is_(None))
+        .values(ended_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.flush()
+    audit.record(
+        actor,
+        "client.erased",
+        client,
+        client_reference=client.reference,
+        details={"reason": reason[:100]},
+    )
+    doomed = client.id
+    after_commit(db.session, lambda: keystore.destroy([doomed]))
+    return client
+
+
+def erasure_sweep() -> int:
+    """Periodic: finish erasures (destroy keys still present) and erase clients whose last
+    referral ended ERASE_AFTER_DAYS ago with no active consent and nothing open."""
+    from referral_hub.core import keystore
+    from referral_hub.core.actor import SYSTEM
+    from referral_hub.core.db import after_commit
+
+    erased = [
+        row for row in db.session.scalars(select(Client.id).where(Client.erased_at.is_not(None)))
+    ]
+    if erased:
+        ids = list(erased)
+        after_commit(db.session, lambda: keystore.destroy(ids))
+    cutoff = clock.now() - timedelta(days=current_app.config["ERASE_AFTER_DAYS"])
+    count = 0
+    for client in db.session.scalars(select(Client).where(Client.erased_at.is_(None))):
+        grants = list(
+            db.session.scalars(select(AccessGrant).where(AccessGrant.client_id == client.id))
+        )
+        if not grants or any(grant.ended_at is None or grant.ended_at > cutoff for grant in grants):
+            continue
+        consents = db.session.scalars(select(Consent).where(Consent.client_id == client.id))
+        if any(record.status(clock.now()) == "active" for record in consents):
+            continue
+        erase_client(SYSTEM, client.id, "retention period over")
+        count += 1
+    return count

@@ -108,7 +108,7 @@ def install_sqlite_pragmas(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-Callback = Callable[[], None]
+Callback = Callable[[], object]
 
 
 def after_commit(session: Session | scoped_session[Any], callback: Callback) -> None:

@@ -91,6 +91,19 @@ def _normalise_database_url(app: Flask) -> None:
     if url.startswith(("postgres://", "postgresql://")):  # make psycopg 3 the driver
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
     app.config["SQLALCHEMY_DATABASE_URI"] = url
+    keys_url = app.config.get("KEYSTORE_DATABASE_URI") or ""
+    if not keys_url:
+        if url == "sqlite://":
+            keys_url = "sqlite://"
+        elif url.startswith("sqlite:///"):
+            keys_url = url.rsplit(".", 1)[0] + "-keys.db" if url.endswith(".db") else url + "-keys"
+        else:
+            keys_url = url
+    if keys_url.startswith(("postgres://", "postgresql://")):
+        keys_url = "postgresql+psycopg://" + keys_url.split("://", 1)[1]
+    app.config["KEYSTORE_DATABASE_URI"] = keys_url
+    # hide_parameters: bound values may be key material; keep them out of error messages
+    app.config["SQLALCHEMY_BINDS"] = {"keys": {"url": keys_url, "hide_parameters": True}}
 
 
 def check_production(config: Any) -> None:
