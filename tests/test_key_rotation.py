@@ -68,3 +68,41 @@ def test_the_cli_refuses_to_retire_a_key_in_use(app: Flask, session: Any) -> Non
         args=["hub", "rotate-keys", "--retire", envelope.key_id(old[0])]
     )
     assert result.exit_code != 0 and "do not remove it yet" in result.output
+
+
+def test_ten_thousand_keys_stopped_half_way_and_resumed(app: Flask, session: Any) -> None:
+    """The issue's scale: 10,000 wrapped keys, a run killed at 5,000, then resumed."""
+    import uuid
+
+    from sqlalchemy import insert
+
+    from referral_hub.core.keystore import ClientKey
+
+    old = app.config["FIELD_ENCRYPTION_KEYS"]
+    new_key = Fernet.generate_key().decode()
+    old_fernet = Fernet(old[0])
+    rows = [
+        {
+            "client_id": uuid.uuid4(),
+            "wrapped_key": old_fernet.encrypt(bytes([n % 256]) * 32),
+            "kek_id": envelope.key_id(old[0]),
+        }
+        for n in range(10_000)
+    ]
+    with keystore._session() as store, store.begin():
+        store.execute(insert(ClientKey), rows)
+    app.config["FIELD_ENCRYPTION_KEYS"] = [new_key, *old]
+    try:
+        keys.rotate(batch=1000, echo=lambda _: None, limit=5000)
+        new_id = envelope.key_id(new_key)
+        assert keystore.count_with(new_id) == 5000
+        keys.rotate(batch=1000, echo=lambda _: None)
+        assert keystore.count_with(new_id) >= 10_000
+        assert keystore.count_with(envelope.key_id(old[0])) == 0
+        app.config["FIELD_ENCRYPTION_KEYS"] = [new_key]  # old key gone: every key still opens
+        for row in rows[::997]:
+            wrapped, kek_id = keystore.get(row["client_id"])
+            assert kek_id == new_id
+            assert envelope.unwrap(wrapped, kek_id) == bytes([rows.index(row) % 256]) * 32
+    finally:
+        app.config["FIELD_ENCRYPTION_KEYS"] = old

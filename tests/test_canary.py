@@ -1,0 +1,164 @@
+"""The canary: a client whose every PII field holds a unique marker, taken through create,
+consent, a referral's access (opened, accepted, read), revocation, erasure-free export and
+errors. The markers must appear only where the consent policy allows — nowhere else: no log
+line, no Redis key or value, no job payload, no e-mail, no error body, no plain column."""
+
+from __future__ import annotations
+
+import io
+import logging
+import uuid
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import text
+
+from referral_hub.consent import service as consent
+from referral_hub.core import clock
+from referral_hub.core.db import transaction
+from referral_hub.core.logging import JsonFormatter, RedactingFilter, RequestIdFilter
+from referral_hub.extensions import db
+from referral_hub.jobs.queue import RqQueue
+from tests import factories
+
+MARK = uuid.uuid4().hex[:10]
+PII = {
+    "name": f"Name{MARK}",
+    "contact": f"Contact{MARK}",
+    "narrative": f"Narrative{MARK}",
+    "immigration": f"Immigration{MARK}",
+    "health": f"Health{MARK}",
+    "justice": f"Justice{MARK}",
+}
+
+
+def leaks(blob: str | bytes) -> list[str]:
+    text_blob = blob.decode("utf-8", "replace") if isinstance(blob, bytes) else blob
+    return [value for value in PII.values() if value in text_blob]
+
+
+def test_the_canary(app: Flask, client: Any, session: Any) -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RequestIdFilter())
+    handler.addFilter(RedactingFilter())
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.addHandler(handler)
+    previous_level = root.level
+    root.setLevel(logging.DEBUG)
+    try:
+        responses = _journey(app, client)
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(previous_level)
+
+    # readable exactly where the policy allows
+    assert responses["owner"]["pii"] == PII
+    assert responses["offered"]["pii"] == {}
+    assert responses["accepted"]["pii"] == {"contact": PII["contact"]}
+    assert responses["after_revoke"]["pii"] == {}
+    assert responses["outsider_status"] == 404
+    # and nowhere else
+    assert leaks(stream.getvalue()) == [], "a log line carried survivor data"
+    for body in responses["errors"]:
+        assert leaks(body) == [], "an error body echoed survivor data"
+    for body in responses["exports"]:
+        assert leaks(body) == [], "an export carried survivor data"
+    for table in db.metadata.sorted_tables:
+        for row in session.execute(text(f'SELECT * FROM "{table.name}"')):  # noqa: S608 - metadata names
+            assert leaks(" ".join(str(value) for value in row)) == [], table.name
+    mail = Path(app.instance_path) / app.config["MAIL_FOLDER"]
+    for message in mail.glob("*.eml") if mail.exists() else []:
+        assert leaks(message.read_bytes()) == [], message.name
+    queue = app.extensions["hub_queue"]
+    if isinstance(queue, RqQueue):  # the PostgreSQL + Redis run: every key and value
+        for key in queue.redis.scan_iter("*"):
+            assert leaks(key) == []
+            kind = queue.redis.type(key)
+            if kind == b"string":
+                assert leaks(queue.redis.get(key) or b"") == []
+            elif kind == b"hash":
+                for field, value in queue.redis.hgetall(key).items():
+                    assert leaks(field) == [] and leaks(value) == []
+            elif kind == b"list":
+                for value in queue.redis.lrange(key, 0, -1):
+                    assert leaks(value) == []
+
+
+def _journey(app: Flask, client: Any) -> dict[str, Any]:
+    with transaction():
+        owner, shelter, outsider = factories.agency(), factories.agency(), factories.agency()
+        headers = {}
+        for name, agency in (("owner", owner), ("shelter", shelter), ("outsider", outsider)):
+            client_id, secret = factories.api_client(
+                agency, ["clients:write", "clients:read", "directory:read"]
+            )
+            headers[name] = (client_id, secret)
+    bearer = {
+        name: {"Authorization": f"Bearer {factories.token(client, *pair)}"}
+        for name, pair in headers.items()
+    }
+    errors = [
+        client.post(
+            "/api/v1/clients", json={"pii": {**PII, "dob": PII["name"]}}, headers=bearer["owner"]
+        ).get_data(),
+        client.post(
+            "/api/v1/clients", json={"pii": PII, "colour": PII["health"]}, headers=bearer["owner"]
+        ).get_data(),
+        client.post(
+            "/api/v1/clients",
+            data=b'{"pii": {"name": "' + PII["name"].encode() + b'"',
+            headers={**bearer["owner"], "Content-Type": "application/json"},
+        ).get_data(),
+    ]
+    created = client.post(
+        "/api/v1/clients", json={"pii": PII, "profile": {"language": "es"}}, headers=bearer["owner"]
+    ).json
+    client_id = created["id"]
+    body = {
+        "recipients": [str(shelter.id)],
+        "purposes": ["emergency_shelter"],
+        "data_categories": ["contact"],
+        "method": "written",
+        "signer": "survivor",
+        "form_version": "1",
+        "form_language": "es",
+        "signed_at": clock.now().isoformat(),
+    }
+    consent_id = client.post(
+        f"/api/v1/clients/{client_id}/consents", json=body, headers=bearer["owner"]
+    ).json["id"]
+    url = f"/api/v1/clients/{client_id}"
+    owner_view = client.get(url, headers=bearer["owner"]).json
+    with transaction():  # a referral to the shelter: sent (profile only), then accepted
+        consent.open_grant(
+            uuid.UUID(client_id), shelter.id, uuid.UUID(consent_id), "canary-referral"
+        )
+    offered = client.get(url, headers=bearer["shelter"]).json
+    with transaction():
+        consent.set_grant("canary-referral", accepted=True)
+    accepted = client.get(url, headers=bearer["shelter"]).json
+    outsider_status = client.get(url, headers=bearer["outsider"]).status_code
+    client.post(
+        f"/api/v1/consents/{consent_id}/revoke",
+        json={"reason": "she asked"},
+        headers=bearer["owner"],
+    )
+    after_revoke = client.get(url, headers=bearer["shelter"]).json
+    exports = [
+        client.get(f"{url}/disclosures", headers=bearer["owner"]).get_data(),
+        client.get(f"{url}/disclosures?format=csv", headers=bearer["owner"]).get_data(),
+        client.get(f"{url}/consents", headers=bearer["owner"]).get_data(),
+        client.get("/api/v1/hsds/services", headers=bearer["owner"]).get_data(),
+    ]
+    return {
+        "owner": owner_view,
+        "offered": offered,
+        "accepted": accepted,
+        "after_revoke": after_revoke,
+        "outsider_status": outsider_status,
+        "errors": errors,
+        "exports": exports,
+    }
