@@ -7,6 +7,9 @@ A server that is named but unreachable fails the run: nothing here skips.
 
 from __future__ import annotations
 
+import io
+import json
+import logging
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -23,6 +26,7 @@ from sqlalchemy.engine import make_url
 
 from referral_hub import create_app
 from referral_hub.core.actor import Actor
+from referral_hub.core.logging import JsonFormatter, RedactingFilter, RequestIdFilter
 from referral_hub.extensions import db
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -186,3 +190,19 @@ def _empty_test_queue(app: Flask) -> Iterator[None]:
 
         RedisBackend(queue.redis, app.config["REDIS_KEY_PREFIX"]).clear()
     yield
+
+
+@pytest.fixture
+def log_lines() -> Iterator[Callable[[], list[dict[str, Any]]]]:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RequestIdFilter())
+    handler.addFilter(RedactingFilter())
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.addHandler(handler)
+    previous = root.level
+    root.setLevel(logging.DEBUG)
+    yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
+    root.removeHandler(handler)
+    root.setLevel(previous)

@@ -2,33 +2,16 @@
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from referral_hub.core.actor import Actor, ActorKind
-from referral_hub.core.logging import JsonFormatter, RedactingFilter, RequestIdFilter, redact_text
-
-
-@pytest.fixture
-def log_lines() -> Iterator[Callable[[], list[dict[str, Any]]]]:
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.addFilter(RequestIdFilter())
-    handler.addFilter(RedactingFilter())
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    root.addHandler(handler)
-    previous = root.level
-    root.setLevel(logging.INFO)
-    yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
-    root.removeHandler(handler)
-    root.setLevel(previous)
+from referral_hub.core.logging import redact_text
 
 
 @pytest.mark.parametrize(

@@ -5,23 +5,10 @@ from __future__ import annotations
 import uuid
 from enum import StrEnum
 
-from sqlalchemy import JSON, BigInteger, Enum, ForeignKey, String
+from sqlalchemy import JSON, BigInteger, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from referral_hub.core.db import Base, Timestamps, UUIDPrimaryKey
-
-
-def _enum(enum: type[StrEnum], name: str) -> Enum:
-    """Portable enum column: VARCHAR plus a named CHECK on both databases."""
-    return Enum(
-        enum,
-        name=name,
-        native_enum=False,
-        create_constraint=True,
-        length=32,
-        values_callable=lambda e: [member.value for member in e],
-        validate_strings=True,
-    )
+from referral_hub.core.db import Base, Timestamps, UUIDPrimaryKey, str_enum
 
 
 class AgencyKind(StrEnum):
@@ -58,10 +45,10 @@ class Agency(UUIDPrimaryKey, Timestamps, Base):
     __tablename__ = "agency"
 
     name: Mapped[str] = mapped_column(String(200), unique=True)
-    kind: Mapped[AgencyKind] = mapped_column(_enum(AgencyKind, "agency_kind"))
+    kind: Mapped[AgencyKind] = mapped_column(str_enum(AgencyKind, "agency_kind"))
     is_victim_service_provider: Mapped[bool] = mapped_column(default=False)
     status: Mapped[AgencyStatus] = mapped_column(
-        _enum(AgencyStatus, "agency_status"), default=AgencyStatus.ACTIVE
+        str_enum(AgencyStatus, "agency_status"), default=AgencyStatus.ACTIVE
     )
     city: Mapped[str | None] = mapped_column(String(120))
     region: Mapped[str | None] = mapped_column(String(120))

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import DateTime, ForeignKey, MetaData, TypeDecorator, Uuid, event
+from sqlalchemy import DateTime, Enum, ForeignKey, MetaData, TypeDecorator, Uuid, event
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.orm import (
     DeclarativeBase,
@@ -53,6 +53,19 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def str_enum(enum: type[Any], name: str, length: int = 32) -> Enum:
+    """A portable enum column: VARCHAR plus a named CHECK, the same on both databases."""
+    return Enum(
+        enum,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=length,
+        values_callable=lambda e: [member.value for member in e],
+        validate_strings=True,
+    )
 
 
 class Base(DeclarativeBase):

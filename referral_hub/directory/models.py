@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import (
     JSON,
     CheckConstraint,
-    Enum,
     Float,
     ForeignKey,
     Index,
@@ -26,20 +24,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from referral_hub.agencies.models import Agency
 from referral_hub.core import clock
-from referral_hub.core.db import Base, Timestamps, UUIDPrimaryKey
+from referral_hub.core.db import Base, Timestamps, UUIDPrimaryKey, str_enum
 from referral_hub.directory.vocabulary import Category, ServiceStatus, Unit
-
-
-def _enum(enum: Any, name: str) -> Enum:
-    return Enum(
-        enum,
-        name=name,
-        native_enum=False,
-        create_constraint=True,
-        length=32,
-        values_callable=lambda e: [member.value for member in e],
-        validate_strings=True,
-    )
 
 
 class Service(UUIDPrimaryKey, Timestamps, Base):
@@ -56,9 +42,9 @@ class Service(UUIDPrimaryKey, Timestamps, Base):
     )
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str | None] = mapped_column(Text)
-    category: Mapped[Category] = mapped_column(_enum(Category, "service_category"))
+    category: Mapped[Category] = mapped_column(str_enum(Category, "service_category"))
     status: Mapped[ServiceStatus] = mapped_column(
-        _enum(ServiceStatus, "service_status"), default=ServiceStatus.ACTIVE
+        str_enum(ServiceStatus, "service_status"), default=ServiceStatus.ACTIVE
     )
     url: Mapped[str | None] = mapped_column(String(500))
     email: Mapped[str | None] = mapped_column(String(254))
@@ -136,7 +122,7 @@ class Capacity(Base):
     service_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("service.id", ondelete="CASCADE"), primary_key=True
     )
-    unit: Mapped[Unit] = mapped_column(_enum(Unit, "capacity_unit"))
+    unit: Mapped[Unit] = mapped_column(str_enum(Unit, "capacity_unit"))
     total: Mapped[int] = mapped_column(default=0)
     available: Mapped[int] = mapped_column(default=0)
     held: Mapped[int] = mapped_column(default=0)
@@ -147,7 +133,7 @@ class Capacity(Base):
     reminded_at: Mapped[datetime | None]
     # copies of the service's searchable fields
     listed: Mapped[bool] = mapped_column(default=True)  # the service is active
-    category: Mapped[Category] = mapped_column(_enum(Category, "capacity_category"))
+    category: Mapped[Category] = mapped_column(str_enum(Category, "capacity_category"))
     agency_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("agency.id", ondelete="RESTRICT"))
     search_lat: Mapped[float | None] = mapped_column(Float)
     search_lon: Mapped[float | None] = mapped_column(Float)

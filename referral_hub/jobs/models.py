@@ -6,12 +6,12 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Enum, Index, String
+from sqlalchemy import JSON, Index, String
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from referral_hub.core import clock
-from referral_hub.core.db import Base, UUIDPrimaryKey
+from referral_hub.core.db import Base, UUIDPrimaryKey, str_enum
 
 
 class OutboxStatus(StrEnum):
@@ -27,15 +27,7 @@ class OutboxMessage(UUIDPrimaryKey, Base):
     kind: Mapped[str] = mapped_column(String(40))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON().with_variant(JSONB(), "postgresql"))
     status: Mapped[OutboxStatus] = mapped_column(
-        Enum(
-            OutboxStatus,
-            name="outbox_status",
-            native_enum=False,
-            create_constraint=True,
-            length=16,
-            values_callable=lambda e: [m.value for m in e],
-        ),
-        default=OutboxStatus.PENDING,
+        str_enum(OutboxStatus, "outbox_status", length=16), default=OutboxStatus.PENDING
     )
     attempts: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
