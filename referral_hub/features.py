@@ -10,6 +10,12 @@ from flask import Flask
 from referral_hub.extensions import api
 
 
+def _withdraw_referrals(_sender: object, consent_id: object, reason: str) -> None:
+    from referral_hub.referrals import service as referrals
+
+    referrals.withdraw_under_consent(consent_id, reason)  # type: ignore[arg-type]
+
+
 def register(app: Flask) -> None:
     from referral_hub import cli
     from referral_hub.agencies.api import blp as agencies_blp
@@ -28,6 +34,7 @@ def register(app: Flask) -> None:
     from referral_hub.jobs import service as outbox
     from referral_hub.jobs.queue import build_queue
     from referral_hub.notifications import service as _notifications  # noqa: F401 - consumers
+    from referral_hub.referrals.api import blp as referrals_blp
     from referral_hub.web import context
     from referral_hub.web.pages.home import blp as home_blp
     from referral_hub.web.pages.signin import blp as signin_blp
@@ -52,6 +59,9 @@ def register(app: Flask) -> None:
     api.register_blueprint(access_blp)
     api.register_blueprint(directory_blp)
     api.register_blueprint(clients_blp)
+    api.register_blueprint(referrals_blp)
+    # the revocation cascade: consent (below) signals, referrals (above) act
+    consent.consent_ended.connect(_withdraw_referrals, weak=False)
     for blueprint in (oauth_blp, health_blp, home_blp, signin_blp):
         app.register_blueprint(blueprint)
     csrf.exempt(oauth_blp)

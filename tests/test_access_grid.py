@@ -20,6 +20,7 @@ from tests import factories
 EDITORS = ("agency_admin", "provider", "hub_admin")
 INTAKE = ("intake", "agency_admin")
 READERS = ("intake", "provider", "agency_admin")
+PARTIES = ("intake", "provider", "agency_admin", "coordinator")
 
 
 def consent_body(world: dict[str, Any]) -> dict[str, Any]:
@@ -236,6 +237,65 @@ ENDPOINTS = [
         scopes="clients:write",
         body=lambda world, case: {"reason": "she asked"},
     ),
+    Endpoint(
+        "send referral",
+        "POST",
+        "/api/v1/referrals",
+        roles=INTAKE,
+        scopes="referrals:write",
+        ok=201,
+        body=lambda world, case: {
+            "client_id": str(
+                world["other_client_record" if case == "other" else "own_client_record"].id
+            ),
+            "service_id": str(world["third_service"].id),
+            "urgency": "routine",
+            "data_categories": ["profile"],
+        },
+    ),
+    Endpoint(
+        "list referrals",
+        "GET",
+        "/api/v1/referrals?box=sent",
+        roles=PARTIES,
+        scopes="referrals:read",
+        other=200,
+    ),
+    Endpoint(
+        "get referral",
+        "GET",
+        "/api/v1/referrals/{referral}",
+        roles=PARTIES,
+        scopes="referrals:read",
+    ),
+    Endpoint(
+        "act on referral",
+        "POST",
+        "/api/v1/referrals/{referral}/withdraw",
+        roles=PARTIES,
+        scopes="referrals:write",
+        body=lambda world, case: {"reason": "grid"},
+    ),
+    Endpoint(
+        "create bundle",
+        "POST",
+        "/api/v1/bundles",
+        roles=INTAKE,
+        scopes="referrals:write",
+        ok=201,
+        body=lambda world, case: {
+            "client_id": str(
+                world["other_client_record" if case == "other" else "own_client_record"].id
+            ),
+            "urgency": "routine",
+            "needs": [
+                {"category": "case_management", "service_ids": [str(world["fourth_service"].id)]}
+            ],
+        },
+    ),
+    Endpoint(
+        "get bundle", "GET", "/api/v1/bundles/{bundle}", roles=PARTIES, scopes="referrals:read"
+    ),
     Endpoint("hsds export", "GET", "/api/v1/hsds/services", scopes="directory:read", other=200),
     Endpoint(
         "hsds import",
@@ -307,8 +367,38 @@ def world(client: Any, session: Any) -> dict[str, Any]:
                 form_language="en",
                 signed_at=clock_now(),
             )
+        from referral_hub.referrals import bundles as bundle_service
+        from referral_hub.referrals import service as referral_service
+
+        third = factories.agency()
+        third_service = factories.directory_service(third, "emergency_shelter")
+        fourth_service = factories.directory_service(third, "case_management")
+        for name, agency in (("own", own), ("other", other)):
+            actor = Actor(ActorKind.USER, "grid", agency.id, frozenset({"intake"}))
+            person = create_client(actor, profile={"language": "en"})
+            records[f"{name}_referral"] = referral_service.send_referral(
+                actor,
+                client_id=person.id,
+                service_id=third_service.id,
+                urgency="routine",
+                data_categories=["profile"],
+            )
+            records[f"{name}_bundle"] = bundle_service.create_bundle(
+                actor,
+                client_id=person.id,
+                urgency="routine",
+                needs=[
+                    {
+                        "category": "case_management",
+                        "service_ids": [fourth_service.id],
+                        "data_categories": ["profile"],
+                    }
+                ],
+            )
         right_id, right_secret = factories.api_client(own, ALL_SCOPES)
-        wrong_id, wrong_secret = factories.api_client(own, ["referrals:read"])
+        wrong_id, wrong_secret = factories.api_client(
+            own, ["audit:read"]
+        )  # needed by no endpoint yet
     return {
         "own": own,
         "other": other,
@@ -322,6 +412,8 @@ def world(client: Any, session: Any) -> dict[str, Any]:
         "own_client": own_client,
         "own_service": own_service,
         **records,
+        "third_service": third_service,
+        "fourth_service": fourth_service,
         "other_service": other_service,
         "other_client": other_client,
         "right_token": factories.token(client, right_id, right_secret),
@@ -338,6 +430,8 @@ def path_for(endpoint: Endpoint, world: dict[str, Any], case: str) -> str:
         "service": world["other_service" if foreign else "own_service"].id,
         "client_record": world["other_client_record" if foreign else "own_client_record"].id,
         "consent": world["other_consent" if foreign else "own_consent"].id,
+        "referral": world["other_referral" if foreign else "own_referral"].id,
+        "bundle": world["other_bundle" if foreign else "own_bundle"].id,
     }
     if case == "missing":
         values = {key: uuid.uuid4() for key in values}
@@ -360,7 +454,7 @@ def call(
 
 def staff_for(endpoint: Endpoint, world: dict[str, Any], right: bool) -> tuple[Any, str | None]:
     if not right:  # someone whose roles are none of the endpoint's
-        for name in ("intake", "provider", "coordinator"):
+        for name in ("intake", "provider", "coordinator", "hub_admin"):
             if name not in endpoint.roles:
                 return world[name]
         raise AssertionError(f"no wrong role for {endpoint.name}")

@@ -269,3 +269,166 @@ def test_no_read_that_starts_after_a_revocation_commits_returns_pii(committing_a
     assert (
         any(saw for started, saw in reads if started < committed) or True
     )  # early reads may see it
+
+
+def _referral_world(app: Flask, services: int, free: int) -> dict[str, object]:
+    """One sender with a consented client; `services` shelters, each with `free` beds."""
+    from referral_hub.clients import service as clients
+    from referral_hub.consent import service as consent
+    from referral_hub.core import clock
+    from referral_hub.core.actor import Actor, ActorKind
+    from tests import factories
+
+    with app.app_context():
+        with transaction():
+            sender = factories.agency()
+            intake = Actor(ActorKind.USER, "intake", sender.id, frozenset({"intake"}))
+            shelters = []
+            for _ in range(services):
+                agency = factories.agency()
+                service = factories.directory_service(agency, "emergency_shelter")
+                factories.capacity(service, total=free + 1, available=free)
+                shelters.append((agency.id, service.id))
+            person = clients.create_client(intake, profile={"language": "es"})
+            granted = consent.record_consent(
+                intake,
+                person.id,
+                recipients=[a for a, _ in shelters],
+                purposes=["emergency_shelter"],
+                data_categories=["contact"],
+                method="written",
+                signer="survivor",
+                form_version="1",
+                form_language="es",
+                signed_at=clock.now(),
+            )
+            world = {
+                "intake": intake,
+                "shelters": shelters,
+                "client": person.id,
+                "consent": granted.id,
+            }
+        db.session.remove()
+    return world
+
+
+def test_sibling_referrals_accepted_at_once_exactly_one_wins(committing_app: Flask) -> None:
+    from referral_hub.core.actor import Actor, ActorKind
+    from referral_hub.referrals import bundles
+    from referral_hub.referrals import service as referrals
+    from referral_hub.referrals.models import Referral
+
+    world = _referral_world(committing_app, services=3, free=1)
+    with committing_app.app_context():
+        with transaction():
+            bundle = bundles.create_bundle(
+                world["intake"],
+                client_id=world["client"],
+                urgency="emergency",
+                consent_id=world["consent"],
+                needs=[
+                    {
+                        "category": "emergency_shelter",
+                        "service_ids": [s for _, s in world["shelters"]],
+                        "data_categories": ["contact"],
+                    }
+                ],
+            )
+            bundle_id = bundle.id
+            ids = {
+                row.receiver_agency_id: row.id
+                for row in db.session.scalars(
+                    select(Referral).where(Referral.bundle_id == bundle_id)
+                )
+            }
+        db.session.remove()
+    barrier = threading.Barrier(3)
+    outcomes: list[str] = []
+
+    def accept(agency_id: object) -> None:
+        with committing_app.app_context():
+            try:
+                barrier.wait()
+                with transaction():
+                    referrals.transition(
+                        Actor(ActorKind.USER, "p", agency_id, frozenset({"provider"})),
+                        ids[agency_id],
+                        "accept",
+                    )
+                outcomes.append("accepted")
+            except Exception as exc:
+                outcomes.append(type(exc).__name__)
+            finally:
+                db.session.remove()
+
+    threads = [
+        threading.Thread(target=accept, args=(agency_id,)) for agency_id, _ in world["shelters"]
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert sorted(outcomes) == ["IllegalTransition", "IllegalTransition", "accepted"]
+    with committing_app.app_context():
+        statuses = sorted(
+            row.status.value
+            for row in db.session.scalars(select(Referral).where(Referral.bundle_id == bundle_id))
+        )
+        assert statuses == ["accepted", "superseded", "superseded"]
+        from referral_hub.directory.models import Capacity
+
+        held = sum(db.session.get(Capacity, s).held for _, s in world["shelters"])
+        assert held == 1  # one bed held, none leaked by the losers
+        db.session.remove()
+
+
+def test_many_accepts_for_the_last_bed_exactly_one_wins(committing_app: Flask) -> None:
+    from referral_hub.clients import service as clients
+    from referral_hub.core.actor import Actor, ActorKind
+    from referral_hub.directory.models import Capacity
+    from referral_hub.referrals import service as referrals
+
+    world = _referral_world(committing_app, services=1, free=1)
+    ((agency_id, service_id),) = world["shelters"]
+    with committing_app.app_context():
+        racers = 50 if db.engine.dialect.name == "postgresql" else 10
+        with transaction():
+            ids = []
+            for _ in range(racers):
+                person = clients.create_client(world["intake"], profile={"language": "en"})
+                ids.append(
+                    referrals.send_referral(
+                        world["intake"],
+                        client_id=person.id,
+                        service_id=service_id,
+                        urgency="emergency",
+                        data_categories=["profile"],
+                    ).id
+                )
+        db.session.remove()
+    barrier = threading.Barrier(racers)
+    outcomes: list[str] = []
+    provider = Actor(ActorKind.USER, "p", agency_id, frozenset({"provider"}))
+
+    def accept(referral_id: object) -> None:
+        with committing_app.app_context():
+            try:
+                barrier.wait()
+                with transaction():
+                    referrals.transition(provider, referral_id, "accept")
+                outcomes.append("accepted")
+            except Exception as exc:
+                outcomes.append(type(exc).__name__)
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=accept, args=(rid,)) for rid in ids]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert sorted(outcomes) == ["NoCapacity"] * (racers - 1) + ["accepted"]
+    with committing_app.app_context():
+        row = db.session.get(Capacity, service_id)
+        assert (row.available, row.held) == (0, 1)
+        db.session.remove()

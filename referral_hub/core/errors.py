@@ -92,6 +92,12 @@ class ConsentInactive(DomainError):
     status, code, title = 422, "consent_inactive", "Consent is not active"
 
 
+class DoNotRefer(DomainError):
+    """The client asked never to be sent to this agency."""
+
+    status, code, title = 422, "do_not_refer", "The client asked not to be referred there"
+
+
 class IdempotencyKeyReused(DomainError):
     """The Idempotency-Key was used before with a different request body."""
 

@@ -1,0 +1,80 @@
+"""/api/v1/referrals and /api/v1/bundles."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from referral_hub.core.authz import current_actor, require
+from referral_hub.core.errors import NotFound
+from referral_hub.core.http import HubBlueprint
+from referral_hub.core.schemas import page_schema
+from referral_hub.referrals import bundles, service
+from referral_hub.referrals.schemas import (
+    BundleCreateArgs,
+    BundleSchema,
+    ReferralCreateArgs,
+    ReferralListArgs,
+    ReferralSchema,
+    TransitionArgs,
+)
+from referral_hub.referrals.states import PUBLIC_ACTIONS
+
+blp = HubBlueprint("referrals", __name__, url_prefix="/api/v1", description="Referrals and bundles")
+SENDERS = ("intake", "agency_admin")
+PARTIES = ("intake", "provider", "agency_admin", "coordinator")
+ReferralPageSchema = page_schema(ReferralSchema, "ReferralPageSchema")
+
+
+@blp.route("/referrals", methods=["POST"])
+@require(*SENDERS, scopes="referrals:write")
+@blp.arguments(ReferralCreateArgs, as_kwargs=True)
+@blp.response(201, ReferralSchema)
+def send_referral(**fields: Any) -> Any:
+    """Send (or, with `send: false`, draft) a referral under the consent rules."""
+    return service.describe(service.send_referral(current_actor(), **fields))
+
+
+@blp.route("/referrals")
+@require(*PARTIES, scopes="referrals:read")
+@blp.arguments(ReferralListArgs, location="query", as_kwargs=True)
+@blp.response(200, ReferralPageSchema)
+def list_referrals(**args: Any) -> Any:
+    items, next_cursor = service.list_referrals(current_actor(), **args)
+    return {"items": [service.describe(item) for item in items], "next_cursor": next_cursor}
+
+
+@blp.route("/referrals/<uuid:referral_id>")
+@require(*PARTIES, scopes="referrals:read")
+@blp.response(200, ReferralSchema)
+def get_referral(referral_id: uuid.UUID) -> Any:
+    return service.describe(service.get_referral(current_actor(), referral_id))
+
+
+@blp.route("/referrals/<uuid:referral_id>/<action>", methods=["POST"])
+@require(*PARTIES, scopes="referrals:write")
+@blp.arguments(TransitionArgs, as_kwargs=True)
+@blp.response(200, ReferralSchema)
+def act(referral_id: uuid.UUID, action: str, **payload: Any) -> Any:
+    """One of: send, acknowledge, request-info, provide-info, waitlist, accept, decline,
+    withdraw, confirm-arrival, complete, end-unfinished, mark-error. Illegal from the current
+    state: 409 illegal_transition; accepting with nothing free: 409 no_capacity."""
+    if action not in PUBLIC_ACTIONS:
+        raise NotFound()
+    return service.describe(service.transition(current_actor(), referral_id, action, **payload))
+
+
+@blp.route("/bundles", methods=["POST"])
+@require(*SENDERS, scopes="referrals:write")
+@blp.arguments(BundleCreateArgs, as_kwargs=True)
+@blp.response(201, BundleSchema)
+def create_bundle(**fields: Any) -> Any:
+    """One intake episode: every need sent to 1-3 services at once, all or nothing."""
+    return bundles.describe(bundles.create_bundle(current_actor(), **fields))
+
+
+@blp.route("/bundles/<uuid:bundle_id>")
+@require(*PARTIES, scopes="referrals:read")
+@blp.response(200, BundleSchema)
+def get_bundle(bundle_id: uuid.UUID) -> Any:
+    return bundles.describe(bundles.get_bundle(current_actor(), bundle_id))

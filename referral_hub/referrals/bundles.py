@@ -1,0 +1,161 @@
+"""Bundles: one intake episode, its needs, each sent to up to three services at once.
+
+The first acceptance in a need wins; the need's status, its hops and the bundle's place in
+the coordinators' in-limbo queue are derived from its referrals, never stored.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from referral_hub.audit import service as audit
+from referral_hub.clients import service as clients
+from referral_hub.core import clock
+from referral_hub.core.actor import Actor
+from referral_hub.core.errors import DomainError, NotFound, ValidationFailed
+from referral_hub.core.tenancy import foreign
+from referral_hub.directory import service as directory
+from referral_hub.extensions import db
+from referral_hub.referrals import service as referrals
+from referral_hub.referrals.deadlines import Urgency
+from referral_hub.referrals.models import Bundle, Need, Referral
+from referral_hub.referrals.states import OPEN, State
+
+HOPS = frozenset({State.DECLINED, State.EXPIRED, State.NOT_COMPLETED})
+
+
+def create_bundle(
+    actor: Actor,
+    *,
+    client_id: uuid.UUID,
+    urgency: Urgency,
+    needs: list[dict[str, Any]],
+    consent_id: uuid.UUID | None = None,
+) -> Bundle:
+    """All or nothing: any need that cannot be sent fails the whole bundle."""
+    client = clients.load_owned(actor, client_id)
+    categories = [need["category"] for need in needs]
+    if len(set(categories)) != len(categories):
+        raise ValidationFailed(errors={"needs": ["One need per service category."]})
+    bundle = Bundle(
+        client_id=client.id,
+        sender_agency_id=client.owner_agency_id,
+        consent_id=consent_id,
+        urgency=urgency,
+        created_by=actor.id,
+    )
+    db.session.add(bundle)
+    db.session.flush()
+    for index, wanted in enumerate(needs):
+        need = Need(
+            bundle_id=bundle.id,
+            category=wanted["category"],
+            data_categories=wanted["data_categories"],
+        )
+        db.session.add(need)
+        db.session.flush()
+        for service_index, service_id in enumerate(wanted["service_ids"]):
+            try:
+                service = directory.get_service(actor, service_id)
+                if service.category.value != need.category:
+                    raise ValidationFailed(
+                        errors={"service_ids": ["Not a service of this need's category."]}
+                    )
+                referrals.send_referral(
+                    actor,
+                    client_id=client.id,
+                    service_id=service_id,
+                    urgency=urgency,
+                    data_categories=wanted["data_categories"],
+                    consent_id=consent_id,
+                    note=wanted.get("note"),
+                    bundle_id=bundle.id,
+                    need_id=need.id,
+                )
+            except DomainError as error:  # the same refusal, naming the need and the service
+                prefix = f"needs.{index}.service_ids.{service_index}"
+                raise type(error)(
+                    error.detail,
+                    errors={
+                        prefix: [
+                            m
+                            for messages in (error.errors or {"": [error.detail]}).values()
+                            for m in messages
+                        ]
+                    },
+                ) from None
+    audit.record(
+        actor,
+        "bundle.created",
+        bundle,
+        client_reference=client.reference,
+        details={"needs": len(needs)},
+    )
+    return bundle
+
+
+def get_bundle(actor: Actor, bundle_id: uuid.UUID) -> Bundle:
+    bundle = db.session.get(Bundle, bundle_id)
+    if bundle is None:
+        raise NotFound()
+    if bundle.sender_agency_id != actor.agency_id and not actor.has_role("coordinator"):
+        raise foreign("bundle", bundle.id)
+    return bundle
+
+
+def describe(bundle: Bundle, now: datetime | None = None) -> dict[str, Any]:
+    now = now or clock.now()
+    needs = []
+    limbo_reasons = []
+    for need in db.session.scalars(select(Need).where(Need.bundle_id == bundle.id)):
+        items = list(
+            db.session.scalars(
+                select(Referral).where(Referral.need_id == need.id).order_by(Referral.created_at)
+            )
+        )
+        status, hops, why = need_status(items, bundle.urgency, now)
+        if why:
+            limbo_reasons.append(f"{need.category}: {why}")
+        needs.append(
+            {
+                "id": need.id,
+                "category": need.category,
+                "status": status,
+                "hops": hops,
+                "referrals": [referrals.describe(item) for item in items],
+            }
+        )
+    statuses = {need["status"] for need in needs}
+    overall = (
+        "met" if statuses <= {"met"} else "placed" if statuses <= {"met", "placed"} else "open"
+    )
+    return {
+        "id": bundle.id,
+        "status": overall,
+        "in_limbo": bool(limbo_reasons),
+        "limbo_reasons": limbo_reasons,
+        "needs": needs,
+    }
+
+
+def need_status(
+    items: list[Referral], urgency: Urgency, now: datetime
+) -> tuple[str, int, str | None]:
+    """(status, hops, why it is in limbo or None)."""
+    hops = sum(1 for item in items if item.status in HOPS)
+    limit = 2 if urgency == Urgency.EMERGENCY else 3
+    if any(item.status == State.COMPLETED for item in items):
+        return "met", hops, None
+    if any(item.status in (State.ACCEPTED, State.ENGAGED) for item in items):
+        return "placed", hops, None
+    waiting = [item for item in items if item.status in OPEN]
+    if waiting:
+        late = [item for item in waiting if item.respond_by is not None and item.respond_by < now]
+        why = "waiting past its deadline" if late else (f"{hops} hops" if hops >= limit else None)
+        return "pending", hops, why
+    why = f"{hops} hops" if hops >= limit else "nothing open"
+    return ("unmet" if hops else "searching"), hops, why

@@ -1,0 +1,44 @@
+"""Deadlines frozen on a referral when it is sent. Pure.
+
+emergency: acknowledge in 15 min, decide in 30 min, arrive within 3 h of acceptance;
+urgent: 1 h, 4 h, 24 h; routine: 1 and 3 business days (weekends skipped), no arrival
+window.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+
+class Urgency(StrEnum):
+    EMERGENCY = "emergency"
+    URGENT = "urgent"
+    ROUTINE = "routine"
+
+
+def add_business_days(start: datetime, days: int) -> datetime:
+    moment = start
+    added = 0
+    while added < days:
+        moment += timedelta(days=1)
+        if moment.weekday() < 5:
+            added += 1
+    return moment
+
+
+def answer_deadlines(urgency: Urgency, sent_at: datetime) -> tuple[datetime, datetime]:
+    """(acknowledge by, decide by)."""
+    if urgency == Urgency.EMERGENCY:
+        return sent_at + timedelta(minutes=15), sent_at + timedelta(minutes=30)
+    if urgency == Urgency.URGENT:
+        return sent_at + timedelta(hours=1), sent_at + timedelta(hours=4)
+    return add_business_days(sent_at, 1), add_business_days(sent_at, 3)
+
+
+def arrival_deadline(urgency: Urgency, accepted_at: datetime) -> datetime | None:
+    if urgency == Urgency.EMERGENCY:
+        return accepted_at + timedelta(hours=3)
+    if urgency == Urgency.URGENT:
+        return accepted_at + timedelta(hours=24)
+    return None

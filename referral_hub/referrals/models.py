@@ -1,0 +1,94 @@
+"""Referrals, and the bundles (intake episodes) and needs that group them."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import JSON, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from referral_hub.core import clock
+from referral_hub.core.db import Base, UUIDPrimaryKey, str_enum
+from referral_hub.referrals.deadlines import Urgency
+from referral_hub.referrals.states import State
+
+
+class Bundle(UUIDPrimaryKey, Base):
+    __tablename__ = "bundle"
+
+    client_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("client.id", ondelete="CASCADE"), index=True
+    )
+    sender_agency_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("agency.id", ondelete="RESTRICT"), index=True
+    )
+    consent_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("consent.id", ondelete="SET NULL")
+    )
+    urgency: Mapped[Urgency] = mapped_column(str_enum(Urgency, "bundle_urgency", 16))
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    created_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class Need(UUIDPrimaryKey, Base):
+    __tablename__ = "need"
+
+    bundle_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("bundle.id", ondelete="CASCADE"), index=True
+    )
+    category: Mapped[str] = mapped_column(String(32))
+    data_categories: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+
+class Referral(UUIDPrimaryKey, Base):
+    __tablename__ = "referral"
+    __table_args__ = (
+        Index("ix_referral_receiver_status", "receiver_agency_id", "status"),
+        Index("ix_referral_sender_status", "sender_agency_id", "status"),
+        Index("ix_referral_client_service", "client_id", "service_id"),
+    )
+
+    client_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("client.id", ondelete="CASCADE"))
+    client_reference: Mapped[str] = mapped_column(String(40))
+    service_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("service.id", ondelete="RESTRICT"))
+    sender_agency_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("agency.id", ondelete="RESTRICT")
+    )
+    receiver_agency_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("agency.id", ondelete="RESTRICT")
+    )
+    consent_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("consent.id", ondelete="SET NULL")
+    )
+    bundle_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("bundle.id", ondelete="CASCADE"), index=True
+    )
+    need_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("need.id", ondelete="CASCADE"), index=True
+    )
+    previous_referral_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("referral.id", ondelete="SET NULL")
+    )
+    urgency: Mapped[Urgency] = mapped_column(str_enum(Urgency, "referral_urgency", 16))
+    status: Mapped[State] = mapped_column(
+        str_enum(State, "referral_status", 20), default=State.DRAFT
+    )
+    data_categories: Mapped[list[str]] = mapped_column(JSON, default=list)  # frozen at send
+    note: Mapped[bytes | None]  # sealed under the client's key, like her PII
+    holds_unit: Mapped[bool] = mapped_column(default=False)
+    acknowledge_by: Mapped[datetime | None]
+    respond_by: Mapped[datetime | None]
+    arrive_by: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    acknowledged_at: Mapped[datetime | None]
+    accepted_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    decline_reason: Mapped[str | None] = mapped_column(String(40))
+    outcome: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    updated_at: Mapped[datetime] = mapped_column(default=clock.now, onupdate=clock.now)
+    created_by: Mapped[str | None] = mapped_column(String(64))
+
+    def __repr__(self) -> str:
+        return f"<Referral {self.id} {self.status}>"

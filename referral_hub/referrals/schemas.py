@@ -1,0 +1,108 @@
+"""Referral and bundle shapes for the API."""
+
+from __future__ import annotations
+
+from marshmallow import fields, validate
+
+from referral_hub.consent.policy import CATEGORIES
+from referral_hub.core.schemas import HubSchema, PageArgs, StrictBoolean, StrictInteger
+from referral_hub.directory.vocabulary import Category
+from referral_hub.referrals.deadlines import Urgency
+from referral_hub.referrals.states import DECLINE_REASONS, UNFINISHED_REASONS, State
+
+URGENCIES = [u.value for u in Urgency]
+
+
+class ReferralCreateArgs(HubSchema):
+    client_id = fields.UUID(required=True)
+    service_id = fields.UUID(required=True)
+    consent_id = fields.UUID(load_default=None)
+    urgency = fields.Enum(Urgency, by_value=True, required=True)
+    data_categories = fields.List(
+        fields.String(validate=validate.OneOf(CATEGORIES)), load_default=lambda: ["profile"]
+    )
+    note = fields.String(validate=validate.Length(max=2000))
+    send = StrictBoolean(load_default=True)
+
+
+class ReferralSchema(HubSchema):
+    id = fields.UUID()
+    status = fields.String()
+    urgency = fields.String()
+    client_reference = fields.String()
+    client_id = fields.UUID()
+    sender_agency = fields.UUID()
+    receiver_agency = fields.UUID()
+    service = fields.UUID()
+    bundle_id = fields.UUID(allow_none=True)
+    need_id = fields.UUID(allow_none=True)
+    consent_id = fields.UUID(allow_none=True)
+    previous_referral_id = fields.UUID(allow_none=True)
+    data_categories = fields.List(fields.String())
+    acknowledge_by = fields.AwareDateTime(allow_none=True)
+    respond_by = fields.AwareDateTime(allow_none=True)
+    arrive_by = fields.AwareDateTime(allow_none=True)
+    decline_reason = fields.String(allow_none=True)
+    outcome = fields.String(allow_none=True)
+    created_at = fields.AwareDateTime()
+    updated_at = fields.AwareDateTime()
+
+
+class ReferralListArgs(PageArgs):
+    box = fields.String(load_default="received", validate=validate.OneOf(["sent", "received"]))
+    status = fields.String(load_default=None, validate=validate.OneOf([s.value for s in State]))
+    urgency = fields.String(load_default=None, validate=validate.OneOf(URGENCIES))
+
+
+class TransitionArgs(HubSchema):
+    """What each action takes: decline `reason` (+ `note`, `suggested_service_id`), withdraw and
+    mark-error `reason`, request-info `question`, provide-info `answer`, waitlist `position`/`eta`,
+    complete `outcome`, end-unfinished `reason`."""
+
+    reason = fields.String(validate=validate.Length(min=1, max=200))
+    note = fields.String(validate=validate.Length(max=2000))
+    suggested_service_id = fields.UUID()
+    question = fields.String(validate=validate.Length(min=1, max=2000))
+    answer = fields.String(validate=validate.Length(min=1, max=2000))
+    position = StrictInteger(validate=validate.Range(min=1, max=10_000))
+    eta = fields.AwareDateTime()
+    outcome = fields.String(validate=validate.Length(max=40))
+
+
+class NeedArgs(HubSchema):
+    category = fields.String(required=True, validate=validate.OneOf([c.value for c in Category]))
+    service_ids = fields.List(fields.UUID(), required=True, validate=validate.Length(min=1, max=3))
+    data_categories = fields.List(
+        fields.String(validate=validate.OneOf(CATEGORIES)), load_default=lambda: ["profile"]
+    )
+    note = fields.String(validate=validate.Length(max=2000))
+
+
+class BundleCreateArgs(HubSchema):
+    client_id = fields.UUID(required=True)
+    consent_id = fields.UUID(load_default=None)
+    urgency = fields.Enum(Urgency, by_value=True, required=True)
+    needs = fields.List(
+        fields.Nested(NeedArgs), required=True, validate=validate.Length(min=1, max=11)
+    )
+
+
+class NeedSchema(HubSchema):
+    id = fields.UUID()
+    category = fields.String()
+    status = fields.String(
+        validate=validate.OneOf(["searching", "pending", "placed", "met", "unmet"])
+    )
+    hops = fields.Integer()
+    referrals = fields.List(fields.Nested(ReferralSchema))
+
+
+class BundleSchema(HubSchema):
+    id = fields.UUID()
+    status = fields.String()
+    in_limbo = fields.Boolean()
+    limbo_reasons = fields.List(fields.String())
+    needs = fields.List(fields.Nested(NeedSchema))
+
+
+__all__ = ["DECLINE_REASONS", "UNFINISHED_REASONS"]

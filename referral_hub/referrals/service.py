@@ -1,0 +1,391 @@
+"""Sending referrals and moving them through their states — one transaction each, with the
+audit event, the capacity hold or release, the receiver's access and the notifications.
+
+The receiver's access to her data is data (consent access grants): opened at send
+(profile only), widened at acceptance, ended at a terminal state.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from referral_hub.agencies.models import Agency, AgencyStatus, User
+from referral_hub.audit import service as audit
+from referral_hub.clients import service as clients
+from referral_hub.consent import policy
+from referral_hub.consent import service as consent
+from referral_hub.consent.models import Consent
+from referral_hub.core import clock, envelope, keystore
+from referral_hub.core.actor import SYSTEM, Actor, ActorKind
+from referral_hub.core.errors import (
+    Conflict,
+    ConsentInactive,
+    ConsentRequired,
+    DoNotRefer,
+    Forbidden,
+    IllegalTransition,
+    NoCapacity,
+    NotFound,
+    ValidationFailed,
+)
+from referral_hub.core.pagination import paginate
+from referral_hub.core.tenancy import foreign
+from referral_hub.directory import service as directory
+from referral_hub.directory.vocabulary import ServiceStatus
+from referral_hub.extensions import db
+from referral_hub.notifications.service import send_email
+from referral_hub.referrals import states
+from referral_hub.referrals.deadlines import Urgency, answer_deadlines, arrival_deadline
+from referral_hub.referrals.models import Need, Referral
+from referral_hub.referrals.states import Side, State
+
+REASON_REQUIRED = {"decline": states.DECLINE_REASONS, "end-unfinished": states.UNFINISHED_REASONS}
+TEXT_REQUIRED = {
+    "withdraw": "reason",
+    "mark-error": "reason",
+    "request-info": "question",
+    "provide-info": "answer",
+}
+
+
+# --- sending --------------------------------------------------------------------------------
+
+
+def send_referral(
+    actor: Actor,
+    *,
+    client_id: uuid.UUID,
+    service_id: uuid.UUID,
+    urgency: Urgency,
+    data_categories: list[str],
+    consent_id: uuid.UUID | None = None,
+    note: str | None = None,
+    send: bool = True,
+    bundle_id: uuid.UUID | None = None,
+    need_id: uuid.UUID | None = None,
+    previous_referral_id: uuid.UUID | None = None,
+) -> Referral:
+    """Check the send rules, then create the referral (and send it unless `send` is false)."""
+    client = clients.load_owned(actor, client_id)
+    service = directory.get_service(actor, service_id)
+    if service.status != ServiceStatus.ACTIVE or service.agency.status != AgencyStatus.ACTIVE:
+        raise ValidationFailed(errors={"service_id": ["This service is not taking referrals now."]})
+    if str(service.agency_id) in client.do_not_refer:
+        raise DoNotRefer(errors={"service_id": ["The client asked not to be sent to this agency."]})
+    categories = frozenset(data_categories) | {policy.PROFILE}
+    record = _consent_for(client.id, consent_id)
+    receiver = policy.Reader(
+        service.agency_id, is_law_enforcement=service.agency.kind.value == "law_enforcement"
+    )
+    allowed = policy.sendable(
+        consent.facts(record), receiver, service.category.value, categories, clock.now()
+    )
+    missing = sorted(categories - allowed)
+    if missing:
+        if record is not None and not policy.is_active(consent.facts(record), clock.now()):
+            raise ConsentInactive(
+                errors={"consent_id": [f"The consent is {record.status(clock.now())}."]}
+            )
+        raise ConsentRequired(
+            "Sharing this needs a consent naming this agency for this purpose and data.",
+            errors={"data_categories": [f"Not covered by consent: {', '.join(missing)}."]},
+        )
+    open_one = db.session.scalar(
+        select(Referral.id).where(
+            Referral.client_id == client.id,
+            Referral.service_id == service.id,
+            Referral.status.in_([state.value for state in states.OPEN]),
+        )
+    )
+    if open_one is not None:
+        raise Conflict(
+            "This client already has an open referral to this service.",
+            errors={"service_id": [str(open_one)]},
+        )
+    referral = Referral(
+        id=uuid.uuid4(),
+        client_id=client.id,
+        client_reference=client.reference,
+        service_id=service.id,
+        sender_agency_id=client.owner_agency_id,
+        receiver_agency_id=service.agency_id,
+        consent_id=record.id if record else None,
+        bundle_id=bundle_id,
+        need_id=need_id,
+        previous_referral_id=previous_referral_id,
+        urgency=urgency,
+        status=State.DRAFT,
+        data_categories=sorted(categories),
+        created_by=actor.id,
+    )
+    if note:
+        referral.note = _seal(client.id, referral.id, note)
+    db.session.add(referral)
+    db.session.flush()
+    audit.record(actor, "referral.created", referral, client_reference=client.reference)
+    if send:
+        transition(actor, referral.id, "send")
+    return referral
+
+
+def _consent_for(client_id: uuid.UUID, consent_id: uuid.UUID | None) -> Consent | None:
+    if consent_id is None:
+        return None
+    record = db.session.get(Consent, consent_id)
+    if record is None or record.client_id != client_id:
+        raise ValidationFailed(errors={"consent_id": ["No such consent for this client."]})
+    return record
+
+
+def _seal(client_id: uuid.UUID, referral_id: uuid.UUID, text: str) -> bytes:
+    stored = keystore.get(client_id)
+    if stored is None:
+        raise Conflict("This client's data was erased.")
+    return envelope.seal(envelope.unwrap(*stored), text.encode(), f"referral.note:{referral_id}")
+
+
+# --- loading and listing --------------------------------------------------------------------
+
+
+def _sides(actor: Actor, referral: Referral) -> set[Side]:
+    if actor.kind == ActorKind.SYSTEM:
+        return set(Side)
+    sides = set()
+    if actor.agency_id == referral.sender_agency_id:
+        sides.add(Side.SENDER)
+    if actor.agency_id == referral.receiver_agency_id:
+        sides.add(Side.RECEIVER)
+    if actor.has_role("coordinator"):
+        sides.add(Side.COORDINATOR)
+    return sides
+
+
+def get_referral(actor: Actor, referral_id: uuid.UUID, *, lock: bool = False) -> Referral:
+    """A party's (or a coordinator's) referral; anyone else's looks missing."""
+    statement = select(Referral).where(Referral.id == referral_id)
+    if lock:
+        statement = statement.with_for_update().execution_options(populate_existing=True)
+    referral = db.session.scalar(statement)
+    if referral is None:
+        raise NotFound()
+    if not _sides(actor, referral):
+        raise foreign("referral", referral.id)
+    return referral
+
+
+def list_referrals(
+    actor: Actor,
+    *,
+    box: str,
+    status: str | None,
+    urgency: str | None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[Referral], str | None]:
+    column = Referral.sender_agency_id if box == "sent" else Referral.receiver_agency_id
+    statement = select(Referral).where(column == actor.agency_id)
+    if status:
+        statement = statement.where(Referral.status == status)
+    if urgency:
+        statement = statement.where(Referral.urgency == urgency)
+    return paginate(
+        statement,
+        [Referral.created_at, Referral.id],
+        limit,
+        cursor,
+        [datetime.fromisoformat, uuid.UUID],
+    )
+
+
+# --- transitions ----------------------------------------------------------------------------
+
+
+def transition(actor: Actor, referral_id: uuid.UUID, action: str, **payload: Any) -> Referral:
+    """One move of the state machine: legal from here, by this side, guards met — or nothing."""
+    peek = get_referral(actor, referral_id)
+    if peek.need_id is not None and action == "accept":  # first accept of a need wins
+        db.session.scalar(select(Need.id).where(Need.id == peek.need_id).with_for_update())
+    referral = get_referral(actor, referral_id, lock=True)
+    move = states.find(referral.status, action)
+    if move is None:
+        raise IllegalTransition(
+            f"A referral that is {referral.status.value} cannot be {action}ed here."
+        )
+    if move.side not in _sides(actor, referral):
+        raise Forbidden(f"Only the {move.side.value} may {action} this referral.")
+    _guard(action, payload)
+    now = clock.now()
+    _effects(actor, referral, move, payload, now)
+    previous = referral.status
+    referral.status = move.target
+    if move.target in states.TERMINAL:
+        referral.closed_at = now
+        consent.set_grant(str(referral.id), ended=True)
+    db.session.flush()
+    audit.record(
+        actor,
+        f"referral.{move.target.value}",
+        referral,
+        client_reference=referral.client_reference,
+        consent_id=referral.consent_id,
+        fields=referral.data_categories if move.target == State.SENT else (),
+        details={"action": action, "from": previous.value, **_safe_details(action, payload)},
+    )
+    _notify(referral, move)
+    if move.target == State.ACCEPTED and referral.need_id is not None:
+        _supersede_siblings(referral)
+    return referral
+
+
+def _guard(action: str, payload: dict[str, Any]) -> None:
+    if action in REASON_REQUIRED and payload.get("reason") not in REASON_REQUIRED[action]:
+        choices = ", ".join(REASON_REQUIRED[action])
+        raise ValidationFailed(errors={"reason": [f"One of: {choices}."]})
+    field = TEXT_REQUIRED.get(action)
+    if field and not str(payload.get(field) or "").strip():
+        raise ValidationFailed(errors={field: ["Required."]})
+
+
+def _safe_details(action: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """Coded reasons only: free text (questions, answers, notes) never goes on the chain."""
+    details: dict[str, Any] = {}
+    if action in REASON_REQUIRED:
+        details["reason"] = payload["reason"]
+    if payload.get("position") is not None:
+        details["position"] = int(payload["position"])
+    return details
+
+
+def _effects(
+    actor: Actor,
+    referral: Referral,
+    move: states.Transition,
+    payload: dict[str, Any],
+    now: datetime,
+) -> None:
+    if move.target == State.SENT:
+        referral.sent_at = now
+        referral.acknowledge_by, referral.respond_by = answer_deadlines(referral.urgency, now)
+        consent.open_grant(
+            referral.client_id, referral.receiver_agency_id, referral.consent_id, str(referral.id)
+        )
+    elif move.target == State.ACKNOWLEDGED and referral.acknowledged_at is None:
+        referral.acknowledged_at = now
+    elif move.target == State.ACCEPTED:
+        if not directory.hold_unit(actor, referral.service_id, note=f"referral {referral.id}"):
+            raise NoCapacity("Nothing is free at this service right now.")
+        referral.holds_unit = True
+        referral.accepted_at = now
+        referral.arrive_by = arrival_deadline(referral.urgency, now)
+        consent.set_grant(str(referral.id), accepted=True)
+    elif move.target == State.ENGAGED and referral.holds_unit:
+        directory.consume_unit(actor, referral.service_id, note=f"referral {referral.id}")
+        referral.holds_unit = False
+    if move.target == State.DECLINED:
+        referral.decline_reason = payload["reason"]
+    if move.target == State.NOT_COMPLETED:
+        referral.outcome = payload.get("reason") or "no_show"
+    if move.target == State.COMPLETED:
+        referral.outcome = payload.get("outcome") or "completed"
+    if move.target in states.TERMINAL and referral.holds_unit:
+        directory.release_unit(actor, referral.service_id, note=f"referral {referral.id}")
+        referral.holds_unit = False
+
+
+def _supersede_siblings(winner: Referral) -> None:
+    siblings = db.session.scalars(
+        select(Referral).where(
+            Referral.need_id == winner.need_id,
+            Referral.id != winner.id,
+            Referral.status.in_(
+                [s.value for s in (State.SENT, State.ACKNOWLEDGED, State.WAITLISTED)]
+            ),
+        )
+    ).all()
+    for sibling in siblings:
+        transition(SYSTEM, sibling.id, "supersede")
+
+
+def _notify(referral: Referral, move: states.Transition) -> None:
+    """E-mail the other party's staff that something waits for them: nothing else in it."""
+    to_receiver = move.side == Side.SENDER or move.target == State.SUPERSEDED
+    to_sender = move.side in (Side.RECEIVER, Side.COORDINATOR) or move.target in (
+        State.EXPIRED,
+        State.NOT_COMPLETED,
+    )
+    if move.side == Side.COORDINATOR:
+        to_receiver = True
+    recipients: list[tuple[uuid.UUID, set[str]]] = []
+    if to_receiver:
+        recipients.append((referral.receiver_agency_id, {"provider", "agency_admin"}))
+    if to_sender:
+        recipients.append((referral.sender_agency_id, {"intake", "agency_admin"}))
+    for agency_id, roles in recipients:
+        for user in db.session.scalars(
+            select(User).where(User.agency_id == agency_id, User.is_active.is_(True))
+        ):
+            if roles & set(user.roles):
+                send_email(user.email, "action_waiting")
+
+
+def withdraw_under_consent(consent_id: uuid.UUID, reason: str) -> int:
+    """Revocation cascade: unaccepted referrals sent under the consent are withdrawn."""
+    open_before_acceptance = [
+        state.value
+        for state in (
+            State.DRAFT,
+            State.SENT,
+            State.ACKNOWLEDGED,
+            State.INFO_REQUESTED,
+            State.WAITLISTED,
+        )
+    ]
+    withdrawn = 0
+    for referral in db.session.scalars(
+        select(Referral).where(
+            Referral.consent_id == consent_id, Referral.status.in_(open_before_acceptance)
+        )
+    ).all():
+        if referral.status == State.DRAFT:
+            referral.status = State.WITHDRAWN
+            referral.closed_at = clock.now()
+        else:
+            transition(SYSTEM, referral.id, "withdraw", reason=f"consent {reason}")
+        withdrawn += 1
+    return withdrawn
+
+
+def describe(referral: Referral) -> dict[str, Any]:
+    return {
+        "id": referral.id,
+        "status": referral.status.value,
+        "urgency": referral.urgency.value,
+        "client_reference": referral.client_reference,
+        "client_id": referral.client_id,
+        "sender_agency": referral.sender_agency_id,
+        "receiver_agency": referral.receiver_agency_id,
+        "service": referral.service_id,
+        "bundle_id": referral.bundle_id,
+        "need_id": referral.need_id,
+        "consent_id": referral.consent_id,
+        "previous_referral_id": referral.previous_referral_id,
+        "data_categories": referral.data_categories,
+        "acknowledge_by": referral.acknowledge_by,
+        "respond_by": referral.respond_by,
+        "arrive_by": referral.arrive_by,
+        "decline_reason": referral.decline_reason,
+        "outcome": referral.outcome,
+        "created_at": referral.created_at,
+        "updated_at": referral.updated_at,
+    }
+
+
+def agency_of(agency_id: uuid.UUID) -> Agency:
+    agency = db.session.get(Agency, agency_id)
+    if agency is None:
+        raise NotFound()
+    return agency
