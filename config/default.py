@@ -108,6 +108,10 @@ CONSENT_EXPIRY_SECONDS = 60
 ERASE_AFTER_DAYS = 90
 ERASURE_SWEEP_SECONDS = 3600
 
+# --- Referrals ---------------------------------------------------------------------------
+# How often deadlines are checked: reminders, escalation to coordinators, expiry, no-shows.
+DEADLINE_SWEEP_SECONDS = 60
+
 # Largest accepted request body, in bytes (413 above it).
 MAX_CONTENT_LENGTH = 1024 * 1024
 

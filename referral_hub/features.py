@@ -34,6 +34,7 @@ def register(app: Flask) -> None:
     from referral_hub.jobs import service as outbox
     from referral_hub.jobs.queue import build_queue
     from referral_hub.notifications import service as _notifications  # noqa: F401 - consumers
+    from referral_hub.referrals import deadlines_sweep
     from referral_hub.referrals.api import blp as referrals_blp
     from referral_hub.web import context
     from referral_hub.web.pages.home import blp as home_blp
@@ -47,6 +48,7 @@ def register(app: Flask) -> None:
     periodic.register("capacity.remind_stale", "STALE_REMINDER_SECONDS", directory.remind_stale)
     periodic.register("consent.expire", "CONSENT_EXPIRY_SECONDS", consent.expire_consents)
     periodic.register("clients.erase", "ERASURE_SWEEP_SECONDS", consent.erasure_sweep)
+    periodic.register("referrals.deadlines", "DEADLINE_SWEEP_SECONDS", deadlines_sweep.sweep)
 
     # who is calling, and the checks that follow from it
     app.session_interface = sessions.DatabaseSessionInterface()

@@ -9,13 +9,16 @@ from referral_hub.core.authz import current_actor, require
 from referral_hub.core.errors import NotFound
 from referral_hub.core.http import HubBlueprint
 from referral_hub.core.schemas import page_schema
-from referral_hub.referrals import bundles, service
+from referral_hub.referrals import bundles, conversation, service
 from referral_hub.referrals.schemas import (
     BundleCreateArgs,
     BundleSchema,
+    MessageArgs,
+    MessageSchema,
     ReferralCreateArgs,
     ReferralListArgs,
     ReferralSchema,
+    TimelineEntrySchema,
     TransitionArgs,
 )
 from referral_hub.referrals.states import PUBLIC_ACTIONS
@@ -49,6 +52,30 @@ def list_referrals(**args: Any) -> Any:
 @blp.response(200, ReferralSchema)
 def get_referral(referral_id: uuid.UUID) -> Any:
     return service.describe(service.get_referral(current_actor(), referral_id))
+
+
+@blp.route("/referrals/<uuid:referral_id>/messages")
+@require(*PARTIES, scopes="referrals:read")
+@blp.response(200, MessageSchema(many=True))
+def list_messages(referral_id: uuid.UUID) -> Any:
+    """The two parties' messages (survivor data: the read is recorded)."""
+    return conversation.list_messages(current_actor(), referral_id)
+
+
+@blp.route("/referrals/<uuid:referral_id>/messages", methods=["POST"])
+@require(*PARTIES, scopes="referrals:write")
+@blp.arguments(MessageArgs, as_kwargs=True)
+@blp.response(201, MessageSchema)
+def post_message(referral_id: uuid.UUID, body: str) -> Any:
+    return conversation.post_message(current_actor(), referral_id, body)
+
+
+@blp.route("/referrals/<uuid:referral_id>/timeline")
+@require(*PARTIES, scopes="referrals:read")
+@blp.response(200, TimelineEntrySchema(many=True))
+def timeline(referral_id: uuid.UUID) -> Any:
+    """The referral's audit events, in order."""
+    return conversation.timeline(current_actor(), referral_id)
 
 
 @blp.route("/referrals/<uuid:referral_id>/<action>", methods=["POST"])

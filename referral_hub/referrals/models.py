@@ -80,6 +80,10 @@ class Referral(UUIDPrimaryKey, Base):
     acknowledge_by: Mapped[datetime | None]
     respond_by: Mapped[datetime | None]
     arrive_by: Mapped[datetime | None]
+    expire_by: Mapped[datetime | None] = mapped_column(index=True)
+    reminded_at: Mapped[datetime | None]
+    escalated_at: Mapped[datetime | None]
+    suggested_service_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
     sent_at: Mapped[datetime | None]
     acknowledged_at: Mapped[datetime | None]
     accepted_at: Mapped[datetime | None]
@@ -92,3 +96,19 @@ class Referral(UUIDPrimaryKey, Base):
 
     def __repr__(self) -> str:
         return f"<Referral {self.id} {self.status}>"
+
+
+class Message(UUIDPrimaryKey, Base):
+    """A note between the two parties of a referral, sealed under the client's key."""
+
+    __tablename__ = "referral_message"
+
+    referral_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("referral.id", ondelete="CASCADE"), index=True
+    )
+    author_agency_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("agency.id", ondelete="RESTRICT")
+    )
+    author_id: Mapped[str | None] = mapped_column(String(64))
+    body: Mapped[bytes]
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)

@@ -42,6 +42,10 @@ class ReferralSchema(HubSchema):
     acknowledge_by = fields.AwareDateTime(allow_none=True)
     respond_by = fields.AwareDateTime(allow_none=True)
     arrive_by = fields.AwareDateTime(allow_none=True)
+    expire_by = fields.AwareDateTime(allow_none=True)
+    suggested_service_ids = fields.List(
+        fields.UUID(), metadata={"description": "Next best matches, when it expired."}
+    )
     decline_reason = fields.String(allow_none=True)
     outcome = fields.String(allow_none=True)
     created_at = fields.AwareDateTime()
@@ -106,3 +110,24 @@ class BundleSchema(HubSchema):
 
 
 __all__ = ["DECLINE_REASONS", "UNFINISHED_REASONS"]
+
+
+class MessageArgs(HubSchema):
+    body = fields.String(required=True, validate=validate.Length(min=1, max=5000))
+
+
+class MessageSchema(HubSchema):
+    id = fields.UUID()
+    author_agency = fields.UUID()
+    author = fields.String(allow_none=True)
+    body = fields.String()
+    created_at = fields.AwareDateTime()
+
+
+class TimelineEntrySchema(HubSchema):
+    seq = fields.Integer()
+    at = fields.AwareDateTime()
+    action = fields.String()
+    actor_type = fields.String()
+    agency = fields.UUID(allow_none=True)
+    details = fields.Dict()

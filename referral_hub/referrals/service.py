@@ -270,6 +270,9 @@ def _effects(
     if move.target == State.SENT:
         referral.sent_at = now
         referral.acknowledge_by, referral.respond_by = answer_deadlines(referral.urgency, now)
+        # unanswered past the decision deadline, a referral gets one more acknowledge-window
+        # (after coordinators are told) before it expires
+        referral.expire_by = referral.respond_by + (referral.acknowledge_by - now)
         consent.open_grant(
             referral.client_id, referral.receiver_agency_id, referral.consent_id, str(referral.id)
         )
@@ -377,6 +380,8 @@ def describe(referral: Referral) -> dict[str, Any]:
         "acknowledge_by": referral.acknowledge_by,
         "respond_by": referral.respond_by,
         "arrive_by": referral.arrive_by,
+        "expire_by": referral.expire_by,
+        "suggested_service_ids": referral.suggested_service_ids,
         "decline_reason": referral.decline_reason,
         "outcome": referral.outcome,
         "created_at": referral.created_at,

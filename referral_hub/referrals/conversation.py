@@ -1,0 +1,112 @@
+"""Messages between a referral's two parties, and the referral's timeline.
+
+Messages are survivor data: sealed under her key (gone when she is erased), readable by
+the two parties only while the referral is theirs, and every read is on the record.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+
+from referral_hub.audit import service as audit
+from referral_hub.audit.models import AuditEvent
+from referral_hub.core import envelope, keystore
+from referral_hub.core.actor import Actor
+from referral_hub.core.errors import Conflict, Forbidden
+from referral_hub.extensions import db
+from referral_hub.referrals import service as referrals
+from referral_hub.referrals.models import Message, Referral
+from referral_hub.referrals.states import Side
+
+
+def _key(referral: Referral) -> bytes:
+    stored = keystore.get(referral.client_id)
+    if stored is None:
+        raise Conflict("This client's data was erased.")
+    return envelope.unwrap(*stored)
+
+
+def _party(actor: Actor, referral_id: uuid.UUID) -> Referral:
+    referral = referrals.get_referral(actor, referral_id)
+    if not {Side.SENDER, Side.RECEIVER} & referrals._sides(actor, referral):
+        raise Forbidden("Messages are between the sending and the receiving agency.")
+    return referral
+
+
+def post_message(actor: Actor, referral_id: uuid.UUID, body: str) -> dict[str, Any]:
+    referral = _party(actor, referral_id)
+    message = Message(
+        id=uuid.uuid4(),
+        referral_id=referral.id,
+        author_agency_id=actor.agency_id,
+        author_id=actor.id,
+        body=b"",
+    )
+    message.body = envelope.seal(_key(referral), body.encode(), f"referral.message:{message.id}")
+    db.session.add(message)
+    db.session.flush()
+    audit.record(
+        actor,
+        "referral.message_sent",
+        referral,
+        client_reference=referral.client_reference,
+        details={"message_id": str(message.id)},
+    )
+    return _view(message, body)
+
+
+def list_messages(actor: Actor, referral_id: uuid.UUID) -> list[dict[str, Any]]:
+    referral = _party(actor, referral_id)
+    rows = list(
+        db.session.scalars(
+            select(Message).where(Message.referral_id == referral.id).order_by(Message.created_at)
+        )
+    )
+    if not rows:
+        return []
+    key = _key(referral)
+    audit.record(
+        actor,
+        "referral.messages_read",
+        referral,
+        client_reference=referral.client_reference,
+        details={"count": len(rows)},
+    )
+    return [
+        _view(row, envelope.open_sealed(key, row.body, f"referral.message:{row.id}").decode())
+        for row in rows
+    ]
+
+
+def _view(message: Message, body: str) -> dict[str, Any]:
+    return {
+        "id": message.id,
+        "author_agency": message.author_agency_id,
+        "author": message.author_id,
+        "body": body,
+        "created_at": message.created_at,
+    }
+
+
+def timeline(actor: Actor, referral_id: uuid.UUID) -> list[dict[str, Any]]:
+    """The referral's audit events in order (they never held PII)."""
+    referral = referrals.get_referral(actor, referral_id)
+    events = db.session.scalars(
+        select(AuditEvent)
+        .where(AuditEvent.subject_type == "referral", AuditEvent.subject_id == str(referral.id))
+        .order_by(AuditEvent.seq)
+    )
+    return [
+        {
+            "seq": e.seq,
+            "at": e.at,
+            "action": e.action,
+            "actor_type": e.actor_type,
+            "agency": e.actor_agency_id,
+            "details": e.details,
+        }
+        for e in events
+    ]
