@@ -34,6 +34,8 @@ def register(app: Flask) -> None:
     from referral_hub.jobs import service as outbox
     from referral_hub.jobs.queue import build_queue
     from referral_hub.notifications import service as _notifications  # noqa: F401 - consumers
+    from referral_hub.notifications import webhooks as _webhooks  # noqa: F401 - consumer
+    from referral_hub.notifications.api import blp as webhooks_blp
     from referral_hub.referrals import deadlines_sweep
     from referral_hub.referrals.api import blp as referrals_blp
     from referral_hub.web import context
@@ -62,6 +64,7 @@ def register(app: Flask) -> None:
     api.register_blueprint(directory_blp)
     api.register_blueprint(clients_blp)
     api.register_blueprint(referrals_blp)
+    api.register_blueprint(webhooks_blp)
     # the revocation cascade: consent (below) signals, referrals (above) act
     consent.consent_ended.connect(_withdraw_referrals, weak=False)
     for blueprint in (oauth_blp, health_blp, home_blp, signin_blp):

@@ -8,4 +8,5 @@ from referral_hub.consent import models as consent  # noqa: F401
 from referral_hub.core import idempotency  # noqa: F401
 from referral_hub.directory import models as directory  # noqa: F401
 from referral_hub.jobs import models as jobs  # noqa: F401
+from referral_hub.notifications import models as notifications  # noqa: F401
 from referral_hub.referrals import models as referrals  # noqa: F401

@@ -300,6 +300,38 @@ ENDPOINTS = [
         scopes="referrals:read",
     ),
     Endpoint(
+        "subscribe webhook",
+        "POST",
+        "/api/v1/webhooks",
+        roles=("agency_admin",),
+        scopes="admin",
+        ok=201,
+        other=201,
+        body=lambda world, case: {"url": "https://partner.example/h", "events": ["referral.sent"]},
+    ),
+    Endpoint(
+        "list webhooks",
+        "GET",
+        "/api/v1/webhooks",
+        roles=("agency_admin",),
+        scopes="admin",
+        other=200,
+    ),
+    Endpoint(
+        "webhook deliveries",
+        "GET",
+        "/api/v1/webhooks/{webhook}/deliveries",
+        roles=("agency_admin",),
+        scopes="admin",
+    ),
+    Endpoint(
+        "disable webhook",
+        "POST",
+        "/api/v1/webhooks/{webhook}/disable",
+        roles=("agency_admin",),
+        scopes="admin",
+    ),
+    Endpoint(
         "create bundle",
         "POST",
         "/api/v1/bundles",
@@ -406,6 +438,14 @@ def world(client: Any, session: Any) -> dict[str, Any]:
                 urgency="routine",
                 data_categories=["profile"],
             )
+            from referral_hub.notifications.webhooks import subscribe
+
+            admin_actor = Actor(
+                ActorKind.USER, "grid-admin", agency.id, frozenset({"agency_admin"})
+            )
+            records[f"{name}_webhook"] = subscribe(
+                admin_actor, url="https://partner.example/h", events=["referral.sent"]
+            )[0]
             records[f"{name}_bundle"] = bundle_service.create_bundle(
                 actor,
                 client_id=person.id,
@@ -455,6 +495,7 @@ def path_for(endpoint: Endpoint, world: dict[str, Any], case: str) -> str:
         "consent": world["other_consent" if foreign else "own_consent"].id,
         "referral": world["other_referral" if foreign else "own_referral"].id,
         "bundle": world["other_bundle" if foreign else "own_bundle"].id,
+        "webhook": world["other_webhook" if foreign else "own_webhook"].id,
     }
     if case == "missing":
         values = {key: uuid.uuid4() for key in values}

@@ -37,6 +37,7 @@ from referral_hub.core.tenancy import foreign
 from referral_hub.directory import service as directory
 from referral_hub.directory.vocabulary import ServiceStatus
 from referral_hub.extensions import db
+from referral_hub.notifications import webhooks
 from referral_hub.notifications.service import send_email
 from referral_hub.referrals import states
 from referral_hub.referrals.deadlines import Urgency, answer_deadlines, arrival_deadline
@@ -236,6 +237,11 @@ def transition(actor: Actor, referral_id: uuid.UUID, action: str, **payload: Any
         details={"action": action, "from": previous.value, **_safe_details(action, payload)},
     )
     _notify(referral, move)
+    webhooks.announce(
+        f"referral.{move.target.value}",
+        {referral.sender_agency_id, referral.receiver_agency_id},
+        {"referral_id": str(referral.id), "status": move.target.value},
+    )
     if move.target == State.ACCEPTED and referral.need_id is not None:
         _supersede_siblings(referral)
     return referral

@@ -1,0 +1,179 @@
+"""Webhooks: ids and statuses only, signed, retried with backoff through the outbox.
+
+A delivery is JSON `{"id", "event", "at", "data"}` with `X-Hub-Signature: sha256=<hex HMAC
+of the body under the subscription's secret>` and `X-Hub-Delivery: <id>`. The id is the
+outbox row's, the same on every retry: receivers drop what they have seen. Survivor data
+never travels in a webhook — receivers fetch details through the API, as consent allows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import urllib.error
+import urllib.request
+import uuid
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select
+
+from referral_hub.audit import service as audit
+from referral_hub.core import clock, crypto
+from referral_hub.core.actor import Actor, ActorKind
+from referral_hub.core.errors import Forbidden, NotFound, ValidationFailed
+from referral_hub.core.tenancy import foreign
+from referral_hub.extensions import db
+from referral_hub.jobs import service as outbox
+from referral_hub.jobs.handlers import DeliveryFailed, consumer
+from referral_hub.jobs.models import OutboxMessage, OutboxStatus
+from referral_hub.notifications.models import Webhook
+
+EVENTS = (
+    "referral.sent",
+    "referral.acknowledged",
+    "referral.info_requested",
+    "referral.waitlisted",
+    "referral.accepted",
+    "referral.engaged",
+    "referral.completed",
+    "referral.not_completed",
+    "referral.declined",
+    "referral.withdrawn",
+    "referral.expired",
+    "referral.superseded",
+    "referral.entered_in_error",
+)
+
+
+def _admin_of(actor: Actor, agency_id: uuid.UUID) -> None:
+    if actor.kind == ActorKind.SYSTEM:
+        return
+    if actor.agency_id != agency_id or not (
+        actor.has_role("agency_admin")
+        or (actor.kind == ActorKind.CLIENT and "admin" in actor.scopes)
+    ):
+        raise Forbidden("Agency administrators manage their agency's webhooks.")
+
+
+def subscribe(actor: Actor, *, url: str, events: list[str]) -> tuple[Webhook, str]:
+    """A new subscription and its signing secret (shown once)."""
+    if actor.agency_id is None:
+        raise Forbidden("Webhooks belong to an agency.")
+    _admin_of(actor, actor.agency_id)
+    if current_app.config["HUB_ENV"] == "production" and not url.startswith("https://"):
+        raise ValidationFailed(errors={"url": ["Use https."]})
+    secret = "whsec_" + secrets.token_urlsafe(32)
+    hook = Webhook(
+        agency_id=actor.agency_id,
+        url=url,
+        events=sorted(set(events)),
+        secret_encrypted=crypto.encrypt(secret.encode()),
+        created_by=actor.id,
+    )
+    db.session.add(hook)
+    db.session.flush()
+    audit.record(actor, "webhook.created", hook, details={"events": hook.events})
+    return hook, secret
+
+
+def list_webhooks(actor: Actor) -> list[Webhook]:
+    if actor.agency_id is None:
+        return []
+    _admin_of(actor, actor.agency_id)
+    return list(db.session.scalars(select(Webhook).where(Webhook.agency_id == actor.agency_id)))
+
+
+def disable(actor: Actor, webhook_id: uuid.UUID) -> Webhook:
+    hook = db.session.get(Webhook, webhook_id)
+    if hook is None:
+        raise NotFound()
+    if hook.agency_id != actor.agency_id and actor.kind != ActorKind.SYSTEM:
+        raise foreign("webhook", hook.id)
+    _admin_of(actor, hook.agency_id)
+    hook.is_active = False
+    audit.record(actor, "webhook.disabled", hook)
+    return hook
+
+
+def deliveries(actor: Actor, webhook_id: uuid.UUID, status: str | None) -> list[OutboxMessage]:
+    """The outbox rows of one subscription — dead ones included, for the agency admin."""
+    hook = db.session.get(Webhook, webhook_id)
+    if hook is None or (hook.agency_id != actor.agency_id and actor.kind != ActorKind.SYSTEM):
+        raise NotFound()
+    _admin_of(actor, hook.agency_id)
+    rows = db.session.scalars(
+        select(OutboxMessage)
+        .where(OutboxMessage.kind == "webhook")
+        .order_by(OutboxMessage.created_at)
+    )
+    return [
+        row
+        for row in rows
+        if row.payload.get("webhook_id") == str(hook.id)
+        and (status is None or row.status == OutboxStatus(status))
+    ]
+
+
+def announce(event: str, agency_ids: set[uuid.UUID], data: dict[str, Any]) -> int:
+    """In the business transaction: one outbox row per subscription that wants `event`."""
+    count = 0
+    for hook in db.session.scalars(
+        select(Webhook).where(Webhook.agency_id.in_(agency_ids), Webhook.is_active.is_(True))
+    ):
+        if event in hook.events:
+            outbox.add(
+                "webhook",
+                {
+                    "webhook_id": str(hook.id),
+                    "event": event,
+                    "at": clock.isoformat(clock.now()),
+                    **data,
+                },
+            )
+            count += 1
+    return count
+
+
+def sign(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+@consumer("webhook")
+def deliver_webhook(message: OutboxMessage) -> None:
+    hook = db.session.get(Webhook, uuid.UUID(message.payload["webhook_id"]))
+    if hook is None or not hook.is_active:
+        return  # unsubscribed since: nothing to deliver, nothing to retry
+    data = {k: v for k, v in message.payload.items() if k not in ("webhook_id", "event", "at")}
+    body = json.dumps(
+        {
+            "id": str(message.id),
+            "event": message.payload["event"],
+            "at": message.payload["at"],
+            "data": data,
+        },
+        separators=(",", ":"),
+    ).encode()
+    secret = crypto.decrypt(hook.secret_encrypted).decode()
+    request = urllib.request.Request(  # noqa: S310 - the subscriber's own URL, checked at subscribe
+        hook.url,
+        data=body,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "User-Agent": "referral-hub-webhooks",
+            "X-Hub-Signature": sign(secret, body),
+            "X-Hub-Delivery": str(message.id),
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
+            status = response.status
+    except urllib.error.HTTPError as error:
+        raise DeliveryFailed(f"receiver answered {error.code}") from None
+    except (urllib.error.URLError, OSError) as error:
+        raise DeliveryFailed(f"could not reach the receiver ({type(error).__name__})") from None
+    if not 200 <= status < 300:
+        raise DeliveryFailed(f"receiver answered {status}")
