@@ -387,3 +387,15 @@ def test_the_http_endpoints(client: Any, net: dict[str, Any]) -> None:
     assert client.post(f"{url}/teleport", json={}, headers=as_receiver).status_code == 404
     accepted = client.post(f"{url}/accept", json={}, headers=as_receiver).json
     assert accepted["status"] == "accepted" and accepted["arrive_by"]
+
+
+def test_refer_again_links_the_new_referral_to_the_ended_one(net: dict[str, Any]) -> None:
+    first = send(net)
+    with pytest.raises(ValidationFailed):
+        send(net, previous_referral_id=first.id)  # still open: nothing to follow yet
+    with transaction():
+        referrals.transition(
+            net["actors"][Side.RECEIVER], first.id, "decline", reason="no_capacity"
+        )
+    again = send(net, previous_referral_id=first.id)
+    assert again.previous_referral_id == first.id and again.status == State.SENT

@@ -23,6 +23,10 @@ class ReferralCreateArgs(HubSchema):
     )
     note = fields.String(validate=validate.Length(max=2000))
     send = StrictBoolean(load_default=True)
+    previous_referral_id = fields.UUID(
+        load_default=None,
+        metadata={"description": "Refer again: the ended referral this one follows."},
+    )
 
 
 class ReferralSchema(HubSchema):

@@ -77,6 +77,16 @@ def send_referral(
         raise ValidationFailed(errors={"service_id": ["This service is not taking referrals now."]})
     if str(service.agency_id) in client.do_not_refer:
         raise DoNotRefer(errors={"service_id": ["The client asked not to be sent to this agency."]})
+    if previous_referral_id is not None:
+        earlier = get_referral(actor, previous_referral_id)
+        if earlier.client_id != client.id or earlier.status not in states.TERMINAL:
+            raise ValidationFailed(
+                errors={
+                    "previous_referral_id": [
+                        "Refer again follows an ended referral of the same client."
+                    ]
+                }
+            )
     categories = frozenset(data_categories) | {policy.PROFILE}
     record = _consent_for(client.id, consent_id)
     receiver = policy.Reader(
