@@ -9,7 +9,7 @@ RUN := UV_PYTHON_DOWNLOADS=never $(UV) run --locked --no-sync
 FLASK := $(RUN) flask --app wsgi
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test sync lint format typecheck openapi vendor bench clean help
+.PHONY: run test sync lint format typecheck openapi vendor bench bench-cycle clean help
 
 help:
 	@echo "make run    - install, migrate, seed demo data and serve on http://127.0.0.1:5000"
@@ -51,6 +51,10 @@ openapi: sync
 # search benchmark on PostgreSQL (+ Redis); prints figures and ratios, writes bench/results/
 bench: sync
 	$(RUN) python bench/search.py $(BENCH_ARGS)
+
+# referral cycle benchmark (create, send, accept, arrive) with webhook latency
+bench-cycle: sync
+	$(RUN) python bench/cycle.py $(BENCH_ARGS)
 
 # developers only (needs npm): refresh the vendored front-end files from package.json pins
 vendor:

@@ -1,0 +1,275 @@
+"""Referral cycle benchmark: `python bench/cycle.py` (PostgreSQL + Redis, one command).
+
+Each cycle is four real API calls: create a client, send her a referral, the receiver
+accepts (a bed is held), the receiver confirms arrival. It runs against gunicorn (2
+workers) with one rq worker delivering webhooks to a receiver on loopback, and prints
+cycles per second, p50/p95 per step, and commit→webhook latency (accept answered →
+`referral.accepted` received), with /healthz on the same stack as the baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import (
+    DEFAULT_DATABASE,
+    ROOT,
+    Client,
+    bench_environment,
+    gunicorn,
+    percentile,
+    say,
+    summary,
+    write_result,
+    wrk_load,
+)
+from bench.search import ensure_directory
+
+STEPS = ("create client", "send", "accept", "confirm arrival")
+
+
+class WebhookSink:
+    """Records when each referral's `referral.accepted` delivery arrives."""
+
+    def __init__(self) -> None:
+        self.arrived: dict[str, float] = {}
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                sink.arrived.setdefault(body["data"]["referral_id"], time.monotonic())
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def setup(sink_url: str) -> dict[str, Any]:
+    """Two agencies, a shelter with room for the run, API clients, a webhook subscription."""
+    from referral_hub import create_app
+    from referral_hub.agencies.models import AgencyKind
+    from referral_hub.agencies.service import create_agency
+    from referral_hub.auth.service import create_api_client
+    from referral_hub.core.actor import SYSTEM, Actor, ActorKind
+    from referral_hub.core.db import transaction
+    from referral_hub.directory import service as directory
+    from referral_hub.directory.vocabulary import Category
+    from referral_hub.extensions import db
+    from referral_hub.notifications.webhooks import subscribe
+
+    app = create_app()
+    with app.app_context():
+        with transaction():
+            stamp = str(int(time.time()))
+            sender = create_agency(SYSTEM, name=f"Cycle Sender {stamp}", kind=AgencyKind.HOTLINE)
+            receiver = create_agency(SYSTEM, name=f"Cycle Shelter {stamp}", kind=AgencyKind.SHELTER)
+            shelter = directory.create_service(
+                SYSTEM,
+                agency_id=receiver.id,
+                category=Category.EMERGENCY_SHELTER,
+                name="Cycle beds",
+            )
+            directory.set_capacity(SYSTEM, shelter.id, total=1_000_000, available=1_000_000)
+            sender_client, sender_secret = create_api_client(
+                SYSTEM,
+                agency_id=sender.id,
+                name="bench",
+                scopes=["clients:write", "referrals:write"],
+            )
+            receiver_client, receiver_secret = create_api_client(
+                SYSTEM, agency_id=receiver.id, name="bench", scopes=["referrals:write"]
+            )
+            admin = Actor(ActorKind.USER, "bench", receiver.id, frozenset({"agency_admin"}))
+            subscribe(admin, url=sink_url, events=["referral.accepted"])
+            result = {
+                "service_id": str(shelter.id),
+                "sender": (sender_client.client_id, sender_secret),
+                "receiver": (receiver_client.client_id, receiver_secret),
+            }
+        db.engine.dispose()
+    return result
+
+
+def token(port: int, credentials: tuple[str, str]) -> str:
+    basic = base64.b64encode(f"{credentials[0]}:{credentials[1]}".encode()).decode()
+    status, _, data = Client(port).request(
+        "POST",
+        "/oauth/token",
+        urllib.parse.urlencode({"grant_type": "client_credentials"}).encode(),
+        {"Authorization": f"Basic {basic}", "Content-Type": "application/x-www-form-urlencoded"},
+    )
+    if status != 200:
+        raise RuntimeError(f"token endpoint answered {status}")
+    return str(json.loads(data)["access_token"])
+
+
+def run_cycles(
+    port: int, tokens: dict[str, str], service_id: str, seconds: float, threads: int
+) -> dict[str, Any]:
+    stop = time.monotonic() + seconds
+    timings: dict[str, list[float]] = {step: [] for step in STEPS}
+    accepted_at: dict[str, float] = {}
+    errors: list[str] = []
+    cycles = 0
+    lock = threading.Lock()
+
+    def worker() -> None:
+        nonlocal cycles
+        as_sender = Client(
+            port,
+            {"Authorization": f"Bearer {tokens['sender']}", "Content-Type": "application/json"},
+        )
+        as_receiver = Client(
+            port,
+            {"Authorization": f"Bearer {tokens['receiver']}", "Content-Type": "application/json"},
+        )
+        while time.monotonic() < stop:
+            status, ms1, data = as_sender.request(
+                "POST", "/api/v1/clients", b'{"profile": {"language": "es"}}'
+            )
+            if status != 201:
+                errors.append(f"client {status}")
+                continue
+            body = json.dumps(
+                {
+                    "client_id": json.loads(data)["id"],
+                    "service_id": service_id,
+                    "urgency": "emergency",
+                    "data_categories": ["profile"],
+                }
+            ).encode()
+            status, ms2, data = as_sender.request("POST", "/api/v1/referrals", body)
+            if status != 201:
+                errors.append(f"send {status}")
+                continue
+            referral = json.loads(data)["id"]
+            status, ms3, _ = as_receiver.request(
+                "POST", f"/api/v1/referrals/{referral}/accept", b"{}"
+            )
+            answered = time.monotonic()
+            if status != 200:
+                errors.append(f"accept {status}")
+                continue
+            status, ms4, _ = as_receiver.request(
+                "POST", f"/api/v1/referrals/{referral}/confirm-arrival", b"{}"
+            )
+            if status != 200:
+                errors.append(f"arrival {status}")
+                continue
+            with lock:
+                cycles += 1
+                accepted_at[referral] = answered
+                for step, elapsed in zip(STEPS, (ms1, ms2, ms3, ms4), strict=True):
+                    timings[step].append(elapsed)
+
+    started = time.monotonic()
+    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    elapsed = time.monotonic() - started
+    return {
+        "cycles": cycles,
+        "seconds": elapsed,
+        "timings": timings,
+        "accepted_at": accepted_at,
+        "errors": errors,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE)
+    )
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--threads", type=int, default=8)
+    options = parser.parse_args()
+
+    instance = tempfile.mkdtemp(prefix="bench-instance-")
+    ensure_directory(options.database_url, 0, instance)
+    env = bench_environment(options.database_url, instance)
+    sink = WebhookSink()
+    world = setup(sink.url)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "referral_hub.worker"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        with gunicorn(env, workers=2) as port:
+            tokens = {
+                "sender": token(port, world["sender"]),
+                "receiver": token(port, world["receiver"]),
+            }
+            say(f"running cycles with {options.threads} threads for {options.seconds:.0f} s …")
+            run = run_cycles(port, tokens, world["service_id"], options.seconds, options.threads)
+            time.sleep(2)  # let the last webhooks land
+            health = wrk_load(port, {}, ["/healthz"], 5, 16) or {"requests_per_s": float("nan")}
+    finally:
+        worker.terminate()
+        worker.wait(timeout=15)
+    latencies = [
+        (sink.arrived[referral] - answered) * 1000
+        for referral, answered in run["accepted_at"].items()
+        if referral in sink.arrived
+    ]
+    rate = run["cycles"] / run["seconds"]
+    result = {
+        "cycles_per_s": round(rate, 1),
+        "cycles": run["cycles"],
+        "errors": len(run["errors"]),
+        "steps": {step: summary(values) for step, values in run["timings"].items()},
+        "webhook": {
+            "delivered": len(latencies),
+            "of": len(run["accepted_at"]),
+            "p50_ms": round(percentile(latencies, 0.5), 1),
+            "p99_ms": round(percentile(latencies, 0.99), 1),
+        },
+        "healthz_per_s": health["requests_per_s"],
+    }
+    say("")
+    failed = len(run["errors"])
+    say(f"cycles: {run['cycles']} in {run['seconds']:.1f} s = {rate:.1f}/s ({failed} errors)")
+    for step, figures in result["steps"].items():
+        say(f"  {step:<16} p50 {figures['p50_ms']:6.2f} ms   p95 {figures['p95_ms']:6.2f} ms")
+    hook = result["webhook"]
+    say(
+        f"commit → webhook: {hook['delivered']}/{hook['of']} delivered, "
+        f"p50 {hook['p50_ms']} ms, p99 {hook['p99_ms']} ms"
+    )
+    calls = rate * 4
+    share = calls / health["requests_per_s"]
+    baseline = health["requests_per_s"]
+    say(f"/healthz, same stack: {baseline:.0f}/s; {calls:.0f} API calls/s = {share:.2f} of it")
+    if latencies:
+        say(f"(mean webhook latency {statistics.fmean(latencies):.1f} ms)")
+    say(f"written to {write_result('cycle', result)}")
+
+
+if __name__ == "__main__":
+    main()
