@@ -117,7 +117,16 @@ def app(worker_id: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fl
 def committing_app(worker_id: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     """An app on its own empty database where transactions really commit (races, threads)."""
     url = fresh_database_url(f"commit_{worker_id}", tmp_path_factory)
-    with migrated_app(url, worker_id, tmp_path_factory, JOB_RUNNER="inline", REDIS_URL="") as a:
+    # a connection for every racing thread: a starved pool would be the test's bottleneck
+    pool = {"pool_size": 64, "max_overflow": 16}
+    with migrated_app(
+        url,
+        worker_id,
+        tmp_path_factory,
+        JOB_RUNNER="inline",
+        REDIS_URL="",
+        SQLALCHEMY_ENGINE_OPTIONS=pool,
+    ) as a:
         yield a
 
 

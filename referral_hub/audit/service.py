@@ -1,9 +1,11 @@
 """Recording audit events in the caller's transaction, and reading the chain back.
 
-`record()` runs inside a service, after its flush: it takes the head (row lock on
+`record()` runs inside a service: it checks and prepares the event, and the transaction
+appends every prepared event just before it commits — taking the head (row lock on
 PostgreSQL; SQLite transactions already hold the write lock from BEGIN IMMEDIATE),
-appends the next event and moves the head, all in the caller's transaction. So there is
-no change without its event, no event without its change, and no gap in `seq`.
+chaining the events in order and moving the head. So there is no change without its
+event, no event without its change, and no gap in `seq` — and the head is held for a few
+inserts, not for the whole transaction, so writers queue for microseconds.
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ from referral_hub.audit.chain import GENESIS, Verification, chain_hash, leaf_has
 from referral_hub.audit.models import AuditEvent, AuditHead
 from referral_hub.core import clock
 from referral_hub.core.actor import Actor
+from referral_hub.core.db import TRANSIENT, before_commit
 from referral_hub.core.nopii import assert_no_pii
 from referral_hub.extensions import db
 
 HEAD_ID = 1
+TRANSIENT.add("audit_pending")
 _ACTION = re.compile(r"^[a-z][a-z_]*(\.[a-z][a-z_]*)+$")
 OUTCOMES = frozenset({"success", "denied", "failure"})
 
@@ -73,10 +77,7 @@ def record(
     details = dict(details or {})
     assert_no_pii(details, where="audit details")
     subject_type, subject_id = _subject_parts(subject)
-    db.session.flush()  # the change being recorded is written before its event
-    head = _lock_head()
     event = AuditEvent(
-        seq=head.seq + 1,
         event_id=uuid.uuid4(),
         at=clock.now(),
         actor_type=str(actor.kind),
@@ -92,17 +93,32 @@ def record(
         fields=sorted(set(fields)),
         consent_id=consent_id,
         details=details,
-        prev_hash=head.chain_hash,
+        prev_hash="",
         leaf_hash="",
         chain_hash="",
     )
-    event.leaf_hash = leaf_hash(event.document())
-    event.chain_hash = chain_hash(head.chain_hash, event.leaf_hash)
-    db.session.add(event)
-    head.seq = event.seq
-    head.chain_hash = event.chain_hash
-    db.session.flush()
+    pending = db.session.info.setdefault("audit_pending", [])
+    if not pending:
+        before_commit(db.session, _append_pending)
+    pending.append(event)
     return event
+
+
+def _append_pending() -> None:
+    """Chain this transaction's events onto the head, in the order they were recorded."""
+    events: list[AuditEvent] = db.session.info.pop("audit_pending", [])
+    if not events:
+        return
+    db.session.flush()  # the changes being recorded are written before their events
+    head = _lock_head()
+    for event in events:
+        event.seq = head.seq + 1
+        event.prev_hash = head.chain_hash
+        event.leaf_hash = leaf_hash(event.document())
+        event.chain_hash = chain_hash(event.prev_hash, event.leaf_hash)
+        db.session.add(event)
+        head.seq, head.chain_hash = event.seq, event.chain_hash
+        db.session.flush()  # the head trigger lets seq move forward by exactly one
 
 
 def head() -> tuple[int, str]:

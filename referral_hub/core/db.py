@@ -122,11 +122,19 @@ def install_sqlite_pragmas(engine: Engine) -> None:
 
 
 Callback = Callable[[], object]
+# session.info keys that belong to one transaction: cleared when it starts and when it rolls
+# back (features add their own, e.g. the audit events waiting to be chained)
+TRANSIENT: set[str] = {"after_commit", "before_commit"}
 
 
 def after_commit(session: Session | scoped_session[Any], callback: Callback) -> None:
     """Run `callback` once the surrounding transaction() has committed (never on rollback)."""
     session.info.setdefault("after_commit", []).append(callback)
+
+
+def before_commit(session: Session | scoped_session[Any], callback: Callback) -> None:
+    """Run `callback` inside the transaction, just before it commits (once per registration)."""
+    session.info.setdefault("before_commit", []).append(callback)
 
 
 def after_rollback(session: Session | scoped_session[Any], callback: Callback) -> None:
@@ -150,14 +158,17 @@ def transaction() -> Iterator[scoped_session[Any]]:
     from referral_hub.extensions import db
 
     session = db.session
-    session.info.pop("after_commit", None)
-    session.info.pop("after_rollback", None)
+    for key in (*TRANSIENT, "after_rollback"):
+        session.info.pop(key, None)
     try:
         yield session
+        for callback in session.info.pop("before_commit", []):
+            callback()
         session.commit()
     except BaseException:
         session.rollback()
-        session.info.pop("after_commit", None)
+        for key in TRANSIENT:
+            session.info.pop(key, None)
         _run_after_rollback(session.info.pop("after_rollback", []))
         raise
     session.info.pop("after_rollback", None)
