@@ -146,3 +146,29 @@ def test_dead_deliveries_are_visible_to_the_agency_admin(
         )
     finally:
         partner.close()
+
+
+@pytest.mark.parametrize(
+    ("url", "accepted"),
+    [
+        ("https://partner.example/hooks", True),
+        ("https://203.0.113.9/hooks", False),  # documentation range: not global
+        ("https://8.8.8.8/hooks", True),
+        ("http://partner.example/hooks", False),
+        ("https://localhost/hooks", False),
+        ("https://127.0.0.1/hooks", False),
+        ("https://10.1.2.3/hooks", False),
+        ("https://169.254.169.254/latest", False),
+        ("https://[::1]/hooks", False),
+        ("https://db.internal/hooks", False),
+    ],
+)
+def test_production_webhooks_go_only_to_public_https(url: str, accepted: bool) -> None:
+    from referral_hub.core.errors import ValidationFailed
+    from referral_hub.notifications.webhooks import _public_https
+
+    if accepted:
+        _public_https(url)
+    else:
+        with pytest.raises(ValidationFailed):
+            _public_https(url)

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import secrets
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from typing import Any
@@ -58,13 +60,30 @@ def _admin_of(actor: Actor, agency_id: uuid.UUID) -> None:
         raise Forbidden("Agency administrators manage their agency's webhooks.")
 
 
+def _public_https(url: str) -> None:
+    """In production a webhook must be https to a public host: no loopback, no private
+    ranges, no link-local metadata addresses (a hub must not be made to call inwards)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme != "https" or not parts.hostname:
+        raise ValidationFailed(errors={"url": ["Use https to a public host."]})
+    host = parts.hostname
+    if host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
+        raise ValidationFailed(errors={"url": ["Not a public host."]})
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return  # a name; resolved by the receiver's DNS at delivery
+    if not address.is_global:
+        raise ValidationFailed(errors={"url": ["Not a public address."]})
+
+
 def subscribe(actor: Actor, *, url: str, events: list[str]) -> tuple[Webhook, str]:
     """A new subscription and its signing secret (shown once)."""
     if actor.agency_id is None:
         raise Forbidden("Webhooks belong to an agency.")
     _admin_of(actor, actor.agency_id)
-    if current_app.config["HUB_ENV"] == "production" and not url.startswith("https://"):
-        raise ValidationFailed(errors={"url": ["Use https."]})
+    if current_app.config["HUB_ENV"] == "production":
+        _public_https(url)
     secret = "whsec_" + secrets.token_urlsafe(32)
     hook = Webhook(
         agency_id=actor.agency_id,
