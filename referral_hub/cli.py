@@ -183,6 +183,21 @@ def disable_user(email: str, enable: bool) -> None:
     click.echo("user enabled" if enable else "user disabled and signed out")
 
 
+@hub.command("set-roles")
+@click.option("--email", required=True)
+@click.option("--role", "roles", multiple=True, required=True, help="Repeat for several.")
+def set_roles(email: str, roles: tuple[str, ...]) -> None:
+    """Replace a staff member's roles (audited; their sessions end, new roles at next sign-in)."""
+    from referral_hub.auth import admin
+
+    try:
+        with transaction():
+            admin.update_user(SYSTEM, _resolve_user(email).id, roles=list(roles))
+    except DomainError as error:
+        _fail(error)
+    click.echo("roles set: " + ", ".join(sorted(set(roles))))
+
+
 @hub.command("reset-totp")
 @click.option("--email", required=True)
 def reset_totp(email: str) -> None:

@@ -181,3 +181,21 @@ def test_client_addresses_come_from_the_proxy_only_when_trusted(
                 )
             # six different forwarded addresses: only one real socket address
             assert (response.status_code == 429) is expected_limited
+
+
+def test_cli_changes_roles_and_refuses_unknown_ones(app: Flask, session: Any) -> None:
+    with transaction():
+        person = factories.user(factories.agency(), ["intake"])
+    runner = app.test_cli_runner()
+    result = runner.invoke(
+        args=["hub", "set-roles", "--email", person.email, "--role", "provider", "--role", "intake"]
+    )
+    assert result.exit_code == 0, result.output
+    session.expire_all()
+    assert session.get(User, person.id).roles == ["intake", "provider"]
+    assert (
+        runner.invoke(
+            args=["hub", "set-roles", "--email", person.email, "--role", "wizard"]
+        ).exit_code
+        != 0
+    )

@@ -121,3 +121,17 @@ def create_user(
 
 def find_user_by_email(email: str) -> User | None:
     return db.session.scalar(select(User).where(User.email == email.strip().lower()))
+
+
+def email_staff(agency_id: uuid.UUID | None, roles: set[str], template: str) -> int:
+    """Queue a fixed-text e-mail to the active staff holding any of `roles` (in one agency,
+    or hub-wide when `agency_id` is None, as for coordinators). Returns how many."""
+    statement = select(User).where(User.is_active.is_(True))
+    if agency_id is not None:
+        statement = statement.where(User.agency_id == agency_id)
+    count = 0
+    for user in db.session.scalars(statement):
+        if roles & set(user.roles):
+            send_email(user.email, template)
+            count += 1
+    return count

@@ -19,7 +19,8 @@ from flask import current_app
 from sqlalchemy import Float, Integer, and_, bindparam, case, func, or_, select, update
 from sqlalchemy.orm import joinedload
 
-from referral_hub.agencies.models import Agency, AgencyStatus, User
+from referral_hub.agencies.models import Agency, AgencyStatus
+from referral_hub.agencies.service import email_staff
 from referral_hub.audit import service as audit
 from referral_hub.core import clock, crypto
 from referral_hub.core.actor import Actor, ActorKind
@@ -42,7 +43,6 @@ from referral_hub.directory.vocabulary import (
     unmask,
 )
 from referral_hub.extensions import db
-from referral_hub.notifications.service import send_email
 
 # --- permissions ----------------------------------------------------------------------------
 
@@ -438,11 +438,7 @@ def remind_stale() -> int:
     ).all()
     agencies = {agency_id for _, agency_id in rows}
     for agency_id in agencies:
-        for user in db.session.scalars(
-            select(User).where(User.agency_id == agency_id, User.is_active.is_(True))
-        ):
-            if {"provider", "agency_admin"} & set(user.roles):
-                send_email(user.email, "capacity_stale")
+        email_staff(agency_id, {"provider", "agency_admin"}, "capacity_stale")
     if rows:
         db.session.execute(
             update(Capacity)

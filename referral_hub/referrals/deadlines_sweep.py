@@ -13,14 +13,13 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from referral_hub.agencies.models import User
+from referral_hub.agencies.service import email_staff
 from referral_hub.audit import service as audit
 from referral_hub.clients.models import Client
 from referral_hub.core import clock
 from referral_hub.core.actor import SYSTEM
 from referral_hub.directory import service as directory
 from referral_hub.extensions import db
-from referral_hub.notifications.service import send_email
 from referral_hub.referrals import service as referrals
 from referral_hub.referrals.models import Referral
 from referral_hub.referrals.states import State
@@ -44,7 +43,7 @@ def sweep() -> dict[str, int]:
         )
     ).all():
         referral.reminded_at = now
-        _tell(referral.receiver_agency_id, {"provider", "agency_admin"})
+        email_staff(referral.receiver_agency_id, {"provider", "agency_admin"}, "action_waiting")
         audit.record(
             SYSTEM, "referral.reminded", referral, client_reference=referral.client_reference
         )
@@ -57,9 +56,7 @@ def sweep() -> dict[str, int]:
         )
     ).all():
         referral.escalated_at = now
-        for user in db.session.scalars(select(User).where(User.is_active.is_(True))):
-            if "coordinator" in user.roles:
-                send_email(user.email, "action_waiting")
+        email_staff(None, {"coordinator"}, "action_waiting")
         audit.record(
             SYSTEM, "referral.escalated", referral, client_reference=referral.client_reference
         )
@@ -77,14 +74,6 @@ def sweep() -> dict[str, int]:
         referrals.transition(SYSTEM, referral.id, "no-show")
         done["no_show"] += 1
     return done
-
-
-def _tell(agency_id: object, roles: set[str]) -> None:
-    for user in db.session.scalars(
-        select(User).where(User.agency_id == agency_id, User.is_active.is_(True))
-    ):
-        if roles & set(user.roles):
-            send_email(user.email, "action_waiting")
 
 
 def _next_best(referral: Referral) -> list[str]:

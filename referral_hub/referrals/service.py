@@ -13,7 +13,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from referral_hub.agencies.models import Agency, AgencyStatus, User
+from referral_hub.agencies.models import AgencyStatus
+from referral_hub.agencies.service import email_staff
 from referral_hub.audit import service as audit
 from referral_hub.clients import service as clients
 from referral_hub.consent import policy
@@ -38,7 +39,6 @@ from referral_hub.directory import service as directory
 from referral_hub.directory.vocabulary import ServiceStatus
 from referral_hub.extensions import db
 from referral_hub.notifications import webhooks
-from referral_hub.notifications.service import send_email
 from referral_hub.referrals import states
 from referral_hub.referrals.deadlines import Urgency, answer_deadlines, arrival_deadline
 from referral_hub.referrals.models import Need, Referral
@@ -217,9 +217,10 @@ def list_referrals(
 
 def transition(actor: Actor, referral_id: uuid.UUID, action: str, **payload: Any) -> Referral:
     """One move of the state machine: legal from here, by this side, guards met — or nothing."""
-    peek = get_referral(actor, referral_id)
-    if peek.need_id is not None and action == "accept":  # first accept of a need wins
-        db.session.scalar(select(Need.id).where(Need.id == peek.need_id).with_for_update())
+    if action == "accept":  # first accept of a need wins: the need is locked before the referral
+        need_id = db.session.scalar(select(Referral.need_id).where(Referral.id == referral_id))
+        if need_id is not None:
+            db.session.scalar(select(Need.id).where(Need.id == need_id).with_for_update())
     referral = get_referral(actor, referral_id, lock=True)
     move = states.find(referral.status, action)
     if move is None:
@@ -344,11 +345,7 @@ def _notify(referral: Referral, move: states.Transition) -> None:
     if to_sender:
         recipients.append((referral.sender_agency_id, {"intake", "agency_admin"}))
     for agency_id, roles in recipients:
-        for user in db.session.scalars(
-            select(User).where(User.agency_id == agency_id, User.is_active.is_(True))
-        ):
-            if roles & set(user.roles):
-                send_email(user.email, "action_waiting")
+        email_staff(agency_id, roles, "action_waiting")
 
 
 def withdraw_under_consent(consent_id: uuid.UUID, reason: str) -> int:
@@ -403,10 +400,3 @@ def describe(referral: Referral) -> dict[str, Any]:
         "created_at": referral.created_at,
         "updated_at": referral.updated_at,
     }
-
-
-def agency_of(agency_id: uuid.UUID) -> Agency:
-    agency = db.session.get(Agency, agency_id)
-    if agency is None:
-        raise NotFound()
-    return agency
