@@ -126,12 +126,12 @@ def find_user_by_email(email: str) -> User | None:
 def email_staff(agency_id: uuid.UUID | None, roles: set[str], template: str) -> int:
     """Queue a fixed-text e-mail to the active staff holding any of `roles` (in one agency,
     or hub-wide when `agency_id` is None, as for coordinators). Returns how many."""
-    statement = select(User).where(User.is_active.is_(True))
+    statement = select(User.email, User.roles).where(User.is_active.is_(True))
     if agency_id is not None:
         statement = statement.where(User.agency_id == agency_id)
     count = 0
-    for user in db.session.scalars(statement):
-        if roles & set(user.roles):
-            send_email(user.email, template)
+    for email, held in db.session.execute(statement):
+        if roles & set(held):
+            send_email(email, template)
             count += 1
     return count

@@ -13,10 +13,10 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 from flask import g, has_request_context
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, insert, select, update
 
 from referral_hub.audit.chain import GENESIS, Verification, chain_hash, leaf_hash, verify
 from referral_hub.audit.models import AuditEvent, AuditHead
@@ -43,17 +43,19 @@ def _subject_parts(subject: Subject | None) -> tuple[str | None, str | None]:
     return str(subject.__tablename__), str(subject.id)
 
 
-def _lock_head() -> AuditHead:
-    statement = (
-        select(AuditHead)
-        .where(AuditHead.id == HEAD_ID)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    head = db.session.scalar(statement)
-    if head is None:
-        raise RuntimeError("audit head row missing: run `flask db upgrade`")
-    return head
+# built once: the append runs in every writing transaction
+_LOCK_HEAD = (
+    select(AuditHead.seq, AuditHead.chain_hash).where(AuditHead.id == HEAD_ID).with_for_update()
+)
+_EVENTS = cast(Table, AuditEvent.__table__)
+_HEAD = cast(Table, AuditHead.__table__)
+_INSERT_EVENTS = insert(_EVENTS)
+_MOVE_HEAD = (
+    update(_HEAD)
+    .where(_HEAD.c.id == HEAD_ID)
+    .values(seq=bindparam("new_seq"), chain_hash=bindparam("new_chain"))
+)
+_EVENT_COLUMNS = tuple(column.key for column in _EVENTS.columns)
 
 
 def record(
@@ -105,24 +107,36 @@ def record(
 
 
 def _append_pending() -> None:
-    """Chain this transaction's events onto the head, in the order they were recorded."""
+    """Chain this transaction's events onto the head, in the order they were recorded.
+
+    Plain statements, not the unit of work: one locking read, one multi-row insert, and
+    the head moved once per event (its trigger lets `seq` advance by exactly one).
+    """
     events: list[AuditEvent] = db.session.info.pop("audit_pending", [])
     if not events:
         return
     db.session.flush()  # the changes being recorded are written before their events
-    head = _lock_head()
+    locked = db.session.execute(_LOCK_HEAD).first()
+    if locked is None:
+        raise RuntimeError("audit head row missing: run `flask db upgrade`")
+    seq, chain = locked
     for event in events:
-        event.seq = head.seq + 1
-        event.prev_hash = head.chain_hash
+        seq += 1
+        event.seq, event.prev_hash = seq, chain
         event.leaf_hash = leaf_hash(event.document())
-        event.chain_hash = chain_hash(event.prev_hash, event.leaf_hash)
-        db.session.add(event)
-        head.seq, head.chain_hash = event.seq, event.chain_hash
-        db.session.flush()  # the head trigger lets seq move forward by exactly one
+        event.chain_hash = chain = chain_hash(event.prev_hash, event.leaf_hash)
+    db.session.execute(
+        _INSERT_EVENTS,
+        [{key: getattr(event, key) for key in _EVENT_COLUMNS} for event in events],
+    )
+    for event in events:
+        db.session.execute(_MOVE_HEAD, {"new_seq": event.seq, "new_chain": event.chain_hash})
 
 
 def head() -> tuple[int, str]:
-    current = db.session.get(AuditHead, HEAD_ID)
+    current = db.session.execute(
+        select(AuditHead.seq, AuditHead.chain_hash).where(AuditHead.id == HEAD_ID)
+    ).first()
     return (current.seq, current.chain_hash) if current else (0, GENESIS)
 
 

@@ -20,7 +20,7 @@ from authlib.oauth2.rfc6750 import BearerTokenValidator
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload
 
 from referral_hub.agencies.models import Agency, AgencyStatus
@@ -153,23 +153,27 @@ class BearerView:
         return self.scope
 
 
+# built once: every API call runs it
+_BEARER = (
+    select(
+        AccessToken.scope,
+        AccessToken.expires_at,
+        AccessToken.revoked_at,
+        ApiClient.client_id,
+        ApiClient.agency_id,
+        ApiClient.is_active,
+        Agency.status,
+    )
+    .join(ApiClient, ApiClient.id == AccessToken.client_pk)
+    .join(Agency, Agency.id == ApiClient.agency_id)
+    .where(AccessToken.token_hash == bindparam("token_hash"))
+)
+
+
 def lookup_bearer(token_string: str) -> BearerView | None:
     if not token_string or len(token_string) > 512:
         return None
-    row = db.session.execute(
-        select(
-            AccessToken.scope,
-            AccessToken.expires_at,
-            AccessToken.revoked_at,
-            ApiClient.client_id,
-            ApiClient.agency_id,
-            ApiClient.is_active,
-            Agency.status,
-        )
-        .join(ApiClient, ApiClient.id == AccessToken.client_pk)
-        .join(Agency, Agency.id == ApiClient.agency_id)
-        .where(AccessToken.token_hash == digest(token_string))
-    ).first()
+    row = db.session.execute(_BEARER, {"token_hash": digest(token_string)}).first()
     if row is None:
         return None
     return BearerView(

@@ -67,7 +67,7 @@ class AccessGrant(UUIDPrimaryKey, Base):
     consent_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("consent.id", ondelete="SET NULL")
     )
-    referral_id: Mapped[str | None] = mapped_column(String(64))
+    referral_id: Mapped[str | None] = mapped_column(String(64), index=True)
     accepted: Mapped[bool] = mapped_column(default=False)
     opened_at: Mapped[datetime] = mapped_column(default=clock.now)
     ended_at: Mapped[datetime | None]

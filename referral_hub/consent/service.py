@@ -253,7 +253,6 @@ def open_grant(
         client_id=client_id, agency_id=agency_id, consent_id=consent_id, referral_id=referral_id
     )
     db.session.add(grant)
-    db.session.flush()
     return grant
 
 

@@ -18,6 +18,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import Float, Integer, and_, bindparam, case, func, or_, select, update
 from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.util import identity_key
 
 from referral_hub.agencies.models import Agency, AgencyStatus
 from referral_hub.agencies.service import email_staff
@@ -311,7 +312,7 @@ def set_capacity(
                 "available": [f"With {held} held, at most {max(total - held, 0)} can be free."]
             },
         )
-    _record_change(service, "set", row, actor, note, now)
+    _record_change(service.id, "set", row, actor, note, now)
     audit.record(
         actor,
         "capacity.updated",
@@ -337,7 +338,7 @@ def confirm_capacity(actor: Actor, service_id: uuid.UUID) -> Service:
     ).first()
     if row is None:
         raise NotFound()
-    _record_change(service, "confirm", row, actor, None, now)
+    _record_change(service.id, "confirm", row, actor, None, now)
     audit.record(actor, "capacity.confirmed", service, details={"available": row.available})
     db.session.expire(service, ["capacity"])
     return service
@@ -370,11 +371,11 @@ def _move(
     held_delta: int,
     note: str | None,
 ) -> bool:
-    service = _load(service_id)
+    """Callers (referral transitions) have already checked who may touch this service."""
     now = clock.now()
     row = db.session.execute(
         update(Capacity)
-        .where(Capacity.service_id == service.id, guard)
+        .where(Capacity.service_id == service_id, guard)
         .values(
             available=Capacity.available + available_delta,
             held=Capacity.held + held_delta,
@@ -384,17 +385,19 @@ def _move(
     ).first()
     if row is None:
         return False
-    _record_change(service, kind, row, actor, note, now)
-    db.session.expire(service, ["capacity"])
+    _record_change(service_id, kind, row, actor, note, now)
+    loaded = db.session.identity_map.get(identity_key(Service, service_id))
+    if loaded is not None:  # a service object read earlier in this transaction is stale now
+        db.session.expire(loaded, ["capacity"])
     return True
 
 
 def _record_change(
-    service: Service, kind: str, row: Any, actor: Actor, note: str | None, now: datetime
+    service_id: uuid.UUID, kind: str, row: Any, actor: Actor, note: str | None, now: datetime
 ) -> None:
     db.session.add(
         CapacityChange(
-            service_id=service.id,
+            service_id=service_id,
             at=now,
             kind=kind,
             total=row.total,

@@ -139,14 +139,16 @@ def deliveries(actor: Actor, webhook_id: uuid.UUID, status: str | None) -> list[
 def announce(event: str, agency_ids: set[uuid.UUID], data: dict[str, Any]) -> int:
     """In the business transaction: one outbox row per subscription that wants `event`."""
     count = 0
-    for hook in db.session.scalars(
-        select(Webhook).where(Webhook.agency_id.in_(agency_ids), Webhook.is_active.is_(True))
+    for hook_id, events in db.session.execute(
+        select(Webhook.id, Webhook.events).where(
+            Webhook.agency_id.in_(agency_ids), Webhook.is_active.is_(True)
+        )
     ):
-        if event in hook.events:
+        if event in events:
             outbox.add(
                 "webhook",
                 {
-                    "webhook_id": str(hook.id),
+                    "webhook_id": str(hook_id),
                     "event": event,
                     "at": clock.isoformat(clock.now()),
                     **data,

@@ -136,10 +136,9 @@ def send_referral(
     if note:
         referral.note = _seal(client.id, referral.id, note)
     db.session.add(referral)
-    db.session.flush()
     audit.record(actor, "referral.created", referral, client_reference=client.reference)
-    if send:
-        transition(actor, referral.id, "send")
+    if send:  # nobody else can see it yet: no need to load and lock it again
+        _apply(actor, referral, "send", {})
     return referral
 
 
@@ -222,6 +221,11 @@ def transition(actor: Actor, referral_id: uuid.UUID, action: str, **payload: Any
         if need_id is not None:
             db.session.scalar(select(Need.id).where(Need.id == need_id).with_for_update())
     referral = get_referral(actor, referral_id, lock=True)
+    return _apply(actor, referral, action, payload)
+
+
+def _apply(actor: Actor, referral: Referral, action: str, payload: dict[str, Any]) -> Referral:
+    """The move itself, on a referral this transaction holds (locked, or just created)."""
     move = states.find(referral.status, action)
     if move is None:
         raise IllegalTransition(
@@ -231,13 +235,13 @@ def transition(actor: Actor, referral_id: uuid.UUID, action: str, **payload: Any
         raise Forbidden(f"Only the {move.side.value} may {action} this referral.")
     _guard(action, payload)
     now = clock.now()
-    _effects(actor, referral, move, payload, now)
     previous = referral.status
-    referral.status = move.target
+    referral.status = move.target  # the row's new values first: it is written once
     if move.target in states.TERMINAL:
         referral.closed_at = now
+    _effects(actor, referral, move, payload, now)
+    if move.target in states.TERMINAL:
         consent.set_grant(str(referral.id), ended=True)
-    db.session.flush()
     audit.record(
         actor,
         f"referral.{move.target.value}",
@@ -296,15 +300,15 @@ def _effects(
     elif move.target == State.ACKNOWLEDGED and referral.acknowledged_at is None:
         referral.acknowledged_at = now
     elif move.target == State.ACCEPTED:
-        if not directory.hold_unit(actor, referral.service_id, note=f"referral {referral.id}"):
-            raise NoCapacity("Nothing is free at this service right now.")
         referral.holds_unit = True
         referral.accepted_at = now
         referral.arrive_by = arrival_deadline(referral.urgency, now)
+        if not directory.hold_unit(actor, referral.service_id, note=f"referral {referral.id}"):
+            raise NoCapacity("Nothing is free at this service right now.")
         consent.set_grant(str(referral.id), accepted=True)
     elif move.target == State.ENGAGED and referral.holds_unit:
-        directory.consume_unit(actor, referral.service_id, note=f"referral {referral.id}")
         referral.holds_unit = False
+        directory.consume_unit(actor, referral.service_id, note=f"referral {referral.id}")
     if move.target == State.DECLINED:
         referral.decline_reason = payload["reason"]
     if move.target == State.NOT_COMPLETED:
@@ -312,8 +316,8 @@ def _effects(
     if move.target == State.COMPLETED:
         referral.outcome = payload.get("outcome") or "completed"
     if move.target in states.TERMINAL and referral.holds_unit:
-        directory.release_unit(actor, referral.service_id, note=f"referral {referral.id}")
         referral.holds_unit = False
+        directory.release_unit(actor, referral.service_id, note=f"referral {referral.id}")
 
 
 def _supersede_siblings(winner: Referral) -> None:
