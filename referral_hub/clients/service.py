@@ -100,16 +100,26 @@ def _seal(client: Client, data_key: bytes, pii: dict[str, Any]) -> None:
         setattr(client, category, sealed)
 
 
-def load_client(client_id: uuid.UUID) -> Client:
-    client = db.session.get(Client, client_id)
+def load_client(client_id: uuid.UUID, *, lock: bool = False) -> Client:
+    """`lock` holds her row to the end of the transaction: decisions that depend on her
+    other records (one open referral per service) are then taken one at a time."""
+    if lock:
+        client = db.session.scalar(
+            select(Client)
+            .where(Client.id == client_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    else:
+        client = db.session.get(Client, client_id)
     if client is None:
         raise NotFound()
     return client
 
 
-def load_owned(actor: Actor, client_id: uuid.UUID) -> Client:
+def load_owned(actor: Actor, client_id: uuid.UUID, *, lock: bool = False) -> Client:
     """The owner's own client; anyone else's looks missing."""
-    client = load_client(client_id)
+    client = load_client(client_id, lock=lock)
     if actor.kind != ActorKind.SYSTEM and client.owner_agency_id != actor.agency_id:
         raise foreign("client", client.id)
     return client

@@ -71,7 +71,7 @@ def send_referral(
     previous_referral_id: uuid.UUID | None = None,
 ) -> Referral:
     """Check the send rules, then create the referral (and send it unless `send` is false)."""
-    client = clients.load_owned(actor, client_id)
+    client = clients.load_owned(actor, client_id, lock=True)  # racing sends go one by one
     service = directory.get_service(actor, service_id)
     if service.status != ServiceStatus.ACTIVE or service.agency.status != AgencyStatus.ACTIVE:
         raise ValidationFailed(errors={"service_id": ["This service is not taking referrals now."]})
