@@ -50,6 +50,9 @@ OUTBOX_REQUEUE_AFTER_SECONDS = 60
 OUTBOX_MAX_ATTEMPTS = 8
 OUTBOX_BACKOFF_BASE_SECONDS = 10
 OUTBOX_BACKOFF_MAX_SECONDS = 3600
+# Delivered rows (ids and statuses only) are kept this long for agency admins to look
+# back on, then purged hourly; dead rows stay until someone deals with them.
+OUTBOX_RETENTION_DAYS = 14
 
 # An Idempotency-Key held this long by a request that never finished may be taken over.
 IDEMPOTENCY_IN_FLIGHT_SECONDS = 300

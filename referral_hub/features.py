@@ -43,7 +43,9 @@ def register(app: Flask) -> None:
     from referral_hub.web.pages.signin import blp as signin_blp
 
     app.extensions["hub_queue"] = build_queue(app)
+    app.extensions["hub_rate_limits"] = ratelimit.build_backend(app)
     periodic.register("outbox.sweep", "OUTBOX_SWEEP_SECONDS", outbox.sweep)
+    periodic.register("outbox.purge", "IDEMPOTENCY_PURGE_SECONDS", outbox.purge_delivered)
     periodic.register("idempotency.purge", "IDEMPOTENCY_PURGE_SECONDS", idempotency.purge_expired)
     periodic.register("sessions.purge", "IDEMPOTENCY_PURGE_SECONDS", sessions.purge_expired)
     periodic.register("rate_limits.purge", "IDEMPOTENCY_PURGE_SECONDS", ratelimit.purge_expired)

@@ -149,6 +149,36 @@ def test_the_sweeper_leaves_recently_queued_rows_alone(app: Flask, session: Any)
     assert delivered["f"] == (0 if isinstance(app.extensions["hub_queue"], RqQueue) else 1)
 
 
+def test_delivered_rows_are_purged_after_the_retention_but_dead_and_pending_stay(
+    app: Flask, session: Any, run_jobs: Callable[[], int]
+) -> None:
+    failures_left["dead"] = 100
+    days = app.config["OUTBOX_RETENTION_DAYS"]
+    with clock.frozen_at(datetime(2026, 11, 1, tzinfo=UTC)) as frozen:
+        old_delivered = add_row("old")
+        run_jobs()
+        with transaction():
+            dead = outbox.add("test.count", {"key": "dead"})
+            dead.status, dead.delivered_at = OutboxStatus.DEAD, None
+        dead_id = str(dead.id)
+        frozen.advance(timedelta(days=days) - timedelta(hours=1))
+        recent_delivered = add_row("recent")
+        run_jobs()
+        with transaction():
+            pending = outbox.add("test.count", {"key": "pending"})
+            pending.available_at = clock.now() + timedelta(days=30)
+        pending_id = str(pending.id)
+        with transaction():
+            assert outbox.purge_delivered() == 0  # nothing delivered is old enough yet
+        frozen.advance(timedelta(hours=2))
+        with transaction():
+            assert outbox.purge_delivered() == 1
+    assert row(session, old_delivered) is None
+    assert row(session, recent_delivered).status == OutboxStatus.DELIVERED
+    assert row(session, dead_id).status == OutboxStatus.DEAD
+    assert row(session, pending_id).status == OutboxStatus.PENDING
+
+
 def returning_redis() -> Any:
     """The Redis that 'comes back': the real server in the PostgreSQL run, else an in-memory one."""
     url = os.environ.get("REDIS_URL")

@@ -148,6 +148,37 @@ def test_dead_deliveries_are_visible_to_the_agency_admin(
         partner.close()
 
 
+def test_each_subscription_lists_only_its_own_deliveries(session: Any) -> None:
+    with transaction():
+        shelter, clinic = factories.agency(), factories.agency()
+        shelter_admin = Actor(ActorKind.USER, "a1", shelter.id, frozenset({"agency_admin"}))
+        clinic_admin = Actor(ActorKind.USER, "a2", clinic.id, frozenset({"agency_admin"}))
+        sent_hook, _ = webhooks.subscribe(
+            shelter_admin, url="http://127.0.0.1:9/sent", events=["referral.sent"]
+        )
+        both_hook, _ = webhooks.subscribe(
+            shelter_admin,
+            url="http://127.0.0.1:9/both",
+            events=["referral.sent", "referral.accepted"],
+        )
+        clinic_hook, _ = webhooks.subscribe(
+            clinic_admin, url="http://127.0.0.1:9/clinic", events=["referral.sent"]
+        )
+        for event in ("referral.sent", "referral.accepted"):
+            webhooks.announce(
+                event, {shelter.id, clinic.id}, {"referral_id": "r-9", "status": event[9:]}
+            )
+
+    def events(admin: Actor, hook: Any, status: str | None = None) -> list[str]:
+        return [row.payload["event"] for row in webhooks.deliveries(admin, hook.id, status)]
+
+    assert events(shelter_admin, sent_hook) == ["referral.sent"]
+    assert events(shelter_admin, both_hook) == ["referral.sent", "referral.accepted"]
+    assert events(clinic_admin, clinic_hook) == ["referral.sent"]
+    assert events(shelter_admin, both_hook, "pending") == ["referral.sent", "referral.accepted"]
+    assert events(shelter_admin, both_hook, "dead") == []
+
+
 @pytest.mark.parametrize(
     ("url", "accepted"),
     [

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from flask import current_app
+from flask import Flask, current_app
 from sqlalchemy import delete
 
 from referral_hub.auth.models import RateLimitCounter
@@ -84,17 +84,17 @@ class DatabaseBackend:
         return Window(count, retry_after)
 
 
+def build_backend(app: Flask) -> Backend:
+    """Chosen once, with the app: Redis when jobs go through rq (every process shares the
+    counters), else the database."""
+    queue = app.extensions["hub_queue"]
+    if getattr(queue, "name", "") == "rq":
+        return RedisBackend(queue.redis, app.config["REDIS_KEY_PREFIX"])
+    return DatabaseBackend()
+
+
 def backend() -> Backend:
-    found: Backend | None = current_app.extensions.get("hub_rate_limits")
-    if found is None:
-        queue = current_app.extensions["hub_queue"]
-        found = (
-            RedisBackend(queue.redis, current_app.config["REDIS_KEY_PREFIX"])
-            if getattr(queue, "name", "") == "rq"
-            else DatabaseBackend()
-        )
-        current_app.extensions["hub_rate_limits"] = found
-    return found
+    return current_app.extensions["hub_rate_limits"]  # type: ignore[no-any-return]
 
 
 def hashed(value: str) -> str:

@@ -22,9 +22,14 @@ class OutboxStatus(StrEnum):
 
 class OutboxMessage(UUIDPrimaryKey, Base):
     __tablename__ = "outbox_message"
-    __table_args__ = (Index("ix_outbox_message_due", "status", "available_at"),)
+    __table_args__ = (
+        Index("ix_outbox_message_due", "status", "available_at"),
+        Index("ix_outbox_message_target", "target", "created_at"),
+    )
 
     kind: Mapped[str] = mapped_column(String(40))
+    # whom the row is for, when someone asks after its rows (a webhook subscription's id)
+    target: Mapped[str | None] = mapped_column(String(64))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON().with_variant(JSONB(), "postgresql"))
     status: Mapped[OutboxStatus] = mapped_column(
         str_enum(OutboxStatus, "outbox_status", length=16), default=OutboxStatus.PENDING

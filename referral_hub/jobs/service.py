@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, or_, select
+from sqlalchemy import delete, func, or_, select
 
 from referral_hub.core import clock
 from referral_hub.core.db import after_commit, transaction
@@ -27,12 +27,12 @@ def queue() -> JobQueue:
     return current_app.extensions["hub_queue"]  # type: ignore[no-any-return]
 
 
-def add(kind: str, payload: dict[str, Any]) -> OutboxMessage:
+def add(kind: str, payload: dict[str, Any], *, target: str | None = None) -> OutboxMessage:
     """Write an outbox row in the current transaction; it is queued only if that commits."""
     if not handlers.known(kind):
         raise ValueError(f"no consumer registered for outbox kind {kind!r}")
     assert_no_pii(payload, where=f"outbox payload ({kind})")
-    message = OutboxMessage(id=uuid.uuid4(), kind=kind, payload=payload)
+    message = OutboxMessage(id=uuid.uuid4(), kind=kind, payload=payload, target=target)
     db.session.add(message)
     db.session.flush()
     message_id = str(message.id)
@@ -122,6 +122,23 @@ def sweep(limit: int = 500) -> int:
         ids.append(str(row.id))
     if ids:
         after_commit(db.session, lambda: dispatch(ids))
+    return len(ids)
+
+
+def purge_delivered(batch: int = 5000) -> int:
+    """Periodic: delivered rows older than OUTBOX_RETENTION_DAYS go (dead rows stay until an
+    admin has seen them; pending rows are still work). Batched to keep transactions short."""
+    cutoff = clock.now() - timedelta(days=current_app.config["OUTBOX_RETENTION_DAYS"])
+    ids = db.session.scalars(
+        select(OutboxMessage.id)
+        .where(
+            OutboxMessage.status == OutboxStatus.DELIVERED,
+            OutboxMessage.delivered_at < cutoff,
+        )
+        .limit(batch)
+    ).all()
+    if ids:
+        db.session.execute(delete(OutboxMessage).where(OutboxMessage.id.in_(ids)))
     return len(ids)
 
 

@@ -123,17 +123,12 @@ def deliveries(actor: Actor, webhook_id: uuid.UUID, status: str | None) -> list[
     if hook is None or (hook.agency_id != actor.agency_id and actor.kind != ActorKind.SYSTEM):
         raise NotFound()
     _admin_of(actor, hook.agency_id)
-    rows = db.session.scalars(
-        select(OutboxMessage)
-        .where(OutboxMessage.kind == "webhook")
-        .order_by(OutboxMessage.created_at)
+    statement = select(OutboxMessage).where(
+        OutboxMessage.target == str(hook.id), OutboxMessage.kind == "webhook"
     )
-    return [
-        row
-        for row in rows
-        if row.payload.get("webhook_id") == str(hook.id)
-        and (status is None or row.status == OutboxStatus(status))
-    ]
+    if status is not None:
+        statement = statement.where(OutboxMessage.status == OutboxStatus(status))
+    return list(db.session.scalars(statement.order_by(OutboxMessage.created_at)))
 
 
 def announce(event: str, agency_ids: set[uuid.UUID], data: dict[str, Any]) -> int:
@@ -153,6 +148,7 @@ def announce(event: str, agency_ids: set[uuid.UUID], data: dict[str, Any]) -> in
                     "at": clock.isoformat(clock.now()),
                     **data,
                 },
+                target=str(hook_id),
             )
             count += 1
     return count
