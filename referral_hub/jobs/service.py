@@ -77,11 +77,12 @@ def deliver(outbox_id: str) -> str:
         now = clock.now()
         if message.available_at > now:
             return "not_due"
-        message.attempts += 1
+        attempt = message.attempts + 1  # written with the outcome: one UPDATE per attempt
         try:
             with session.begin_nested():  # a consumer's own writes vanish if it fails
                 handlers.get(message.kind)(message)
         except Exception as exc:
+            message.attempts = attempt
             reason = exc.reason if isinstance(exc, handlers.DeliveryFailed) else type(exc).__name__
             message.last_error = reason
             if message.attempts >= current_app.config["OUTBOX_MAX_ATTEMPTS"]:
@@ -91,6 +92,7 @@ def deliver(outbox_id: str) -> str:
                 message.available_at = now + backoff(message.attempts)
                 log.warning("outbox %s attempt %s failed (%s)", outbox_id, message.attempts, reason)
             return "failed"
+        message.attempts = attempt
         message.status = OutboxStatus.DELIVERED
         message.delivered_at = now
         message.last_error = None
