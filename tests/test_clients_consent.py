@@ -288,6 +288,27 @@ def test_only_the_owner_records_or_revokes_consent(
     )
 
 
+def test_a_generated_reference_that_clashes_is_drawn_again_a_chosen_one_is_409(
+    session: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from referral_hub.clients import service as clients
+    from referral_hub.core.actor import Actor, ActorKind
+    from referral_hub.core.errors import Conflict
+
+    with transaction():
+        owner = factories.agency()
+        actor = Actor(ActorKind.USER, "u", owner.id, frozenset({"intake"}))
+        first = clients.create_client(actor)
+    draws = iter([first.reference, first.reference, "C-FRSH-2222"])
+    monkeypatch.setattr(clients, "new_reference", lambda: next(draws))
+    with transaction():
+        second = clients.create_client(actor)
+    assert second.reference == "C-FRSH-2222"
+    with pytest.raises(Conflict), transaction():
+        clients.create_client(actor, reference=first.reference)
+    assert session.scalar(select(func.count()).select_from(Client)) == 2
+
+
 def test_a_sealed_field_does_not_open_in_another_row_or_column(session: Any) -> None:
     from referral_hub.clients import service as clients
     from referral_hub.core.actor import SYSTEM, Actor, ActorKind

@@ -116,7 +116,8 @@ def _append_pending() -> None:
     if not events:
         return
     db.session.flush()  # the changes being recorded are written before their events
-    locked = db.session.execute(_LOCK_HEAD).first()
+    connection = db.session.connection()  # Core statements: no unit-of-work bookkeeping
+    locked = connection.execute(_LOCK_HEAD).first()
     if locked is None:
         raise RuntimeError("audit head row missing: run `flask db upgrade`")
     seq, chain = locked
@@ -125,12 +126,12 @@ def _append_pending() -> None:
         event.seq, event.prev_hash = seq, chain
         event.leaf_hash = leaf_hash(event.document())
         event.chain_hash = chain = chain_hash(event.prev_hash, event.leaf_hash)
-    db.session.execute(
+    connection.execute(
         _INSERT_EVENTS,
         [{key: getattr(event, key) for key in _EVENT_COLUMNS} for event in events],
     )
     for event in events:
-        db.session.execute(_MOVE_HEAD, {"new_seq": event.seq, "new_chain": event.chain_hash})
+        connection.execute(_MOVE_HEAD, {"new_seq": event.seq, "new_chain": event.chain_hash})
 
 
 def head() -> tuple[int, str]:

@@ -173,7 +173,7 @@ _BEARER = (
 def lookup_bearer(token_string: str) -> BearerView | None:
     if not token_string or len(token_string) > 512:
         return None
-    row = db.session.execute(_BEARER, {"token_hash": digest(token_string)}).first()
+    row = db.session.connection().execute(_BEARER, {"token_hash": digest(token_string)}).first()
     if row is None:
         return None
     return BearerView(

@@ -42,6 +42,19 @@ def new_reference() -> str:
     )
 
 
+def _reference_taken(reference: str) -> bool:
+    return db.session.scalar(select(Client.id).where(Client.reference == reference)) is not None
+
+
+def _unused_reference() -> str:
+    """A fresh reference; a rare clash with an existing one just draws again."""
+    for _ in range(5):
+        reference = new_reference()
+        if not _reference_taken(reference):
+            return reference
+    raise RuntimeError("five client references in a row were taken: widen new_reference()")
+
+
 def _context(client_id: uuid.UUID, category: str) -> str:
     return f"client.{category}:{client_id}"
 
@@ -62,8 +75,9 @@ def create_client(
     for index, agency_id in enumerate(do_not_refer or []):
         if db.session.get(Agency, agency_id) is None:
             raise ValidationFailed(errors={f"do_not_refer.{index}": ["Unknown agency."]})
-    reference = reference or new_reference()
-    if db.session.scalar(select(Client.id).where(Client.reference == reference)):
+    if reference is None:
+        reference = _unused_reference()
+    elif _reference_taken(reference):
         raise Conflict("That reference is taken.", errors={"reference": ["Already used."]})
     client = Client(
         id=uuid.uuid4(),
