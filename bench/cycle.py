@@ -20,6 +20,7 @@ import tempfile
 import threading
 import time
 import urllib.parse
+from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -242,7 +243,7 @@ def main() -> None:
     result = {
         "cycles_per_s": round(rate, 1),
         "cycles": run["cycles"],
-        "errors": len(run["errors"]),
+        "errors": dict(Counter(run["errors"])),
         "steps": {step: summary(values) for step, values in run["timings"].items()},
         "webhook": {
             "delivered": len(latencies),
@@ -253,8 +254,10 @@ def main() -> None:
         "healthz_per_s": health["requests_per_s"],
     }
     say("")
-    failed = len(run["errors"])
-    say(f"cycles: {run['cycles']} in {run['seconds']:.1f} s = {rate:.1f}/s ({failed} errors)")
+    failed = ", ".join(f"{count} x {what}" for what, count in result["errors"].items())
+    say(f"cycles: {run['cycles']} in {run['seconds']:.1f} s = {rate:.1f}/s")
+    if failed:
+        say(f"  errors (step and HTTP status): {failed}")
     for step, figures in result["steps"].items():
         say(f"  {step:<16} p50 {figures['p50_ms']:6.2f} ms   p95 {figures['p95_ms']:6.2f} ms")
     hook = result["webhook"]

@@ -491,3 +491,36 @@ def test_racing_sends_leave_one_open_referral_per_client_and_service(
         )
         assert stored == 1
         db.session.remove()
+
+
+def test_first_writers_racing_on_a_new_key_store_all_succeed(committing_app: Flask) -> None:
+    """The key store makes its table on first use; two workers' first requests may race."""
+    import uuid
+
+    from referral_hub.core import keystore
+
+    with committing_app.app_context():
+        bind = db.engines[keystore.BIND]
+        keystore.ClientKey.__table__.drop(bind, checkfirst=True)
+        keystore.forget_prepared(bind)
+    racers = 8
+    barrier = threading.Barrier(racers)
+    errors: list[BaseException] = []
+    made = [uuid.uuid4() for _ in range(racers)]
+
+    def first_put(client_id: uuid.UUID) -> None:
+        with committing_app.app_context():
+            try:
+                barrier.wait()
+                keystore.put(client_id, b"wrapped", "k1")
+            except BaseException as exc:
+                errors.append(exc)
+
+    threads = [threading.Thread(target=first_put, args=(one,)) for one in made]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors, errors
+    with committing_app.app_context():
+        assert all(keystore.get(one) == (b"wrapped", "k1") for one in made)

@@ -16,8 +16,9 @@ import uuid
 import weakref
 from datetime import datetime
 
-from sqlalchemy import LargeBinary, MetaData, String, Uuid, delete, select
-from sqlalchemy.engine import Engine
+from sqlalchemy import LargeBinary, MetaData, String, Uuid, delete, inspect, select
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from referral_hub.core import clock
@@ -43,13 +44,29 @@ class ClientKey(KeysBase):
 _ready: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
+def forget_prepared(bind: object) -> None:
+    """Check for the table again on next use (after it was dropped, as tests do)."""
+    if isinstance(bind, Engine):
+        _ready.discard(bind)
+
+
+def _prepare(bind: Engine | Connection) -> None:
+    """Create the one table where missing. Every web process does this on first use, so
+    two may try at once: the loser's error is fine as long as the table is there now."""
+    try:
+        KeysBase.metadata.create_all(bind)
+    except DBAPIError:
+        if isinstance(bind, Connection) or not inspect(bind).has_table(ClientKey.__tablename__):
+            raise
+
+
 def _session() -> Session:
     """A session of its own on the key store, its one table created where missing."""
     from referral_hub.extensions import db
 
     bind = db.engines[BIND]
     if not isinstance(bind, Engine) or bind not in _ready:  # a test's connection: check each time
-        KeysBase.metadata.create_all(bind)
+        _prepare(bind)
         if isinstance(bind, Engine):
             _ready.add(bind)
     return Session(bind=bind, join_transaction_mode="create_savepoint")
