@@ -61,7 +61,12 @@ class WebhookSink:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            # a partner's server keeps a real backlog; with the default of 5, a burst drops
+            # SYNs and the 1 s TCP retransmit shows up as webhook latency that is not ours
+            request_queue_size = 1024
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}/hooks"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
