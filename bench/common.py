@@ -12,6 +12,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -196,4 +197,40 @@ def wrk_load(
         "p90_ms": ms("90"),
         "p99_ms": ms("99"),
         "non_2xx": int(errors.group(1)) if errors else 0,
+    }
+
+
+def thread_load(
+    port: int, headers: dict[str, str], paths: list[str], seconds: float, clients: int
+) -> dict[str, Any]:
+    """Throughput from Python client threads: the fallback when wrk is not installed."""
+    stop = time.monotonic() + seconds
+    timings: list[float] = []
+    statuses: dict[int, int] = {}
+    lock = threading.Lock()
+
+    def run(offset: int) -> None:
+        client = Client(port, headers)
+        local, local_status, index = [], {}, offset
+        while time.monotonic() < stop:
+            status, elapsed = client.get(paths[index % len(paths)])
+            index += 1
+            local.append(elapsed)
+            local_status[status] = local_status.get(status, 0) + 1
+        with lock:
+            timings.extend(local)
+            for status, count in local_status.items():
+                statuses[status] = statuses.get(status, 0) + count
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.monotonic() - started
+    return {
+        "requests_per_s": round(len(timings) / elapsed, 1),
+        "statuses": statuses,
+        **summary(timings),
     }

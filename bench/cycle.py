@@ -36,6 +36,7 @@ from bench.common import (
     percentile,
     say,
     summary,
+    thread_load,
     write_result,
     wrk_load,
 )
@@ -235,7 +236,9 @@ def main() -> None:
             say(f"running cycles with {options.threads} threads for {options.seconds:.0f} s …")
             run = run_cycles(port, tokens, world["service_id"], options.seconds, options.threads)
             time.sleep(2)  # let the last webhooks land
-            health = wrk_load(port, {}, ["/healthz"], 5, 16) or {"requests_per_s": float("nan")}
+            health = wrk_load(port, {}, ["/healthz"], 5, 16) or thread_load(
+                port, {}, ["/healthz"], 5, 16
+            )
     finally:
         worker.terminate()
         worker.wait(timeout=15)

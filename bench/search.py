@@ -18,7 +18,6 @@ import json
 import os
 import sys
 import tempfile
-import threading
 import time
 import urllib.parse
 from pathlib import Path
@@ -33,6 +32,7 @@ from bench.common import (
     gunicorn,
     say,
     summary,
+    thread_load,
     write_result,
     wrk_load,
 )
@@ -207,41 +207,6 @@ def measure_http(port: int, token: str, path: str, rounds: int) -> tuple[list[fl
     return timings, errors
 
 
-def load(
-    port: int, headers: dict[str, str], paths: list[str], seconds: float, clients: int
-) -> dict[str, Any]:
-    stop = time.monotonic() + seconds
-    timings: list[float] = []
-    statuses: dict[int, int] = {}
-    lock = threading.Lock()
-
-    def run(offset: int) -> None:
-        client = Client(port, headers)
-        local, local_status, index = [], {}, offset
-        while time.monotonic() < stop:
-            status, elapsed = client.get(paths[index % len(paths)])
-            index += 1
-            local.append(elapsed)
-            local_status[status] = local_status.get(status, 0) + 1
-        with lock:
-            timings.extend(local)
-            for status, count in local_status.items():
-                statuses[status] = statuses.get(status, 0) + count
-
-    started = time.monotonic()
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.monotonic() - started
-    return {
-        "requests_per_s": round(len(timings) / elapsed, 1),
-        "statuses": statuses,
-        **summary(timings),
-    }
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -276,10 +241,10 @@ def main() -> None:
         paths = [path_for(query) for query in QUERIES.values()]
         auth = {"Authorization": f"Bearer {token}"}
         seconds, clients = options.seconds, options.clients
-        result["search_load"] = wrk_load(port, auth, paths, seconds, clients) or load(
+        result["search_load"] = wrk_load(port, auth, paths, seconds, clients) or thread_load(
             port, auth, paths, seconds, clients
         )
-        result["healthz_load"] = wrk_load(port, {}, ["/healthz"], seconds, clients) or load(
+        result["healthz_load"] = wrk_load(port, {}, ["/healthz"], seconds, clients) or thread_load(
             port, {}, ["/healthz"], seconds, clients
         )
 
