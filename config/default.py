@@ -54,6 +54,20 @@ OUTBOX_BACKOFF_MAX_SECONDS = 3600
 # back on, then purged hourly; dead rows stay until someone deals with them.
 OUTBOX_RETENTION_DAYS = 14
 
+# --- Audit checkpoints ------------------------------------------------------------------
+# The Ed25519 key that signs checkpoints of the audit chain: base64 of its 32-byte seed
+# (`flask hub audit-keygen` makes one) or a PEM. Only the process running jobs needs it;
+# web processes never do. Embedded mode generates one into the instance folder. To rotate,
+# set a new key: later checkpoints carry the new key id, earlier ones still verify with
+# the old public key, which stays listed at /api/v1/audit/public-key.
+AUDIT_SIGNING_KEY = ""
+# How often the checkpoint job looks at the chain, and when it signs: once this many
+# events have been added since the last checkpoint, or this many minutes have passed
+# with any new event.
+AUDIT_CHECKPOINT_SECONDS = 30
+AUDIT_CHECKPOINT_EVERY_EVENTS = 1000
+AUDIT_CHECKPOINT_EVERY_MINUTES = 10
+
 # An Idempotency-Key held this long by a request that never finished may be taken over.
 IDEMPOTENCY_IN_FLIGHT_SECONDS = 300
 

@@ -340,35 +340,99 @@ def sweep_outbox() -> None:
 
 @hub.command("audit-verify")
 def audit_verify() -> None:
-    """Re-hash the whole audit chain and check it against the head; exit 1 if broken."""
-    from referral_hub.audit import service
+    """Re-hash the whole audit chain, check it against the head and the signed checkpoints."""
+    from referral_hub.audit import checkpoints
+    from referral_hub.audit.service import head
+    from referral_hub.audit.verify import describe
 
-    total, _ = service.head()
-    seen = 0
+    total, _ = head()
 
-    def progress(documents: Any) -> Any:
-        nonlocal seen
-        for document in documents:
-            seen += 1
-            if seen % 10_000 == 0:
-                click.echo(f"  … {seen:,} / {total:,} events", err=True)
-            yield document
+    def progress(seen: int) -> None:
+        click.echo(f"  … {seen:,} / {total:,} events", err=True)
 
-    from referral_hub.audit.chain import verify
+    report = checkpoints.verify_online(progress)
+    click.echo(describe(report), err=not report.ok)
+    if not report.ok:
+        sys.exit(1)
 
-    head_seq, head_hash = service.head()
-    result = verify(
-        progress(service.iter_documents()), anchors={head_seq: head_hash} if head_seq else {}
-    )
-    if result.ok:
-        click.echo(
-            f"OK: {result.events_checked:,} events, head {result.head_seq} {result.head_hash}"
-        )
-        return
+
+@hub.command("audit-export")
+@click.argument("path", type=click.Path(dir_okay=False, writable=True))
+@click.option(
+    "--after-seq", type=int, default=0, help="start after this seq (moves back to a checkpoint)"
+)
+@click.option(
+    "--include-unsigned", is_flag=True, help="also export events after the latest checkpoint"
+)
+def audit_export(path: str, after_seq: int, include_unsigned: bool) -> None:
+    """Write the audit chain as JSON Lines, with the checkpoints and keys that cover it."""
+    from referral_hub.audit import checkpoints
+
+    header, lines = checkpoints.export_lines(after_seq=after_seq, include_unsigned=include_unsigned)
+    total = max(0, header["to_seq"] - header["from_seq"] + 1)
+    written = 0
+    with open(path, "wb") as out:
+        for line in lines:
+            out.write(line)
+            if line.startswith(b'{"leaf"'):
+                written += 1
+                if written % 10_000 == 0:
+                    click.echo(f"  … {written:,} / {total:,} events", err=True)
     click.echo(
-        f"BROKEN at seq {result.first_bad_seq}: {result.reason} — {result.explanation}", err=True
+        f"{written:,} events (seq {header['from_seq']} to {header['to_seq']}) written to {path}"
     )
-    sys.exit(1)
+    if not include_unsigned:
+        click.echo(
+            "events after the latest checkpoint were left out (--include-unsigned adds them)"
+        )
+    click.echo(
+        "verify with: python -m referral_hub.audit.verify "
+        f"{path} --public-key hub-audit-key.pem (from `flask hub audit-public-key`)"
+    )
+
+
+@hub.command("audit-checkpoint")
+def audit_checkpoint() -> None:
+    """Sign a checkpoint of the chain's head now (needs AUDIT_SIGNING_KEY)."""
+    from referral_hub.audit import checkpoints
+
+    if checkpoints.signing_key() is None:
+        raise click.ClickException(
+            "set REFERRAL_HUB_AUDIT_SIGNING_KEY (see `flask hub audit-keygen`)"
+        )
+    with transaction():
+        made = checkpoints.make_checkpoint(force=True)
+    click.echo(
+        f"signed seq {made['seq']} with key {made['key_id']}" if made else "nothing new to sign"
+    )
+
+
+@hub.command("audit-keygen")
+def audit_keygen() -> None:
+    """Make a new checkpoint-signing key: the secret for the worker, the public key for auditors."""
+    from referral_hub.audit import signing
+
+    secret = signing.new_private_key_text()
+    public = signing.load_private_key(secret).public_key()
+    click.echo(f"REFERRAL_HUB_AUDIT_SIGNING_KEY={secret}")
+    click.echo(f"# key id {signing.key_id(public)}; give auditors this public key:", err=True)
+    click.echo(signing.public_pem(public), err=True, nl=False)
+
+
+@hub.command("audit-public-key")
+def audit_public_key() -> None:
+    """Print every public key that has signed checkpoints (PEM), plus the configured one."""
+    from referral_hub.audit import checkpoints, signing
+
+    pems = [key["pem"] for key in checkpoints.public_keys()]
+    configured = checkpoints.signing_key()
+    if configured is not None:
+        pem = signing.public_pem(configured.public_key())
+        if pem not in pems:
+            pems.append(pem)
+    if not pems:
+        raise click.ClickException("no signing key yet: set AUDIT_SIGNING_KEY or sign a checkpoint")
+    click.echo("".join(pems), nl=False)
 
 
 def run_worker(app: Flask, *, burst: bool) -> None:

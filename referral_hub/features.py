@@ -20,6 +20,7 @@ def register(app: Flask) -> None:
     from referral_hub import cli
     from referral_hub.agencies.api import blp as agencies_blp
     from referral_hub.api.health import blp as health_blp
+    from referral_hub.audit import checkpoints
     from referral_hub.auth import guards, oauth, ratelimit, sessions
     from referral_hub.auth import service as auth
     from referral_hub.auth.api import blp as access_blp
@@ -53,6 +54,7 @@ def register(app: Flask) -> None:
     periodic.register("consent.expire", "CONSENT_EXPIRY_SECONDS", consent.expire_consents)
     periodic.register("clients.erase", "ERASURE_SWEEP_SECONDS", consent.erasure_sweep)
     periodic.register("referrals.deadlines", "DEADLINE_SWEEP_SECONDS", deadlines_sweep.sweep)
+    periodic.register("audit.checkpoint", "AUDIT_CHECKPOINT_SECONDS", checkpoints.make_checkpoint)
 
     # who is calling, and the checks that follow from it
     app.session_interface = sessions.DatabaseSessionInterface()

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from referral_hub.audit.canonical import CanonicalizationError, canonical_bytes
 
@@ -31,15 +31,33 @@ REASONS = {
     "gap": "an event is missing from the sequence",
     "reordered": "events are out of order",
     "duplicate": "a sequence number appears twice",
-    "truncated": "events after this point are missing (a trusted head or checkpoint is later)",
-    "anchor": "the chain hash differs from a trusted head or checkpoint at this sequence number",
+    "truncated": "events from this point on are missing (a trusted head or checkpoint is later)",
+    "anchor": "the chain hash differs from the trusted head at this sequence number",
+    "checkpoint": (
+        "the chain hash differs from a signed checkpoint at this sequence number: events up to"
+        " here were altered and re-hashed by someone without the signing key"
+    ),
+    "signature": "a checkpoint's signature is bad or made with a key you do not trust",
+    "fork": (
+        "two validly signed checkpoints give different chain hashes for this sequence number:"
+        " the hub signed two histories"
+    ),
+    "unanchored": "the export starts after this point, but no signed checkpoint vouches for it",
     "malformed": "the event is not a well-formed audit record",
 }
 
 
+def hashed_bytes(document: Mapping[str, Any]) -> bytes:
+    """The bytes an event's leaf commits to: its canonical JSON without `leaf` and `chain`."""
+    return canonical_bytes({key: value for key, value in document.items() if key not in NOT_HASHED})
+
+
 def leaf_hash(document: Mapping[str, Any]) -> str:
-    hashed = {key: value for key, value in document.items() if key not in NOT_HASHED}
-    return hashlib.sha256(b"\x00" + canonical_bytes(hashed)).hexdigest()
+    return leaf_of(hashed_bytes(document))
+
+
+def leaf_of(hashed: bytes) -> str:
+    return hashlib.sha256(b"\x00" + hashed).hexdigest()
 
 
 def chain_hash(previous: str, leaf: str) -> str:
@@ -48,7 +66,7 @@ def chain_hash(previous: str, leaf: str) -> str:
 
 @dataclass
 class Verification:
-    """Outcome of `verify`: ok, or the first bad sequence number and why."""
+    """Outcome of a check: ok, or the first bad sequence number and why."""
 
     ok: bool
     events_checked: int
@@ -70,6 +88,30 @@ class Verification:
         }
 
 
+class Record(NamedTuple):
+    """One event as the walk needs it; `hashed` is None when it could not be read."""
+
+    seq: Any
+    prev: Any
+    leaf: Any
+    chain: Any
+    hashed: bytes | None
+
+
+def record_of(document: Mapping[str, Any]) -> Record:
+    try:
+        hashed: bytes | None = hashed_bytes(document)
+    except CanonicalizationError:
+        hashed = None
+    return Record(
+        document.get("seq"),
+        document.get("prev"),
+        document.get("leaf"),
+        document.get("chain"),
+        hashed,
+    )
+
+
 def verify(
     events: Iterable[Mapping[str, Any]],
     *,
@@ -77,19 +119,33 @@ def verify(
     start_chain: str = GENESIS,
     anchors: Mapping[int, str] | None = None,
 ) -> Verification:
-    """Check events in the order given; `anchors` maps trusted seq → chain hash.
+    """Check event documents in the order given; `anchors` maps trusted seq → chain hash."""
+    trusted = {seq: (chain, "anchor") for seq, chain in (anchors or {}).items()}
+    return walk(
+        (record_of(event) for event in events),
+        start_seq=start_seq,
+        start_chain=start_chain,
+        anchors=trusted,
+    )
 
-    `start_seq`/`start_chain` let a verifier resume from a trusted checkpoint instead of
-    the beginning. The first problem found is reported and checking stops.
+
+def walk(
+    records: Iterable[Record],
+    *,
+    start_seq: int = 1,
+    start_chain: str = GENESIS,
+    anchors: Mapping[int, tuple[str, str]] | None = None,
+    stop_before: int | None = None,
+) -> Verification:
+    """Walk the chain in the order given and stop at the first problem.
+
+    `anchors` maps a trusted seq to (chain hash, the reason to give if it differs).
+    `start_seq`/`start_chain` resume from a trusted checkpoint instead of the beginning.
+    `stop_before` ends the walk early (a problem already known at that seq wins anyway).
+    One pass, constant memory: a missing event is told from a reordered one by looking
+    ahead only when the sequence breaks.
     """
-    listed = list(events)
     anchors = dict(anchors or {})
-    present: dict[int, int] = {}
-    for event in listed:
-        seq = event.get("seq")
-        if isinstance(seq, int):
-            present[seq] = present.get(seq, 0) + 1
-
     expected, previous, checked = start_seq, start_chain, 0
     seen_anchors: list[int] = []
 
@@ -98,44 +154,60 @@ def verify(
             False, checked, expected - 1, previous, seq, reason, REASONS[reason], seen_anchors
         )
 
-    for index, event in enumerate(listed):
-        seq = event.get("seq")
+    iterator = iter(records)
+    first = True
+    for record in iterator:
+        if stop_before is not None and expected >= stop_before:
+            break
+        seq = record.seq
         if not isinstance(seq, int) or isinstance(seq, bool):
             return bad(expected, "malformed")
         if seq != expected:
-            if seq < expected:
-                return bad(seq, "duplicate" if present.get(seq, 0) > 1 else "reordered")
-            return bad(expected, "reordered" if expected in present else "gap")
-        stored_leaf, stored_chain, prev = event.get("leaf"), event.get("chain"), event.get("prev")
-        if not all(_is_hash(h) for h in (stored_leaf, stored_chain, prev)):
+            if seq < expected:  # every earlier seq was seen once, in order: this is a copy
+                return bad(seq, "duplicate")
+            ahead = [record, *_take_until(iterator, expected)]
+            later = any(item.seq == expected for item in ahead)
+            return bad(expected, "reordered" if later else "gap")
+        if record.hashed is None:
             return bad(seq, "malformed")
-        try:
-            computed_leaf = leaf_hash(event)
-        except CanonicalizationError:
-            return bad(seq, "malformed")
-        if computed_leaf != stored_leaf:
-            return bad(seq, "content")
-        if prev != previous:
+        computed_leaf = leaf_of(record.hashed)
+        if computed_leaf != record.leaf:
+            return bad(seq, "content" if _is_hash(record.leaf) else "malformed")
+        if record.prev != previous:
+            if not _is_hash(record.prev):
+                return bad(seq, "malformed")
             # this event is intact but names another predecessor: the predecessor was
             # re-hashed after the fact (or, for the very first event, the start is wrong)
-            return bad(seq - 1 if index > 0 else seq, "rechained" if index > 0 else "chain")
-        if chain_hash(previous, computed_leaf) != stored_chain:
-            return bad(seq, "chain")
-        if seq in anchors:
+            return bad(seq if first else seq - 1, "chain" if first else "rechained")
+        if chain_hash(previous, computed_leaf) != record.chain:
+            return bad(seq, "chain" if _is_hash(record.chain) else "malformed")
+        anchor = anchors.get(seq)
+        if anchor is not None:
             seen_anchors.append(seq)
-            if anchors[seq] != stored_chain:
-                return bad(seq, "anchor")
-        previous = str(stored_chain)
+            if anchor[0] != record.chain:
+                return bad(seq, anchor[1])
+        previous = str(record.chain)
         expected += 1
         checked += 1
+        first = False
 
-    later = [seq for seq in anchors if seq >= expected]
-    if later:
+    if stop_before is None and any(seq >= expected for seq in anchors):
         return bad(expected, "truncated")
     return Verification(True, checked, expected - 1, previous, anchors_checked=seen_anchors)
 
 
+def _take_until(records: Iterable[Record], wanted: int, limit: int = 64) -> list[Record]:
+    """Read a few records ahead (an event moved by a swap is near where it belongs)."""
+    taken: list[Record] = []
+    for record in records:
+        taken.append(record)
+        if record.seq == wanted or len(taken) >= limit:
+            break
+    return taken
+
+
 def _is_hash(value: Any) -> bool:
+    """Checked only when a comparison fails, to tell a malformed field from a wrong one."""
     return (
         isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
     )

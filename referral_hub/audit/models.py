@@ -83,3 +83,35 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(BigInteger)
     chain_hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditCheckpoint(Base):
+    """A signed statement "the chain reached `chain_hash` at `seq`". Append-only."""
+
+    __tablename__ = "audit_checkpoint"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    chain_hash: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(index=True)
+    key_id: Mapped[str] = mapped_column(String(16), index=True)
+    signature: Mapped[str] = mapped_column(String(96))
+
+    def document(self) -> dict[str, Any]:
+        """The checkpoint as signed, exported and served (signing.signed_bytes' input)."""
+        return {
+            "seq": self.seq,
+            "chain": self.chain_hash,
+            "at": isoformat(self.at),
+            "key_id": self.key_id,
+            "signature": self.signature,
+        }
+
+
+class AuditSigningKey(Base):
+    """A public key that has signed checkpoints; kept after rotation so old ones verify."""
+
+    __tablename__ = "audit_signing_key"
+
+    key_id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    public_key: Mapped[str] = mapped_column(String(64))  # base64 of the raw 32 bytes
+    first_used_at: Mapped[datetime]

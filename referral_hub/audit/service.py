@@ -150,10 +150,10 @@ def iter_documents(after_seq: int = 0, batch: int = 2000) -> Iterator[dict[str, 
         ).all()
         if not rows:
             return
-        for row in rows:
-            yield row.document()
         last = rows[-1].seq
-        db.session.expunge_all()
+        for row in rows:
+            db.session.expunge(row)  # keeps memory flat without detaching the caller's objects
+            yield row.document()
 
 
 def verify_stored() -> Verification:

@@ -126,7 +126,7 @@ def check_production(config: Any) -> None:
 
 
 def _embedded_secrets(app: Flask) -> None:
-    """Create (once) and reuse a secret key and an encryption key in the instance folder."""
+    """Create (once) and reuse the secret, encryption and signing keys in the instance folder."""
     path = Path(app.instance_path) / "secrets.json"
     stored: dict[str, Any] = {}
     if path.exists():
@@ -138,6 +138,11 @@ def _embedded_secrets(app: Flask) -> None:
     if not stored.get("FIELD_ENCRYPTION_KEYS"):
         stored["FIELD_ENCRYPTION_KEYS"] = [new_key()]
         changed = True
+    if not stored.get("AUDIT_SIGNING_KEY"):
+        from referral_hub.audit.signing import new_private_key_text
+
+        stored["AUDIT_SIGNING_KEY"] = new_private_key_text()
+        changed = True
     if changed:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(stored, indent=2))
@@ -146,3 +151,5 @@ def _embedded_secrets(app: Flask) -> None:
         app.config["SECRET_KEY"] = stored["SECRET_KEY"]
     if not app.config["FIELD_ENCRYPTION_KEYS"]:
         app.config["FIELD_ENCRYPTION_KEYS"] = stored["FIELD_ENCRYPTION_KEYS"]
+    if not app.config["AUDIT_SIGNING_KEY"]:
+        app.config["AUDIT_SIGNING_KEY"] = stored["AUDIT_SIGNING_KEY"]

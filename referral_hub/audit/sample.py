@@ -1,0 +1,122 @@
+"""Synthetic audit exports, for the tamper tests and the verification benchmark.
+
+Events look like the hub's own (actors, actions, subjects, request ids, no PII) and are
+chained and checkpointed exactly as the hub does it, without a database, so a chain of a
+million events can be made in seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from referral_hub.audit import signing
+from referral_hub.audit.chain import GENESIS, chain_hash, leaf_of
+from referral_hub.audit.verify import json_line
+
+ACTIONS = (
+    "referral.sent",
+    "referral.acknowledged",
+    "referral.accepted",
+    "referral.declined",
+    "client.pii_viewed",
+    "consent.recorded",
+    "capacity.updated",
+    "auth.login_succeeded",
+)
+
+
+def fast_canonical(document: dict[str, Any]) -> bytes:
+    """RFC 8785 for documents of ASCII keys, strings, ints and nulls (what we generate)."""
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def sample_document(seq: int, rng: random.Random, at: datetime) -> dict[str, Any]:
+    agency = uuid.UUID(int=rng.getrandbits(128), version=4)
+    return {
+        "v": 1,
+        "seq": seq,
+        "event_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+        "at": at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "actor": {
+            "type": "user",
+            "id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+            "agency_id": str(agency),
+            "roles": ["intake_worker"],
+        },
+        "action": rng.choice(ACTIONS),
+        "outcome": "success",
+        "subject": {"type": "referral", "id": str(uuid.UUID(int=rng.getrandbits(128), version=4))},
+        "client_reference": f"C-{rng.randrange(10**6):06d}",
+        "request_id": uuid.UUID(int=rng.getrandbits(128), version=4).hex,
+        "fields": ["status"],
+        "consent_id": None,
+        "details": {"from": "sent", "to": "accepted"},
+    }
+
+
+def line_for(body: bytes, prev: str) -> tuple[bytes, str]:
+    """An event line for hashed bytes chained onto `prev`; returns it and its chain hash."""
+    leaf = leaf_of(body)
+    chain = chain_hash(prev, leaf)
+    return b'{"leaf":"%s","chain":"%s","event":%s}\n' % (leaf.encode(), chain.encode(), body), chain
+
+
+def body_of(line: bytes) -> bytes:
+    return line[line.index(b',"event":') + len(b',"event":') : line.rstrip(b"\n").rindex(b"}")]
+
+
+def with_prev(body: bytes, prev: str) -> bytes:
+    """The same event naming another predecessor (what re-chaining after an edit does)."""
+    at = body.rindex(b',"prev":"') + len(b',"prev":"')
+    return body[:at] + prev.encode() + body[at + 64 :]
+
+
+@dataclass
+class SampleExport:
+    header: dict[str, Any]
+    keys: list[bytes]
+    checkpoints: list[dict[str, Any]]
+    events: list[bytes]
+    chains: list[str] = field(default_factory=list)  # chains[i] is seq i+1's chain hash
+
+    def lines(self) -> list[bytes]:
+        head = [json_line("audit_export", self.header), *self.keys]
+        return head + [json_line("checkpoint", cp) for cp in self.checkpoints] + self.events
+
+
+def build(
+    count: int,
+    key: Ed25519PrivateKey,
+    *,
+    checkpoint_every: int = 500,
+    seed: int = 7,
+) -> SampleExport:
+    """`count` chained events with a signed checkpoint every `checkpoint_every` and at the end."""
+    rng = random.Random(seed)  # noqa: S311 - reproducible sample data, not secrets
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    previous, events, chains, checkpoints = GENESIS, [], [], []
+    for seq in range(1, count + 1):
+        document = sample_document(seq, rng, start + timedelta(seconds=seq))
+        document["prev"] = previous
+        line, previous = line_for(fast_canonical(document), previous)
+        events.append(line)
+        chains.append(previous)
+        if seq % checkpoint_every == 0 or seq == count:
+            at = (start + timedelta(seconds=seq, milliseconds=1)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            checkpoints.append(signing.sign_checkpoint(key, seq, previous, at))
+    public = key.public_key()
+    keys = [
+        json_line(
+            "public_key",
+            {"key_id": signing.key_id(public), "public_key": signing.raw_public_b64(public)},
+        )
+    ]
+    header = {"v": 1, "from_seq": 1, "to_seq": count, "exported_at": "2026-01-02T00:00:00.000000Z"}
+    return SampleExport(header, keys, checkpoints, events, chains)
