@@ -21,6 +21,7 @@ def register(app: Flask) -> None:
     from referral_hub.agencies.api import blp as agencies_blp
     from referral_hub.api.health import blp as health_blp
     from referral_hub.audit import checkpoints
+    from referral_hub.audit.api import blp as audit_blp
     from referral_hub.auth import guards, oauth, ratelimit, sessions
     from referral_hub.auth import service as auth
     from referral_hub.auth.api import blp as access_blp
@@ -39,6 +40,7 @@ def register(app: Flask) -> None:
     from referral_hub.notifications.api import blp as webhooks_blp
     from referral_hub.referrals import deadlines_sweep
     from referral_hub.referrals.api import blp as referrals_blp
+    from referral_hub.reports.api import blp as reports_blp
     from referral_hub.web import context
     from referral_hub.web.pages.home import blp as home_blp
     from referral_hub.web.pages.signin import blp as signin_blp
@@ -68,7 +70,9 @@ def register(app: Flask) -> None:
     api.register_blueprint(directory_blp)
     api.register_blueprint(clients_blp)
     api.register_blueprint(referrals_blp)
+    api.register_blueprint(reports_blp)
     api.register_blueprint(webhooks_blp)
+    api.register_blueprint(audit_blp)
     # the revocation cascade: consent (below) signals, referrals (above) act
     consent.consent_ended.connect(_withdraw_referrals, weak=False)
     for blueprint in (oauth_blp, health_blp, home_blp, signin_blp):

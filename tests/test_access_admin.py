@@ -60,7 +60,7 @@ def test_role_changes_are_audited_and_end_sessions(client: Any, session: Any) ->
     assert changed.details == {"before": ["intake"], "after": ["intake", "provider"]}
 
 
-def test_only_hub_admins_grant_hub_admin_and_nobody_disables_themselves(
+def test_only_hub_admins_grant_hub_wide_roles_and_nobody_disables_themselves(
     app: Flask, client: Any, session: Any
 ) -> None:
     with transaction():
@@ -69,10 +69,12 @@ def test_only_hub_admins_grant_hub_admin_and_nobody_disables_themselves(
         secret = factories.with_totp(boss)
         staff = factories.user(agency, ["intake"])
     csrf = sign_in(client, boss, secret)
-    grant = client.patch(
-        f"/api/v1/users/{staff.id}", json={"roles": ["hub_admin"]}, headers={"X-CSRFToken": csrf}
-    )
-    assert grant.status_code == 403
+    for hub_wide in ("hub_admin", "coordinator"):  # both see across agencies
+        grant = client.patch(
+            f"/api/v1/users/{staff.id}", json={"roles": [hub_wide]}, headers={"X-CSRFToken": csrf}
+        )
+        assert grant.status_code == 403
+    assert session.get(type(staff), staff.id).roles == ["intake"]
     myself = client.patch(
         f"/api/v1/users/{boss.id}", json={"is_active": False}, headers={"X-CSRFToken": csrf}
     )

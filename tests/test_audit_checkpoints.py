@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,9 +18,9 @@ from sqlalchemy.exc import DatabaseError
 
 from referral_hub.audit import checkpoints, signing
 from referral_hub.audit import service as audit
-from referral_hub.audit.models import AuditCheckpoint
+from referral_hub.audit.models import AuditCheckpoint, AuditEvent
 from referral_hub.core import clock
-from referral_hub.core.actor import SYSTEM
+from referral_hub.core.actor import SYSTEM, Actor, ActorKind
 from referral_hub.core.db import transaction
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -197,3 +198,86 @@ def test_an_exported_chain_verifies_offline_and_a_tampered_copy_does_not(
         verified.returncode == 0
         and "5 events after the last checkpoint are unsigned" in verified.stdout
     )
+
+
+# --- the API ---------------------------------------------------------------------------------
+
+COORDINATOR = Actor(ActorKind.USER, "u-coord", None, frozenset({"coordinator"}))
+
+
+def test_checkpoints_page_in_seq_order_and_verify_with_the_listed_key(
+    client: Any, session: Any, act_as: Callable[[Actor], None]
+) -> None:
+    made = []
+    for _ in range(3):
+        add_events(2)
+        with transaction():
+            made.append(checkpoints.make_checkpoint(force=True)["seq"])  # type: ignore[index]
+    act_as(COORDINATOR)
+    keys = client.get("/api/v1/audit/public-key")
+    assert keys.status_code == 200, keys.json
+    current = keys.json["current_key_id"]
+    listed = {key["key_id"]: key for key in keys.json["keys"]}
+    assert listed[current]["current"] and listed[current]["algorithm"] == "Ed25519"
+    trusted = signing.load_public_keys(listed[current]["pem"])
+
+    seen, cursor = [], None
+    while True:
+        query = {"limit": 2, "after_seq": made[0] - 1} | ({"cursor": cursor} if cursor else {})
+        page = client.get("/api/v1/audit/checkpoints", query_string=query)
+        assert page.status_code == 200, page.json
+        seen += page.json["items"]
+        cursor = page.json["next_cursor"]
+        if cursor is None:
+            break
+    assert [item["seq"] for item in seen] == made
+    assert all(signing.signature_problem(item, trusted) is None for item in seen)
+
+
+def test_online_verification_reports_and_is_recorded(
+    client: Any, session: Any, act_as: Callable[[Actor], None]
+) -> None:
+    add_events(3)
+    with transaction():
+        checkpoints.make_checkpoint(force=True)
+    act_as(COORDINATOR)
+    response = client.get("/api/v1/audit/verify")
+    assert response.status_code == 200, response.json
+    report = response.json
+    assert report["ok"] and report["first_bad_seq"] is None
+    assert report["head"]["seq"] == report["events_checked"] > 0
+    assert report["last_checkpoint"]["seq"] <= report["head"]["seq"]
+    seq, _ = audit.head()
+    recorded = session.get(AuditEvent, seq)
+    assert recorded.action == "audit.verified" and recorded.outcome == "success"
+    assert recorded.details["events_checked"] == report["events_checked"]
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "field"),
+    [
+        ("/api/v1/audit/checkpoints", {"after_seq": "-1"}, "after_seq"),
+        ("/api/v1/audit/checkpoints", {"after_seq": "x"}, "after_seq"),
+        ("/api/v1/audit/checkpoints", {"limit": "0"}, "limit"),
+        ("/api/v1/audit/checkpoints", {"cursor": "forged"}, "cursor"),
+    ],
+)
+def test_bad_checkpoint_queries_are_422_naming_the_field(
+    client: Any, session: Any, act_as: Callable[[Actor], None], path: str, query: Any, field: str
+) -> None:
+    act_as(COORDINATOR)
+    before = audit.head()
+    response = client.get(path, query_string=query)
+    assert response.status_code == 422, response.json
+    assert response.content_type == "application/problem+json"
+    assert field in response.json["errors"]
+    assert audit.head() == before
+
+
+@pytest.mark.parametrize("path", ["/checkpoints", "/public-key", "/verify"])
+@pytest.mark.parametrize("role", ["intake", "provider", "agency_admin"])
+def test_only_oversight_reads_checkpoints_keys_and_verification(
+    client: Any, session: Any, act_as: Callable[[Actor], None], path: str, role: str
+) -> None:
+    act_as(Actor(ActorKind.USER, "u-other", None, frozenset({role})))
+    assert client.get("/api/v1/audit" + path).status_code == 403

@@ -38,6 +38,13 @@ def test_compose_has_the_whole_set_and_one_scheduler() -> None:
     assert "healthcheck" in services["db"] and "healthcheck" in services["redis"]
     assert "--requirepass" in services["redis"]["command"]
     assert "ports" not in services["redis"] and "ports" not in services["db"]
+    # only the workers, which run the checkpoint job, hold the audit signing key
+    holders = [
+        name
+        for name, s in services.items()
+        if "REFERRAL_HUB_AUDIT_SIGNING_KEY" in s.get("environment", {})
+    ]
+    assert holders == ["worker"]
 
 
 def test_gunicorn_accepts_the_config_and_imports_the_app(tmp_path: Path) -> None:

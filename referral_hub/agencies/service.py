@@ -96,8 +96,9 @@ def create_user(
     if not actor.has_role("hub_admin") and actor.kind != "system" and actor.agency_id != agency.id:
         raise foreign("agency", agency.id)  # another agency's staff: as if missing
     roles = sorted(set(roles))
-    if "hub_admin" in roles and actor.kind != "system" and not actor.has_role("hub_admin"):
-        raise Forbidden("Only a hub administrator may grant hub_admin.")
+    hub_wide = {"hub_admin", "coordinator"} & set(roles)  # they see across agencies
+    if hub_wide and actor.kind != "system" and not actor.has_role("hub_admin"):
+        raise Forbidden("Only a hub administrator may grant hub_admin or coordinator.")
     unknown = [role for role in roles if role not in {r.value for r in Role}]
     if unknown:
         raise ValidationFailed(errors={"roles": [f"Unknown role: {', '.join(unknown)}."]})

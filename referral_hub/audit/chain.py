@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from hashlib import sha256
 from typing import Any, NamedTuple
 
 from referral_hub.audit.canonical import CanonicalizationError, canonical_bytes
@@ -147,6 +148,7 @@ def walk(
     """
     anchors = dict(anchors or {})
     expected, previous, checked = start_seq, start_chain, 0
+    previous_raw = bytes.fromhex(start_chain)  # hashing works on raw digests, compares hex
     seen_anchors: list[int] = []
 
     def bad(seq: int, reason: str) -> Verification:
@@ -170,8 +172,8 @@ def walk(
             return bad(expected, "reordered" if later else "gap")
         if record.hashed is None:
             return bad(seq, "malformed")
-        computed_leaf = leaf_of(record.hashed)
-        if computed_leaf != record.leaf:
+        leaf_raw = sha256(b"\x00" + record.hashed).digest()
+        if leaf_raw.hex() != record.leaf:
             return bad(seq, "content" if _is_hash(record.leaf) else "malformed")
         if record.prev != previous:
             if not _is_hash(record.prev):
@@ -179,14 +181,15 @@ def walk(
             # this event is intact but names another predecessor: the predecessor was
             # re-hashed after the fact (or, for the very first event, the start is wrong)
             return bad(seq if first else seq - 1, "chain" if first else "rechained")
-        if chain_hash(previous, computed_leaf) != record.chain:
+        previous_raw = sha256(previous_raw + leaf_raw).digest()
+        if previous_raw.hex() != record.chain:
             return bad(seq, "chain" if _is_hash(record.chain) else "malformed")
         anchor = anchors.get(seq)
         if anchor is not None:
             seen_anchors.append(seq)
             if anchor[0] != record.chain:
                 return bad(seq, anchor[1])
-        previous = str(record.chain)
+        previous = record.chain
         expected += 1
         checked += 1
         first = False

@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import random
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -91,32 +93,67 @@ class SampleExport:
         return head + [json_line("checkpoint", cp) for cp in self.checkpoints] + self.events
 
 
-def build(
-    count: int,
-    key: Ed25519PrivateKey,
-    *,
-    checkpoint_every: int = 500,
-    seed: int = 7,
-) -> SampleExport:
-    """`count` chained events with a signed checkpoint every `checkpoint_every` and at the end."""
+def generate(
+    count: int, key: Ed25519PrivateKey, *, checkpoint_every: int = 500, seed: int = 7
+) -> Iterator[tuple[str, Any]]:
+    """("event", line, chain) and ("checkpoint", document) in chain order, one at a time."""
     rng = random.Random(seed)  # noqa: S311 - reproducible sample data, not secrets
     start = datetime(2026, 1, 1, tzinfo=UTC)
-    previous, events, chains, checkpoints = GENESIS, [], [], []
+    previous = GENESIS
     for seq in range(1, count + 1):
         document = sample_document(seq, rng, start + timedelta(seconds=seq))
         document["prev"] = previous
         line, previous = line_for(fast_canonical(document), previous)
-        events.append(line)
-        chains.append(previous)
+        yield "event", (line, previous)
         if seq % checkpoint_every == 0 or seq == count:
             at = (start + timedelta(seconds=seq, milliseconds=1)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-            checkpoints.append(signing.sign_checkpoint(key, seq, previous, at))
+            yield "checkpoint", signing.sign_checkpoint(key, seq, previous, at)
+
+
+def _key_lines(key: Ed25519PrivateKey) -> list[bytes]:
     public = key.public_key()
-    keys = [
-        json_line(
-            "public_key",
-            {"key_id": signing.key_id(public), "public_key": signing.raw_public_b64(public)},
-        )
-    ]
-    header = {"v": 1, "from_seq": 1, "to_seq": count, "exported_at": "2026-01-02T00:00:00.000000Z"}
-    return SampleExport(header, keys, checkpoints, events, chains)
+    identity = {"key_id": signing.key_id(public), "public_key": signing.raw_public_b64(public)}
+    return [json_line("public_key", identity)]
+
+
+def _header(count: int) -> dict[str, Any]:
+    return {"v": 1, "from_seq": 1, "to_seq": count, "exported_at": "2026-01-02T00:00:00.000000Z"}
+
+
+def build(
+    count: int, key: Ed25519PrivateKey, *, checkpoint_every: int = 500, seed: int = 7
+) -> SampleExport:
+    """`count` chained events with a signed checkpoint every `checkpoint_every` and at the end."""
+    events: list[bytes] = []
+    chains: list[str] = []
+    checkpoints: list[dict[str, Any]] = []
+    for kind, item in generate(count, key, checkpoint_every=checkpoint_every, seed=seed):
+        if kind == "event":
+            events.append(item[0])
+            chains.append(item[1])
+        else:
+            checkpoints.append(item)
+    return SampleExport(_header(count), _key_lines(key), checkpoints, events, chains)
+
+
+def write(
+    path: Path,
+    count: int,
+    key: Ed25519PrivateKey,
+    *,
+    checkpoint_every: int = 1000,
+    progress: Callable[[int], None] | None = None,
+) -> None:
+    """The same export written line by line (a million events never sit in memory)."""
+    with path.open("wb") as out:
+        out.write(json_line("audit_export", _header(count)))
+        out.writelines(_key_lines(key))
+        written = 0
+        for kind, item in generate(count, key, checkpoint_every=checkpoint_every):
+            if kind == "event":
+                out.write(item[0])
+                written += 1
+                if progress is not None and written % 100_000 == 0:
+                    progress(written)
+            else:
+                out.write(json_line("checkpoint", item))

@@ -24,6 +24,10 @@ from referral_hub.core.pagination import paginate
 from referral_hub.core.tenancy import foreign
 from referral_hub.extensions import db
 
+# roles that see across agencies (hub administration; oversight of every handoff and the
+# whole audit trail): an agency cannot hand them to its own staff
+HUB_WIDE_ROLES = frozenset({"hub_admin", "coordinator"})
+
 
 def _is_hub_admin(actor: Actor) -> bool:
     return actor.kind == ActorKind.SYSTEM or actor.has_role("hub_admin")
@@ -74,8 +78,11 @@ def update_user(
         unknown = [r for r in roles if r not in {role.value for role in Role}]
         if unknown:
             raise ValidationFailed(errors={"roles": [f"Unknown role: {', '.join(unknown)}."]})
-        if ("hub_admin" in roles) != ("hub_admin" in user.roles) and not _is_hub_admin(actor):
-            raise Forbidden("Only a hub administrator may grant or remove hub_admin.")
+        changed = set(roles).symmetric_difference(user.roles)
+        if changed & HUB_WIDE_ROLES and not _is_hub_admin(actor):
+            raise Forbidden(
+                "Only a hub administrator may grant or remove hub_admin or coordinator."
+            )
         if roles != sorted(user.roles):
             audit.record(
                 actor,

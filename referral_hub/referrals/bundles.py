@@ -7,10 +7,12 @@ the coordinators' in-limbo queue are derived from its referrals, never stored.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, case, func, select
 
 from referral_hub.audit import service as audit
 from referral_hub.clients import service as clients
@@ -26,6 +28,8 @@ from referral_hub.referrals.models import Bundle, Need, Referral
 from referral_hub.referrals.states import OPEN, State
 
 HOPS = frozenset({State.DECLINED, State.EXPIRED, State.NOT_COMPLETED})
+PLACED = frozenset({State.ACCEPTED, State.ENGAGED})
+MET = frozenset({State.COMPLETED})
 
 
 def create_bundle(
@@ -119,7 +123,7 @@ def describe(bundle: Bundle, now: datetime | None = None) -> dict[str, Any]:
         )
         status, hops, why = need_status(items, bundle.urgency, now)
         if why:
-            limbo_reasons.append(f"{need.category}: {why}")
+            limbo_reasons.append(limbo_reason(need.category, why))
         needs.append(
             {
                 "id": need.id,
@@ -142,20 +146,105 @@ def describe(bundle: Bundle, now: datetime | None = None) -> dict[str, Any]:
     }
 
 
-def need_status(
-    items: list[Referral], urgency: Urgency, now: datetime
-) -> tuple[str, int, str | None]:
-    """(status, hops, why it is in limbo or None)."""
-    hops = sum(1 for item in items if item.status in HOPS)
+@dataclass(frozen=True)
+class NeedFacts:
+    """What the need's referrals say, reduced to the few facts its status depends on.
+
+    Gathered either from loaded referrals (`of_referrals`, one bundle on screen) or in SQL
+    for many needs at once (`facts_by_need`, the in-limbo queue); both read the same
+    state sets, and `classify` is the one rule that turns the facts into a status.
+    """
+
+    hops: int = 0
+    met: bool = False
+    placed: bool = False
+    waiting: bool = False
+    late: bool = False
+
+    @classmethod
+    def of_referrals(cls, items: Iterable[Referral], now: datetime) -> NeedFacts:
+        items = list(items)
+        waiting = [item for item in items if item.status in OPEN]
+        return cls(
+            hops=sum(1 for item in items if item.status in HOPS),
+            met=any(item.status in MET for item in items),
+            placed=any(item.status in PLACED for item in items),
+            waiting=bool(waiting),
+            late=any(item.respond_by is not None and item.respond_by < now for item in waiting),
+        )
+
+
+def facts_by_need(
+    bundle_ids: Collection[uuid.UUID], now: datetime
+) -> dict[uuid.UUID, list[tuple[uuid.UUID, str, NeedFacts]]]:
+    """(need id, category, facts) of every need of these bundles, by bundle: one query."""
+    if not bundle_ids:
+        return {}
+
+    def in_(states: Iterable[State]) -> Any:
+        return Referral.status.in_([state.value for state in states])
+
+    def any_where(condition: Any) -> Any:
+        return func.max(case((condition, 1), else_=0))
+
+    rows = db.session.execute(
+        select(
+            Need.bundle_id,
+            Need.id,
+            Need.category,
+            func.sum(case((in_(HOPS), 1), else_=0)).label("hops"),
+            any_where(in_(MET)).label("met"),
+            any_where(in_(PLACED)).label("placed"),
+            any_where(in_(OPEN)).label("waiting"),
+            any_where(and_(in_(OPEN), Referral.respond_by < now)).label("late"),
+        )
+        .outerjoin(Referral, Referral.need_id == Need.id)
+        .where(Need.bundle_id.in_(list(bundle_ids)))
+        .group_by(Need.bundle_id, Need.id, Need.category)
+        .order_by(Need.bundle_id, Need.category)
+    ).all()
+    found: dict[uuid.UUID, list[tuple[uuid.UUID, str, NeedFacts]]] = {}
+    for row in rows:
+        facts = NeedFacts(
+            hops=int(row.hops or 0),
+            met=bool(row.met),
+            placed=bool(row.placed),
+            waiting=bool(row.waiting),
+            late=bool(row.late),
+        )
+        found.setdefault(row.bundle_id, []).append((row.id, row.category, facts))
+    return found
+
+
+def classify(facts: NeedFacts, urgency: Urgency) -> tuple[str, int, str | None]:
+    """(status, hops, why it is in limbo or None): the one definition of "in limbo".
+
+    In limbo: waiting past its deadline, or 2+ hops (emergency) / 3+ (other), or nothing
+    left open without a placement.
+    """
+    hops = facts.hops
     limit = 2 if urgency == Urgency.EMERGENCY else 3
-    if any(item.status == State.COMPLETED for item in items):
+    if facts.met:
         return "met", hops, None
-    if any(item.status in (State.ACCEPTED, State.ENGAGED) for item in items):
+    if facts.placed:
         return "placed", hops, None
-    waiting = [item for item in items if item.status in OPEN]
-    if waiting:
-        late = [item for item in waiting if item.respond_by is not None and item.respond_by < now]
-        why = "waiting past its deadline" if late else (f"{hops} hops" if hops >= limit else None)
+    if facts.waiting:
+        why = (
+            "waiting past its deadline"
+            if facts.late
+            else (f"{hops} hops" if hops >= limit else None)
+        )
         return "pending", hops, why
     why = f"{hops} hops" if hops >= limit else "nothing open"
     return ("unmet" if hops else "searching"), hops, why
+
+
+def limbo_reason(category: str, why: str) -> str:
+    return f"{category}: {why}"
+
+
+def need_status(
+    items: list[Referral], urgency: Urgency, now: datetime
+) -> tuple[str, int, str | None]:
+    """(status, hops, why it is in limbo or None) of a need whose referrals are loaded."""
+    return classify(NeedFacts.of_referrals(items, now), urgency)

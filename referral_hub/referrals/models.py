@@ -27,7 +27,7 @@ class Bundle(UUIDPrimaryKey, Base):
         ForeignKey("consent.id", ondelete="SET NULL")
     )
     urgency: Mapped[Urgency] = mapped_column(str_enum(Urgency, "bundle_urgency", 16))
-    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now, index=True)  # limbo queue
     created_by: Mapped[str | None] = mapped_column(String(64))
 
 
@@ -84,7 +84,7 @@ class Referral(UUIDPrimaryKey, Base):
     reminded_at: Mapped[datetime | None]
     escalated_at: Mapped[datetime | None]
     suggested_service_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
-    sent_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None] = mapped_column(index=True)  # reports filter by period
     acknowledged_at: Mapped[datetime | None]
     accepted_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]

@@ -1,0 +1,169 @@
+"""Reading the audit trail for oversight: coordinators, and systems given `audit:read`.
+
+Who sees what. The trail is hub-wide on purpose: a coordinator oversees every agency's
+handoffs (referrals already treat the role as a party to every referral), verifying the
+chain needs every event, and an event holds no survivor data — ids, statuses, category
+names and the client's random reference only. So a coordinator, or a system a hub
+administrator gave `audit:read`, sees every event, whichever agency it belongs to.
+Everyone else is refused at the edge (403, itself recorded as `access.denied`).
+
+Reading the trail is itself on the record. Each query is one `audit.events_read` event
+naming its filters (and the client reference, when the query follows one survivor, so it
+shows on her trail). The event is appended when the request commits, after the page was
+read, so it always lands after everything that page saw: keyset paging on `seq` sees no
+gap and no repeat. Later pages of the same query are covered by that one event — their
+cursor is bound to the query's filters, so it cannot start a different, unrecorded one —
+and a poller sees one event of its own per poll, never a page that does not end.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, select
+
+from referral_hub.audit import checkpoints
+from referral_hub.audit import service as audit
+from referral_hub.audit.models import AuditEvent
+from referral_hub.core.actor import Actor
+from referral_hub.core.errors import ValidationFailed
+from referral_hub.core.pagination import decode_cursor, encode_cursor
+from referral_hub.extensions import db
+
+READ_ACTION = "audit.events_read"
+_BAD_CURSOR = {"cursor": ["Invalid cursor, or one from a query with other filters."]}
+_API_NAMES = {"since": "from", "until": "to"}
+_SEQ = re.compile(r"[0-9]{1,19}")
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """What to look for; filters combine with AND. `action` may end in `.*` (a prefix)."""
+
+    after_seq: int | None = None
+    action: str | None = None
+    outcome: str | None = None
+    subject_type: str | None = None
+    subject_id: str | None = None
+    client_reference: str | None = None
+    actor_id: str | None = None
+    actor_agency_id: uuid.UUID | None = None
+    since: datetime | None = None  # inclusive
+    until: datetime | None = None  # exclusive
+
+    def given(self) -> dict[str, str | int]:
+        """The filters set, named as in the API, as text and numbers (record and cursor)."""
+        given: dict[str, str | int] = {}
+        for item in dataclasses.fields(self):
+            value = getattr(self, item.name)
+            if value is None:
+                continue
+            name = _API_NAMES.get(item.name, item.name)
+            if isinstance(value, datetime):
+                given[name] = value.isoformat()
+            else:
+                given[name] = value if isinstance(value, int) else str(value)
+        return given
+
+    def apply(self, statement: Select[Any]) -> Select[Any]:
+        if self.after_seq is not None:
+            statement = statement.where(AuditEvent.seq > self.after_seq)
+        if self.action is not None and self.action.endswith(".*"):
+            prefix = self.action[:-1]
+            statement = statement.where(AuditEvent.action.startswith(prefix, autoescape=True))
+        elif self.action is not None:
+            statement = statement.where(AuditEvent.action == self.action)
+        for column, value in (
+            (AuditEvent.outcome, self.outcome),
+            (AuditEvent.subject_type, self.subject_type),
+            (AuditEvent.subject_id, self.subject_id),
+            (AuditEvent.client_reference, self.client_reference),
+            (AuditEvent.actor_id, self.actor_id),
+            (AuditEvent.actor_agency_id, self.actor_agency_id),
+        ):
+            if value is not None:
+                statement = statement.where(column == value)
+        if self.since is not None:
+            statement = statement.where(AuditEvent.at >= self.since)
+        if self.until is not None:
+            statement = statement.where(AuditEvent.at < self.until)
+        return statement
+
+
+def list_events(
+    actor: Actor, query: EventFilter, *, limit: int, cursor: str | None = None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of event documents in `seq` order, and the cursor of the next page."""
+    given = query.given()
+    fingerprint = hashlib.sha256(json.dumps(given, sort_keys=True).encode()).hexdigest()[:16]
+    statement = query.apply(select(AuditEvent))
+    if cursor is not None:
+        statement = statement.where(AuditEvent.seq > _cursor_seq(cursor, fingerprint))
+    rows = list(db.session.scalars(statement.order_by(AuditEvent.seq).limit(limit + 1)))
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = encode_cursor([rows[-1].seq, fingerprint])
+    if cursor is None:
+        audit.record(
+            actor,
+            READ_ACTION,
+            client_reference=query.client_reference,
+            fields=sorted(given),
+            details={**given, "limit": limit, "returned": len(rows)},
+        )
+    return [row.document() for row in rows], next_cursor
+
+
+def _cursor_seq(cursor: str, fingerprint: str) -> int:
+    """The last seq a page showed; the cursor must come from a query with these filters."""
+    values = decode_cursor(cursor)
+    if len(values) != 2 or values[1] != fingerprint or not _SEQ.fullmatch(str(values[0])):
+        raise ValidationFailed(errors=_BAD_CURSOR)
+    return int(values[0])
+
+
+def list_checkpoints(
+    *, after_seq: int, limit: int, cursor: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    if cursor is not None:
+        values = decode_cursor(cursor)
+        if len(values) != 2 or values[1] != "checkpoints" or not _SEQ.fullmatch(str(values[0])):
+            raise ValidationFailed(errors=_BAD_CURSOR)
+        after_seq = max(after_seq, int(values[0]))
+    rows = checkpoints.listed(after_seq=after_seq, limit=limit + 1)
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = encode_cursor([rows[-1].seq, "checkpoints"])
+    return [row.document() for row in rows], next_cursor
+
+
+def public_keys() -> dict[str, Any]:
+    keys = checkpoints.public_keys()
+    current = next((key["key_id"] for key in keys if key["current"]), None)
+    return {"current_key_id": current, "keys": keys}
+
+
+def verify(actor: Actor) -> dict[str, Any]:
+    """The online check, recorded with its outcome (who checked the record is on the record)."""
+    report = checkpoints.verify_online().as_dict()
+    audit.record(
+        actor,
+        "audit.verified",
+        outcome="success" if report["ok"] else "failure",
+        details={
+            "events_checked": report["events_checked"],
+            "head_seq": report["head"]["seq"],
+            "first_bad_seq": report["first_bad_seq"],
+            "reason": report["reason"],
+        },
+    )
+    return report

@@ -1,0 +1,1 @@
+"""Coordinator reports: how handoffs between agencies go, and which episodes are stuck."""

@@ -1,0 +1,62 @@
+"""The handoff figures as one flat CSV: `metric,dimension,value`, one figure per line.
+
+Long format, so a spreadsheet can filter or pivot it and new figures never move a
+column. `dimension` is empty for a single figure and holds the status, reason, hop count
+or agency id otherwise; an agency's name is its own `…name` line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from referral_hub.core.csvout import csv_text
+
+COLUMNS = ("metric", "dimension", "value")
+DURATIONS = ("time_to_acknowledge", "time_to_accept", "time_to_placement")
+AGENCY_FIGURES = (
+    "received",
+    "accepted",
+    "declined",
+    "expired",
+    "settled",
+    "acceptance_rate",
+    "decline_rate",
+)
+STALE_FIGURES = ("stale_services", "never_set", "oldest_update")
+
+
+def handoff_csv(figures: dict[str, Any]) -> str:
+    return csv_text(COLUMNS, handoff_rows(figures))
+
+
+def handoff_rows(figures: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    def line(metric: str, value: Any, dimension: Any = None) -> dict[str, Any]:
+        return {"metric": metric, "dimension": dimension, "value": value}
+
+    yield line("period.from", figures["from"])
+    yield line("period.to", figures["to"])
+    yield line("generated_at", figures["generated_at"])
+    yield line("referrals.sent", figures["referrals_sent"])
+    for status, count in figures["by_status"].items():
+        yield line("referrals.by_status", count, status)
+    yield line("referrals.expired", figures["expired"])
+    yield line("referrals.no_show", figures["no_show"])
+    for name in DURATIONS:
+        for key in ("count", "median_seconds", "p90_seconds"):
+            yield line(f"{name}.{key}", figures[name][key])
+    for agency in figures["receiving_agencies"]:
+        yield line("receiving_agency.name", agency["agency_name"], agency["agency_id"])
+        for key in AGENCY_FIGURES:
+            yield line(f"receiving_agency.{key}", agency[key], agency["agency_id"])
+    for reason, count in figures["declines_by_reason"].items():
+        yield line("declines.by_reason", count, reason)
+    hops = figures["hops_per_bundle"]
+    for key in ("bundles", "mean", "max"):
+        yield line(f"hops_per_bundle.{key}", hops[key])
+    for bucket in hops["distribution"]:
+        yield line("hops_per_bundle.distribution", bucket["bundles"], bucket["hops"])
+    for agency in figures["stale_capacity_agencies"]:
+        yield line("stale_capacity_agency.name", agency["agency_name"], agency["agency_id"])
+        for key in STALE_FIGURES:
+            yield line(f"stale_capacity_agency.{key}", agency[key], agency["agency_id"])

@@ -1,0 +1,176 @@
+"""Report query arguments and the shapes of the reports."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from marshmallow import ValidationError, fields, post_load, validate, validates_schema
+
+from referral_hub.core import clock
+from referral_hub.core.schemas import HubSchema, PageArgs
+
+MAX_DAYS = 366
+DEFAULT_DAYS = 30
+EARLIEST, LATEST = date(2000, 1, 1), date(2100, 12, 31)
+PERCENTILE_NOTE = (
+    "Nearest rank: with the n durations in ascending order, the P-th percentile is the one "
+    "at rank ceil(P*n/100); the median of an even count is the lower middle value."
+)
+
+
+def _day(key: str, description: str) -> fields.Date:
+    return fields.Date(
+        data_key=key,
+        load_default=None,
+        validate=validate.Range(min=EARLIEST, max=LATEST),
+        metadata={"description": description},
+    )
+
+
+class HandoffReportArgs(HubSchema):
+    """`from` and `to` are whole UTC days, both included, at most 366 days apart."""
+
+    # `from` is a Python keyword: the attributes are first_day / last_day
+    first_day = _day(
+        "from", f"First day (UTC) of sending; default {DEFAULT_DAYS - 1} days before `to`."
+    )
+    last_day = _day("to", "Last day (UTC) of sending, included; default today.")
+    format = fields.String(load_default="json", validate=validate.OneOf(["json", "csv"]))
+
+    @validates_schema
+    def _ordered_and_bounded(self, data: dict[str, Any], **_: Any) -> None:
+        last = data.get("last_day") or clock.now().date()
+        first = data.get("first_day")
+        if first is None:
+            return
+        if first > last:
+            raise ValidationError(
+                "Must not be before `from` (today when not given).", field_name="to"
+            )
+        if (last - first).days + 1 > MAX_DAYS:
+            raise ValidationError(f"The period may span at most {MAX_DAYS} days.", field_name="to")
+
+    @post_load
+    def _defaults(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        data["last_day"] = data.get("last_day") or clock.now().date()
+        if data.get("first_day") is None:
+            data["first_day"] = data["last_day"] - timedelta(days=DEFAULT_DAYS - 1)
+        return data
+
+
+class DurationSchema(HubSchema):
+    count = fields.Integer(metadata={"description": "Durations observed."})
+    median_seconds = fields.Integer(allow_none=True, metadata={"description": PERCENTILE_NOTE})
+    p90_seconds = fields.Integer(allow_none=True, metadata={"description": PERCENTILE_NOTE})
+
+
+class ReceivingAgencySchema(HubSchema):
+    agency_id = fields.UUID()
+    agency_name = fields.String()
+    received = fields.Integer(metadata={"description": "Referrals sent to it in the period."})
+    accepted = fields.Integer(metadata={"description": "Accepted, whatever happened after."})
+    declined = fields.Integer()
+    expired = fields.Integer(metadata={"description": "Left unanswered until they expired."})
+    settled = fields.Integer(
+        metadata={
+            "description": "accepted + declined + expired: the referrals whose fate was this "
+            "agency's to settle and is settled (still open, withdrawn and superseded ones are "
+            "left out). The denominator of both rates."
+        }
+    )
+    acceptance_rate = fields.Float(allow_none=True, metadata={"description": "accepted / settled"})
+    decline_rate = fields.Float(allow_none=True, metadata={"description": "declined / settled"})
+
+
+class HopsBucketSchema(HubSchema):
+    hops = fields.Integer()
+    bundles = fields.Integer()
+
+
+class HopsSchema(HubSchema):
+    """Per bundle whose first referral was sent in the period: its referrals declined,
+    expired or not completed so far."""
+
+    bundles = fields.Integer()
+    mean = fields.Float(allow_none=True)
+    max = fields.Integer(allow_none=True)
+    distribution = fields.List(
+        fields.Nested(HopsBucketSchema),
+        metadata={"description": "How many bundles had each number of hops (none listed: 0)."},
+    )
+
+
+class StaleAgencySchema(HubSchema):
+    agency_id = fields.UUID()
+    agency_name = fields.String()
+    stale_services = fields.Integer(
+        metadata={"description": "Listed services whose capacity is stale or was never set."}
+    )
+    never_set = fields.Integer()
+    oldest_update = fields.AwareDateTime(allow_none=True)
+
+
+class HandoffReportSchema(HubSchema):
+    """Handoff figures over the referrals sent in the period, each as it stands now."""
+
+    from_ = fields.Date(data_key="from", attribute="from")
+    to = fields.Date()
+    generated_at = fields.AwareDateTime()
+    referrals_sent = fields.Integer()
+    by_status = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(),
+        metadata={"description": "Every state a sent referral can be in, zeros included."},
+    )
+    expired = fields.Integer()
+    no_show = fields.Integer(metadata={"description": "Accepted, and she did not arrive."})
+    time_to_acknowledge = fields.Nested(
+        DurationSchema,
+        metadata={
+            "description": "From sending to the receiver's first answer (acknowledged, or "
+            "accepted or declined straight away)."
+        },
+    )
+    time_to_accept = fields.Nested(
+        DurationSchema, metadata={"description": "From sending to acceptance."}
+    )
+    receiving_agencies = fields.List(fields.Nested(ReceivingAgencySchema))
+    declines_by_reason = fields.Dict(keys=fields.String(), values=fields.Integer())
+    hops_per_bundle = fields.Nested(HopsSchema)
+    time_to_placement = fields.Nested(
+        DurationSchema,
+        metadata={
+            "description": "Per placed need of a bundle begun in the period: from the "
+            "bundle's first referral to the need's first acceptance."
+        },
+    )
+    stale_capacity_agencies = fields.List(
+        fields.Nested(StaleAgencySchema),
+        metadata={"description": "As of `generated_at`, whatever the period."},
+    )
+
+
+class InLimboArgs(PageArgs):
+    pass
+
+
+class LimboNeedSchema(HubSchema):
+    need_id = fields.UUID()
+    category = fields.String()
+    status = fields.String(
+        validate=validate.OneOf(["searching", "pending", "placed", "met", "unmet"])
+    )
+    hops = fields.Integer()
+    why = fields.String(allow_none=True, metadata={"description": "Null: this need is fine."})
+
+
+class LimboBundleSchema(HubSchema):
+    bundle_id = fields.UUID()
+    urgency = fields.String()
+    sender_agency_id = fields.UUID()
+    sender_agency_name = fields.String()
+    created_at = fields.AwareDateTime()
+    waiting_seconds = fields.Integer(metadata={"description": "Since the bundle was created."})
+    reasons = fields.List(fields.String(), metadata={"description": "`category: why` per need."})
+    needs = fields.List(fields.Nested(LimboNeedSchema))
