@@ -56,6 +56,13 @@ _MOVE_HEAD = (
     .values(seq=bindparam("new_seq"), chain_hash=bindparam("new_chain"))
 )
 _EVENT_COLUMNS = tuple(column.key for column in _EVENTS.columns)
+# PostgreSQL: the event and the head's move in one statement (a data-modifying CTE runs
+# once, whatever the outer statement reads), one round trip instead of two
+_APPEND_AND_MOVE = _MOVE_HEAD.add_cte(
+    insert(_EVENTS)
+    .values({key: bindparam(key, type_=_EVENTS.c[key].type) for key in _EVENT_COLUMNS})
+    .cte("appended")
+)
 
 
 def record(
@@ -109,8 +116,9 @@ def record(
 def _append_pending() -> None:
     """Chain this transaction's events onto the head, in the order they were recorded.
 
-    Plain statements, not the unit of work: one locking read, one multi-row insert, and
-    the head moved once per event (its trigger lets `seq` advance by exactly one).
+    Plain statements, not the unit of work: one locking read, then each event inserted
+    and the head moved past it (its trigger lets `seq` advance by exactly one) — one
+    statement per event on PostgreSQL, a multi-row insert and the moves on SQLite.
     """
     events: list[AuditEvent] = db.session.info.pop("audit_pending", [])
     if not events:
@@ -126,12 +134,16 @@ def _append_pending() -> None:
         event.seq, event.prev_hash = seq, chain
         event.leaf_hash = leaf_hash(event.document())
         event.chain_hash = chain = chain_hash(event.prev_hash, event.leaf_hash)
-    connection.execute(
-        _INSERT_EVENTS,
-        [{key: getattr(event, key) for key in _EVENT_COLUMNS} for event in events],
-    )
-    for event in events:
-        connection.execute(_MOVE_HEAD, {"new_seq": event.seq, "new_chain": event.chain_hash})
+    rows = [{key: getattr(event, key) for key in _EVENT_COLUMNS} for event in events]
+    if connection.dialect.name == "postgresql":
+        for row in rows:
+            connection.execute(
+                _APPEND_AND_MOVE, {**row, "new_seq": row["seq"], "new_chain": row["chain_hash"]}
+            )
+        return
+    connection.execute(_INSERT_EVENTS, rows)
+    for row in rows:
+        connection.execute(_MOVE_HEAD, {"new_seq": row["seq"], "new_chain": row["chain_hash"]})
 
 
 def head() -> tuple[int, str]:
