@@ -9,7 +9,7 @@ RUN := UV_PYTHON_DOWNLOADS=never $(UV) run --locked --no-sync
 FLASK := $(RUN) flask --app wsgi
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test sync lint format typecheck openapi vendor bench bench-cycle clean help
+.PHONY: run test sync lint format typecheck openapi vendor bench bench-search bench-cycle bench-contention bench-audit clean help
 
 help:
 	@echo "make run    - install, migrate, seed demo data and serve on http://127.0.0.1:5000"
@@ -48,9 +48,20 @@ openapi: sync
 	$(FLASK) openapi write --format=json docs/openapi.json
 	@echo "docs/openapi.json written"
 
-# search benchmark on PostgreSQL (+ Redis); prints figures and ratios, writes bench/results/
+# the whole benchmark suite on PostgreSQL + Redis: one table of figures and same-run
+# baselines, written to bench/results.json (BENCH_ARGS=--short: a quick correctness run)
 bench: sync
+	$(RUN) python bench/all.py $(BENCH_ARGS)
+
+# one benchmark at a time
+bench-search: sync
 	$(RUN) python bench/search.py $(BENCH_ARGS)
+
+bench-contention: sync
+	$(RUN) python bench/contention.py $(BENCH_ARGS)
+
+bench-audit: sync
+	$(RUN) python bench/audit.py $(BENCH_ARGS)
 
 # referral cycle benchmark (create, send, accept, arrive) with webhook latency
 bench-cycle: sync

@@ -1,0 +1,184 @@
+"""The whole benchmark suite: `make bench` (PostgreSQL + Redis, one command).
+
+Runs search, the referral cycle, capacity contention and the audit benchmarks one after
+another (each is also runnable alone), prints one table — every figure beside the
+baseline measured in the same run and their ratio — and writes `bench/results.json`.
+`--short` runs each briefly: a check that the suite and the hub's invariants hold (the
+last bed has one winner a round, every webhook arrives, the sample export verifies),
+not a measurement; CI runs it that way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+FULL = {
+    "search": [],
+    "cycle": [],
+    "contention": [],
+    "audit": [],
+}
+SHORT = {
+    "search": ["--services", "1000", "--rounds", "20", "--seconds", "2", "--clients", "4"],
+    "cycle": ["--seconds", "3", "--threads", "4"],
+    "contention": ["--rounds", "10", "--seconds", "2", "--clients", "4"],
+    "audit": ["--requests", "100", "--events", "20000"],
+}
+
+
+def run(name: str, arguments: list[str]) -> dict[str, Any]:
+    """One benchmark in its own process, its output shown as it runs; its JSON result."""
+    print(f"\n=== {name} {' '.join(arguments)}", flush=True)
+    process = subprocess.Popen(  # noqa: S603 - our own scripts
+        [sys.executable, str(ROOT / "bench" / f"{name}.py"), *arguments],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    written = None
+    assert process.stdout is not None
+    for line in process.stdout:
+        print(line, end="", flush=True)
+        found = re.search(r"written to (\S+\.json)", line)
+        if found:
+            written = found.group(1)
+    if process.wait() != 0 or written is None:
+        raise SystemExit(f"the {name} benchmark failed (exit {process.returncode}); see above")
+    result: dict[str, Any] = json.loads(Path(written).read_text())
+    return result
+
+
+def rows(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str]]:
+    """(figure, value, baseline measured in the same run, ratio) for the table."""
+    table: list[tuple[str, str, str, str]] = []
+    search = results["search"]
+    http, raw = search["http_all"], search["raw_all"]
+    table.append(
+        (
+            "search p50 / p95 (HTTP)",
+            f"{http['p50_ms']:.2f} / {http['p95_ms']:.2f} ms",
+            f"raw SQL {raw['p50_ms']:.2f} / {raw['p95_ms']:.2f} ms",
+            f"{http['p50_ms'] / raw['p50_ms']:.1f}x",
+        )
+    )
+    load, health = search["search_load"], search["healthz_load"]
+    table.append(
+        (
+            "search throughput",
+            f"{load['requests_per_s']:,.0f}/s",
+            f"/healthz {health['requests_per_s']:,.0f}/s",
+            f"{load['requests_per_s'] / health['requests_per_s']:.2f}",
+        )
+    )
+    cycle = results["cycle"]
+    table.append(
+        (
+            "referral cycles (4 calls each)",
+            f"{cycle['cycles_per_s']:.1f}/s",
+            f"/healthz {cycle['healthz_per_s']:,.0f}/s",
+            f"{cycle['cycles_per_s'] * 4 / cycle['healthz_per_s']:.3f}",
+        )
+    )
+    for step, figures in cycle["steps"].items():
+        table.append((f"  {step} p95", f"{figures['p95_ms']:.1f} ms", "", ""))
+    hook = cycle["webhook"]
+    table.append(
+        (
+            "commit → webhook p50 / p99",
+            f"{hook['p50_ms']:.1f} / {hook['p99_ms']:.1f} ms",
+            f"{hook['delivered']}/{hook['of']} delivered",
+            "",
+        )
+    )
+    race, rate = results["contention"]["last_bed"], results["contention"]["reservations"]
+    table.append(
+        (
+            f"last bed, {race['racers']} racers",
+            f"{race['rounds_with_exactly_one_winner']}/{race['rounds']} rounds one winner",
+            "",
+            "",
+        )
+    )
+    table.append(
+        (
+            f"reservations, {rate['clients']} clients",
+            f"{rate['hub_per_s']:,}/s",
+            f"raw UPDATE {rate['raw_per_s']:,}/s",
+            f"{rate['hub_over_raw']:.2f}",
+        )
+    )
+    append, verify = results["audit"]["append"], results["audit"]["verify"]
+    table.append(
+        (
+            "audited state change p50",
+            f"{append['with_event_p50_ms']:.2f} ms",
+            f"without event {append['without_event_p50_ms']:.2f} ms",
+            f"{append['overhead_p50']:+.1%}",
+        )
+    )
+    table.append(
+        (
+            "offline verification",
+            f"{verify['verify_events_per_s']:,}/s",
+            f"re-hash only {verify['floor_events_per_s']:,}/s",
+            f"{verify['verify_over_floor']:.2f}",
+        )
+    )
+    return table
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--short", action="store_true", help="brief runs that check correctness")
+    parser.add_argument("--only", nargs="*", choices=list(FULL), help="run just these")
+    options = parser.parse_args()
+    plan = SHORT if options.short else FULL
+    names = options.only or list(plan)
+    started = time.perf_counter()
+    results = {name: run(name, plan[name]) for name in names}
+    minutes = (time.perf_counter() - started) / 60
+
+    machine = f"{platform.machine()}, Python {platform.python_version()}"
+    summary = {"short": options.short, "minutes": round(minutes, 1), "machine": machine, **results}
+    (ROOT / "bench" / "results.json").write_text(json.dumps(summary, indent=2, default=str))
+    mode = "short mode: correctness, not timing" if options.short else "full"
+    print(f"\n=== results ({mode}; {minutes:.1f} min)")
+    if set(names) == set(FULL):
+        table = rows(results)
+        widths = [max(len(row[i]) for row in table) for i in range(4)]
+        header = ("figure", "value", "baseline (same run)", "ratio")
+        for row in [header, *table]:
+            print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+    print("written to bench/results.json")
+    failures = _invariants(results)
+    if failures:
+        raise SystemExit("invariants broken: " + "; ".join(failures))
+
+
+def _invariants(results: dict[str, dict[str, Any]]) -> list[str]:
+    """What must hold whatever the machine: checked in short mode too."""
+    failures = []
+    if "cycle" in results:
+        cycle = results["cycle"]
+        if cycle["errors"]:
+            failures.append(f"cycle errors {cycle['errors']}")
+        if cycle["webhook"]["delivered"] != cycle["webhook"]["of"]:
+            failures.append("a webhook did not arrive")
+    if "contention" in results:
+        race = results["contention"]["last_bed"]
+        if race["rounds_with_exactly_one_winner"] != race["rounds"]:
+            failures.append(f"last bed: winners {race['wrong_rounds']}")
+    return failures
+
+
+if __name__ == "__main__":
+    main()
