@@ -9,7 +9,7 @@ RUN := UV_PYTHON_DOWNLOADS=never $(UV) run --locked --no-sync
 FLASK := $(RUN) flask --app wsgi
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test sync lint format typecheck openapi vendor bench bench-search bench-cycle bench-contention bench-audit clean help
+.PHONY: run test sync lint format typecheck openapi vendor bench bench-search bench-cycle bench-contention bench-audit bench-load clean help
 
 help:
 	@echo "make run    - install, migrate, seed demo data and serve on http://127.0.0.1:5000"
@@ -59,6 +59,9 @@ bench-search: sync
 
 bench-contention: sync
 	$(RUN) python bench/contention.py $(BENCH_ARGS)
+
+bench-load: sync
+	$(RUN) python bench/load.py $(BENCH_ARGS)
 
 bench-audit: sync
 	$(RUN) python bench/audit.py $(BENCH_ARGS)

@@ -1,10 +1,11 @@
 """The whole benchmark suite: `make bench` (PostgreSQL + Redis, one command).
 
-Runs search, the referral cycle, capacity contention and the audit benchmarks one after
-another (each is also runnable alone), prints one table — every figure beside the
+Runs search, the referral cycle, capacity contention, the audit benchmarks and a mixed
+load run one after another (each is also runnable alone), prints one table — every figure beside the
 baseline measured in the same run and their ratio — and writes `bench/results.json`.
 `--short` runs each briefly: a check that the suite and the hub's invariants hold (the
-last bed has one winner a round, every webhook arrives, the sample export verifies),
+last bed has one winner a round, every webhook arrives, the sample export verifies, the
+load run's invariants hold),
 not a measurement; CI runs it that way.
 """
 
@@ -26,12 +27,14 @@ FULL = {
     "cycle": [],
     "contention": [],
     "audit": [],
+    "load": [],
 }
 SHORT = {
     "search": ["--services", "1000", "--rounds", "20", "--seconds", "2", "--clients", "4"],
     "cycle": ["--seconds", "3", "--threads", "4"],
     "contention": ["--rounds", "10", "--seconds", "2", "--clients", "4"],
     "audit": ["--requests", "100", "--events", "20000"],
+    "load": ["--seconds", "5", "--threads", "4"],
 }
 
 
@@ -131,6 +134,16 @@ def rows(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str]]:
             f"{verify['verify_events_per_s']:,}/s",
             f"re-hash only {verify['floor_events_per_s']:,}/s",
             f"{verify['verify_over_floor']:.2f}",
+        )
+    )
+    load = results["load"]
+    p95 = max(figures["p95_ms"] for figures in load["kinds"].values())
+    table.append(
+        (
+            "mixed load (80 % reads)",
+            f"{load['requests_per_s']:,.0f}/s, worst p95 {p95:.0f} ms",
+            f"non-2xx {sum(load['non_2xx'].values())}",
+            "",
         )
     )
     return table
