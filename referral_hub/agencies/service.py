@@ -41,7 +41,10 @@ def create_agency(
     region: str | None = None,
 ) -> Agency:
     name = name.strip()
-    if db.session.scalar(select(Agency.id).where(func.lower(Agency.name) == name.lower())):
+    # lower() on both sides in the database: Python's lower() also folds non-ASCII letters,
+    # which the database's may not, and a name that then slipped past this check hit the
+    # unique constraint (a 500)
+    if db.session.scalar(select(Agency.id).where(func.lower(Agency.name) == func.lower(name))):
         raise Conflict("An agency with this name exists.", errors={"name": ["Already taken."]})
     agency = Agency(
         name=name,
@@ -70,7 +73,9 @@ def get_agency(actor: Actor, agency_id: uuid.UUID) -> Agency:
 
 
 def find_agency_by_name(name: str) -> Agency | None:
-    return db.session.scalar(select(Agency).where(func.lower(Agency.name) == name.strip().lower()))
+    return db.session.scalar(
+        select(Agency).where(func.lower(Agency.name) == func.lower(name.strip()))
+    )
 
 
 def list_agencies(

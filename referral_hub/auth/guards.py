@@ -40,13 +40,9 @@ def limit_api_calls() -> None:
     if not request.path.startswith("/api/") or g.actor.kind == ActorKind.ANONYMOUS:
         return
     config = current_app.config
-    window = config["API_WINDOW_SECONDS"]
-    backend = ratelimit.backend()
-    if isinstance(backend, ratelimit.RedisBackend):
-        used = backend.hit(f"api:{g.actor.key}", window)
-    else:  # counted in the database: committed now, whatever the request does next
-        with transaction():
-            used = backend.hit(f"api:{g.actor.key}", window)
+    # counted at once (Redis, or a short transaction of its own when counted in the
+    # database), whatever the request does next
+    used = ratelimit.hit_now(f"api:{g.actor.key}", config["API_WINDOW_SECONDS"])
     if used.count > config["API_REQUESTS_PER_WINDOW"]:
         raise RateLimited(
             f"Request limit reached; try again in {used.retry_after} seconds.",

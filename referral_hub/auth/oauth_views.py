@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+from authlib.oauth2.rfc6749.errors import InvalidClientError, InvalidRequestError
 from flask import Blueprint, Response, current_app, request
 
 from referral_hub.audit import service as audit
@@ -27,6 +28,34 @@ def _client_id_presented() -> str:
     return str(request.form.get("client_id", ""))[:64]
 
 
+def _unreadable_basic() -> bool:
+    """A Basic header that is not base64 of UTF-8 `id:secret` ("Basic ", "Basic //46/w=="):
+    Authlib raises on it (a 500) instead of refusing the client, so it is refused here."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, credentials = header.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return False
+    try:
+        decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return True
+    return ":" not in decoded  # RFC 7617: "client-id:secret"
+
+
+def _ambiguous() -> str | None:
+    """RFC 6749 forbids a parameter sent twice (3.1) and two ways of authenticating the
+    client (2.3); Authlib takes the first value and the Basic header, silently."""
+    for name in request.form:
+        if len(request.form.getlist(name)) > 1:
+            return "A parameter is sent more than once."
+    if request.headers.get("Authorization", "").strip().lower().startswith("basic "):
+        if "client_secret" in request.form:
+            return "Authenticate the client one way: the Basic header or the form."
+        if request.form.get("client_id", _client_id_presented()) != _client_id_presented():
+            return "The client_id does not match the Basic credentials."
+    return None
+
+
 def _limited(endpoint: str) -> Any:
     """Run an OAuth endpoint under the per-client and per-address failure limits."""
     config = current_app.config
@@ -38,11 +67,17 @@ def _limited(endpoint: str) -> Any:
     except RateLimited as error:
         return problem_response(429, error.code, error.title, error.detail, headers=error.headers)
     server = current_app.extensions["hub_oauth_server"]
-    response: Response = (
-        server.create_token_response()
-        if endpoint == "token"
-        else server.create_endpoint_response(endpoint)
-    )
+    response: Response
+    if _unreadable_basic():
+        response = server.handle_error_response(
+            None, InvalidClientError(status_code=401, description="Unreadable Basic credentials.")
+        )
+    elif ambiguous := _ambiguous():
+        response = server.handle_error_response(None, InvalidRequestError(description=ambiguous))
+    elif endpoint == "token":
+        response = server.create_token_response()
+    else:
+        response = server.create_endpoint_response(endpoint)
     if response.status_code in (400, 401):
         ratelimit.count(keys, window)  # committed with the request: the view returned normally
         audit.record(

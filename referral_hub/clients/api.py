@@ -99,6 +99,7 @@ def revoke_consent(consent_id: uuid.UUID, reason: str) -> Any:
 @require(*INTAKE, scopes="clients:read")
 @blp.arguments(DisclosureArgs, location="query", as_kwargs=True)
 @blp.response(200, DisclosureSchema(many=True))
+@blp.doc(responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}})
 def disclosures(client_id: uuid.UUID, format: str) -> Any:
     """Who received or viewed her data, when, which categories, under which consent.
 

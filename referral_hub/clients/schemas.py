@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 from marshmallow import fields, validate
 
 from referral_hub.consent.policy import CATEGORIES
 from referral_hub.consent.service import METHODS, PURPOSES, SIGNERS
-from referral_hub.core.schemas import HubSchema
+from referral_hub.core.schemas import HubSchema, Pattern
 
-BCP47 = validate.Regexp(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$", error="Not a BCP 47 language tag.")
+BCP47 = Pattern(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$", error="Not a BCP 47 language tag.")
 
 
 class ProfileSchema(HubSchema):
@@ -41,7 +43,7 @@ class PiiSchema(HubSchema):
 
 
 class ClientCreateArgs(HubSchema):
-    reference = fields.String(validate=validate.Regexp(r"^[A-Za-z0-9-]{4,40}$"))
+    reference = fields.String(validate=Pattern(r"^[A-Za-z0-9-]{4,40}$"))
     profile = fields.Nested(ProfileSchema, load_default=dict)
     pii = fields.Nested(PiiSchema, load_default=dict)
     do_not_refer = fields.List(fields.UUID(), load_default=list, validate=validate.Length(max=200))
@@ -84,6 +86,16 @@ class ConsentCreateArgs(HubSchema):
     form_language = fields.String(required=True, validate=BCP47)
     signed_at = fields.AwareDateTime(required=True)
     expires_at = fields.AwareDateTime()
+
+    class Meta(HubSchema.Meta):
+        # consent.service's rule, for the document (core.http.SchemaRulesPlugin)
+        json_schema: ClassVar[dict[str, Any]] = {
+            "if": {"properties": {"signer": {"const": "representative"}}, "required": ["signer"]},
+            "then": {
+                "properties": {"signer_authority": {"pattern": "\\S"}},
+                "required": ["signer_authority"],
+            },
+        }
 
 
 class ConsentSchema(HubSchema):

@@ -143,7 +143,9 @@ def revoke_consent(actor: Actor, consent_id: uuid.UUID, reason: str) -> Consent:
     consent = db.session.get(Consent, consent_id)
     if consent is None:
         raise NotFound()
-    client = clients.load_owned(actor, consent.client_id)  # another agency's: 404
+    if actor.kind != ActorKind.SYSTEM and consent.owner_agency_id != actor.agency_id:
+        raise foreign("consent", consent.id)  # another agency's: 404, the consent on record
+    client = clients.load_owned(actor, consent.client_id)
     if consent.revoked_at is not None:
         return consent
     consent.revoked_at = clock.now()

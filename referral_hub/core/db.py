@@ -11,6 +11,7 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import DateTime, Enum, ForeignKey, MetaData, TypeDecorator, Uuid, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.orm import (
     DeclarativeBase,
@@ -119,6 +120,31 @@ def install_sqlite_pragmas(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def is_unavailable(error: BaseException | None) -> bool:
+    """Whether `error` means the database could not serve the request rather than a bug:
+    it refused or dropped the connection, is shutting down or starting up, the pool is
+    exhausted — or, also OperationalErrors, a deadlock, lock or statement timeout.
+
+    The request's transaction is lost (unless only the COMMIT's acknowledgement was), and
+    trying again is the remedy, so it is answered 503 with Retry-After, not 500. Follows
+    explicit causes (`raise ... from`) and werkzeug's `original_exception`, never implicit
+    context (an unrelated bug raised while handling one must stay a 500).
+    """
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, (sa_exc.OperationalError, sa_exc.InterfaceError)):
+            return True
+        if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
+            return True
+        if isinstance(error, sa_exc.TimeoutError):  # no pooled connection came free in time
+            return True
+        if isinstance(error, sa_exc.PendingRollbackError) and error.code == "8s2b":
+            return True  # the connection was invalidated (dropped) inside this transaction
+        error = error.__cause__ or getattr(error, "original_exception", None)
+    return False
 
 
 Callback = Callable[[], object]

@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any, NoReturn
 
 import flask_smorest
-from flask import g, request
+from apispec import BasePlugin
+from flask import current_app, g, request
 from marshmallow import Schema, ValidationError
 from webargs import core as webargs_core
 from webargs.flaskparser import FlaskParser
@@ -27,8 +28,11 @@ class HubParser(FlaskParser):
     """Reads the body parsed once by the intake hook; turns validation errors into problems."""
 
     def _raw_load_json(self, req: Any) -> Any:
-        body = g.get("json_body", webargs_core.missing)
-        return webargs_core.missing if body is None else body
+        # no body: the schema's defaults apply; a JSON `null` is a document, and not an
+        # object (read as "no body", `null` created a client with nothing in it)
+        if not g.get("json_present"):
+            return webargs_core.missing
+        return g.json_body
 
     def handle_error(
         self,
@@ -62,6 +66,26 @@ class HubBlueprint(flask_smorest.Blueprint):
 
     ARGUMENTS_PARSER = HubParser()
 
+    def arguments(self, schema: Any, *, location: str = "json", **kwargs: Any) -> Any:
+        """A JSON body whose every field is optional may be left out (its defaults apply,
+        as for `{}`), and the document says so: `requestBody.required` is then false."""
+        if location == "json" and "required" not in kwargs:
+            instance = schema() if isinstance(schema, type) else schema
+            kwargs["required"] = any(f.required for f in instance.fields.values())
+        return super().arguments(schema, location=location, **kwargs)
+
+
+class SchemaRulesPlugin(BasePlugin):
+    """Adds a schema's `Meta.json_schema` keywords to its component in the document.
+
+    For rules across fields (both latitude and longitude, or neither) that a schema checks
+    in `@validates_schema`: stated here too, clients and schemathesis see them.
+    """
+
+    def schema_helper(self, name: str, definition: dict[str, Any], **kwargs: Any) -> Any:
+        meta = getattr(kwargs.get("schema"), "Meta", None)
+        return dict(getattr(meta, "json_schema", None) or {})
+
 
 class HubApi(flask_smorest.Api):
     """flask-smorest Api whose error handler speaks problem+json only where it should.
@@ -71,6 +95,10 @@ class HubApi(flask_smorest.Api):
     """
 
     ERROR_SCHEMA = ProblemSchema
+
+    def __init__(self, app: Any = None, *, spec_kwargs: dict[str, Any] | None = None) -> None:
+        spec_kwargs = {"extra_plugins": [SchemaRulesPlugin()], **(spec_kwargs or {})}
+        super().__init__(app, spec_kwargs=spec_kwargs)
 
     def _register_responses(self) -> None:
         """Document every error response as application/problem+json."""
@@ -94,6 +122,7 @@ def read_json_body() -> None:
     from referral_hub.core.errors import PayloadTooLarge, UnsupportedMediaType
 
     g.json_body = None
+    g.json_present = False
     if request.method not in BODY_METHODS or not request.path.startswith("/api/"):
         return
     limit = int(request.max_content_length or 1024 * 1024)
@@ -119,4 +148,28 @@ def read_json_body() -> None:
     from referral_hub.core.jsonin import loads_strict
 
     g.json_body = loads_strict(raw)
+    g.json_present = True
     request._cached_json = (g.json_body, g.json_body)  # so request.get_json() agrees
+    _refuse_unwanted_body(g.json_body)
+
+
+def _refuse_unwanted_body(document: Any) -> None:
+    """A view that declares no JSON body takes none: what it would silently ignore (a
+    `status`, another agency's id) is refused as unknown, as every input schema does."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    if view is None or _takes_json_body(view) or document == {}:
+        return
+    if not isinstance(document, dict):
+        raise MalformedRequest("This endpoint takes no body.", errors={"$": ["Send no body."]})
+    raise ValidationFailed(
+        "This endpoint takes no body.", errors={str(key): ["Unknown field."] for key in document}
+    )
+
+
+def _takes_json_body(view: Any) -> bool:
+    """Declared with `@blp.arguments(Schema)` (JSON) or a documented `requestBody`."""
+    doc = getattr(view, "_apidoc", {})
+    parameters = doc.get("arguments", {}).get("parameters", [])
+    return any(p.get("in", "json") == "json" for p in parameters) or (
+        "requestBody" in doc.get("manual_doc", {})
+    )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import uuid
 from datetime import datetime, timedelta
@@ -22,9 +23,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from referral_hub.core import clock, crypto
-from referral_hub.core.db import Base, UUIDPrimaryKey, transaction
+from referral_hub.core.db import Base, UUIDPrimaryKey, is_unavailable, transaction
 from referral_hub.core.errors import Conflict, IdempotencyKeyReused, ValidationFailed
 from referral_hub.extensions import db
+
+log = logging.getLogger(__name__)
 
 HEADER = "Idempotency-Key"
 _KEY_FORMAT = re.compile(r"^[\x21-\x7e]{1,255}$")
@@ -146,12 +149,19 @@ def release_if_failed() -> None:
     record_id = g.get("idempotency_record_id")
     if record_id is None or g.get("idempotency_completed"):
         return
-    with transaction() as session:
-        session.execute(
-            delete(IdempotencyRecord).where(
-                IdempotencyRecord.id == record_id, IdempotencyRecord.in_flight.is_(True)
+    try:
+        with transaction() as session:
+            session.execute(
+                delete(IdempotencyRecord).where(
+                    IdempotencyRecord.id == record_id, IdempotencyRecord.in_flight.is_(True)
+                )
             )
-        )
+    except Exception as error:
+        if not is_unavailable(error):
+            raise
+        # the database failed the request and is still away: the marker stays until
+        # IDEMPOTENCY_IN_FLIGHT_SECONDS, when a retry takes it over; the answer stays 503
+        log.warning("idempotency key not released (%s)", type(error).__name__)
 
 
 def purge_expired() -> int:

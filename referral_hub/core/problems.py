@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 from typing import Any
 
 from flask import Flask, Response, g, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, InternalServerError
 
-from referral_hub.core.errors import DomainError, NotFound
+from referral_hub.core.db import is_unavailable
+from referral_hub.core.errors import DomainError, NotFound, ServiceUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +123,41 @@ def wants_problem_json() -> bool:
     )
 
 
+# Seconds a client is told to wait when the database is out of reach: a restart or
+# failover usually takes a few.
+RETRY_AFTER_UNAVAILABLE = 5
+
+
+class _Throttle:
+    """Lets one log line through per `seconds`; `due()` says how many it held back."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.next_at = 0.0
+        self.held = 0
+        self.lock = threading.Lock()
+
+    def due(self) -> int | None:
+        with self.lock:
+            now = time.monotonic()
+            if now < self.next_at:
+                self.held += 1
+                return None
+            held, self.held, self.next_at = self.held, 0, now + self.seconds
+            return held
+
+
+_unavailable_log = _Throttle(10.0)
+
+
+def database_unavailable() -> ServiceUnavailable:
+    """The answer to a request the database could not serve (its transaction was lost)."""
+    return ServiceUnavailable(
+        "The database is not answering; try again shortly.",
+        headers={"Retry-After": str(RETRY_AFTER_UNAVAILABLE)},
+    )
+
+
 def register_error_handlers(app: Flask) -> None:
     """Domain errors and the last resort; HTTP errors go through HubApi (core.api)."""
 
@@ -132,8 +170,31 @@ def register_error_handlers(app: Flask) -> None:
                 log.exception("problem hook failed")
         return from_domain_error(error)
 
+    def _unavailable(error: BaseException) -> Response:
+        cause = getattr(error, "original_exception", None) or error
+        held = _unavailable_log.due()
+        if held is not None:  # one line per interval in an outage, not one per request
+            log.warning(
+                "database unavailable on %s %s (%s); %s more 503s since the last line",
+                request.method,
+                request.path,
+                type(cause).__name__,
+                held,
+            )
+        return from_domain_error(database_unavailable())
+
+    @app.errorhandler(InternalServerError)
+    def _server_error(error: InternalServerError) -> Response | HTTPException:
+        """What werkzeug makes of an error raised outside a view (an after_request hook);
+        registered by class so it comes before flask-smorest's catch-all HTTP handler."""
+        if is_unavailable(error):
+            return _unavailable(error)
+        return from_http_exception(error) if wants_problem_json() else error
+
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Response | HTTPException:
+        if is_unavailable(error):
+            return _unavailable(error)
         if isinstance(error, HTTPException):  # routed here only when no other handler took it
             return from_http_exception(error) if wants_problem_json() else error
         log.exception("unhandled error on %s %s", request.method, request.path)

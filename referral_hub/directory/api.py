@@ -165,7 +165,16 @@ def hsds_export(limit: int, cursor: str | None) -> Any:
 @blp.doc(
     requestBody={
         "required": True,
-        "content": {"application/json": {"schema": {"description": "An HSDS 3.0 document"}}},
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": ["object", "array"],
+                    "description": "An HSDS 3.0 document: a service, an organization with "
+                    "services, a service_at_location, a list of them, or a page of them "
+                    "(`contents`); each service is checked against the HSDS 3.0 service schema.",
+                }
+            }
+        },
     }
 )
 @blp.response(200, HsdsImportReportSchema)

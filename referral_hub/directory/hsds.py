@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator
+from marshmallow import ValidationError
+from marshmallow.validate import Email
 from sqlalchemy import func, select
 
 from referral_hub.agencies.models import Agency, AgencyKind
@@ -52,6 +54,28 @@ MAX_ERRORS = 20
 def _validator() -> Draft202012Validator:
     path = Path(__file__).parent / "hsds_schema" / "service.schema.json"
     return Draft202012Validator(json.loads(path.read_text()))
+
+
+@cache
+def _location_validator() -> Draft202012Validator:
+    """For the location beside a service_at_location (one inside a service is checked with it)."""
+    definitions = _validator().schema["definitions"]
+    return Draft202012Validator({"$ref": "#/definitions/location", "definitions": definitions})
+
+
+def _format_errors(service: dict[str, Any]) -> dict[str, str]:
+    """The formats the schema names but does not enforce, for the two fields we import."""
+    problems = {}
+    url = service.get("url")
+    if isinstance(url, str) and url and not re.match(r"(?i)^https?://[^\s/]+", url):
+        problems["url"] = "Not an http(s) URL."
+    email = service.get("email")
+    if isinstance(email, str) and email:
+        try:
+            Email()(email)
+        except ValidationError:
+            problems["email"] = "Not an e-mail address."
+    return problems
 
 
 def _id(*parts: object) -> str:
@@ -271,10 +295,13 @@ def _walk(document: Any) -> Iterator[Found]:
             for index, service in enumerate(services):
                 yield Found(f"{path}.services[{index}]", service, item)
         elif kind == "service_at_location":
-            service = item["service"]
-            yield Found(
-                f"{path}.service", service, service.get("organization"), item.get("location")
-            )
+            service, location = item["service"], item.get("location")
+            for name, value in (("service", service), ("location", location)):
+                if not isinstance(value, dict) and (name == "service" or value is not None):
+                    raise ValidationFailed(
+                        "Not an HSDS object.", errors={f"{path}.{name}": ["Expected an object."]}
+                    )
+            yield Found(f"{path}.service", service, service.get("organization"), location)
         else:
             raise ValidationFailed(
                 "Send HSDS services, organizations (with services) or services at locations.",
@@ -293,13 +320,22 @@ def validate(document: Any) -> list[Found]:
             if not str((item.organization or {}).get("name") or "").strip():
                 errors.setdefault(f"{item.path}.name", []).append("An organization needs a name.")
             continue
-        for error in _validator().iter_errors(item.service):
-            where = item.path + "".join(
-                f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path
+        checks = [(item.path, _validator(), item.service)]
+        if item.location is not None:
+            checks.append(
+                (item.path.rsplit(".", 1)[0] + ".location", _location_validator(), item.location)
             )
-            errors.setdefault(where, []).append(error.message[:200])
-            if len(errors) >= MAX_ERRORS:
-                break
+        for path, validator, document in checks:
+            for error in validator.iter_errors(document):
+                where = path + "".join(
+                    f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path
+                )
+                errors.setdefault(where, []).append(error.message[:200])
+                if len(errors) >= MAX_ERRORS:
+                    break
+        if isinstance(item.service, dict):
+            for name, message in _format_errors(item.service).items():
+                errors.setdefault(f"{item.path}.{name}", []).append(message)
     if errors:
         raise ValidationFailed(
             "The document does not follow the HSDS 3.0 service schema.", errors=errors
@@ -351,7 +387,9 @@ def _agency_for(
     organization = item.organization
     if organization and organization.get("name"):
         name = str(organization["name"]).strip()[:200]
-        agency = db.session.scalar(select(Agency).where(func.lower(Agency.name) == name.lower()))
+        agency = db.session.scalar(
+            select(Agency).where(func.lower(Agency.name) == func.lower(name))
+        )
         if agency is None:
             agency = create_agency(actor, name=name, kind=AgencyKind.OTHER)
             report.agencies_created += 1
@@ -395,7 +433,7 @@ def _fields(item: Found, report: ImportReport) -> dict[str, Any]:
     languages = []
     for language in service.get("languages") or []:
         tag = language.get("code") or ""
-        if BCP47.match(tag):
+        if BCP47.fullmatch(tag):
             languages.append(tag)
         elif language.get("name"):
             report.warnings.append(

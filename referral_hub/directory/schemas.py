@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from referral_hub.core.schemas import (
+    HTTP_URL,
     HubSchema,
     PageArgs,
+    Pattern,
     StrictBoolean,
     StrictFloat,
     StrictInteger,
@@ -24,7 +26,7 @@ from referral_hub.directory.vocabulary import (
     Unit,
 )
 
-BCP47 = validate.Regexp(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$", error="Not a BCP 47 language tag.")
+BCP47 = Pattern(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$", error="Not a BCP 47 language tag.")
 
 
 class EligibilitySchema(HubSchema):
@@ -56,10 +58,30 @@ class LocationArgs(HubSchema):
     address = fields.Nested(AddressSchema, allow_none=True)
     city = fields.String(allow_none=True, validate=validate.Length(max=120))
     region = fields.String(allow_none=True, validate=validate.Length(max=120))
-    country = fields.String(allow_none=True, validate=validate.Regexp(r"^[A-Z]{2}$"))
+    country = fields.String(allow_none=True, validate=Pattern(r"^[A-Z]{2}$"))
     latitude = StrictFloat(allow_none=True, validate=validate.Range(min=-90, max=90))
     longitude = StrictFloat(allow_none=True, validate=validate.Range(min=-180, max=180))
     confidential = StrictBoolean(load_default=False)
+
+    class Meta(HubSchema.Meta):
+        # the rule below, for the document (core.http.SchemaRulesPlugin)
+        json_schema: ClassVar[dict[str, Any]] = {
+            "anyOf": [
+                {
+                    "properties": {
+                        "latitude": {"type": "number"},
+                        "longitude": {"type": "number"},
+                    },
+                    "required": ["latitude", "longitude"],
+                },
+                {
+                    "properties": {
+                        "latitude": {"type": "null"},
+                        "longitude": {"type": "null"},
+                    }
+                },
+            ]
+        }
 
     @validates_schema
     def _both_or_neither(self, data: dict[str, Any], **_: Any) -> None:
@@ -87,8 +109,8 @@ class ServiceFields(HubSchema):
     description = fields.String(allow_none=True, validate=validate.Length(max=5000))
     category = fields.Enum(Category, by_value=True)
     status = fields.Enum(ServiceStatus, by_value=True)
-    url = fields.Url(allow_none=True, validate=validate.Length(max=500))
-    email = fields.Email(allow_none=True)
+    url = fields.String(allow_none=True, validate=[validate.Length(max=500), HTTP_URL])
+    email = fields.Email(allow_none=True, validate=validate.Length(max=254))
     phone = fields.String(allow_none=True, validate=validate.Length(max=40))
     eligibility = fields.Nested(EligibilitySchema)
     service_area = fields.String(allow_none=True, validate=validate.Length(max=300))
@@ -163,8 +185,10 @@ class FilterArgs(HubSchema):
     language = fields.List(fields.String(validate=BCP47), load_default=list)
     near = fields.String(
         load_default=None,
-        validate=validate.Regexp(
-            r"^-?\d{1,2}(\.\d+)?,-?\d{1,3}(\.\d+)?$", error="Use near=lat,lon."
+        # latitude -90..90, longitude -180..180, in the pattern so the document says so
+        validate=Pattern(
+            r"^-?(90(\.0+)?|[0-8]?\d(\.\d+)?),-?(180(\.0+)?|(1[0-7]\d|0?\d?\d)(\.\d+)?)$",
+            error="Use near=lat,lon (latitude -90..90, longitude -180..180).",
         ),
     )
     radius_km = fields.Float(load_default=None, validate=validate.Range(min=0.1, max=2000))

@@ -409,20 +409,41 @@ def _record_change(
     )
 
 
+# changes the hub makes as referrals move (their notes name the referral)
+REFERRAL_MOVES = frozenset({"hold", "release", "consume"})
+
+
 def capacity_history(
     actor: Actor, service_id: uuid.UUID, *, since: datetime | None, limit: int, cursor: str | None
-) -> tuple[list[CapacityChange], str | None]:
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The numbers are the directory's, for everyone; who changed them and the referral a
+    hold or release was for are the owning agency's only (another agency's referral ids and
+    staff ids are not the reader's to see)."""
     service = _load(service_id)
     statement = select(CapacityChange).where(CapacityChange.service_id == service.id)
     if since is not None:
         statement = statement.where(CapacityChange.at >= since)
-    return paginate(
+    rows, next_cursor = paginate(
         statement,
         [CapacityChange.at, CapacityChange.id],
         limit,
         cursor,
         [datetime.fromisoformat, uuid.UUID],
     )
+    owner = actor.kind == ActorKind.SYSTEM or actor.agency_id == service.agency_id
+    return [_change_view(row, owner) for row in rows], next_cursor
+
+
+def _change_view(change: CapacityChange, owner: bool) -> dict[str, Any]:
+    return {
+        "at": change.at,
+        "kind": change.kind,
+        "total": change.total,
+        "available": change.available,
+        "held": change.held,
+        "actor_id": change.actor_id if owner else None,
+        "note": change.note if owner or change.kind not in REFERRAL_MOVES else None,
+    }
 
 
 def remind_stale() -> int:

@@ -128,9 +128,18 @@ class RqQueue:
             self.queue.enqueue(func, argument, **options)
         except DuplicateJobError:
             job = Job.fetch(job_id, connection=self.redis)
-            if job.get_status() in (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED):
+            # a worker that died between taking a job off the queue and starting it leaves
+            # it QUEUED in rq's intermediate list, out of every worker's reach
+            stranded = job_id in self.queue.intermediate_queue.get_job_ids()
+            if job.get_status() in (JobStatus.QUEUED, JobStatus.SCHEDULED) and not stranded:
                 return  # already on its way
-            job.delete()  # a finished or crashed leftover: hand the row over again
+            # Stranded, a finished or failed leftover, or one rq still calls STARTED: rows
+            # come here again only from the sweeper, which skips rows a live delivery holds
+            # locked, so that execution died with its worker (rq gives up on such jobs only
+            # minutes later, in its maintenance pass). Hand the row over again; should a
+            # delivery be starting after all, the row lock lets only one of them send.
+            job.delete()
+            self.queue.intermediate_queue.remove(job_id)
             self.queue.enqueue(func, argument, **options)
 
     def enqueue_delivery(self, outbox_id: str) -> None:

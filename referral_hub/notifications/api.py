@@ -9,14 +9,14 @@ from marshmallow import fields, validate
 
 from referral_hub.core.authz import current_actor, require
 from referral_hub.core.http import HubBlueprint
-from referral_hub.core.schemas import HubSchema
+from referral_hub.core.schemas import HTTP_URL, HubSchema
 from referral_hub.notifications import webhooks
 
 blp = HubBlueprint("webhooks", __name__, url_prefix="/api/v1/webhooks", description="Webhooks")
 
 
 class WebhookArgs(HubSchema):
-    url = fields.Url(required=True, validate=validate.Length(max=500), require_tld=False)
+    url = fields.String(required=True, validate=[validate.Length(max=500), HTTP_URL])
     events = fields.List(
         fields.String(validate=validate.OneOf(webhooks.EVENTS)),
         required=True,

@@ -120,8 +120,10 @@ def disable(actor: Actor, webhook_id: uuid.UUID) -> Webhook:
 def deliveries(actor: Actor, webhook_id: uuid.UUID, status: str | None) -> list[OutboxMessage]:
     """The outbox rows of one subscription — dead ones included, for the agency admin."""
     hook = db.session.get(Webhook, webhook_id)
-    if hook is None or (hook.agency_id != actor.agency_id and actor.kind != ActorKind.SYSTEM):
+    if hook is None:
         raise NotFound()
+    if hook.agency_id != actor.agency_id and actor.kind != ActorKind.SYSTEM:
+        raise foreign("webhook", hook.id)  # as missing, and on the record like every other
     _admin_of(actor, hook.agency_id)
     statement = select(OutboxMessage).where(
         OutboxMessage.target == str(hook.id), OutboxMessage.kind == "webhook"

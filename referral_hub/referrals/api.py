@@ -6,7 +6,6 @@ import uuid
 from typing import Any
 
 from referral_hub.core.authz import current_actor, require
-from referral_hub.core.errors import NotFound
 from referral_hub.core.http import HubBlueprint
 from referral_hub.core.schemas import page_schema
 from referral_hub.referrals import bundles, conversation, service
@@ -78,7 +77,11 @@ def timeline(referral_id: uuid.UUID) -> Any:
     return conversation.timeline(current_actor(), referral_id)
 
 
-@blp.route("/referrals/<uuid:referral_id>/<action>", methods=["POST"])
+# the converter lists the actions, so the document gives them as an enum (others: 404)
+ACTIONS = ", ".join(f'"{action}"' for action in PUBLIC_ACTIONS)
+
+
+@blp.route(f"/referrals/<uuid:referral_id>/<any({ACTIONS}):action>", methods=["POST"])
 @require(*PARTIES, scopes="referrals:write")
 @blp.arguments(TransitionArgs, as_kwargs=True)
 @blp.response(200, ReferralSchema)
@@ -86,8 +89,6 @@ def act(referral_id: uuid.UUID, action: str, **payload: Any) -> Any:
     """One of: send, acknowledge, request-info, provide-info, waitlist, accept, decline,
     withdraw, confirm-arrival, complete, end-unfinished, mark-error. Illegal from the current
     state: 409 illegal_transition; accepting with nothing free: 409 no_capacity."""
-    if action not in PUBLIC_ACTIONS:
-        raise NotFound()
     return service.describe(service.transition(current_actor(), referral_id, action, **payload))
 
 

@@ -42,6 +42,8 @@ def create_bundle(
 ) -> Bundle:
     """All or nothing: any need that cannot be sent fails the whole bundle."""
     client = clients.load_owned(actor, client_id)
+    # before the bundle row names it: an unknown consent id is a 422, not a foreign-key failure
+    referrals._consent_for(client.id, consent_id)
     categories = [need["category"] for need in needs]
     if len(set(categories)) != len(categories):
         raise ValidationFailed(errors={"needs": ["One need per service category."]})

@@ -24,7 +24,11 @@ def _day(key: str, description: str) -> fields.Date:
         data_key=key,
         load_default=None,
         validate=validate.Range(min=EARLIEST, max=LATEST),
-        metadata={"description": description},
+        # the range above, for the document: years 2000 to 2100
+        metadata={
+            "description": description,
+            "pattern": r"^(20\d\d|2100)-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$",
+        },
     )
 
 

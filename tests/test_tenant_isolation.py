@@ -1,0 +1,1228 @@
+"""Tenant isolation: another agency's object must look exactly like a missing one.
+
+The matrix: every (method, route, id parameter) in the app's url_map — each public referral
+action its own row — x {own object, another tenant's object, a missing id} x {bearer token
+(OAuth client credentials), staff session cookie (the CSRF token on unsafe methods)} x
+every `AgencyKind`, law enforcement included. A route added with an id in its path fails
+`test_every_route_with_an_id_is_classified` until it gets a row in ROUTES.
+
+What each cell asserts:
+- own object: the status the role allows (2xx, or 403 where the role does not allow the
+  action), and for 2xx the body names the object — proof the request reached it;
+- another tenant's object (PRIVATE routes): identical to the missing id. "Identical" is
+  exact: the test chooses each request's id (`X-Request-Id`), and after that one string is
+  replaced by a placeholder in the headers and the body (the `X-Request-Id` header and the
+  problem body's `request_id` member are the only request-specific parts of a response),
+  status, the full header list and the body bytes must be equal;
+- zero foreign bytes: no value of the other tenant's objects (ids, references, e-mails,
+  names, PII, message text, webhook URL, ...) anywhere in any response's body or headers;
+  on PRIVATE routes not even its public directory values (agency and service id or name);
+- the attempt is on the audit chain (`access.denied`, reason `other_tenant`, the foreign
+  object as subject; `forbidden` where the edge or a directory write refuses), and the
+  missing id is not recorded as a foreign attempt;
+- nothing changed: a foreign or missing call sends no INSERT, UPDATE or DELETE to any
+  table but the audit chain, sessions and rate-limit counters (every statement on both
+  databases is watched; the own call of a mutating route shows the watch sees writes),
+  and on mutating routes the foreign object's rows (with its dependants: consents,
+  grants, messages, capacity, tokens, keys) read the same after the call as before it.
+
+Routes that are legitimately cross-tenant are classified with the reason (DIRECTORY,
+DIRECTORY_WRITE), and the hub-wide roles (coordinators oversee every handoff; hub
+administrators administer every agency) have their own test, `test_hub_wide_roles`.
+
+Speed: the world (every kind's tenant, the other tenant and the partner agency they both
+work with) is built and committed once, on this module's own database; each test runs in
+conftest's rolled-back `session`, and every request inside a savepoint rolled back after
+its checks, so a mutating own call leaves the world as it was for the next cell. (One
+transaction for the whole module would be simpler, but on PostgreSQL thousands of rolled
+back savepoints in one transaction make every later statement slower.)
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+import pytest
+from flask import Flask
+from sqlalchemy import Uuid, event, select
+
+from referral_hub.agencies import service as agencies
+from referral_hub.agencies.models import AgencyKind, User
+from referral_hub.audit.models import AuditEvent
+from referral_hub.auth.models import SCOPES
+from referral_hub.auth.service import create_api_client
+from referral_hub.clients.service import create_client
+from referral_hub.consent.service import record_consent
+from referral_hub.core import clock, keystore
+from referral_hub.core.actor import SYSTEM, Actor, ActorKind
+from referral_hub.core.db import transaction
+from referral_hub.directory import service as directory
+from referral_hub.directory.vocabulary import Category
+from referral_hub.extensions import api, db
+from referral_hub.jobs.models import OutboxMessage, OutboxStatus
+from referral_hub.jobs.queue import RqQueue
+from referral_hub.notifications.webhooks import subscribe
+from referral_hub.referrals import bundles, conversation
+from referral_hub.referrals import service as referrals
+from referral_hub.referrals.deadlines import Urgency
+from referral_hub.referrals.states import PUBLIC_ACTIONS
+from tests import factories
+from tests.conftest import RequestPerContextClient, fresh_database_url, migrated_app
+
+UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+EDGE: Literal["edge"] = "edge"  # refused by role or scope before any object is loaded: 403
+Expect = int | Literal["edge"]
+
+# --- classification -----------------------------------------------------------------------
+
+PRIVATE = "private"  # an agency's own object: anyone else's answers exactly as missing
+DIRECTORY = "directory"  # the directory: every signed-in agency reads every entry
+DIRECTORY_WRITE = "directory write"  # a directory entry only its agency may change
+
+DIRECTORY_REASON = (
+    "the directory is public to all agencies (domain.md: an agency sees its own objects and "
+    "the directory); only the owner sees a confidential address"
+)
+DIRECTORY_WRITE_REASON = (
+    "a directory entry's existence is public (GET answers 200 to everyone), so refusing "
+    "another agency's change with 403 reveals nothing; the refusal is audited as forbidden"
+)
+
+# path parameters that do not name an object
+NOT_AN_ID = {
+    ("/problems/<code>", "code"): "a problem code's documentation page, the same for everyone",
+    ("/static/<filename>", "filename"): "static files, the same for everyone",
+    ("/api/v1/referrals/<referral_id>/<action>", "action"): (
+        "the transition's name; every public action is its own row of ROUTES"
+    ),
+}
+
+AGENCY_ROUTE = "/api/v1/agencies/<agency_id>"
+USERS = f"{AGENCY_ROUTE}/users"
+API_CLIENTS = f"{AGENCY_ROUTE}/api-clients"
+REVOKE_CLIENT = f"{API_CLIENTS}/<client_pk>/revoke"
+CLIENT = "/api/v1/clients/<client_id>"
+REFERRAL = "/api/v1/referrals/<referral_id>"
+SERVICE = "/api/v1/services/<service_id>"
+WEBHOOK = "/api/v1/webhooks/<webhook_id>"
+
+Body = Callable[["Tenant", "World"], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Route:
+    """One row of the matrix and its classification."""
+
+    method: str
+    rule: str
+    param: str  # the id parameter this row varies (the others name the caller's own objects)
+    slot: str  # which of a tenant's objects `param` names
+    action: str | None = None  # referral transitions: one row per public action
+    token: Expect = 200  # the own-object answer to the agency's system (bearer token)
+    staff: Expect = 200  # the own-object answer to its staff (intake, provider, agency_admin)
+    body: Body | None = None
+    access: str = PRIVATE
+    reason: str = ""  # why a non-PRIVATE route may answer differently for another tenant
+    subject: str | None = None  # the audit subject type of a foreign attempt
+    proof: str | None = "same"  # slot whose id an own 2xx answer must contain; None: none
+    hub_proof: str | None = "same"  # the same, for a hub-wide role's 2xx answer
+    # the hub-wide roles: what they get for another agency's object, and why
+    hub: Mapping[str, Expect] = field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[str, str, str, str | None]:
+        return (self.method, self.rule, self.param, self.action)
+
+    @property
+    def name(self) -> str:
+        path = self.rule.replace("<action>", self.action or "<action>")
+        return f"{self.method} {path} [{self.param}]"
+
+    @property
+    def proof_slot(self) -> str | None:
+        return self.slot if self.proof == "same" else self.proof
+
+    @property
+    def hub_proof_slot(self) -> str | None:
+        return self.proof_slot if self.hub_proof == "same" else self.hub_proof
+
+
+def _new_user(tenant: Tenant, world: World) -> dict[str, Any]:
+    return {
+        "email": f"new-{uuid.uuid4().hex[:10]}@agency.example",
+        "display_name": "New starter",
+        "roles": ["intake"],
+    }
+
+
+def _consent(tenant: Tenant, world: World) -> dict[str, Any]:
+    return {
+        "recipients": [str(world.partner)],
+        "purposes": ["emergency_shelter"],
+        "data_categories": ["contact"],
+        "method": "written",
+        "signer": "survivor",
+        "form_version": "1",
+        "form_language": "en",
+        "signed_at": clock.now().isoformat(),
+    }
+
+
+def _fixed(body: dict[str, Any]) -> Body:
+    return lambda tenant, world: dict(body)
+
+
+# which of a tenant's referrals each action is tried on (one its side may take it from),
+# and a body that makes the own-object call valid
+ACTION_SLOT = {
+    "send": "referral_draft",
+    "acknowledge": "received",
+    "request-info": "received",
+    "waitlist": "received",
+    "accept": "received",
+    "decline": "received",
+    "withdraw": "referral",
+    "provide-info": "referral_info",
+    "confirm-arrival": "received_accepted",
+    "end-unfinished": "received_accepted",
+    "complete": "received_engaged",
+    "mark-error": "referral",
+}
+ACTION_BODY: dict[str, dict[str, Any]] = {
+    "request-info": {"question": "Can she travel tonight?"},
+    "provide-info": {"answer": "Yes, with her two children."},
+    "waitlist": {"position": 2},
+    "decline": {"reason": "no_capacity"},
+    "withdraw": {"reason": "placed closer to home"},
+    "end-unfinished": {"reason": "left"},
+    "complete": {"outcome": "completed"},
+    "mark-error": {"reason": "sent twice"},
+}
+STAFF_ONLY: dict[str, Expect] = {"coordinator": EDGE, "hub_admin": EDGE}
+# coordinators oversee every handoff; hub administrators administer every agency
+OVERSIGHT: dict[str, Expect] = {"coordinator": 200, "hub_admin": EDGE}
+ADMINISTRATION: dict[str, Expect] = {"coordinator": EDGE, "hub_admin": 200}
+
+
+def _action_row(action: str) -> Route:
+    # only a coordinator may mark a referral entered in error (and a coordinator may do it
+    # to any referral of the hub); every other action is the sender's or the receiver's
+    own: Expect = 403 if action == "mark-error" else 200
+    return Route(
+        "POST",
+        f"{REFERRAL}/<action>",
+        "referral_id",
+        ACTION_SLOT[action],
+        action=action,
+        token=own,
+        staff=own,
+        body=_fixed(ACTION_BODY.get(action, {})),
+        subject="referral",
+        hub={"coordinator": 200 if action == "mark-error" else 403, "hub_admin": EDGE},
+    )
+
+
+ROUTES: list[Route] = [
+    # agencies: the directory entry is public, its staff and systems are the agency's own
+    Route(
+        "GET",
+        AGENCY_ROUTE,
+        "agency_id",
+        "agency",
+        access=DIRECTORY,
+        reason=DIRECTORY_REASON,
+        hub={"coordinator": 200, "hub_admin": 200},
+    ),
+    Route(
+        "PATCH",
+        AGENCY_ROUTE,
+        "agency_id",
+        "agency",
+        body=_fixed({"city": "Lakeside"}),
+        access=DIRECTORY_WRITE,
+        reason=DIRECTORY_WRITE_REASON,
+        hub=ADMINISTRATION,
+    ),
+    Route("GET", USERS, "agency_id", "agency", subject="agency", proof="user", hub=ADMINISTRATION),
+    Route(
+        "POST",
+        USERS,
+        "agency_id",
+        "agency",
+        token=201,
+        staff=201,
+        body=_new_user,
+        subject="agency",
+        proof="agency",
+        hub={"coordinator": EDGE, "hub_admin": 201},
+    ),
+    Route(
+        "PATCH",
+        "/api/v1/users/<user_id>",
+        "user_id",
+        "user",
+        body=_fixed({"display_name": "Renamed"}),
+        subject="user_account",
+        hub=ADMINISTRATION,
+    ),
+    Route(
+        "GET",
+        API_CLIENTS,
+        "agency_id",
+        "agency",
+        token=EDGE,  # staff only: agency systems do not manage systems
+        subject="agency",
+        proof="api_client",
+        hub=ADMINISTRATION,
+    ),
+    Route(
+        "POST",
+        API_CLIENTS,
+        "agency_id",
+        "agency",
+        token=EDGE,
+        staff=201,
+        body=_fixed({"name": "Case system 2", "scopes": ["directory:read"]}),
+        subject="agency",
+        proof=None,
+        hub={"coordinator": EDGE, "hub_admin": 201},
+    ),
+    Route(
+        "POST",
+        REVOKE_CLIENT,
+        "agency_id",
+        "agency",
+        token=EDGE,
+        subject="agency",
+        proof="api_client",
+        hub=ADMINISTRATION,
+    ),
+    Route(
+        "POST",
+        REVOKE_CLIENT,
+        "client_pk",
+        "api_client",
+        token=EDGE,
+        subject="api_client",
+        hub=ADMINISTRATION,
+    ),
+    # clients and consent: the owning agency's (receivers read through GET /clients/{id})
+    Route("GET", CLIENT, "client_id", "client", subject="client", hub=STAFF_ONLY),
+    Route(
+        "POST",
+        f"{CLIENT}/consents",
+        "client_id",
+        "client",
+        token=201,
+        staff=201,
+        body=_consent,
+        subject="client",
+        hub=STAFF_ONLY,
+    ),
+    Route(
+        "GET",
+        f"{CLIENT}/consents",
+        "client_id",
+        "client",
+        subject="client",
+        proof="consent",
+        hub=STAFF_ONLY,
+    ),
+    Route(
+        "GET",
+        f"{CLIENT}/disclosures",
+        "client_id",
+        "client",
+        subject="client",
+        proof="agency",
+        hub=STAFF_ONLY,
+    ),
+    Route(
+        "POST",
+        f"{CLIENT}/erase",
+        "client_id",
+        "client",
+        body=_fixed({"reason": "she asked"}),
+        subject="client",
+        hub=STAFF_ONLY,
+    ),
+    Route(
+        "POST",
+        "/api/v1/consents/<consent_id>/revoke",
+        "consent_id",
+        "consent",
+        body=_fixed({"reason": "she asked"}),
+        subject="consent",
+        hub=STAFF_ONLY,
+    ),
+    # referrals and bundles: the sender's and the receiver's (and the coordinators')
+    Route(
+        "GET",
+        "/api/v1/bundles/<bundle_id>",
+        "bundle_id",
+        "bundle",
+        subject="bundle",
+        hub=OVERSIGHT,
+    ),
+    Route("GET", REFERRAL, "referral_id", "referral", subject="referral", hub=OVERSIGHT),
+    Route(
+        "GET",
+        f"{REFERRAL}/timeline",
+        "referral_id",
+        "referral",
+        subject="referral",
+        proof="agency",
+        hub=OVERSIGHT,
+    ),
+    # messages are between the two parties: a coordinator sees the referral, not its talk
+    Route(
+        "GET",
+        f"{REFERRAL}/messages",
+        "referral_id",
+        "referral",
+        subject="referral",
+        proof="message",
+        hub={"coordinator": 403, "hub_admin": EDGE},
+    ),
+    Route(
+        "POST",
+        f"{REFERRAL}/messages",
+        "referral_id",
+        "referral",
+        token=201,
+        staff=201,
+        body=_fixed({"body": "She arrives by the 18:40 bus."}),
+        subject="referral",
+        proof=None,
+        hub={"coordinator": 403, "hub_admin": EDGE},
+    ),
+    # (an action without a slot stays unclassified: the classification test names it)
+    *(_action_row(action) for action in PUBLIC_ACTIONS if action in ACTION_SLOT),
+    # services: directory entries; only their agency changes them
+    Route(
+        "GET",
+        SERVICE,
+        "service_id",
+        "service",
+        access=DIRECTORY,
+        reason=DIRECTORY_REASON,
+        hub={"coordinator": 200, "hub_admin": 200},
+    ),
+    Route(
+        "GET",
+        f"{SERVICE}/capacity/history",
+        "service_id",
+        "service",
+        access=DIRECTORY,
+        reason="capacity and its history are part of the public directory (who changed it, "
+        "and the referral a hold was for, only the owner sees)",
+        proof="received_accepted",  # the owner sees the referral its hold was for
+        hub_proof=None,
+        hub={"coordinator": 200, "hub_admin": 200},
+    ),
+    Route(
+        "PATCH",
+        SERVICE,
+        "service_id",
+        "service",
+        body=_fixed({"hours": "Mon-Fri 9-17"}),
+        access=DIRECTORY_WRITE,
+        reason=DIRECTORY_WRITE_REASON,
+        hub=ADMINISTRATION,
+    ),
+    Route(
+        "PUT",
+        f"{SERVICE}/capacity",
+        "service_id",
+        "service",
+        body=_fixed({"total": 20, "available": 5}),
+        access=DIRECTORY_WRITE,
+        reason=DIRECTORY_WRITE_REASON,
+        proof=None,
+        hub=ADMINISTRATION,
+    ),
+    Route(
+        "POST",
+        f"{SERVICE}/capacity/confirm",
+        "service_id",
+        "service",
+        access=DIRECTORY_WRITE,
+        reason=DIRECTORY_WRITE_REASON,
+        proof=None,
+        hub=ADMINISTRATION,
+    ),
+    # webhooks: the agency administrator's
+    Route(
+        "GET",
+        f"{WEBHOOK}/deliveries",
+        "webhook_id",
+        "webhook",
+        subject="webhook",
+        proof="delivery",
+        hub=STAFF_ONLY,
+    ),
+    Route("POST", f"{WEBHOOK}/disable", "webhook_id", "webhook", subject="webhook", hub=STAFF_ONLY),
+]
+
+
+# --- the world ------------------------------------------------------------------------------
+
+
+@dataclass
+class Tenant:
+    """One agency and one of each of its objects, with every value they hold."""
+
+    kind: AgencyKind
+    ids: dict[str, uuid.UUID]
+    public: set[str]  # directory values: its agency's and service's id and name
+    private: set[str]  # every other value (ids, references, e-mails, names, PII, text)
+    pii: set[str]  # of which survivor data: what no hub-wide role may see either
+    staff: uuid.UUID  # a user with intake, provider and agency_admin, password and TOTP
+    totp: str
+    client_id: str
+    secret: str
+
+    @property
+    def everything(self) -> set[str]:
+        return self.public | self.private
+
+
+@dataclass
+class World:
+    tenants: dict[AgencyKind, Tenant]
+    other: Tenant  # the other tenant whose objects the matrix reaches for
+    partner: uuid.UUID  # the agency both send to and receive from
+    hub_staff: dict[str, tuple[uuid.UUID, str]]  # coordinator, hub_admin: user id, TOTP
+    # by bind key: the main database (None) and the key store; a test's own connections
+    connections: dict[str | None, Any] = field(default_factory=dict)
+
+    @property
+    def connection(self) -> Any:
+        return self.connections[None]
+
+
+def _mark() -> str:
+    return "zq" + uuid.uuid4().hex[:12]
+
+
+def _actor(user: User, roles: set[str]) -> Actor:
+    return Actor(ActorKind.USER, str(user.id), user.agency_id, frozenset(roles))
+
+
+def _client_pii(mark: str) -> dict[str, Any]:
+    return {
+        "name": f"{mark} name",
+        "dob": "1999-04-01",
+        "contact": f"{mark} +1 555 0100",
+        "narrative": f"{mark} narrative",
+        "immigration": f"{mark} immigration",
+        "health": f"{mark} health",
+        "justice": f"{mark} justice",
+    }
+
+
+def _marked_pii(mark: str) -> list[str]:
+    """Her PII values that are hers alone (a date of birth may well be someone else's)."""
+    return [value for value in _client_pii(mark).values() if mark in value]
+
+
+def build_tenant(kind: AgencyKind, partner: dict[str, Any]) -> Tenant:
+    """An agency of `kind` and one of each object a route names, in the states the actions
+    need: what it sent (draft, sent, info requested, a bundle), what it received (sent,
+    accepted, engaged), its client, consent, staff, systems, service and webhook."""
+    mark = _mark()
+    private: set[str] = set()
+    pii: set[str] = set()  # survivor data (and the confidential address): a subset of private
+    ids: dict[str, uuid.UUID] = {}
+
+    def keep(slot: str | None, *values: Any) -> None:
+        for value in values:
+            if value is None:
+                continue
+            private.add(str(value))
+            if isinstance(value, uuid.UUID):
+                private.add(value.hex)
+        if slot is not None:
+            ids[slot] = values[0]
+
+    agency = agencies.create_agency(SYSTEM, name=f"Agency {mark}", kind=kind, city="Riverbend")
+    ids["agency"] = agency.id
+    staff = factories.with_password(
+        agencies.create_user(
+            SYSTEM,
+            agency_id=agency.id,
+            email=f"staff-{mark}@agency.example",
+            display_name=f"Staff {mark}",
+            roles=["intake", "provider", "agency_admin"],
+            notify=False,
+        )
+    )
+    totp = factories.with_totp(staff)
+    keep(None, staff.id, staff.email, staff.display_name)
+    other_user = agencies.create_user(
+        SYSTEM,
+        agency_id=agency.id,
+        email=f"user-{mark}@agency.example",
+        display_name=f"User {mark}",
+        roles=["provider"],
+        notify=False,
+    )
+    keep("user", other_user.id, other_user.email, other_user.display_name)
+    system, secret = create_api_client(
+        SYSTEM, agency_id=agency.id, name=f"System {mark}", scopes=list(SCOPES)
+    )
+    keep(None, system.id, system.client_id, system.name)
+    target, _ = create_api_client(
+        SYSTEM, agency_id=agency.id, name=f"Target {mark}", scopes=["directory:read"]
+    )
+    keep("api_client", target.id, target.client_id, target.name)
+
+    actor = _actor(staff, {"intake", "provider", "agency_admin"})
+    service = directory.create_service(
+        SYSTEM,
+        agency_id=agency.id,
+        category=Category("emergency_shelter"),
+        name=f"Beds {mark}",
+        location={
+            "name": f"{mark} house",
+            "address": {"street": f"{mark} hidden lane"},
+            "city": "Riverbend",
+            "confidential": True,
+            "latitude": 41.8827,
+            "longitude": -87.6233,
+        },
+    )
+    ids["service"] = service.id
+    # a confidential site's address: not her data, but held as closely
+    keep(None, f"{mark} house", f"{mark} hidden lane")
+    pii.update((f"{mark} house", f"{mark} hidden lane"))
+    directory.set_capacity(actor, service.id, total=10, available=10, note="ten beds")
+
+    def own_client(label: str) -> Any:
+        record = create_client(
+            actor, pii=_client_pii(f"{mark} {label}"), profile={"language": "es"}
+        )
+        keep(None, record.id, record.reference, *_marked_pii(f"{mark} {label}"))
+        pii.update(_marked_pii(f"{mark} {label}"))
+        return record
+
+    client = own_client("client")
+    keep("client", client.id)
+    consent = record_consent(
+        actor,
+        client.id,
+        recipients=[partner["agency"]],
+        purposes=["emergency_shelter", "case_management"],
+        data_categories=["contact"],
+        method="written",
+        signer="survivor",
+        form_version="1",
+        form_language="en",
+        signed_at=clock.now(),
+    )
+    keep("consent", consent.id)
+
+    def send(record: Any, service_id: uuid.UUID, **extra: Any) -> Any:
+        referral = referrals.send_referral(
+            actor,
+            client_id=record.id,
+            service_id=service_id,
+            urgency=Urgency.ROUTINE,
+            data_categories=["profile"],
+            **extra,
+        )
+        keep(None, referral.id)
+        return referral
+
+    keep("referral", send(client, partner["shelter"]).id)
+    keep("referral_draft", send(client, partner["case"], send=False).id)
+    asked = send(own_client("asked"), partner["shelter"])
+    referrals.transition(partner["actor"], asked.id, "request-info", question="Her age?")
+    keep("referral_info", asked.id)
+    message = conversation.post_message(actor, ids["referral"], f"{mark} message body")
+    keep("message", message["id"], message["body"])
+    pii.add(message["body"])
+    bundle = bundles.create_bundle(
+        actor,
+        client_id=own_client("bundled").id,
+        urgency=Urgency.ROUTINE,
+        needs=[
+            {
+                "category": "case_management",
+                "service_ids": [partner["case"]],
+                "data_categories": ["profile"],
+            }
+        ],
+    )
+    keep("bundle", bundle.id)
+    for described in bundles.describe(bundle)["needs"]:
+        keep(None, described["id"], *(item["id"] for item in described["referrals"]))
+
+    # received from the partner: its clients, under consents naming this agency (a
+    # law-enforcement receiver gets nothing without the law_enforcement_contact purpose)
+    def receive(label: str, *moves: str) -> uuid.UUID:
+        theirs = create_client(partner["actor"], pii=_client_pii(f"{mark} {label}"))
+        keep(None, theirs.id, theirs.reference, *_marked_pii(f"{mark} {label}"))
+        pii.update(_marked_pii(f"{mark} {label}"))
+        their_consent = record_consent(
+            partner["actor"],
+            theirs.id,
+            recipients=[agency.id],
+            purposes=["emergency_shelter", "law_enforcement_contact"],
+            data_categories=["contact"],
+            method="written",
+            signer="survivor",
+            form_version="1",
+            form_language="en",
+            signed_at=clock.now(),
+        )
+        keep(None, their_consent.id)
+        referral = referrals.send_referral(
+            partner["actor"],
+            client_id=theirs.id,
+            service_id=service.id,
+            urgency=Urgency.ROUTINE,
+            data_categories=["profile", "contact"],
+            consent_id=their_consent.id,
+        )
+        for move in moves:
+            referrals.transition(actor, referral.id, move)
+        keep(None, referral.id)
+        return referral.id
+
+    ids["received"] = receive("received")
+    ids["received_accepted"] = receive("accepted", "accept")
+    ids["received_engaged"] = receive("engaged", "accept", "confirm-arrival")
+
+    hook, hook_secret = subscribe(
+        _actor(staff, {"agency_admin"}),
+        url=f"https://{mark}.example/hook",
+        events=["referral.entered_in_error"],
+    )
+    keep("webhook", hook.id, hook.url, hook_secret)
+    delivery = OutboxMessage(
+        id=uuid.uuid4(),
+        kind="webhook",
+        payload={"webhook_id": str(hook.id), "event": "referral.entered_in_error", "at": "x"},
+        target=str(hook.id),
+        status=OutboxStatus.DELIVERED,
+        attempts=1,
+        delivered_at=clock.now(),
+    )
+    db.session.add(delivery)
+    db.session.flush()
+    keep("delivery", delivery.id)
+
+    public = {str(agency.id), agency.id.hex, agency.name, str(service.id), service.id.hex}
+    public.add(service.name)
+    return Tenant(
+        kind=kind,
+        ids=ids,
+        public=public,
+        private=private - public,
+        pii=pii,
+        staff=staff.id,
+        totp=totp,
+        client_id=system.client_id,
+        secret=secret,
+    )
+
+
+def build_partner() -> dict[str, Any]:
+    agency = agencies.create_agency(SYSTEM, name=f"Partner {_mark()}", kind=AgencyKind.SHELTER)
+    shelter = factories.directory_service(agency, "emergency_shelter")
+    case = factories.directory_service(agency, "case_management")
+    directory.set_capacity(SYSTEM, shelter.id, total=50, available=50)
+    return {
+        "agency": agency.id,
+        "shelter": shelter.id,
+        "case": case.id,
+        "actor": Actor(ActorKind.USER, "partner-intake", agency.id, frozenset({"intake"})),
+    }
+
+
+def build_hub_staff() -> dict[str, tuple[uuid.UUID, str]]:
+    office = agencies.create_agency(SYSTEM, name=f"Hub office {_mark()}", kind=AgencyKind.OTHER)
+    staff = {}
+    for role in ("coordinator", "hub_admin"):
+        person = factories.with_password(factories.user(office, [role]))
+        staff[role] = (person.id, factories.with_totp(person))
+    return staff
+
+
+@pytest.fixture(scope="module")
+def app(worker_id: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+    """This module's own database (overriding conftest's `app`), so that the world can be
+    committed once and every test still runs in conftest's rolled-back `session`."""
+    on_postgresql = bool(os.environ.get("TEST_DATABASE_URL"))
+    url = (
+        fresh_database_url(f"isolation_{worker_id}", tmp_path_factory)
+        if on_postgresql
+        else "sqlite://"
+    )
+    with migrated_app(url, worker_id, tmp_path_factory) as application:
+        application.test_client_class = RequestPerContextClient
+        yield application
+        queue = application.extensions["hub_queue"]
+        if isinstance(queue, RqQueue):  # jobs of the world's commits: nobody will run them
+            queue.queue.empty()  # type: ignore[no-untyped-call]
+
+
+@pytest.fixture(scope="module")
+def built(app: Flask) -> World:
+    with app.app_context():
+        with transaction():
+            partner = build_partner()
+            tenants = {kind: build_tenant(kind, partner) for kind in AgencyKind}
+            other = build_tenant(AgencyKind.SHELTER, partner)
+            hub_staff = build_hub_staff()
+        db.session.remove()
+    return World(tenants, other, partner["agency"], hub_staff)
+
+
+@pytest.fixture
+def world(built: World, session: Any) -> World:
+    """The world, seen through this test's rolled-back connections."""
+    return replace(built, connections=dict(db.engines))
+
+
+# --- one request, observed and undone ---------------------------------------------------------
+
+# rows that a refused request legitimately writes: its audit event (and the chain head),
+# the sign-in session's last-seen time, the rate-limit counter
+UNWATCHED = {"audit_event", "audit_head", "staff_session", "rate_limit_counter"}
+# the table a statement writes to ("FOR UPDATE" locks, it does not write)
+WRITE = re.compile(
+    r'(?<!FOR )\b(?:INSERT\s+(?:OR\s+\w+\s+)?INTO|UPDATE|DELETE\s+FROM)\s+"?(\w+)', re.IGNORECASE
+)
+# the rows an object's state is made of: (bind, table, column holding the object's id)
+STATE_ROWS: dict[str, list[tuple[str | None, str, str]]] = {
+    "agency": [
+        (None, "agency", "id"),
+        (None, "user_account", "agency_id"),
+        (None, "api_client", "agency_id"),
+        (None, "service", "agency_id"),
+    ],
+    "user": [(None, "user_account", "id")],
+    "api_client": [(None, "api_client", "id"), (None, "access_token", "client_pk")],
+    "client": [
+        (None, "client", "id"),
+        (None, "consent", "client_id"),
+        (None, "access_grant", "client_id"),
+        (None, "referral", "client_id"),
+        (keystore.BIND, "client_key", "client_id"),
+    ],
+    "consent": [
+        (None, "consent", "id"),
+        (None, "referral", "consent_id"),
+        (None, "access_grant", "consent_id"),
+    ],
+    "bundle": [
+        (None, "bundle", "id"),
+        (None, "need", "bundle_id"),
+        (None, "referral", "bundle_id"),
+    ],
+    "referral": [
+        (None, "referral", "id"),
+        (None, "referral_message", "referral_id"),
+        (None, "access_grant", "referral_id"),
+    ],
+    "service": [
+        (None, "service", "id"),
+        (None, "capacity", "service_id"),
+        (None, "capacity_change", "service_id"),
+    ],
+    "webhook": [(None, "webhook", "id"), (None, "outbox_message", "target")],
+}
+
+
+def state_of(world: World, slot: str, object_id: uuid.UUID) -> list[Any]:
+    """Every row that makes up the object's state, read fresh from the database."""
+    kind = "referral" if slot.startswith(("referral", "received")) else slot
+    tables = {**db.metadata.tables, **keystore.KeysBase.metadata.tables}
+    rows = []
+    for bind, name, column_name in STATE_ROWS[kind]:
+        table = tables[name]
+        column = table.c[column_name]
+        value = object_id if isinstance(column.type, Uuid) else str(object_id)
+        statement = select(table).where(column == value).order_by(*table.primary_key.columns)
+        rows.append((name, world.connections[bind].execute(statement).all()))
+    return rows
+
+
+@contextmanager
+def writes(world: World) -> Iterator[set[str]]:
+    """The watched tables that statements sent meanwhile wrote to (or tried to)."""
+    watched = {
+        table
+        for metadata in (db.metadata, keystore.KeysBase.metadata)
+        for table in metadata.tables
+        if table not in UNWATCHED
+    }
+    written: set[str] = set()
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        written.update(name.lower() for name in WRITE.findall(statement))
+
+    for connection in world.connections.values():
+        event.listen(connection, "before_cursor_execute", record)
+    try:
+        yield written
+    finally:
+        for connection in world.connections.values():
+            event.remove(connection, "before_cursor_execute", record)
+        written.intersection_update(watched)
+
+
+@dataclass
+class Seen:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+    request_id: str
+    denials: list[tuple[str | None, str | None, Any]]  # (subject type, id, reason)
+    written: set[str]  # watched tables the request wrote to
+    state_kept: bool  # the object's rows after the request are as before it
+
+    @property
+    def shape(self) -> tuple[int, list[tuple[str, str]], bytes]:
+        """The response with the request's own id replaced: all that may not differ."""
+        placeholder = "<request-id>"
+        headers = sorted((k, v.replace(self.request_id, placeholder)) for k, v in self.headers)
+        return self.status, headers, self.body.replace(self.request_id.encode(), b"<request-id>")
+
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace") + "\n" + repr(self.headers)
+
+    def leaks(self, values: set[str]) -> list[str]:
+        """Which of `values` appear anywhere in the answer (its body or a header)."""
+        return sorted(set(_needles(frozenset(values)).findall(self.text())))
+
+
+@functools.cache
+def _needles(values: frozenset[str]) -> re.Pattern[str]:
+    """One pattern for a set of values: a few hundred searched at once, per answer."""
+    ordered = sorted((value for value in values if value), key=len, reverse=True)
+    return re.compile("|".join(map(re.escape, ordered)) or "(?!)")  # (?!): matches nothing
+
+
+def exchange(
+    world: World,
+    http: Any,
+    method: str,
+    path: str,
+    headers: dict[str, str],
+    body: dict[str, Any] | None,
+    target: tuple[str, uuid.UUID] | None = None,
+) -> Seen:
+    """Send one request inside a savepoint on each database, observe it, roll it back.
+
+    `target` (slot, id): an existing object whose rows must be the same afterwards.
+    """
+    request_id = f"iso-{uuid.uuid4().hex}"
+    savepoints = [connection.begin_nested() for connection in world.connections.values()]
+    try:
+        before = state_of(world, *target) if target else None
+        with writes(world) as written:
+            response = http.open(
+                path, method=method, json=body, headers={**headers, "X-Request-Id": request_id}
+            )
+        denials = [
+            (row.subject_type, row.subject_id, (row.details or {}).get("reason"))
+            for row in world.connection.execute(
+                select(AuditEvent.subject_type, AuditEvent.subject_id, AuditEvent.details).where(
+                    AuditEvent.request_id == request_id, AuditEvent.action == "access.denied"
+                )
+            )
+        ]
+        return Seen(
+            response.status_code,
+            list(response.headers.items()),
+            response.get_data(),
+            request_id,
+            denials,
+            set(written),
+            before is None or state_of(world, *target) == before,  # type: ignore[misc]
+        )
+    finally:
+        for savepoint in reversed(savepoints):
+            savepoint.rollback()
+
+
+def path_of(route: Route, values: dict[str, uuid.UUID]) -> str:
+    def fill(match: re.Match[str]) -> str:
+        name = match.group(1)
+        return route.action if name == "action" and route.action else str(values[name])
+
+    return re.sub(r"<([a-z_]+)>", fill, route.rule)
+
+
+PARAM_SLOT = {
+    "agency_id": "agency",
+    "client_pk": "api_client",
+    "user_id": "user",
+    "client_id": "client",
+    "consent_id": "consent",
+    "bundle_id": "bundle",
+    "service_id": "service",
+    "webhook_id": "webhook",
+}
+
+
+def values_for(route: Route, fixed: Tenant, varied: uuid.UUID) -> dict[str, uuid.UUID]:
+    """The path's ids: `varied` for the row's parameter, `fixed`'s objects for the others."""
+    values = {name: fixed.ids[slot] for name, slot in PARAM_SLOT.items()}
+    values[route.param] = varied
+    return values
+
+
+# --- credentials ----------------------------------------------------------------------------
+
+
+@dataclass
+class Caller:
+    http: Any
+    headers: dict[str, str]
+    csrf: str | None = None
+
+    def headers_for(self, method: str) -> dict[str, str]:
+        if self.csrf and method in UNSAFE:
+            return {**self.headers, "X-CSRFToken": self.csrf}
+        return dict(self.headers)
+
+
+def staff_caller(app: Flask, user_id: uuid.UUID, totp: str) -> Caller:
+    http = app.test_client()
+    person = db.session.get(User, user_id)
+    assert person is not None
+    csrf = factories.sign_in(http, person, totp)
+    return Caller(http, {}, csrf)
+
+
+def token_caller(app: Flask, tenant: Tenant) -> Caller:
+    http = app.test_client()
+    token = factories.token(http, tenant.client_id, tenant.secret)
+    return Caller(http, {"Authorization": f"Bearer {token}"})
+
+
+# --- the tests ------------------------------------------------------------------------------
+
+# a werkzeug rule's variable part: <name>, <converter:name>, <converter(arguments):name>
+ARGUMENT = re.compile(
+    r"<(?:(?P<converter>[a-z_]+)(?:\((?P<arguments>[^)]*)\))?:)?(?P<name>[a-z_]+)>"
+)
+
+
+def discovered(app: Flask) -> tuple[set[tuple[str, str, str, str | None]], set[tuple[str, str]]]:
+    """(method, rule, id parameter, action) of every route with a uuid in its path, and
+    (rule, parameter) of every other path parameter; rules written as `<name>` only."""
+    with_ids, others = set(), set()
+    for rule in app.url_map.iter_rules():
+        parts = list(ARGUMENT.finditer(rule.rule))
+        plain = ARGUMENT.sub(lambda part: f"<{part['name']}>", rule.rule)
+        ids = [part["name"] for part in parts if part["converter"] == "uuid"]
+        others |= {(plain, part["name"]) for part in parts if part["converter"] != "uuid"}
+        # one row per referral action: those the rule's converter lists, else every public one
+        listed = [
+            re.findall(r'"([^"]+)"', p["arguments"] or "") for p in parts if p["name"] == "action"
+        ]
+        actions: list[str | None] = [None]
+        if listed:
+            actions = list(listed[0] or PUBLIC_ACTIONS)
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            for name in ids:
+                with_ids |= {(method, plain, name, action) for action in actions}
+    return with_ids, others
+
+
+def test_every_route_with_an_id_is_classified(app: Flask) -> None:
+    with_ids, others = discovered(app)
+    classified = [route.key for route in ROUTES]
+    assert len(classified) == len(set(classified)), "a route is classified twice"
+    assert sorted(with_ids - set(classified), key=str) == [], "routes with an id, unclassified"
+    assert sorted(set(classified) - with_ids, key=str) == [], "rows for routes that are gone"
+    assert others == set(NOT_AN_ID), "a path parameter that is not an id, unexplained"
+    for route in ROUTES:
+        assert route.access == PRIVATE or route.reason, f"{route.name}: say why"
+        assert route.access != PRIVATE or route.subject, f"{route.name}: audit subject"
+        assert set(route.hub) == {"coordinator", "hub_admin"}, f"{route.name}: hub roles"
+    # the published contract agrees: every uuid path parameter in the OpenAPI document is
+    # one the matrix covers, and the other way round
+    with app.app_context():
+        document = api.spec.to_dict()
+    published = set()
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            if method == "parameters":
+                continue
+            for parameter in [*item.get("parameters", []), *operation.get("parameters", [])]:
+                if parameter["in"] == "path" and parameter["schema"].get("format") == "uuid":
+                    published.add((method.upper(), path, parameter["name"]))
+    routed = {
+        (method, re.sub(r"<([a-z_]+)>", r"{\1}", rule), name) for method, rule, name, _ in with_ids
+    }
+    assert published == routed
+
+
+KINDS = list(AgencyKind)
+
+
+@pytest.mark.parametrize("auth", ["token", "session"])
+@pytest.mark.parametrize("kind", KINDS, ids=[kind.value for kind in KINDS])
+def test_tenant_isolation(app: Flask, world: World, kind: AgencyKind, auth: str) -> None:
+    tenant, other = world.tenants[kind], world.other
+    caller = (
+        token_caller(app, tenant)
+        if auth == "token"
+        else staff_caller(app, tenant.staff, tenant.totp)
+    )
+    forbidden_values = other.private | {
+        value for t in world.tenants.values() if t is not tenant for value in t.private
+    }
+    failures: list[str] = []
+
+    def expect(condition: bool, route: Route, message: str) -> None:
+        if not condition:
+            failures.append(f"{route.name}: {message}")
+
+    for route in ROUTES:
+        own_expected = route.token if auth == "token" else route.staff
+        body = route.body(tenant, world) if route.body else None
+        headers = caller.headers_for(route.method)
+
+        def send(
+            varied: uuid.UUID,
+            target: tuple[str, uuid.UUID] | None = None,
+            route: Route = route,
+            headers: dict[str, str] = headers,
+            body: dict[str, Any] | None = body,
+        ) -> Seen:
+            path = path_of(route, values_for(route, tenant, varied))
+            return exchange(world, caller.http, route.method, path, headers, body, target)
+
+        own = send(tenant.ids[route.slot])
+        mutating = route.method in UNSAFE
+        foreign = send(
+            other.ids[route.slot], (route.slot, other.ids[route.slot]) if mutating else None
+        )
+        missing = send(uuid.uuid4())
+
+        for seen, case in ((own, "own"), (foreign, "foreign"), (missing, "missing")):
+            leaked = seen.leaks(forbidden_values)
+            expect(not leaked, route, f"{case}: another tenant's values in the answer {leaked}")
+            if seen.status >= 400:
+                expect(
+                    dict(seen.headers).get("Content-Type") == "application/problem+json",
+                    route,
+                    f"{case}: {seen.status} is not problem+json",
+                )
+        for seen, case in ((foreign, "foreign"), (missing, "missing")):
+            expect(not seen.written, route, f"{case}: wrote to {sorted(seen.written)}")
+        expect(foreign.state_kept, route, "foreign: the other tenant's object changed")
+        if route.method in UNSAFE and own.status < 300:  # the write watch sees writes
+            expect(bool(own.written), route, "own: a change that wrote nothing?")
+
+        # own object: reached, and answered as the role allows
+        if own_expected == EDGE:
+            expect(own.status == 403, route, f"own: {own.status}, wanted 403 (role or scope)")
+            expect(foreign.shape == missing.shape, route, "foreign differs from missing")
+            expect(foreign.status == 403, route, f"foreign: {foreign.status}, wanted 403")
+            for seen, case in ((foreign, "foreign"), (missing, "missing")):
+                expect(
+                    [reason for _, _, reason in seen.denials] == ["forbidden"],
+                    route,
+                    f"{case}: denial not recorded as forbidden: {seen.denials}",
+                )
+            continue
+        expect(
+            own.status == own_expected,
+            route,
+            f"own: {own.status}, wanted {own_expected}: {own.body[:300]!r}",
+        )
+        proof = route.proof_slot
+        if proof and own.status < 300:
+            expect(str(tenant.ids[proof]) in own.text(), route, f"own answer does not name {proof}")
+
+        expect(missing.status == 404, route, f"missing: {missing.status}, wanted 404")
+        expect(
+            not [d for d in missing.denials if d[2] == "other_tenant"],
+            route,
+            f"missing recorded as a foreign attempt: {missing.denials}",
+        )
+        if route.access == DIRECTORY:
+            expect(foreign.status == own_expected, route, f"directory read: {foreign.status}")
+            continue
+        leaked = foreign.leaks(other.everything)
+        expect(not leaked, route, f"foreign: the other tenant's values in the answer {leaked}")
+        if route.access == DIRECTORY_WRITE:
+            expect(foreign.status == 403, route, f"directory write: {foreign.status}, wanted 403")
+            expect(
+                [reason for _, _, reason in foreign.denials] == ["forbidden"],
+                route,
+                f"directory write refusal not recorded: {foreign.denials}",
+            )
+            continue
+        expect(foreign.shape == missing.shape, route, _difference(foreign, missing))
+        wanted = [(route.subject, str(other.ids[route.slot]), "other_tenant")]
+        expect(foreign.denials == wanted, route, f"foreign attempt recorded as {foreign.denials}")
+
+    assert not failures, "\n".join(failures)
+
+
+def _difference(foreign: Seen, missing: Seen) -> str:
+    a, b = foreign.shape, missing.shape
+    if a[0] != b[0]:
+        return f"foreign answers {a[0]}, missing {b[0]}: {foreign.body[:200]!r}"
+    if a[1] != b[1]:
+        return f"headers differ: {sorted(set(a[1]) ^ set(b[1]))}"
+    return f"bodies differ: {a[2]!r} vs {b[2]!r}"
+
+
+@pytest.mark.parametrize("role", ["coordinator", "hub_admin"])
+def test_hub_wide_roles(app: Flask, world: World, role: str) -> None:
+    """Coordinators oversee every referral and bundle; hub administrators every agency's
+    staff, systems and directory entries — neither sees survivor data. Elsewhere they are
+    refused before any object is loaded, so another agency's object still answers exactly
+    as a missing one."""
+    user_id, totp = world.hub_staff[role]
+    caller = staff_caller(app, user_id, totp)
+    other = world.other
+    failures: list[str] = []
+    for route in ROUTES:
+        wanted = route.hub[role]
+        body = route.body(other, world) if route.body else None
+        headers = caller.headers_for(route.method)
+
+        def send(
+            varied: uuid.UUID,
+            route: Route = route,
+            headers: dict[str, str] = headers,
+            body: dict[str, Any] | None = body,
+        ) -> Seen:
+            path = path_of(route, values_for(route, other, varied))
+            return exchange(world, caller.http, route.method, path, headers, body, None)
+
+        foreign, missing = send(other.ids[route.slot]), send(uuid.uuid4())
+        leaked = foreign.leaks(other.pii)  # oversight and administration, never her data
+        if leaked:
+            failures.append(f"{route.name}: survivor data in a hub-wide answer {leaked}")
+        if wanted == EDGE:
+            if not (foreign.status == 403 and foreign.shape == missing.shape):
+                failures.append(f"{route.name}: {foreign.status} / {_difference(foreign, missing)}")
+            continue
+        if foreign.status != wanted or missing.status != 404:
+            failures.append(
+                f"{route.name}: foreign {foreign.status} (wanted {wanted}), "
+                f"missing {missing.status}: {foreign.body[:200]!r}"
+            )
+        proof = route.hub_proof_slot
+        if proof and foreign.status < 300 and str(other.ids[proof]) not in foreign.text():
+            failures.append(f"{route.name}: the answer does not name {proof}")
+    assert not failures, "\n".join(failures)
