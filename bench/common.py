@@ -70,7 +70,16 @@ def gunicorn(env: dict[str, str], workers: int = 2) -> Iterator[int]:
     # kept after the run on purpose, so a failed start can be read
     log = tempfile.NamedTemporaryFile(prefix="bench-gunicorn-", suffix=".log", delete=False)  # noqa: SIM115
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py", "wsgi:app"],
+        # no control socket: it is one shared file in $HOME, and tests may run gunicorns too
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            "config/gunicorn.conf.py",
+            "--no-control-socket",
+            "wsgi:app",
+        ],
         cwd=ROOT,
         env={**env, "BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": str(workers)},
         stdout=log,
