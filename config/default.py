@@ -19,6 +19,9 @@ FIELD_ENCRYPTION_KEYS: list[str] = []
 # SQLAlchemy URL. Empty means a SQLite file in the instance folder.
 SQLALCHEMY_DATABASE_URI = ""
 
+# Seconds to wait for PostgreSQL to accept a connection before the request answers 503.
+DATABASE_CONNECT_TIMEOUT_SECONDS = 5
+
 # Where clients' data keys live: a database of its own, so that backups of the main
 # database never hold the keys that open the data in them (erasure depends on it).
 # Empty: a SQLite file beside the main one in embedded mode, the main database otherwise.

@@ -75,6 +75,14 @@ def test_postgres_urls_get_the_psycopg3_driver() -> None:
     assert app.config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://hub@db:5432/hub"
 
 
+def test_postgres_connections_give_up_instead_of_hanging() -> None:
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": "postgresql://u@db.example/hub"})
+    assert app.config["SQLALCHEMY_ENGINE_OPTIONS"]["connect_args"] == {"connect_timeout": 5}
+    assert app.config["SQLALCHEMY_BINDS"]["keys"]["connect_args"] == {"connect_timeout": 5}
+    sqlite = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+    assert "connect_args" not in sqlite.config["SQLALCHEMY_ENGINE_OPTIONS"]
+
+
 def test_embedded_mode_makes_and_keeps_its_own_secrets(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

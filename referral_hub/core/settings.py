@@ -72,8 +72,11 @@ def load(app: Flask, overrides: dict[str, Any] | None) -> None:
         app.config.from_object("config.testing")
     app.config.update(from_environment(os.environ))
     app.config.update(overrides or {})
+    # a copy: the options are filled in below, and a caller's dict must stay as it was
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = dict(
+        app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {}
+    )
     _normalise_database_url(app)
-    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
     # bound parameters may carry survivor data: keep them out of exception messages
     app.config["SQLALCHEMY_ENGINE_OPTIONS"].setdefault("hide_parameters", True)
     if app.config["HUB_ENV"] == "production":
@@ -103,7 +106,16 @@ def _normalise_database_url(app: Flask) -> None:
         keys_url = "postgresql+psycopg://" + keys_url.split("://", 1)[1]
     app.config["KEYSTORE_DATABASE_URI"] = keys_url
     # hide_parameters: bound values may be key material; keep them out of error messages
-    app.config["SQLALCHEMY_BINDS"] = {"keys": {"url": keys_url, "hide_parameters": True}}
+    keys_bind: dict[str, Any] = {"url": keys_url, "hide_parameters": True}
+    # a database host that stops answering (rather than refusing) must not hang requests
+    # until gunicorn kills the worker: give up connecting and answer 503
+    timeout = {"connect_timeout": int(app.config["DATABASE_CONNECT_TIMEOUT_SECONDS"])}
+    if url.startswith("postgresql"):
+        options = app.config["SQLALCHEMY_ENGINE_OPTIONS"]
+        options["connect_args"] = {**options.get("connect_args", {}), **timeout}
+    if keys_url.startswith("postgresql"):
+        keys_bind["connect_args"] = dict(timeout)
+    app.config["SQLALCHEMY_BINDS"] = {"keys": keys_bind}
 
 
 def check_production(config: Any) -> None:
