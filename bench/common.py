@@ -14,7 +14,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -243,3 +245,51 @@ def thread_load(
         "statuses": statuses,
         **summary(timings),
     }
+
+
+class WebhookReceiver:
+    """A partner's webhook endpoint on loopback: when each referral's first delivery arrived
+    and how often each delivery id (one outbox row) arrived."""
+
+    def __init__(self) -> None:
+        self.first_arrival: dict[str, float] = {}  # referral id -> monotonic time
+        self.received: Counter[str] = Counter()  # delivery id -> times received
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                receiver.first_arrival.setdefault(body["data"]["referral_id"], time.monotonic())
+                receiver.received[body["id"]] += 1
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        class Server(ThreadingHTTPServer):
+            # a partner's server keeps a real backlog; with the default of 5, a burst drops
+            # SYNs and the 1 s TCP retransmit shows up as webhook latency that is not ours
+            request_queue_size = 1024
+            daemon_threads = True
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@contextlib.contextmanager
+def rq_worker(env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    """The hub's rq worker (as production runs it) for the length of the block."""
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "referral_hub.worker"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield worker
+    finally:
+        worker.terminate()
+        worker.wait(timeout=15)

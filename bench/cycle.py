@@ -14,14 +14,12 @@ import base64
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 import urllib.parse
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +27,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (
     DEFAULT_DATABASE,
-    ROOT,
     Client,
+    WebhookReceiver,
     bench_environment,
     gunicorn,
     percentile,
+    rq_worker,
     say,
     summary,
     thread_load,
@@ -43,33 +42,6 @@ from bench.common import (
 from bench.search import ensure_directory
 
 STEPS = ("create client", "send", "accept", "confirm arrival")
-
-
-class WebhookSink:
-    """Records when each referral's `referral.accepted` delivery arrives."""
-
-    def __init__(self) -> None:
-        self.arrived: dict[str, float] = {}
-        sink = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                sink.arrived.setdefault(body["data"]["referral_id"], time.monotonic())
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        class Server(ThreadingHTTPServer):
-            # a partner's server keeps a real backlog; with the default of 5, a burst drops
-            # SYNs and the 1 s TCP retransmit shows up as webhook latency that is not ours
-            request_queue_size = 1024
-
-        self.server = Server(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
 def setup(sink_url: str) -> dict[str, Any]:
@@ -218,34 +190,23 @@ def main() -> None:
     instance = tempfile.mkdtemp(prefix="bench-instance-")
     ensure_directory(options.database_url, 0, instance)
     env = bench_environment(options.database_url, instance)
-    sink = WebhookSink()
+    sink = WebhookReceiver()
     world = setup(sink.url)
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "referral_hub.worker"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        with gunicorn(env, workers=2) as port:
-            tokens = {
-                "sender": token(port, world["sender"]),
-                "receiver": token(port, world["receiver"]),
-            }
-            say(f"running cycles with {options.threads} threads for {options.seconds:.0f} s …")
-            run = run_cycles(port, tokens, world["service_id"], options.seconds, options.threads)
-            time.sleep(2)  # let the last webhooks land
-            health = wrk_load(port, {}, ["/healthz"], 5, 16) or thread_load(
-                port, {}, ["/healthz"], 5, 16
-            )
-    finally:
-        worker.terminate()
-        worker.wait(timeout=15)
+    with rq_worker(env), gunicorn(env, workers=2) as port:
+        tokens = {
+            "sender": token(port, world["sender"]),
+            "receiver": token(port, world["receiver"]),
+        }
+        say(f"running cycles with {options.threads} threads for {options.seconds:.0f} s …")
+        run = run_cycles(port, tokens, world["service_id"], options.seconds, options.threads)
+        time.sleep(2)  # let the last webhooks land
+        health = wrk_load(port, {}, ["/healthz"], 5, 16) or thread_load(
+            port, {}, ["/healthz"], 5, 16
+        )
     latencies = [
-        (sink.arrived[referral] - answered) * 1000
+        (sink.first_arrival[referral] - answered) * 1000
         for referral, answered in run["accepted_at"].items()
-        if referral in sink.arrived
+        if referral in sink.first_arrival
     ]
     rate = run["cycles"] / run["seconds"]
     result = {

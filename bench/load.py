@@ -19,13 +19,11 @@ import argparse
 import json
 import os
 import random
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +31,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (
     DEFAULT_DATABASE,
-    ROOT,
     Client,
+    WebhookReceiver,
     bench_environment,
     gunicorn,
+    rq_worker,
     say,
     summary,
     write_result,
@@ -53,30 +52,6 @@ MIX = {
     "capacity update": 8,
     "referral moves": 12,
 }
-
-
-class Sink:
-    """Counts every webhook delivery by its id (an outbox row): each must arrive once."""
-
-    def __init__(self) -> None:
-        self.received: Counter[str] = Counter()
-        sink = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                sink.received[body["id"]] += 1
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.request_queue_size = 1024
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
 def setup(sink_url: str) -> dict[str, Any]:
@@ -249,7 +224,9 @@ def run_mix(
     }
 
 
-def invariants(world: dict[str, Any], referrals: list[str], sink: Sink, wait: float) -> list[str]:
+def invariants(
+    world: dict[str, Any], referrals: list[str], sink: WebhookReceiver, wait: float
+) -> list[str]:
     """What must hold after the run, read from the database; a list of what does not."""
     import uuid
 
@@ -347,28 +324,17 @@ def main() -> None:
     instance = tempfile.mkdtemp(prefix="bench-instance-")
     ensure_directory(options.database_url, 1_000, instance)
     env = bench_environment(options.database_url, instance)
-    sink = Sink()
+    sink = WebhookReceiver()
     world = setup(sink.url)
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "flask", "--app", "wsgi", "hub", "worker"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        with gunicorn(env, workers=2) as port:
-            tokens = {
-                "sender": token(port, world["sender"]),
-                "shelter": token(port, world["shelter"]),
-            }
-            say(f"mixed load, {options.threads} threads for {options.seconds:.0f} s …")
-            run = run_mix(port, tokens, world, options.seconds, options.threads)
-            say("checking invariants …")
-            problems = invariants(world, run["referrals"], sink, wait=30)
-    finally:
-        worker.terminate()
-        worker.wait(timeout=15)
+    with rq_worker(env), gunicorn(env, workers=2) as port:
+        tokens = {
+            "sender": token(port, world["sender"]),
+            "shelter": token(port, world["shelter"]),
+        }
+        say(f"mixed load, {options.threads} threads for {options.seconds:.0f} s …")
+        run = run_mix(port, tokens, world, options.seconds, options.threads)
+        say("checking invariants …")
+        problems = invariants(world, run["referrals"], sink, wait=30)
     total = sum(len(values) for values in run["timings"].values())
     server_errors = {
         k: n for k, n in run["statuses"].items() if k.rsplit(" ", 1)[1].startswith("5")
