@@ -134,10 +134,7 @@ def list_checkpoints(
     *, after_seq: int, limit: int, cursor: str | None
 ) -> tuple[list[dict[str, Any]], str | None]:
     if cursor is not None:
-        values = decode_cursor(cursor)
-        if len(values) != 2 or values[1] != "checkpoints" or not _SEQ.fullmatch(str(values[0])):
-            raise ValidationFailed(errors=_BAD_CURSOR)
-        after_seq = max(after_seq, int(values[0]))
+        after_seq = max(after_seq, _cursor_seq(cursor, "checkpoints"))
     rows = checkpoints.listed(after_seq=after_seq, limit=limit + 1)
     next_cursor = None
     if len(rows) > limit:

@@ -12,6 +12,9 @@ from referral_hub.referrals.states import DECLINE_REASONS, UNFINISHED_REASONS, S
 
 URGENCIES = [u.value for u in Urgency]
 
+# what a need can be, derived from its referrals (bundles.classify)
+NEED_STATUSES = ("searching", "pending", "placed", "met", "unmet")
+
 
 class ReferralCreateArgs(HubSchema):
     client_id = fields.UUID(required=True)
@@ -98,9 +101,7 @@ class BundleCreateArgs(HubSchema):
 class NeedSchema(HubSchema):
     id = fields.UUID()
     category = fields.String()
-    status = fields.String(
-        validate=validate.OneOf(["searching", "pending", "placed", "met", "unmet"])
-    )
+    status = fields.String(validate=validate.OneOf(NEED_STATUSES))
     hops = fields.Integer()
     referrals = fields.List(fields.Nested(ReferralSchema))
 

@@ -9,6 +9,7 @@ from marshmallow import ValidationError, fields, post_load, validate, validates_
 
 from referral_hub.core import clock
 from referral_hub.core.schemas import HubSchema, PageArgs
+from referral_hub.referrals.schemas import NEED_STATUSES
 
 MAX_DAYS = 366
 DEFAULT_DAYS = 30
@@ -162,9 +163,7 @@ class InLimboArgs(PageArgs):
 class LimboNeedSchema(HubSchema):
     need_id = fields.UUID()
     category = fields.String()
-    status = fields.String(
-        validate=validate.OneOf(["searching", "pending", "placed", "met", "unmet"])
-    )
+    status = fields.String(validate=validate.OneOf(NEED_STATUSES))
     hops = fields.Integer()
     why = fields.String(allow_none=True, metadata={"description": "Null: this need is fine."})
 
