@@ -42,8 +42,7 @@ def register(app: Flask) -> None:
     from referral_hub.referrals.api import blp as referrals_blp
     from referral_hub.reports.api import blp as reports_blp
     from referral_hub.web import context
-    from referral_hub.web.pages.home import blp as home_blp
-    from referral_hub.web.pages.signin import blp as signin_blp
+    from referral_hub.web import pages as web_pages
 
     app.extensions["hub_queue"] = build_queue(app)
     app.extensions["hub_rate_limits"] = ratelimit.build_backend(app)
@@ -75,8 +74,9 @@ def register(app: Flask) -> None:
     api.register_blueprint(audit_blp)
     # the revocation cascade: consent (below) signals, referrals (above) act
     consent.consent_ended.connect(_withdraw_referrals, weak=False)
-    for blueprint in (oauth_blp, health_blp, home_blp, signin_blp):
+    for blueprint in (oauth_blp, health_blp):
         app.register_blueprint(blueprint)
+    web_pages.register(app)
     csrf.exempt(oauth_blp)
     context.init_app(app)
     app.cli.add_command(cli.hub)

@@ -125,6 +125,18 @@ def create_user(
     return user
 
 
+def who(actor: Actor) -> tuple[str, str]:
+    """A signed-in person's display name and agency name, for the page footer."""
+    if actor.id is None or actor.kind != "user":
+        return ("", "")
+    row = db.session.execute(
+        select(User.display_name, Agency.name)
+        .join(Agency, Agency.id == User.agency_id)
+        .where(User.id == uuid.UUID(actor.id))
+    ).first()
+    return (row[0], row[1]) if row else ("", "")
+
+
 def find_user_by_email(email: str) -> User | None:
     return db.session.scalar(select(User).where(User.email == email.strip().lower()))
 

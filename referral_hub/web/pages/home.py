@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, render_template
+from flask import Blueprint, abort, g, redirect, render_template
 
+from referral_hub.core.actor import ActorKind
+from referral_hub.web.pagekit import landing_for
 from referral_hub.web.pages import status
 
 blp = Blueprint("home", __name__)
@@ -13,6 +15,9 @@ blp = Blueprint("home", __name__)
 
 @blp.get("/")
 def index() -> Any:
+    """Staff land on their own work; everyone else sees the network at a glance."""
+    if g.actor.kind == ActorKind.USER and not _wants_overview():
+        return redirect(landing_for(g.actor))
     return render_template("home.html", overview=status.overview())
 
 
@@ -29,3 +34,9 @@ def problem(code: str) -> Any:
     if not matches:
         abort(404)
     return render_template("problem.html", code=code, errors=matches)
+
+
+def _wants_overview() -> bool:
+    from flask import request
+
+    return request.args.get("overview") == "1"

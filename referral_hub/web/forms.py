@@ -1,0 +1,138 @@
+"""HTML forms onto the API's marshmallow schemas: one set of rules for both doors.
+
+A form posts flat strings (`profile.age=34`, a checkbox list sent as repeated keys); the
+schemas expect JSON shapes and strict types. `load` nests and coerces by the schema's own
+fields, validates, and on failure raises `Rejected` carrying the page re-rendered with the
+errors next to their fields and every typed value kept. Raising (not returning) matters:
+the request's transaction rolls back, so a refused form never leaves a half-written row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from flask import render_template
+from marshmallow import Schema, ValidationError, fields
+from werkzeug.datastructures import MultiDict
+
+from referral_hub.core.errors import DomainError
+from referral_hub.core.schemas import StrictBoolean, StrictFloat, StrictInteger
+
+
+class Rejected(Exception):
+    """A form the hub refused: `response` is the page to show again (status 4xx)."""
+
+    def __init__(self, response: Any) -> None:
+        super().__init__("form rejected")
+        self.response = response
+
+
+class FormErrors(dict[str, list[str]]):
+    """Field path (`profile.age`) → messages; `""` holds what belongs to no one field."""
+
+    def first(self, name: str) -> str | None:
+        messages = self.get(name)
+        return messages[0] if messages else None
+
+
+def flatten(messages: Any, prefix: str = "") -> FormErrors:
+    """marshmallow's nested error dict → dotted field paths, as the form names them."""
+    out = FormErrors()
+    if isinstance(messages, Mapping):
+        for key, value in messages.items():
+            path = f"{prefix}.{key}" if prefix else str(key)
+            if key == "_schema":
+                path = prefix
+            for name, found in flatten(value, path).items():
+                out.setdefault(name, []).extend(found)
+    elif isinstance(messages, list | tuple):
+        for item in messages:
+            if isinstance(item, Mapping | list | tuple):
+                for name, found in flatten(item, prefix).items():
+                    out.setdefault(name, []).extend(found)
+            else:
+                out.setdefault(prefix, []).append(str(item))
+    else:
+        out.setdefault(prefix, []).append(str(messages))
+    return out
+
+
+def _coerce(field: fields.Field[Any], raw: list[str]) -> Any:
+    """One form value (or several, for a list) in the type the schema field wants."""
+    if isinstance(field, fields.List):
+        inner = field.inner
+        return [_coerce(inner, [item]) for item in raw if item.strip() != ""]
+    value = raw[-1].strip() if raw else ""
+    if isinstance(field, StrictBoolean | fields.Boolean):
+        return value.lower() in ("on", "true", "yes", "1")
+    if isinstance(field, StrictInteger | fields.Integer):
+        try:
+            return int(value)
+        except ValueError:
+            return value  # the schema says "Not a valid integer." next to the field
+    if isinstance(field, StrictFloat | fields.Float):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+def shape(schema: Schema, form: MultiDict[str, str], prefix: str = "") -> dict[str, Any]:
+    """Nest and type the posted strings by `schema`'s fields; blanks are left out."""
+    data: dict[str, Any] = {}
+    for name, field in schema.fields.items():
+        key = field.data_key or name
+        path = f"{prefix}{key}"
+        if isinstance(field, fields.Nested) and isinstance(field.schema, Schema):
+            if field.many:
+                continue  # repeated groups are shaped by the page that has them
+            inner = shape(field.schema, form, f"{path}.")
+            if inner:
+                data[key] = inner
+            continue
+        raw = form.getlist(path)
+        if isinstance(field, fields.List):
+            if path in form or f"{path}.present" in form:
+                data[key] = _coerce(field, raw)
+            continue
+        if isinstance(field, StrictBoolean | fields.Boolean):
+            if f"{path}.present" in form or path in form:  # an unticked box sends nothing
+                data[key] = _coerce(field, raw)
+            continue
+        if raw and raw[-1].strip() != "":
+            data[key] = _coerce(field, raw)
+    return data
+
+
+def load(schema: Schema, form: MultiDict[str, str], **extra: Any) -> dict[str, Any]:
+    """Validate the posted form with `schema`; `extra` fields come from the page, not the user."""
+    data = shape(schema, form)
+    data.update(extra)
+    return schema.load(data)  # type: ignore[no-any-return]
+
+
+@contextmanager
+def rejecting(template: str, status: int = 422, **context: Any) -> Iterator[None]:
+    """Turn a validation error or a refused rule into the same page, errors beside fields.
+
+    The page gets `errors` (FormErrors), `problem` (one sentence for the top of the form)
+    and whatever else `context` holds; the caller passes `values=request.form` so nothing
+    typed is lost.
+    """
+    try:
+        yield
+    except ValidationError as error:
+        errors = flatten(error.messages)
+        page = render_template(
+            template, errors=errors, problem="Please correct the fields marked below.", **context
+        )
+        raise Rejected((page, status)) from None
+    except DomainError as error:
+        if error.status >= 500 or error.status in (401, 404):
+            raise
+        errors = flatten(error.errors or {})
+        page = render_template(template, errors=errors, problem=error.detail, **context)
+        raise Rejected((page, error.status if error.status != 400 else status)) from None
