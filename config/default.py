@@ -142,6 +142,8 @@ SMTP_PORT = 587
 SMTP_USERNAME = ""
 SMTP_PASSWORD = ""
 SMTP_STARTTLS = True
+# Staff pages show times, and read times typed into forms, in this IANA zone.
+DISPLAY_TIMEZONE = "UTC"
 MAIL_FROM = "referral-hub@localhost"
 MAIL_FOLDER = "mail"
 

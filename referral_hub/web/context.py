@@ -63,7 +63,17 @@ def ago(when: datetime | None, now: datetime) -> str:
     return "just now" if seconds < 60 else f"{duration_words(seconds)} ago"
 
 
+def local(when: datetime | None, pattern: str = "%d %b %Y, %H:%M") -> str:
+    """A stored UTC time in the hub's display zone (DISPLAY_TIMEZONE)."""
+    if when is None:
+        return ""
+    from referral_hub.web.forms import display_zone
+
+    return when.astimezone(display_zone()).strftime(pattern)
+
+
 def init_app(app: Flask) -> None:
+    app.jinja_env.filters["local"] = local
     app.jinja_env.filters["time_left"] = time_left
     app.jinja_env.filters["ago"] = ago
     app.jinja_env.filters["duration"] = duration_words

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import date, datetime, time
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from flask import render_template
+from flask import current_app, render_template
 from marshmallow import Schema, ValidationError, fields
 from werkzeug.datastructures import MultiDict
 
@@ -72,12 +74,34 @@ def _coerce(field: fields.Field[Any], raw: list[str]) -> Any:
             return int(value)
         except ValueError:
             return value  # the schema says "Not a valid integer." next to the field
+    if isinstance(field, fields.AwareDateTime | fields.DateTime):
+        return local_to_iso(value)
     if isinstance(field, StrictFloat | fields.Float):
         try:
             return float(value)
         except ValueError:
             return value
     return value
+
+
+def display_zone() -> ZoneInfo:
+    return ZoneInfo(current_app.config.get("DISPLAY_TIMEZONE") or "UTC")
+
+
+def local_to_iso(value: str) -> str:
+    """A browser's `datetime-local` (no offset) or `date` (end of that day) value, read in
+    the hub's display zone, as an ISO time with its offset; anything else is left for
+    the schema to judge."""
+    try:
+        if len(value) == 10:
+            moment = datetime.combine(date.fromisoformat(value), time(23, 59))
+        else:
+            moment = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=display_zone())
+    return moment.isoformat()
 
 
 def shape(schema: Schema, form: MultiDict[str, str], prefix: str = "") -> dict[str, Any]:
