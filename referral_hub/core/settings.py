@@ -77,6 +77,7 @@ def load(app: Flask, overrides: dict[str, Any] | None) -> None:
         app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {}
     )
     _normalise_database_url(app)
+    _check_display_zone(app.config["DISPLAY_TIMEZONE"])
     # bound parameters may carry survivor data: keep them out of exception messages
     app.config["SQLALCHEMY_ENGINE_OPTIONS"].setdefault("hide_parameters", True)
     if app.config["HUB_ENV"] == "production":
@@ -84,6 +85,18 @@ def load(app: Flask, overrides: dict[str, Any] | None) -> None:
         app.config["SESSION_COOKIE_SECURE"] = True
     elif app.config["HUB_ENV"] == "embedded":
         _embedded_secrets(app)
+
+
+def _check_display_zone(name: str) -> None:
+    """A misspelt zone must stop the start, not turn every page with a time into a 500."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigurationError(
+            f"{PREFIX}DISPLAY_TIMEZONE: {name!r} is not an IANA time zone (e.g. America/Chicago)"
+        ) from None
 
 
 def _normalise_database_url(app: Flask) -> None:
