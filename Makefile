@@ -8,8 +8,9 @@ UV := $(shell command -v uv 2>/dev/null || echo $(TOOLS)/bin/uv)
 RUN := UV_PYTHON_DOWNLOADS=never $(UV) run --locked --no-sync
 FLASK := $(RUN) flask --app wsgi
 PYTEST_WORKERS ?= 2
+AXE_VERSION := 4.14.1
 
-.PHONY: run test sync lint format typecheck openapi vendor bench bench-search bench-cycle bench-contention bench-audit bench-load clean help
+.PHONY: screenshots run test sync lint format typecheck openapi vendor bench bench-search bench-cycle bench-contention bench-audit bench-load bench-pages clean help
 
 help:
 	@echo "make run    - install, migrate, seed demo data and serve on http://127.0.0.1:5000"
@@ -44,6 +45,14 @@ format: sync
 	$(RUN) ruff format .
 
 # upgrade from empty, compare models with migrations, downgrade to base, upgrade again
+# the README's screenshots: the first screenful of the three main screens, as the browser
+# journeys of the last `make test` saw them
+screenshots:
+	@test -d tests/artifacts/readme || { echo "no screenshots yet: run make test first"; exit 1; }
+	mkdir -p docs/screenshots
+	cp tests/artifacts/readme/*.png docs/screenshots/
+	@ls -l docs/screenshots
+
 openapi: sync
 	$(FLASK) openapi write --format=json docs/openapi.json
 	@echo "docs/openapi.json written"
@@ -70,10 +79,15 @@ bench-audit: sync
 bench-cycle: sync
 	$(RUN) python bench/cycle.py $(BENCH_ARGS)
 
+# staff pages' server time and asset weight with the demo data (SQLite; BENCH_DATABASE_URL
+# for PostgreSQL): each demo user's pages against a bare Flask + Jinja baseline
+bench-pages: sync
+	$(RUN) python bench/pages.py $(BENCH_ARGS)
+
 # developers only (needs npm): refresh the vendored front-end files from package.json pins
 vendor:
 	rm -rf .vendor-tmp && mkdir .vendor-tmp
-	cd .vendor-tmp && npm pack --silent swagger-ui-dist@5.35.0 htmx.org@2.0.11 @picocss/pico@2.1.1 >/dev/null
+	cd .vendor-tmp && npm pack --silent swagger-ui-dist@5.35.0 htmx.org@2.0.11 @picocss/pico@2.1.1 axe-core@$(AXE_VERSION) >/dev/null
 	cd .vendor-tmp && for f in *.tgz; do mkdir -p "$${f%.tgz}" && tar -xzf "$$f" -C "$${f%.tgz}"; done
 	mkdir -p referral_hub/web/static/vendor
 	cp .vendor-tmp/htmx.org-2.0.11/package/dist/htmx.min.js referral_hub/web/static/vendor/htmx-2.0.11.min.js
@@ -85,6 +99,13 @@ vendor:
 	src={'htmx':'htmx.org@2.0.11','pico':'@picocss/pico@2.1.1','swagger':'swagger-ui-dist@5.35.0'}; \
 	[lines.append('| %s | %s | sha384-%s |' % (p.name, next(v for k,v in src.items() if p.name.startswith(k)), base64.b64encode(hashlib.sha384(p.read_bytes()).digest()).decode())) for p in sorted(d.iterdir()) if p.suffix in ('.js','.css')]; \
 	(d/'VENDOR.md').write_text('\n'.join(lines)+'\n')"
+	# a TEST asset (the browser tests inject it into each page); the app never serves it
+	mkdir -p tests/browser/vendor
+	rm -f tests/browser/vendor/axe-*.min.js
+	cp .vendor-tmp/axe-core-$(AXE_VERSION)/package/axe.min.js tests/browser/vendor/axe-$(AXE_VERSION).min.js
+	$(PYTHON) -c "import hashlib,base64,pathlib; p=pathlib.Path('tests/browser/vendor/axe-$(AXE_VERSION).min.js'); \
+	lines=['# Vendored test assets','','Copied by \`make vendor\` from the npm package pinned in package.json. Do not edit.','Used only by tests/browser (injected into pages under test); the hub never serves it.','','| file | package | sha384 |','|---|---|---|','| %s | axe-core@$(AXE_VERSION) | sha384-%s |' % (p.name, base64.b64encode(hashlib.sha384(p.read_bytes()).digest()).decode())]; \
+	(p.parent/'VENDOR.md').write_text('\n'.join(lines)+'\n')"
 	rm -rf .vendor-tmp
 
 clean:

@@ -1,7 +1,8 @@
 """The whole benchmark suite: `make bench` (PostgreSQL + Redis, one command).
 
-Runs search, the referral cycle, capacity contention, the audit benchmarks and a mixed
-load run one after another (each is also runnable alone), prints one table — every figure beside the
+Runs search, the referral cycle, capacity contention, the audit benchmarks, a mixed
+load run and the staff pages (on SQLite unless BENCH_DATABASE_URL is set) one after
+another (each is also runnable alone), prints one table — every figure beside the
 baseline measured in the same run and their ratio — and writes `bench/results.json`.
 `--short` runs each briefly: a check that the suite and the hub's invariants hold (the
 last bed has one winner a round, every webhook arrives, the sample export verifies, the
@@ -28,6 +29,7 @@ FULL = {
     "contention": [],
     "audit": [],
     "load": [],
+    "pages": [],
 }
 SHORT = {
     "search": ["--services", "1000", "--rounds", "20", "--seconds", "2", "--clients", "4"],
@@ -35,6 +37,7 @@ SHORT = {
     "contention": ["--rounds", "10", "--seconds", "2", "--clients", "4"],
     "audit": ["--requests", "100", "--events", "20000"],
     "load": ["--seconds", "5", "--threads", "4"],
+    "pages": ["--short"],
 }
 
 
@@ -143,6 +146,25 @@ def rows(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str]]:
             "mixed load (80 % reads)",
             f"{load['requests_per_s']:,.0f}/s, worst p95 {p95:.0f} ms",
             f"non-2xx {sum(load['non_2xx'].values())}",
+            "",
+        )
+    )
+    pages = results["pages"]
+    floor = pages["baseline"]["bare_flask_template"]["median_ms"]
+    worst = pages["worst_median_ms"] or 0.0
+    table.append(
+        (
+            f"staff pages ({len(pages['pages'])}), worst median",
+            f"{worst:.1f} ms",
+            f"bare Flask + template {floor:.2f} ms",
+            f"{worst / floor:.0f}x",
+        )
+    )
+    table.append(
+        (
+            "  pages over 50 ms or 150 KB",
+            str(len(pages["over_budget"])),
+            f"demo seed {pages['seed_seconds']:.1f} s",
             "",
         )
     )

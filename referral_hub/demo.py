@@ -193,6 +193,9 @@ def seed(echo: Callable[[str], None] = print) -> None:
                 created += 1
         echo(f"  users {len(USERS)}/{len(USERS)}")
     echo(f"demo network ready ({created} new records)")
+    from referral_hub import demo_activity
+
+    demo_activity.seed_activity(echo)
 
 
 def _services(agency: Agency, town: str, rng: random.Random) -> int:

@@ -352,6 +352,7 @@ PEOPLE = {
     "receiver": ("third", ("provider",)),
     "enrolling": ("own", ("agency_admin",)),  # TOTP required, not set up yet
     "second_factor": ("own", ("intake",)),  # TOTP optional, not set up
+    "coordinator": ("own", ("coordinator",)),
 }
 TOKEN_LABELS = (
     "narrow scope",
@@ -1059,7 +1060,7 @@ FORM_TARGETS = [
     Target("signin.second_factor", "POST", "form", "/account/second-factor", "second_factor"),
     Target("signin.logout", "POST", "form", "/logout", "intake"),
 ]
-TARGETS = {t.endpoint: t for t in API_TARGETS + OAUTH_TARGETS + FORM_TARGETS}
+TARGETS: dict[str, Target] = {}  # filled below, once the page targets are defined
 
 
 def schema_of(app: Flask, target: Target) -> Schema | None:
@@ -2033,11 +2034,634 @@ def form_corpus(target: Target, w: World) -> list[Case]:
     return cases
 
 
+# --- staff page forms -----------------------------------------------------------------------
+# Every page POST is a form: `application/x-www-form-urlencoded` plus `csrf_token`, validated
+# with the API's marshmallow schemas (`web.forms.load`). The API targets above already run
+# each schema's validators through the whole corpus, so a page target sends a few values per
+# field: what a form can carry (strings only), aimed at the page's own layer (the flat-to-
+# nested shaping, whitespace trimming, the re-rendered page, the redirect, the session).
+#
+# Per field, `free` text may be taken or refused; taken, the page it leads to must show it
+# escaped (never raw) and nothing else may be in it; `strict` fields (ids, choices, numbers,
+# dates) must be refused with the 4xx page, the error beside the field, nothing written.
+
+
+@dataclass(frozen=True)
+class PageForm:
+    """One page form: its valid fields, which are free text, which must refuse junk."""
+
+    valid: Callable[[World], list[tuple[str, str]]]
+    free: tuple[str, ...] = ()  # free text: every string may be taken (then shown escaped)
+    strict: dict[str, str] = field(default_factory=dict)  # field -> kind (STRICT_VALUES)
+    shown: tuple[str, ...] = ()  # free fields the page after the POST displays
+    baseline: str = ACCEPT  # EITHER where the valid form meets a state that may refuse it
+    loose_names: tuple[str, ...] = ()  # the page marks these with a bare `.field-error`
+    unmarked: tuple[str, ...] = ()  # not on this page's form: refused, no field to mark
+    headers: tuple[tuple[str, str], ...] = ()  # e.g. htmx, whose answer is a 422 fragment
+    nul_kept: tuple[str, ...] = ()  # free fields never stored, where a NUL may be taken
+    # a button: no user-typed field, only the CSRF token (the reason it takes no input)
+    button: str = ""
+
+
+# hostile values a non-free form field must refuse (422 naming it, or 404 for an id the
+# caller may not see); `{other}` etc. are World ids
+STRICT_VALUES: dict[str, dict[str, str]] = {
+    "uuid": {
+        "not a uuid": "not-a-uuid",
+        "sql in an id": "' OR '1'='1",
+        "markup in an id": "<script>alert(1)</script>",
+        "uuid with a bad digit": "00000000-0000-0000-0000-00000000000g",
+        "NUL in an id": "00000000-0000-0000-0000-000000000000\x00",
+        "10,000 characters": "x" * 10_000,
+    },
+    "choice": {
+        "not a choice": "not a choice!",
+        "markup": "<img src=x onerror=alert(1)>",
+        "a choice with a zero-width space": "routine\u200b",
+        "sql": "'; DROP TABLE agency; --",
+        "NUL": "a\x00",
+        "10,000 characters": "x" * 10_000,
+    },
+    "number": {
+        "negative": "-1",
+        "beyond 64 bits": "9" * 30,
+        "5000 digits": "9" * 5000,
+        "NaN": "NaN",
+        "float": "1.5",
+        "markup": "<script>alert(1)</script>",
+    },
+    "datetime": {
+        "words": "yesterday",
+        "month 13": "2026-13-01T00:00",
+        "year 0": "0000-01-01T00:00",
+        "markup": '"><svg onload=alert(1)>',
+        "NUL": "2026-01-01\x00",
+    },
+    "email": {
+        "no at sign": "not-an-email",
+        "markup": "<script>@x.example",
+        "trailing newline inside": "a@b.example\nBcc: x@evil.example",
+        "300 characters": "x" * 300 + "@example.org",
+    },
+    "url": {
+        "javascript": "javascript:alert(1)",
+        "data": "data:text/html,<script>alert(1)</script>",
+        "file": "file:///etc/passwd",
+        "no host": "http://",
+        "markup": '"><svg onload=alert(1)>',
+    },
+}
+# free text: all of them in the first free field, the sample in the others
+FREE_EXTRA = {
+    "NUL": "na\x00me",
+    "10,000 characters": "x" * 10_000,
+    "only spaces": "   ",
+}
+
+
+def _local_time(delta: timedelta) -> str:
+    return (clock_now() + delta).strftime("%Y-%m-%dT%H:%M")
+
+
+def _button(reason: str) -> PageForm:
+    return PageForm(lambda w: [], button=reason)
+
+
+PAGE_FORMS: dict[str, PageForm] = {
+    "admin.create_user": PageForm(
+        lambda w: [
+            ("email", "new.person@agency.example"),
+            ("display_name", "New Person"),
+            ("roles", "intake"),
+        ],
+        free=("display_name",),
+        strict={"email": "email", "roles": "choice", "agency": "uuid"},
+        shown=("display_name",),
+    ),
+    "admin.update_user": PageForm(
+        lambda w: [("display_name", "Renamed Person"), ("roles", "provider")],
+        free=("display_name",),
+        strict={"roles": "choice"},
+        shown=("display_name",),
+    ),
+    "admin.set_active": PageForm(
+        lambda w: [("is_active", "false"), ("is_active.present", "1")],
+        strict={},
+    ),
+    "admin.reset_totp": _button("a button: resets the person's second factor"),
+    "admin.set_password": PageForm(
+        lambda w: [("password", "a long enough new password 42")],
+        free=("password",),  # any string may be a password; it is hashed, never shown
+    ),
+    "admin.create_api_client": PageForm(
+        lambda w: [("name", "Partner System"), ("scopes", "directory:read")],
+        free=("name",),
+        strict={"scopes": "choice", "agency": "uuid"},
+        shown=("name",),
+    ),
+    "admin.revoke_api_client": _button("a button: revokes the client in the path"),
+    "admin.subscribe_webhook": PageForm(
+        lambda w: [("url", "https://partner.example/hook"), ("events", "referral.accepted")],
+        strict={"url": "url", "events": "choice"},
+    ),
+    "admin.disable_webhook": _button("a button: turns off the webhook in the path"),
+    "admin.new_service": PageForm(
+        lambda w: [
+            ("name", "Night Shelter"),
+            ("category", "emergency_shelter"),
+            ("status", "active"),
+            ("description", "Beds"),
+        ],
+        free=("name", "description", "hours", "eligibility.notes", "location.city"),
+        strict={
+            "category": "choice",
+            "status": "choice",
+            "eligibility.min_age": "number",
+            "url": "url",
+            "email": "email",
+            "location.latitude": "number",
+        },
+        shown=("name",),
+        loose_names=(
+            "category",
+            "status",
+            "url",
+            "email",
+            "location.latitude",
+            "eligibility.min_age",
+        ),
+    ),
+    "admin.service": PageForm(
+        lambda w: [
+            ("name", "Renamed Service"),
+            ("category", "emergency_shelter"),
+            ("status", "active"),
+            ("description", "Beds"),
+        ],
+        free=("name", "description", "service_area", "eligibility.notes"),
+        strict={
+            "category": "choice",
+            "status": "choice",
+            "eligibility.max_age": "number",
+            "url": "url",
+        },
+        shown=("name",),
+        loose_names=("category", "status", "url", "eligibility.max_age"),
+    ),
+    "admin.update_agency": PageForm(
+        lambda w: [("name", "Renamed Agency"), ("city", "Springfield"), ("region", "North")],
+        free=("name", "city", "region"),
+        strict={"agency": "uuid"},
+        shown=("name",),
+    ),
+    "admin.agency_status": PageForm(
+        lambda w: [("agency", w.other), ("status", "suspended")],
+        strict={"status": "choice", "agency": "uuid"},
+        unmarked=("status",),  # a hidden field of the suspend/reactivate button
+    ),
+    "bundles.new": PageForm(
+        lambda w: [
+            ("urgency", "routine"),
+            ("needs-0.category", "emergency_shelter"),
+            ("needs-0.service_ids", w.third_service),
+            ("needs-0.data_categories", "contact"),
+            ("needs-0.note", "Needs a bed"),
+        ],
+        free=("needs-0.note",),
+        strict={
+            "urgency": "choice",
+            "needs-0.category": "choice",
+            "needs-0.service_ids": "uuid",
+            "needs-0.data_categories": "choice",
+        },
+        loose_names=("urgency",),
+        # the page looks up its errors by the schema's paths (`needs.0.service_ids.0`) and
+        # marks a service it offered: a junk id or category is refused with the form's problem
+        unmarked=("needs-0.category", "needs-0.service_ids", "needs-0.data_categories"),
+    ),
+    "bundles.post_message": PageForm(
+        lambda w: [("body", "When can she arrive?")], free=("body",), shown=("body",)
+    ),
+    # the referral is not waiting for an answer: the valid form may meet a 409 (state)
+    "bundles.provide_info": PageForm(
+        lambda w: [("answer", "She speaks Spanish")], free=("answer",), baseline=EITHER
+    ),
+    "bundles.withdraw": PageForm(lambda w: [("reason", "Found a place")], free=("reason",)),
+    # the referral has not ended: refer-again meets a 409 (state) after the form is read
+    "bundles.refer_again": PageForm(
+        lambda w: [("service_id", w.fourth_service)],
+        strict={"service_id": "uuid"},
+        baseline=EITHER,
+        # a hidden field of a button, whose form (and error) shows only once the referral ended
+        unmarked=("service_id",),
+    ),
+    "coordinator.verify_chain": _button("a button: re-verifies the audit chain (reads only)"),
+    "intake.consent": PageForm(
+        lambda w: [
+            ("recipients", w.third),
+            ("purposes", "emergency_shelter"),
+            ("data_categories", "contact"),
+            ("method", "written"),
+            ("signer", "survivor"),
+            ("signer_authority", "Case worker"),
+            ("signed_at", _local_time(-timedelta(hours=1))),
+        ],
+        free=("signer_authority",),
+        strict={
+            "recipients": "uuid",
+            "purposes": "choice",
+            "method": "choice",
+            "signer": "choice",
+            "signed_at": "datetime",
+            "expires_at": "datetime",
+        },
+        loose_names=("recipients", "purposes", "method", "signer"),
+    ),
+    "intake.new_client": PageForm(
+        lambda w: [("pii.name", "Jane Doe"), ("profile.language", "en")],
+        free=("pii.name", "pii.contact", "pii.narrative", "pii.health"),
+        strict={
+            "reference": "choice",
+            "profile.language": "choice",
+            "profile.age_range": "choice",
+            "pii.dob": "datetime",
+            "do_not_refer": "uuid",
+        },
+        loose_names=("do_not_refer",),
+    ),
+    # the plan lives in the session; `back` is the search to return to (a redirect)
+    # sent as htmx: without it a refusal is a flashed sentence and a 302 back to the search;
+    # the fragment says the problem in one sentence (no field markup), so names are not read
+    "intake.plan_add": PageForm(
+        lambda w: [("service_id", w.third_service), ("back", "?q=shelter")],
+        free=("back",),
+        strict={"service_id": "uuid"},
+        unmarked=("service_id",),
+        headers=(("HX-Request", "true"),),
+        nul_kept=("back",),  # only the link back to the search, never stored
+    ),
+    "intake.plan_remove": PageForm(
+        lambda w: [("service_id", w.third_service), ("back", "?q=shelter")],
+        free=("back",),
+        strict={"service_id": "uuid"},
+        unmarked=("service_id",),
+        headers=(("HX-Request", "true"),),
+        nul_kept=("back",),
+    ),
+    "intake.revoke": PageForm(lambda w: [("reason", "She asked")], free=("reason",)),
+    "provider.act": PageForm(
+        lambda w: [("question", "Does she have children with her?")],
+        free=("question", "note"),
+        strict={"position": "number", "eta": "datetime", "suggested_service_id": "uuid"},
+        shown=("question",),
+        # the request-info form has no such fields: refused (422), the form's problem says so
+        unmarked=("position", "eta", "suggested_service_id"),
+    ),
+    "provider.message": PageForm(
+        lambda w: [("body", "We have a bed tonight")], free=("body",), shown=("body",)
+    ),
+    "provider.capacity_set": PageForm(
+        lambda w: [("total", "4"), ("available", "1"), ("note", "after the morning round")],
+        free=("note",),
+        strict={"total": "number", "available": "number"},
+        loose_names=("total", "available"),  # the card's ids hold the service id
+    ),
+    "provider.capacity_less": _button("a button: one bed fewer free"),
+    "provider.capacity_more": _button("a button: one bed more free"),
+    "provider.capacity_confirm": _button("a button: the numbers are still true"),
+}
+PAGE_TARGETS = [
+    Target("admin.create_user", "POST", "page", "/admin/users", "admin"),
+    Target(
+        "admin.update_user",
+        "POST",
+        "page",
+        "/admin/users/{own_user}",
+        "admin",
+        foreign={"own_user": ("other_user",)},
+    ),
+    Target(
+        "admin.set_active",
+        "POST",
+        "page",
+        "/admin/users/{own_user}/active",
+        "admin",
+        foreign={"own_user": ("other_user",)},
+    ),
+    Target(
+        "admin.reset_totp",
+        "POST",
+        "page",
+        "/admin/users/{own_user}/reset-second-factor",
+        "admin",
+        foreign={"own_user": ("other_user",)},
+    ),
+    Target(
+        "admin.set_password",
+        "POST",
+        "page",
+        "/admin/users/{own_user}/password",
+        "admin",
+        foreign={"own_user": ("other_user",)},
+    ),
+    Target("admin.create_api_client", "POST", "page", "/admin/api-clients", "admin"),
+    Target(
+        "admin.revoke_api_client",
+        "POST",
+        "page",
+        "/admin/api-clients/{own_api_client}/revoke",
+        "admin",
+        foreign={"own_api_client": ("other_api_client",)},
+    ),
+    Target("admin.subscribe_webhook", "POST", "page", "/admin/webhooks", "admin"),
+    Target(
+        "admin.disable_webhook",
+        "POST",
+        "page",
+        "/admin/webhooks/{own_webhook}/disable",
+        "admin",
+        foreign={"own_webhook": ("other_webhook",)},
+    ),
+    Target("admin.new_service", "POST", "page", "/admin/services/new", "admin"),
+    Target(
+        "admin.service",
+        "POST",
+        "page",
+        "/admin/services/{own_service}",
+        "admin",
+        foreign={"own_service": ("other_service",)},
+    ),
+    Target("admin.update_agency", "POST", "page", "/admin/agency", "admin"),
+    Target("admin.agency_status", "POST", "page", "/admin/agency/status", "hub_admin"),
+    Target(
+        "bundles.new",
+        "POST",
+        "page",
+        "/intake/bundles/new?client={own_client}&consent={own_consent}",
+        "intake",
+    ),
+    Target(
+        "bundles.post_message",
+        "POST",
+        "page",
+        "/intake/bundles/{own_bundle}/referrals/{{bundle_referral}}/messages",
+        "intake",
+    ),
+    Target(
+        "bundles.provide_info",
+        "POST",
+        "page",
+        "/intake/bundles/{own_bundle}/referrals/{{bundle_referral}}/provide-info",
+        "intake",
+    ),
+    Target(
+        "bundles.withdraw",
+        "POST",
+        "page",
+        "/intake/bundles/{own_bundle}/referrals/{{bundle_referral}}/withdraw",
+        "intake",
+    ),
+    Target(
+        "bundles.refer_again",
+        "POST",
+        "page",
+        "/intake/bundles/{own_bundle}/referrals/{{bundle_referral}}/refer-again",
+        "intake",
+    ),
+    Target("coordinator.verify_chain", "POST", "page", "/network/audit/verify", "coordinator"),
+    Target(
+        "intake.consent",
+        "POST",
+        "page",
+        "/intake/clients/{own_client}/consent",
+        "intake",
+        foreign={"own_client": ("other_client",)},
+    ),
+    Target("intake.new_client", "POST", "page", "/intake/clients/new", "intake"),
+    Target("intake.plan_add", "POST", "page", "/intake/plan", "intake"),
+    Target("intake.plan_remove", "POST", "page", "/intake/plan/remove", "intake"),
+    Target(
+        "intake.revoke",
+        "POST",
+        "page",
+        "/intake/clients/{own_client}/consents/{own_consent}/revoke",
+        "intake",
+        foreign={"own_client": ("other_client",), "own_consent": ("other_consent",)},
+    ),
+    Target(
+        "provider.act",
+        "POST",
+        "page",
+        "/provider/referrals/{other_referral}/request-info",
+        "provider",
+        foreign={"other_referral": ("own_referral",)},
+    ),
+    Target(
+        "provider.message",
+        "POST",
+        "page",
+        "/provider/referrals/{other_referral}/messages",
+        "provider",
+        foreign={"other_referral": ("own_referral",)},
+    ),
+    Target(
+        "provider.capacity_set",
+        "POST",
+        "page",
+        "/provider/capacity/{own_service}/set",
+        "provider",
+        foreign={"own_service": ("other_service", "third_service")},
+    ),
+    Target(
+        "provider.capacity_less",
+        "POST",
+        "page",
+        "/provider/capacity/{own_service}/less",
+        "provider",
+        foreign={"own_service": ("other_service", "third_service")},
+    ),
+    Target(
+        "provider.capacity_more",
+        "POST",
+        "page",
+        "/provider/capacity/{own_service}/more",
+        "provider",
+        foreign={"own_service": ("other_service", "third_service")},
+    ),
+    Target(
+        "provider.capacity_confirm",
+        "POST",
+        "page",
+        "/provider/capacity/{own_service}/confirm",
+        "provider",
+        foreign={"own_service": ("other_service", "third_service")},
+    ),
+]
+
+
+def error_id(name: str) -> str:
+    """The id `_macros.html` gives a field's error (`f-profile-age-error`)."""
+    return f"f-{name.replace('.', '-')}-error"
+
+
+def page_corpus(target: Target, w: World) -> list[Case]:
+    spec = PAGE_FORMS[target.endpoint]
+    path = target.url(w)
+    valid = spec.valid(w)
+    cases: list[Case] = []
+
+    def add(
+        label: str, category: str, pairs: list[tuple[str, str]], csrf: str | None, **kw: Any
+    ) -> None:
+        full = pairs + ([("csrf_token", csrf)] if csrf is not None else [])
+        cases.append(
+            Case(
+                label,
+                category,
+                "POST",
+                kw.pop("path", path),
+                form(full),
+                FORM,
+                headers=spec.headers,
+                via="session",
+                acting=False,
+                **kw,
+            )
+        )
+
+    def replaced(name: str, value: str) -> list[tuple[str, str]]:
+        kept = [(k, v) for k, v in valid if k != name]
+        return [*kept, (name, value)]
+
+    add("the valid form", "baseline", valid, "{csrf}", outcome=spec.baseline)
+    for index, name in enumerate(spec.free):
+        values = (
+            {**STRINGS, **FREE_EXTRA}
+            if index == 0
+            else {**{k: STRINGS[k] for k in SAMPLE}, **FREE_EXTRA}
+        )
+        for label, value in values.items():
+            # NUL never reaches a column; the rest may be taken (then shown escaped)
+            outcome = REJECT if "\x00" in value and name not in spec.nul_kept else EITHER
+            add(
+                f"{name}: {label}",
+                "injection" if label in INJECTION else "free text",
+                replaced(name, value),
+                "{csrf}",
+                outcome=outcome,
+                sent=value,
+                sent_at=(name,) if name in spec.shown else (),
+            )
+    for name, kind in spec.strict.items():
+        for label, value in STRICT_VALUES[kind].items():
+            loose = "~" if name in spec.loose_names else ""
+            marked = None if name in spec.unmarked else loose + name
+            if loose and "\x00" in value:
+                marked = None  # refused by the form's own name, which this page's markup lacks
+            add(
+                f"{name}: {label}",
+                "field value",
+                replaced(name, value),
+                "{csrf}",
+                names=marked,
+                sent=value,
+            )
+    if "agency" in spec.strict:  # another tenant picked by an agency administrator
+        add(
+            "agency: another tenant",
+            "other tenant",
+            replaced("agency", w.other),
+            "{csrf}",
+            outcome=REJECT if target.person != "hub_admin" else EITHER,
+        )
+    for param, others in target.foreign.items():
+        for other in others:
+            add(
+                f"{param}: {other}",
+                "other tenant",
+                valid,
+                "{csrf}",
+                path=target.url(w, **{param: getattr(w, other)}),
+                # a service is in the public directory: not yours is a 403, not a 404
+                statuses=frozenset({403, 404} if other.endswith("_service") else {404}),
+            )
+        add(
+            f"{param}: missing",
+            "missing id",
+            valid,
+            "{csrf}",
+            path=target.url(w, **{param: str(uuid.uuid4())}),
+            statuses=frozenset({404}),
+        )
+        for label, segment in itertools.islice(GARBAGE_SEGMENTS.items(), 4):
+            add(
+                f"{param}: {label}",
+                "garbage id",
+                valid,
+                "{csrf}",
+                path=target.url(w, **{param: urllib.parse.quote(segment, safe="")}),
+                statuses=frozenset({404, 405}),
+            )
+    # fields the form does not have, and server-owned ones: ignored or refused, never taken
+    junk_names = ("is_admin", "agency_id", "id", "status_override", "created_at")
+    junk = [(name, "<script>alert(1)</script>") for name in junk_names]
+    add("server-owned and unknown fields", "server-owned", valid + junk, "{csrf}", outcome=EITHER)
+    forged = {
+        "missing": None,
+        "empty": "",
+        "garbage": "garbage",
+        "another session's": "{foreign_csrf}",
+        "last character changed": "{csrf_flipped}",
+        "truncated": "{csrf_truncated}",
+        "with a suffix": "{csrf}x",
+        "injection": "<script>alert(1)</script>",
+        "1,000 characters": "x" * 1000,
+    }
+    names = [k for k, _ in valid] or ["note"]
+    payloads = {"the valid form": valid}
+    for label, value in itertools.islice(HOSTILE_VALUES.items(), 0, 20):
+        payloads[f"fields {label}"] = [(k, value) for k in names] + junk
+    for csrf_label, token in forged.items():
+        for payload_label, pairs in payloads.items():
+            add(
+                f"CSRF {csrf_label}, {payload_label}",
+                "CSRF",
+                pairs,
+                token,
+                statuses=frozenset({403}),
+            )
+    for label, (raw, content_type) in form_body_variants(
+        {**dict(valid or [("note", "x")]), "csrf_token": "{csrf}"}
+    ).items():
+        # the same form in another shape may be read (then it is taken or refused as a whole)
+        cases.append(
+            Case(
+                f"body {label}",
+                "encoding",
+                "POST",
+                path,
+                raw,
+                content_type,
+                via="session",
+                acting=False,
+                outcome=REJECT
+                if label == "NUL in a field" and valid and not spec.headers
+                else EITHER,
+            )
+        )
+    return cases
+
+
+TARGETS.update({t.endpoint: t for t in API_TARGETS + OAUTH_TARGETS + FORM_TARGETS + PAGE_TARGETS})
+
+
 def corpus(app: Flask, target: Target, w: World) -> list[Case]:
     if target.kind == "api":
         return api_corpus(target, w, schema_of(app, target))
     if target.kind == "oauth":
         return oauth_corpus(target, w)
+    if target.kind == "page":
+        return page_corpus(target, w)
     return form_corpus(target, w)
 
 
@@ -2107,7 +2731,7 @@ def response_faults(response: Any, case: Case, kind: str) -> list[str]:
         faults.append("no X-Request-Id")
     if case.outcome == REJECT and status < 400:
         faults.append(f"accepted ({status})")
-    elif case.outcome == ACCEPT and status >= 300:
+    elif case.outcome == ACCEPT and status >= (400 if kind == "page" else 300):  # pages redirect
         faults.append(f"valid request refused ({status}: {text[:200]})")
     elif case.statuses and status not in case.statuses and case.outcome != ACCEPT:
         faults.append(f"status {status}, expected {sorted(case.statuses)}")
@@ -2249,6 +2873,10 @@ class Runner:
         body = case.body
         if body is not None and b"{csrf" in body:
             body = self._fill(body.decode()).encode()
+        if body is not None and b"%7Bcsrf" in body:  # a placeholder inside a urlencoded form
+            for name, value in self.fill.items():
+                quoted = urllib.parse.quote_plus(value).encode()
+                body = body.replace(b"%7B" + name.encode() + b"%7D", quoted)
         self.sent += 1
         return self.clients[case.via].open(
             self._fill(case.path), method=case.method, data=body, headers=headers
@@ -2264,11 +2892,39 @@ class Runner:
         savepoints = self._savepoints()
         response = self.send(case)
         taken = 200 <= response.status_code < 400 and case.outcome != NOOP
+        if self.kind == "page":
+            for fault in self._page_faults(response, case, taken):
+                self.failures.append(f"{case.describe()}: {fault}")
         for savepoint in reversed(savepoints):
             savepoint.rollback() if taken else savepoint.commit()
         for fault in response_faults(response, case, self.kind):
             self.failures.append(f"{case.describe()}: {fault}")
         return response, taken
+
+    def _page_faults(self, response: Any, case: Case, taken: bool) -> list[str]:
+        """A staff page: the error beside the field; hostile text never shown raw, and
+        taken free text shown escaped on the page the POST leads to."""
+        faults = []
+        text = response.get_data(as_text=True)
+        if response.status_code == 422 and case.names:
+            name = case.names.lstrip("~")
+            mark = 'class="field-error"' if case.names.startswith("~") else error_id(name)
+            if mark not in text:
+                faults.append(f"422 page without the error beside {name!r}")
+        sent = case.sent if isinstance(case.sent, str) else None
+        shown_raw = sent is not None and any(c in sent for c in "<>\"'&")
+        if shown_raw and sent in text:
+            faults.append("the page shows the value raw")
+        if taken and 300 <= response.status_code < 400 and sent is not None:
+            followed = self.clients[case.via].get(response.headers["Location"])
+            page = followed.get_data(as_text=True)
+            if followed.status_code >= 500:
+                faults.append(f"the page after the POST answered {followed.status_code}")
+            if shown_raw and sent in page:
+                faults.append("the page after the POST shows the value raw")
+            if case.sent_at and sent.strip() and str(escape(sent.strip())) not in page:
+                faults.append("the page after the POST does not show the value (escaped)")
+        return faults
 
     def run(self, cases: Sequence[Case]) -> None:
         baseline, head = fingerprint(), audit_head()
@@ -2381,13 +3037,46 @@ def prepare(
         csrf = sign_in(session_client, person)
         if target.endpoint == "signin.second_factor":
             session_client.get("/account/second-factor")  # the secret to enrol is made now
+    extra = prepare_page(session_client, target, w, csrf) if target.kind == "page" else {}
     fill = {
+        **extra,
         "csrf": csrf,
         "foreign_csrf": foreign_csrf,
         "csrf_flipped": flipped(csrf),
         "csrf_truncated": csrf[: len(csrf) // 2],
     }
     return {"plain": client, "session": session_client}, fill
+
+
+def prepare_page(http: FlaskClient, target: Target, w: World, csrf: str) -> dict[str, str]:
+    """What a page target needs beyond signing in: the plan in the session, the bundle's
+    referral (asked a question by its receiver, so that an answer may be given)."""
+    from referral_hub.referrals import inbox
+    from referral_hub.referrals.models import Referral
+
+    if target.endpoint in ("bundles.new", "intake.plan_remove"):
+        added = http.post(
+            "/intake/plan", data={"service_id": w.third_service, "back": "", "csrf_token": csrf}
+        )
+        assert added.status_code == 302, added.get_data(as_text=True)[:300]
+        http.get("/intake/")  # shows (and so drops) the flashed message: a settled session
+    if not target.endpoint.startswith("bundles."):
+        return {}
+    with transaction() as session:
+        referral = session.scalars(
+            select(Referral).where(Referral.bundle_id == uuid.UUID(w.own_bundle))
+        ).one()
+        referral_id = str(referral.id)
+    if target.endpoint == "bundles.provide_info":
+        with transaction():
+            inbox.answer(
+                w.people["receiver"].actor(),
+                uuid.UUID(referral_id),
+                "request-info",
+                question="Which language does she speak?",
+            )
+    db.session.remove()
+    return {"bundle_referral": referral_id}
 
 
 # --- the tests ------------------------------------------------------------------------------

@@ -399,3 +399,21 @@ def test_refer_again_links_the_new_referral_to_the_ended_one(net: dict[str, Any]
         )
     again = send(net, previous_referral_id=first.id)
     assert again.previous_referral_id == first.id and again.status == State.SENT
+
+
+def test_a_question_and_its_answer_reach_the_other_side(net: dict[str, Any]) -> None:
+    """The state machine keeps no free text: the words travel as sealed messages."""
+    from referral_hub.referrals import conversation
+
+    referral = send(net)
+    receiver, sender = net["actors"][Side.RECEIVER], net["actors"][Side.SENDER]
+    with transaction():
+        referrals.transition(receiver, referral.id, "request-info", question="Ground floor?")
+    with transaction():
+        referrals.transition(sender, referral.id, "provide-info", answer="  Yes, please.  ")
+    with transaction():
+        bodies = [m["body"] for m in conversation.list_messages(sender, referral.id)]
+    assert bodies == ["Question: Ground floor?", "Answer: Yes, please."]
+    with transaction(), pytest.raises(IllegalTransition, match="cannot be withdrawn here"):
+        referrals.transition(sender, referral.id, "withdraw", reason="other")
+        referrals.transition(sender, referral.id, "withdraw", reason="other")

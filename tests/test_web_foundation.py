@@ -125,3 +125,28 @@ def test_pages_keep_no_htmx_history_snapshots(client: Any, staff: dict[str, Any]
     page = client.get("/intake/").get_data(as_text=True)
     assert '"historyCacheSize": 0' in page
     assert 'hx-boost="true"' in page
+
+
+def test_a_refused_page_is_on_the_record(client: Any, staff: dict[str, Any]) -> None:
+    from sqlalchemy import select
+
+    from referral_hub.audit.models import AuditEvent
+    from referral_hub.extensions import db
+
+    factories.sign_in(client, staff["provider"])
+    assert client.get("/network/").status_code == 403
+    denied = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "access.denied")
+    ).all()
+    assert [event.details["reason"] for event in denied] == ["forbidden"]
+    assert denied[0].details["endpoint"] == "coordinator.dashboard"
+
+
+def test_a_poll_after_the_session_ended_moves_the_whole_page_to_sign_in(client: Any) -> None:
+    response = client.get(
+        "/provider/",
+        headers={"HX-Request": "true", "HX-Current-URL": "http://localhost/provider/?status=sent"},
+    )
+    assert response.status_code == 200
+    assert response.headers["HX-Redirect"] == "/login?next=/provider/?status%3Dsent"
+    assert response.get_data(as_text=True) == ""

@@ -56,8 +56,6 @@ def record_denial(error: DomainError) -> None:
     A request with no credentials at all is not recorded (there is nobody to name, and
     recording it would let anyone fill the chain).
     """
-    if not request.path.startswith(("/api/", "/oauth/")):
-        return
     reason = None
     if isinstance(error, Forbidden):
         reason = "forbidden"

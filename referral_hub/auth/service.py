@@ -187,7 +187,8 @@ def _totp_for(secret: str, email: str) -> pyotp.TOTP:
 def _matching_step(totp: pyotp.TOTP, code: str) -> int | None:
     """The time step (±1 for clock drift) whose code this is, or None."""
     code = code.strip().replace(" ", "")
-    if not (code.isdigit() and len(code) == 6):
+    # isdigit() also takes other scripts' digits, which compare_digest refuses (a 500)
+    if not (code.isascii() and code.isdigit() and len(code) == 6):
         return None
     now = clock.now()
     for drift in (0, -1, 1):

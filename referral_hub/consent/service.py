@@ -139,12 +139,18 @@ def list_consents(actor: Actor, client_id: uuid.UUID) -> list[Consent]:
     )
 
 
-def revoke_consent(actor: Actor, consent_id: uuid.UUID, reason: str) -> Consent:
+def load_owned(actor: Actor, consent_id: uuid.UUID) -> Consent:
+    """The owner's own consent; another agency's looks missing (the attempt on record)."""
     consent = db.session.get(Consent, consent_id)
     if consent is None:
         raise NotFound()
     if actor.kind != ActorKind.SYSTEM and consent.owner_agency_id != actor.agency_id:
         raise foreign("consent", consent.id)  # another agency's: 404, the consent on record
+    return consent
+
+
+def revoke_consent(actor: Actor, consent_id: uuid.UUID, reason: str) -> Consent:
+    consent = load_owned(actor, consent_id)
     client = clients.load_owned(actor, consent.client_id)
     if consent.revoked_at is not None:
         return consent

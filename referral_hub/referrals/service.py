@@ -45,6 +45,23 @@ from referral_hub.referrals.models import Need, Referral
 from referral_hub.referrals.states import Side, State
 
 REASON_REQUIRED = {"decline": states.DECLINE_REASONS, "end-unfinished": states.UNFINISHED_REASONS}
+PAST_TENSE = {
+    "send": "sent",
+    "acknowledge": "acknowledged",
+    "request-info": "asked for information",
+    "provide-info": "answered",
+    "waitlist": "waitlisted",
+    "accept": "accepted",
+    "decline": "declined",
+    "withdraw": "withdrawn",
+    "confirm-arrival": "confirmed as arrived",
+    "complete": "completed",
+    "end-unfinished": "ended unfinished",
+    "mark-error": "marked an error",
+    "expire": "expired",
+    "supersede": "superseded",
+    "no-show": "marked a no-show",
+}
 TEXT_REQUIRED = {
     "withdraw": "reason",
     "mark-error": "reason",
@@ -229,7 +246,8 @@ def _apply(actor: Actor, referral: Referral, action: str, payload: dict[str, Any
     move = states.find(referral.status, action)
     if move is None:
         raise IllegalTransition(
-            f"A referral that is {referral.status.value} cannot be {action}ed here."
+            f"A referral that is {referral.status.value} cannot be "
+            f"{PAST_TENSE.get(action, action)} here."
         )
     if move.side not in _sides(actor, referral):
         raise Forbidden(f"Only the {move.side.value} may {action} this referral.")
@@ -251,6 +269,7 @@ def _apply(actor: Actor, referral: Referral, action: str, payload: dict[str, Any
         fields=referral.data_categories if move.target == State.SENT else (),
         details={"action": action, "from": previous.value, **_safe_details(action, payload)},
     )
+    _keep_the_words(actor, referral, action, payload)
     _notify(referral, move)
     webhooks.announce(
         f"referral.{move.target.value}",
@@ -260,6 +279,20 @@ def _apply(actor: Actor, referral: Referral, action: str, payload: dict[str, Any
     if move.target == State.ACCEPTED and referral.need_id is not None:
         _supersede_siblings(referral)
     return referral
+
+
+# the words of a question or an answer reach the other side as a sealed message
+SPOKEN = {"request-info": "Question", "provide-info": "Answer"}
+
+
+def _keep_the_words(actor: Actor, referral: Referral, action: str, payload: dict[str, Any]) -> None:
+    """The state machine keeps no free text; without this the question was lost."""
+    if action not in SPOKEN:
+        return
+    from referral_hub.referrals import conversation  # it reads referrals through this module
+
+    text = str(payload[TEXT_REQUIRED[action]]).strip()
+    conversation.post_message(actor, referral.id, f"{SPOKEN[action]}: {text}")
 
 
 def _guard(action: str, payload: dict[str, Any]) -> None:

@@ -18,6 +18,7 @@ MENU = [
     ("Network", "coordinator.dashboard", {"coordinator"}),
     ("In limbo", "coordinator.limbo", {"coordinator"}),
     ("Audit", "coordinator.audit", {"coordinator"}),
+    ("Disclosures", "coordinator.disclosures", {"coordinator"}),
     ("Admin", "admin.users", {"agency_admin", "hub_admin"}),
 ]
 

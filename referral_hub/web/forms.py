@@ -24,11 +24,14 @@ from referral_hub.core.schemas import StrictBoolean, StrictFloat, StrictInteger
 
 
 class Rejected(Exception):
-    """A form the hub refused: `response` is the page to show again (status 4xx)."""
+    """A form the hub refused: `response` is the page to show again (status 4xx);
+    `problem` the rule's refusal, if a rule refused it (a refused access is recorded as the
+    API records it, though the answer is the form again)."""
 
-    def __init__(self, response: Any) -> None:
+    def __init__(self, response: Any, problem: DomainError | None = None) -> None:
         super().__init__("form rejected")
         self.response = response
+        self.problem = problem
 
 
 class FormErrors(dict[str, list[str]]):
@@ -37,6 +40,16 @@ class FormErrors(dict[str, list[str]]):
     def first(self, name: str) -> str | None:
         messages = self.get(name)
         return messages[0] if messages else None
+
+    def first_within(self, name: str) -> str | None:
+        """The first message of a list field or of one of its items (`roles.1`)."""
+        found = self.first(name)
+        if found is None:
+            items = [
+                key for key in self if key.startswith(name + ".") and key[len(name) + 1 :].isdigit()
+            ]
+            found = self.first(sorted(items)[0]) if items else None
+        return found
 
 
 def flatten(messages: Any, prefix: str = "") -> FormErrors:
@@ -133,6 +146,9 @@ def shape(schema: Schema, form: MultiDict[str, str], prefix: str = "") -> dict[s
 
 def load(schema: Schema, form: MultiDict[str, str], **extra: Any) -> dict[str, Any]:
     """Validate the posted form with `schema`; `extra` fields come from the page, not the user."""
+    nul = sorted({key for key, value in form.items(multi=True) if "\x00" in key + value})
+    if nul:  # as the JSON intake does: a NUL never reaches a column (PostgreSQL refuses it)
+        raise ValidationError({key: ["Contains a NUL character."] for key in nul})
     data = shape(schema, form)
     data.update(extra)
     return schema.load(data)  # type: ignore[no-any-return]
@@ -159,4 +175,4 @@ def rejecting(template: str, status: int = 422, **context: Any) -> Iterator[None
             raise
         errors = flatten(error.errors or {})
         page = render_template(template, errors=errors, problem=error.detail, **context)
-        raise Rejected((page, error.status if error.status != 400 else status)) from None
+        raise Rejected((page, error.status if error.status != 400 else status), error) from None

@@ -10,16 +10,19 @@ errors beside their fields. `staff_only(*roles)` is the role check at the edge; 
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
+from urllib.parse import urlsplit
 
-from flask import Blueprint, g, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
 
 from referral_hub.core.actor import Actor, ActorKind
 from referral_hub.core.errors import DomainError, Forbidden, Unauthorized
 from referral_hub.web.forms import Rejected
 
 F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger(__name__)
 
 # the landing page of each role, first match wins (a person may hold several roles)
 LANDING = [
@@ -39,8 +42,20 @@ def landing_for(actor: Actor) -> str:
 
 
 def _sign_in_first() -> Any:
+    """Back to the sign-in page; an htmx poll whose session ended moves the whole page
+    there (a 302 would swap the sign-in form into the polled list)."""
     target = request.full_path if request.method == "GET" else request.path
+    if request.headers.get("HX-Request") == "true":
+        target = request.headers.get("HX-Current-URL", target)
+        login = url_for("signin.login", next=_local(target))
+        return "", 200, {"HX-Redirect": login}
     return redirect(url_for("signin.login", next=target.rstrip("?")))
+
+
+def _local(url: str) -> str:
+    """The path and query of a (same-site) URL htmx reports as the current page."""
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
 def page_blueprint(name: str, import_name: str, url_prefix: str | None = None) -> Blueprint:
@@ -48,10 +63,13 @@ def page_blueprint(name: str, import_name: str, url_prefix: str | None = None) -
 
     @blueprint.errorhandler(Rejected)
     def _rejected(error: Rejected) -> Any:
+        if error.problem is not None:  # e.g. another agency's service: forbidden, on record
+            _run_problem_hooks(error.problem)
         return error.response
 
     @blueprint.errorhandler(DomainError)
     def _domain(error: DomainError) -> Any:
+        _run_problem_hooks(error)
         if isinstance(error, Unauthorized):
             return _sign_in_first()
         headers = {k: v for k, v in error.headers.items() if k == "Retry-After"}
@@ -59,6 +77,14 @@ def page_blueprint(name: str, import_name: str, url_prefix: str | None = None) -
         return page, error.status, headers
 
     return blueprint
+
+
+def _run_problem_hooks(error: DomainError) -> None:
+    for hook in current_app.extensions.get("problem_hooks", []):
+        try:
+            hook(error)  # refused access is recorded, as for the API
+        except Exception:  # a hook must never turn a clear 4xx into a 500
+            log.exception("problem hook failed")
 
 
 def staff_only(*roles: str) -> Callable[[F], F]:

@@ -6,7 +6,16 @@ from flask import Flask
 
 
 def register(app: Flask) -> None:
-    from referral_hub.web.pages import admin, coordinator, home, intake, provider, signin
+    from referral_hub.web.pages import (
+        admin,
+        bundles,
+        coordinator,
+        home,
+        intake,
+        mail,
+        provider,
+        signin,
+    )
 
-    for module in (home, signin, intake, provider, coordinator, admin):
+    for module in (home, signin, intake, provider, coordinator, admin, mail, bundles):
         app.register_blueprint(module.blp)

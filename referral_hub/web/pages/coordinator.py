@@ -1,29 +1,358 @@
-"""Coordinators: network dashboard, in-limbo queue, audit, disclosures (to be filled in)."""
+"""Coordinators: network dashboard, in-limbo queue, referral timelines, audit, disclosures.
+
+Coordinators oversee every agency; the services they call check the role again (reports,
+audit, disclosure accounting) and record each look. Nothing here shows survivor data:
+client references, agency and staff names, statuses, times and counts.
+"""
 
 from __future__ import annotations
 
+import uuid
+from datetime import date
 from typing import Any
 
-from flask import render_template
+from flask import current_app, flash, g, redirect, render_template, request, url_for
 
-from referral_hub.web.pagekit import page_blueprint, staff_only
+from referral_hub.audit import status as audit_status
+from referral_hub.audit.schemas import AuditEventListArgs
+from referral_hub.consent import accounting
+from referral_hub.core import clock
+from referral_hub.core.errors import NotFound
+from referral_hub.directory.vocabulary import Category
+from referral_hub.referrals import oversight as referral_oversight
+from referral_hub.referrals.states import DECLINE_REASONS
+from referral_hub.reports import export, queue, series
+from referral_hub.reports.schemas import HandoffReportArgs, InLimboArgs
+from referral_hub.web import charts, forms
+from referral_hub.web.charts import Series
+from referral_hub.web.pagekit import is_htmx, page_blueprint, staff_only
 
 blp = page_blueprint("coordinator", __name__, url_prefix="/network")
+
+# --- words for people ---------------------------------------------------------------------
+
+ACTION_WORDS = {
+    "referral.created": "Referral drafted",
+    "referral.sent": "Referral sent",
+    "referral.acknowledged": "Acknowledged (looking at it)",
+    "referral.info_requested": "Asked the sender for more information",
+    "referral.waitlisted": "Put on the waiting list",
+    "referral.accepted": "Accepted: a place is held for her",
+    "referral.engaged": "Arrival confirmed",
+    "referral.completed": "Completed",
+    "referral.not_completed": "Ended unfinished",
+    "referral.declined": "Declined",
+    "referral.withdrawn": "Withdrawn by the sending agency",
+    "referral.expired": "Expired: nobody answered in time",
+    "referral.superseded": "Closed: another agency accepted first",
+    "referral.entered_in_error": "Marked as entered in error",
+    "referral.message_sent": "Message sent",
+    "referral.messages_read": "Messages read",
+    "referral.reminded": "Reminder sent to the receiving agency",
+    "referral.escalated": "Escalated to coordinators",
+    "client.pii_viewed": "Her details were viewed",
+    "client.created": "Client record created",
+    "client.disclosures_viewed": "Disclosure report viewed",
+    "consent.recorded": "Consent recorded",
+    "consent.revoked": "Consent withdrawn",
+    "audit.verified": "Audit chain verified",
+    "audit.events_read": "Audit trail searched",
+    "report.viewed": "Report viewed",
+    "auth.login": "Signed in",
+    "auth.login_failed": "Sign-in failed",
+    "access.denied": "Access refused",
+}
+LIMBO_WHY = {
+    "waiting past its deadline": "an answer is overdue",
+    "nothing open": "nothing is open: no referral is waiting and none was accepted",
+}
+STATUS_GROUP_WORDS = {
+    "waiting": ("Waiting for an answer", "blue"),
+    "placed": ("Accepted or arrived", "green"),
+    "completed": ("Completed", "teal"),
+    "declined": ("Declined", "red"),
+    "expired": ("Expired", "brown"),
+    "ended_otherwise": ("Withdrawn, superseded or unfinished", "grey"),
+}
+FRESHNESS_WORDS = {
+    "fresh": ("Fresh", "green"),
+    "aging": ("Ageing", "olive"),
+    "stale": ("Stale", "orange"),
+    "unknown": ("Never set", "grey"),
+}
+FRESHNESS_ROWS = 12  # agencies drawn in the freshness chart (the table lists all)
+OUTCOMES = [("success", "Succeeded"), ("denied", "Refused"), ("failure", "Failed")]
+
+
+@blp.app_template_filter("action_words")
+def action_words(action: str) -> str:
+    if action in ACTION_WORDS:
+        return ACTION_WORDS[action]
+    words = action.replace(".", " ").replace("_", " ")
+    return words[:1].upper() + words[1:]
+
+
+@blp.app_template_filter("limbo_why")
+def limbo_why(why: str | None) -> str:
+    if not why:
+        return ""
+    if why in LIMBO_WHY:
+        return LIMBO_WHY[why]
+    if why.endswith(" hops"):
+        count = why.split(" ")[0]
+        return f"sent on {count} times: declined, expired or ended unfinished at each agency"
+    return why
+
+
+def _category(value: str) -> str:
+    try:
+        return str(Category(value).value).replace("_", " ")
+    except ValueError:
+        return value.replace("_", " ")
+
+
+# --- dashboard --------------------------------------------------------------------------------
 
 
 @blp.get("/")
 @staff_only("coordinator")
 def dashboard() -> Any:
-    return render_template("coordinator/dashboard.html")
+    with forms.rejecting("coordinator/dashboard.html", values=request.args, **_period_defaults()):
+        args = forms.load(HandoffReportArgs(), request.args)
+        data = series.dashboard(g.actor, first_day=args["first_day"], last_day=args["last_day"])
+    first, last = args["first_day"], args["last_day"]
+    return render_template(
+        "coordinator/dashboard.html",
+        values={"from": first.isoformat(), "to": last.isoformat()},
+        first_day=first,
+        last_day=last,
+        figures=data["figures"],
+        in_limbo=data["in_limbo_now"],
+        charts=_charts(data),
+        csv_url=url_for(".handoffs_csv", **{"from": first.isoformat(), "to": last.isoformat()}),
+        now=clock.now(),
+    )
+
+
+def _period_defaults() -> dict[str, Any]:
+    return {"figures": None, "charts": [], "in_limbo": None, "csv_url": None, "now": clock.now()}
+
+
+def _tick(start: date, size: str) -> str:
+    if size == "month":
+        return start.strftime("%b %Y")
+    return f"{start.day} {start.strftime('%b')}"
+
+
+def _charts(data: dict[str, Any]) -> list[Any]:
+    figures = data["figures"]
+    status = data["status_series"]
+    size = status["bucket"]
+    by_status = charts.stacked_column_chart(
+        "chart-status",
+        f"Referrals sent per {size}, by where they stand now",
+        [_tick(start, size) for start in status["starts"]],
+        [
+            Series(STATUS_GROUP_WORDS[group][0], values, STATUS_GROUP_WORDS[group][1])
+            for group, values in status["groups"].items()
+        ],
+        description=f"Stacked columns, one per {size} of sending; each segment is a status.",
+        heading=f"{size.capitalize()} starting",
+        empty_text="No referrals were sent in this period.",
+    )
+    accept = charts.column_chart(
+        "chart-accept",
+        "Time from sending to acceptance",
+        [(bucket["label"], bucket["referrals"]) for bucket in data["accept_buckets"]],
+        description="Columns: accepted referrals by how long acceptance took.",
+        heading="Time to accept",
+        value_heading="Referrals accepted",
+        empty_text="No referral sent in this period has been accepted yet.",
+    )
+    declines = figures["declines_by_reason"]
+    reasons = [r for r in DECLINE_REASONS if r in declines] + [
+        r for r in declines if r not in DECLINE_REASONS
+    ]
+    decline = charts.bar_chart(
+        "chart-declines",
+        "Why referrals were declined",
+        [(reason.replace("_", " ").capitalize(), declines[reason]) for reason in reasons],
+        description="Horizontal bars: declined referrals by the reason given.",
+        heading="Reason",
+        value_heading="Referrals declined",
+        tone="red",
+        empty_text="No referral sent in this period was declined.",
+    )
+    # the agencies with the most out-of-date figures first: they are the ones to call
+    fresh_rows = sorted(
+        data["freshness"],
+        key=lambda row: (-(row["unknown"] + row["stale"]), -row["aging"], row["agency_name"]),
+    )
+    freshness = charts.stacked_bar_chart(
+        "chart-freshness",
+        "Capacity freshness by agency, now (most out of date first)",
+        [row["agency_name"] for row in fresh_rows],
+        [
+            Series(
+                FRESHNESS_WORDS[kind][0],
+                [row[kind] for row in fresh_rows],
+                FRESHNESS_WORDS[kind][1],
+            )
+            for kind in series.FRESHNESS
+        ],
+        description="Stacked bars, one per agency: its listed services by how recent "
+        "their capacity figure is.",
+        heading="Agency",
+        empty_text="No agency lists a service yet.",
+        limit=FRESHNESS_ROWS,
+    )
+    hops = figures["hops_per_bundle"]
+    hop_counts = {bucket["hops"]: bucket["bundles"] for bucket in hops["distribution"]}
+    top = max(hop_counts, default=0)
+    hop_items = [
+        (f"{n} hop" if n == 1 else f"{n} hops", hop_counts.get(n, 0)) for n in range(top + 1)
+    ]
+    hop_chart = charts.column_chart(
+        "chart-hops",
+        "Hops per bundle: how often an episode bounced",
+        hop_items,
+        description="Columns: bundles begun in the period by how many of their referrals "
+        "were declined, expired or ended unfinished.",
+        heading="Hops",
+        value_heading="Bundles",
+        tone="purple",
+        empty_text="No bundle was begun in this period.",
+    )
+    return [by_status, accept, decline, freshness, hop_chart]
+
+
+@blp.get("/handoffs.csv")
+@staff_only("coordinator")
+def handoffs_csv() -> Any:
+    """The handoff figures as the API's CSV, for the signed-in coordinator."""
+    with forms.rejecting("coordinator/dashboard.html", values=request.args, **_period_defaults()):
+        args = forms.load(HandoffReportArgs(), request.args, format="csv")
+    first, last = args["first_day"], args["last_day"]
+    from referral_hub.reports import service as reports
+
+    figures = reports.handoff_report(g.actor, first_day=first, last_day=last, export_format="csv")
+    filename = f"handoffs-{first.isoformat()}-{last.isoformat()}.csv"
+    return current_app.response_class(
+        export.handoff_csv(figures),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+# --- in limbo ---------------------------------------------------------------------------------
 
 
 @blp.get("/in-limbo")
 @staff_only("coordinator")
 def limbo() -> Any:
-    return render_template("coordinator/limbo.html")
+    with forms.rejecting("coordinator/limbo.html", values=request.args, page=None, now=clock.now()):
+        args = forms.load(InLimboArgs(), request.args)
+        page = queue.limbo_queue(g.actor, limit=args["limit"], cursor=args["cursor"])
+    template = "coordinator/_limbo_queue.html" if is_htmx() else "coordinator/limbo.html"
+    return render_template(
+        template,
+        page=page,
+        cursor=args["cursor"],
+        category=_category,
+        now=clock.now(),
+    )
+
+
+# --- a referral's timeline --------------------------------------------------------------------
+
+
+@blp.get("/referrals/<uuid:referral_id>")
+@staff_only("coordinator")
+def timeline(referral_id: uuid.UUID) -> Any:
+    view = referral_oversight.timeline_view(g.actor, referral_id)
+    return render_template("coordinator/timeline.html", view=view, now=clock.now())
+
+
+# --- audit --------------------------------------------------------------------------------------
 
 
 @blp.get("/audit")
 @staff_only("coordinator")
 def audit() -> Any:
-    return render_template("coordinator/audit.html")
+    context = {"outcomes": OUTCOMES, "now": clock.now(), **audit_status.overview(g.actor)}
+    with forms.rejecting("coordinator/audit.html", values=request.args, page=None, **context):
+        args = forms.load(AuditEventListArgs(), request.args)
+        limit, cursor = args.pop("limit"), args.pop("cursor")
+        page = audit_status.audit_page(g.actor, args, limit=limit, cursor=cursor)
+    shown: dict[str, Any] = {k: v for k, v in request.args.items() if k != "cursor" and v != ""}
+    next_url = (
+        url_for(".audit", **shown, cursor=page["next_cursor"]) if page["next_cursor"] else None
+    )
+    return render_template(
+        "coordinator/audit.html",
+        values=request.args,
+        page=page,
+        filtered=bool(shown),
+        next_url=next_url,
+        **context,
+    )
+
+
+@blp.post("/audit/verify")
+@staff_only("coordinator")
+def verify_chain() -> Any:
+    report = audit_status.verify_now(g.actor)
+    if report["ok"]:
+        text = f"The audit chain is intact: {report['events_checked']:,} events checked"
+        if report["checkpoints_checked"]:
+            text += f", {report['checkpoints_checked']:,} signed checkpoints match"
+        flash(text + ".", "success")
+    else:
+        flash(
+            f"The audit chain is damaged at event {report['first_bad_seq']}: "
+            f"{report['explanation'] or report['reason']}. Tell the hub administrator now.",
+            "error",
+        )
+    return redirect(url_for(".audit"))
+
+
+@blp.get("/audit/public-key.pem")
+@staff_only("coordinator")
+def public_key() -> Any:
+    pem = audit_status.public_key_pem(g.actor)
+    if not pem:
+        raise NotFound("No checkpoint has been signed yet, so there is no key to download.")
+    return current_app.response_class(
+        pem,
+        mimetype="application/x-pem-file",
+        headers={"Content-Disposition": 'attachment; filename="hub-audit-key.pem"'},
+    )
+
+
+# --- disclosure report --------------------------------------------------------------------------
+
+
+@blp.get("/disclosures")
+@staff_only("coordinator")
+def disclosures() -> Any:
+    if "reference" not in request.args:
+        return render_template("coordinator/disclosures.html", values={}, report=None)
+    with forms.rejecting("coordinator/disclosures.html", values=request.args, report=None):
+        args = forms.load(accounting.DisclosureLookupArgs(), request.args)
+        try:
+            report = accounting.disclosure_report(g.actor, args["reference"])
+        except NotFound:
+            errors = forms.FormErrors(
+                reference=["No client has this reference. Check it with the agency that gave it."]
+            )
+            page = render_template(
+                "coordinator/disclosures.html",
+                values=request.args,
+                report=None,
+                errors=errors,
+                problem="Nothing found for this reference.",
+            )
+            return page, 404
+    return render_template(
+        "coordinator/disclosures.html", values=request.args, report=report, category=_category
+    )

@@ -1,23 +1,662 @@
-"""Intake workers: dashboard, search, clients, consent, bundles (to be filled in)."""
+"""Intake workers: dashboard, service search and the plan, new client, client, consent.
+
+The journey: the dashboard (bundles this agency sent) → search, picking up to three
+services per need into the plan (kept in the session, no survivor data) → the new client's
+record → her consent, naming the agencies of the plan → the bundle (the `bundles` pages).
+Every page reads and writes through the services the API uses; tenant checks live there.
+"""
 
 from __future__ import annotations
 
+import uuid
+from datetime import date, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
-from flask import render_template
+from flask import (
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from marshmallow import ValidationError, fields
+from werkzeug.datastructures import MultiDict
 
-from referral_hub.web.pagekit import page_blueprint, staff_only
+from referral_hub.agencies import service as agencies
+from referral_hub.clients import service as clients
+from referral_hub.clients.schemas import ClientCreateArgs, ConsentCreateArgs, RevokeArgs
+from referral_hub.consent import service as consent
+from referral_hub.core import clock
+from referral_hub.core.errors import NotFound
+from referral_hub.core.schemas import HubSchema
+from referral_hub.directory import places
+from referral_hub.directory import service as directory
+from referral_hub.directory.api import to_query
+from referral_hub.directory.schemas import SearchArgs
+from referral_hub.directory.summaries import summaries
+from referral_hub.directory.vocabulary import ACCESSIBILITY, GENDERS, POPULATIONS, Category
+from referral_hub.referrals import dashboard as sent
+from referral_hub.web import consent_texts, forms, plan
+from referral_hub.web.pagekit import is_htmx, page_blueprint, staff_only
 
 blp = page_blueprint("intake", __name__, url_prefix="/intake")
+
+# --- words for people ------------------------------------------------------------------------
+
+CATEGORY_WORDS = {
+    "emergency_shelter": "Emergency shelter",
+    "transitional_housing": "Transitional housing",
+    "immigration_counsel": "Immigration counsel",
+    "legal_advocacy": "Legal advocacy",
+    "primary_care": "Primary care",
+    "mental_health": "Mental health",
+    "substance_use": "Substance use",
+    "case_management": "Case management",
+    "interpretation": "Interpretation",
+    "job_training": "Job training",
+    "other": "Other",
+    "law_enforcement_contact": "Contact with law enforcement",
+}
+POPULATION_WORDS = {
+    "minor": "Minors (under 18)",
+    "foreign_national": "Foreign nationals / no status",
+    "tribal": "Tribal members",
+    "in_custody": "People in custody",
+    "lgbtq": "LGBTQ+",
+    "with_children": "People with children",
+    "male": "Men and boys",
+}
+GENDER_WORDS = {
+    "female": "Female",
+    "male": "Male",
+    "nonbinary": "Nonbinary",
+    "transgender": "Transgender",
+    "undisclosed": "Prefers not to say",
+}
+LANGUAGE_WORDS = {
+    "en": "English",
+    "es": "Spanish",
+    "tl": "Tagalog",
+    "vi": "Vietnamese",
+    "zh": "Chinese",
+    "ht": "Haitian Creole",
+    "uk": "Ukrainian",
+    "ar": "Arabic",
+    "ru": "Russian",
+    "fr": "French",
+    "pt": "Portuguese",
+}
+AGE_RANGES = [
+    ("under_12", "Under 12"),
+    ("12_17", "12 to 17"),
+    ("18_24", "18 to 24"),
+    ("25_39", "25 to 39"),
+    ("40_59", "40 to 59"),
+    ("60_plus", "60 or older"),
+]
+HOUSEHOLDS = [
+    ("alone", "Alone"),
+    ("with_children", "With children"),
+    ("with_adults", "With other adults"),
+    ("with_family", "With family"),
+]
+URGENCIES = [
+    ("emergency", "Emergency — needs help today"),
+    ("urgent", "Urgent — within a day or two"),
+    ("routine", "Routine"),
+]
+# data categories: what each is for, for the worker choosing the minimum necessary
+DATA_CATEGORIES = [
+    (
+        "profile",
+        "General profile",
+        "Age range, gender, language, household, urgency. No name: "
+        "may go with any referral, even without consent.",
+    ),
+    (
+        "identity",
+        "Identity",
+        "Name and date of birth. Only if the service must know who "
+        "is coming (a bed booked in her name, an appointment).",
+    ),
+    (
+        "contact",
+        "Contact",
+        "How to reach her safely. Only if the service will call or write to her directly.",
+    ),
+    (
+        "narrative",
+        "Her story",
+        "What happened, in her words, so she does not retell it. "
+        "Share only with services that need it (legal, counselling).",
+    ),
+    (
+        "immigration",
+        "Immigration",
+        "Status and documents. For immigration counsel; rarely anyone else.",
+    ),
+    (
+        "health",
+        "Health",
+        "Conditions, medication, pregnancy. For clinics, or a shelter "
+        "that must know of a health need.",
+    ),
+    (
+        "justice",
+        "Justice",
+        "Court cases, arrests, police reports. For legal help (for example record relief).",
+    ),
+]
+# the PII fields of the new-client form, grouped by the category they are sealed in
+PII_GROUPS = [
+    ("identity", [("pii.name", "Name", "text"), ("pii.dob", "Date of birth", "date")]),
+    ("contact", [("pii.contact", "Contact details", "textarea")]),
+    ("narrative", [("pii.narrative", "Her story", "textarea")]),
+    ("immigration", [("pii.immigration", "Immigration situation", "textarea")]),
+    ("health", [("pii.health", "Health needs", "textarea")]),
+    ("justice", [("pii.justice", "Justice involvement", "textarea")]),
+]
+METHODS = [
+    ("written", "Signed on paper"),
+    ("electronic", "Signed electronically"),
+    ("verbal_attested", "Agreed aloud (I attest to it)"),
+]
+SIGNERS = [
+    ("survivor", "The survivor herself"),
+    ("representative", "A representative (parent, guardian, ...)"),
+]
+FRESHNESS_WORDS = {
+    "fresh": "Fresh",
+    "aging": "Aging",
+    "stale": "Stale — call to check",
+    "unknown": "Unknown — never updated",
+}
+STATUS_WORDS = {
+    "searching": "Searching",
+    "pending": "Waiting for an answer",
+    "placed": "Placed",
+    "met": "Met",
+    "unmet": "Not met",
+}
+
+
+def words(value: Any) -> str:
+    text = str(getattr(value, "value", value) or "")
+    return (
+        CATEGORY_WORDS.get(text)
+        or POPULATION_WORDS.get(text)
+        or STATUS_WORDS.get(text)
+        or text.replace("_", " ").capitalize()
+    )
+
+
+def language_words(tag: str) -> str:
+    name = LANGUAGE_WORDS.get(tag.split("-", 1)[0].lower())
+    return f"{name} ({tag})" if name else tag
+
+
+@blp.app_template_filter("intake_words")
+def _intake_words(value: Any) -> str:
+    return words(value)
+
+
+# marshmallow's words → a worker's words (the API keeps its own)
+PLAIN_ERRORS = {
+    "Shorter than minimum length 1.": "Choose at least one.",
+    "Length must be between 1 and 50.": "Choose at least one agency (at most 50).",
+    "Missing data for required field.": "Required.",
+    "Not a valid datetime.": "Give a date and time.",
+    "Not a valid date.": "Give a date (day, month and year).",
+    "Not a valid integer.": "Give a whole number.",
+    "Not a valid number.": "Give a number.",
+    "Not a valid UUID.": "Choose from the list.",
+    "Must be greater than or equal to 0 and less than or equal to 120.": (
+        "Give an age from 0 to 120."
+    ),
+    "Not a BCP 47 language tag.": "Not a BCP 47 language tag: use a code like es or vi.",
+}
+
+
+def plain_errors(errors: forms.FormErrors | None) -> str:
+    """Reword the schema's messages for people, and show a list item's error (`language.0`)
+    beside its list's field; called at the top of a template, renders nothing."""
+    if not errors:
+        return ""
+    for key in list(errors):
+        errors[key] = [
+            PLAIN_ERRORS.get(message, message).replace("Must be one of:", "Choose one of:")
+            for message in errors[key]
+        ]
+        base, _, index = key.rpartition(".")
+        if base and index.isdigit():
+            errors.setdefault(base, list(errors[key]))
+    return ""
+
+
+def spell_date(text: consent_texts.ConsentText, value: str | None) -> str:
+    """The form's `YYYY-MM-DD` in the consent's language; anything else as typed."""
+    try:
+        return text.spell_date(date.fromisoformat((value or "")[:10]))
+    except ValueError:
+        return value or ""
+
+
+@blp.context_processor
+def _links() -> dict[str, Any]:
+    return {
+        "spell_date": spell_date,
+        "plain_errors": plain_errors,
+        "bundle_new_url": bundle_new_url,
+        "bundle_url": bundle_url,
+        "words": words,
+        "language_words": language_words,
+        "freshness_words": FRESHNESS_WORDS,
+        "now": clock.now(),
+    }
+
+
+def bundle_new_url(client_id: Any, consent_id: Any | None = None) -> str:
+    """The bundle page (someone else's blueprint): url_for once it is registered."""
+    args: dict[str, Any] = {"client": str(client_id)}
+    if consent_id:
+        args["consent"] = str(consent_id)
+    if "bundles.new" in current_app.view_functions:
+        return url_for("bundles.new", **args)
+    return "/intake/bundles/new?" + urlencode(args)
+
+
+def bundle_url(bundle_id: Any) -> str:
+    if "bundles.detail" in current_app.view_functions:
+        return url_for("bundles.detail", bundle_id=bundle_id)
+    return f"/intake/bundles/{bundle_id}"
+
+
+# --- the plan --------------------------------------------------------------------------------
+
+
+def plan_view(known: dict[uuid.UUID, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """The plan by need, each pick with its name and agency (one query for all, none when
+    the caller already read them in `known`)."""
+    picked = plan.needs()
+    if known is None:
+        known = summaries(plan.service_ids())
+    view = []
+    for category, ids in picked.items():
+        services = [known[uuid.UUID(sid)] for sid in ids if uuid.UUID(sid) in known]
+        if services:
+            view.append({"category": category, "services": services})
+    return view
+
+
+class PlanArgs(HubSchema):
+    service_id = fields.UUID(required=True)
+    back = fields.String(load_default="")
+
+
+def _back_to_search(back: str) -> str:
+    """Back to the search the worker came from (our own path; only its query is kept)."""
+    query = back.lstrip("?").replace("\r", "").replace("\n", "")
+    return url_for("intake.search") + (f"?{query}" if query else "")
+
+
+def _plan_answer(back: str, problem: str | None = None) -> Any:
+    if is_htmx():
+        page = render_template(
+            "intake/_plan.html", plan_needs=plan_view(), back=back, plan_problem=problem
+        )
+        return page, (422 if problem else 200)
+    if problem:
+        flash(problem, "error")
+    return redirect(_back_to_search(back))
+
+
+@blp.post("/plan")
+@staff_only("intake")
+def plan_add() -> Any:
+    try:
+        args = PlanArgs().load({k: request.form.get(k, "") for k in ("service_id", "back")})
+    except ValidationError:
+        return _plan_answer(request.form.get("back", ""), "Choose a service from the results.")
+    service = directory.get_service(g.actor, args["service_id"])  # a missing one: 404
+    category = service.category.value
+    if not plan.add(category, str(service.id)):
+        return _plan_answer(
+            args["back"],
+            f"{words(category)} already has {plan.PER_NEED} services in the plan: "
+            "remove one before adding another.",
+        )
+    if not is_htmx():
+        flash(f"Added {service.name} to the plan.")
+    return _plan_answer(args["back"])
+
+
+@blp.post("/plan/remove")
+@staff_only("intake")
+def plan_remove() -> Any:
+    try:
+        args = PlanArgs().load({k: request.form.get(k, "") for k in ("service_id", "back")})
+    except ValidationError:
+        return _plan_answer(request.form.get("back", ""), "Choose a service of the plan.")
+    plan.remove(str(args["service_id"]))
+    if not is_htmx():
+        flash("Removed from the plan.")
+    return _plan_answer(args["back"])
+
+
+# --- dashboard -------------------------------------------------------------------------------
 
 
 @blp.get("/")
 @staff_only("intake")
 def dashboard() -> Any:
-    return render_template("intake/dashboard.html")
+    now = clock.now()
+    items = sent.sent_bundles(g.actor, limit=50, now=now)
+    if is_htmx():
+        return render_template("intake/_bundles.html", bundles=items, now=now)
+    return render_template("intake/dashboard.html", bundles=items, now=now, plan_needs=plan_view())
+
+
+# --- search ----------------------------------------------------------------------------------
+
+
+def _search_context() -> dict[str, Any]:
+    return {
+        "town_options": [(town.name, town.name) for town in places.towns()],
+        "category_options": [(c.value, words(c.value)) for c in Category],
+        "gender_options": [(g_, GENDER_WORDS[g_]) for g_ in GENDERS],
+        "population_options": [(p, POPULATION_WORDS[p]) for p in POPULATIONS],
+        "plan_needs": [],
+        "back": request.query_string.decode(),
+        "results": [],
+    }
+
+
+def _near(args: MultiDict[str, str]) -> dict[str, Any]:
+    """The page's "near" fields (a town, or latitude and longitude) → search's `near`."""
+    place = args.get("place", "").strip()
+    lat, lon = args.get("lat", "").strip(), args.get("lon", "").strip()
+    errors: dict[str, list[str]] = {}
+    near = None
+    if lat or lon:
+        try:
+            lat_f, lon_f = float(lat), float(lon)
+        except ValueError:
+            errors["lat"] = ["Give both latitude and longitude as numbers, e.g. 41.88 and -87.63."]
+        else:
+            if not (-90 <= lat_f <= 90 and -180 <= lon_f <= 180):
+                errors["lat"] = ["Latitude is between -90 and 90, longitude between -180 and 180."]
+            else:
+                near = f"{lat_f},{lon_f}"
+    elif place:
+        town = places.town(place)
+        if town is None:
+            errors["place"] = ["Choose a town from the list."]
+        else:
+            near = town.near
+    if args.get("radius_km", "").strip() and near is None and not errors:
+        errors["radius_km"] = ["Choose a town or give coordinates to search within a distance."]
+    if errors:
+        raise ValidationError(errors)
+    return {"near": near} if near else {}
 
 
 @blp.get("/search")
 @staff_only("intake")
 def search() -> Any:
-    return render_template("intake/search.html")
+    context = _search_context()
+    try:
+        args = forms.load(SearchArgs(), request.args, **_near(request.args))
+    except ValidationError:
+        context["plan_needs"] = plan_view()
+        with forms.rejecting("intake/search.html", values=request.args, **context):
+            raise  # the same page, errors beside the fields, status 422
+    items = directory.search(g.actor, to_query(args, args["limit"]))
+    # one read for the results' eligibility and the plan's names
+    known = summaries([item["service"]["id"] for item in items] + plan.service_ids())
+    context["plan_needs"] = plan_view(known)
+    context["results"] = [item | {"highlights": highlights(item, args, known)} for item in items]
+    return render_template("intake/search.html", values=request.args, **context)
+
+
+def highlights(
+    item: dict[str, Any], args: dict[str, Any], known: dict[uuid.UUID, dict[str, Any]]
+) -> dict[str, list[str]]:
+    """What fits what the worker asked for, and what may not fit her."""
+    fits: list[str] = []
+    misses: list[str] = []
+    summary = known.get(item["service"]["id"])
+    rules = summary["eligibility"] if summary else {}
+    capacity = item["capacity"] or {}
+    unit = capacity.get("unit") or "place"
+    if capacity.get("available"):
+        fits.append(
+            f"{capacity['available']} {unit}{'s' if capacity['available'] != 1 else ''} free"
+        )
+    else:
+        misses.append(f"No {unit} free right now")
+    low, high = rules.get("min_age"), rules.get("max_age")
+    ages = (
+        f"ages {low} to {high}"
+        if low is not None and high is not None
+        else f"ages {low}+"
+        if low is not None
+        else f"up to age {high}"
+        if high is not None
+        else "any age"
+    )
+    if args.get("age") is not None:
+        fits.append(f"Takes age {args['age']} ({ages})")
+    elif low is not None or high is not None:
+        misses.append(f"Only {ages}")
+    genders = rules.get("genders") or []
+    if args.get("gender"):
+        fits.append(
+            f"Serves {GENDER_WORDS[args['gender']].lower()}" + ("" if genders else " (all genders)")
+        )
+    elif genders:
+        misses.append("Only " + ", ".join(GENDER_WORDS[g_].lower() for g_ in genders))
+    for population in args.get("population") or []:
+        fits.append(f"Serves {POPULATION_WORDS[population].lower()}")
+    spoken = rules.get("languages") or item["service"].get("languages") or []
+    wanted = {tag.split("-", 1)[0].lower() for tag in args.get("language") or []}
+    if wanted:
+        fits.append(
+            "Works in "
+            + ", ".join(
+                language_words(tag) for tag in spoken if tag.split("-", 1)[0].lower() in wanted
+            )
+        )
+    elif spoken:
+        fits.append("Languages: " + ", ".join(language_words(tag) for tag in spoken))
+    if rules.get("no_police_report_needed"):
+        fits.append("No police report needed")
+    elif rules:
+        misses.append("May ask for a police report")
+    if rules.get("no_id_needed"):
+        fits.append("No ID needed")
+    elif rules:
+        misses.append("May ask for ID")
+    if rules.get("accepts_children"):
+        fits.append("Accepts children")
+    elif "with_children" in (args.get("population") or []):
+        misses.append("Does not say it accepts children")
+    return {"fits": fits, "misses": misses}
+
+
+# --- new client ------------------------------------------------------------------------------
+
+
+def _agency_options() -> list[tuple[str, str, str]]:
+    """(id, name, kind) of every agency (the directory is open to every signed-in actor)."""
+    items, _ = agencies.list_agencies(g.actor, limit=200, cursor=None)
+    return [(str(a.id), a.name, a.kind.value) for a in items]
+
+
+def _client_form_context() -> dict[str, Any]:
+    return {
+        "agency_options": [(aid, name) for aid, name, _ in _agency_options()],
+        "age_ranges": AGE_RANGES,
+        "gender_options": [(k, v) for k, v in GENDER_WORDS.items()],
+        "households": HOUSEHOLDS,
+        "urgencies": URGENCIES,
+        "accessibility_options": [(a, a.replace("_", " ").capitalize()) for a in ACCESSIBILITY],
+        "pii_groups": [
+            (category, label, hint, dict(PII_GROUPS)[category])
+            for category, label, hint in DATA_CATEGORIES
+            if category in dict(PII_GROUPS)
+        ],
+        "plan_needs": plan_view(),
+    }
+
+
+@blp.route("/clients/new", methods=["GET", "POST"])
+@staff_only("intake")
+def new_client() -> Any:
+    context = _client_form_context()
+    if request.method == "GET":
+        return render_template("intake/new_client.html", values=MultiDict(), **context)
+    with forms.rejecting("intake/new_client.html", values=request.form, **context):
+        args = forms.load(ClientCreateArgs(), request.form)
+        record = clients.create_client(g.actor, **args)
+    flash(f"Client {record.reference} recorded. Next: her consent.")
+    return redirect(url_for("intake.consent", client_id=record.id))
+
+
+# --- the client ------------------------------------------------------------------------------
+
+
+def _client_context(client_id: uuid.UUID, details: bool = False) -> dict[str, Any]:
+    record = clients.load_owned(g.actor, client_id)  # another agency's: 404
+    now = clock.now()
+    names = {aid: name for aid, name, _ in _agency_options()}
+    records = consent.list_consents(g.actor, client_id)
+    shown = consent.disclose_client(g.actor, client_id) if details else None
+    return {
+        "record": record,
+        "profile": record.profile or {},
+        "do_not_refer": [
+            names.get(aid, "an agency no longer listed") for aid in record.do_not_refer
+        ],
+        "consents": [
+            {
+                "id": item.id,
+                "status": item.status(now),
+                "recipients": [
+                    names.get(aid, "an agency no longer listed") for aid in item.recipients
+                ],
+                "purposes": item.purposes,
+                "data_categories": item.data_categories,
+                "signed_at": item.signed_at,
+                "expires_at": item.expires_at,
+                "revoked_at": item.revoked_at,
+                "reason": item.revocation_reason,
+                "form_language": item.form_language,
+            }
+            for item in reversed(records)
+        ],
+        "bundles": sent.sent_bundles(
+            g.actor, client_id=client_id, open_only=False, limit=20, now=now
+        ),
+        "pii": shown.pii if shown else None,
+        "category_words": {key: label for key, label, _ in DATA_CATEGORIES},
+        "pii_groups": PII_GROUPS,
+        "now": now,
+    }
+
+
+@blp.get("/clients/<uuid:client_id>")
+@staff_only("intake")
+def client(client_id: uuid.UUID) -> Any:
+    context = _client_context(client_id, details=request.args.get("details") == "1")
+    return render_template("intake/client.html", values=MultiDict(), **context)
+
+
+@blp.post("/clients/<uuid:client_id>/consents/<uuid:consent_id>/revoke")
+@staff_only("intake")
+def revoke(client_id: uuid.UUID, consent_id: uuid.UUID) -> Any:
+    context = _client_context(client_id)
+    if not any(item["id"] == consent_id for item in context["consents"]):
+        consent.load_owned(g.actor, consent_id)  # another agency's: on record as such
+        raise NotFound()  # missing, or another client's
+    with forms.rejecting("intake/client.html", values=request.form, revoking=consent_id, **context):
+        args = forms.load(RevokeArgs(), request.form)
+        consent.revoke_consent(g.actor, consent_id, args["reason"])
+    flash(
+        f"Consent revoked for {context['record'].reference}. Open referrals under it are withdrawn."
+    )
+    return redirect(url_for("intake.client", client_id=client_id))
+
+
+# --- consent capture -------------------------------------------------------------------------
+
+
+def _consent_context(client_id: uuid.UUID, language: str | None) -> dict[str, Any]:
+    record = clients.load_owned(g.actor, client_id)
+    needs = plan_view()
+    planned: dict[str, dict[str, Any]] = {}
+    for need in needs:
+        for service in need["services"]:
+            planned.setdefault(str(service["agency_id"]), service)
+    everyone = _agency_options()
+    kinds = {aid: kind for aid, _, kind in everyone}
+    text = consent_texts.text_for(language)
+    return {
+        "record": record,
+        "text": text,
+        "languages": consent_texts.languages(),
+        "plan_needs": needs,
+        "planned_agencies": [
+            (aid, s["agency_name"], s["agency_kind"]) for aid, s in planned.items()
+        ],
+        "other_agencies": [(aid, name) for aid, name, _ in everyone if aid not in planned],
+        "agency_names": {aid: name for aid, name, _ in everyone},
+        "law_enforcement": {aid for aid, kind in kinds.items() if kind == "law_enforcement"},
+        "law_enforcement_planned": [
+            s["agency_name"] for s in planned.values() if s["agency_kind"] == "law_enforcement"
+        ],
+        "purpose_options": [(c.value, words(c.value)) for c in Category],
+        "data_categories": DATA_CATEGORIES,
+        "methods": METHODS,
+        "signers": SIGNERS,
+        "max_days": consent.MAX_DAYS,
+        "default_days": consent.DEFAULT_DAYS,
+    }
+
+
+def _consent_defaults(context: dict[str, Any]) -> MultiDict[str, str]:
+    now = clock.now().astimezone(forms.display_zone())
+    values: MultiDict[str, str] = MultiDict()
+    for aid, _, kind in context["planned_agencies"]:
+        if kind != "law_enforcement":  # she names law enforcement herself, never pre-ticked
+            values.add("recipients", aid)
+    for need in context["plan_needs"]:
+        values.add("purposes", need["category"])
+    values.add("data_categories", "profile")
+    values["method"] = "written"
+    values["signer"] = "survivor"
+    values["signed_at"] = now.strftime("%Y-%m-%dT%H:%M")
+    values["expires_at"] = (now + timedelta(days=consent.DEFAULT_DAYS)).strftime("%Y-%m-%d")
+    return values
+
+
+@blp.route("/clients/<uuid:client_id>/consent", methods=["GET", "POST"], endpoint="consent")
+@staff_only("intake")
+def consent_capture(client_id: uuid.UUID) -> Any:
+    language = request.args.get("lang") or request.form.get("form_language")
+    context = _consent_context(client_id, language)
+    text = context["text"]
+    if request.method == "GET":
+        return render_template("intake/consent.html", values=_consent_defaults(context), **context)
+    with forms.rejecting("intake/consent.html", values=request.form, **context):
+        args = forms.load(
+            ConsentCreateArgs(),
+            request.form,
+            form_version=text.form_version,
+            form_language=text.language,
+        )
+        recorded = consent.record_consent(g.actor, client_id, **args)
+    flash(f"Consent recorded for {context['record'].reference}. Next: send the referrals.")
+    return redirect(bundle_new_url(client_id, recorded.id))

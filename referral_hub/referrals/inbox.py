@@ -1,0 +1,296 @@
+"""The receiving agency's side of its referrals: the inbox in order of what is due first, one
+referral as its receiver may see it now, and the receiver's answers.
+
+The inbox is one bounded query (the service and sender names joined in, no per-row reads)
+scoped to the actor's own agency. The detail reads her data through the audited consent
+service, so each look is on the audit trail; `disclose=False` gives the same page facts
+without any survivor data (for a refused form, whose transaction is rolled back — and with
+it any record of a look).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from sqlalchemy import case, select
+
+from referral_hub.agencies import service as agencies
+from referral_hub.agencies.models import Agency
+from referral_hub.audit import service as audit
+from referral_hub.consent import service as consent
+from referral_hub.core import envelope, keystore
+from referral_hub.core.actor import Actor
+from referral_hub.core.errors import Conflict, NotFound
+from referral_hub.directory import service as directory
+from referral_hub.directory.models import Service
+from referral_hub.extensions import db
+from referral_hub.referrals import conversation, states
+from referral_hub.referrals import service as referrals
+from referral_hub.referrals.deadlines import Urgency
+from referral_hub.referrals.models import Referral
+from referral_hub.referrals.states import Side, State
+
+INBOX_LIMIT = 100
+SUGGESTION_LIMIT = 50
+URGENCY_ORDER = (Urgency.EMERGENCY, Urgency.URGENT, Urgency.ROUTINE)
+# what the receiver may do, in the order a worker meets them
+RECEIVER_ACTIONS = tuple(
+    action
+    for action in (
+        "acknowledge",
+        "request-info",
+        "waitlist",
+        "accept",
+        "decline",
+        "confirm-arrival",
+        "complete",
+        "end-unfinished",
+    )
+    if any(t.action == action and t.side == Side.RECEIVER for t in states.TRANSITIONS.values())
+)
+# the deadline the receiver works against in each state: (what is due, the column)
+DEADLINES: dict[State, tuple[str, str]] = {
+    State.SENT: ("acknowledge", "acknowledge_by"),
+    State.ACKNOWLEDGED: ("decide", "respond_by"),
+    State.INFO_REQUESTED: ("decide", "respond_by"),
+    State.ACCEPTED: ("arrive", "arrive_by"),
+}
+
+
+# what a row of the inbox carries (narrow: no sealed note, no JSON lists)
+INBOX_COLUMNS = (
+    "id",
+    "status",
+    "urgency",
+    "client_reference",
+    "acknowledge_by",
+    "respond_by",
+    "arrive_by",
+    "created_at",
+    "closed_at",
+)
+
+
+def next_deadline(referral: Any) -> dict[str, Any] | None:
+    """What is due next on this referral for its receiver, and when (None: nothing timed)."""
+    due = DEADLINES.get(referral.status)
+    if due is None:
+        return None
+    when = getattr(referral, due[1])
+    return {"what": due[0], "at": when} if when is not None else None
+
+
+def _deadline_column() -> Any:
+    return case(
+        *(
+            (Referral.status == state, getattr(Referral, column))
+            for state, (_, column) in DEADLINES.items()
+        ),
+        else_=None,
+    )
+
+
+def actions_for(state: State) -> list[str]:
+    """The receiver's actions the transition table allows from `state`."""
+    return [
+        action
+        for action in RECEIVER_ACTIONS
+        if (move := states.find(state, action)) is not None and move.side == Side.RECEIVER
+    ]
+
+
+def received(
+    actor: Actor,
+    *,
+    status: str | None = None,
+    urgency: str | None = None,
+    limit: int = INBOX_LIMIT,
+) -> list[dict[str, Any]]:
+    """Referrals sent to the actor's agency: open ones first by urgency and nearest
+    deadline, then ended ones, most recently ended first. Drafts are the sender's own."""
+    if actor.agency_id is None:
+        return []
+    is_open = Referral.status.in_([state.value for state in states.OPEN])
+    deadline = _deadline_column()
+    statement = (
+        select(
+            *(getattr(Referral, column) for column in INBOX_COLUMNS),
+            Service.name.label("service_name"),
+            Service.category.label("service_category"),
+            Agency.name.label("sender_name"),
+        )
+        .join(Service, Service.id == Referral.service_id)
+        .join(Agency, Agency.id == Referral.sender_agency_id)
+        .where(Referral.receiver_agency_id == actor.agency_id, Referral.status != State.DRAFT)
+        .order_by(
+            case((is_open, 0), else_=1),
+            case(  # ended ones: by when they ended, whatever their urgency
+                (~is_open, 0),
+                *((Referral.urgency == u, rank) for rank, u in enumerate(URGENCY_ORDER)),
+                else_=len(URGENCY_ORDER),
+            ),
+            case((deadline.is_(None), 1), else_=0),
+            deadline,
+            Referral.closed_at.desc(),
+            Referral.created_at,
+            Referral.id,
+        )
+        .limit(min(limit, INBOX_LIMIT))
+    )
+    if status:
+        statement = statement.where(Referral.status == status)
+    if urgency:
+        statement = statement.where(Referral.urgency == urgency)
+    return [
+        {
+            **row._asdict(),
+            "status": row.status.value,
+            "urgency": row.urgency.value,
+            "service_category": row.service_category.value,
+            "deadline": next_deadline(row),
+            "open": row.status in states.OPEN,
+        }
+        for row in db.session.execute(statement)
+    ]
+
+
+# --- one referral ---------------------------------------------------------------------------
+
+
+def _own_received(actor: Actor, referral_id: uuid.UUID, *, lock: bool = False) -> Referral:
+    """A referral this actor's agency received and that was sent; anything else looks missing."""
+    referral = referrals.get_referral(actor, referral_id, lock=lock)
+    if referral.receiver_agency_id != actor.agency_id or referral.status == State.DRAFT:
+        raise NotFound()
+    return referral
+
+
+def received_referral(
+    actor: Actor, referral_id: uuid.UUID, *, disclose: bool = True
+) -> dict[str, Any]:
+    """Everything the receiver's page shows. With `disclose`, her data as the consent
+    policy allows it now, the sender's note and the messages — each read audited."""
+    referral = _own_received(actor, referral_id)
+    service = directory.get_service(actor, referral.service_id)
+    sender = agencies.get_agency(actor, referral.sender_agency_id)
+    names = {
+        referral.sender_agency_id: sender.name,
+        referral.receiver_agency_id: service.agency.name,
+    }
+    suggestions, _ = directory.list_services(
+        actor,
+        directory.SearchQuery(categories=(service.category,)),
+        agency_id=None,
+        limit=SUGGESTION_LIMIT,
+        cursor=None,
+    )
+    view: dict[str, Any] = {
+        "referral": referrals.describe(referral),
+        "service": {
+            "id": service.id,
+            "name": service.name,
+            "category": service.category.value,
+            "unit": service.capacity.unit.value if service.capacity else None,
+        },
+        "sender_name": sender.name,
+        "receiver_name": service.agency.name,
+        "deadline": next_deadline(referral),
+        "open": referral.status in states.OPEN,
+        "actions": actions_for(referral.status),
+        "timeline": [
+            entry | {"agency_name": names.get(entry["agency"])}
+            for entry in conversation.timeline(actor, referral.id)
+        ],
+        "suggestions": [
+            {"id": other.id, "name": other.name, "agency_name": other.agency.name}
+            for other in suggestions
+            if other.id != service.id
+        ],
+        "disclosed": disclose,
+        "client": None,
+        "note": None,
+        "messages": [],
+        "agency_names": names,
+    }
+    if not disclose:
+        return view
+    view["client"] = _client_view(actor, referral)
+    view["note"] = _read_note(actor, referral)
+    view["messages"] = conversation.list_messages(actor, referral.id)
+    return view
+
+
+def _client_view(actor: Actor, referral: Referral) -> dict[str, Any] | None:
+    """What the consent policy lets this agency read of her now (None: nothing)."""
+    if referral.status in states.TERMINAL:
+        return None  # the receiver's window closed with the referral
+    try:
+        shown = consent.disclose_client(actor, referral.client_id)
+    except NotFound:
+        return None  # e.g. a law-enforcement receiver without her opt-in
+    return {
+        "categories": sorted(shown.categories),
+        "profile": shown.client.profile if "profile" in shown.categories else {},
+        "pii": shown.pii,
+        "accepted_stage": referral.status in states.ACCEPTED_STAGE,
+    }
+
+
+def _read_note(actor: Actor, referral: Referral) -> str | None:
+    """The sender's note, sealed under her key like her data: the read is recorded."""
+    if referral.note is None:
+        return None
+    stored = keystore.get(referral.client_id)
+    if stored is None:
+        return None  # her data was erased: the note with it
+    text = envelope.open_sealed(
+        envelope.unwrap(*stored), referral.note, f"referral.note:{referral.id}"
+    ).decode()
+    audit.record(actor, "referral.note_read", referral, client_reference=referral.client_reference)
+    return text
+
+
+# --- the receiver's answers -----------------------------------------------------------------
+
+
+def answer(actor: Actor, referral_id: uuid.UUID, action: str, **payload: Any) -> Referral:
+    """One receiver action. What the sender must read and the referral row does not keep
+    (why it was declined and where else to try, when a waiting place is expected) goes to
+    the sender as a sealed message in the same transaction; the service itself does that
+    for a request-info question."""
+    if action not in RECEIVER_ACTIONS:
+        raise NotFound()
+    _own_received(actor, referral_id)
+    referral = referrals.transition(actor, referral_id, action, **payload)
+    text = _message_for(actor, action, payload)
+    if text:
+        # her key gone (erased): the move stands, no text can be sealed for her
+        with contextlib.suppress(Conflict):
+            conversation.post_message(actor, referral.id, text)
+    return referral
+
+
+def _message_for(actor: Actor, action: str, payload: dict[str, Any]) -> str | None:
+    if action == "decline":
+        lines = []
+        if payload.get("note"):
+            lines.append(f"Why we declined: {payload['note']}")
+        if payload.get("suggested_service_id"):
+            try:
+                other = directory.get_service(actor, payload["suggested_service_id"])
+            except NotFound:
+                other = None
+            if other is not None:
+                lines.append(f"You could try: {other.name} ({other.agency.name}).")
+        return "\n".join(lines) or None
+    if action == "waitlist" and payload.get("eta") is not None:
+        zone = ZoneInfo(current_app.config.get("DISPLAY_TIMEZONE") or "UTC")
+        eta: datetime = payload["eta"].astimezone(zone)
+        place = f"position {payload['position']}, " if payload.get("position") else ""
+        return f"On our waiting list ({place}a place expected around {eta:%d %b %Y})."
+    return None

@@ -1,0 +1,69 @@
+"""A referral's timeline as a coordinator reads it: the audit events, with names.
+
+`conversation.timeline` decides who may see it (the two parties and coordinators, through
+`get_referral`; anyone else's referral looks missing) and gives the events, which never
+held survivor data. This adds what a person reads instead of ids: the agencies' and the
+service's names, and the referral's own few facts (reference, status, urgency, times).
+Messages are not shown: they are survivor data between the two parties.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+
+from referral_hub.agencies.models import Agency
+from referral_hub.core.actor import Actor
+from referral_hub.directory.models import Service
+from referral_hub.extensions import db
+from referral_hub.referrals import conversation
+from referral_hub.referrals import service as referrals
+from referral_hub.referrals.states import DECLINE_REASONS, UNFINISHED_REASONS
+
+CODED_REASONS = frozenset(DECLINE_REASONS) | frozenset(UNFINISHED_REASONS)
+
+
+def timeline_view(actor: Actor, referral_id: uuid.UUID) -> dict[str, Any]:
+    events = conversation.timeline(actor, referral_id)  # the access check is here
+    referral = referrals.get_referral(actor, referral_id)
+    agency_ids = {referral.sender_agency_id, referral.receiver_agency_id}
+    agency_ids |= {event["agency"] for event in events if event["agency"] is not None}
+    names = {
+        row.id: row.name
+        for row in db.session.execute(
+            select(Agency.id, Agency.name).where(Agency.id.in_(agency_ids))
+        )
+    }
+    service_name = db.session.scalar(select(Service.name).where(Service.id == referral.service_id))
+    return {
+        "referral": {
+            "id": referral.id,
+            "client_reference": referral.client_reference,
+            "status": referral.status.value,
+            "urgency": referral.urgency.value,
+            "sender": names.get(referral.sender_agency_id, ""),
+            "receiver": names.get(referral.receiver_agency_id, ""),
+            "service": service_name or "",
+            "sent_at": referral.sent_at,
+            "respond_by": referral.respond_by,
+            "decline_reason": referral.decline_reason,
+            "outcome": referral.outcome,
+            "bundle_id": referral.bundle_id,
+        },
+        "events": [
+            {
+                "seq": event["seq"],
+                "at": event["at"],
+                "action": event["action"],
+                "actor_type": event["actor_type"],
+                "agency": names.get(event["agency"]) if event["agency"] else None,
+                # only coded reasons: anything else in the details is not for this page
+                "reason": event["details"].get("reason")
+                if event["details"].get("reason") in CODED_REASONS
+                else None,
+            }
+            for event in events
+        ],
+    }

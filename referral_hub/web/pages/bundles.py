@@ -1,0 +1,261 @@
+"""Intake workers' bundles: send the plan as one bundle, follow it live, act on its
+referrals (messages, answers, withdraw, refer again) and print the survivor's receipt."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from flask import flash, g, redirect, render_template, request, url_for
+from marshmallow import ValidationError
+from werkzeug.datastructures import MultiDict
+from werkzeug.routing import BuildError
+
+from referral_hub.core import clock
+from referral_hub.core.errors import DomainError, NotFound
+from referral_hub.referrals import bundles, tracking
+from referral_hub.referrals.schemas import (
+    BundleCreateArgs,
+    MessageArgs,
+    NeedArgs,
+    ReferralCreateArgs,
+    TransitionArgs,
+)
+from referral_hub.web import forms, plan, receipt_texts
+from referral_hub.web.pagekit import is_htmx, page_blueprint, staff_only
+
+blp = page_blueprint("bundles", __name__, url_prefix="/intake/bundles")
+
+MAX_NEEDS = 11  # BundleCreateArgs allows 11; one more is read so the schema can refuse it
+
+URGENCIES = [
+    ("emergency", "Emergency — answer within 30 minutes, arrive within 3 hours"),
+    ("urgent", "Urgent — answer within 4 hours, arrive within 24 hours"),
+    ("routine", "Routine — answer within 3 business days"),
+]
+
+REFERRAL_WORDS = {
+    "draft": "Not sent yet",
+    "sent": "Sent — waiting for them to open it",
+    "acknowledged": "Seen — they are deciding",
+    "info_requested": "They asked you for more information",
+    "waitlisted": "On their waiting list",
+    "accepted": "Accepted — a place is held for her",
+    "engaged": "She arrived",
+    "completed": "Completed",
+    "not_completed": "Ended before it was finished",
+    "declined": "Declined",
+    "withdrawn": "Withdrawn",
+    "expired": "Expired — no answer in time",
+    "superseded": "Closed — another service accepted first",
+    "entered_in_error": "Entered in error",
+}
+NEED_WORDS = {
+    "searching": "Nothing open — refer again",
+    "pending": "Waiting for an answer",
+    "placed": "Placed",
+    "met": "Met",
+    "unmet": "Not met — every referral ended",
+}
+BUNDLE_WORDS = {"open": "Still open", "placed": "Every need placed", "met": "Every need met"}
+DECLINE_WORDS = {
+    "no_capacity": "no space",
+    "not_eligible": "not eligible",
+    "safety_conflict": "safety conflict",
+    "out_of_area": "outside their area",
+    "language": "language",
+    "other": "other reason",
+}
+DATA_WORDS = {
+    "profile": "basic profile (no name)",
+    "identity": "identity",
+    "contact": "contact details",
+    "narrative": "her story",
+    "immigration": "immigration",
+    "health": "health",
+    "justice": "justice / court",
+}
+
+
+def client_page(client_id: uuid.UUID) -> str | None:
+    """The client's page, once the intake pages offer one (built alongside these)."""
+    try:
+        return url_for("intake.client", client_id=client_id)
+    except BuildError:
+        return None
+
+
+@blp.context_processor
+def _words() -> dict[str, Any]:
+    return {
+        "client_page": client_page,
+        "referral_words": REFERRAL_WORDS,
+        "need_words": NEED_WORDS,
+        "bundle_words": BUNDLE_WORDS,
+        "decline_words": DECLINE_WORDS,
+        "data_words": DATA_WORDS,
+    }
+
+
+def _uuid_arg(name: str) -> uuid.UUID | None:
+    raw = request.args.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise NotFound() from None
+
+
+# --- list -----------------------------------------------------------------------------------
+
+
+@blp.get("/")
+@staff_only("intake")
+def index() -> Any:
+    return render_template(
+        "bundles/index.html", items=tracking.recent_bundles(g.actor), now=clock.now()
+    )
+
+
+# --- new ------------------------------------------------------------------------------------
+
+
+def posted_needs(form: MultiDict[str, str]) -> list[dict[str, Any]]:
+    """`needs-0.category`, `needs-0.service_ids` (repeated), ... → NeedArgs-shaped dicts."""
+    needs = []
+    for index in range(MAX_NEEDS + 1):
+        prefix = f"needs-{index}."
+        if f"{prefix}category" not in form:
+            break
+        group: MultiDict[str, str] = MultiDict(
+            [(k[len(prefix) :], v) for k, v in form.items(multi=True) if k.startswith(prefix)]
+        )
+        needs.append(forms.shape(NeedArgs(), group))
+    return needs
+
+
+@blp.route("/new", methods=["GET", "POST"])
+@staff_only("intake")
+def new() -> Any:
+    client_id = _uuid_arg("client")
+    if client_id is None:
+        raise NotFound("Start a bundle from a client's page.")
+    consent_id = _uuid_arg("consent")
+    page = tracking.bundle_form(g.actor, client_id, consent_id, plan.needs())
+    context: dict[str, Any] = {"page": page, "urgencies": URGENCIES, "now": clock.now()}
+    if request.method == "GET" or not page["needs"]:
+        return render_template("bundles/new.html", values=None, errors=None, **context)
+    needs = posted_needs(request.form)
+    with forms.rejecting("bundles/new.html", values=request.form, sent=needs, **context):
+        args = forms.load(
+            BundleCreateArgs(),
+            request.form,
+            client_id=str(client_id),
+            consent_id=str(consent_id) if consent_id else None,
+            needs=needs,
+        )
+        bundle = bundles.create_bundle(g.actor, **args)
+    plan.clear()
+    count = sum(len(need["service_ids"]) for need in args["needs"])
+    plural = "s" if count != 1 else ""
+    flash(f"Bundle sent: {count} referral{plural} for {page['client']['reference']}.")
+    return redirect(url_for(".detail", bundle_id=bundle.id))
+
+
+# --- follow ---------------------------------------------------------------------------------
+
+
+@blp.get("/<uuid:bundle_id>")
+@staff_only("intake")
+def detail(bundle_id: uuid.UUID) -> Any:
+    view = tracking.follow_bundle(g.actor, bundle_id)
+    template = "bundles/_live.html" if is_htmx() else "bundles/detail.html"
+    return render_template(template, b=view, now=view["now"])
+
+
+@blp.get("/<uuid:bundle_id>/referrals/<uuid:referral_id>")
+@staff_only("intake")
+def referral(bundle_id: uuid.UUID, referral_id: uuid.UUID) -> Any:
+    view = tracking.follow_referral(g.actor, bundle_id, referral_id)
+    return render_template(
+        "bundles/referral.html", values=None, errors=None, now=view["bundle"]["now"], **view
+    )
+
+
+@contextmanager
+def _refusing(bundle_id: uuid.UUID, referral_id: uuid.UUID, form: str) -> Iterator[None]:
+    """A refused action shows the referral page again, the error beside the form that was
+    sent (`form`). The messages are left out: the refusal rolls back, and with it the audit
+    event their read would need."""
+    try:
+        yield
+    except (ValidationError, DomainError) as error:
+        if isinstance(error, DomainError) and (error.status >= 500 or error.status in (401, 404)):
+            raise
+        view = tracking.follow_referral(g.actor, bundle_id, referral_id, with_messages=False)
+        with forms.rejecting(
+            "bundles/referral.html",
+            values=request.form,
+            now=view["bundle"]["now"],
+            failed=form,
+            **view,
+        ):
+            raise error
+
+
+def _back(bundle_id: uuid.UUID, referral_id: uuid.UUID) -> Any:
+    return redirect(url_for(".referral", bundle_id=bundle_id, referral_id=referral_id))
+
+
+@blp.post("/<uuid:bundle_id>/referrals/<uuid:referral_id>/messages")
+@staff_only("intake")
+def post_message(bundle_id: uuid.UUID, referral_id: uuid.UUID) -> Any:
+    with _refusing(bundle_id, referral_id, "message"):
+        args = forms.load(MessageArgs(), request.form)
+        tracking.post_message(g.actor, bundle_id, referral_id, args["body"])
+    flash("Message sent.")
+    return _back(bundle_id, referral_id)
+
+
+@blp.post("/<uuid:bundle_id>/referrals/<uuid:referral_id>/provide-info")
+@staff_only("intake")
+def provide_info(bundle_id: uuid.UUID, referral_id: uuid.UUID) -> Any:
+    with _refusing(bundle_id, referral_id, "answer"):
+        args = forms.load(TransitionArgs(only=("answer",)), request.form)
+        tracking.provide_info(g.actor, bundle_id, referral_id, args.get("answer"))
+    flash("Answer sent; the referral is back with them to decide.")
+    return _back(bundle_id, referral_id)
+
+
+@blp.post("/<uuid:bundle_id>/referrals/<uuid:referral_id>/withdraw")
+@staff_only("intake")
+def withdraw(bundle_id: uuid.UUID, referral_id: uuid.UUID) -> Any:
+    with _refusing(bundle_id, referral_id, "withdraw"):
+        args = forms.load(TransitionArgs(only=("reason",)), request.form)
+        tracking.act(g.actor, bundle_id, referral_id, "withdraw", **args)
+    flash("Referral withdrawn.")
+    return _back(bundle_id, referral_id)
+
+
+@blp.post("/<uuid:bundle_id>/referrals/<uuid:referral_id>/refer-again")
+@staff_only("intake")
+def refer_again(bundle_id: uuid.UUID, referral_id: uuid.UUID) -> Any:
+    with _refusing(bundle_id, referral_id, "refer_again"):
+        args = forms.load(ReferralCreateArgs(only=("service_id",)), request.form)
+        tracking.refer_again(g.actor, bundle_id, referral_id, args["service_id"])
+    flash("Referred again: the new referral is on its way.")
+    return redirect(url_for(".detail", bundle_id=bundle_id))
+
+
+# --- the survivor's receipt -----------------------------------------------------------------
+
+
+@blp.get("/<uuid:bundle_id>/receipt")
+@staff_only("intake")
+def receipt(bundle_id: uuid.UUID) -> Any:
+    facts = tracking.receipt(g.actor, bundle_id)
+    lang, texts = receipt_texts.texts_for(facts["language"])
+    return render_template("bundles/receipt.html", r=facts, lang=lang, t=texts)
