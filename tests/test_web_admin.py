@@ -807,7 +807,7 @@ def test_the_mail_folder_says_smtp_when_configured(
 
 
 def test_a_new_users_e_mail_lands_in_the_mail_folder(
-    app: Flask, client: Any, session: Any, world: World
+    app: Flask, client: Any, session: Any, world: World, run_jobs: Any
 ) -> None:
     folder = Path(app.instance_path) / app.config["MAIL_FOLDER"]
     before = set(folder.glob("*.eml")) if folder.exists() else set()
@@ -823,6 +823,7 @@ def test_a_new_users_e_mail_lands_in_the_mail_folder(
             "roles.present": "1",
         },
     )
+    run_jobs()  # on rq the e-mail is a queued job until a worker takes it
     try:
         listing = page(client.get("/mail/"))
         assert "newcomer@elsewhere.example" in listing

@@ -62,6 +62,9 @@ def login() -> Any:
         return render_template("signin/login.html")
     email = request.form.get("email", "")[:254]
     password = request.form.get("password", "")[:1024]
+    if "\x00" in email or "\x00" in password:  # no account has one; PostgreSQL refuses it
+        message = "That e-mail address or password holds a character no account can have."
+        return render_template("signin/login.html", error=message, email=""), 422
     try:
         result = service.sign_in(email, password, request.remote_addr or "-")
     except RateLimited as error:
