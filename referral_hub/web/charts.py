@@ -183,17 +183,18 @@ def bar_chart(
             f'height="{bar}" fill="url(#{chart_id}-p0)" data-value="{value}"/>'
             + _bar_label(length + 6, y + 18 + bar / 2, fmt(value), inside=False)
         )
-    height = 8 + len(items) * row
-    summary = "; ".join(f"{label}: {fmt(value)}" for label, value in items)
-    svg = _svg(
+    return _one_series(
         chart_id,
-        height,
         caption,
-        f"{description} {summary}.".strip(),
-        _defs(chart_id, [TONES[tone]]) + "".join(parts),
+        items,
+        parts,
+        8 + len(items) * row,
+        description=description,
+        heading=heading,
+        value_heading=value_heading,
+        fmt=fmt,
+        tone=tone,
     )
-    table = _table(caption, heading, [value_heading], [(lab, [fmt(v)]) for lab, v in items])
-    return _figure(chart_id, caption, svg + table)
 
 
 # --- columns ---------------------------------------------------------------------------------
@@ -230,10 +231,38 @@ def column_chart(
             + _bar_label(centre, base - height - 9, fmt(value), inside=False, anchor="middle")
             + _wrapped(centre, base + 16, label)
         )
+    return _one_series(
+        chart_id,
+        caption,
+        items,
+        parts,
+        base + 44,
+        description=description,
+        heading=heading,
+        value_heading=value_heading,
+        fmt=fmt,
+        tone=tone,
+    )
+
+
+def _one_series(
+    chart_id: str,
+    caption: str,
+    items: Sequence[tuple[str, Number]],
+    parts: list[str],
+    height: float,
+    *,
+    description: str,
+    heading: str,
+    value_heading: str,
+    fmt: Format,
+    tone: str,
+) -> Markup:
+    """A one-series chart's drawing wrapped as a figure, with its summary and data table."""
     summary = "; ".join(f"{label}: {fmt(value)}" for label, value in items)
     svg = _svg(
         chart_id,
-        base + 44,
+        height,
         caption,
         f"{description} {summary}.".strip(),
         _defs(chart_id, [TONES[tone]]) + "".join(parts),
