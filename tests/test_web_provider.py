@@ -18,6 +18,7 @@ from referral_hub.core import clock
 from referral_hub.core.actor import Actor, ActorKind
 from referral_hub.core.db import transaction
 from referral_hub.directory import board
+from referral_hub.directory import service as directory
 from referral_hub.directory.models import Capacity
 from referral_hub.referrals import inbox, states
 from referral_hub.referrals import service as referrals
@@ -634,9 +635,9 @@ def test_board_adjust_is_one_step_and_scoped(session: Any, net: dict[str, Any]) 
     from referral_hub.core.errors import Forbidden, ValidationFailed
 
     with pytest.raises(ValidationFailed), transaction():
-        board.adjust_available(net["receiver_actor"], net["shelter"].id, 2)
+        directory.adjust_available(net["receiver_actor"], net["shelter"].id, 2)
     with pytest.raises(Forbidden), transaction():
-        board.adjust_available(net["receiver_actor"], net["elsewhere"].id, -1)
+        directory.adjust_available(net["receiver_actor"], net["elsewhere"].id, -1)
     assert [s.name for s in board.agency_services(net["receiver_actor"])] == [
         "Harbor beds",
         "Legal clinic",

@@ -344,6 +344,46 @@ def confirm_capacity(actor: Actor, service_id: uuid.UUID) -> Service:
     return service
 
 
+def adjust_available(actor: Actor, service_id: uuid.UUID, delta: int) -> Service:
+    """One more (+1) or one fewer (-1) free unit, total and holds untouched."""
+    if delta not in (-1, 1):
+        raise ValidationFailed(errors={"delta": ["One step at a time: -1 or +1."]})
+    service = get_service(actor, service_id)
+    _may_edit(actor, service.agency_id, scope="capacity:write")
+    now = clock.now()
+    row = db.session.execute(
+        update(Capacity)
+        .where(
+            Capacity.service_id == service.id,
+            Capacity.available + delta >= 0,
+            Capacity.available + Capacity.held + delta <= Capacity.total,
+        )
+        .values(
+            available=Capacity.available + delta,
+            **_stamp(service.category, now, actor),
+        )
+        .returning(Capacity.total, Capacity.available, Capacity.held)
+        .execution_options(synchronize_session=False)
+    ).first()
+    if row is None:
+        message = (
+            "None are free: nothing to take away."
+            if delta < 0
+            else "All units are already free or held: raise the total to add more."
+        )
+        raise ValidationFailed(message, errors={"available": [message]})
+    _record_change(service.id, "set", row, actor, f"board {delta:+d}", now)
+    audit.record(
+        actor,
+        "capacity.updated",
+        service,
+        fields=["available"],
+        details={"total": row.total, "available": row.available, "held": row.held},
+    )
+    db.session.expire(service, ["capacity"])
+    return service
+
+
 def hold_unit(actor: Actor, service_id: uuid.UUID, *, note: str | None = None) -> bool:
     """Reserve one unit atomically (accepting a referral); False when none was free.
 

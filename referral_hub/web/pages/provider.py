@@ -227,7 +227,7 @@ def _refusing(service_id: uuid.UUID) -> Any:
 @staff_only("provider")
 def capacity_less(service_id: uuid.UUID) -> Any:
     with _refusing(service_id):
-        board.adjust_available(g.actor, service_id, -1)
+        directory.adjust_available(g.actor, service_id, -1)
     return _card_done(service_id, "one fewer free.")
 
 
@@ -235,7 +235,7 @@ def capacity_less(service_id: uuid.UUID) -> Any:
 @staff_only("provider")
 def capacity_more(service_id: uuid.UUID) -> Any:
     with _refusing(service_id):
-        board.adjust_available(g.actor, service_id, +1)
+        directory.adjust_available(g.actor, service_id, +1)
     return _card_done(service_id, "one more free.")
 
 
