@@ -85,7 +85,13 @@ def test_the_scheduler_hands_each_task_over_once_per_slot(committing_app: Flask)
     job_ids = sorted(queue.queue.job_ids)
     task_names = {task.name.replace(".", "_") for task in periodic.tasks()}
     assert {job_id.split("-")[1] for job_id in job_ids} == task_names
-    assert len(job_ids) == len(task_names), job_ids  # two schedulers, one job per task and slot
+    # two schedulers, one job per task and slot: no slot handed over twice. A task with a
+    # short period may cross one slot boundary in the 0.3 s window, so a task may have two
+    # consecutive slots — never the same one twice, never more.
+    assert len(job_ids) == len(set(job_ids)), job_ids
+    for name in task_names:
+        slots = sorted(int(j.split("-")[2]) for j in job_ids if j.split("-")[1] == name)
+        assert slots in ([slots[0]], [slots[0], slots[0] + 1]), (name, slots)
     queue.queue.empty()
 
 
