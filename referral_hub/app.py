@@ -13,8 +13,9 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from referral_hub.core import idempotency, settings
 from referral_hub.core.actor import ANONYMOUS
+from referral_hub.core.connection import CloseAfterRefusedBody
 from referral_hub.core.db import install_sqlite_pragmas, transaction
-from referral_hub.core.http import read_json_body
+from referral_hub.core.http import read_json_body, refuse_unknown_query
 from referral_hub.core.logging import configure_logging
 from referral_hub.core.problems import register_error_handlers
 from referral_hub.core.requestid import accept_or_make, current_request_id
@@ -63,6 +64,7 @@ def build_app(overrides: dict[str, Any] | None = None) -> HubFlask:
     if app.config["TRUSTED_PROXIES"]:
         hops = int(app.config["TRUSTED_PROXIES"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
+    app.wsgi_app = CloseAfterRefusedBody(app.wsgi_app)  # type: ignore[method-assign]
     register_error_handlers(app)
     _install_request_lifecycle(app)
 
@@ -109,6 +111,7 @@ def _install_request_lifecycle(app: Flask) -> None:
         g.request_id = accept_or_make(request.headers.get("X-Request-Id"))
         g.request_id_token = current_request_id.set(g.request_id)
         read_json_body()
+        refuse_unknown_query()
         g.actor = app.extensions.get("actor_resolver", lambda: ANONYMOUS)()
         for guard in app.extensions.get("request_guards", []):
             guard()

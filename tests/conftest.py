@@ -21,6 +21,8 @@ import flask_migrate
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -30,6 +32,73 @@ from referral_hub.core.logging import JsonFormatter, RedactingFilter, RequestIdF
 from referral_hub.extensions import db
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Property tests on a loaded two-core machine: no wall-clock health checks or deadlines
+# (they measure the machine, not the code), each test's own fixed example budget, and the
+# failing example printed so it can be replayed. `ci` (the default under CI=true) draws the
+# same examples every run; `dev` explores new ones. HYPOTHESIS_PROFILE picks either.
+_NOT_ABOUT_THE_CODE = [HealthCheck.too_slow, HealthCheck.data_too_large]
+hypothesis_settings.register_profile(
+    "ci",
+    deadline=None,
+    suppress_health_check=_NOT_ABOUT_THE_CODE,
+    derandomize=True,
+    database=None,
+    print_blob=True,
+)
+hypothesis_settings.register_profile(
+    "dev",
+    deadline=None,
+    suppress_health_check=_NOT_ABOUT_THE_CODE,
+    database=None,
+    print_blob=True,
+)
+hypothesis_settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
+)
+
+
+def _servers() -> str:
+    database = (
+        make_url(os.environ["TEST_DATABASE_URL"]) if os.environ.get("TEST_DATABASE_URL") else None
+    )
+    shown = database.render_as_string(hide_password=True) if database else "SQLite (in memory)"
+    jobs = f"rq on {os.environ['REDIS_URL']}" if os.environ.get("REDIS_URL") else "inline"
+    return f"database: {shown}; jobs: {jobs}"
+
+
+def _runs_production_server_tests() -> bool:
+    return bool(os.environ.get("TEST_DATABASE_URL")) or os.environ.get("FAULT_TESTS") == "1"
+
+
+def pytest_report_header() -> str:
+    lines = [_servers()]
+    if not _runs_production_server_tests():
+        lines.append(
+            "fault-injection tests (private PostgreSQL, Redis, gunicorn) run in the PostgreSQL "
+            "pass; FAULT_TESTS=1 runs them here too"
+        )
+    return "\n".join(lines)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests that bring their own production servers test the same thing in either pass:
+    they run in the one with TEST_DATABASE_URL (deselected, and said so, in the other)."""
+    if _runs_production_server_tests():
+        return
+    elsewhere = [item for item in items if item.get_closest_marker("production_servers")]
+    if elsewhere:
+        config.hook.pytest_deselected(items=elsewhere)
+        items[:] = [item for item in items if not item.get_closest_marker("production_servers")]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A failure says which database and job runner it happened on."""
+    report = yield
+    if report.failed:
+        report.sections.append(("servers", _servers()))
+    return report
 
 
 @pytest.fixture(scope="session")

@@ -475,6 +475,27 @@ class Hub:
         out = self.run("-m", "tests.fault_harness", "setup", "--sink", sink_url)
         return dict(json.loads(out.strip().splitlines()[-1]))
 
+    def webhooks_settled(self) -> bool:
+        """Every webhook row is marked delivered (or dead): from then on nothing can be sent
+        again, since a worker holds a row's lock from before its POST until the row says
+        delivered, and never sends a delivered row. So a check after this is exact, where a
+        pause would only hope that a late duplicate had shown by then."""
+        from sqlalchemy import create_engine, text
+        from sqlalchemy.pool import NullPool
+
+        engine = create_engine(self.env["DATABASE_URL"], poolclass=NullPool)
+        try:
+            with engine.connect() as connection:
+                waiting = connection.scalar(
+                    text(
+                        "SELECT count(*) FROM outbox_message "
+                        "WHERE kind = 'webhook' AND status = 'pending'"
+                    )
+                )
+        finally:
+            engine.dispose()
+        return waiting == 0
+
     def check(self, answered: dict[str, list[str]]) -> dict[str, Any]:
         """The database's invariants after a run (see `check` below)."""
         path = self.workdir / "answered.json"

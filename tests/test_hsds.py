@@ -18,7 +18,8 @@ from referral_hub.directory import hsds
 from referral_hub.directory.models import Service
 from tests import factories
 
-HSDS = Path(__file__).resolve().parents[2] / "shared" / "hsds"
+# the official schema and examples, kept in the repository with their licence
+HSDS = Path(__file__).resolve().parent / "data" / "hsds" / "3.0"
 SERVICE_EXAMPLES = [
     "service_full.json",
     "service_list.json",
@@ -37,11 +38,8 @@ NOT_SERVICES = [
 
 
 def official_schema_root() -> Path:
-    """The shared HSDS folder beside the checkout (CI and developers have it)."""
-    for candidate in (HSDS, Path(__file__).resolve().parents[1].parent / "shared" / "hsds"):
-        if candidate.exists():
-            return candidate
-    raise AssertionError("../shared/hsds is missing: the HSDS tests need the official files")
+    """tests/data/hsds/3.0: see its README for where the files come from."""
+    return HSDS
 
 
 @cache

@@ -316,3 +316,33 @@ def test_problem_types_resolve_to_a_page(client: Any, session: Any) -> None:
     page = client.get("/problems/no_capacity")
     assert page.status_code == 200 and b"No capacity available" in page.data
     assert client.get("/problems/made_up").status_code == 404
+
+
+def test_an_unknown_query_parameter_is_422_naming_it_on_every_api_route(
+    app: Flask, client: Any, session: Any, admin: None
+) -> None:
+    """Never silently ignored, on routes with query schemas and on routes without any."""
+    before = fingerprint(session)
+    checked = 0
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/api/"):
+            continue
+        values = {name: uuid.uuid4() for name in rule.arguments if name != "action"}
+        if "action" in rule.arguments:
+            values["action"] = "accept"
+        adapter = app.url_map.bind("localhost")
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            path = adapter.build(rule.endpoint, values, method=method)
+            response = client.open(f"{path}?no_such_filter=1", method=method)
+            assert response.status_code == 422, (method, path, response.status_code)
+            assert response.mimetype == "application/problem+json"
+            assert response.json["errors"] == {"no_such_filter": ["Unknown field."]}, path
+            checked += 1
+    assert checked >= 45  # every operation in the document
+    assert fingerprint(session) == before
+
+
+def test_declared_query_parameters_are_still_read(client: Any, session: Any, admin: None) -> None:
+    listed = client.get("/api/v1/agencies?limit=1")
+    assert listed.status_code == 200, listed.json
+    assert len(listed.json["items"]) <= 1

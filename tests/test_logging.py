@@ -27,6 +27,30 @@ def test_personal_data_shapes_are_redacted(text: str, leak: str) -> None:
     assert leak not in redact_text(text)
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Running upgrade 958ab1b01b4e -> 5982484095ee, Access grants by referral",
+        "Running upgrade 02841dedc8d4 -> 7c1d2e9a4b60",
+        "job 3f8a6c2d9e14 done in 12 ms",
+    ],
+)
+def test_identifiers_that_are_not_personal_data_stay_whole(text: str) -> None:
+    assert redact_text(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "leak"),
+    [
+        ("call 5550102233, then", "5550102233"),
+        ("phone:+44 20 7946 0958.", "7946"),
+        ("(555) 010-2233", "010-2233"),
+    ],
+)
+def test_phone_numbers_beside_punctuation_are_still_redacted(text: str, leak: str) -> None:
+    assert leak not in redact_text(text)
+
+
 def test_each_request_logs_one_json_line_with_its_request_id(
     client: Any, session: Any, log_lines: Callable[[], list[dict[str, Any]]]
 ) -> None:

@@ -163,6 +163,53 @@ def test_ranking_free_fresh_near_and_quick_first_stale_last(session: Any, agency
     assert scores == sorted(scores, reverse=True)
 
 
+def test_trafficking_type_filter_treats_no_list_as_any(agency: Any) -> None:
+    make(agency, "Sex only", eligibility={"trafficking_types": ["sex"]})
+    make(agency, "Labor only", eligibility={"trafficking_types": ["labor"]})
+    make(agency, "Both", eligibility={"trafficking_types": ["sex", "labor"]})
+    make(agency, "Any")
+    assert sorted(names(SearchQuery(trafficking_types=("labor",)))) == [
+        "Any",
+        "Both",
+        "Labor only",
+    ]
+    assert sorted(names(SearchQuery(trafficking_types=("sex", "labor")))) == ["Any", "Both"]
+
+
+def test_accessibility_filter_needs_every_feature_asked_for(agency: Any) -> None:
+    make(agency, "Ramp", eligibility={"accessibility": ["wheelchair", "ground_floor"]})
+    make(agency, "Signs", eligibility={"accessibility": ["sign_language"]})
+    make(agency, "Stairs")
+    assert names(SearchQuery(accessibility=("wheelchair",))) == ["Ramp"]
+    assert names(SearchQuery(accessibility=("wheelchair", "ground_floor"))) == ["Ramp"]
+    assert names(SearchQuery(accessibility=("wheelchair", "sign_language"))) == []
+    assert names(SearchQuery(accessibility=("sign_language",))) == ["Signs"]
+
+
+@pytest.mark.parametrize("flag", ["no_id_needed", "no_police_report_needed", "accepts_children"])
+def test_what_a_service_does_not_ask_for_filters_when_true(agency: Any, flag: str) -> None:
+    make(agency, "Yes", eligibility={flag: True})
+    make(agency, "No")
+    assert names(SearchQuery(**{flag: True})) == ["Yes"]
+    assert sorted(names(SearchQuery(**{flag: False}))) == ["No", "Yes"]
+
+
+def test_changing_eligibility_moves_a_service_in_and_out_of_the_filters(agency: Any) -> None:
+    """The search copies follow the service: an edit takes effect on the next search."""
+    from referral_hub.directory.service import update_service
+
+    service = make(agency, "Edited", eligibility={"accepts_children": True})
+    assert names(SearchQuery(accepts_children=True)) == ["Edited"]
+    with transaction():
+        update_service(
+            SYSTEM,
+            service.id,
+            eligibility={"accepts_children": False, "accessibility": ["braille"]},
+        )
+    assert names(SearchQuery(accepts_children=True)) == []
+    assert names(SearchQuery(accessibility=("braille",))) == ["Edited"]
+
+
 def test_limit(agency: Any) -> None:
     for number in range(5):
         make(agency, f"S{number}")
@@ -200,8 +247,64 @@ def test_the_search_endpoint(client: Any, session: Any, agency: Any) -> None:
         "population=martians",
         "category=spa",
         "limit=500",
+        "limit=201",
+        "limit=0",
         "language=!!",
+        "trafficking_type=organ",
+        "accessibility=lift",
+        "accepts_children=maybe",
     ):
         refused = client.get(f"/api/v1/search?{bad}", headers=headers)
         assert refused.status_code == 422, bad
         assert refused.mimetype == "application/problem+json"
+        named = {key.split(".")[0] for key in refused.json["errors"]}
+        assert named == {bad.split("=")[0]}, (bad, refused.json)
+
+
+def test_the_search_endpoint_takes_every_filter_and_up_to_200(
+    client: Any, session: Any, agency: Any
+) -> None:
+    make(
+        agency,
+        "Family shelter",
+        eligibility={
+            "trafficking_types": ["labor"],
+            "accessibility": ["wheelchair"],
+            "no_id_needed": True,
+            "no_police_report_needed": True,
+            "accepts_children": True,
+        },
+    )
+    make(agency, "Sex trafficking only", eligibility={"trafficking_types": ["sex"]})
+    with transaction():
+        client_id, secret = factories.api_client(agency, ["directory:read"])
+    headers = {"Authorization": f"Bearer {factories.token(client, client_id, secret)}"}
+
+    def found(query: str) -> list[str]:
+        response = client.get(f"/api/v1/search?{query}", headers=headers)
+        assert response.status_code == 200, response.json
+        return sorted(item["service"]["name"] for item in response.json["items"])
+
+    assert found("trafficking_type=labor&limit=200") == ["Family shelter"]
+    assert found("trafficking_type=sex") == ["Sex trafficking only"]
+    for flag in ("no_id_needed", "no_police_report_needed", "accepts_children"):
+        assert found(f"{flag}=true") == ["Family shelter"], flag
+        assert found(f"{flag}=false") == ["Family shelter", "Sex trafficking only"], flag
+    assert found("accessibility=wheelchair") == ["Family shelter"]
+    assert found("accessibility=braille") == []
+
+
+def test_an_unknown_search_parameter_is_422_naming_it(
+    client: Any, session: Any, agency: Any
+) -> None:
+    """A misspelt filter must not look as if it had filtered."""
+    make(agency, "Anything")
+    with transaction():
+        client_id, secret = factories.api_client(agency, ["directory:read"])
+    headers = {"Authorization": f"Bearer {factories.token(client, client_id, secret)}"}
+    refused = client.get(
+        "/api/v1/search?category=emergency_shelter&traficking=labor", headers=headers
+    )
+    assert refused.status_code == 422
+    assert refused.mimetype == "application/problem+json"
+    assert refused.json["errors"] == {"traficking": ["Unknown field."]}

@@ -12,7 +12,7 @@ from typing import Any, NoReturn
 import flask_smorest
 from apispec import BasePlugin
 from flask import current_app, g, request
-from marshmallow import Schema, ValidationError
+from marshmallow import RAISE, Schema, ValidationError
 from webargs import core as webargs_core
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException
@@ -25,7 +25,16 @@ BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 class HubParser(FlaskParser):
-    """Reads the body parsed once by the intake hook; turns validation errors into problems."""
+    """Reads the body parsed once by the intake hook; turns validation errors into problems.
+
+    A query parameter no schema declares is refused (webargs would drop it silently: a
+    misspelt filter must not look as if it had filtered)."""
+
+    DEFAULT_UNKNOWN_BY_LOCATION: dict[str, str | None] = {  # noqa: RUF012 - webargs' shape
+        **FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION,
+        "query": RAISE,
+        "querystring": RAISE,
+    }
 
     def _raw_load_json(self, req: Any) -> Any:
         # no body: the schema's defaults apply; a JSON `null` is a document, and not an
@@ -128,7 +137,7 @@ def read_json_body() -> None:
     limit = int(request.max_content_length or 1024 * 1024)
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(f"The body may be at most {limit} bytes.")
-    raw = request.stream.read(limit + 1)
+    raw = _read_at_most(limit + 1)
     if len(raw) > limit:
         raise PayloadTooLarge(f"The body may be at most {limit} bytes.")
     g.raw_body = raw
@@ -153,6 +162,20 @@ def read_json_body() -> None:
     _refuse_unwanted_body(g.json_body)
 
 
+def _read_at_most(size: int) -> bytes:
+    """Up to `size` bytes of the body. One read of a chunked body may return a part only,
+    which would have slipped an oversized body past the 413 as a truncated (400) one."""
+    parts: list[bytes] = []
+    remaining = size
+    while remaining > 0:
+        part = request.stream.read(remaining)
+        if not part:
+            break
+        parts.append(part)
+        remaining -= len(part)
+    return b"".join(parts)
+
+
 def _refuse_unwanted_body(document: Any) -> None:
     """A view that declares no JSON body takes none: what it would silently ignore (a
     `status`, another agency's id) is refused as unknown, as every input schema does."""
@@ -173,3 +196,39 @@ def _takes_json_body(view: Any) -> bool:
     return any(p.get("in", "json") == "json" for p in parameters) or (
         "requestBody" in doc.get("manual_doc", {})
     )
+
+
+def refuse_unknown_query() -> None:
+    """Before-request check for /api/: every query parameter must be one the view declares.
+
+    Covers views that declare no query schema at all (where the parser never runs), so
+    `?status=accepted` on a route without filters is a 422 naming `status`, not ignored.
+    """
+    if not request.path.startswith("/api/") or not request.args:
+        return
+    view = current_app.view_functions.get(request.endpoint or "")
+    if view is None:
+        return
+    unknown = sorted(set(request.args) - declared_query_names(view))
+    if unknown:
+        raise ValidationFailed(
+            "Unknown query parameter.", errors={name: ["Unknown field."] for name in unknown}
+        )
+
+
+def declared_query_names(view: Any) -> frozenset[str]:
+    """The query parameter names a view's `@blp.arguments(..., location="query")` declare."""
+    cached = getattr(view, "_hub_query_names", None)
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    names: set[str] = set()
+    doc = getattr(view, "_apidoc", {})
+    for parameter in doc.get("arguments", {}).get("parameters", []):
+        if parameter.get("in") not in ("query", "querystring"):
+            continue
+        schema = parameter["schema"]
+        instance = schema() if isinstance(schema, type) else schema
+        names.update(field.data_key or name for name, field in instance.fields.items())
+    frozen = frozenset(names)
+    view._hub_query_names = frozen
+    return frozen

@@ -18,7 +18,9 @@ from referral_hub.core.requestid import current_request_id
 _PATTERNS = [
     (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+"), r"\1 [redacted]"),
     (re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"), "[email]"),
-    (re.compile(r"\+?\d[\d\s().-]{7,}\d"), "[number]"),
+    # a phone number stands alone: digits inside a word (a migration id such as
+    # 5982484095ee, a hex digest) are not one
+    (re.compile(r"(?<![\w+])\+?\d[\d\s().-]{7,}\d(?!\w)"), "[number]"),
     (re.compile(r"(?i)\b(password|secret|token|pii|narrative|name|dob)=\S+"), r"\1=[redacted]"),
 ]
 _SENSITIVE_KEYS = re.compile(

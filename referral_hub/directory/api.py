@@ -53,6 +53,11 @@ def to_query(args: dict[str, Any], limit: int = 20) -> service.SearchQuery:
         near=near,
         radius_km=args.get("radius_km"),
         limit=limit,
+        trafficking_types=tuple(args.get("trafficking_type") or ()),
+        accessibility=tuple(args.get("accessibility") or ()),
+        no_id_needed=bool(args.get("no_id_needed")),
+        no_police_report_needed=bool(args.get("no_police_report_needed")),
+        accepts_children=bool(args.get("accepts_children")),
     )
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -141,6 +142,11 @@ class Capacity(Base):
     max_age: Mapped[int | None] = mapped_column(Integer)
     genders_mask: Mapped[int] = mapped_column(default=0)
     populations_mask: Mapped[int] = mapped_column(default=0)
+    trafficking_mask: Mapped[int] = mapped_column(default=0, server_default="0")
+    accessibility_mask: Mapped[int] = mapped_column(default=0, server_default="0")
+    no_police_report_needed: Mapped[bool] = mapped_column(default=False, server_default=false())
+    no_id_needed: Mapped[bool] = mapped_column(default=False, server_default=false())
+    accepts_children: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     service: Mapped[Service] = relationship(back_populates="capacity")
 

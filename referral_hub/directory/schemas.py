@@ -192,6 +192,27 @@ class FilterArgs(HubSchema):
         ),
     )
     radius_km = fields.Float(load_default=None, validate=validate.Range(min=0.1, max=2000))
+    trafficking_type = fields.List(
+        fields.String(validate=validate.OneOf(TRAFFICKING_TYPES)),
+        load_default=list,
+        metadata={"description": "Services that take survivors of every type named."},
+    )
+    accessibility = fields.List(
+        fields.String(validate=validate.OneOf(ACCESSIBILITY)),
+        load_default=list,
+        metadata={"description": "Services that offer every feature named."},
+    )
+    no_id_needed = fields.Boolean(
+        load_default=False, metadata={"description": "true: only services that need no ID."}
+    )
+    no_police_report_needed = fields.Boolean(
+        load_default=False,
+        metadata={"description": "true: only services that need no police report."},
+    )
+    accepts_children = fields.Boolean(
+        load_default=False,
+        metadata={"description": "true: only services that take a parent with children."},
+    )
 
     @validates_schema
     def _radius_needs_a_centre(self, data: dict[str, Any], **_: Any) -> None:
@@ -204,7 +225,7 @@ class FilterArgs(HubSchema):
 
 
 class SearchArgs(FilterArgs):
-    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=200))
 
 
 class ServiceListArgs(FilterArgs, PageArgs):

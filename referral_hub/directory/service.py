@@ -32,6 +32,7 @@ from referral_hub.directory import geo
 from referral_hub.directory.freshness import WEIGHT, Freshness, tier, ttl_for
 from referral_hub.directory.models import Capacity, CapacityChange, Service, ServiceLanguage
 from referral_hub.directory.vocabulary import (
+    ACCESSIBILITY,
     GENDERS,
     POPULATIONS,
     TRAFFICKING_TYPES,
@@ -180,6 +181,11 @@ def _sync_search(service: Service) -> None:
     capacity.min_age, capacity.max_age = service.min_age, service.max_age
     capacity.genders_mask = service.genders_mask
     capacity.populations_mask = service.populations_mask
+    capacity.trafficking_mask = service.trafficking_mask
+    capacity.accessibility_mask = mask(service.accessibility, ACCESSIBILITY)
+    capacity.no_police_report_needed = service.no_police_report_needed
+    capacity.no_id_needed = service.no_id_needed
+    capacity.accepts_children = service.accepts_children
 
 
 def get_service(actor: Actor, service_id: uuid.UUID) -> Service:
@@ -517,6 +523,25 @@ def remind_stale() -> int:
 
 
 @dataclass(frozen=True)
+class SearchShape:
+    """The filters a query uses (not their values): the key of its compiled statement."""
+
+    categories: bool = False
+    available: bool = False
+    age: bool = False
+    gender: bool = False
+    populations: bool = False
+    languages: bool = False
+    near: bool = False
+    radius: bool = False
+    trafficking_types: bool = False
+    accessibility: bool = False
+    no_id_needed: bool = False
+    no_police_report_needed: bool = False
+    accepts_children: bool = False
+
+
+@dataclass(frozen=True)
 class SearchQuery:
     categories: tuple[Category, ...] = ()
     available: bool = False
@@ -527,18 +552,28 @@ class SearchQuery:
     near: tuple[float, float] | None = None
     radius_km: float | None = None
     limit: int = 20
+    trafficking_types: tuple[str, ...] = ()
+    accessibility: tuple[str, ...] = ()
+    no_id_needed: bool = False
+    no_police_report_needed: bool = False
+    accepts_children: bool = False
 
-    def shape(self) -> tuple[bool, ...]:
+    def shape(self) -> SearchShape:
         """Which filters are in play: one compiled statement per shape, values bound later."""
-        return (
-            bool(self.categories),
-            self.available,
-            self.age is not None,
-            bool(self.gender),
-            bool(self.populations),
-            bool(self.languages),
-            self.near is not None,
-            self.near is not None and self.radius_km is not None,
+        return SearchShape(
+            categories=bool(self.categories),
+            available=self.available,
+            age=self.age is not None,
+            gender=bool(self.gender),
+            populations=bool(self.populations),
+            languages=bool(self.languages),
+            near=self.near is not None,
+            radius=self.near is not None and self.radius_km is not None,
+            trafficking_types=bool(self.trafficking_types),
+            accessibility=bool(self.accessibility),
+            no_id_needed=self.no_id_needed,
+            no_police_report_needed=self.no_police_report_needed,
+            accepts_children=self.accepts_children,
         )
 
     def values(self, now: datetime) -> dict[str, Any]:
@@ -553,6 +588,10 @@ class SearchQuery:
             values["population_bits"] = mask(self.populations, POPULATIONS)
         if self.languages:
             values["languages"] = sorted({primary_language(tag) for tag in self.languages})
+        if self.trafficking_types:
+            values["trafficking_bits"] = mask(self.trafficking_types, TRAFFICKING_TYPES)
+        if self.accessibility:
+            values["accessibility_bits"] = mask(self.accessibility, ACCESSIBILITY)
         if self.near is not None:
             lat, lon = self.near
             values |= {"lat": lat, "lon": lon, "lon_km": geo.KM_PER_DEGREE * geo.lon_scale(lat)}
@@ -572,27 +611,39 @@ def _p(name: str, type_: Any = None, expanding: bool = False) -> Any:
     return bindparam(name, type_=type_, expanding=expanding)
 
 
-def _filters(shape: tuple[bool, ...]) -> list[Any]:
+def _filters(shape: SearchShape) -> list[Any]:
     """Hard filters on the narrow capacity rows (plus the small agency table), as bound
     parameters: see `SearchQuery.values` for what fills them."""
-    categories, available, age, gender, populations, languages, _near, radius = shape
     c = Capacity.__table__.c
     clauses: list[Any] = [c.listed.is_(True), Agency.__table__.c.status == "active"]
-    if categories:
+    if shape.categories:
         clauses.append(c.category.in_(_p("categories", expanding=True)))
-    if available:
+    if shape.available:
         clauses.append(c.available > 0)
-    if age:
+    if shape.age:
         clauses.append(or_(c.min_age.is_(None), c.min_age <= _p("age", Integer())))
         clauses.append(or_(c.max_age.is_(None), c.max_age >= _p("age", Integer())))
-    if gender:
+    if shape.gender:
         clauses.append(
             or_(c.genders_mask == 0, c.genders_mask.op("&")(_p("gender_bit", Integer())) != 0)
         )
-    if populations:
+    if shape.populations:
         bits = _p("population_bits", Integer())
         clauses.append(c.populations_mask.op("&")(bits) == bits)
-    if languages:
+    if shape.trafficking_types:
+        # no types listed: the service takes survivors of any; else every type asked for
+        bits = _p("trafficking_bits", Integer())
+        clauses.append(or_(c.trafficking_mask == 0, c.trafficking_mask.op("&")(bits) == bits))
+    if shape.accessibility:
+        bits = _p("accessibility_bits", Integer())
+        clauses.append(c.accessibility_mask.op("&")(bits) == bits)
+    if shape.no_id_needed:
+        clauses.append(c.no_id_needed.is_(True))
+    if shape.no_police_report_needed:
+        clauses.append(c.no_police_report_needed.is_(True))
+    if shape.accepts_children:
+        clauses.append(c.accepts_children.is_(True))
+    if shape.languages:
         language = ServiceLanguage.__table__.c
         clauses.append(
             select(language.service_id)
@@ -602,7 +653,7 @@ def _filters(shape: tuple[bool, ...]) -> list[Any]:
             )
             .exists()
         )
-    if radius:
+    if shape.radius:
         clauses.append(c.search_lat.between(_p("min_lat", Float()), _p("max_lat", Float())))
         clauses.append(c.search_lon.between(_p("min_lon", Float()), _p("max_lon", Float())))
         clauses.append(_squared_distance() <= _p("radius_squared", Float()))
@@ -618,7 +669,7 @@ def _squared_distance() -> Any:
 
 
 @functools.lru_cache(maxsize=512)
-def _search_statement(shape: tuple[bool, ...]) -> Any:
+def _search_statement(shape: SearchShape) -> Any:
     """The ranked search for one shape of query, built once and reused with new values.
 
     The inner query filters, scores and orders the narrow capacity rows (indexed on listed,
@@ -636,8 +687,9 @@ def _search_statement(shape: tuple[bool, ...]) -> Any:
     stale_last = case((or_(c.updated_at.is_(None), c.stale_at < now), 1), else_=0)
     availability = case((c.available > 0, 1.0), else_=0.0)
     response = func.coalesce(1.0 / (1.0 + a.response_minutes / 60.0), 0.5)
-    near = shape[6]
-    nearness: Any = func.coalesce(1.0 / (1.0 + _squared_distance() / 400.0), 0.0) if near else 0.5
+    nearness: Any = (
+        func.coalesce(1.0 / (1.0 + _squared_distance() / 400.0), 0.0) if shape.near else 0.5
+    )
     score = 0.35 * availability + 0.30 * freshness + 0.25 * nearness + 0.10 * response
     ranked = (
         select(
