@@ -18,19 +18,24 @@ help:
 	@echo "make lint   - ruff, format check and mypy"
 
 $(TOOLS)/bin/uv:
-	$(PYTHON) -m venv $(TOOLS)
-	$(TOOLS)/bin/python -m pip install --quiet "uv==$(UV_VERSION)"
+	@echo "installing uv $(UV_VERSION) into $(TOOLS)/ (once)…"
+	@$(PYTHON) -m venv $(TOOLS)
+	@$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 
 .venv/.synced: uv.lock pyproject.toml | $(UV)
-	UV_PYTHON_DOWNLOADS=never $(UV) sync --locked
+	@echo "installing the locked dependencies into .venv/…"
+	@UV_PYTHON_DOWNLOADS=never $(UV) sync --locked --quiet
 	@touch $@
 
 sync: .venv/.synced
 
 run: sync
-	$(FLASK) db upgrade
-	$(FLASK) hub seed-demo
-	$(FLASK) hub serve --host 127.0.0.1 --port 5000
+	@echo "migrating the database (instance/)…"
+	@REFERRAL_HUB_LOG_LEVEL=WARNING $(FLASK) db upgrade
+	@echo "seeding the demo network…"
+	@$(FLASK) hub seed-demo
+	@echo "starting…"
+	@$(FLASK) hub serve --host 127.0.0.1 --port 5000
 
 test: sync
 	$(RUN) pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)

@@ -549,10 +549,16 @@ def scheduler() -> None:
 @click.option("--port", default=5000, show_default=True, type=int)
 def serve(host: str, port: int) -> None:
     """Embedded mode: serve the hub with jobs and sweeps running in this process."""
+    from werkzeug.serving import make_server
+
     from referral_hub import demo
     from referral_hub.jobs.periodic import start_embedded_scheduler
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the hub logs each request itself
+    # bound before the banner: a taken port ends here with werkzeug's plain advice, not
+    # after a banner that says the hub is running
+    server = make_server(host, port, app, threaded=True)
     if app.extensions["hub_queue"].name != "rq":
         start_embedded_scheduler(app)
     url = f"http://{host}:{port}/"
@@ -565,7 +571,9 @@ def serve(host: str, port: int) -> None:
         click.echo(f"    {email:<36} {roles:<28} password: {demo.DEMO_PASSWORD}")
     click.echo("  Press Ctrl-C to stop.")
     click.echo("")
-    from werkzeug.serving import run_simple
-
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the hub logs each request itself
-    run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        click.echo("stopped")
+    finally:
+        server.server_close()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -115,3 +115,32 @@ def test_the_worker_command_explains_embedded_mode(committing_app: Flask) -> Non
     result = committing_app.test_cli_runner().invoke(args=["hub", "worker", "--burst"])
     assert result.exit_code != 0
     assert "no REDIS_URL" in result.output
+
+
+@pytest.mark.parametrize(("hub_env", "level"), [("embedded", "debug"), ("production", "info")])
+def test_a_periodic_sweep_logs_at_info_only_in_production(
+    app: Flask,
+    session: Any,
+    log_lines: Callable[[], list[dict[str, Any]]],
+    monkeypatch: pytest.MonkeyPatch,
+    hub_env: str,
+    level: str,
+) -> None:
+    """In embedded mode a sweep every fifteen seconds would scroll `make run`'s banner away."""
+    monkeypatch.setitem(app.config, "HUB_ENV", hub_env)
+    periodic.run_periodic("outbox.sweep")
+    (line,) = [entry for entry in log_lines() if entry["message"] == "periodic outbox.sweep done"]
+    assert line["level"] == level
+
+
+def test_serve_on_a_taken_port_says_what_to_do(app: Flask) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = app.test_cli_runner().invoke(args=["hub", "serve", "--port", str(port)])
+    assert result.exit_code == 1
+    assert f"Port {port} is in use by another program" in result.output
+    assert "Referral hub is running" not in result.output  # no banner for a hub that is not

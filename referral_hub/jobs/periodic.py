@@ -47,7 +47,11 @@ def run_periodic(name: str) -> Any:
     started = time.perf_counter()
     with transaction():
         result = task.run()
-    log.info(
+    # routine: operators of the production set want it, a person running `make run` does
+    # not want it scrolling the start banner away every fifteen seconds
+    level = logging.INFO if current_app.config["HUB_ENV"] == "production" else logging.DEBUG
+    log.log(
+        level,
         "periodic %s done",
         name,
         extra={"task": name, "result": result, "ms": round((time.perf_counter() - started) * 1000)},
