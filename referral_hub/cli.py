@@ -14,13 +14,20 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
-from referral_hub.agencies.models import AgencyKind
-from referral_hub.auth.models import SCOPES
+from referral_hub.agencies.vocabulary import AgencyKind
+from referral_hub.auth.scopes import SCOPES
 from referral_hub.core.actor import SYSTEM
-from referral_hub.core.db import transaction
 from referral_hub.core.errors import DomainError
 
 hub = AppGroup("hub", help="Referral hub operations.")
+
+
+def transaction() -> Any:
+    """`core.db.transaction`, imported when a command runs: this module is loaded for
+    `flask hub --help` too, which must answer without the database layer."""
+    from referral_hub.core.db import transaction as unit_of_work
+
+    return unit_of_work()
 
 
 def _fail(error: DomainError) -> None:

@@ -110,3 +110,27 @@ def test_seed_bench_adds_searchable_services_with_history(app: Flask, session: A
     assert count == 60
     assert session.scalar(select(func.count()).select_from(CapacityChange)) >= 60 * 4
     assert search(SYSTEM, SearchQuery(limit=5))  # the synthetic rows are real search rows
+
+
+def test_hub_help_answers_without_building_the_app() -> None:
+    """`flask hub --help` comes from the package's entry point: it lists every command
+    without importing the database layer, the API or the app (so it answers at once)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "flask", "--app", "wsgi", "hub", "--help"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    for command in ("create-agency", "seed-demo", "serve", "audit-verify", "erase-client"):
+        assert command in done.stdout
+    imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines() if "|" in line}
+    heavy = {"sqlalchemy", "flask_sqlalchemy", "marshmallow", "authlib", "referral_hub.app"}
+    assert not heavy & imported, heavy & imported

@@ -8,26 +8,9 @@ from enum import StrEnum
 from sqlalchemy import JSON, BigInteger, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from referral_hub.agencies.vocabulary import AgencyKind as AgencyKind
+from referral_hub.agencies.vocabulary import AgencyStatus as AgencyStatus
 from referral_hub.core.db import Base, Timestamps, UUIDPrimaryKey, str_enum
-
-
-class AgencyKind(StrEnum):
-    SHELTER = "shelter"
-    HOUSING = "housing"
-    HEALTH = "health"
-    MENTAL_HEALTH = "mental_health"
-    SUBSTANCE_USE = "substance_use"
-    LEGAL_AID = "legal_aid"
-    IMMIGRATION_LEGAL = "immigration_legal"
-    LAW_ENFORCEMENT = "law_enforcement"
-    CASE_MANAGEMENT = "case_management"
-    HOTLINE = "hotline"
-    OTHER = "other"
-
-
-class AgencyStatus(StrEnum):
-    ACTIVE = "active"
-    SUSPENDED = "suspended"
 
 
 class Role(StrEnum):

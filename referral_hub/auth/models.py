@@ -16,19 +16,9 @@ from sqlalchemy import JSON, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from referral_hub.agencies.models import Agency
+from referral_hub.auth.scopes import SCOPES as SCOPES
 from referral_hub.core import clock
 from referral_hub.core.db import Base, UUIDPrimaryKey
-
-SCOPES = (
-    "directory:read",
-    "capacity:write",
-    "clients:write",
-    "clients:read",
-    "referrals:read",
-    "referrals:write",
-    "audit:read",
-    "admin",
-)
 
 
 def digest(secret: str) -> str:

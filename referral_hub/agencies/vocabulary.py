@@ -1,0 +1,25 @@
+"""The words agencies are described with: plain enums, importable without the database
+(the command line lists them in its help without loading the app)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class AgencyKind(StrEnum):
+    SHELTER = "shelter"
+    HOUSING = "housing"
+    HEALTH = "health"
+    MENTAL_HEALTH = "mental_health"
+    SUBSTANCE_USE = "substance_use"
+    LEGAL_AID = "legal_aid"
+    IMMIGRATION_LEGAL = "immigration_legal"
+    LAW_ENFORCEMENT = "law_enforcement"
+    CASE_MANAGEMENT = "case_management"
+    HOTLINE = "hotline"
+    OTHER = "other"
+
+
+class AgencyStatus(StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
