@@ -426,19 +426,27 @@ def _give_totp(server: LiveServer, email: str) -> str:
 
 
 def fresh_code(server: LiveServer, email: str, secret: str) -> str:
-    """A code for a time step this person has not used (as tests/factories.fresh_code)."""
+    """A code for a time step this person has not used (as tests/factories.fresh_code).
+
+    The journeys share one server, so a person signed in twice within a minute has used
+    both steps the hub accepts now. Rather than wait up to 30 s for the next step (a
+    pause that only hopes the clock moved), the harness moves that person's replay record
+    one step back, as an administrator resetting the factor would; replay refusal itself
+    is tested in tests/test_signin.py.
+    """
     import pyotp
 
     from referral_hub.core import clock
+    from referral_hub.core.db import transaction
 
+    totp = pyotp.TOTP(secret)
+    now: datetime = clock.now()
     with server.app.app_context():
         last = _user(server, email).totp_last_step
-    totp = pyotp.TOTP(secret)
-    for _ in range(3):
-        now: datetime = clock.now()
-        for drift in (0, 1):
-            moment = now + timedelta(seconds=30 * drift)
-            if last is None or totp.timecode(moment) > last:
-                return str(totp.at(moment))
-        time.sleep(30 - now.timestamp() % 30 + 0.2)  # both usable steps used: next one
-    raise AssertionError(f"no unused TOTP time step for {email}")
+    for drift in (0, 1):
+        moment = now + timedelta(seconds=30 * drift)
+        if last is None or totp.timecode(moment) > last:
+            return str(totp.at(moment))
+    with server.app.app_context(), transaction():
+        _user(server, email).totp_last_step = totp.timecode(now) - 1
+    return str(totp.at(now))

@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.harness import check_page, expect_status, fail_if_problems, wait_until_idle
+from tests.browser.harness import (
+    check_page,
+    expect_status,
+    fail_if_problems,
+    wait_until_idle,
+    watch_of,
+)
 
 
 def _fails_with(page: Page, *words: str) -> None:
-    page.wait_for_timeout(200)  # console lines can trail the event that caused them
+    # console lines can trail the event that caused them: wait until every word has been
+    # seen (up to 10 s), rather than pause and hope they have
+    watch = watch_of(page)
+    deadline = time.monotonic() + 10
+    while not all(any(word in line for line in watch.unexpected()) for word in words):
+        if time.monotonic() > deadline:
+            break  # the assertion below says what was missing
+        page.wait_for_timeout(25)
     with pytest.raises(pytest.fail.Exception) as failure:
         fail_if_problems(page, "harness test")
     for word in words:
