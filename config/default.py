@@ -92,6 +92,9 @@ AUTH_FAILURE_WINDOW_SECONDS = 60
 API_REQUESTS_PER_WINDOW = 600
 API_WINDOW_SECONDS = 60
 
+# A cursor of the audit trail works for the caller it was issued to, this long.
+AUDIT_CURSOR_SECONDS = 900
+
 # How many proxies in front of the hub set X-Forwarded-For / -Proto / -Host (0: none;
 # then the client address is the socket's). Only trust what your load balancer adds.
 TRUSTED_PROXIES = 0
