@@ -87,6 +87,9 @@ SESSION_COOKIE_NAME = "hub_session"
 # one window before 429 (with Retry-After).
 AUTH_FAILURES_PER_WINDOW = 5
 AUTH_FAILURE_WINDOW_SECONDS = 60
+# OAuth endpoints: failed client authentications allowed per client address in one window,
+# counted apart from each client id's (a shared office NAT serves many agency systems).
+OAUTH_ADDRESS_FAILURES_PER_WINDOW = 50
 
 # Every authenticated caller: requests allowed per window across all API endpoints.
 API_REQUESTS_PER_WINDOW = 600
