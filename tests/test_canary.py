@@ -148,3 +148,65 @@ def _journey(app: Flask, client: Any) -> dict[str, Any]:
         "errors": errors,
         "exports": exports,
     }
+
+
+def _idempotency_plaintexts(session: Any) -> list[bytes]:
+    """What the hub alone (its master keys, no client's data key) reads in the table."""
+    from referral_hub.core import crypto
+    from referral_hub.core.idempotency import IdempotencyRecord
+
+    session.expire_all()
+    return [
+        crypto.decrypt(row.response)
+        for row in session.query(IdempotencyRecord).all()
+        if row.response is not None
+    ]
+
+
+def test_the_canary_in_the_idempotency_table(client: Any, session: Any, act_as: Any) -> None:
+    """Issue 14, defect 9: a message posted with an Idempotency-Key kept her text in the
+    stored answer for 24 hours after her key was destroyed."""
+    from referral_hub.clients import service as clients
+    from referral_hub.core.actor import Actor, ActorKind
+    from referral_hub.referrals import service as referrals
+
+    with transaction():
+        sender, receiver = factories.agency(), factories.agency()
+        shelter = factories.directory_service(receiver, "emergency_shelter")
+        factories.capacity(shelter, total=3, available=3)
+        intake = Actor(ActorKind.USER, "intake-canary", sender.id, frozenset({"intake"}))
+        person = clients.create_client(intake, pii={"name": PII["name"]})
+        referral = referrals.send_referral(
+            intake,
+            client_id=person.id,
+            service_id=shelter.id,
+            urgency="urgent",
+            data_categories=["profile"],
+        )
+    act_as(intake)
+    url = f"/api/v1/referrals/{referral.id}/messages"
+    message = {"body": f"She is at {PII['contact']}"}
+    headers = {"Idempotency-Key": f"canary-{MARK}"}
+    first = client.post(url, json=message, headers=headers)
+    assert first.status_code == 201, first.get_data(as_text=True)
+    assert PII["contact"] in first.get_data(as_text=True)
+    # stored for replays, but not where the hub's own keys open it
+    assert _idempotency_plaintexts(session)
+    for plain in _idempotency_plaintexts(session):
+        assert leaks(plain) == [], "the idempotency record holds her text"
+    replay = client.post(url, json=message, headers=headers)
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.get_data() == first.get_data()
+    with transaction():
+        consent.erase_client(intake, person.id, "she asked")
+    # her key is gone: the stored answer no longer opens, and a retry says so
+    again = client.post(url, json=message, headers=headers)
+    assert again.status_code == 409
+    assert again.mimetype == "application/problem+json"
+    assert "Idempotency-Key" in again.json["errors"]
+    assert leaks(again.get_data()) == []
+    for table in ("idempotency_record",):
+        for row in session.execute(text(f'SELECT * FROM "{table}"')):  # noqa: S608
+            assert leaks(" ".join(str(value) for value in row)) == [], table
+    for plain in _idempotency_plaintexts(session):
+        assert leaks(plain) == []
