@@ -168,7 +168,6 @@ def test_the_canary_in_the_idempotency_table(client: Any, session: Any, act_as: 
     stored answer for 24 hours after her key was destroyed."""
     from referral_hub.clients import service as clients
     from referral_hub.core.actor import Actor, ActorKind
-    from referral_hub.referrals import service as referrals
 
     with transaction():
         sender, receiver = factories.agency(), factories.agency()
@@ -176,13 +175,7 @@ def test_the_canary_in_the_idempotency_table(client: Any, session: Any, act_as: 
         factories.capacity(shelter, total=3, available=3)
         intake = Actor(ActorKind.USER, "intake-canary", sender.id, frozenset({"intake"}))
         person = clients.create_client(intake, pii={"name": PII["name"]})
-        referral = referrals.send_referral(
-            intake,
-            client_id=person.id,
-            service_id=shelter.id,
-            urgency="urgent",
-            data_categories=["profile"],
-        )
+        referral = factories.sent_referral(intake, person.id, shelter.id)
     act_as(intake)
     url = f"/api/v1/referrals/{referral.id}/messages"
     message = {"body": f"She is at {PII['contact']}"}

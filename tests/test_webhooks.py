@@ -28,7 +28,6 @@ from referral_hub.jobs import service as outbox
 from referral_hub.jobs.handlers import DeliveryFailed
 from referral_hub.jobs.models import OutboxMessage
 from referral_hub.notifications import egress, webhooks
-from referral_hub.referrals import service as referrals
 from tests import factories
 
 
@@ -84,13 +83,7 @@ def test_delivered_exactly_once_after_two_failures_and_signed(
     start = clock.now()
     with clock.frozen_at(start) as frozen:
         with transaction():
-            referral = referrals.send_referral(
-                intake,
-                client_id=person.id,
-                service_id=shelter.id,
-                urgency="urgent",
-                data_categories=["profile"],
-            )
+            referral = factories.sent_referral(intake, person.id, shelter.id)
         run_jobs()
         for _ in range(4):  # the sweeper hands failed rows back after their backoff
             frozen.advance(timedelta(minutes=5))
