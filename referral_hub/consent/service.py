@@ -127,9 +127,9 @@ def record_consent(
     )
     db.session.add(consent)
     db.session.flush()
-    if (signer_authority or "").strip():
+    if signer_authority is not None and signer_authority.strip():  # stored as given
         consent.signer_authority_sealed = clients.seal_text(
-            client.id, str(signer_authority).strip(), _authority_context(consent.id)
+            client.id, signer_authority, _authority_context(consent.id)
         )
     audit.record(
         actor,

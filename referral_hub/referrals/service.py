@@ -356,7 +356,7 @@ def _effects(
 def _record_outcome(referral: Referral, code: str | None, words: str | None) -> None:
     """A coded outcome for everyone; the receiver's own words (which may say something about
     her) sealed under her key. Words that are a code are taken as that code."""
-    words = (words or "").strip() or None
+    words = words if words is not None and words.strip() else None  # stored as given
     if code is None:
         code = words if words in states.COMPLETION_OUTCOMES else ("other" if words else None)
     referral.outcome = code or "completed"
