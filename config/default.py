@@ -87,10 +87,16 @@ SESSION_COOKIE_NAME = "hub_session"
 # one window before 429 (with Retry-After).
 AUTH_FAILURES_PER_WINDOW = 5
 AUTH_FAILURE_WINDOW_SECONDS = 60
+# OAuth endpoints: failed client authentications allowed per client address in one window,
+# counted apart from each client id's (a shared office NAT serves many agency systems).
+OAUTH_ADDRESS_FAILURES_PER_WINDOW = 50
 
 # Every authenticated caller: requests allowed per window across all API endpoints.
 API_REQUESTS_PER_WINDOW = 600
 API_WINDOW_SECONDS = 60
+
+# A cursor of the audit trail works for the caller it was issued to, this long.
+AUDIT_CURSOR_SECONDS = 900
 
 # How many proxies in front of the hub set X-Forwarded-For / -Proto / -Host (0: none;
 # then the client address is the socket's). Only trust what your load balancer adds.

@@ -140,3 +140,12 @@ def capacity(of_service: Any, total: int, available: int) -> Any:
     from referral_hub.directory import service as directory
 
     return directory.set_capacity(SYSTEM, of_service.id, total=total, available=available)
+
+
+def sent_referral(sender: Actor, client_id: Any, service_id: Any, **fields: Any) -> Any:
+    """A referral sent (profile only, urgent unless told) through the real service."""
+    from referral_hub.referrals import service as referrals
+
+    fields.setdefault("urgency", "urgent")
+    fields.setdefault("data_categories", ["profile"])
+    return referrals.send_referral(sender, client_id=client_id, service_id=service_id, **fields)

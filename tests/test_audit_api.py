@@ -203,14 +203,16 @@ def test_paging_walks_every_event_once_in_order(
             break
         assert len(response.json["items"]) == 2
         query = {**query, "cursor": response.json["next_cursor"]}
-    # the query's own record lands after everything its first page saw, and is seen once
-    assert seen == list(range(world.start + 1, head_before + 2))
-    assert audit.head()[0] == head_before + 1
-    (recorded,) = read_events_after(session, head_before)
-    assert recorded.seq == seen[-1]
-    assert recorded.actor_id == "u-coord"
-    assert recorded.details == {"after_seq": world.start, "limit": 2, "returned": 2}
-    assert recorded.fields == ["after_seq"]
+    # the query reads the trail as it stood at its first page; each page is on the record
+    assert seen == list(range(world.start + 1, head_before + 1))
+    assert audit.head()[0] == head_before + pages
+    recorded = read_events_after(session, head_before)
+    assert len(recorded) == pages
+    assert all(event.actor_id == "u-coord" for event in recorded)
+    assert recorded[0].details == {"after_seq": world.start, "limit": 2, "returned": 2}
+    assert recorded[0].fields == ["after_seq"]
+    after = [event.details.get("page_after_seq") for event in recorded[1:]]
+    assert after == [seen[2 * page - 1] for page in range(1, pages)]
 
 
 def test_a_cursor_only_continues_the_query_it_came_from(
@@ -228,7 +230,41 @@ def test_a_cursor_only_continues_the_query_it_came_from(
     assert audit.head() == head
     same = client.get(URL, query_string={"after_seq": world.start, "limit": 5, "cursor": cursor})
     assert seqs_of(same)[0] == world.start + 2
-    assert audit.head() == head  # a later page of a recorded query is not recorded again
+
+
+def test_every_page_is_recorded_and_a_cursor_is_the_readers_own_for_a_while(
+    app: Any, client: Any, session: Any, world: World, act_as: Callable[[Actor], None]
+) -> None:
+    """Issue 14, defect 5: later pages were not recorded; a cursor never expired and worked
+    for another caller."""
+    act_as(world.coordinator)
+    query = {"after_seq": world.start, "limit": 1}
+    with clock.frozen_at(T0 + timedelta(days=1)) as moment:
+        cursor = client.get(URL, query_string=query).json["next_cursor"]
+        head, _ = audit.head()
+        second = client.get(URL, query_string={**query, "cursor": cursor})
+        assert second.status_code == 200
+        (recorded,) = read_events_after(session, head)
+        assert recorded.details["page_after_seq"] == world.start + 1
+        assert recorded.details["returned"] == 1
+        # another coordinator, and an agency system with audit:read, cannot use it
+        other = Actor(ActorKind.USER, "u-other", world.north, frozenset({"coordinator"}))
+        system = Actor(ActorKind.CLIENT, "cli-1", world.north, scopes=frozenset({"audit:read"}))
+        for stranger in (other, system):
+            act_as(stranger)
+            refused = client.get(URL, query_string={**query, "cursor": cursor})
+            assert refused.status_code == 422, stranger
+            assert refused.mimetype == "application/problem+json"
+            assert "cursor" in refused.json["errors"]
+        # nor its own reader, once it has expired
+        act_as(world.coordinator)
+        moment.advance(timedelta(seconds=app.config["AUDIT_CURSOR_SECONDS"] + 1))
+        head = audit.head()
+        stale = client.get(URL, query_string={**query, "cursor": cursor})
+        assert stale.status_code == 422
+        assert stale.mimetype == "application/problem+json"
+        assert "cursor" in stale.json["errors"]
+        assert audit.head() == head
 
 
 def test_a_query_following_one_survivor_is_on_her_trail(

@@ -31,6 +31,21 @@ PII = {
 }
 
 
+def consent_body(recipient: uuid.UUID, **changes: str) -> dict[str, Any]:
+    """A consent naming `recipient` for shelter, sharing contact, signed now."""
+    return {
+        "recipients": [str(recipient)],
+        "purposes": ["emergency_shelter"],
+        "data_categories": ["contact"],
+        "method": "written",
+        "signer": "survivor",
+        "form_version": "1",
+        "form_language": "es",
+        "signed_at": clock.now().isoformat(),
+        **changes,
+    }
+
+
 def leaks(blob: str | bytes) -> list[str]:
     text_blob = blob.decode("utf-8", "replace") if isinstance(blob, bytes) else blob
     return [value for value in PII.values() if value in text_blob]
@@ -103,16 +118,7 @@ def _journey(app: Flask, client: Any) -> dict[str, Any]:
         "/api/v1/clients", json={"pii": PII, "profile": {"language": "es"}}, headers=bearer["owner"]
     ).json
     client_id = created["id"]
-    body = {
-        "recipients": [str(shelter.id)],
-        "purposes": ["emergency_shelter"],
-        "data_categories": ["contact"],
-        "method": "written",
-        "signer": "survivor",
-        "form_version": "1",
-        "form_language": "es",
-        "signed_at": clock.now().isoformat(),
-    }
+    body = consent_body(shelter.id)
     consent_id = client.post(
         f"/api/v1/clients/{client_id}/consents", json=body, headers=bearer["owner"]
     ).json["id"]
@@ -148,3 +154,115 @@ def _journey(app: Flask, client: Any) -> dict[str, Any]:
         "errors": errors,
         "exports": exports,
     }
+
+
+def _idempotency_plaintexts(session: Any) -> list[bytes]:
+    """What the hub alone (its master keys, no client's data key) reads in the table."""
+    from referral_hub.core import crypto
+    from referral_hub.core.idempotency import IdempotencyRecord
+
+    session.expire_all()
+    return [
+        crypto.decrypt(row.response)
+        for row in session.query(IdempotencyRecord).all()
+        if row.response is not None
+    ]
+
+
+def test_the_canary_in_the_idempotency_table(client: Any, session: Any, act_as: Any) -> None:
+    """Issue 14, defect 9: a message posted with an Idempotency-Key kept her text in the
+    stored answer for 24 hours after her key was destroyed."""
+    from referral_hub.clients import service as clients
+    from referral_hub.core.actor import Actor, ActorKind
+
+    with transaction():
+        sender, receiver = factories.agency(), factories.agency()
+        shelter = factories.directory_service(receiver, "emergency_shelter")
+        factories.capacity(shelter, total=3, available=3)
+        intake = Actor(ActorKind.USER, "intake-canary", sender.id, frozenset({"intake"}))
+        person = clients.create_client(intake, pii={"name": PII["name"]})
+        referral = factories.sent_referral(intake, person.id, shelter.id)
+    act_as(intake)
+    url = f"/api/v1/referrals/{referral.id}/messages"
+    message = {"body": f"She is at {PII['contact']}"}
+    headers = {"Idempotency-Key": f"canary-{MARK}"}
+    first = client.post(url, json=message, headers=headers)
+    assert first.status_code == 201, first.get_data(as_text=True)
+    assert PII["contact"] in first.get_data(as_text=True)
+    # stored for replays, but not where the hub's own keys open it
+    assert _idempotency_plaintexts(session)
+    for plain in _idempotency_plaintexts(session):
+        assert leaks(plain) == [], "the idempotency record holds her text"
+    replay = client.post(url, json=message, headers=headers)
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.get_data() == first.get_data()
+    with transaction():
+        consent.erase_client(intake, person.id, "she asked")
+    # her key is gone: the stored answer no longer opens, and a retry says so
+    again = client.post(url, json=message, headers=headers)
+    assert again.status_code == 409
+    assert again.mimetype == "application/problem+json"
+    assert "Idempotency-Key" in again.json["errors"]
+    assert leaks(again.get_data()) == []
+    for table in ("idempotency_record",):
+        for row in session.execute(text(f'SELECT * FROM "{table}"')):  # noqa: S608
+            assert leaks(" ".join(str(value) for value in row)) == [], table
+    for plain in _idempotency_plaintexts(session):
+        assert leaks(plain) == []
+
+
+def test_the_canary_in_outcomes_signer_authority_and_confidential_site_names(
+    client: Any, session: Any, act_as: Any
+) -> None:
+    """Issue 14, defect 8: a referral's outcome, a consent's signer_authority and a
+    confidential site's location name were stored (and shown) in plain text."""
+    from referral_hub.clients import service as clients
+    from referral_hub.core.actor import Actor, ActorKind
+    from referral_hub.referrals import service as referrals
+
+    authority = f"Authority{MARK}"
+    words = f"Outcome{MARK}"
+    site = f"Site{MARK}"
+    with transaction():
+        sender, receiver, overseer = factories.agency(), factories.agency(), factories.agency()
+        shelter = factories.directory_service(
+            receiver,
+            "emergency_shelter",
+            location={"name": site, "city": "Springfield", "confidential": True},
+        )
+        factories.capacity(shelter, total=3, available=3)
+        intake = Actor(ActorKind.USER, "intake-canary", sender.id, frozenset({"intake"}))
+        provider = Actor(ActorKind.USER, "provider-canary", receiver.id, frozenset({"provider"}))
+        person = clients.create_client(intake, pii={"name": PII["name"]})
+        referral = factories.sent_referral(intake, person.id, shelter.id)
+        for action in ("accept", "confirm-arrival"):
+            referrals.transition(provider, referral.id, action)
+        referrals.transition(provider, referral.id, "complete", outcome=words)
+    act_as(intake)
+    body = consent_body(receiver.id, signer="representative", signer_authority=authority)
+    recorded = client.post(f"/api/v1/clients/{person.id}/consents", json=body)
+    assert recorded.status_code == 201, recorded.get_data(as_text=True)
+    assert recorded.json["signer_authority"] == authority  # her agency still reads it
+    marks = (authority, words, site)
+    for table in db.metadata.sorted_tables:
+        for row in session.execute(text(f'SELECT * FROM "{table.name}"')):  # noqa: S608
+            flat = " ".join(str(value) for value in row)
+            assert not [mark for mark in marks if mark in flat], table.name
+    # a coordinator sees the coded outcome, never the words
+    act_as(Actor(ActorKind.USER, "coord-canary", overseer.id, frozenset({"coordinator"})))
+    shown = client.get(f"/api/v1/referrals/{referral.id}")
+    assert shown.status_code == 200, shown.get_data(as_text=True)
+    assert shown.json["outcome_code"] == "other" and shown.json["outcome"] == "other"
+    assert words not in shown.get_data(as_text=True)
+    # the directory shows a confidential site by city only; its owner sees the name
+    act_as(intake)
+    assert site not in client.get(f"/api/v1/services/{shelter.id}").get_data(as_text=True)
+    act_as(Actor(ActorKind.USER, "admin-canary", receiver.id, frozenset({"agency_admin"})))
+    owner_view = client.get(f"/api/v1/services/{shelter.id}").json
+    assert owner_view["location"]["name"] == site
+    # erased: the words and the authority no longer open anywhere
+    with transaction():
+        consent.erase_client(intake, person.id, "she asked")
+    act_as(intake)
+    listed = client.get(f"/api/v1/clients/{person.id}/consents")
+    assert authority not in listed.get_data(as_text=True)

@@ -4,6 +4,7 @@ idempotency keys, health checks — and bad input changes nothing."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -346,3 +347,84 @@ def test_declared_query_parameters_are_still_read(client: Any, session: Any, adm
     listed = client.get("/api/v1/agencies?limit=1")
     assert listed.status_code == 200, listed.json
     assert len(listed.json["items"]) <= 1
+
+
+# --- an empty JSON body (issue 14, defect 10) -----------------------------------------------
+
+
+def _row_counts(session: Any) -> dict[str, int]:
+    from referral_hub.extensions import db
+
+    session.expire_all()
+    return {
+        table.name: int(session.scalar(select(func.count()).select_from(table)))
+        for table in db.metadata.sorted_tables
+    }
+
+
+def _json_body_routes(app: Flask) -> list[tuple[str, str]]:
+    """Every API route (method, URL with ids filled in) whose view takes a JSON body."""
+    from referral_hub.core.http import _takes_json_body
+
+    routes = []
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/api/"):
+            continue
+        view = app.view_functions[rule.endpoint]
+        if not _takes_json_body(view):
+            continue
+        url = re.sub(r"<any\(\W*(\w[\w-]*)[^>]*>", r"\1", rule.rule)  # its first choice
+        url = re.sub(r"<uuid:\w+>", lambda _: str(uuid.uuid4()), url)
+        url = re.sub(r"<[^>]+>", "x", url)
+        for method in sorted((rule.methods or set()) & {"POST", "PUT", "PATCH"}):
+            routes.append((method, url))
+    return routes
+
+
+def test_an_empty_json_body_creates_no_client(
+    client: Any, session: Any, act_as: Callable[[Actor], None]
+) -> None:
+    with transaction():
+        agency = factories.agency()
+    act_as(Actor(ActorKind.USER, "intake-1", agency.id, frozenset({"intake"})))
+    before = _row_counts(session)
+    response = client.post(
+        "/api/v1/clients", data=b"", headers={"Content-Type": "application/json"}
+    )
+    body = assert_problem(response, 400, "validation_error")
+    assert "$" in body["errors"]
+    assert _row_counts(session) == before
+
+
+def test_an_empty_json_body_is_malformed_on_every_route_that_takes_a_body(
+    app: Flask, client: Any, session: Any, act_as: Callable[[Actor], None]
+) -> None:
+    routes = _json_body_routes(app)
+    assert len(routes) >= 15  # the URL map was read
+    act_as(HUB_ADMIN)
+    before = _row_counts(session)
+    for method, url in routes:
+        for content_type in ("application/json", "application/json; charset=utf-8"):
+            response = client.open(
+                url,
+                method=method,
+                data=b"",
+                headers={"Content-Type": content_type, "Idempotency-Key": str(uuid.uuid4())},
+            )
+            assert response.status_code == 400, (method, url, response.status_code)
+            assert response.mimetype == "application/problem+json", (method, url)
+            assert "$" in response.get_json(force=True)["errors"], (method, url)
+    assert _row_counts(session) == before
+
+
+def test_an_empty_body_without_json_is_still_no_body(
+    client: Any, act_as: Callable[[Actor], None]
+) -> None:
+    """A route that takes no body: an empty JSON-typed one is no body there."""
+    act_as(HUB_ADMIN)
+    response = client.post(
+        f"/api/v1/agencies/{uuid.uuid4()}/api-clients/{uuid.uuid4()}/revoke",
+        data=b"",
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 404

@@ -230,6 +230,50 @@ def test_the_sixth_failed_client_authentication_in_a_minute_is_429(
     assert limited.json["code"] == "rate_limited"
 
 
+def _token(client: Any, auth: tuple[str, str], scope: str | None = None) -> Any:
+    data = {"grant_type": "client_credentials", **({"scope": scope} if scope else {})}
+    return client.post("/oauth/token", data=data, auth=auth)
+
+
+def test_a_right_secret_asking_a_wrong_scope_locks_out_nobody(
+    client: Any, system: dict[str, Any]
+) -> None:
+    """Issue 14, defect 7: `invalid_scope` from a client whose secret was right counted as a
+    failure in a per-address bucket shared by every client behind the same NAT."""
+    for _ in range(12):
+        asked = _token(client, (system["id"], system["secret"]), "admin")
+        assert asked.status_code == 400 and asked.json["error"] == "invalid_scope"
+    assert _token(client, system["other"]).status_code == 200  # a neighbour behind the NAT
+    assert _token(client, (system["id"], system["secret"])).status_code == 200
+
+
+def test_one_clients_failures_do_not_lock_out_its_neighbours(
+    client: Any, system: dict[str, Any]
+) -> None:
+    for _ in range(5):
+        assert _token(client, (system["id"], "rhs_wrong")).status_code == 401
+    assert _token(client, (system["id"], system["secret"])).status_code == 429
+    assert _token(client, system["other"]).status_code == 200
+
+
+def test_failures_across_many_client_ids_from_one_address_are_limited(
+    app: Any, client: Any, system: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(app.config, "OAUTH_ADDRESS_FAILURES_PER_WINDOW", 8)
+    for number in range(8):  # spraying: never five failures on one id
+        assert _token(client, (f"rhc_guess{number}", "x")).status_code == 401
+    limited = _token(client, system["other"])
+    assert limited.status_code == 429
+    assert limited.json["code"] == "rate_limited"
+    elsewhere = client.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=system["other"],
+        environ_base={"REMOTE_ADDR": "192.0.2.77"},
+    )
+    assert elsewhere.status_code == 200
+
+
 def test_basic_credentials_are_refused_on_the_api(client: Any, system: dict[str, Any]) -> None:
     raw = base64.b64encode(f"{system['id']}:{system['secret']}".encode()).decode()
     response = client.get("/api/v1/agencies", headers={"Authorization": f"Basic {raw}"})

@@ -26,6 +26,7 @@ from referral_hub.core.errors import (
     ValidationFailed,
 )
 from referral_hub.directory.models import Capacity
+from referral_hub.extensions import db
 from referral_hub.referrals import bundles, states
 from referral_hub.referrals import service as referrals
 from referral_hub.referrals.models import Referral
@@ -417,3 +418,22 @@ def test_a_question_and_its_answer_reach_the_other_side(net: dict[str, Any]) -> 
     with transaction(), pytest.raises(IllegalTransition, match="cannot be withdrawn here"):
         referrals.transition(sender, referral.id, "withdraw", reason="other")
         referrals.transition(sender, referral.id, "withdraw", reason="other")
+
+
+def test_a_completed_referral_has_a_coded_outcome_and_sealed_words(
+    client: Any, net: dict[str, Any], act_as: Any
+) -> None:
+    """Issue 14, defect 8: coordinators see codes; the receiver's words are sealed."""
+    referral = at_state(net, State.ENGAGED)
+    act_as(net["actors"][Side.RECEIVER])
+    url = f"/api/v1/referrals/{referral.id}/complete"
+    bad = client.post(url, json={"outcome_code": "she is fine"})
+    assert bad.status_code == 422 and "outcome_code" in bad.json["errors"]
+    done = client.post(url, json={"outcome_code": "goals_met", "outcome": "in her own flat"})
+    assert done.status_code == 200, done.get_data(as_text=True)
+    assert done.json["outcome_code"] == "goals_met" and done.json["outcome"] == "goals_met"
+    assert "in her own flat" not in done.get_data(as_text=True)
+    db.session.expire_all()
+    stored = db.session.get(Referral, referral.id)
+    assert stored.outcome == "goals_met" and stored.outcome_note is not None
+    assert b"in her own flat" not in stored.outcome_note

@@ -376,6 +376,73 @@ def test_setting_a_password(client: Any, session: Any, world: World) -> None:
     assert "a long enough passphrase" not in page(client.get(f"/admin/users/{world.staff.id}"))
 
 
+def test_an_agency_admin_cannot_take_over_a_hub_wide_account_of_their_agency(
+    client: Any, session: Any, world: World
+) -> None:
+    """Issue 14, defect 4: no password, second factor, name or status of a coordinator or
+    hub admin from an agency admin (who could then sign in as them); refusals on the record."""
+    with transaction():
+        overseer = factories.with_password(factories.user(world.home, ["coordinator"]))
+        factories.with_totp(overseer)
+    session.expire_all()
+    before = session.get(User, overseer.id)
+    password_hash, totp_secret = before.password_hash, before.totp_secret
+    csrf = as_boss(client, world)
+    assert "only a hub administrator may change it" in page(
+        client.get(f"/admin/users/{overseer.id}")
+    )
+    attempts = [
+        ("password", {"password": "a takeover passphrase"}),
+        ("reset-second-factor", {}),
+        ("active", {"is_active": "false"}),
+        ("", {"display_name": "Renamed", "roles": ["coordinator"]}),
+    ]
+    for path, form in attempts:
+        url = f"/admin/users/{overseer.id}/{path}".rstrip("/")
+        response = client.post(url, data={"csrf_token": csrf, **form})
+        assert response.status_code == 403, path
+        assert "Only a hub administrator" in page(response)
+    session.expire_all()
+    after = session.get(User, overseer.id)
+    assert (after.password_hash, after.totp_secret) == (password_hash, totp_secret)
+    assert after.is_active and after.display_name != "Renamed"
+    denied = session.scalars(
+        select(AuditEvent).where(
+            AuditEvent.action == "access.denied", AuditEvent.subject_id == str(overseer.id)
+        )
+    ).all()
+    assert len(denied) == len(attempts)
+    for action in ("user.password_set", "auth.totp_reset", "user.disabled", "user.updated"):
+        assert audited(session, action) == 0, action
+    # a hub administrator may, and it is on the record
+    client.post("/logout", data={"csrf_token": csrf})
+    csrf = as_hub(client, world)
+    done = client.post(
+        f"/admin/users/{overseer.id}/password",
+        data={"csrf_token": csrf, "password": "a long enough passphrase"},
+    )
+    assert done.status_code == 302
+    assert audited(session, "user.password_set") == 1
+
+
+def test_an_api_client_with_admin_scope_cannot_change_a_coordinator(
+    client: Any, session: Any, world: World
+) -> None:
+    with transaction():
+        overseer = factories.user(world.home, ["coordinator"])
+        client_id, secret = factories.api_client(world.home, ["admin"])
+    bearer = factories.token(client, client_id, secret, "admin")
+    response = client.patch(
+        f"/api/v1/users/{overseer.id}",
+        json={"is_active": False},
+        headers={"Authorization": f"Bearer {bearer}"},
+    )
+    assert response.status_code == 403
+    assert response.mimetype == "application/problem+json"
+    session.expire_all()
+    assert session.get(User, overseer.id).is_active
+
+
 # --- API clients --------------------------------------------------------------------------------
 
 

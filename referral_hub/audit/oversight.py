@@ -7,13 +7,16 @@ names and the client's random reference only. So a coordinator, or a system a hu
 administrator gave `audit:read`, sees every event, whichever agency it belongs to.
 Everyone else is refused at the edge (403, itself recorded as `access.denied`).
 
-Reading the trail is itself on the record. Each query is one `audit.events_read` event
+Reading the trail is itself on the record. Each page read is one `audit.events_read` event
 naming its filters (and the client reference, when the query follows one survivor, so it
 shows on her trail). The event is appended when the request commits, after the page was
 read, so it always lands after everything that page saw: keyset paging on `seq` sees no
-gap and no repeat. Later pages of the same query are covered by that one event — their
-cursor is bound to the query's filters, so it cannot start a different, unrecorded one —
-and a poller sees one event of its own per poll, never a page that does not end.
+gap and no repeat. A paged query reads the trail as it stood at its first page (its
+cursor carries that head), so its own records never make it endless; a poller tails with
+`after_seq`. Every page is one event (a later page names the `seq` it starts
+after), so a reader cannot page through the trail unseen. A cursor is bound to the query's
+filters, to the caller it was issued to and to a lifetime (AUDIT_CURSOR_SECONDS): another
+caller's cursor, a stale one or one from other filters is refused (422 naming `cursor`).
 """
 
 from __future__ import annotations
@@ -27,18 +30,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import Select, select
 
 from referral_hub.audit import checkpoints
 from referral_hub.audit import service as audit
 from referral_hub.audit.models import AuditEvent
+from referral_hub.core import clock
 from referral_hub.core.actor import Actor
 from referral_hub.core.errors import ValidationFailed
 from referral_hub.core.pagination import decode_cursor, encode_cursor
 from referral_hub.extensions import db
 
 READ_ACTION = "audit.events_read"
-_BAD_CURSOR = {"cursor": ["Invalid cursor, or one from a query with other filters."]}
+_BAD_CURSOR = {
+    "cursor": ["Invalid cursor: not yours, expired, or from a query with other filters."]
+}
 _API_NAMES = {"since": "from", "until": "to"}
 _SEQ = re.compile(r"[0-9]{1,19}")
 
@@ -104,22 +111,46 @@ def list_events(
     given = query.given()
     fingerprint = hashlib.sha256(json.dumps(given, sort_keys=True).encode()).hexdigest()[:16]
     statement = query.apply(select(AuditEvent))
-    if cursor is not None:
-        statement = statement.where(AuditEvent.seq > _cursor_seq(cursor, fingerprint))
+    if cursor is None:
+        after, upto = None, audit.head()[0]
+    else:
+        after, upto = _reader_cursor(actor, cursor, fingerprint)
+        statement = statement.where(AuditEvent.seq > after)
+    statement = statement.where(AuditEvent.seq <= upto)
     rows = list(db.session.scalars(statement.order_by(AuditEvent.seq).limit(limit + 1)))
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
-        next_cursor = encode_cursor([rows[-1].seq, fingerprint])
-    if cursor is None:
-        audit.record(
-            actor,
-            READ_ACTION,
-            client_reference=query.client_reference,
-            fields=sorted(given),
-            details={**given, "limit": limit, "returned": len(rows)},
-        )
+        expires = int(clock.now().timestamp()) + int(current_app.config["AUDIT_CURSOR_SECONDS"])
+        next_cursor = encode_cursor([rows[-1].seq, fingerprint, actor.key, expires, upto])
+    page = {} if after is None else {"page_after_seq": after}
+    audit.record(
+        actor,
+        READ_ACTION,
+        client_reference=query.client_reference,
+        fields=sorted(given),
+        details={**given, **page, "limit": limit, "returned": len(rows)},
+    )
     return [row.document() for row in rows], next_cursor
+
+
+def _reader_cursor(actor: Actor, cursor: str, fingerprint: str) -> tuple[int, int]:
+    """The last seq a page showed and the head when the query began, from a cursor issued
+    to this caller, for these filters, and still within its lifetime."""
+    values = decode_cursor(cursor)
+    if (
+        len(values) != 5
+        or values[1] != fingerprint
+        or values[2] != actor.key
+        or not all(_SEQ.fullmatch(str(values[i])) for i in (0, 3, 4))
+    ):
+        raise ValidationFailed(errors=_BAD_CURSOR)
+    if int(values[3]) <= clock.now().timestamp():
+        raise ValidationFailed(
+            "The cursor has expired; run the query again.",
+            errors={"cursor": ["Expired: run the query again from its first page."]},
+        )
+    return int(values[0]), int(values[4])
 
 
 def _cursor_seq(cursor: str, fingerprint: str) -> int:

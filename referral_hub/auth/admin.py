@@ -21,7 +21,7 @@ from referral_hub.core import clock
 from referral_hub.core.actor import Actor, ActorKind
 from referral_hub.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from referral_hub.core.pagination import paginate
-from referral_hub.core.tenancy import foreign
+from referral_hub.core.tenancy import foreign, refused
 from referral_hub.extensions import db
 
 # roles that see across agencies (hub administration; oversight of every handoff and the
@@ -33,8 +33,23 @@ def _is_hub_admin(actor: Actor) -> bool:
     return actor.kind == ActorKind.SYSTEM or actor.has_role("hub_admin")
 
 
+def grantable_roles(actor: Actor) -> list[str]:
+    """The roles this actor may grant or remove (hub-wide ones only by a hub administrator)."""
+    return [r.value for r in Role if _is_hub_admin(actor) or r.value not in HUB_WIDE_ROLES]
+
+
+def may_manage(actor: Actor, user: User) -> bool:
+    """Whether this actor may change the account: never one holding a role it cannot grant.
+
+    Setting the password or resetting the second factor of such an account would let an
+    agency administrator sign in as a coordinator or hub administrator.
+    """
+    return set(user.roles) <= set(grantable_roles(actor))
+
+
 def _load_user(actor: Actor, user_id: uuid.UUID) -> User:
-    """A user this actor may administer; anyone else's looks missing."""
+    """A user this actor may administer; anyone else's looks missing, and an account
+    holding a role the actor cannot grant is refused (403, on the record)."""
     user = db.session.get(User, user_id)
     if user is None:
         raise NotFound()
@@ -46,6 +61,12 @@ def _load_user(actor: Actor, user_id: uuid.UUID) -> User:
         )
     ):
         raise foreign("user_account", user.id)
+    if not may_manage(actor, user):
+        raise refused(
+            "user_account",
+            user.id,
+            "Only a hub administrator may manage an account holding hub_admin or coordinator.",
+        )
     return user
 
 

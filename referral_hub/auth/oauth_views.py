@@ -56,14 +56,40 @@ def _ambiguous() -> str | None:
     return None
 
 
+def _authentication_failed(response: Response) -> bool:
+    """The client's credentials were refused (`invalid_client`): only that is a failure to
+    count. A client that authenticated and then asked for a scope it lacks, or sent a bad
+    request, guessed nothing."""
+    if response.status_code not in (400, 401):
+        return False
+    body = response.get_json(silent=True)
+    return isinstance(body, dict) and body.get("error") == "invalid_client"
+
+
 def _limited(endpoint: str) -> Any:
-    """Run an OAuth endpoint under the per-client and per-address failure limits."""
+    """Run an OAuth endpoint under the per-client and per-address failure limits.
+
+    Failed authentications are counted per client id and, separately and with a larger
+    allowance, per address: many agencies' systems may share one office NAT, and a
+    neighbour's mistakes must not lock them out.
+    """
     config = current_app.config
-    limit, window = config["AUTH_FAILURES_PER_WINDOW"], config["AUTH_FAILURE_WINDOW_SECONDS"]
-    client_id = _client_id_presented()
-    keys = [f"oauth:client:{ratelimit.hashed(client_id)}", f"oauth:ip:{request.remote_addr}"]
+    window = config["AUTH_FAILURE_WINDOW_SECONDS"]
+    client_key = f"oauth:client:{ratelimit.hashed(_client_id_presented())}"
+    address_key = f"oauth:ip:{request.remote_addr}"
     try:
-        ratelimit.refuse_if_exhausted(keys, limit, window, "failed client authentications")
+        ratelimit.refuse_if_exhausted(
+            [client_key],
+            config["AUTH_FAILURES_PER_WINDOW"],
+            window,
+            "failed client authentications",
+        )
+        ratelimit.refuse_if_exhausted(
+            [address_key],
+            config["OAUTH_ADDRESS_FAILURES_PER_WINDOW"],
+            window,
+            "failed client authentications from this address",
+        )
     except RateLimited as error:
         return problem_response(429, error.code, error.title, error.detail, headers=error.headers)
     server = current_app.extensions["hub_oauth_server"]
@@ -79,7 +105,9 @@ def _limited(endpoint: str) -> Any:
     else:
         response = server.create_endpoint_response(endpoint)
     if response.status_code in (400, 401):
-        ratelimit.count(keys, window)  # committed with the request: the view returned normally
+        if _authentication_failed(response):
+            # committed with the request: the view returned normally
+            ratelimit.count([client_key, address_key], window)
         audit.record(
             ANONYMOUS,
             "auth.client_auth_failed",

@@ -32,6 +32,7 @@ READERS = ("intake", "provider", "agency_admin")
 def consent_view(record: Any) -> dict[str, Any]:
     return {
         **{name: getattr(record, name) for name in ConsentSchema().fields if hasattr(record, name)},
+        "signer_authority": consent.signer_authority(record),
         "status": record.status(clock.now()),
     }
 

@@ -139,6 +139,25 @@ def load_owned(actor: Actor, client_id: uuid.UUID, *, lock: bool = False) -> Cli
     return client
 
 
+def seal_text(client_id: uuid.UUID, text: str, context: str) -> bytes | None:
+    """Free text about her (an outcome, a representative's authority), sealed under her data
+    key and bound to `context` (row and field); None when her key is gone (erased)."""
+    stored = keystore.get(client_id)
+    if stored is None:
+        return None
+    return envelope.seal(envelope.unwrap(*stored), text.encode(), context)
+
+
+def open_text(client_id: uuid.UUID, sealed: bytes | None, context: str) -> str | None:
+    """What `seal_text` sealed; None when nothing was, or her key is gone (erased)."""
+    if sealed is None:
+        return None
+    stored = keystore.get(client_id)
+    if stored is None:
+        return None
+    return envelope.open_sealed(envelope.unwrap(*stored), sealed, context).decode()
+
+
 def unseal(client: Client, categories: set[str]) -> dict[str, Any]:
     """The PII values of `categories` (only the caller decides who may see them)."""
     wanted = [

@@ -25,7 +25,8 @@ class Consent(UUIDPrimaryKey, Base):
     data_categories: Mapped[list[str]] = mapped_column(JSON)
     method: Mapped[str] = mapped_column(String(20))
     signer: Mapped[str] = mapped_column(String(20))
-    signer_authority: Mapped[str | None] = mapped_column(String(200))
+    # a representative's authority names them (and so her): sealed under her key
+    signer_authority_sealed: Mapped[bytes | None]
     form_version: Mapped[str] = mapped_column(String(40))
     form_language: Mapped[str] = mapped_column(String(20))
     signed_at: Mapped[datetime]

@@ -55,6 +55,16 @@ def facts(consent: Consent | None) -> policy.ConsentFacts | None:
     )
 
 
+def _authority_context(consent_id: uuid.UUID) -> str:
+    return f"consent.signer_authority:{consent_id}"
+
+
+def signer_authority(record: Consent) -> str | None:
+    """The representative's stated authority, opened from its seal (None once erased)."""
+    sealed = record.signer_authority_sealed
+    return clients.open_text(record.client_id, sealed, _authority_context(record.id))
+
+
 def record_consent(
     actor: Actor,
     client_id: uuid.UUID,
@@ -109,7 +119,6 @@ def record_consent(
         data_categories=sorted(set(data_categories)),
         method=method,
         signer=signer,
-        signer_authority=signer_authority,
         form_version=form_version,
         form_language=form_language,
         signed_at=signed_at,
@@ -118,6 +127,10 @@ def record_consent(
     )
     db.session.add(consent)
     db.session.flush()
+    if signer_authority is not None and signer_authority.strip():  # stored as given
+        consent.signer_authority_sealed = clients.seal_text(
+            client.id, signer_authority, _authority_context(consent.id)
+        )
     audit.record(
         actor,
         "consent.recorded",

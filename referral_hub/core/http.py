@@ -141,9 +141,10 @@ def read_json_body() -> None:
     if len(raw) > limit:
         raise PayloadTooLarge(f"The body may be at most {limit} bytes.")
     g.raw_body = raw
-    if not raw:
-        return
     mimetype = request.mimetype or ""
+    if not raw:
+        _refuse_empty_json(mimetype)
+        return
     if mimetype != "application/json" and not mimetype.endswith("+json"):
         raise UnsupportedMediaType(
             "Send the body as JSON with Content-Type: application/json.",
@@ -174,6 +175,20 @@ def _read_at_most(size: int) -> bytes:
         parts.append(part)
         remaining -= len(part)
     return b"".join(parts)
+
+
+def _refuse_empty_json(mimetype: str) -> None:
+    """A zero-length body sent as JSON is not a JSON document (not `{}`): to an endpoint that
+    takes a body it is malformed, never a record made of defaults. With no Content-Type, or
+    to an endpoint that takes no body (`accept`), an empty body is simply no body."""
+    if mimetype != "application/json" and not mimetype.endswith("+json"):
+        return
+    view = current_app.view_functions.get(request.endpoint or "")
+    if view is not None and _takes_json_body(view):
+        raise MalformedRequest(
+            "The body is empty: send a JSON document (at least {}).",
+            errors={"$": ["Empty body: not a JSON document."]},
+        )
 
 
 def _refuse_unwanted_body(document: Any) -> None:

@@ -6,23 +6,30 @@ its response is stored in the *same* transaction as the change it made, so eithe
 exist or neither does; a later request with the same key and body replays that response,
 with another body it is refused (422). Failed requests release the key: they changed
 nothing, so trying again is safe. Stored responses are encrypted; records live 24 hours.
+
+A stored answer may hold survivor text (a message's body). When the request touched a
+client's data key, the answer is sealed under that key too (`core.envelope`), so erasing
+her (destroying the key) shreds the copy at once instead of 24 hours later; a retry after
+that gets 409 saying the first answer is gone.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import logging
 import re
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from flask import Response, current_app, g, request
 from sqlalchemy import String, UniqueConstraint, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
-from referral_hub.core import clock, crypto
+from referral_hub.core import clock, crypto, envelope, keystore
 from referral_hub.core.db import Base, UUIDPrimaryKey, is_unavailable, transaction
 from referral_hub.core.errors import Conflict, IdempotencyKeyReused, ValidationFailed
 from referral_hub.extensions import db
@@ -115,10 +122,47 @@ def begin() -> Response | None:
     return None
 
 
+def _context(record: IdempotencyRecord) -> str:
+    return f"idempotency.response:{record.id}"
+
+
+def _seal(record: IdempotencyRecord, stored: dict[str, Any]) -> bytes:
+    """The answer, sealed under the data key of every client the request touched."""
+    document = json.dumps(stored).encode()
+    clients = keystore.used_in_request()
+    if not clients:
+        return crypto.encrypt(document)
+    for client_id in clients:
+        wrapped = keystore.get(client_id)
+        if wrapped is None:  # her key is gone already: keep no copy at all
+            document = b""
+            break
+        document = envelope.seal(envelope.unwrap(*wrapped), document, _context(record))
+    sealed = {"sealed_for": [str(c) for c in clients], "blob": base64.b64encode(document).decode()}
+    return crypto.encrypt(json.dumps(sealed).encode())
+
+
+def _open(record: IdempotencyRecord, response: bytes) -> dict[str, Any]:
+    outer = json.loads(crypto.decrypt(response))
+    if "sealed_for" not in outer:
+        return dict(outer)
+    blob = base64.b64decode(outer["blob"])
+    for client_id in reversed(outer["sealed_for"]):
+        wrapped = keystore.get(uuid.UUID(client_id)) if blob else None
+        if wrapped is None:
+            raise Conflict(
+                "This Idempotency-Key was answered, and the answer was erased with the "
+                "survivor's record; the request was not repeated.",
+                errors={HEADER: ["Answered before; that answer is no longer kept."]},
+            )
+        blob = envelope.open_sealed(envelope.unwrap(*wrapped), blob, _context(record))
+    return dict(json.loads(blob))
+
+
 def _replay(record: IdempotencyRecord) -> Response:
     if record.response is None or record.status_code is None:
         raise RuntimeError(f"idempotency record {record.id} is done but has no response")
-    stored = json.loads(crypto.decrypt(record.response))
+    stored = _open(record, record.response)
     response = Response(stored["body"], status=record.status_code)
     for name, value in stored["headers"].items():
         response.headers[name] = value
@@ -140,7 +184,7 @@ def complete(response: Response) -> None:
     }
     record.in_flight = False
     record.status_code = response.status_code
-    record.response = crypto.encrypt(json.dumps(stored).encode())
+    record.response = _seal(record, stored)
     g.idempotency_completed = True
 
 

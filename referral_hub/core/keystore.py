@@ -16,6 +16,7 @@ import uuid
 import weakref
 from datetime import datetime
 
+from flask import g, has_request_context
 from sqlalchemy import LargeBinary, MetaData, String, Uuid, delete, inspect, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
@@ -72,12 +73,28 @@ def _session() -> Session:
     return Session(bind=bind, join_transaction_mode="create_savepoint")
 
 
+def _note_use(client_id: uuid.UUID) -> None:
+    """Remember, for this request, whose data key it touched: whatever it answers may hold
+    her data, so a stored copy of the answer is sealed under her key (`core.idempotency`)."""
+    if has_request_context():
+        used: list[uuid.UUID] = g.setdefault("data_key_clients", [])
+        if client_id not in used:
+            used.append(client_id)
+
+
+def used_in_request() -> list[uuid.UUID]:
+    """The clients whose data keys this request touched, in order."""
+    return list(g.get("data_key_clients", [])) if has_request_context() else []
+
+
 def put(client_id: uuid.UUID, wrapped_key: bytes, kek_id: str) -> None:
+    _note_use(client_id)
     with _session() as session, session.begin():
         session.add(ClientKey(client_id=client_id, wrapped_key=wrapped_key, kek_id=kek_id))
 
 
 def get(client_id: uuid.UUID) -> tuple[bytes, str] | None:
+    _note_use(client_id)
     with _session() as session:
         row = session.get(ClientKey, client_id)
         return (row.wrapped_key, row.kek_id) if row is not None else None

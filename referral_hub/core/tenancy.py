@@ -6,7 +6,7 @@ import uuid
 
 from flask import g, has_request_context
 
-from referral_hub.core.errors import NotFound
+from referral_hub.core.errors import Forbidden, NotFound
 
 
 def foreign(subject_type: str, subject_id: uuid.UUID | str) -> NotFound:
@@ -18,3 +18,14 @@ def foreign(subject_type: str, subject_id: uuid.UUID | str) -> NotFound:
     if has_request_context():
         g.foreign_subject = (subject_type, str(subject_id))
     return NotFound()
+
+
+def refused(subject_type: str, subject_id: uuid.UUID | str, detail: str) -> Forbidden:
+    """The Forbidden to raise for an object the caller may see but not change.
+
+    The hub records the refusal (`access.denied`, naming the object) once the request has
+    rolled back, as for `foreign`.
+    """
+    if has_request_context():
+        g.foreign_subject = (subject_type, str(subject_id))
+    return Forbidden(detail)

@@ -107,17 +107,21 @@ def _apply_eligibility(service: Service, eligibility: dict[str, Any]) -> None:
 
 
 def _apply_location(service: Service, location: dict[str, Any]) -> None:
-    service.location_name = location.get("name")
+    """A confidential site's name goes with its address, encrypted (a shelter's name can
+    say where she is); a public site's name is public."""
     service.city = location.get("city")
     service.region = location.get("region")
     service.country = location.get("country")
     service.confidential = bool(location.get("confidential", False))
+    name = location.get("name")
+    service.location_name = None if service.confidential else name
     latitude, longitude = location.get("latitude"), location.get("longitude")
     address = location.get("address") or {}
     private = {"address": address, "latitude": latitude, "longitude": longitude}
-    service.address_encrypted = (
-        crypto.encrypt(json.dumps(private).encode()) if (address or latitude is not None) else None
-    )
+    if service.confidential and name:
+        private["name"] = name
+    kept = address or latitude is not None or "name" in private
+    service.address_encrypted = crypto.encrypt(json.dumps(private).encode()) if kept else None
     if latitude is None or longitude is None:
         service.search_lat = service.search_lon = None
     elif service.confidential:
@@ -223,7 +227,7 @@ def location_for(service: Service, viewer: Actor) -> dict[str, Any]:
     if owner and service.address_encrypted:
         private = json.loads(crypto.decrypt(service.address_encrypted))
         location.update(
-            name=service.location_name,
+            name=private.get("name", service.location_name),
             address=private["address"],
             latitude=private["latitude"],
             longitude=private["longitude"],

@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
+import http.client
 import json
 import secrets
-import urllib.error
-import urllib.parse
-import urllib.request
 import uuid
 from typing import Any
 
@@ -31,6 +28,7 @@ from referral_hub.extensions import db
 from referral_hub.jobs import service as outbox
 from referral_hub.jobs.handlers import DeliveryFailed, consumer
 from referral_hub.jobs.models import OutboxMessage, OutboxStatus
+from referral_hub.notifications import egress
 from referral_hub.notifications.models import Webhook
 
 EVENTS = (
@@ -60,21 +58,18 @@ def _admin_of(actor: Actor, agency_id: uuid.UUID) -> None:
         raise Forbidden("Agency administrators manage their agency's webhooks.")
 
 
+def _public_only() -> bool:
+    return bool(current_app.config["HUB_ENV"] == "production")
+
+
 def _public_https(url: str) -> None:
     """In production a webhook must be https to a public host: no loopback, no private
-    ranges, no link-local metadata addresses (a hub must not be made to call inwards)."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme != "https" or not parts.hostname:
-        raise ValidationFailed(errors={"url": ["Use https to a public host."]})
-    host = parts.hostname
-    if host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
-        raise ValidationFailed(errors={"url": ["Not a public host."]})
+    ranges, no link-local metadata addresses (a hub must not be made to call inwards).
+    Hosts are read as the resolver reads them and names are resolved (`egress.check`)."""
     try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return  # a name; resolved by the receiver's DNS at delivery
-    if not address.is_global:
-        raise ValidationFailed(errors={"url": ["Not a public address."]})
+        egress.check(url, public_only=True)
+    except egress.Refused as refusal:
+        raise ValidationFailed(errors={"url": [str(refusal)]}) from None
 
 
 def subscribe(actor: Actor, *, url: str, events: list[str]) -> tuple[Webhook, str]:
@@ -82,7 +77,7 @@ def subscribe(actor: Actor, *, url: str, events: list[str]) -> tuple[Webhook, st
     if actor.agency_id is None:
         raise Forbidden("Webhooks belong to an agency.")
     _admin_of(actor, actor.agency_id)
-    if current_app.config["HUB_ENV"] == "production":
+    if _public_only():
         _public_https(url)
     secret = "whsec_" + secrets.token_urlsafe(32)
     hook = Webhook(
@@ -176,23 +171,20 @@ def deliver_webhook(message: OutboxMessage) -> None:
         separators=(",", ":"),
     ).encode()
     secret = crypto.decrypt(hook.secret_encrypted).decode()
-    request = urllib.request.Request(  # noqa: S310 - the subscriber's own URL, checked at subscribe
-        hook.url,
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "User-Agent": "referral-hub-webhooks",
-            "X-Hub-Signature": sign(secret, body),
-            "X-Hub-Delivery": str(message.id),
-        },
-    )
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "referral-hub-webhooks",
+        "X-Hub-Signature": sign(secret, body),
+        "X-Hub-Delivery": str(message.id),
+    }
     try:
-        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
-            status = response.status
-    except urllib.error.HTTPError as error:
-        raise DeliveryFailed(f"receiver answered {error.code}") from None
-    except (urllib.error.URLError, OSError) as error:
+        # resolved and checked again now, and the connection pinned to the address checked
+        target = egress.check(hook.url, public_only=_public_only())
+    except egress.Refused as refusal:
+        raise DeliveryFailed(f"refused to call the receiver: {refusal}") from None
+    try:
+        status = egress.post(target, body, headers, timeout=5)
+    except (OSError, http.client.HTTPException) as error:
         raise DeliveryFailed(f"could not reach the receiver ({type(error).__name__})") from None
     if not 200 <= status < 300:
         raise DeliveryFailed(f"receiver answered {status}")

@@ -89,7 +89,8 @@ class Referral(UUIDPrimaryKey, Base):
     accepted_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
     decline_reason: Mapped[str | None] = mapped_column(String(40))
-    outcome: Mapped[str | None] = mapped_column(String(40))
+    outcome: Mapped[str | None] = mapped_column(String(40))  # a code (states.OUTCOME_CODES)
+    outcome_note: Mapped[bytes | None]  # the receiver's words, sealed under her key
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(default=clock.now, onupdate=clock.now)
     created_by: Mapped[str | None] = mapped_column(String(64))

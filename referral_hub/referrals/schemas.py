@@ -8,7 +8,13 @@ from referral_hub.consent.policy import CATEGORIES
 from referral_hub.core.schemas import HubSchema, PageArgs, StrictBoolean, StrictInteger
 from referral_hub.directory.vocabulary import Category
 from referral_hub.referrals.deadlines import Urgency
-from referral_hub.referrals.states import DECLINE_REASONS, UNFINISHED_REASONS, State
+from referral_hub.referrals.states import (
+    COMPLETION_OUTCOMES,
+    DECLINE_REASONS,
+    OUTCOME_CODES,
+    UNFINISHED_REASONS,
+    State,
+)
 
 URGENCIES = [u.value for u in Urgency]
 
@@ -54,7 +60,18 @@ class ReferralSchema(HubSchema):
         fields.UUID(), metadata={"description": "Next best matches, when it expired."}
     )
     decline_reason = fields.String(allow_none=True)
-    outcome = fields.String(allow_none=True)
+    outcome = fields.String(
+        allow_none=True, metadata={"description": "The coded outcome (same as outcome_code)."}
+    )
+    outcome_code = fields.String(
+        allow_none=True,
+        validate=validate.OneOf(OUTCOME_CODES),
+        metadata={
+            "description": (
+                "How it ended, coded. The receiver's own words are kept sealed under her key."
+            )
+        },
+    )
     created_at = fields.AwareDateTime()
     updated_at = fields.AwareDateTime()
 
@@ -68,7 +85,7 @@ class ReferralListArgs(PageArgs):
 class TransitionArgs(HubSchema):
     """What each action takes: decline `reason` (+ `note`, `suggested_service_id`), withdraw and
     mark-error `reason`, request-info `question`, provide-info `answer`, waitlist `position`/`eta`,
-    complete `outcome`, end-unfinished `reason`."""
+    complete `outcome_code` and `outcome` (words, kept sealed), end-unfinished `reason`."""
 
     reason = fields.String(validate=validate.Length(min=1, max=200))
     note = fields.String(validate=validate.Length(max=2000))
@@ -77,7 +94,8 @@ class TransitionArgs(HubSchema):
     answer = fields.String(validate=validate.Length(min=1, max=2000))
     position = StrictInteger(validate=validate.Range(min=1, max=10_000))
     eta = fields.AwareDateTime()
-    outcome = fields.String(validate=validate.Length(max=40))
+    outcome = fields.String(validate=validate.Length(max=200))
+    outcome_code = fields.String(validate=validate.OneOf(COMPLETION_OUTCOMES))
 
 
 class NeedArgs(HubSchema):

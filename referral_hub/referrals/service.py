@@ -347,10 +347,22 @@ def _effects(
     if move.target == State.NOT_COMPLETED:
         referral.outcome = payload.get("reason") or "no_show"
     if move.target == State.COMPLETED:
-        referral.outcome = payload.get("outcome") or "completed"
+        _record_outcome(referral, payload.get("outcome_code"), payload.get("outcome"))
     if move.target in states.TERMINAL and referral.holds_unit:
         referral.holds_unit = False
         directory.release_unit(actor, referral.service_id, note=f"referral {referral.id}")
+
+
+def _record_outcome(referral: Referral, code: str | None, words: str | None) -> None:
+    """A coded outcome for everyone; the receiver's own words (which may say something about
+    her) sealed under her key. Words that are a code are taken as that code."""
+    words = words if words is not None and words.strip() else None  # stored as given
+    if code is None:
+        code = words if words in states.COMPLETION_OUTCOMES else ("other" if words else None)
+    referral.outcome = code or "completed"
+    if words is not None and words != referral.outcome:
+        context = f"referral.outcome:{referral.id}"
+        referral.outcome_note = clients.seal_text(referral.client_id, words, context)
 
 
 def _supersede_siblings(winner: Referral) -> None:
@@ -434,6 +446,7 @@ def describe(referral: Referral) -> dict[str, Any]:
         "suggested_service_ids": referral.suggested_service_ids,
         "decline_reason": referral.decline_reason,
         "outcome": referral.outcome,
+        "outcome_code": referral.outcome,
         "created_at": referral.created_at,
         "updated_at": referral.updated_at,
     }

@@ -62,6 +62,10 @@ DECLINE_REASONS = (
     "other",
 )
 UNFINISHED_REASONS = ("no_show", "left", "unreachable", "ineligible_after_assessment")
+# how a completed referral went, coded (what coordinators and reports see); words the
+# receiver adds are sealed under her key beside it (`Referral.outcome_note`)
+COMPLETION_OUTCOMES = ("completed", "goals_met", "partly_met", "moved_on", "other")
+OUTCOME_CODES = COMPLETION_OUTCOMES + UNFINISHED_REASONS
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from flask import flash, g, redirect, render_template, request, url_for
 from werkzeug.datastructures import MultiDict
 
 from referral_hub.agencies import service as agencies
-from referral_hub.agencies.models import AgencyStatus, Role
+from referral_hub.agencies.models import AgencyStatus
 from referral_hub.agencies.schemas import UserCreateArgs
 from referral_hub.auth import admin as access
 from referral_hub.auth import admin_reads
@@ -135,8 +135,7 @@ def _refusal_beside(field: str) -> Iterator[None]:
 
 
 def _grantable_roles() -> list[str]:
-    hub_wide = access.HUB_WIDE_ROLES
-    return [r.value for r in Role if _is_hub_admin() or r.value not in hub_wide]
+    return access.grantable_roles(g.actor)
 
 
 def _role_options(roles: list[str]) -> list[tuple[str, str]]:
@@ -189,6 +188,7 @@ def _user_context(user_id: uuid.UUID) -> dict[str, Any]:
         "kept_roles": [r for r in person.roles if r not in grantable],
         "role_words": ROLE_WORDS,
         "is_self": str(person.id) == g.actor.id,
+        "may_manage": access.may_manage(g.actor, person),
     }
 
 
