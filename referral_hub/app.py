@@ -111,10 +111,10 @@ def _install_request_lifecycle(app: Flask) -> None:
         g.request_id = accept_or_make(request.headers.get("X-Request-Id"))
         g.request_id_token = current_request_id.set(g.request_id)
         read_json_body()
-        refuse_unknown_query()
         g.actor = app.extensions.get("actor_resolver", lambda: ANONYMOUS)()
         for guard in app.extensions.get("request_guards", []):
             guard()
+        refuse_unknown_query()  # after the guards: a forged CSRF token is a 403 wherever it is
         return idempotency.begin()
 
     @app.after_request
