@@ -210,28 +210,106 @@ def _stage(grant: AccessGrant | None) -> policy.Stage:
     return policy.Stage.ACCEPTED if grant.accepted else policy.Stage.OFFERED
 
 
-def disclose_client(actor: Actor, client_id: uuid.UUID) -> Disclosure:
-    """What this actor may see of this client now — audited before any PII leaves."""
-    client = clients.load_client(client_id)
+def _reader(actor: Actor, client: Client) -> policy.Reader:
     owner = actor.kind == ActorKind.SYSTEM or client.owner_agency_id == actor.agency_id
-    grant = None
-    consent = None
-    if not owner:
-        grant = db.session.scalar(
-            select(AccessGrant)
-            .where(AccessGrant.client_id == client.id, AccessGrant.agency_id == actor.agency_id)
-            .order_by(AccessGrant.ended_at.is_(None).desc(), AccessGrant.opened_at.desc())
-        )
-        consent = db.session.get(Consent, grant.consent_id) if grant and grant.consent_id else None
-    agency = db.session.get(Agency, actor.agency_id) if actor.agency_id else None
-    reader = policy.Reader(
-        agency_id=actor.agency_id or uuid.UUID(int=0),
+    return _agency_reader(actor.agency_id, owner=owner)
+
+
+def _agency_reader(agency_id: uuid.UUID | None, *, owner: bool = False) -> policy.Reader:
+    agency = db.session.get(Agency, agency_id) if agency_id else None
+    return policy.Reader(
+        agency_id=agency_id or uuid.UUID(int=0),
         is_owner=owner,
         is_law_enforcement=agency is not None and agency.kind == AgencyKind.LAW_ENFORCEMENT,
     )
-    categories = policy.readable(facts(consent), reader, _stage(grant), clock.now())
+
+
+def _through(
+    grant: AccessGrant | None,
+    reader: policy.Reader,
+    now: datetime,
+    stage: policy.Stage | None = None,
+) -> tuple[frozenset[str], uuid.UUID | None]:
+    """The one rule asked for one grant: what the reader reads through it, under which consent."""
+    record = db.session.get(Consent, grant.consent_id) if grant and grant.consent_id else None
+    categories = policy.readable(
+        facts(record),
+        reader,
+        stage or _stage(grant),
+        now,
+        shared=grant.data_categories if grant else (),
+        purpose=grant.purpose if grant else None,
+    )
+    return categories, record.id if record else None
+
+
+def _grants(
+    client_id: uuid.UUID, agency_id: uuid.UUID | None, referral_id: str | None = None
+) -> list[AccessGrant]:
+    statement = select(AccessGrant).where(
+        AccessGrant.client_id == client_id, AccessGrant.agency_id == agency_id
+    )
+    if referral_id is not None:
+        statement = statement.where(AccessGrant.referral_id == referral_id)
+    return list(
+        db.session.scalars(
+            statement.order_by(AccessGrant.ended_at.is_(None).desc(), AccessGrant.opened_at.desc())
+        )
+    )
+
+
+def readable_now(
+    actor: Actor, client: Client, referral_id: str | None = None
+) -> tuple[frozenset[str], uuid.UUID | None]:
+    """What the actor may read of her now — through one referral, or through all of its
+    agency's referrals of her (each shares only its own categories) — and the consent of
+    the newest referral that gives it anything. Reads nothing and records nothing."""
+    reader = _reader(actor, client)
+    now = clock.now()
+    if reader.is_owner:
+        return policy.readable(None, reader, policy.Stage.NONE, now, shared=(), purpose=None), None
+    categories: frozenset[str] = policy.NOTHING
+    consent_id = None
+    for grant in _grants(client.id, actor.agency_id, referral_id):
+        through, record = _through(grant, reader, now)
+        if through and consent_id is None:
+            consent_id = record
+        categories |= through
+    return categories, consent_id
+
+
+def receiver_reads(
+    agency_id: uuid.UUID, client_id: uuid.UUID, referral_id: str
+) -> tuple[frozenset[str], frozenset[str]]:
+    """For the survivor's receipt: what this agency reads through this referral now, and
+    what it would read once it accepts (the same rule, asked at the accepted stage)."""
+    grant = db.session.scalar(
+        select(AccessGrant).where(
+            AccessGrant.client_id == client_id,
+            AccessGrant.agency_id == agency_id,
+            AccessGrant.referral_id == referral_id,
+        )
+    )
+    if grant is None:
+        return policy.NOTHING, policy.NOTHING
+    reader = _agency_reader(agency_id)
+    now = clock.now()
+    later = policy.NOTHING
+    if grant.ended_at is None:
+        later, _ = _through(grant, reader, now, policy.Stage.ACCEPTED)
+    return _through(grant, reader, now)[0], later
+
+
+def disclose_client(
+    actor: Actor, client_id: uuid.UUID, referral_id: str | None = None
+) -> Disclosure:
+    """What this actor may see of this client now (through one referral when named) —
+    audited before any PII leaves."""
+    client = clients.load_client(client_id)
+    categories, consent_id = readable_now(actor, client, referral_id)
     if not categories:
         raise foreign("client", client.id)
+    owner = client.owner_agency_id == actor.agency_id or actor.kind == ActorKind.SYSTEM
     pii = clients.unseal(client, set(categories))
     shown = sorted(categories & policy.PII_CATEGORIES & _present(client))
     if shown:  # the record first, then the data: no event, no PII
@@ -241,10 +319,10 @@ def disclose_client(actor: Actor, client_id: uuid.UUID) -> Disclosure:
             client,
             client_reference=client.reference,
             fields=shown,
-            consent_id=consent.id if consent else None,
+            consent_id=consent_id,
             details={"as": "owner" if owner else "recipient"},
         )
-    return Disclosure(client, categories, consent.id if consent else None, pii)
+    return Disclosure(client, categories, consent_id, pii)
 
 
 def _present(client: Client) -> frozenset[str]:
@@ -254,11 +332,23 @@ def _present(client: Client) -> frozenset[str]:
 
 
 def open_grant(
-    client_id: uuid.UUID, agency_id: uuid.UUID, consent_id: uuid.UUID | None, referral_id: str
+    client_id: uuid.UUID,
+    agency_id: uuid.UUID,
+    consent_id: uuid.UUID | None,
+    referral_id: str,
+    *,
+    shared: list[str],
+    purpose: str,
 ) -> AccessGrant:
-    """For referrals: a receiver's window (profile only until accepted)."""
+    """For referrals: a receiver's window onto what this referral shared, for the service's
+    purpose (profile only until accepted)."""
     grant = AccessGrant(
-        client_id=client_id, agency_id=agency_id, consent_id=consent_id, referral_id=referral_id
+        client_id=client_id,
+        agency_id=agency_id,
+        consent_id=consent_id,
+        referral_id=referral_id,
+        data_categories=sorted(set(shared)),
+        purpose=purpose,
     )
     db.session.add(grant)
     return grant
