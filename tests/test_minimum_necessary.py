@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -21,10 +22,10 @@ from referral_hub.consent.models import AccessGrant
 from referral_hub.core import clock
 from referral_hub.core.actor import Actor, ActorKind
 from referral_hub.core.db import transaction
-from referral_hub.core.errors import NotFound
+from referral_hub.core.errors import Forbidden, NotFound
 from referral_hub.extensions import db
 from referral_hub.jobs.models import OutboxMessage
-from referral_hub.referrals import bundles, inbox, tracking
+from referral_hub.referrals import bundles, conversation, inbox, tracking
 from referral_hub.referrals import service as referrals
 from referral_hub.referrals.models import Referral
 from referral_hub.referrals.states import State
@@ -471,3 +472,28 @@ def _reads(http: Any, referral: Referral) -> list[str]:
         return []
     assert sorted(shown.categories) == through_api
     return through_api
+
+
+def test_expiry_ends_an_accepted_referrals_access_like_revocation(
+    client: Any, session: Any, hub: dict[str, Any]
+) -> None:
+    consent_id = _consent(hub, ["contact"], expires_at=clock.now() + timedelta(days=2))
+    referral = _send(hub, ["contact"], consent_id)
+    _accept(hub, referral.id)
+    harbor = _staff(hub["harbor"], "provider")
+    with transaction():
+        assert conversation.list_messages(harbor, referral.id) == []
+    with clock.frozen_at(clock.now() + timedelta(days=2)):
+        with pytest.raises(Forbidden), transaction():
+            conversation.list_messages(harbor, referral.id)
+        with transaction():
+            assert consent.expire_consents() == 1
+        with transaction():
+            view = inbox.received_referral(harbor, referral.id)
+    assert view["access_ended"] and view["note"] is None and view["client"] is None
+    session.expire_all()
+    assert session.get(Referral, referral.id).status == State.ACCEPTED
+    (ended,) = session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "referral.access_ended")
+    ).all()
+    assert ended.details["reason"] == "consent expired"

@@ -415,6 +415,7 @@ def withdraw_under_consent(consent_id: uuid.UUID, reason: str) -> int:
         )
     ]
     withdrawn = 0
+    senders = set()
     for referral in db.session.scalars(
         select(Referral).where(
             Referral.consent_id == consent_id, Referral.status.in_(open_before_acceptance)
@@ -423,10 +424,20 @@ def withdraw_under_consent(consent_id: uuid.UUID, reason: str) -> int:
         if referral.status == State.DRAFT:
             referral.status = State.WITHDRAWN
             referral.closed_at = clock.now()
-        else:
+        else:  # the receiver is told by the move; the sender (expiry: nobody acted) here
             transition(SYSTEM, referral.id, "withdraw", reason=f"consent {reason}")
+            senders.add(referral.sender_agency_id)
         withdrawn += 1
+    _tell(senders, set())
     return withdrawn
+
+
+def _tell(senders: set[uuid.UUID], receivers: set[uuid.UUID]) -> None:
+    """One fixed-text e-mail per agency and side, however many referrals it concerns."""
+    for agency_id in senders:
+        email_staff(agency_id, {"intake", "agency_admin"}, "action_waiting")
+    for agency_id in receivers:
+        email_staff(agency_id, {"provider", "agency_admin"}, "action_waiting")
 
 
 def end_access_under_consent(consent_id: uuid.UUID, reason: str) -> int:
@@ -434,6 +445,7 @@ def end_access_under_consent(consent_id: uuid.UUID, reason: str) -> int:
     be in the bed), the receiver's access to her data ended with the consent — every read
     asks the policy, so nothing is left to close — and both sides are told, on the record."""
     ended = 0
+    senders, receivers = set(), set()
     for referral in db.session.scalars(
         select(Referral).where(
             Referral.consent_id == consent_id,
@@ -448,14 +460,15 @@ def end_access_under_consent(consent_id: uuid.UUID, reason: str) -> int:
             consent_id=consent_id,
             details={"reason": f"consent {reason}", "status": referral.status.value},
         )
-        email_staff(referral.receiver_agency_id, {"provider", "agency_admin"}, "action_waiting")
-        email_staff(referral.sender_agency_id, {"intake", "agency_admin"}, "action_waiting")
+        senders.add(referral.sender_agency_id)
+        receivers.add(referral.receiver_agency_id)
         webhooks.announce(
             "referral.access_ended",
             {referral.sender_agency_id, referral.receiver_agency_id},
             {"referral_id": str(referral.id), "status": referral.status.value},
         )
         ended += 1
+    _tell(senders, receivers)
     return ended
 
 
