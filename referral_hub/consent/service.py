@@ -225,79 +225,72 @@ def _agency_reader(agency_id: uuid.UUID | None, *, owner: bool = False) -> polic
 
 
 def _through(
-    grant: AccessGrant | None,
-    reader: policy.Reader,
-    now: datetime,
-    stage: policy.Stage | None = None,
+    grant: AccessGrant, reader: policy.Reader, now: datetime, *, if_accepted: bool = False
 ) -> tuple[frozenset[str], uuid.UUID | None]:
-    """The one rule asked for one grant: what the reader reads through it, under which consent."""
-    record = db.session.get(Consent, grant.consent_id) if grant and grant.consent_id else None
+    """The one rule asked for one grant: what the reader reads through it (or would, once an
+    open referral is accepted), and under which consent."""
+    record = db.session.get(Consent, grant.consent_id) if grant.consent_id else None
+    stage = _stage(grant)
+    if if_accepted and stage == policy.Stage.OFFERED:
+        stage = policy.Stage.ACCEPTED
     categories = policy.readable(
-        facts(record),
-        reader,
-        stage or _stage(grant),
-        now,
-        shared=grant.data_categories if grant else (),
-        purpose=grant.purpose if grant else None,
+        facts(record), reader, stage, now, shared=grant.data_categories, purpose=grant.purpose
     )
     return categories, record.id if record else None
 
 
-def _grants(
-    client_id: uuid.UUID, agency_id: uuid.UUID | None, referral_id: str | None = None
-) -> list[AccessGrant]:
+def _through_all(
+    reader: policy.Reader,
+    client_id: uuid.UUID,
+    referral_id: str | None = None,
+    *,
+    if_accepted: bool = False,
+) -> tuple[frozenset[str], uuid.UUID | None]:
+    """Through one referral, or all of the agency's referrals of her (each shares only its own
+    categories): the union, and the consent of the newest referral that gives anything."""
     statement = select(AccessGrant).where(
-        AccessGrant.client_id == client_id, AccessGrant.agency_id == agency_id
+        AccessGrant.client_id == client_id, AccessGrant.agency_id == reader.agency_id
     )
     if referral_id is not None:
         statement = statement.where(AccessGrant.referral_id == referral_id)
-    return list(
-        db.session.scalars(
-            statement.order_by(AccessGrant.ended_at.is_(None).desc(), AccessGrant.opened_at.desc())
-        )
+    statement = statement.order_by(
+        AccessGrant.ended_at.is_(None).desc(), AccessGrant.opened_at.desc()
     )
-
-
-def readable_now(
-    actor: Actor, client: Client, referral_id: str | None = None
-) -> tuple[frozenset[str], uuid.UUID | None]:
-    """What the actor may read of her now — through one referral, or through all of its
-    agency's referrals of her (each shares only its own categories) — and the consent of
-    the newest referral that gives it anything. Reads nothing and records nothing."""
-    reader = _reader(actor, client)
     now = clock.now()
-    if reader.is_owner:
-        return policy.readable(None, reader, policy.Stage.NONE, now, shared=(), purpose=None), None
     categories: frozenset[str] = policy.NOTHING
     consent_id = None
-    for grant in _grants(client.id, actor.agency_id, referral_id):
-        through, record = _through(grant, reader, now)
+    for grant in db.session.scalars(statement):
+        through, record = _through(grant, reader, now, if_accepted=if_accepted)
         if through and consent_id is None:
             consent_id = record
         categories |= through
     return categories, consent_id
 
 
-def receiver_reads(
-    agency_id: uuid.UUID, client_id: uuid.UUID, referral_id: str
-) -> tuple[frozenset[str], frozenset[str]]:
-    """For the survivor's receipt: what this agency reads through this referral now, and
-    what it would read once it accepts (the same rule, asked at the accepted stage)."""
-    grant = db.session.scalar(
-        select(AccessGrant).where(
-            AccessGrant.client_id == client_id,
-            AccessGrant.agency_id == agency_id,
-            AccessGrant.referral_id == referral_id,
+def readable_now(
+    actor: Actor, client: Client, referral_id: str | None = None
+) -> tuple[frozenset[str], uuid.UUID | None]:
+    """What the actor may read of her now (through one referral when named), and under which
+    consent. Reads nothing and records nothing."""
+    reader = _reader(actor, client)
+    if reader.is_owner:
+        everything = policy.readable(
+            None, reader, policy.Stage.NONE, clock.now(), shared=(), purpose=None
         )
-    )
-    if grant is None:
-        return policy.NOTHING, policy.NOTHING
+        return everything, None
+    return _through_all(reader, client.id, referral_id)
+
+
+def receiver_reads(
+    agency_id: uuid.UUID, client_id: uuid.UUID
+) -> tuple[frozenset[str], frozenset[str]]:
+    """For the survivor's receipt: what this agency reads of her now — exactly what its
+    `GET /clients/{id}` gives — and what it would read once it accepts what is still open
+    (the same rule, asked at the accepted stage)."""
     reader = _agency_reader(agency_id)
-    now = clock.now()
-    later = policy.NOTHING
-    if grant.ended_at is None:
-        later, _ = _through(grant, reader, now, policy.Stage.ACCEPTED)
-    return _through(grant, reader, now)[0], later
+    now, _ = _through_all(reader, client_id)
+    later, _ = _through_all(reader, client_id, if_accepted=True)
+    return now, later
 
 
 def disclose_client(

@@ -427,11 +427,9 @@ def receipt(actor: Actor, bundle_id: uuid.UUID) -> dict[str, Any]:
         if card["category"] not in entry["asked"]:
             entry["asked"].append(card["category"])
         reads_now, reads_later = consent.receiver_reads(
-            referral.receiver_agency_id, referral.client_id, str(referral.id)
+            referral.receiver_agency_id, referral.client_id
         )
-        entry["now"] |= reads_now
-        if referral.status in states.OPEN - states.ACCEPTED_STAGE:
-            entry["later"] |= reads_later
+        entry["now"], entry["later"] = reads_now, reads_later
         entry["open"] += referral.status in states.OPEN
         entry["accepted"] += referral.status in states.ACCEPTED_STAGE and bool(reads_now)
     sender = agency_names([bundle.sender_agency_id]).get(str(bundle.sender_agency_id), "")
