@@ -14,6 +14,7 @@ def _withdraw_referrals(_sender: object, consent_id: object, reason: str) -> Non
     from referral_hub.referrals import service as referrals
 
     referrals.withdraw_under_consent(consent_id, reason)  # type: ignore[arg-type]
+    referrals.end_access_under_consent(consent_id, reason)  # type: ignore[arg-type]
 
 
 def register(app: Flask) -> None:

@@ -1,7 +1,8 @@
 """The canary: a client whose every PII field holds a unique marker, taken through create,
-consent, a referral's access (opened, accepted, read), revocation, erasure-free export and
-errors. The markers must appear only where the consent policy allows — nowhere else: no log
-line, no Redis key or value, no job payload, no e-mail, no error body, no plain column."""
+consent, a real referral (sent with a note, messages both ways, accepted, read), revocation,
+erasure-free export and errors. The markers — her data, the sender's note and every message
+body — must appear only where the consent policy allows: no log line, no Redis key or
+value, no job payload, no e-mail, no error body, no plain column, no audit detail."""
 
 from __future__ import annotations
 
@@ -29,9 +30,18 @@ PII = {
     "health": f"Health{MARK}",
     "justice": f"Justice{MARK}",
 }
+# what the two agencies say about her: survivor data too, sealed like her record
+WORDS = {
+    "note": f"Note{MARK}",
+    "to_shelter": f"MessageToShelter{MARK}",
+    "to_sender": f"MessageToSender{MARK}",
+}
 
 
-def consent_body(recipient: uuid.UUID, **changes: str) -> dict[str, Any]:
+SCOPES = ("clients:write", "clients:read", "directory:read", "referrals:read", "referrals:write")
+
+
+def consent_body(recipient: uuid.UUID, **changes: Any) -> dict[str, Any]:
     """A consent naming `recipient` for shelter, sharing contact, signed now."""
     return {
         "recipients": [str(recipient)],
@@ -48,7 +58,7 @@ def consent_body(recipient: uuid.UUID, **changes: str) -> dict[str, Any]:
 
 def leaks(blob: str | bytes) -> list[str]:
     text_blob = blob.decode("utf-8", "replace") if isinstance(blob, bytes) else blob
-    return [value for value in PII.values() if value in text_blob]
+    return [value for value in (*PII.values(), *WORDS.values()) if value in text_blob]
 
 
 def test_the_canary(app: Flask, client: Any, session: Any, log_lines: Any) -> None:
@@ -58,8 +68,20 @@ def test_the_canary(app: Flask, client: Any, session: Any, log_lines: Any) -> No
     assert responses["owner"]["pii"] == PII
     assert responses["offered"]["pii"] == {}
     assert responses["accepted"]["pii"] == {"contact": PII["contact"]}
-    assert responses["after_revoke"]["pii"] == {}
+    assert responses["after_revoke"] == 404  # her access ended with the consent
     assert responses["outsider_status"] == 404
+    # the messages: read by the two parties while the consent covers the shelter, then not
+    assert [m["body"] for m in responses["shelter_messages"]] == [
+        WORDS["to_shelter"],
+        WORDS["to_sender"],
+    ]
+    assert [m["body"] for m in responses["sender_messages"]] == [
+        WORDS["to_shelter"],
+        WORDS["to_sender"],
+    ]
+    assert responses["messages_after_revoke"] == (403, 403)
+    for body in responses["closed"]:
+        assert leaks(body) == [], "a refused read of the messages carried them"
     # and nowhere else
     assert leaks(json.dumps(log_lines())) == [], "a log line carried survivor data"
     assert log_lines(), "nothing was logged: the check would prove nothing"
@@ -91,11 +113,11 @@ def test_the_canary(app: Flask, client: Any, session: Any, log_lines: Any) -> No
 def _journey(app: Flask, client: Any) -> dict[str, Any]:
     with transaction():
         owner, shelter, outsider = factories.agency(), factories.agency(), factories.agency()
+        beds = factories.directory_service(shelter, "emergency_shelter")
+        factories.capacity(beds, total=4, available=4)
         headers = {}
         for name, agency in (("owner", owner), ("shelter", shelter), ("outsider", outsider)):
-            client_id, secret = factories.api_client(
-                agency, ["clients:write", "clients:read", "directory:read"]
-            )
+            client_id, secret = factories.api_client(agency, [*SCOPES])
             headers[name] = (client_id, secret)
     bearer = {
         name: {"Authorization": f"Bearer {factories.token(client, *pair)}"}
@@ -118,32 +140,62 @@ def _journey(app: Flask, client: Any) -> dict[str, Any]:
         "/api/v1/clients", json={"pii": PII, "profile": {"language": "es"}}, headers=bearer["owner"]
     ).json
     client_id = created["id"]
-    body = consent_body(shelter.id)
+    body = consent_body(shelter.id, data_categories=["contact", "health"])
     consent_id = client.post(
         f"/api/v1/clients/{client_id}/consents", json=body, headers=bearer["owner"]
     ).json["id"]
     url = f"/api/v1/clients/{client_id}"
     owner_view = client.get(url, headers=bearer["owner"]).json
-    with transaction():  # a referral to the shelter: sent (profile only), then accepted
-        consent.open_grant(
-            uuid.UUID(client_id), shelter.id, uuid.UUID(consent_id), "canary-referral"
-        )
+    # a referral to the shelter sharing contact only (the consent would allow health too)
+    sent = client.post(
+        "/api/v1/referrals",
+        json={
+            "client_id": client_id,
+            "service_id": str(beds.id),
+            "consent_id": consent_id,
+            "urgency": "urgent",
+            "data_categories": ["profile", "contact"],
+            "note": WORDS["note"],
+        },
+        headers=bearer["owner"],
+    )
+    assert sent.status_code == 201, sent.json
+    referral = f"/api/v1/referrals/{sent.json['id']}"
+    errors.append(  # a message with an unknown field: refused without echoing the words
+        client.post(
+            f"{referral}/messages",
+            json={"body": WORDS["to_shelter"], "colour": WORDS["to_shelter"]},
+            headers=bearer["owner"],
+        ).get_data()
+    )
+    client.post(f"{referral}/messages", json={"body": WORDS["to_shelter"]}, headers=bearer["owner"])
     offered = client.get(url, headers=bearer["shelter"]).json
-    with transaction():
-        consent.set_grant("canary-referral", accepted=True)
+    assert client.post(f"{referral}/accept", json={}, headers=bearer["shelter"]).status_code == 200
+    client.post(
+        f"{referral}/messages", json={"body": WORDS["to_sender"]}, headers=bearer["shelter"]
+    )
     accepted = client.get(url, headers=bearer["shelter"]).json
+    shelter_messages = client.get(f"{referral}/messages", headers=bearer["shelter"]).json
+    sender_messages = client.get(f"{referral}/messages", headers=bearer["owner"]).json
     outsider_status = client.get(url, headers=bearer["outsider"]).status_code
     client.post(
         f"/api/v1/consents/{consent_id}/revoke",
         json={"reason": "she asked"},
         headers=bearer["owner"],
     )
-    after_revoke = client.get(url, headers=bearer["shelter"]).json
+    after_revoke = client.get(url, headers=bearer["shelter"]).status_code
+    read_after = client.get(f"{referral}/messages", headers=bearer["shelter"])
+    post_after = client.post(
+        f"{referral}/messages", json={"body": WORDS["to_sender"]}, headers=bearer["shelter"]
+    )
     exports = [
         client.get(f"{url}/disclosures", headers=bearer["owner"]).get_data(),
         client.get(f"{url}/disclosures?format=csv", headers=bearer["owner"]).get_data(),
         client.get(f"{url}/consents", headers=bearer["owner"]).get_data(),
         client.get("/api/v1/hsds/services", headers=bearer["owner"]).get_data(),
+        client.get(f"{referral}/timeline", headers=bearer["owner"]).get_data(),
+        client.get(f"{referral}/timeline", headers=bearer["shelter"]).get_data(),
+        client.get(referral, headers=bearer["shelter"]).get_data(),
     ]
     return {
         "owner": owner_view,
@@ -151,6 +203,10 @@ def _journey(app: Flask, client: Any) -> dict[str, Any]:
         "accepted": accepted,
         "after_revoke": after_revoke,
         "outsider_status": outsider_status,
+        "shelter_messages": shelter_messages,
+        "sender_messages": sender_messages,
+        "messages_after_revoke": (read_after.status_code, post_after.status_code),
+        "closed": [read_after.get_data(), post_after.get_data()],
         "errors": errors,
         "exports": exports,
     }

@@ -17,6 +17,7 @@ from referral_hub.consent import service as consent
 from referral_hub.consent.models import Consent
 from referral_hub.core import clock, envelope
 from referral_hub.core.db import transaction
+from referral_hub.core.errors import NotFound
 from referral_hub.extensions import db
 from tests import factories
 
@@ -30,6 +31,13 @@ MARKERS = {
     "justice": "Marker-Justice-5b7c",
 }
 SCOPES = ["clients:write", "clients:read", "directory:read"]
+# what a referral shares, for which service category (what its access grant carries)
+SHELTER: dict[str, Any] = {
+    "shared": ["profile", "identity", "contact"],
+    "purpose": "emergency_shelter",
+}
+CASE_WORK: dict[str, Any] = {"shared": ["profile", "contact"], "purpose": "case_management"}
+PROFILE_ONLY: dict[str, Any] = {"shared": ["profile"], "purpose": "emergency_shelter"}
 
 
 def bearer(http: Any, agency: Any) -> dict[str, str]:
@@ -128,7 +136,9 @@ def test_progressive_disclosure_revocation_and_expiry(
     consent_id = uuid.UUID(recorded.json["id"])
     url = f"/api/v1/clients/{client_id}"
     with transaction():
-        consent.open_grant(uuid.UUID(client_id), world["shelter"].id, consent_id, "referral-1")
+        consent.open_grant(
+            uuid.UUID(client_id), world["shelter"].id, consent_id, "referral-1", **SHELTER
+        )
     offered = client.get(url, headers=world["as_shelter"]).json
     assert (offered["categories"], offered["pii"]) == (["profile"], {})
     assert offered["profile"]["language"] == "es"
@@ -143,8 +153,8 @@ def test_progressive_disclosure_revocation_and_expiry(
         headers=world["as_owner"],
     )
     assert revoked.json["status"] == "revoked"
-    after = client.get(url, headers=world["as_shelter"]).json
-    assert (after["categories"], after["pii"]) == (["profile"], {})
+    # her access ends at once with the consent: not even the profile (a 404, as for anyone)
+    assert client.get(url, headers=world["as_shelter"]).status_code == 404
 
 
 def test_expiry_bites_at_the_exact_moment(client: Any, session: Any, world: dict[str, Any]) -> None:
@@ -157,7 +167,9 @@ def test_expiry_bites_at_the_exact_moment(client: Any, session: Any, world: dict
         ).json["id"]
     )
     with transaction():
-        consent.open_grant(uuid.UUID(client_id), world["shelter"].id, consent_id, "referral-2")
+        consent.open_grant(
+            uuid.UUID(client_id), world["shelter"].id, consent_id, "referral-2", **SHELTER
+        )
         consent.set_grant("referral-2", accepted=True)
     from referral_hub.core.actor import Actor, ActorKind
 
@@ -166,7 +178,8 @@ def test_expiry_bites_at_the_exact_moment(client: Any, session: Any, world: dict
     with clock.frozen_at(stored.expires_at - timedelta(microseconds=1)):
         assert "contact" in consent.disclose_client(shelter, uuid.UUID(client_id)).pii
     with clock.frozen_at(stored.expires_at):
-        assert consent.disclose_client(shelter, uuid.UUID(client_id)).pii == {}
+        with pytest.raises(NotFound):  # expired: her record closes to the shelter at once
+            consent.disclose_client(shelter, uuid.UUID(client_id))
         with transaction():
             assert consent.expire_consents() == 1
     session.expire_all()
@@ -194,11 +207,15 @@ def test_law_enforcement_sees_nothing_without_the_explicit_purpose(
         ).json["id"]
     )
     with transaction():
-        consent.open_grant(uuid.UUID(client_id), world["police"].id, None, "referral-3")
+        consent.open_grant(
+            uuid.UUID(client_id), world["police"].id, None, "referral-3", **CASE_WORK
+        )
     assert client.get(f"/api/v1/clients/{client_id}", headers=world["as_police"]).status_code == 404
     with transaction():
         consent.set_grant("referral-3", ended=True)
-        consent.open_grant(uuid.UUID(client_id), world["police"].id, consent_id, "referral-4")
+        consent.open_grant(
+            uuid.UUID(client_id), world["police"].id, consent_id, "referral-4", **CASE_WORK
+        )
         consent.set_grant("referral-4", accepted=True)
     assert (
         client.get(f"/api/v1/clients/{client_id}", headers=world["as_police"]).json["pii"][
@@ -348,7 +365,11 @@ def test_disclosure_accounting_lists_every_view(
     ).json["id"]
     with transaction():
         consent.open_grant(
-            uuid.UUID(client_id), world["shelter"].id, uuid.UUID(consent_id), "referral-5"
+            uuid.UUID(client_id),
+            world["shelter"].id,
+            uuid.UUID(consent_id),
+            "referral-5",
+            **SHELTER,
         )
         consent.set_grant("referral-5", accepted=True)
     client.get(f"/api/v1/clients/{client_id}", headers=world["as_shelter"])
@@ -440,9 +461,9 @@ def test_the_retention_sweep_erases_after_the_last_referral_ends(session: Any) -
         actor = Actor(ActorKind.USER, "u", owner.id, frozenset({"intake"}))
         kept = clients.create_client(actor, pii={"contact": "keep"})
         done = clients.create_client(actor, pii={"contact": "done"})
-        consent.open_grant(done.id, shelter.id, None, "r-done")
+        consent.open_grant(done.id, shelter.id, None, "r-done", **PROFILE_ONLY)
         consent.set_grant("r-done", ended=True)
-        consent.open_grant(kept.id, shelter.id, None, "r-open")
+        consent.open_grant(kept.id, shelter.id, None, "r-open", **PROFILE_ONLY)
     with clock.frozen_at(clock.now() + timedelta(days=91)), transaction():
         assert consent.erasure_sweep() == 1
     assert keystore.get(done.id) is None and keystore.get(kept.id) is not None

@@ -54,7 +54,8 @@ class AccessGrant(UUIDPrimaryKey, Base):
 
     Referrals open a grant at send (`accepted` false: profile only), widen it at accept,
     and end it at a terminal state; every read asks the consent policy with the grant's
-    stage and the consent as it is *now*.
+    stage, what the referral shared (`data_categories`) for which service category
+    (`purpose`), and the consent as it is *now*.
     """
 
     __tablename__ = "access_grant"
@@ -69,6 +70,9 @@ class AccessGrant(UUIDPrimaryKey, Base):
         ForeignKey("consent.id", ondelete="SET NULL")
     )
     referral_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    # what the referral shared, frozen at send: the most the receiver ever reads through it
+    data_categories: Mapped[list[str]] = mapped_column(JSON, default=list)
+    purpose: Mapped[str | None] = mapped_column(String(40))  # the service's category
     accepted: Mapped[bool] = mapped_column(default=False)
     opened_at: Mapped[datetime] = mapped_column(default=clock.now)
     ended_at: Mapped[datetime | None]

@@ -223,28 +223,99 @@ def _stage(grant: AccessGrant | None) -> policy.Stage:
     return policy.Stage.ACCEPTED if grant.accepted else policy.Stage.OFFERED
 
 
-def disclose_client(actor: Actor, client_id: uuid.UUID) -> Disclosure:
-    """What this actor may see of this client now — audited before any PII leaves."""
-    client = clients.load_client(client_id)
+def _reader(actor: Actor, client: Client) -> policy.Reader:
     owner = actor.kind == ActorKind.SYSTEM or client.owner_agency_id == actor.agency_id
-    grant = None
-    consent = None
-    if not owner:
-        grant = db.session.scalar(
-            select(AccessGrant)
-            .where(AccessGrant.client_id == client.id, AccessGrant.agency_id == actor.agency_id)
-            .order_by(AccessGrant.ended_at.is_(None).desc(), AccessGrant.opened_at.desc())
-        )
-        consent = db.session.get(Consent, grant.consent_id) if grant and grant.consent_id else None
-    agency = db.session.get(Agency, actor.agency_id) if actor.agency_id else None
-    reader = policy.Reader(
-        agency_id=actor.agency_id or uuid.UUID(int=0),
+    return _agency_reader(actor.agency_id, owner=owner)
+
+
+def _agency_reader(agency_id: uuid.UUID | None, *, owner: bool = False) -> policy.Reader:
+    agency = db.session.get(Agency, agency_id) if agency_id else None
+    return policy.Reader(
+        agency_id=agency_id or uuid.UUID(int=0),
         is_owner=owner,
         is_law_enforcement=agency is not None and agency.kind == AgencyKind.LAW_ENFORCEMENT,
     )
-    categories = policy.readable(facts(consent), reader, _stage(grant), clock.now())
+
+
+def _through(
+    grant: AccessGrant, reader: policy.Reader, now: datetime, *, if_accepted: bool = False
+) -> tuple[frozenset[str], uuid.UUID | None]:
+    """The one rule asked for one grant: what the reader reads through it (or would, once an
+    open referral is accepted), and under which consent."""
+    record = db.session.get(Consent, grant.consent_id) if grant.consent_id else None
+    stage = _stage(grant)
+    if if_accepted and stage == policy.Stage.OFFERED:
+        stage = policy.Stage.ACCEPTED
+    categories = policy.readable(
+        facts(record), reader, stage, now, shared=grant.data_categories, purpose=grant.purpose
+    )
+    return categories, record.id if record else None
+
+
+def _through_all(
+    reader: policy.Reader,
+    client_id: uuid.UUID,
+    referral_id: str | None = None,
+    *,
+    if_accepted: bool = False,
+) -> tuple[frozenset[str], uuid.UUID | None]:
+    """Through one referral, or all of the agency's referrals of her (each shares only its own
+    categories): the union, and the consent of the newest referral that gives anything."""
+    statement = select(AccessGrant).where(
+        AccessGrant.client_id == client_id, AccessGrant.agency_id == reader.agency_id
+    )
+    if referral_id is not None:
+        statement = statement.where(AccessGrant.referral_id == referral_id)
+    statement = statement.order_by(
+        AccessGrant.ended_at.is_(None).desc(), AccessGrant.opened_at.desc()
+    )
+    now = clock.now()
+    categories: frozenset[str] = policy.NOTHING
+    consent_id = None
+    for grant in db.session.scalars(statement):
+        through, record = _through(grant, reader, now, if_accepted=if_accepted)
+        if through and consent_id is None:
+            consent_id = record
+        categories |= through
+    return categories, consent_id
+
+
+def readable_now(
+    actor: Actor, client: Client, referral_id: str | None = None
+) -> tuple[frozenset[str], uuid.UUID | None]:
+    """What the actor may read of her now (through one referral when named), and under which
+    consent. Reads nothing and records nothing."""
+    reader = _reader(actor, client)
+    if reader.is_owner:
+        everything = policy.readable(
+            None, reader, policy.Stage.NONE, clock.now(), shared=(), purpose=None
+        )
+        return everything, None
+    return _through_all(reader, client.id, referral_id)
+
+
+def receiver_reads(
+    agency_id: uuid.UUID, client_id: uuid.UUID
+) -> tuple[frozenset[str], frozenset[str]]:
+    """For the survivor's receipt: what this agency reads of her now — exactly what its
+    `GET /clients/{id}` gives — and what it would read once it accepts what is still open
+    (the same rule, asked at the accepted stage)."""
+    reader = _agency_reader(agency_id)
+    now, _ = _through_all(reader, client_id)
+    later, _ = _through_all(reader, client_id, if_accepted=True)
+    return now, later
+
+
+def disclose_client(
+    actor: Actor, client_id: uuid.UUID, referral_id: str | None = None
+) -> Disclosure:
+    """What this actor may see of this client now (through one referral when named) —
+    audited before any PII leaves."""
+    client = clients.load_client(client_id)
+    categories, consent_id = readable_now(actor, client, referral_id)
     if not categories:
         raise foreign("client", client.id)
+    owner = client.owner_agency_id == actor.agency_id or actor.kind == ActorKind.SYSTEM
     pii = clients.unseal(client, set(categories))
     shown = sorted(categories & policy.PII_CATEGORIES & _present(client))
     if shown:  # the record first, then the data: no event, no PII
@@ -254,10 +325,10 @@ def disclose_client(actor: Actor, client_id: uuid.UUID) -> Disclosure:
             client,
             client_reference=client.reference,
             fields=shown,
-            consent_id=consent.id if consent else None,
+            consent_id=consent_id,
             details={"as": "owner" if owner else "recipient"},
         )
-    return Disclosure(client, categories, consent.id if consent else None, pii)
+    return Disclosure(client, categories, consent_id, pii)
 
 
 def _present(client: Client) -> frozenset[str]:
@@ -267,11 +338,23 @@ def _present(client: Client) -> frozenset[str]:
 
 
 def open_grant(
-    client_id: uuid.UUID, agency_id: uuid.UUID, consent_id: uuid.UUID | None, referral_id: str
+    client_id: uuid.UUID,
+    agency_id: uuid.UUID,
+    consent_id: uuid.UUID | None,
+    referral_id: str,
+    *,
+    shared: list[str],
+    purpose: str,
 ) -> AccessGrant:
-    """For referrals: a receiver's window (profile only until accepted)."""
+    """For referrals: a receiver's window onto what this referral shared, for the service's
+    purpose (profile only until accepted)."""
     grant = AccessGrant(
-        client_id=client_id, agency_id=agency_id, consent_id=consent_id, referral_id=referral_id
+        client_id=client_id,
+        agency_id=agency_id,
+        consent_id=consent_id,
+        referral_id=referral_id,
+        data_categories=sorted(set(shared)),
+        purpose=purpose,
     )
     db.session.add(grant)
     return grant

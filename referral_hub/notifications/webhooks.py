@@ -45,6 +45,9 @@ EVENTS = (
     "referral.expired",
     "referral.superseded",
     "referral.entered_in_error",
+    # not a state: the consent an accepted referral went under ended; the receiver's access
+    # to her data (messages and notes included) ended with it
+    "referral.access_ended",
 )
 
 

@@ -1,7 +1,10 @@
 """Messages between a referral's two parties, and the referral's timeline.
 
-Messages are survivor data: sealed under her key (gone when she is erased), readable by
-the two parties only while the referral is theirs, and every read is on the record.
+Messages are survivor data: sealed under her key (gone when she is erased), and every read
+is on the record. The sender (her record's owner) keeps them; the receiver reads and writes
+them — and the sender's note — only while the consent policy gives it anything of her
+through this referral (`policy.may_converse`): not once the referral ended, nor once the
+consent it went under was revoked, expired or no longer covers the agency and purpose.
 """
 
 from __future__ import annotations
@@ -13,6 +16,9 @@ from sqlalchemy import select
 
 from referral_hub.audit import service as audit
 from referral_hub.audit.models import AuditEvent
+from referral_hub.clients import service as clients
+from referral_hub.consent import policy
+from referral_hub.consent import service as consent
 from referral_hub.core import envelope, keystore
 from referral_hub.core.actor import Actor
 from referral_hub.core.errors import Conflict, Forbidden
@@ -29,10 +35,23 @@ def _key(referral: Referral) -> bytes:
     return envelope.unwrap(*stored)
 
 
+def is_open_to(actor: Actor, referral: Referral) -> bool:
+    """May this party read or write what is said about her on this referral now?"""
+    readable, _ = consent.readable_now(
+        actor, clients.load_client(referral.client_id), str(referral.id)
+    )
+    return policy.may_converse(readable)
+
+
 def _party(actor: Actor, referral_id: uuid.UUID) -> Referral:
     referral = referrals.get_referral(actor, referral_id)
     if not {Side.SENDER, Side.RECEIVER} & referrals._sides(actor, referral):
         raise Forbidden("Messages are between the sending and the receiving agency.")
+    if not is_open_to(actor, referral):
+        raise Forbidden(
+            "Your agency's access to this survivor's data through this referral has ended "
+            "(the referral closed, or her consent no longer covers it): messages included."
+        )
     return referral
 
 

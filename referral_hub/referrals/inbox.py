@@ -212,12 +212,16 @@ def received_referral(
             if other.id != service.id
         ],
         "disclosed": disclose,
+        "access_ended": False,
         "client": None,
         "note": None,
         "messages": [],
         "agency_names": names,
     }
     if not disclose:
+        return view
+    if not conversation.is_open_to(actor, referral):
+        view["access_ended"] = True  # her data, the note and the messages: closed to us now
         return view
     view["client"] = _client_view(actor, referral)
     view["note"] = _read_note(actor, referral)
@@ -230,7 +234,7 @@ def _client_view(actor: Actor, referral: Referral) -> dict[str, Any] | None:
     if referral.status in states.TERMINAL:
         return None  # the receiver's window closed with the referral
     try:
-        shown = consent.disclose_client(actor, referral.client_id)
+        shown = consent.disclose_client(actor, referral.client_id, str(referral.id))
     except NotFound:
         return None  # e.g. a law-enforcement receiver without her opt-in
     return {
@@ -266,13 +270,12 @@ def answer(actor: Actor, referral_id: uuid.UUID, action: str, **payload: Any) ->
     if action not in RECEIVER_ACTIONS:
         raise NotFound()
     _own_received(actor, referral_id)
-    referral = referrals.transition(actor, referral_id, action, **payload)
     text = _message_for(actor, action, payload)
-    if text:
+    if text:  # said while the referral is still open to us (a decline ends our access)
         # her key gone (erased): the move stands, no text can be sealed for her
         with contextlib.suppress(Conflict):
-            conversation.post_message(actor, referral.id, text)
-    return referral
+            conversation.post_message(actor, referral_id, text)
+    return referrals.transition(actor, referral_id, action, **payload)
 
 
 def _message_for(actor: Actor, action: str, payload: dict[str, Any]) -> str | None:

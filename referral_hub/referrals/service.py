@@ -109,18 +109,30 @@ def send_referral(
     receiver = policy.Reader(
         service.agency_id, is_law_enforcement=service.agency.kind.value == "law_enforcement"
     )
-    allowed = policy.sendable(
-        consent.facts(record), receiver, service.category.value, categories, clock.now()
-    )
+    purpose = service.category.value
+    now = clock.now()
+    if (
+        record is not None
+        and bundle_id is not None
+        and categories == {policy.PROFILE}
+        and not policy.covers(consent.facts(record), receiver, purpose, now)
+    ):
+        record = None  # the bundle's consent is not for this agency or purpose: it stays home
+    allowed = policy.sendable(consent.facts(record), receiver, purpose, categories, now)
     missing = sorted(categories - allowed)
+    if record is not None and not policy.is_active(consent.facts(record), now):
+        raise ConsentInactive(errors={"consent_id": [f"The consent is {record.status(now)}."]})
     if missing:
-        if record is not None and not policy.is_active(consent.facts(record), clock.now()):
-            raise ConsentInactive(
-                errors={"consent_id": [f"The consent is {record.status(clock.now())}."]}
-            )
         raise ConsentRequired(
             "Sharing this needs a consent naming this agency for this purpose and data.",
             errors={"data_categories": [f"Not covered by consent: {', '.join(missing)}."]},
+        )
+    if record is not None and not policy.covers(consent.facts(record), receiver, purpose, now):
+        # a consent attached to a referral is the receiver's ceiling at every read: one that
+        # does not name this agency for this service's category may not travel with it
+        raise ConsentRequired(
+            "This consent does not name this agency for this kind of service.",
+            errors={"consent_id": [f"Does not cover {service.agency.name} for {purpose}."]},
         )
     open_one = db.session.scalar(
         select(Referral.id).where(
@@ -328,7 +340,12 @@ def _effects(
         # (after coordinators are told) before it expires
         referral.expire_by = referral.respond_by + (referral.acknowledge_by - now)
         consent.open_grant(
-            referral.client_id, referral.receiver_agency_id, referral.consent_id, str(referral.id)
+            referral.client_id,
+            referral.receiver_agency_id,
+            referral.consent_id,
+            str(referral.id),
+            shared=referral.data_categories,
+            purpose=directory.get_service(actor, referral.service_id).category.value,
         )
     elif move.target == State.ACKNOWLEDGED and referral.acknowledged_at is None:
         referral.acknowledged_at = now
@@ -410,6 +427,7 @@ def withdraw_under_consent(consent_id: uuid.UUID, reason: str) -> int:
         )
     ]
     withdrawn = 0
+    senders = set()
     for referral in db.session.scalars(
         select(Referral).where(
             Referral.consent_id == consent_id, Referral.status.in_(open_before_acceptance)
@@ -418,10 +436,52 @@ def withdraw_under_consent(consent_id: uuid.UUID, reason: str) -> int:
         if referral.status == State.DRAFT:
             referral.status = State.WITHDRAWN
             referral.closed_at = clock.now()
-        else:
+        else:  # the receiver is told by the move; the sender (expiry: nobody acted) here
             transition(SYSTEM, referral.id, "withdraw", reason=f"consent {reason}")
+            senders.add(referral.sender_agency_id)
         withdrawn += 1
+    _tell(senders, set())
     return withdrawn
+
+
+def _tell(senders: set[uuid.UUID], receivers: set[uuid.UUID]) -> None:
+    """One fixed-text e-mail per agency and side, however many referrals it concerns."""
+    for agency_id in senders:
+        email_staff(agency_id, {"intake", "agency_admin"}, "action_waiting")
+    for agency_id in receivers:
+        email_staff(agency_id, {"provider", "agency_admin"}, "action_waiting")
+
+
+def end_access_under_consent(consent_id: uuid.UUID, reason: str) -> int:
+    """Revocation or expiry of an accepted referral's consent: the referral goes on (she may
+    be in the bed), the receiver's access to her data ended with the consent — every read
+    asks the policy, so nothing is left to close — and both sides are told, on the record."""
+    ended = 0
+    senders, receivers = set(), set()
+    for referral in db.session.scalars(
+        select(Referral).where(
+            Referral.consent_id == consent_id,
+            Referral.status.in_([state.value for state in states.ACCEPTED_STAGE]),
+        )
+    ).all():
+        audit.record(
+            SYSTEM,
+            "referral.access_ended",
+            referral,
+            client_reference=referral.client_reference,
+            consent_id=consent_id,
+            details={"reason": f"consent {reason}", "status": referral.status.value},
+        )
+        senders.add(referral.sender_agency_id)
+        receivers.add(referral.receiver_agency_id)
+        webhooks.announce(
+            "referral.access_ended",
+            {referral.sender_agency_id, referral.receiver_agency_id},
+            {"referral_id": str(referral.id), "status": referral.status.value},
+        )
+        ended += 1
+    _tell(senders, receivers)
+    return ended
 
 
 def describe(referral: Referral) -> dict[str, Any]:

@@ -396,7 +396,12 @@ def refer_again(
 
 def receipt(actor: Actor, bundle_id: uuid.UUID) -> dict[str, Any]:
     """What she may carry away: her reference, who received which kinds of data for what
-    and until when, and whom to ask to stop it — nothing else about her."""
+    and until when, and whom to ask to stop it — nothing else about her.
+
+    What each agency "sees" is asked of the consent policy, the one rule every door uses:
+    `reads_now` is exactly what that agency reads through the API and its pages now (her
+    record, the referral page), `reads_on_accept` what an open referral would open once
+    accepted. A category the consent allows but no referral shared is not on it."""
     bundle = own_bundle(actor, bundle_id)
     now = clock.now()
     record = db.session.get(Consent, bundle.consent_id) if bundle.consent_id else None
@@ -416,15 +421,17 @@ def receipt(actor: Actor, bundle_id: uuid.UUID) -> dict[str, Any]:
             continue
         entry = by_agency.setdefault(
             str(referral.receiver_agency_id),
-            {"name": card["agency_name"], "asked": [], "categories": set(), "stage": "closed"},
+            {"name": card["agency_name"], "asked": [], "now": set(), "later": set(), "open": 0}
+            | {"accepted": 0},
         )
         if card["category"] not in entry["asked"]:
             entry["asked"].append(card["category"])
-        entry["categories"] |= set(referral.data_categories) - {policy.PROFILE}
-        if referral.status in states.ACCEPTED_STAGE:
-            entry["stage"] = "accepted"
-        elif referral.status in states.OPEN and entry["stage"] == "closed":
-            entry["stage"] = "offered"
+        reads_now, reads_later = consent.receiver_reads(
+            referral.receiver_agency_id, referral.client_id
+        )
+        entry["now"], entry["later"] = reads_now, reads_later
+        entry["open"] += referral.status in states.OPEN
+        entry["accepted"] += referral.status in states.ACCEPTED_STAGE and bool(reads_now)
     sender = agency_names([bundle.sender_agency_id]).get(str(bundle.sender_agency_id), "")
     summary = consent_summary(record, now)
     return {
@@ -432,11 +439,32 @@ def receipt(actor: Actor, bundle_id: uuid.UUID) -> dict[str, Any]:
         "sender": sender,
         "consent": summary,
         "language": summary["language"] if summary else "en",
-        "agencies": [
-            entry | {"categories": sorted(entry["categories"])} for entry in by_agency.values()
-        ],
+        "agencies": [_receipt_entry(entry) for entry in by_agency.values()],
         "created_at": bundle.created_at,
         "now": now,
+    }
+
+
+def _receipt_entry(entry: dict[str, Any]) -> dict[str, Any]:
+    """One agency on her receipt: closed (nothing open), ended (open, but her consent no
+    longer lets it see anything), accepted (it sees more than the basics now) or offered."""
+    later = entry["later"] | entry["now"]
+    if not entry["open"] and not entry["now"]:
+        stage = "closed"
+    elif not later:
+        stage = "ended"
+    elif entry["accepted"]:
+        stage = "accepted"
+    else:
+        stage = "offered"
+    return {
+        "name": entry["name"],
+        "asked": entry["asked"],
+        "stage": stage,
+        "reads_now": sorted(entry["now"]),
+        "reads_on_accept": sorted(later),
+        # the data beyond the basic facts, in the words the receipt uses
+        "categories": sorted((later if stage == "offered" else entry["now"]) - {policy.PROFILE}),
     }
 
 
