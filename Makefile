@@ -22,9 +22,12 @@ $(TOOLS)/bin/uv:
 	@$(PYTHON) -m venv $(TOOLS)
 	@$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 
-.venv/.synced: uv.lock pyproject.toml | $(UV)
+# --compile-bytecode: the libraries' .pyc files are written once here, so a machine that
+# sets PYTHONDONTWRITEBYTECODE does not compile some 800 modules from source in every
+# process (every test worker, gunicorn, each `flask` command)
+.venv/.synced: uv.lock pyproject.toml Makefile | $(UV)
 	@echo "installing the locked dependencies into .venv/…"
-	@UV_PYTHON_DOWNLOADS=never $(UV) sync --locked --quiet
+	@UV_PYTHON_DOWNLOADS=never $(UV) sync --locked --quiet --compile-bytecode
 	@touch $@
 
 sync: .venv/.synced
