@@ -195,6 +195,10 @@ def committing_app(worker_id: str, tmp_path_factory: pytest.TempPathFactory) -> 
         JOB_RUNNER="inline",
         REDIS_URL="",
         SQLALCHEMY_ENGINE_OPTIONS=pool,
+        # SQLite serialises writers and its busy handler is not fair: with a dozen threads
+        # racing on a loaded machine one can wait past the 10 s default without anything
+        # being wrong; the races under test are decided by the database, not this timeout
+        SQLITE_BUSY_TIMEOUT_MS=60_000,
     ) as a:
         yield a
 
