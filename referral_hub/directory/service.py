@@ -526,23 +526,27 @@ def remind_stale() -> int:
 # --- search ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class SearchShape:
-    """The filters a query uses (not their values): the key of its compiled statement."""
+# The filters a query uses, by name (not their values): the key of its compiled statement.
+SearchShape = frozenset[str]
+FILTERS = (
+    "categories",
+    "available",
+    "age",
+    "gender",
+    "populations",
+    "languages",
+    "near",
+    "trafficking_types",
+    "accessibility",
+    "no_id_needed",
+    "no_police_report_needed",
+    "accepts_children",
+)
 
-    categories: bool = False
-    available: bool = False
-    age: bool = False
-    gender: bool = False
-    populations: bool = False
-    languages: bool = False
-    near: bool = False
-    radius: bool = False
-    trafficking_types: bool = False
-    accessibility: bool = False
-    no_id_needed: bool = False
-    no_police_report_needed: bool = False
-    accepts_children: bool = False
+
+def _in_play(value: Any) -> bool:
+    """A filter is used unless left at its default (age 0 is a filter)."""
+    return value is not None and value is not False and value not in ((), "")
 
 
 @dataclass(frozen=True)
@@ -564,21 +568,10 @@ class SearchQuery:
 
     def shape(self) -> SearchShape:
         """Which filters are in play: one compiled statement per shape, values bound later."""
-        return SearchShape(
-            categories=bool(self.categories),
-            available=self.available,
-            age=self.age is not None,
-            gender=bool(self.gender),
-            populations=bool(self.populations),
-            languages=bool(self.languages),
-            near=self.near is not None,
-            radius=self.near is not None and self.radius_km is not None,
-            trafficking_types=bool(self.trafficking_types),
-            accessibility=bool(self.accessibility),
-            no_id_needed=self.no_id_needed,
-            no_police_report_needed=self.no_police_report_needed,
-            accepts_children=self.accepts_children,
-        )
+        names = {name for name in FILTERS if _in_play(getattr(self, name))}
+        if self.near is not None and self.radius_km is not None:
+            names.add("radius")
+        return frozenset(names)
 
     def values(self, now: datetime) -> dict[str, Any]:
         values: dict[str, Any] = {"now": now, "limit": self.limit}
@@ -620,34 +613,34 @@ def _filters(shape: SearchShape) -> list[Any]:
     parameters: see `SearchQuery.values` for what fills them."""
     c = Capacity.__table__.c
     clauses: list[Any] = [c.listed.is_(True), Agency.__table__.c.status == "active"]
-    if shape.categories:
+    if "categories" in shape:
         clauses.append(c.category.in_(_p("categories", expanding=True)))
-    if shape.available:
+    if "available" in shape:
         clauses.append(c.available > 0)
-    if shape.age:
+    if "age" in shape:
         clauses.append(or_(c.min_age.is_(None), c.min_age <= _p("age", Integer())))
         clauses.append(or_(c.max_age.is_(None), c.max_age >= _p("age", Integer())))
-    if shape.gender:
+    if "gender" in shape:
         clauses.append(
             or_(c.genders_mask == 0, c.genders_mask.op("&")(_p("gender_bit", Integer())) != 0)
         )
-    if shape.populations:
+    if "populations" in shape:
         bits = _p("population_bits", Integer())
         clauses.append(c.populations_mask.op("&")(bits) == bits)
-    if shape.trafficking_types:
+    if "trafficking_types" in shape:
         # no types listed: the service takes survivors of any; else every type asked for
         bits = _p("trafficking_bits", Integer())
         clauses.append(or_(c.trafficking_mask == 0, c.trafficking_mask.op("&")(bits) == bits))
-    if shape.accessibility:
+    if "accessibility" in shape:
         bits = _p("accessibility_bits", Integer())
         clauses.append(c.accessibility_mask.op("&")(bits) == bits)
-    if shape.no_id_needed:
+    if "no_id_needed" in shape:
         clauses.append(c.no_id_needed.is_(True))
-    if shape.no_police_report_needed:
+    if "no_police_report_needed" in shape:
         clauses.append(c.no_police_report_needed.is_(True))
-    if shape.accepts_children:
+    if "accepts_children" in shape:
         clauses.append(c.accepts_children.is_(True))
-    if shape.languages:
+    if "languages" in shape:
         language = ServiceLanguage.__table__.c
         clauses.append(
             select(language.service_id)
@@ -657,7 +650,7 @@ def _filters(shape: SearchShape) -> list[Any]:
             )
             .exists()
         )
-    if shape.radius:
+    if "radius" in shape:
         clauses.append(c.search_lat.between(_p("min_lat", Float()), _p("max_lat", Float())))
         clauses.append(c.search_lon.between(_p("min_lon", Float()), _p("max_lon", Float())))
         clauses.append(_squared_distance() <= _p("radius_squared", Float()))
@@ -692,7 +685,7 @@ def _search_statement(shape: SearchShape) -> Any:
     availability = case((c.available > 0, 1.0), else_=0.0)
     response = func.coalesce(1.0 / (1.0 + a.response_minutes / 60.0), 0.5)
     nearness: Any = (
-        func.coalesce(1.0 / (1.0 + _squared_distance() / 400.0), 0.0) if shape.near else 0.5
+        func.coalesce(1.0 / (1.0 + _squared_distance() / 400.0), 0.0) if "near" in shape else 0.5
     )
     score = 0.35 * availability + 0.30 * freshness + 0.25 * nearness + 0.10 * response
     ranked = (
