@@ -10,12 +10,13 @@ FLASK := $(RUN) flask --app wsgi
 PYTEST_WORKERS ?= 2
 AXE_VERSION := 4.14.1
 
-.PHONY: screenshots run test sync lint format typecheck openapi vendor bench bench-search bench-cycle bench-contention bench-audit bench-load bench-pages clean help
+.PHONY: screenshots run test sync lint format typecheck openapi vendor bench bench-search bench-cycle bench-contention bench-audit bench-load bench-pages translations clean help
 
 help:
 	@echo "make run    - install, migrate, seed demo data and serve on http://127.0.0.1:5000"
 	@echo "make test   - the whole test suite (SQLite; set TEST_DATABASE_URL/REDIS_URL for PostgreSQL/Redis)"
 	@echo "make lint   - ruff, format check and mypy"
+	@echo "make translations - collect the pages' strings into messages.pot and each language's .po"
 
 $(TOOLS)/bin/uv:
 	@echo "installing uv $(UV_VERSION) into $(TOOLS)/ (once)…"
@@ -51,6 +52,19 @@ lint: sync
 format: sync
 	$(RUN) ruff check --fix .
 	$(RUN) ruff format .
+
+# the strings marked for translation (babel.cfg) into messages.pot, then merged into every
+# language's catalogue (created for a language newly in i18n.SUPPORTED); new or changed
+# strings come out empty or fuzzy, and tests/test_i18n.py fails until they are translated
+I18N := referral_hub/translations
+translations: sync
+	$(RUN) pybabel -q extract -F babel.cfg -c TRANSLATORS: --project=referral-hub \
+		--sort-by-file -o $(I18N)/messages.pot referral_hub
+	@for lang in $$($(RUN) python -c "from referral_hub.web import i18n; print(*(l for l in i18n.SUPPORTED if l != i18n.SOURCE))"); do \
+		if [ -f $(I18N)/$$lang/LC_MESSAGES/messages.po ]; then cmd=update; else cmd=init; fi; \
+		echo "pybabel $$cmd $$lang"; \
+		$(RUN) pybabel -q $$cmd -i $(I18N)/messages.pot -d $(I18N) -l $$lang || exit 1; \
+	done
 
 # upgrade from empty, compare models with migrations, downgrade to base, upgrade again
 # the README's screenshots: the first screenful of the three main screens, as the browser

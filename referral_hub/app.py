@@ -20,6 +20,7 @@ from referral_hub.core.logging import configure_logging
 from referral_hub.core.problems import register_error_handlers
 from referral_hub.core.requestid import accept_or_make, current_request_id
 from referral_hub.extensions import api, csrf, db, migrate
+from referral_hub.web import i18n
 
 access_log = logging.getLogger("referral_hub.access")
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,6 +67,7 @@ def build_app(overrides: dict[str, Any] | None = None) -> HubFlask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
     app.wsgi_app = CloseAfterRefusedBody(app.wsgi_app)  # type: ignore[method-assign]
     register_error_handlers(app)
+    i18n.init_app(app)
     _install_request_lifecycle(app)
 
     from referral_hub import features
