@@ -134,6 +134,25 @@ CONSENT_EXPIRY_SECONDS = 60
 ERASE_AFTER_DAYS = 90
 ERASURE_SWEEP_SECONDS = 3600
 
+# --- The survivor's own door (/me) ---------------------------------------------------
+# Her access code works until her last consent ends plus this many days.
+SURVIVOR_CODE_GRACE_DAYS = 30
+# Wrong PINs in a row that lock a code, and for how long (her agency is told).
+SURVIVOR_CODE_FAILURES = 5
+SURVIVOR_CODE_LOCK_MINUTES = 60
+# Failed sign-ins allowed per client address in one window, whatever the code (429 above).
+SURVIVOR_ADDRESS_FAILURES_PER_WINDOW = 20
+SURVIVOR_ADDRESS_WINDOW_SECONDS = 900
+# Her session ends after this long without a request.
+SURVIVOR_IDLE_MINUTES = 15
+# Where "quick exit" takes her: a neutral site that replaces the page in her history.
+SURVIVOR_EXIT_URL = "https://www.google.com/search?q=weather+today"
+# The hub's hotline (staffed day and night): on the safe receipt and her pages.
+HUB_HOTLINE = "+1 555 0100"  # a fictitious number: set your own
+# Hours the owning agency has to confirm an erasure she asked for while help was open;
+# past it, coordinators are told. Checked every ERASURE_SWEEP_SECONDS.
+ERASURE_REQUEST_HOURS = 72
+
 # --- Referrals ---------------------------------------------------------------------------
 # How often deadlines are checked: reminders, escalation to coordinators, expiry, no-shows.
 DEADLINE_SWEEP_SECONDS = 60

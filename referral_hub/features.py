@@ -10,11 +10,13 @@ from flask import Flask
 from referral_hub.extensions import api
 
 
-def _withdraw_referrals(_sender: object, consent_id: object, reason: str) -> None:
+def _withdraw_referrals(
+    _sender: object, consent_id: object, reason: str, agency_id: object = None
+) -> None:
     from referral_hub.referrals import service as referrals
 
-    referrals.withdraw_under_consent(consent_id, reason)  # type: ignore[arg-type]
-    referrals.end_access_under_consent(consent_id, reason)  # type: ignore[arg-type]
+    referrals.withdraw_under_consent(consent_id, reason, agency_id)  # type: ignore[arg-type]
+    referrals.end_access_under_consent(consent_id, reason, agency_id)  # type: ignore[arg-type]
 
 
 def register(app: Flask) -> None:
@@ -42,6 +44,8 @@ def register(app: Flask) -> None:
     from referral_hub.referrals import deadlines_sweep
     from referral_hub.referrals.api import blp as referrals_blp
     from referral_hub.reports.api import blp as reports_blp
+    from referral_hub.survivor import service as survivor
+    from referral_hub.survivor.api import blp as survivor_blp
     from referral_hub.web import context
     from referral_hub.web import pages as web_pages
 
@@ -55,6 +59,9 @@ def register(app: Flask) -> None:
     periodic.register("capacity.remind_stale", "STALE_REMINDER_SECONDS", directory.remind_stale)
     periodic.register("consent.expire", "CONSENT_EXPIRY_SECONDS", consent.expire_consents)
     periodic.register("clients.erase", "ERASURE_SWEEP_SECONDS", consent.erasure_sweep)
+    periodic.register(
+        "clients.erasure_overdue", "ERASURE_SWEEP_SECONDS", survivor.escalate_overdue_erasures
+    )
     periodic.register("referrals.deadlines", "DEADLINE_SWEEP_SECONDS", deadlines_sweep.sweep)
     periodic.register("audit.checkpoint", "AUDIT_CHECKPOINT_SECONDS", checkpoints.make_checkpoint)
 
@@ -73,6 +80,7 @@ def register(app: Flask) -> None:
     api.register_blueprint(reports_blp)
     api.register_blueprint(webhooks_blp)
     api.register_blueprint(audit_blp)
+    api.register_blueprint(survivor_blp)
     # the revocation cascade: consent (below) signals, referrals (above) act
     consent.consent_ended.connect(_withdraw_referrals, weak=False)
     for blueprint in (oauth_blp, health_blp):

@@ -10,3 +10,4 @@ from referral_hub.directory import models as directory  # noqa: F401
 from referral_hub.jobs import models as jobs  # noqa: F401
 from referral_hub.notifications import models as notifications  # noqa: F401
 from referral_hub.referrals import models as referrals  # noqa: F401
+from referral_hub.survivor import models as survivor  # noqa: F401

@@ -13,6 +13,7 @@ from referral_hub.clients.schemas import (
     ClientCreatedSchema,
     ClientSchema,
     ConsentCreateArgs,
+    ConsentRevokeArgs,
     ConsentSchema,
     DisclosureArgs,
     DisclosureSchema,
@@ -89,11 +90,13 @@ def list_consents(client_id: uuid.UUID) -> Any:
 
 @blp.route("/consents/<uuid:consent_id>/revoke", methods=["POST"])
 @require(*INTAKE, scopes="clients:write")
-@blp.arguments(RevokeArgs, as_kwargs=True)
+@blp.arguments(ConsentRevokeArgs, as_kwargs=True)
 @blp.response(200, ConsentSchema)
-def revoke_consent(consent_id: uuid.UUID, reason: str) -> Any:
-    """Revoke now: receivers lose access on their next read."""
-    return consent_view(consent.revoke_consent(current_actor(), consent_id, reason))
+def revoke_consent(consent_id: uuid.UUID, reason: str, agency_id: uuid.UUID | None) -> Any:
+    """Revoke now (or, with `agency_id`, for that agency only): receivers lose access on
+    their next read."""
+    record = consent.revoke_consent(current_actor(), consent_id, reason, agency_id=agency_id)
+    return consent_view(record)
 
 
 @blp.route("/clients/<uuid:client_id>/disclosures")

@@ -102,6 +102,9 @@ class ConsentSchema(HubSchema):
     id = fields.UUID()
     client_id = fields.UUID()
     recipients = fields.List(fields.UUID())
+    withdrawn_from = fields.List(
+        fields.UUID(), metadata={"description": "Recipients it was withdrawn from, one by one."}
+    )
     purposes = fields.List(fields.String())
     data_categories = fields.List(fields.String())
     method = fields.String()
@@ -118,6 +121,16 @@ class ConsentSchema(HubSchema):
 
 class RevokeArgs(HubSchema):
     reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+
+
+class ConsentRevokeArgs(RevokeArgs):
+    agency_id = fields.UUID(
+        load_default=None,
+        metadata={
+            "description": "Withdraw the consent from this agency only; the others it names "
+            "stay covered. Omitted: revoked for every agency."
+        },
+    )
 
 
 class DisclosureSchema(HubSchema):

@@ -109,9 +109,12 @@ def _seal(client: Client, data_key: bytes, pii: dict[str, Any]) -> None:
     for key, value in pii.items():
         grouped.setdefault(PII_FIELDS[key], {})[key] = value
     for category, values in grouped.items():
-        plain = json.dumps(values, default=str).encode()  # dates as ISO text
-        sealed = envelope.seal(data_key, plain, _context(client.id, category))
-        setattr(client, category, sealed)
+        _seal_category(client, data_key, category, values)
+
+
+def _seal_category(client: Client, data_key: bytes, category: str, values: dict[str, Any]) -> None:
+    plain = json.dumps(values, default=str).encode()  # dates as ISO text
+    setattr(client, category, envelope.seal(data_key, plain, _context(client.id, category)))
 
 
 def load_client(client_id: uuid.UUID, *, lock: bool = False) -> Client:
@@ -132,10 +135,40 @@ def load_client(client_id: uuid.UUID, *, lock: bool = False) -> Client:
 
 
 def load_owned(actor: Actor, client_id: uuid.UUID, *, lock: bool = False) -> Client:
-    """The owner's own client; anyone else's looks missing."""
+    """The owner's own client (or the survivor's own record, at her door); anyone else's
+    looks missing."""
     client = load_client(client_id, lock=lock)
+    if actor.speaks_for(client.id):
+        return client
     if actor.kind != ActorKind.SYSTEM and client.owner_agency_id != actor.agency_id:
         raise foreign("client", client.id)
+    return client
+
+
+def set_contact_preference(actor: Actor, client_id: uuid.UUID, how: str | None) -> Client:
+    """How she wants to be reached (`None`: do not contact me), sealed with her contact data
+    so exactly the agencies that may read `contact` see it."""
+    client = load_owned(actor, client_id, lock=True)
+    stored = keystore.get(client.id)
+    if stored is None or client.erased_at is not None:
+        raise Conflict("This record was erased.")
+    data_key = envelope.unwrap(*stored)
+    values = unseal(client, {"contact"})
+    if how is None:
+        values.pop("contact_preference", None)
+        values["do_not_contact"] = True
+    else:
+        values.pop("do_not_contact", None)
+        values["contact_preference"] = how
+    _seal_category(client, data_key, "contact", values)
+    db.session.flush()
+    audit.record(
+        actor,
+        "client.contact_preference_set",
+        client,
+        client_reference=client.reference,
+        fields=["contact"],
+    )
     return client
 
 

@@ -21,6 +21,8 @@ class Consent(UUIDPrimaryKey, Base):
     )
     owner_agency_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("agency.id", ondelete="RESTRICT"))
     recipients: Mapped[list[str]] = mapped_column(JSON)  # agency ids
+    # agencies she took back her permission from, one at a time (the rest still covered)
+    withdrawn_from: Mapped[list[str]] = mapped_column(JSON, default=list)
     purposes: Mapped[list[str]] = mapped_column(JSON)
     data_categories: Mapped[list[str]] = mapped_column(JSON)
     method: Mapped[str] = mapped_column(String(20))
@@ -37,6 +39,12 @@ class Consent(UUIDPrimaryKey, Base):
     revoked_by: Mapped[str | None] = mapped_column(String(64))
     revocation_reason: Mapped[str | None] = mapped_column(String(500))
     expired_at: Mapped[datetime | None]  # set by the expiry sweep (reads check the clock anyway)
+
+    @property
+    def covered_recipients(self) -> list[str]:
+        """The agencies it still names: its recipients less those she withdrew it from."""
+        withdrawn = set(self.withdrawn_from or ())
+        return [agency for agency in self.recipients if agency not in withdrawn]
 
     def status(self, now: datetime) -> str:
         if self.revoked_at is not None:

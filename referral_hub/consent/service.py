@@ -30,8 +30,9 @@ from referral_hub.core.tenancy import foreign
 from referral_hub.directory.vocabulary import Category
 from referral_hub.extensions import db
 
-# sent with (consent_id, reason) after a consent is revoked or expires, inside the same
-# transaction: referrals subscribe to withdraw what was sent under it
+# sent with (consent_id, reason, agency_id) after a consent is revoked or expires — or, with
+# `agency_id`, withdrawn from that one agency — inside the same transaction: referrals
+# subscribe to withdraw what was sent under it (to that agency only, when one is named)
 consent_ended = signal("consent-ended")
 
 METHODS = ("written", "electronic", "verbal_attested")
@@ -46,7 +47,7 @@ def facts(consent: Consent | None) -> policy.ConsentFacts | None:
     if consent is None:
         return None
     return policy.ConsentFacts(
-        recipients=frozenset(uuid.UUID(agency) for agency in consent.recipients),
+        recipients=frozenset(uuid.UUID(agency) for agency in consent.covered_recipients),
         purposes=frozenset(consent.purposes),
         categories=frozenset(consent.data_categories),
         signed_at=consent.signed_at,
@@ -157,15 +158,40 @@ def load_owned(actor: Actor, consent_id: uuid.UUID) -> Consent:
     consent = db.session.get(Consent, consent_id)
     if consent is None:
         raise NotFound()
+    if actor.speaks_for(consent.client_id):
+        return consent
     if actor.kind != ActorKind.SYSTEM and consent.owner_agency_id != actor.agency_id:
         raise foreign("consent", consent.id)  # another agency's: 404, the consent on record
     return consent
 
 
-def revoke_consent(actor: Actor, consent_id: uuid.UUID, reason: str) -> Consent:
+def revoke_consent(
+    actor: Actor, consent_id: uuid.UUID, reason: str, *, agency_id: uuid.UUID | None = None
+) -> Consent:
+    """Take back a consent — from every agency it names, or (`agency_id`) from that one only,
+    the rest staying covered. The one call behind staff revocation and her own at `/me`."""
     consent = load_owned(actor, consent_id)
     client = clients.load_owned(actor, consent.client_id)
     if consent.revoked_at is not None:
+        return consent
+    remaining = consent.covered_recipients
+    if agency_id is not None and str(agency_id) not in remaining:
+        raise ValidationFailed(
+            "This consent does not cover that agency.",
+            errors={"agency_id": ["Not among the agencies this consent still covers."]},
+        )
+    if agency_id is not None and len(remaining) > 1:
+        consent.withdrawn_from = sorted({*(consent.withdrawn_from or ()), str(agency_id)})
+        db.session.flush()
+        audit.record(
+            actor,
+            "consent.withdrawn_from_agency",
+            consent,
+            client_reference=client.reference,
+            consent_id=consent.id,
+            details={"agency": str(agency_id)},
+        )
+        consent_ended.send(consent_id=consent.id, reason="revoked", agency_id=agency_id)
         return consent
     consent.revoked_at = clock.now()
     consent.revoked_by = actor.id
@@ -179,7 +205,7 @@ def revoke_consent(actor: Actor, consent_id: uuid.UUID, reason: str) -> Consent:
         consent_id=consent.id,
         details={"recipients": consent.recipients},
     )
-    consent_ended.send(consent_id=consent.id, reason="revoked")
+    consent_ended.send(consent_id=consent.id, reason="revoked", agency_id=None)
     return consent
 
 
@@ -200,7 +226,7 @@ def expire_consents() -> int:
     for consent in due:
         consent.expired_at = now
         audit.record(SYSTEM, "consent.expired", consent, consent_id=consent.id)
-        consent_ended.send(consent_id=consent.id, reason="expired")
+        consent_ended.send(consent_id=consent.id, reason="expired", agency_id=None)
     return len(due)
 
 
@@ -423,7 +449,7 @@ def erase_client(actor: Actor, client_id: uuid.UUID, reason: str) -> Client:
         select(Consent).where(Consent.client_id == client.id, Consent.revoked_at.is_(None))
     ):
         record.revoked_at, record.revoked_by, record.revocation_reason = now, actor.id, "erased"
-        consent_ended.send(consent_id=record.id, reason="erased")
+        consent_ended.send(consent_id=record.id, reason="erased", agency_id=None)
     db.session.execute(
         update(AccessGrant)
         .where(AccessGrant.client_id == client.id, AccessGrant.ended_at.is_(None))

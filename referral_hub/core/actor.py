@@ -1,4 +1,5 @@
-"""Who is acting: a staff user, an agency's machine client, or the hub itself (jobs)."""
+"""Who is acting: a staff user, an agency's machine client, the hub itself (jobs), or a
+survivor at her own door (`/me`), who acts only on her own record."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ class ActorKind(StrEnum):
     CLIENT = "client"
     SYSTEM = "system"
     ANONYMOUS = "anonymous"
+    SURVIVOR = "survivor"
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,12 @@ class Actor:
     agency_id: uuid.UUID | None = None
     roles: frozenset[str] = field(default_factory=frozenset)
     scopes: frozenset[str] = field(default_factory=frozenset)
+    # a survivor actor's own client record: the one record she may act on (no staff id)
+    client_id: uuid.UUID | None = None
+
+    def speaks_for(self, client_id: uuid.UUID) -> bool:
+        """The survivor herself, for her own record."""
+        return self.kind == ActorKind.SURVIVOR and self.client_id == client_id
 
     def has_role(self, *roles: str) -> bool:
         return bool(self.roles.intersection(roles))
@@ -39,3 +47,7 @@ ANONYMOUS = Actor(ActorKind.ANONYMOUS)
 
 def user_actor(user_id: uuid.UUID, agency_id: uuid.UUID, roles: frozenset[str]) -> Actor:
     return Actor(ActorKind.USER, str(user_id), agency_id, roles)
+
+
+def survivor_actor(client_id: uuid.UUID) -> Actor:
+    return Actor(ActorKind.SURVIVOR, client_id=client_id)

@@ -26,6 +26,23 @@ TEMPLATES = {
         "while, so intake workers see it as out of date.\n\nSign in at {url} and confirm or "
         "update it: one click if the numbers are still right.\n",
     ),
+    "survivor_code_locked": (
+        "A survivor access code was locked in the referral hub",
+        "A private access code your agency issued was locked after repeated wrong PINs. "
+        "It opens again by itself in an hour.\n\nIf she may be trying to reach her page, "
+        "sign in at {url} and look at her record; you can give her a new code. If someone "
+        "else may hold her code, tell her when it is safe to.\n",
+    ),
+    "erasure_requested": (
+        "A survivor asked to be erased in the referral hub",
+        "A survivor your agency recorded asked for her data to be erased. Sign in at {url} "
+        "and confirm it on your dashboard before its deadline.\n",
+    ),
+    "erasure_overdue": (
+        "An erasure request is overdue in the referral hub",
+        "A survivor's request to be erased was not confirmed by her agency in time. Sign in "
+        "at {url} to follow it up.\n",
+    ),
     "action_waiting": (
         "You have an action in the referral hub",
         "You have an action waiting in the referral hub.\n\nSign in at {url} to see it.\n",

@@ -414,8 +414,11 @@ def _notify(referral: Referral, move: states.Transition) -> None:
         email_staff(agency_id, roles, "action_waiting")
 
 
-def withdraw_under_consent(consent_id: uuid.UUID, reason: str) -> int:
-    """Revocation cascade: unaccepted referrals sent under the consent are withdrawn."""
+def withdraw_under_consent(
+    consent_id: uuid.UUID, reason: str, agency_id: uuid.UUID | None = None
+) -> int:
+    """Revocation cascade: unaccepted referrals sent under the consent (to `agency_id` only,
+    when the consent was withdrawn from that agency alone) are withdrawn."""
     open_before_acceptance = [
         state.value
         for state in (
@@ -428,14 +431,23 @@ def withdraw_under_consent(consent_id: uuid.UUID, reason: str) -> int:
     ]
     withdrawn = 0
     senders = set()
-    for referral in db.session.scalars(
-        select(Referral).where(
-            Referral.consent_id == consent_id, Referral.status.in_(open_before_acceptance)
-        )
-    ).all():
+    statement = select(Referral).where(
+        Referral.consent_id == consent_id, Referral.status.in_(open_before_acceptance)
+    )
+    if agency_id is not None:
+        statement = statement.where(Referral.receiver_agency_id == agency_id)
+    for referral in db.session.scalars(statement).all():
         if referral.status == State.DRAFT:
             referral.status = State.WITHDRAWN
             referral.closed_at = clock.now()
+            audit.record(
+                SYSTEM,
+                "referral.withdrawn",
+                referral,
+                client_reference=referral.client_reference,
+                consent_id=consent_id,
+                details={"reason": f"consent {reason}", "from": State.DRAFT.value},
+            )
         else:  # the receiver is told by the move; the sender (expiry: nobody acted) here
             transition(SYSTEM, referral.id, "withdraw", reason=f"consent {reason}")
             senders.add(referral.sender_agency_id)
@@ -452,18 +464,21 @@ def _tell(senders: set[uuid.UUID], receivers: set[uuid.UUID]) -> None:
         email_staff(agency_id, {"provider", "agency_admin"}, "action_waiting")
 
 
-def end_access_under_consent(consent_id: uuid.UUID, reason: str) -> int:
+def end_access_under_consent(
+    consent_id: uuid.UUID, reason: str, agency_id: uuid.UUID | None = None
+) -> int:
     """Revocation or expiry of an accepted referral's consent: the referral goes on (she may
     be in the bed), the receiver's access to her data ended with the consent — every read
     asks the policy, so nothing is left to close — and both sides are told, on the record."""
     ended = 0
     senders, receivers = set(), set()
-    for referral in db.session.scalars(
-        select(Referral).where(
-            Referral.consent_id == consent_id,
-            Referral.status.in_([state.value for state in states.ACCEPTED_STAGE]),
-        )
-    ).all():
+    statement = select(Referral).where(
+        Referral.consent_id == consent_id,
+        Referral.status.in_([state.value for state in states.ACCEPTED_STAGE]),
+    )
+    if agency_id is not None:
+        statement = statement.where(Referral.receiver_agency_id == agency_id)
+    for referral in db.session.scalars(statement).all():
         audit.record(
             SYSTEM,
             "referral.access_ended",

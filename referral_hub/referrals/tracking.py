@@ -95,13 +95,13 @@ def consent_summary(record: Consent | None, now: datetime) -> dict[str, Any] | N
     """What a consent allows, without anything about her beyond categories and dates."""
     if record is None:
         return None
-    names = agency_names(record.recipients)
+    names = agency_names(record.covered_recipients)
     return {
         "id": record.id,
         "status": record.status(now),
         "recipients": [
             {"id": agency, "name": names.get(agency, "an agency no longer listed")}
-            for agency in record.recipients
+            for agency in record.covered_recipients
         ],
         "purposes": list(record.purposes),
         "data_categories": [c for c in record.data_categories if c != policy.PROFILE],
@@ -436,6 +436,7 @@ def receipt(actor: Actor, bundle_id: uuid.UUID) -> dict[str, Any]:
     summary = consent_summary(record, now)
     return {
         "reference": clients.load_owned(actor, bundle.client_id).reference,
+        "client_id": bundle.client_id,
         "sender": sender,
         "consent": summary,
         "language": summary["language"] if summary else "en",

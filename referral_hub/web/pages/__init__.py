@@ -10,12 +10,16 @@ def register(app: Flask) -> None:
         admin,
         bundles,
         coordinator,
+        her_access,
         home,
         intake,
         mail,
         provider,
         signin,
+        survivor,
     )
 
-    for module in (home, signin, intake, provider, coordinator, admin, mail, bundles):
+    for module in (home, signin, intake, provider, coordinator, admin, mail, bundles, her_access):
         app.register_blueprint(module.blp)
+    app.register_blueprint(survivor.blp)
+    survivor.register_filters(app)

@@ -25,6 +25,7 @@ from referral_hub.referrals.schemas import (
 )
 from referral_hub.web import forms, plan, receipt_texts
 from referral_hub.web.pagekit import is_htmx, page_blueprint, staff_only
+from referral_hub.web.pages import her_access
 
 blp = page_blueprint("bundles", __name__, url_prefix="/intake/bundles")
 
@@ -257,5 +258,8 @@ def refer_again(bundle_id: uuid.UUID, referral_id: uuid.UUID) -> Any:
 @staff_only("intake")
 def receipt(bundle_id: uuid.UUID) -> Any:
     facts = tracking.receipt(g.actor, bundle_id)
+    safe = request.args.get("safe") == "1" or her_access.safe_only(facts["client_id"])
+    if safe and request.args.get("full") != "1":
+        return her_access.render_safe_receipt(facts["client_id"])
     lang, texts = receipt_texts.texts_for(facts["language"])
     return render_template("bundles/receipt.html", r=facts, lang=lang, t=texts)

@@ -39,6 +39,7 @@ from referral_hub.directory.schemas import SearchArgs
 from referral_hub.directory.summaries import summaries
 from referral_hub.directory.vocabulary import ACCESSIBILITY, GENDERS, POPULATIONS, Category
 from referral_hub.referrals import dashboard as sent
+from referral_hub.survivor.queries import pending_erasures
 from referral_hub.web import consent_texts, forms, plan
 from referral_hub.web.pagekit import is_htmx, page_blueprint, staff_only
 
@@ -356,7 +357,13 @@ def dashboard() -> Any:
     items = sent.sent_bundles(g.actor, limit=50, now=now)
     if is_htmx():
         return render_template("intake/_bundles.html", bundles=items, now=now)
-    return render_template("intake/dashboard.html", bundles=items, now=now, plan_needs=plan_view())
+    return render_template(
+        "intake/dashboard.html",
+        bundles=items,
+        now=now,
+        plan_needs=plan_view(),
+        erasures=pending_erasures(g.actor),
+    )
 
 
 # --- search ----------------------------------------------------------------------------------
@@ -545,7 +552,7 @@ def _client_context(client_id: uuid.UUID, details: bool = False) -> dict[str, An
                 "id": item.id,
                 "status": item.status(now),
                 "recipients": [
-                    names.get(aid, "an agency no longer listed") for aid in item.recipients
+                    names.get(aid, "an agency no longer listed") for aid in item.covered_recipients
                 ],
                 "purposes": item.purposes,
                 "data_categories": item.data_categories,
