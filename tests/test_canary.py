@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -322,3 +323,77 @@ def test_the_canary_in_outcomes_signer_authority_and_confidential_site_names(
     act_as(intake)
     listed = client.get(f"/api/v1/clients/{person.id}/consents")
     assert authority not in listed.get_data(as_text=True)
+
+
+def test_the_canary_at_her_own_door(app: Flask, client: Any, session: Any, log_lines: Any) -> None:
+    """Issue 19: her code, her PIN, her data and how she wants to be reached stay out of
+    logs, plain columns, e-mails (the lock alert included) and her own page."""
+    from referral_hub.clients import service as clients
+    from referral_hub.core.actor import Actor, ActorKind
+    from referral_hub.survivor import access
+
+    reach = f"Reach{MARK}"
+    pin = "735911"
+    with transaction():
+        owner, shelter_agency = factories.agency(), factories.agency()
+        shelter = factories.directory_service(shelter_agency, "emergency_shelter")
+        factories.capacity(shelter, total=3, available=3)
+        factories.user(owner, ["intake"])  # someone at her agency to tell about a lock
+        intake = Actor(ActorKind.USER, "intake-canary", owner.id, frozenset({"intake"}))
+        person = clients.create_client(intake, pii=PII)
+        granted = consent.record_consent(
+            intake,
+            person.id,
+            recipients=[shelter_agency.id],
+            purposes=["emergency_shelter"],
+            data_categories=["contact", "identity"],
+            method="written",
+            signer="survivor",
+            form_version="1",
+            form_language="es",
+            signed_at=clock.now(),
+        )
+        factories.sent_referral(
+            intake, person.id, shelter.id, consent_id=granted.id, data_categories=["contact"]
+        )
+        code = access.issue_code(intake, person.id, pin).code
+    secrets = [code, code.replace("-", ""), reach]
+
+    def door_leaks(blob: str | bytes) -> list[str]:
+        text_blob = blob.decode("utf-8", "replace") if isinstance(blob, bytes) else blob
+        return leaks(text_blob) + [value for value in secrets if value in text_blob]
+
+    def signed_in_form(path: str, **form: str) -> Any:
+        page = client.get("/me").get_data(as_text=True)
+        return client.post(path, data={**form, "csrf_token": factories.csrf_from(page)})
+
+    pages = []
+    for _ in range(5):  # wrong PINs lock the code and e-mail her agency
+        pages.append(signed_in_form("/me/sign-in", code=code, pin="000000").get_data())
+    with clock.frozen_at(clock.now() + timedelta(minutes=61)):
+        assert signed_in_form("/me/sign-in", code=code, pin=pin).status_code == 303
+        pages.append(client.get("/me").get_data())
+        assert signed_in_form("/me/contact", how=reach).status_code == 303
+        pages.append(client.get("/me").get_data())
+        withdrawn = signed_in_form("/me/withdraw", agency_id=str(shelter_agency.id), step="yes")
+        assert withdrawn.status_code == 303
+        pages.append(client.get("/me").get_data())
+        pages.append(client.get("/me/exit").get_data())
+    for body in pages:
+        assert door_leaks(body) == [], "her page showed her data or her code"
+    assert door_leaks(json.dumps(log_lines())) == [], "a log line carried her code or data"
+    assert log_lines(), "nothing was logged: the check would prove nothing"
+    for table in db.metadata.sorted_tables:
+        for row in session.execute(text(f'SELECT * FROM "{table.name}"')):  # noqa: S608 - metadata names
+            assert door_leaks(" ".join(str(value) for value in row)) == [], table.name
+    mail = Path(app.instance_path) / app.config["MAIL_FOLDER"]
+    for message in mail.glob("*.eml") if mail.exists() else []:
+        assert door_leaks(message.read_bytes()) == [], message.name
+    from referral_hub.jobs.models import OutboxMessage
+
+    alerts = [
+        row.payload
+        for row in session.query(OutboxMessage).all()
+        if row.payload.get("template") == "survivor_code_locked"
+    ]
+    assert alerts and all(door_leaks(json.dumps(alert)) == [] for alert in alerts)

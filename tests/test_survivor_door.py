@@ -540,3 +540,102 @@ def test_quick_exit_ends_her_session_and_leaves_for_a_neutral_site(
     assert out.status_code == 303 and out.headers["Location"] == app.config["SURVIVOR_EXIT_URL"]
     assert out.headers["Cache-Control"].startswith("no-store")
     assert 'name="pin"' in client.get("/me").get_data(as_text=True)
+
+
+# --- abuse across processes ------------------------------------------------------------------
+
+
+def test_guesses_count_across_two_app_instances(
+    worker_id: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Two web processes, one database and one Redis: wrong PINs on either lock the code
+    after five in all, and an address's failures are one allowance across both."""
+    from referral_hub import create_app
+    from referral_hub.auth.ratelimit import RedisBackend
+    from tests.conftest import fresh_database_url, migrated_app
+    from tests.test_signin import redis_connection
+
+    url = fresh_database_url(f"me_{worker_id}", tmp_path_factory)
+    redis = redis_connection()
+    prefix = f"me-{uuid.uuid4().hex[:8]}"
+    with migrated_app(url, worker_id, tmp_path_factory, JOB_RUNNER="inline", REDIS_URL="") as first:
+        second = create_app(first.config.copy())
+        for instance in (first, second):
+            instance.extensions["hub_rate_limits"] = RedisBackend(redis, prefix)
+            instance.config["SURVIVOR_ADDRESS_FAILURES_PER_WINDOW"] = 8
+        with first.app_context():
+            with transaction():
+                owner = factories.agency()
+                factories.user(owner, ["intake"])
+                intake = factories.actor_for(factories.user(owner, ["intake"]))
+                her = clients.create_client(intake, pii={"name": "Ana"})
+                code = access.issue_code(intake, her.id, PIN).code
+            db.session.remove()
+        instances = (first, second)
+        for attempt in range(5):
+            answer = sign_in(instances[attempt % 2].test_client(), code, "0000")
+            assert answer.status_code == 401, attempt
+        # locked on both: the right PIN is refused on either
+        assert sign_in(second.test_client(), code).status_code == 401
+        assert sign_in(first.test_client(), code).status_code == 401
+        with first.app_context():
+            row = db.session.scalar(select(SurvivorAccess))
+            assert row.locked_until is not None and row.failures == 5
+            db.session.remove()
+        # the address: 8 failures in all (7 so far), then 429 on either instance
+        assert sign_in(first.test_client(), access.new_code(), PIN).status_code == 401
+        assert sign_in(second.test_client(), access.new_code(), PIN).status_code == 429
+        assert sign_in(first.test_client(), code).status_code == 429
+        with second.app_context():
+            for engine in db.engines.values():
+                engine.dispose()
+
+
+def test_racing_guesses_lock_the_code_exactly_once(committing_app: Flask) -> None:
+    """Twelve wrong PINs at the same moment: counted one at a time (her row is held while
+    each is judged), so the code locks after exactly five, with one alert."""
+    import threading
+
+    app = committing_app
+    app.config["SURVIVOR_ADDRESS_FAILURES_PER_WINDOW"] = 100
+    with app.app_context():
+        with transaction():
+            owner = factories.agency()
+            factories.user(owner, ["intake"])
+            intake = factories.actor_for(factories.user(owner, ["intake"]))
+            her = clients.create_client(intake, pii={"name": "Ana"})
+            code = access.issue_code(intake, her.id, PIN).code
+        db.session.remove()
+    racers = 12
+    barrier = threading.Barrier(racers)
+    answers: list[int] = []
+
+    def guess() -> None:
+        http = app.test_client()
+        token = factories.csrf_from(http.get("/me").get_data(as_text=True))
+        barrier.wait()
+        answer = http.post("/me/sign-in", data={"code": code, "pin": "0000", "csrf_token": token})
+        answers.append(answer.status_code)
+
+    threads = [threading.Thread(target=guess) for _ in range(racers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answers == [401] * racers
+    with app.app_context():
+        row = db.session.scalar(select(SurvivorAccess))
+        assert row.failures == 5 and row.locked_until is not None
+        locks = db.session.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.action == "survivor_access.locked")
+        )
+        assert locks == 1
+        failed = db.session.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.action == "survivor.sign_in_failed")
+        )
+        assert failed == racers
+        db.session.remove()
