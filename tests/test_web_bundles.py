@@ -22,7 +22,6 @@ from referral_hub.referrals import bundles, tracking
 from referral_hub.referrals import service as referrals
 from referral_hub.referrals.models import Bundle, Message, Need, Referral
 from referral_hub.referrals.states import State
-from referral_hub.web import receipt_texts
 from tests import factories
 from tests.factories import actor_for, csrf_from, sign_in
 
@@ -680,16 +679,6 @@ def test_the_receipt_falls_back_to_english_and_without_consent_says_so(
     html = client.get(f"/intake/bundles/{bundle.id}/receipt").get_data(as_text=True)
     assert '<html lang="en">' in html and "Your referral receipt" in html
     assert "You did not sign a permission" in html
-
-
-def test_every_language_has_every_text() -> None:
-    english = receipt_texts.TEXTS["en"]
-    for language, texts in receipt_texts.TEXTS.items():
-        assert set(texts) == set(english), language
-        for key in ("categories", "data"):
-            assert set(texts[key]) == set(english[key]), (language, key)
-    assert receipt_texts.texts_for("es-MX")[0] == "es"
-    assert receipt_texts.texts_for("zz")[0] == "en"
 
 
 # --- the read module ----------------------------------------------------------------------

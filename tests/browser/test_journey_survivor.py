@@ -180,7 +180,7 @@ def test_she_sees_who_holds_her_data_withdraws_one_and_leaves_safely(
     counsel = page.locator("li.me-holder", has=page.get_by_role("heading", name=her["counsel"]))
     # the shelter accepted: the basics and how to reach her, nothing about immigration
     expect(shelter.locator(".me-reads")).to_have_text(
-        "datos básicos sobre lo que necesita (sin nombre); cómo contactarle"
+        "datos básicos sobre lo que necesita (sin nombre); cómo contactarle (teléfono, dirección)"
     )
     expect(shelter).to_contain_text("aceptó ayudarle")
     # the immigration service has not accepted yet: the basics only, for now

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from flask import flash, g, redirect, render_template, request, url_for
+from flask import current_app, flash, g, redirect, render_template, request, url_for
 from marshmallow import ValidationError
 from werkzeug.datastructures import MultiDict
 from werkzeug.routing import BuildError
@@ -23,7 +23,7 @@ from referral_hub.referrals.schemas import (
     ReferralCreateArgs,
     TransitionArgs,
 )
-from referral_hub.web import forms, plan, receipt_texts
+from referral_hub.web import forms, i18n, plan
 from referral_hub.web.pagekit import is_htmx, page_blueprint, staff_only
 from referral_hub.web.pages import her_access
 
@@ -261,5 +261,6 @@ def receipt(bundle_id: uuid.UUID) -> Any:
     safe = request.args.get("safe") == "1" or her_access.safe_only(facts["client_id"])
     if safe and request.args.get("full") != "1":
         return her_access.render_safe_receipt(facts["client_id"])
-    lang, texts = receipt_texts.texts_for(facts["language"])
-    return render_template("bundles/receipt.html", r=facts, lang=lang, t=texts)
+    g.language = i18n.pick(facts["language"])
+    me_url = current_app.config["PUBLIC_URL"].rstrip("/") + url_for("me.home")
+    return render_template("bundles/receipt.html", r=facts, me_url=me_url)
