@@ -22,14 +22,12 @@ from referral_hub.core import clock
 from referral_hub.core.actor import Actor
 from referral_hub.core.errors import Forbidden
 from referral_hub.extensions import db
-from referral_hub.referrals import bundles
-from referral_hub.referrals.deadlines import Urgency
+from referral_hub.referrals import bundles, priority
 from referral_hub.referrals.models import Bundle, Need, Referral
 from referral_hub.referrals.states import OPEN, State
 
 BATCH = 200
 MAX_SCANNED = 2000  # bundles looked at for one page, at most: the page stays cheap
-URGENCY_RANK = {Urgency.EMERGENCY: 0, Urgency.URGENT: 1, Urgency.ROUTINE: 2}
 
 
 def sent_bundles(
@@ -69,8 +67,9 @@ def sent_bundles(
         after = (rows[-1].created_at, rows[-1].id)
     found.sort(
         key=lambda item: (
+            item["status"] == "met",
+            *priority.key(item["urgency"], item["next_deadline"], now),
             not item["in_limbo"],
-            URGENCY_RANK.get(Urgency(item["urgency"]), 3),
             -item["created_at"].timestamp(),
         )
     )

@@ -23,21 +23,19 @@ from referral_hub.agencies import service as agencies
 from referral_hub.agencies.models import Agency
 from referral_hub.audit import service as audit
 from referral_hub.consent import service as consent
-from referral_hub.core import envelope, keystore
+from referral_hub.core import clock, envelope, keystore
 from referral_hub.core.actor import Actor
 from referral_hub.core.errors import Conflict, NotFound
 from referral_hub.directory import service as directory
 from referral_hub.directory.models import Service
 from referral_hub.extensions import db
-from referral_hub.referrals import conversation, states
+from referral_hub.referrals import conversation, priority, states
 from referral_hub.referrals import service as referrals
-from referral_hub.referrals.deadlines import Urgency
 from referral_hub.referrals.models import Referral
 from referral_hub.referrals.states import Side, State
 
 INBOX_LIMIT = 100
 SUGGESTION_LIMIT = 50
-URGENCY_ORDER = (Urgency.EMERGENCY, Urgency.URGENT, Urgency.ROUTINE)
 # what the receiver may do, in the order a worker meets them
 RECEIVER_ACTIONS = tuple(
     action
@@ -111,8 +109,9 @@ def received(
     urgency: str | None = None,
     limit: int = INBOX_LIMIT,
 ) -> list[dict[str, Any]]:
-    """Referrals sent to the actor's agency: open ones first by urgency and nearest
-    deadline, then ended ones, most recently ended first. Drafts are the sender's own."""
+    """Referrals sent to the actor's agency: open ones first, urgent first (`priority`:
+    overdue emergencies, overdue, due soonest, untimed), then ended ones, most recently
+    ended first. Drafts are the sender's own."""
     if actor.agency_id is None:
         return []
     is_open = Referral.status.in_([state.value for state in states.OPEN])
@@ -129,13 +128,11 @@ def received(
         .where(Referral.receiver_agency_id == actor.agency_id, Referral.status != State.DRAFT)
         .order_by(
             case((is_open, 0), else_=1),
-            case(  # ended ones: by when they ended, whatever their urgency
-                (~is_open, 0),
-                *((Referral.urgency == u, rank) for rank, u in enumerate(URGENCY_ORDER)),
-                else_=len(URGENCY_ORDER),
+            # open ones urgent first (the one rule); ended ones by when they ended
+            *(
+                case((is_open, term), else_=None)
+                for term in priority.sql_order(Referral.urgency, deadline, clock.now())
             ),
-            case((deadline.is_(None), 1), else_=0),
-            deadline,
             Referral.closed_at.desc(),
             Referral.created_at,
             Referral.id,
