@@ -7,6 +7,7 @@ data: clients are created by people trying the hub, never seeded.
 from __future__ import annotations
 
 import random
+import zlib
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -211,6 +212,8 @@ def _services(agency: Agency, town: str, rng: random.Random) -> int:
             "name": f"{label} — {agency.name}",
             "description": f"{label} offered by {agency.name}.",
             "hours": "24/7" if category == "emergency_shelter" else "Mon-Fri 9:00-17:00",
+            # a fictitious number (555-01xx), the same each run, drawn from nothing random
+            "phone": f"+1 555 01{zlib.crc32(label.encode() + agency.name.encode()) % 100:02d}",
             "service_area": "Riverbend County",
             "eligibility": _eligibility(agency, category_enum, rng),
             "location": {

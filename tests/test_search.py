@@ -237,6 +237,7 @@ def test_the_search_endpoint(client: Any, session: Any, agency: Any) -> None:
     SearchResultSchema().load(response.json)  # exactly the documented shape, nothing more
     (item,) = response.json["items"]
     assert set(item) == {"service", "agency", "capacity", "distance_km", "score", "stale"}
+    assert item["service"]["phone"] is None  # none given; the page shows a number when one is
     assert item["agency"]["id"] == str(agency.id) and item["distance_km"] == pytest.approx(
         2.0, abs=0.1
     )

@@ -45,6 +45,7 @@ def world(session: Any) -> dict[str, Any]:
                 shelter,
                 "emergency_shelter",
                 name=f"Beds {n}",
+                phone=f"+1 555 010{n}",
                 eligibility={"min_age": 18, "languages": ["en", "es"], "no_id_needed": True},
                 location=SHELTER_POINT | {"confidential": True},
             )
@@ -308,6 +309,8 @@ def test_search_shows_capacity_freshness_distance_and_highlights(
     assert "No ID needed" in page and "May ask for a police report" in page
     assert 'name="age"' in page and 'value="25"' in page  # the query is kept in the form
     assert "Add to plan" in page and 'name="csrf_token"' in page
+    # the number to call is where the worker decides, for services that give one
+    assert "To refer, call" in page and 'href="tel:+15550100"' in page
 
 
 def test_search_near_a_town_from_the_bundled_list(client: Any, world: dict[str, Any]) -> None:

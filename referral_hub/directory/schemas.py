@@ -242,6 +242,9 @@ class SearchServiceSchema(HubSchema):
     min_age = fields.Integer(allow_none=True)
     max_age = fields.Integer(allow_none=True)
     languages = fields.List(fields.String())
+    phone = fields.String(
+        allow_none=True, metadata={"description": "The service's phone for referrers."}
+    )
 
 
 class SearchAgencySchema(HubSchema):

@@ -721,6 +721,7 @@ def _search_statement(shape: SearchShape) -> Any:
             s.min_age,
             s.max_age,
             s.languages,
+            s.phone,
         )
         .join(Service.__table__, s.id == ranked.c.service_id)
         .order_by(ranked.c.stale_last, ranked.c.score.desc(), ranked.c.service_id)
@@ -761,6 +762,7 @@ def _result(row: Any, query: SearchQuery, now: datetime) -> dict[str, Any]:
             "min_age": row.min_age,
             "max_age": row.max_age,
             "languages": row.languages,
+            "phone": row.phone,
         },
         "agency": {"id": row.agency_id, "name": row.agency_name, "kind": row.agency_kind},
         "capacity": {

@@ -263,4 +263,5 @@ def receipt(bundle_id: uuid.UUID) -> Any:
         return her_access.render_safe_receipt(facts["client_id"])
     g.language = i18n.pick(facts["language"])
     me_url = current_app.config["PUBLIC_URL"].rstrip("/") + url_for("me.home")
-    return render_template("bundles/receipt.html", r=facts, me_url=me_url)
+    hotline = current_app.config["HUB_HOTLINE"]
+    return render_template("bundles/receipt.html", r=facts, me_url=me_url, hotline=hotline)
