@@ -141,7 +141,12 @@ def find_user_by_email(email: str) -> User | None:
     return db.session.scalar(select(User).where(User.email == email.strip().lower()))
 
 
-def email_staff(agency_id: uuid.UUID | None, roles: set[str], template: str) -> int:
+def email_staff(
+    agency_id: uuid.UUID | None,
+    roles: set[str],
+    template: str,
+    values: dict[str, str] | None = None,
+) -> int:
     """Queue a fixed-text e-mail to the active staff holding any of `roles` (in one agency,
     or hub-wide when `agency_id` is None, as for coordinators). Returns how many."""
     statement = select(User.email, User.roles).where(User.is_active.is_(True))
@@ -150,6 +155,6 @@ def email_staff(agency_id: uuid.UUID | None, roles: set[str], template: str) -> 
     count = 0
     for email, held in db.session.execute(statement):
         if roles & set(held):
-            send_email(email, template)
+            send_email(email, template, values)
             count += 1
     return count

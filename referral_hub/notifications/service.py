@@ -1,10 +1,17 @@
 """E-mail notifications through the outbox. Every text is fixed and says only that there
-is something to see in the hub: no names, no case details, nothing about a survivor."""
+is something to see in the hub: no names, no case details, nothing about a survivor.
+
+A referral's e-mail may say more, from a closed list of facts that are never about her:
+how urgent it is, what is due and by when, and a link to the page where it is done (the
+link holds the referral's random id, nothing else)."""
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from email.message import EmailMessage
 from email.utils import make_msgid
+from zoneinfo import ZoneInfo
 
 from flask import current_app
 
@@ -47,24 +54,93 @@ TEMPLATES = {
         "You have an action in the referral hub",
         "You have an action waiting in the referral hub.\n\nSign in at {url} to see it.\n",
     ),
+    "referral_waiting": (
+        "{Urgency} referral: {what} in the referral hub",
+        "{Urgency} referral: {what}{due}.\n\nOpen it: {url}{path}\n",
+    ),
 }
 
+# where each side does its work on a referral (checked against the app's routes by a test)
+LINKS = {
+    "receiver": "/provider/referrals/{referral}",
+    "sender": "/intake/bundles/{bundle}/referrals/{referral}",
+}
+# what a referral's e-mail may say, and nothing else
+WHAT = {
+    "acknowledge": "acknowledge it",
+    "decide": "accept or decline it",
+    "arrive": "confirm her arrival",
+    "provide": "answer their question",
+    "look": "see what changed",
+}
+URGENCIES = ("emergency", "urgent", "routine")
 
-def send_email(to: str, template: str) -> OutboxMessage:
+
+def send_email(to: str, template: str, values: dict[str, str] | None = None) -> OutboxMessage:
     """Queue a fixed-text e-mail to a staff address, in the current transaction."""
     if template not in TEMPLATES:
         raise ValueError(f"unknown e-mail template {template!r}")
-    return outbox.add("email", {"to": to, "template": template})
+    payload: dict[str, object] = {"to": to, "template": template}
+    if (values is not None) != (template == "referral_waiting"):
+        raise ValueError("a referral's e-mail, and only it, carries values")
+    if values is not None:
+        payload["values"] = _checked(values)
+    return outbox.add("email", payload)
+
+
+def _checked(values: dict[str, str]) -> dict[str, str]:
+    """Only the closed list of facts a referral's e-mail may carry."""
+    if set(values) != {"urgency", "what", "due", "path"}:
+        raise ValueError(f"a referral e-mail carries urgency, what, due and path: {values}")
+    if values["urgency"] not in URGENCIES or values["what"] not in WHAT:
+        raise ValueError(f"unknown urgency or action in {values}")
+    if values["due"]:
+        datetime.fromisoformat(values["due"])  # a moment, or nothing
+    if not any(_matches(pattern, values["path"]) for pattern in LINKS.values()):
+        raise ValueError(f"not a referral page: {values['path']!r}")
+    return dict(values)
+
+
+def _matches(pattern: str, path: str) -> bool:
+    regex = re.escape(pattern).replace(r"\{referral\}", _UUID).replace(r"\{bundle\}", _UUID)
+    return re.fullmatch(regex, path) is not None
+
+
+_UUID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+
+
+def referral_link(side: str, referral_id: object, bundle_id: object | None) -> str | None:
+    if side == "sender" and bundle_id is None:
+        return None
+    return LINKS[side].format(referral=referral_id, bundle=bundle_id)
 
 
 @consumer("email")
 def deliver_email(message: OutboxMessage) -> None:
     subject, body = TEMPLATES[message.payload["template"]]
+    url = current_app.config["PUBLIC_URL"].rstrip("/")
+    words = _words(message.payload.get("values"))
     email = EmailMessage()
     email["From"] = current_app.config["MAIL_FROM"]
     email["To"] = message.payload["to"]
-    email["Subject"] = subject
+    email["Subject"] = subject.format(**words)
     email["Message-ID"] = make_msgid(idstring=str(message.id))
     email["X-Hub-Outbox-Id"] = str(message.id)
-    email.set_content(body.format(url=current_app.config["PUBLIC_URL"].rstrip("/")))
+    email.set_content(body.format(url=url, **words))
     mailer.send(email, str(message.id))
+
+
+def _words(values: dict[str, str] | None) -> dict[str, str]:
+    if not values:
+        return {}
+    due = ""
+    if values["due"]:
+        zone = ZoneInfo(current_app.config.get("DISPLAY_TIMEZONE") or "UTC")
+        moment = datetime.fromisoformat(values["due"]).astimezone(zone)
+        due = f" by {moment:%H:%M on %d %b} ({moment.tzname()})"
+    return {
+        "Urgency": values["urgency"].capitalize(),
+        "what": WHAT[values["what"]],
+        "due": due,
+        "path": values["path"],
+    }

@@ -10,11 +10,22 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from referral_hub.referrals.states import State
+
 
 class Urgency(StrEnum):
     EMERGENCY = "emergency"
     URGENT = "urgent"
     ROUTINE = "routine"
+
+
+# the deadline the receiver works against in each state: (what is due, the column)
+DEADLINES: dict[State, tuple[str, str]] = {
+    State.SENT: ("acknowledge", "acknowledge_by"),
+    State.ACKNOWLEDGED: ("decide", "respond_by"),
+    State.INFO_REQUESTED: ("decide", "respond_by"),
+    State.ACCEPTED: ("arrive", "arrive_by"),
+}
 
 
 def add_business_days(start: datetime, days: int) -> datetime:

@@ -43,7 +43,12 @@ def sweep() -> dict[str, int]:
         )
     ).all():
         referral.reminded_at = now
-        email_staff(referral.receiver_agency_id, {"provider", "agency_admin"}, "action_waiting")
+        email_staff(
+            referral.receiver_agency_id,
+            {"provider", "agency_admin"},
+            "referral_waiting",
+            referrals.what_waits(referral, "receiver"),
+        )
         audit.record(
             SYSTEM, "referral.reminded", referral, client_reference=referral.client_reference
         )

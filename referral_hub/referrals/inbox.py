@@ -31,6 +31,7 @@ from referral_hub.directory.models import Service
 from referral_hub.extensions import db
 from referral_hub.referrals import conversation, priority, states
 from referral_hub.referrals import service as referrals
+from referral_hub.referrals.deadlines import DEADLINES
 from referral_hub.referrals.models import Referral
 from referral_hub.referrals.states import Side, State
 
@@ -51,14 +52,6 @@ RECEIVER_ACTIONS = tuple(
     )
     if any(t.action == action and t.side == Side.RECEIVER for t in states.TRANSITIONS.values())
 )
-# the deadline the receiver works against in each state: (what is due, the column)
-DEADLINES: dict[State, tuple[str, str]] = {
-    State.SENT: ("acknowledge", "acknowledge_by"),
-    State.ACKNOWLEDGED: ("decide", "respond_by"),
-    State.INFO_REQUESTED: ("decide", "respond_by"),
-    State.ACCEPTED: ("arrive", "arrive_by"),
-}
-
 
 # what a row of the inbox carries (narrow: no sealed note, no JSON lists)
 INBOX_COLUMNS = (

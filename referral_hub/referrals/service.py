@@ -39,8 +39,14 @@ from referral_hub.directory import service as directory
 from referral_hub.directory.vocabulary import ServiceStatus
 from referral_hub.extensions import db
 from referral_hub.notifications import webhooks
+from referral_hub.notifications.service import referral_link
 from referral_hub.referrals import states
-from referral_hub.referrals.deadlines import Urgency, answer_deadlines, arrival_deadline
+from referral_hub.referrals.deadlines import (
+    DEADLINES,
+    Urgency,
+    answer_deadlines,
+    arrival_deadline,
+)
 from referral_hub.referrals.models import Need, Referral
 from referral_hub.referrals.states import Side, State
 
@@ -405,13 +411,30 @@ def _notify(referral: Referral, move: states.Transition) -> None:
     )
     if move.side == Side.COORDINATOR:
         to_receiver = True
-    recipients: list[tuple[uuid.UUID, set[str]]] = []
+    recipients: list[tuple[str, uuid.UUID, set[str]]] = []
     if to_receiver:
-        recipients.append((referral.receiver_agency_id, {"provider", "agency_admin"}))
+        recipients.append(("receiver", referral.receiver_agency_id, {"provider", "agency_admin"}))
     if to_sender:
-        recipients.append((referral.sender_agency_id, {"intake", "agency_admin"}))
-    for agency_id, roles in recipients:
-        email_staff(agency_id, roles, "action_waiting")
+        recipients.append(("sender", referral.sender_agency_id, {"intake", "agency_admin"}))
+    for side, agency_id, roles in recipients:
+        values = what_waits(referral, side)
+        email_staff(agency_id, roles, "referral_waiting" if values else "action_waiting", values)
+
+
+def what_waits(referral: Referral, side: str) -> dict[str, str] | None:
+    """How urgent, what is due by when, and the page to do it on: never anything about her."""
+    path = referral_link(side, referral.id, referral.bundle_id)
+    if path is None:
+        return None
+    due = DEADLINES.get(referral.status) if side == "receiver" else None
+    when = getattr(referral, due[1]) if due else None
+    asked = side == "sender" and referral.status == State.INFO_REQUESTED
+    return {
+        "urgency": Urgency(referral.urgency).value,
+        "what": due[0] if due else "provide" if asked else "look",
+        "due": when.isoformat() if when else "",
+        "path": path,
+    }
 
 
 def withdraw_under_consent(
