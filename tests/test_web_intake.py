@@ -731,3 +731,22 @@ def consent_texts_zone() -> Any:
     from referral_hub.web.forms import display_zone
 
     return display_zone()
+
+
+def test_her_profile_is_shown_in_words_not_codes(client: Any, world: dict[str, Any]) -> None:
+    person = make_client(
+        world,
+        profile={
+            "age_range": "25_39",
+            "language": "es",
+            "household": "with_children",
+            "gender": "undisclosed",
+            "urgency": "emergency",
+        },
+    )
+    signed_in(client, world["worker"])
+    page = text(client.get(f"/intake/clients/{person.id}"))
+    for shown in ("25 to 39", "Spanish (es)", "With children", "Prefers not to say", "Emergency"):
+        assert shown in page, shown
+    for code in ("25 39", "25_39", "with_children", "with children", "undisclosed"):
+        assert code not in page, code

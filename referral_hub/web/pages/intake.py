@@ -204,6 +204,40 @@ def _intake_words(value: Any) -> str:
     return words(value)
 
 
+PROFILE_LABELS = {
+    "age_range": "Age",
+    "gender": "Gender",
+    "language": "Language",
+    "household": "Household",
+    "accessibility": "Access needs",
+    "urgency": "Urgency",
+}
+
+
+@blp.app_template_filter("profile_facts")
+def profile_facts(profile: dict[str, Any]) -> list[tuple[str, str]]:
+    """Her needs profile as a worker reads it: "Age: 25 to 39", "Language: Spanish (es)" —
+    never the stored codes (every page that shows a profile uses this)."""
+    vocabulary: dict[str, dict[str, str]] = {
+        "age_range": dict(AGE_RANGES),
+        "gender": GENDER_WORDS,
+        "household": dict(HOUSEHOLDS),
+        "urgency": {key: label.split(" — ")[0] for key, label in URGENCIES},
+    }
+    facts = []
+    for key, value in profile.items():
+        label = PROFILE_LABELS.get(key, str(key).replace("_", " ").capitalize())
+        if key == "language" and isinstance(value, str):
+            shown = language_words(value)
+        elif isinstance(value, list):
+            shown = ", ".join(str(v).replace("_", " ") for v in value) or "none"
+        else:
+            known = vocabulary.get(key, {})
+            shown = known.get(str(value), str(value).replace("_", " ").capitalize())
+        facts.append((label, shown))
+    return facts
+
+
 # marshmallow's words → a worker's words (the API keeps its own)
 PLAIN_ERRORS = {
     "Shorter than minimum length 1.": "Choose at least one.",
