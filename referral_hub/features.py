@@ -46,7 +46,7 @@ def register(app: Flask) -> None:
     from referral_hub.reports.api import blp as reports_blp
     from referral_hub.survivor import service as survivor
     from referral_hub.survivor.api import blp as survivor_blp
-    from referral_hub.web import context
+    from referral_hub.web import context, kept_forms
     from referral_hub.web import pages as web_pages
 
     app.extensions["hub_queue"] = build_queue(app)
@@ -69,7 +69,11 @@ def register(app: Flask) -> None:
     app.session_interface = sessions.DatabaseSessionInterface()
     oauth.init_app(app)
     app.extensions["actor_resolver"] = auth.resolve_actor
-    app.extensions["request_guards"] = [guards.check_csrf, guards.limit_api_calls]
+    app.extensions["request_guards"] = [
+        kept_forms.keep_if_signed_out,  # before the CSRF check: keep what she typed
+        guards.check_csrf,
+        guards.limit_api_calls,
+    ]
     app.extensions["problem_hooks"] = [guards.record_denial]
 
     api.register_blueprint(agencies_blp)

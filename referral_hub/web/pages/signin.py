@@ -19,6 +19,7 @@ from markupsafe import Markup
 from referral_hub.auth import service
 from referral_hub.core import crypto
 from referral_hub.core.errors import NotFound, RateLimited
+from referral_hub.web import kept_forms
 
 blp = Blueprint("signin", __name__)
 PENDING_SECONDS = service.PENDING_SECONDS
@@ -43,10 +44,14 @@ def _pending_user() -> uuid.UUID | None:
 
 def _finish(user_id: uuid.UUID) -> Any:
     target = _safe_next(session.get("next"))
+    kept = kept_forms.carry_over()
     session.clear()
     session.regenerate()  # type: ignore[attr-defined]
     session["user_id"] = str(user_id)
     session["signed_in_at"] = int(time.time())
+    if kept is not None:  # a form posted after the last session ended: offer it back
+        session[kept_forms.SESSION_KEY] = kept
+        return redirect(url_for("signin.resume"))
     return redirect(target)
 
 
@@ -165,6 +170,19 @@ def second_factor() -> Any:
         optional=True,
         on_success=lambda: render_template("signin/second_factor_on.html", just_enabled=True),
     )
+
+
+@blp.get("/resume")
+def resume() -> Any:
+    """The form she was sending when her session ended, with everything she typed, to send
+    now (with this session's token) or to drop."""
+    if g.actor.kind != "user":
+        return redirect(url_for("signin.login"))
+    kept = kept_forms.take()
+    if kept is None:
+        return redirect(_safe_next(None))
+    path, fields = kept
+    return render_template("signin/resume.html", path=_safe_next(path), fields=fields)
 
 
 @blp.post("/logout")

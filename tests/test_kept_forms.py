@@ -1,0 +1,82 @@
+"""Nothing typed is ever lost: a form posted after the session ended is kept (sealed), the
+worker signs in again, and one click sends it with everything she typed."""
+
+from __future__ import annotations
+
+import re
+from html import unescape
+from typing import Any
+
+from sqlalchemy import select, text
+
+from referral_hub.clients.models import Client
+from referral_hub.core.db import transaction
+from referral_hub.extensions import db
+from tests import factories
+
+
+def _worker(session: Any) -> Any:
+    with transaction():
+        home = factories.agency()
+        return factories.with_password(factories.user(home, ["intake"]))
+
+
+def test_a_form_sent_after_the_session_ended_is_finished_after_signing_in(
+    client: Any, session: Any
+) -> None:
+    worker = _worker(session)
+    factories.sign_in(client, worker)
+    form_page = client.get("/intake/clients/new").get_data(as_text=True)
+    token = factories.csrf_from(form_page)
+    client.post("/logout", data={"csrf_token": token})  # the session ends mid-interview
+    typed = {
+        "csrf_token": token,
+        "pii.name": "Marisol Keptname",
+        "profile.language": "es",
+        "profile.household": "with_children",
+    }
+    answer = client.post("/intake/clients/new", data=typed)
+    assert answer.status_code == 302 and "/login" in answer.headers["Location"]
+    # kept sealed in the (server-side) session: not readable in the table
+    for row in session.execute(text("SELECT data FROM staff_session")):
+        assert "Keptname" not in str(row)
+    factories.sign_in(client, worker)
+    # signing in led to the kept form: every value, a fresh token, the same address
+    resumed = client.get("/resume")
+    page = resumed.get_data(as_text=True)
+    assert resumed.status_code == 200 and "Nothing you typed was lost" in page
+    fields = dict(
+        (unescape(name), unescape(value))
+        for name, value in re.findall(r'name="([^"]+)" value="([^"]*)"', page)
+    )
+    assert fields["pii.name"] == "Marisol Keptname"
+    assert fields["profile.household"] == "with_children"
+    assert fields["csrf_token"] != token
+    assert 'action="/intake/clients/new"' in page
+    before = db.session.scalar(select(Client.id).where(Client.owner_agency_id == worker.agency_id))
+    assert before is None
+    sent = client.post("/intake/clients/new", data=fields)
+    assert sent.status_code == 302
+    assert db.session.scalar(select(Client.id).where(Client.owner_agency_id == worker.agency_id))
+    # offered once: a second visit has nothing to offer
+    assert client.get("/resume").status_code == 302
+
+
+def test_an_htmx_form_after_the_session_ended_moves_the_whole_page_to_sign_in(
+    client: Any, session: Any
+) -> None:
+    answer = client.post(
+        "/intake/plan",
+        data={"service_id": "x", "csrf_token": "stale"},
+        headers={"HX-Request": "true", "HX-Current-URL": "http://localhost/intake/search?x=1"},
+    )
+    assert answer.status_code == 200
+    assert answer.headers["HX-Redirect"].startswith("/login")
+    assert "Not allowed" not in answer.get_data(as_text=True)
+
+
+def test_sign_in_and_the_api_keep_nothing(client: Any, session: Any) -> None:
+    assert client.post("/api/v1/clients", json={"pii": {"name": "x"}}).status_code == 401
+    refused = client.post("/login", data={"email": "a@b.example", "password": "x"})
+    assert refused.status_code == 403  # no token: refused, nothing kept
+    assert client.get("/resume").status_code == 302
