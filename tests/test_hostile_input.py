@@ -30,10 +30,14 @@ every table in both databases, the key store included) is unchanged. Left out, a
 - `audit_event`, `audit_head`, `audit_checkpoint`: refusals are *meant* to leave a record
   (`access.denied` for a forbidden action or another tenant's id, failed sign-ins and client
   authentications), written after the request rolled back. Instead of ignoring them, every
-  event added by refused requests is checked to be such a denial or failure record.
+  event added by refused requests is checked to be such a denial or failure record (or
+  the record that a survivor was shown her page, which a refused form at her door shows
+  again).
 - `rate_limit_counter`: every authenticated API call and every failed sign-in is counted and
   committed before the request runs, on purpose (a rolled-back request must still count).
-- `staff_session.last_seen_at`: touched by any request at most once a minute.
+- `staff_session.last_seen_at`: touched by any request at most once a minute; and in a
+  survivor's session (`staff_session.data`) her idle clock `me.seen`, moved by every
+  request at her door (`/me`) so that her session ends after some idle minutes.
 Requests that are accepted (the valid baselines, free text that may hold any string) are
 rolled back to a savepoint at once, so every input meets the same state.
 """
@@ -64,7 +68,7 @@ from markupsafe import escape
 from marshmallow import Schema, fields, validate
 from sqlalchemy import Connection, MetaData, Table, select, update
 
-from referral_hub.core.actor import Actor, ActorKind
+from referral_hub.core.actor import Actor, ActorKind, survivor_actor
 from referral_hub.core.db import transaction
 from referral_hub.extensions import db
 from referral_hub.referrals.deadlines import Urgency
@@ -321,9 +325,14 @@ class World:
     own_webhook: str
     other_webhook: str
     own_bundle: str
+    her_client: str  # agency A's client who holds an access code to her own door
+    her_consent: str
+    own_erasure_request: str  # asked for at the door, by agency A's client / agency B's
+    other_erasure_request: str
     people: dict[str, Person]
     tokens: dict[str, str]  # label -> bearer token (all of them unusable for these calls)
     client_credentials: tuple[str, str]  # (client_id, secret) of agency A's system
+    her_sign_in: tuple[str, str]  # (code, PIN) that open her door, `/me`
 
     def ids(self) -> dict[str, str]:
         return {
@@ -341,6 +350,7 @@ def fake_world() -> World:
     values["people"] = dict.fromkeys(PEOPLE, person)
     values["tokens"] = dict.fromkeys(TOKEN_LABELS, "rht_fake")
     values["client_credentials"] = ("rhc_fake", "rhs_fake")
+    values["her_sign_in"] = ("AAAA-BBBB-CCCC-DDDD", HER_PIN)
     return World(**values)
 
 
@@ -354,6 +364,9 @@ PEOPLE = {
     "second_factor": ("own", ("intake",)),  # TOTP optional, not set up
     "coordinator": ("own", ("coordinator",)),
 }
+# not staff: she signs in at her own door (`/me/sign-in`) with her code and PIN
+SURVIVOR = "survivor"
+HER_PIN = "4921"
 TOKEN_LABELS = (
     "narrow scope",
     "expired",
@@ -381,6 +394,8 @@ def build_world(http: FlaskClient) -> World:
     from referral_hub.notifications.webhooks import subscribe
     from referral_hub.referrals import bundles
     from referral_hub.referrals import service as referrals
+    from referral_hub.survivor import access as survivor_access
+    from referral_hub.survivor import service as survivor
 
     with transaction():
         agencies = {name: factories.agency() for name in ("own", "other", "third", "frozen")}
@@ -430,6 +445,25 @@ def build_world(http: FlaskClient) -> World:
                 admin, url="https://partner.example/h", events=["referral.entered_in_error"]
             )[0]
         own_intake = people["intake"].actor()
+        # her door: a client of agency A with a code, sharing with agency C under one consent
+        her = create_client(own_intake, pii={"contact": "her own"}, profile={"language": "en"})
+        records["her_client"] = her
+        records["her_consent"] = record_consent(
+            own_intake,
+            her.id,
+            recipients=[agencies["third"].id],
+            purposes=["emergency_shelter"],
+            data_categories=["contact"],
+            method="written",
+            signer="survivor",
+            form_version="1",
+            form_language="en",
+            signed_at=clock_now(),
+        )
+        her_code = survivor_access.issue_code(own_intake, her.id, HER_PIN).code
+        for name in ("own", "other"):  # erasures asked for at the door, not yet confirmed
+            asking = survivor_actor(records[f"{name}_client"].id)
+            records[f"{name}_erasure_request"] = survivor.request_erasure(asking)
         referred = create_client(own_intake, profile={"language": "en"})
         records["own_referral"] = referrals.send_referral(
             own_intake,
@@ -508,6 +542,7 @@ def build_world(http: FlaskClient) -> World:
         people=people,
         tokens=tokens,
         client_credentials=credentials["own"],
+        her_sign_in=(her_code, HER_PIN),
     )
 
 
@@ -532,6 +567,17 @@ def sign_in(http: FlaskClient, person: Person) -> str:
         )
         assert response.status_code == 302, response.get_data(as_text=True)
     return factories.csrf_from(http.get("/?overview=1").get_data(as_text=True))
+
+
+def sign_in_at_her_door(http: FlaskClient, w: World) -> str:
+    """She signs in at `/me` with her code and PIN; returns her session's CSRF token."""
+    code, pin = w.her_sign_in
+    page = http.get("/me").get_data(as_text=True)
+    response = http.post(
+        "/me/sign-in", data={"code": code, "pin": pin, "csrf_token": factories.csrf_from(page)}
+    )
+    assert response.status_code == 303, response.get_data(as_text=True)
+    return factories.csrf_from(http.get("/me").get_data(as_text=True))
 
 
 # --- cases ----------------------------------------------------------------------------------
@@ -936,6 +982,17 @@ API_TARGETS = [
         "intake",
         lambda w: {"reason": "she asked"},
         foreign={"own_consent": ("other_consent",)},
+        # withdrawn from one agency only: one the consent names, never any other
+        private={"agency_id": ("other", "own")},
+    ),
+    Target(
+        "survivor_access.issue_code",
+        "POST",
+        "api",
+        "/api/v1/clients/{her_client}/survivor-access",
+        "intake",
+        lambda w: {"pin": "1234", "safe_to_carry_only": False},
+        foreign={"her_client": ("other_client",)},
     ),
     Target(
         "referrals.send_referral",
@@ -1059,6 +1116,10 @@ FORM_TARGETS = [
     Target("signin.enrol", "POST", "form", "/login/enrol", "enrolling"),
     Target("signin.second_factor", "POST", "form", "/account/second-factor", "second_factor"),
     Target("signin.logout", "POST", "form", "/logout", "intake"),
+    # her door: signing in (with a code never issued), out, and the quick exit
+    Target("me.sign_in", "POST", "form", "/me/sign-in"),
+    Target("me.sign_out", "POST", "form", "/me/sign-out", SURVIVOR),
+    Target("me.quick_exit", "POST", "form", "/me/exit", SURVIVOR),
 ]
 TARGETS: dict[str, Target] = {}  # filled below, once the page targets are defined
 
@@ -1950,13 +2011,24 @@ def oauth_corpus(target: Target, w: World) -> list[Case]:
     return cases
 
 
+# forms that end a session (a staff member's, hers, her quick exit): only forged tokens,
+# since a good one would sign the runner out
+SIGN_OUTS = ("signin.logout", "me.sign_out", "me.quick_exit")
+NEVER_ISSUED_CODE = "WXYZ-WXYZ-WXYZ-WXYZ"
+
+
 def form_corpus(target: Target, w: World) -> list[Case]:
     """Staff pages: hostile fields with a good CSRF token, then without a good one."""
     path = target.path
     if target.endpoint == "signin.login":
         fields_ = {"email": w.people["intake"].email, "password": "wrong password"}
         hostile_fields: tuple[str, ...] = ("email", "password")
-    elif target.endpoint == "signin.logout":
+    elif target.endpoint == "me.sign_in":
+        # a code never issued: refused whatever the PIN, writing only what a failed
+        # sign-in writes (its counter and its audit record), as the wrong password above
+        fields_ = {"code": NEVER_ISSUED_CODE, "pin": HER_PIN}
+        hostile_fields = ("code", "pin")
+    elif target.endpoint in SIGN_OUTS:
         fields_ = {"next": "/"}
         hostile_fields = ()
     else:
@@ -2017,7 +2089,7 @@ def form_corpus(target: Target, w: World) -> list[Case]:
             )
     # a good token in another shape may be read (then the wrong password or code refuses);
     # signing out is refused only for the token, so it gets a forged one
-    token = "garbage" if target.endpoint == "signin.logout" else "{csrf}"
+    token = "garbage" if target.endpoint in SIGN_OUTS else "{csrf}"
     for label, (raw, content_type) in form_body_variants({**fields_, "csrf_token": token}).items():
         cases.append(
             Case(
@@ -2058,7 +2130,7 @@ class PageForm:
     loose_names: tuple[str, ...] = ()  # the page marks these with a bare `.field-error`
     unmarked: tuple[str, ...] = ()  # not on this page's form: refused, no field to mark
     headers: tuple[tuple[str, str], ...] = ()  # e.g. htmx, whose answer is a 422 fragment
-    nul_kept: tuple[str, ...] = ()  # free fields never stored, where a NUL may be taken
+    nul_kept: tuple[str, ...] = ()  # fields never stored, where a NUL may be taken
     # a button: no user-typed field, only the CSRF token (the reason it takes no input)
     button: str = ""
 
@@ -2309,6 +2381,29 @@ PAGE_FORMS: dict[str, PageForm] = {
         nul_kept=("back",),
     ),
     "intake.revoke": PageForm(lambda w: [("reason", "She asked")], free=("reason",)),
+    "her_access.issue": PageForm(
+        lambda w: [("pin", "2468"), ("pin_again", "2468"), ("safe_to_carry_only", "true")],
+        # a checkbox, as on every page: anything but on/true/yes/1 is an unticked box
+        strict={"pin": "number", "pin_again": "number"},
+    ),
+    "her_access.confirm_erasure": _button("a button: erases her record as she asked"),
+    # her door: her own record only, so no id in the path; the ids in the form are hers
+    "me.withdraw": PageForm(
+        lambda w: [("agency_id", w.third), ("step", "yes")],
+        strict={"agency_id": "uuid", "consent_id": "uuid"},
+        # her page says what went wrong in one sentence (`me/problem.html`), beside no field
+        unmarked=("agency_id", "consent_id"),
+    ),
+    "me.erase": PageForm(
+        lambda w: [("step", "yes"), ("choice", "request")],
+        strict={"choice": "choice"},
+        unmarked=("choice",),
+        # only compared with "yes", never stored: anything else (a NUL too) shows her the
+        # confirmation step again, changing nothing
+        nul_kept=("step",),
+    ),
+    # how to reach her is sealed with her contact data and never shown back on her page
+    "me.contact": PageForm(lambda w: [("how", "Text only, after 6pm")], free=("how",)),
     "provider.act": PageForm(
         lambda w: [("question", "Does she have children with her?")],
         free=("question", "note"),
@@ -2438,6 +2533,36 @@ PAGE_TARGETS = [
         foreign={"own_client": ("other_client",)},
     ),
     Target("intake.new_client", "POST", "page", "/intake/clients/new", "intake"),
+    Target(
+        "her_access.issue",
+        "POST",
+        "page",
+        "/intake/clients/{her_client}/access-code",
+        "intake",
+        foreign={"her_client": ("other_client",)},
+    ),
+    Target(
+        "her_access.confirm_erasure",
+        "POST",
+        "page",
+        "/intake/erasure-requests/{own_erasure_request}/confirm",
+        "intake",
+        foreign={"own_erasure_request": ("other_erasure_request",)},
+    ),
+    Target(
+        "me.withdraw",
+        "POST",
+        "page",
+        "/me/withdraw",
+        SURVIVOR,
+        # someone else's consent, an agency no consent of hers names: as missing (404)
+        private={
+            "consent_id": ("own_consent", "other_consent"),
+            "agency_id": ("own", "other"),
+        },
+    ),
+    Target("me.erase", "POST", "page", "/me/erase", SURVIVOR),
+    Target("me.contact", "POST", "page", "/me/contact", SURVIVOR),
     Target("intake.plan_add", "POST", "page", "/intake/plan", "intake"),
     Target("intake.plan_remove", "POST", "page", "/intake/plan/remove", "intake"),
     Target(
@@ -2602,6 +2727,19 @@ def page_corpus(target: Target, w: World) -> list[Case]:
                 path=target.url(w, **{param: urllib.parse.quote(segment, safe="")}),
                 statuses=frozenset({404, 405}),
             )
+    # ids in the form that must be the caller's own: one at a time (the form's other such
+    # ids left out, so that this one decides), answered as missing
+    for name, others in target.private.items():
+        alone = [(k, v) for k, v in valid if k not in target.private]
+        for other in (*others, "missing"):
+            value = str(uuid.uuid4()) if other == "missing" else getattr(w, other)
+            add(
+                f"{name}: {other}",
+                "other tenant",
+                [*alone, (name, value)],
+                "{csrf}",
+                statuses=frozenset({404}),
+            )
     # fields the form does not have, and server-owned ones: ignored or refused, never taken
     junk_names = ("is_admin", "agency_id", "id", "status_override", "created_at")
     junk = [(name, "<script>alert(1)</script>") for name in junk_names]
@@ -2645,7 +2783,10 @@ def page_corpus(target: Target, w: World) -> list[Case]:
                 via="session",
                 acting=False,
                 outcome=REJECT
-                if label == "NUL in a field" and valid and not spec.headers
+                if label == "NUL in a field"
+                and valid
+                and not spec.headers
+                and valid[0][0] not in spec.nul_kept
                 else EITHER,
             )
         )
@@ -2761,6 +2902,9 @@ def response_faults(response: Any, case: Case, kind: str) -> list[str]:
 # --- the database fingerprint -------------------------------------------------------------------
 
 AUDIT_TABLES = {"audit_event", "audit_head", "audit_checkpoint"}
+# the record of a read, not of a change: a refused form at her door shows her page again
+# (who holds what about her), and every showing of it is recorded
+READ_RECORDS = {"survivor.viewed_holders"}
 COUNTERS = {"rate_limit_counter"}
 VOLATILE_COLUMNS = {("staff_session", "last_seen_at")}
 _reflected: dict[tuple[str, str], list[Table]] = {}
@@ -2800,9 +2944,22 @@ def fingerprint() -> dict[str, tuple[int, str]]:
             columns = [c for c in table.columns if (table.name, c.name) not in VOLATILE_COLUMNS]
             order = list(table.primary_key.columns) or columns
             rows = connection.execute(select(*columns).order_by(*order)).all()
-            digest = hashlib.sha256(repr([tuple(row) for row in rows]).encode()).hexdigest()
+            steady = [_steady(table, columns, row) for row in rows]
+            digest = hashlib.sha256(repr(steady).encode()).hexdigest()
             result[f"{bind or 'main'}.{table.name}"] = (len(rows), digest[:16])
     return result
+
+
+def _steady(table: Table, columns: list[Any], row: Any) -> tuple[Any, ...]:
+    """A row as the fingerprint reads it: a session's data without her idle clock."""
+    values = list(row)
+    if table.name == "staff_session":
+        index = [column.name for column in columns].index("data")
+        data = values[index]
+        data = json.loads(data) if isinstance(data, str) else data
+        if isinstance(data, dict) and isinstance(data.get("me"), dict):
+            values[index] = {**data, "me": {k: v for k, v in data["me"].items() if k != "seen"}}
+    return tuple(values)
 
 
 def audit_head() -> int:
@@ -2834,7 +2991,9 @@ def non_denial_events(after: int) -> list[str]:
         .all()
     )
     return [
-        f"{action} ({outcome})" for action, outcome in rows if outcome not in ("denied", "failure")
+        f"{action} ({outcome})"
+        for action, outcome in rows
+        if outcome not in ("denied", "failure") and action not in READ_RECORDS
     ]
 
 
@@ -2988,6 +3147,7 @@ def unlimited(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
     """The corpus is not about rate limits: without this most inputs would only meet a 429."""
     monkeypatch.setitem(app.config, "API_REQUESTS_PER_WINDOW", 1_000_000)
     monkeypatch.setitem(app.config, "AUTH_FAILURES_PER_WINDOW", 1_000_000)
+    monkeypatch.setitem(app.config, "SURVIVOR_ADDRESS_FAILURES_PER_WINDOW", 1_000_000)
 
 
 def flipped(token: str) -> str:
@@ -3006,6 +3166,10 @@ def prepare(
     person = w.people.get(target.person or "intake")
     if target.endpoint in ("signin.login",) or target.kind == "oauth":
         csrf = factories.csrf_from(session_client.get("/login").get_data(as_text=True))
+    elif target.endpoint == "me.sign_in":
+        csrf = factories.csrf_from(session_client.get("/me").get_data(as_text=True))
+    elif target.person == SURVIVOR:
+        csrf = sign_in_at_her_door(session_client, w)
     elif target.endpoint == "signin.code":
         page = session_client.get("/login").get_data(as_text=True)
         assert person is not None

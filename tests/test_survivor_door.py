@@ -327,6 +327,21 @@ def test_a_withdrawal_with_nothing_chosen_changes_nothing(
     assert set(added) <= {"survivor.viewed_holders"}
 
 
+def test_an_id_that_is_not_one_is_refused_not_read_as_no_choice(
+    client: Any, world: dict[str, Any]
+) -> None:
+    """A garbled consent id beside `everything=1` must not become "withdraw everything"."""
+    sign_in(client, world["code"])
+    for step in ("", "yes"):
+        answer = post_on_page(
+            client, "/me/withdraw", consent_id="not-a-uuid", everything="1", step=step
+        )
+        assert answer.status_code == 422, step
+    db.session.expire_all()
+    record = db.session.get(type(world["consent"]), world["consent"].id)
+    assert record.revoked_at is None and record.withdrawn_from == []
+
+
 def test_staff_withdraw_a_consent_from_one_agency_through_the_api(
     client: Any, world: dict[str, Any]
 ) -> None:
@@ -380,6 +395,43 @@ def test_with_help_open_she_asks_and_her_agency_confirms(
     assert db.session.get(type(world["her"]), world["her"].id).erased_at is not None
     assert db.session.get(ErasureRequest, request.id).closed_at is not None
     assert sign_in(client, world["code"]).status_code == 401
+
+
+def test_an_erasure_without_a_clear_choice_is_refused(client: Any, world: dict[str, Any]) -> None:
+    """Erase now or ask her agency: anything else is not taken as either."""
+    sign_in(client, world["code"])
+    for choice in ("", "later", "now\u200b"):
+        answer = post_on_page(client, "/me/erase", step="yes", choice=choice)
+        assert answer.status_code == 422, choice
+    assert db.session.scalar(select(func.count()).select_from(ErasureRequest)) == 0
+
+
+def test_another_agency_cannot_confirm_her_erasure(client: Any, world: dict[str, Any]) -> None:
+    """Another agency's intake gets the 404 of a missing request, and the attempt is on
+    record naming the request it reached for."""
+    sign_in(client, world["code"])
+    post_on_page(client, "/me/erase", step="yes", choice="request")
+    request = db.session.scalars(select(ErasureRequest)).one()
+    with transaction():
+        stranger = factories.with_password(factories.user(world["shelter"], ["intake"]))
+    client.post("/me/sign-out", data={"csrf_token": factories.csrf_from(client.get("/me").text)})
+    factories.sign_in(client, stranger)
+    page = client.get("/intake/").get_data(as_text=True)
+    for target in (request.id, uuid.uuid4()):
+        answer = client.post(
+            f"/intake/erasure-requests/{target}/confirm",
+            data={"csrf_token": factories.csrf_from(page)},
+        )
+        assert answer.status_code == 404
+    db.session.expire_all()
+    assert db.session.get(type(world["her"]), world["her"].id).erased_at is None
+    assert db.session.get(ErasureRequest, request.id).closed_at is None
+    denied = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "access.denied")
+    ).all()
+    assert [(e.subject_type, e.subject_id) for e in denied] == [
+        ("erasure_request", str(request.id))
+    ]
 
 
 def test_an_unconfirmed_erasure_goes_to_the_coordinators_once(
@@ -439,6 +491,10 @@ def test_how_to_reach_her_is_sealed_and_read_only_under_contact(
     assert shown.get("do_not_contact") is True and "contact_preference" not in shown
     blank = post_on_page(client, "/me/contact", how="   ")
     assert blank.status_code == 422
+    # a NUL is refused as at every other door, and what was saved stays
+    nul = post_on_page(client, "/me/contact", how="Text me\x00 after 6pm")
+    assert nul.status_code == 422
+    assert client.get(url, headers=world["headers"]["shelter"]).json["pii"]["do_not_contact"]
 
 
 # --- issuing through the API and the pages ----------------------------------------------------

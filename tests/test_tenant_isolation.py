@@ -68,7 +68,7 @@ from referral_hub.auth.service import create_api_client
 from referral_hub.clients.service import create_client
 from referral_hub.consent.service import record_consent
 from referral_hub.core import clock, keystore
-from referral_hub.core.actor import SYSTEM, Actor, ActorKind
+from referral_hub.core.actor import SYSTEM, Actor, ActorKind, survivor_actor
 from referral_hub.core.db import transaction
 from referral_hub.directory import service as directory
 from referral_hub.directory.vocabulary import Category
@@ -81,6 +81,8 @@ from referral_hub.referrals import service as referrals
 from referral_hub.referrals.deadlines import Urgency
 from referral_hub.referrals.inbox import RECEIVER_ACTIONS as PROVIDER_ACTIONS
 from referral_hub.referrals.states import PUBLIC_ACTIONS
+from referral_hub.survivor import access
+from referral_hub.survivor import service as survivor
 from tests import factories
 from tests.conftest import RequestPerContextClient, fresh_database_url, migrated_app
 
@@ -378,6 +380,28 @@ ROUTES: list[Route] = [
         subject="client",
         hub=STAFF_ONLY,
     ),
+    # her access code: issued and looked at by her agency only (never the code itself)
+    Route(
+        "POST",
+        f"{CLIENT}/survivor-access",
+        "client_id",
+        "client",
+        token=201,
+        staff=201,
+        body=_fixed({"pin": "1234", "safe_to_carry_only": False}),
+        subject="client",
+        proof=None,  # the answer is the new code, not her record
+        hub=STAFF_ONLY,
+    ),
+    Route(
+        "GET",
+        f"{CLIENT}/survivor-access",
+        "client_id",
+        "client",
+        subject="client",
+        proof=None,  # whether a code is in force, until when: nothing that names her
+        hub=STAFF_ONLY,
+    ),
     Route(
         "POST",
         "/api/v1/consents/<consent_id>/revoke",
@@ -621,6 +645,34 @@ PAGE_ROUTES: list[Page] = [
             hub=NO_HUB,
         )
         for param in ("client_id", "consent_id")
+    ),
+    # her door, from her agency's side: her code (a page in her language for her to carry),
+    # the safe receipt, and an erasure she asked for at the door
+    Page(
+        "GET", f"{INTAKE_CLIENT}/access-code", "client_id", "client", subject="client", hub=NO_HUB
+    ),
+    Page(
+        "POST",
+        f"{INTAKE_CLIENT}/access-code",
+        "client_id",
+        "client",
+        staff=201,  # the card with her new code, shown this once (not a redirect)
+        body=_fixed({"pin": "2468", "pin_again": "2468"}),
+        subject="client",
+        hub=NO_HUB,
+    ),
+    Page(
+        "GET", f"{INTAKE_CLIENT}/safe-receipt", "client_id", "client", subject="client", hub=NO_HUB
+    ),
+    Page(
+        "POST",
+        "/intake/erasure-requests/<request_id>/confirm",
+        "request_id",
+        "erasure_request",
+        staff=302,
+        subject="erasure_request",
+        proof=None,
+        hub=NO_HUB,
     ),
     # following a bundle: the sender's; the referral must be the bundle's own
     Page("GET", BUNDLE_PAGE, "bundle_id", "bundle", subject="bundle", hub=NO_HUB),
@@ -889,6 +941,11 @@ def build_tenant(kind: AgencyKind, partner: dict[str, Any]) -> Tenant:
 
     client = own_client("client")
     keep("client", client.id)
+    # her code to her own door (kept: the code is hers alone), and another client's request
+    # to be erased, made there
+    keep(None, access.issue_code(actor, client.id, "2580").code)
+    asking = own_client("erasing")
+    keep("erasure_request", survivor.request_erasure(survivor_actor(asking.id)).id)
     consent = record_consent(
         actor,
         client.id,
@@ -1092,6 +1149,8 @@ STATE_ROWS: dict[str, list[tuple[str | None, str, str]]] = {
         (None, "consent", "client_id"),
         (None, "access_grant", "client_id"),
         (None, "referral", "client_id"),
+        (None, "survivor_access", "client_id"),
+        (None, "erasure_request", "client_id"),
         (keystore.BIND, "client_key", "client_id"),
     ],
     "consent": [
@@ -1115,6 +1174,7 @@ STATE_ROWS: dict[str, list[tuple[str | None, str, str]]] = {
         (None, "capacity_change", "service_id"),
     ],
     "webhook": [(None, "webhook", "id"), (None, "outbox_message", "target")],
+    "erasure_request": [(None, "erasure_request", "id")],
 }
 
 
@@ -1258,6 +1318,7 @@ PARAM_SLOT = {
     "bundle_id": "bundle",
     "service_id": "service",
     "webhook_id": "webhook",
+    "request_id": "erasure_request",
 }
 
 

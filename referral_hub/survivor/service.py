@@ -20,6 +20,7 @@ from referral_hub.consent.models import Consent
 from referral_hub.core import clock
 from referral_hub.core.actor import SYSTEM, Actor
 from referral_hub.core.errors import Conflict, NotFound, ValidationFailed
+from referral_hub.core.tenancy import foreign
 from referral_hub.extensions import db
 from referral_hub.survivor import access, queries
 from referral_hub.survivor.models import ErasureRequest
@@ -123,9 +124,11 @@ def request_erasure(actor: Actor) -> ErasureRequest:
 def confirm_erasure(actor: Actor, request_id: uuid.UUID) -> None:
     """Her agency carries out what she asked: the same erasure as everywhere else."""
     request = db.session.get(ErasureRequest, request_id)
+    if request is not None and request.owner_agency_id != actor.agency_id:
+        raise foreign("erasure_request", request.id)  # as missing; the attempt on record
     if request is None or request.closed_at is not None:
         raise NotFound()
-    clients.load_owned(actor, request.client_id)  # another agency's: 404, on record
+    clients.load_owned(actor, request.client_id)
     consent.erase_client(actor, request.client_id, "she asked at her own page")
     access.void_for_erasure(request.client_id)
     _close_requests(request.client_id, actor)
@@ -171,4 +174,6 @@ def set_contact_preference(actor: Actor, how: str | None) -> None:
     """How she wants to be reached (None: do not contact me)."""
     if how is not None and not how.strip():
         raise ValidationFailed(errors={"how": ["Say how to reach you, or choose not to be."]})
+    if how is not None and "\x00" in how:  # as every other door: no NUL is ever stored
+        raise ValidationFailed(errors={"how": ["Contains a NUL character."]})
     clients.set_contact_preference(actor, _her(actor), how.strip() if how else None)

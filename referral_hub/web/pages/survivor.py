@@ -173,13 +173,15 @@ def quick_exit() -> Any:
 
 
 def _uuid(name: str) -> uuid.UUID | None:
+    """The id she chose, if any; one that is not an id is refused, never read as no choice
+    (a bad consent id beside `everything=1` must not withdraw everything)."""
     raw = request.form.get(name)
     if not raw:
         return None
     try:
         return uuid.UUID(raw)
     except ValueError:
-        return None
+        raise ValidationFailed(errors={name: ["Not one of your choices."]}) from None
 
 
 @blp.post("/withdraw")
@@ -205,7 +207,10 @@ def erase() -> Any:
     if request.form.get("step") != "yes":
         page = queries.her_page(her())
         return render_template("me/home.html", page=page, confirm={"erase": True})
-    if request.form.get("choice") == "now":
+    choice = request.form.get("choice")
+    if choice not in ("now", "request"):  # never a guess at which of the two she meant
+        raise ValidationFailed(errors={"choice": ["Erase now, or ask your agency to."]})
+    if choice == "now":
         survivor.erase_now(her())
         _end_session()
         flash(i18n.gettext("Your information was erased. Your code no longer works."))
