@@ -491,6 +491,8 @@ def test_how_to_reach_her_is_sealed_and_read_only_under_contact(
     assert shown.get("do_not_contact") is True and "contact_preference" not in shown
     blank = post_on_page(client, "/me/contact", how="   ")
     assert blank.status_code == 422
+    assert post_on_page(client, "/me/contact", how="x" * 301).status_code == 422
+    assert client.get(url, headers=world["headers"]["shelter"]).json["pii"]["do_not_contact"]
     # a NUL is refused as at every other door, and what was saved stays
     nul = post_on_page(client, "/me/contact", how="Text me\x00 after 6pm")
     assert nul.status_code == 422

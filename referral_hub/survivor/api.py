@@ -33,7 +33,8 @@ def _view(record: SurvivorAccess) -> dict[str, Any]:
 @blp.response(201, IssuedCodeSchema)
 def issue_code(client_id: uuid.UUID, pin: str, safe_to_carry_only: bool) -> Any:
     """A new private code for her `/me` page (the old one stops working). The answer is
-    the only place the code ever appears: it is not stored, and not sent anywhere else."""
+    the only place the code appears in clear: the hub keeps its hash, and (for a retry with
+    the same Idempotency-Key, 24 hours) this answer sealed; it is sent nowhere else."""
     issued = access.issue_code(
         current_actor(), client_id, pin, safe_to_carry_only=safe_to_carry_only
     )

@@ -28,5 +28,5 @@ class AccessSchema(HubSchema):
 
 class IssuedCodeSchema(AccessSchema):
     code = fields.String(
-        metadata={"description": "Shown this once and never stored: give it to her now."}
+        metadata={"description": "Shown this once, never stored in clear: give it to her now."}
     )

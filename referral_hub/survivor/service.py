@@ -26,6 +26,7 @@ from referral_hub.survivor import access, queries
 from referral_hub.survivor.models import ErasureRequest
 
 WITHDRAWN_BY_HER = "withdrawn by her at her own page"
+CONTACT_MAX = 300
 
 
 def _her(actor: Actor) -> uuid.UUID:
@@ -176,4 +177,6 @@ def set_contact_preference(actor: Actor, how: str | None) -> None:
         raise ValidationFailed(errors={"how": ["Say how to reach you, or choose not to be."]})
     if how is not None and "\x00" in how:  # as every other door: no NUL is ever stored
         raise ValidationFailed(errors={"how": ["Contains a NUL character."]})
+    if how is not None and len(how.strip()) > CONTACT_MAX:
+        raise ValidationFailed(errors={"how": [f"At most {CONTACT_MAX} characters."]})
     clients.set_contact_preference(actor, _her(actor), how.strip() if how else None)
