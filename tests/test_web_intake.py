@@ -19,6 +19,7 @@ from referral_hub.consent import service as consent
 from referral_hub.consent.models import Consent
 from referral_hub.core import clock
 from referral_hub.core.db import transaction
+from referral_hub.extensions import db
 from referral_hub.referrals import bundles
 from referral_hub.referrals import dashboard as sent
 from referral_hub.referrals import service as referrals
@@ -329,7 +330,7 @@ def test_search_near_a_town_from_the_bundled_list(client: Any, world: dict[str, 
     [
         ("age=200", "age", "Give an age from 0 to 120."),
         ("age=old", "age", "Give a whole number."),
-        ("language=not_a_tag", "language", "Not a BCP 47 language tag: use a code"),
+        ("language=not_a_tag", "language", "Not a language we know: type its name"),
         ("radius_km=5", "radius_km", "Choose a town or give coordinates"),
         ("place=Atlantis", "place", "Choose a town from the list."),
         ("lat=95&lon=10", "lat", "Latitude is between -90 and 90"),
@@ -477,7 +478,7 @@ def test_creating_a_client_seals_pii_and_goes_to_consent(
     ("data", "field", "message"),
     [
         ({"profile.age_range": "ancient"}, "profile.age_range", "Choose one of"),
-        ({"profile.language": "spanish please"}, "profile.language", "Not a BCP 47"),
+        ({"profile.language": "spanish please"}, "profile.language", "Not a language we know"),
         ({"pii.dob": "31/02/2001"}, "pii.dob", "Give a date"),
         ({"reference": "no spaces allowed"}, "reference", "String does not match"),
     ],
@@ -750,3 +751,30 @@ def test_her_profile_is_shown_in_words_not_codes(client: Any, world: dict[str, A
         assert shown in page, shown
     for code in ("25 39", "25_39", "with_children", "with children", "undisclosed"):
         assert code not in page, code
+
+
+def test_a_language_is_typed_by_its_name_and_stored_as_its_code(
+    client: Any, world: dict[str, Any]
+) -> None:
+    token = signed_in(client, world["worker"])
+    found = text(client.get("/intake/search?category=emergency_shelter&language=Spanish"))
+    assert "Beds 0" in found and "Works in Spanish (es)" in found
+    assert 'value="Spanish"' in found  # what she typed stays in the field
+    for typed in ("Spanish", "español", " es "):
+        answer = client.post(
+            "/intake/clients/new",
+            data={"csrf_token": token, "profile.language": typed, "pii.name": "Ana"},
+        )
+        assert answer.status_code == 302, typed
+    languages = {
+        record.profile.get("language")
+        for record in db.session.scalars(
+            select(Client).where(Client.owner_agency_id == world["home"].id)
+        )
+    }
+    assert languages == {"es"}
+    refused = client.post(
+        "/intake/clients/new", data={"csrf_token": token, "profile.language": "Klingon!"}
+    )
+    assert refused.status_code == 422
+    assert "type its name (Spanish) or code (es)" in text(refused)

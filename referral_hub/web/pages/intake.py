@@ -194,6 +194,44 @@ def words(value: Any) -> str:
     )
 
 
+# each language's own name too, as she or an interpreter may type it
+OWN_NAMES = {
+    "español": "es",
+    "tiếng việt": "vi",
+    "tieng viet": "vi",
+    "中文": "zh",
+    "kreyòl ayisyen": "ht",
+    "kreyol": "ht",
+    "українська": "uk",
+    "العربية": "ar",
+    "русский": "ru",
+    "français": "fr",
+    "francais": "fr",
+    "português": "pt",
+    "portugues": "pt",
+}
+
+
+def language_tag(typed: str) -> str:
+    """What a worker typed for a language — "Spanish", "español", "es" — as the BCP 47 tag
+    the hub stores; anything unknown is left as typed, for the schema to judge."""
+    text = typed.strip()
+    wanted = text.lower()
+    for code, name in LANGUAGE_WORDS.items():
+        if wanted == name.lower():
+            return code
+    return OWN_NAMES.get(wanted, text)
+
+
+def with_language_tags(form: MultiDict[str, str], *names: str) -> MultiDict[str, str]:
+    """The posted form with its language fields read as tags (the page shows what was typed)."""
+    read = MultiDict(form)
+    for name in names:
+        if name in read:
+            read.setlist(name, [language_tag(value) for value in read.getlist(name)])
+    return read
+
+
 def language_words(tag: str) -> str:
     name = LANGUAGE_WORDS.get(tag.split("-", 1)[0].lower())
     return f"{name} ({tag})" if name else tag
@@ -251,7 +289,7 @@ PLAIN_ERRORS = {
     "Must be greater than or equal to 0 and less than or equal to 120.": (
         "Give an age from 0 to 120."
     ),
-    "Not a BCP 47 language tag.": "Not a BCP 47 language tag: use a code like es or vi.",
+    "Not a BCP 47 language tag.": "Not a language we know: type its name (Spanish) or code (es).",
 }
 
 
@@ -449,7 +487,9 @@ def _near(args: MultiDict[str, str]) -> dict[str, Any]:
 def search() -> Any:
     context = _search_context()
     try:
-        args = forms.load(SearchArgs(), request.args, **_near(request.args))
+        args = forms.load(
+            SearchArgs(), with_language_tags(request.args, "language"), **_near(request.args)
+        )
     except ValidationError:
         context["plan_needs"] = plan_view()
         with forms.rejecting("intake/search.html", values=request.args, **context):
@@ -560,7 +600,7 @@ def new_client() -> Any:
     if request.method == "GET":
         return render_template("intake/new_client.html", values=MultiDict(), **context)
     with forms.rejecting("intake/new_client.html", values=request.form, **context):
-        args = forms.load(ClientCreateArgs(), request.form)
+        args = forms.load(ClientCreateArgs(), with_language_tags(request.form, "profile.language"))
         record = clients.create_client(g.actor, **args)
     flash(f"Client {record.reference} recorded. Next: her consent.")
     return redirect(url_for("intake.consent", client_id=record.id))
