@@ -778,3 +778,31 @@ def test_a_language_is_typed_by_its_name_and_stored_as_its_code(
     )
     assert refused.status_code == 422
     assert "type its name (Spanish) or code (es)" in text(refused)
+
+
+def test_the_consent_text_is_in_her_language_and_lists_only_what_is_ticked(
+    client: Any, world: dict[str, Any]
+) -> None:
+    token = signed_in(client, world["worker"])
+    person = make_client(world, profile={"language": "es-MX"})
+    page = text(client.get(f"/intake/clients/{person.id}/consent"))
+    assert 'lang="es"' in page and "Permiso para compartir su información" in page
+
+    def shown(html: str) -> list[str]:
+        block = html.split('<ul class="consent-categories">')[1].split("</ul>")[0]
+        return re.findall(r'data-category="(\w+)">', block)
+
+    assert shown(page) == ["profile"]  # the defaults tick her general profile only
+    refused = client.post(  # no agency named: the same page again, with what was ticked
+        f"/intake/clients/{person.id}/consent",
+        data={
+            "csrf_token": token,
+            "form_language": "es",
+            "recipients.present": "1",
+            "data_categories": ["profile", "contact"],
+        },
+    )
+    assert refused.status_code == 422
+    assert shown(text(refused)) == ["profile", "contact"]
+    assert "Cómo comunicarse con usted" in text(refused)
+    assert "Identity" not in text(refused).split("consent-categories")[1].split("</ul>")[0]

@@ -85,6 +85,15 @@ def test_intake_searches_plans_records_a_client_and_her_consent(
         "Permiso para compartir su información"
     )
     check_page(page, "consent in Spanish")
+    # the text she reads lists what is ticked, and follows the boxes as they change
+    contact_line = page.locator('.consent-categories [data-category="contact"]')
+    expect(contact_line).to_be_hidden()
+    contact_box = page.locator('input[name=data_categories][value="contact"]')
+    contact_box.check()
+    expect(contact_line).to_be_visible()
+    expect(contact_line).to_contain_text("Cómo comunicarse con usted")
+    contact_box.uncheck()
+    expect(contact_line).to_be_hidden()
 
     ticked = page.locator("input[name=recipients][type=checkbox]:checked")
     expect(ticked).not_to_have_count(0)

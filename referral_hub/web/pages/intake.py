@@ -727,6 +727,9 @@ def _consent_defaults(context: dict[str, Any]) -> MultiDict[str, str]:
 @staff_only("intake")
 def consent_capture(client_id: uuid.UUID) -> Any:
     language = request.args.get("lang") or request.form.get("form_language")
+    if not language:  # the form she reads best: her profile's language, when it has one
+        profile = clients.load_owned(g.actor, client_id).profile or {}
+        language = str(profile.get("language") or "") or None
     context = _consent_context(client_id, language)
     text = context["text"]
     if request.method == "GET":
