@@ -806,3 +806,19 @@ def test_the_consent_text_is_in_her_language_and_lists_only_what_is_ticked(
     assert shown(text(refused)) == ["profile", "contact"]
     assert "Cómo comunicarse con usted" in text(refused)
     assert "Identity" not in text(refused).split("consent-categories")[1].split("</ul>")[0]
+
+
+def test_what_the_search_said_about_her_is_not_asked_again(
+    client: Any, world: dict[str, Any]
+) -> None:
+    token = signed_in(client, world["worker"])
+    back = "category=emergency_shelter&age=30&gender=female&language=Spanish"
+    added = client.post(
+        "/intake/plan",
+        data={"csrf_token": token, "service_id": str(world["beds"][0].id), "back": back},
+    )
+    assert added.status_code == 302
+    page = text(client.get("/intake/clients/new"))
+    assert re.search(r'<option value="25_39"\s+selected', page)
+    assert re.search(r'<option value="female"\s+selected', page)
+    assert 'value="Spanish"' in page

@@ -1,16 +1,45 @@
 """The intake worker's plan: services picked while searching, by need, before a client exists.
 
 Kept in the (server-side) session so it follows the worker from search to client to
-consent to bundle, with no survivor data in it — only service ids and their categories.
-At most `PER_NEED` services per need, as a bundle allows.
+consent to bundle, with no survivor data in it — only service ids and their categories,
+and the search's non-identifying facts about her (age, gender, language), so New client
+starts from them instead of asking again. At most `PER_NEED` services per need.
 """
 
 from __future__ import annotations
+
+from urllib.parse import parse_qs
 
 from flask import session
 
 PER_NEED = 3
 KEY = "plan"
+WHO = "plan_who"
+AGE_RANGES = ((12, "under_12"), (18, "12_17"), (25, "18_24"), (40, "25_39"), (60, "40_59"))
+GENDERS = ("female", "male", "nonbinary", "transgender")
+
+
+def remember_search(query: str) -> None:
+    """Keep what the search said about her (nothing identifying) for New client."""
+    asked = {key: values[-1].strip() for key, values in parse_qs(query.lstrip("?")).items()}
+    who: dict[str, str] = {}
+    age = asked.get("age", "")
+    if age.isdigit() and int(age) <= 120:
+        who["profile.age_range"] = next(
+            (label for below, label in AGE_RANGES if int(age) < below), "60_plus"
+        )
+    if asked.get("gender") in GENDERS:
+        who["profile.gender"] = asked["gender"]
+    language = asked.get("language", "")
+    if language and len(language) <= 35:
+        who["profile.language"] = language
+    if who:
+        session[WHO] = who
+
+
+def profile_defaults() -> dict[str, str]:
+    """New client's fields as the search left them (empty when there was no search)."""
+    return dict(session.get(WHO) or {})
 
 
 def needs() -> dict[str, list[str]]:
@@ -42,3 +71,4 @@ def service_ids() -> list[str]:
 
 def clear() -> None:
     session.pop(KEY, None)
+    session.pop(WHO, None)

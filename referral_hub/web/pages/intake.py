@@ -395,6 +395,7 @@ def plan_add() -> Any:
         return _plan_answer(request.form.get("back", ""), "Choose a service from the results.")
     service = directory.get_service(g.actor, args["service_id"])  # a missing one: 404
     category = service.category.value
+    plan.remember_search(args["back"])
     if not plan.add(category, str(service.id)):
         return _plan_answer(
             args["back"],
@@ -597,8 +598,9 @@ def _client_form_context() -> dict[str, Any]:
 @staff_only("intake")
 def new_client() -> Any:
     context = _client_form_context()
-    if request.method == "GET":
-        return render_template("intake/new_client.html", values=MultiDict(), **context)
+    if request.method == "GET":  # what the search said about her, not asked twice
+        values = MultiDict(plan.profile_defaults())
+        return render_template("intake/new_client.html", values=values, **context)
     with forms.rejecting("intake/new_client.html", values=request.form, **context):
         args = forms.load(ClientCreateArgs(), with_language_tags(request.form, "profile.language"))
         record = clients.create_client(g.actor, **args)
