@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, func, or_, select
 
 from referral_hub.audit import service as audit
 from referral_hub.clients import service as clients
@@ -148,6 +148,30 @@ def describe(bundle: Bundle, now: datetime | None = None) -> dict[str, Any]:
     }
 
 
+def late_referral(now: Any) -> Any:
+    """SQL: an open referral past its deadline — not yet acknowledged past `acknowledge_by`,
+    or not yet decided past `respond_by` (the rule `NeedFacts.of_referrals` applies too)."""
+    return and_(
+        Referral.status.in_([state.value for state in OPEN]),
+        or_(
+            Referral.respond_by < now,
+            and_(Referral.status == State.SENT.value, Referral.acknowledge_by < now),
+        ),
+    )
+
+
+def is_late(item: Referral, now: datetime) -> bool:
+    if item.status not in OPEN:
+        return False
+    if item.respond_by is not None and item.respond_by < now:
+        return True
+    return (
+        item.status == State.SENT
+        and item.acknowledge_by is not None
+        and (item.acknowledge_by < now)
+    )
+
+
 @dataclass(frozen=True)
 class NeedFacts:
     """What the need's referrals say, reduced to the few facts its status depends on.
@@ -172,7 +196,7 @@ class NeedFacts:
             met=any(item.status in MET for item in items),
             placed=any(item.status in PLACED for item in items),
             waiting=bool(waiting),
-            late=any(item.respond_by is not None and item.respond_by < now for item in waiting),
+            late=any(is_late(item, now) for item in waiting),
         )
 
 
@@ -198,7 +222,7 @@ def facts_by_need(
             any_where(in_(MET)).label("met"),
             any_where(in_(PLACED)).label("placed"),
             any_where(in_(OPEN)).label("waiting"),
-            any_where(and_(in_(OPEN), Referral.respond_by < now)).label("late"),
+            any_where(late_referral(now)).label("late"),
         )
         .outerjoin(Referral, Referral.need_id == Need.id)
         .where(Need.bundle_id.in_(list(bundle_ids)))

@@ -171,7 +171,7 @@ def _needs_statement() -> Any:
             any_where(_in(bundles.MET)).label("met"),
             any_where(_in(bundles.PLACED)).label("placed"),
             any_where(_in(OPEN)).label("waiting"),
-            any_where(and_(_in(OPEN), Referral.respond_by < now)).label("late"),
+            any_where(bundles.late_referral(now)).label("late"),
             func.min(deadline).label("next_deadline"),
         )
         .join(Bundle, Bundle.id == Need.bundle_id)
