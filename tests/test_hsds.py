@@ -1,8 +1,10 @@
-"""HSDS 3.0: the official examples import, exports validate against the official schema,
-an export imports back whole, and a bad document is refused naming the path."""
+"""HSDS 3.0 and 3.1: the official examples import and come back whole, exports validate
+against the official schemas, an export imports back whole, a dry run changes nothing, and a
+bad document is refused naming the path."""
 
 from __future__ import annotations
 
+import copy
 import json
 from functools import cache
 from pathlib import Path
@@ -18,8 +20,10 @@ from referral_hub.directory import hsds
 from referral_hub.directory.models import Service
 from tests import factories
 
-# the official schema and examples, kept in the repository with their licence
-HSDS = Path(__file__).resolve().parent / "data" / "hsds" / "3.0"
+# the official schemas and examples, kept in the repository with their licence
+DATA = Path(__file__).resolve().parent / "data" / "hsds"
+HSDS = DATA / "3.0"
+VERSIONS = ("3.0", "3.1")
 SERVICE_EXAMPLES = [
     "service_full.json",
     "service_list.json",
@@ -49,8 +53,15 @@ def official_validator() -> Draft202012Validator:
     )
 
 
-def example(name: str) -> Any:
-    return json.loads((official_schema_root() / "examples" / name).read_text())
+@cache
+def validator_for(version: str) -> Draft202012Validator:
+    return Draft202012Validator(
+        json.loads((DATA / version / "schema" / "service.json").read_text())
+    )
+
+
+def example(name: str, version: str = "3.0") -> Any:
+    return json.loads((DATA / version / "examples" / name).read_text())
 
 
 def count_services(session: Any) -> int:
@@ -224,3 +235,49 @@ def test_the_cli_imports_a_file(app: Any, session: Any, tmp_path: Path) -> None:
     broken.write_text('{"name": "x", "status": "open", "id": "1"}')
     refused = app.test_cli_runner().invoke(args=["hub", "import-hsds", str(broken)])
     assert refused.exit_code != 0 and "status" in refused.output
+
+
+def came_back(sent: Any, exported: dict[str, dict[str, Any]]) -> list[tuple[Any, Any]]:
+    """Each object of a document beside what the export gives back for it.
+
+    An export is a list of services: an organization's services come back each carrying
+    the organization (without its `services`), and a service_at_location comes back as one
+    of its service's `service_at_locations` (without its `service`). An organization with
+    no services is not in a service export (`hsds.NOT_ROUND_TRIPPED`).
+    """
+    items = sent["contents"] if isinstance(sent, dict) and "contents" in sent else [sent]
+    pairs = []
+    for item in items:
+        if "service" in item and "location" in item:
+            returned = copy.deepcopy(exported[item["service"]["id"]])
+            links = returned["service_at_locations"]
+            link = next(link for link in links if link["id"] == item["id"])
+            links.remove(link)
+            if not links and "service_at_locations" not in item["service"]:
+                del returned["service_at_locations"]
+            pairs.append((item, {**link, "service": returned}))
+        elif "services" in item:
+            organization = {k: v for k, v in item.items() if k != "services"}
+            for service in item["services"]:
+                returned = copy.deepcopy(exported[service["id"]])
+                pairs.append((organization, returned.pop("organization")))
+                pairs.append((service, returned))
+        elif "status" in item:
+            pairs.append((item, exported[item["id"]]))
+    return pairs
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("name", SERVICE_EXAMPLES)
+def test_every_official_example_comes_back_whole(session: Any, version: str, name: str) -> None:
+    sent = example(name, version)
+    with transaction():
+        report = hsds.import_document(SYSTEM, copy.deepcopy(sent), version=version)
+    assert report.version == version
+    exported, _ = hsds.export_all(SYSTEM, limit=200, cursor=None, version=version)
+    for document in exported:
+        assert list(validator_for(version).iter_errors(document)) == []
+    pairs = came_back(sent, {document["id"]: document for document in exported})
+    assert pairs or name == "organization_list.json"
+    for original, returned in pairs:
+        assert returned == original
