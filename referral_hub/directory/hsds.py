@@ -517,8 +517,12 @@ def import_document(
     same document again updates instead of duplicating. `dry_run` checks everything and
     reports what would change, writing nothing. `echo` hears progress (the CLI's).
     """
-    if actor.kind != "system" and not actor.has_role("hub_admin"):
-        raise Forbidden("Only a hub administrator may import a directory.")
+    checks_only = dry_run and actor.kind == ActorKind.CLIENT and "admin" in actor.scopes
+    if actor.kind != ActorKind.SYSTEM and not actor.has_role("hub_admin") and not checks_only:
+        raise Forbidden(
+            "Only a hub administrator may import a directory; "
+            "an agency system with the admin scope may dry-run (dry_run=true)."
+        )
     found = validate(document, version)
     report = ImportReport(version=version or detect_version(found), dry_run=dry_run)
     services = sum(1 for item in found if item.service)
@@ -579,7 +583,7 @@ def _change(item: Found, existing: Service | None) -> Change:
     fields = {
         key
         for key in {*source, *before}
-        if key != "last_modified"
+        if key not in ("id", "last_modified")  # the id is what matched
         and source.get(key) != before.get(key)
         and not (key == "organization" and key not in source)  # a document's organization
         and not (key == "service_at_locations" and key not in source)  # and its links
