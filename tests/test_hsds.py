@@ -333,6 +333,29 @@ def test_a_confidential_site_exports_town_only_in_31_even_when_imported_with_an_
     assert list(validator_for("3.1").iter_errors(document)) == []
 
 
+def test_a_site_that_becomes_confidential_forgets_the_address_it_was_imported_with(
+    session: Any,
+) -> None:
+    from referral_hub.directory import service as directory
+
+    sent = example("organization_full.json", "3.1")
+    street = sent["locations"][0]["addresses"][0]["address_1"]
+    with transaction():
+        hsds.import_document(SYSTEM, sent)
+    service = session.scalars(select(Service).where(Service.hsds_id == sent["services"][0]["id"]))
+    service = service.one()
+    assert street in json.dumps(service.hsds_extra)
+    with transaction():
+        directory.update_service(
+            SYSTEM, service.id, location={"city": "Riverbend", "confidential": True}
+        )
+    assert street not in json.dumps(service.hsds_extra)
+    for version in VERSIONS:
+        document = hsds.export_service(service, SYSTEM, version)
+        assert street not in json.dumps(document)
+        assert list(validator_for(version).iter_errors(document)) == []
+
+
 def test_what_the_hub_changes_after_an_import_wins_and_the_rest_stays(session: Any) -> None:
     from referral_hub.directory import service as directory
 

@@ -300,8 +300,12 @@ def _kept(service: Service, hub: dict[str, Any]) -> dict[str, Any]:
             *(document.get("service_at_locations") or []),
             *(link for link in links if link.get("id") not in present),
         ]
-    if service.confidential:
+    if service.confidential:  # town-level only, whatever was kept before it became one
         document["service_at_locations"] = hub["service_at_locations"]
+        if isinstance(document.get("organization"), dict):
+            document["organization"] = {
+                k: v for k, v in document["organization"].items() if k != "locations"
+            }
     return document
 
 
@@ -627,16 +631,10 @@ def _keep(item: Found, service: Service, version: str) -> None:
         links = [old for old in links if old.get("id") != link.get("id")] + [link]
     if links:
         extra["service_at_locations"] = links
-    if service.confidential:  # a confidential site's address is never kept, so never exported
-        source.pop("service_at_locations", None)
-        extra.pop("service_at_locations", None)
-        if "organization" in extra:
-            extra["organization"].pop("locations", None)
-        if isinstance(source.get("organization"), dict):
-            source["organization"].pop("locations", None)
     extra["hub"] = _hub_view(service, SYSTEM_VIEW)
     extra["hub"].pop("last_modified", None)
-    service.hsds_extra = extra
+    # a confidential site's address is never kept, so never exported
+    service.hsds_extra = directory.without_places(extra) if service.confidential else extra
     db.session.flush()
 
 
