@@ -234,8 +234,15 @@ def suspend_agency(agency_ref: str, reinstate: bool) -> None:
 @hub.command("import-hsds")
 @click.argument("document", type=click.Path(exists=True, dir_okay=False))
 @click.option("--agency", "agency_ref", help="Agency (id or name) for services naming none.")
-def import_hsds(document: str, agency_ref: str | None) -> None:
-    """Import an Open Referral HSDS 3.0 JSON document (all or nothing)."""
+@click.option(
+    "--version",
+    "version",
+    type=click.Choice(["3.0", "3.1"]),
+    help="The document's HSDS version (default: 3.1 if it uses 3.1 fields, else 3.0).",
+)
+@click.option("--dry-run", is_flag=True, help="Report what would change; write nothing.")
+def import_hsds(document: str, agency_ref: str | None, version: str | None, dry_run: bool) -> None:
+    """Import an Open Referral HSDS 3.0 or 3.1 JSON document (all or nothing)."""
     import json
     from pathlib import Path
 
@@ -247,15 +254,28 @@ def import_hsds(document: str, agency_ref: str | None) -> None:
         parsed = loads_strict(Path(document).read_bytes())
         with transaction():
             agency_id = _resolve_agency(agency_ref).id if agency_ref else None
-            click.echo("validating against the HSDS 3.0 service schema …")
-            report = hsds.import_document(SYSTEM, parsed, agency_id=agency_id)
+            click.echo(f"validating against the HSDS {version or '3.x'} service schema …")
+            report = hsds.import_document(
+                SYSTEM,
+                parsed,
+                agency_id=agency_id,
+                version=version,
+                dry_run=dry_run,
+                echo=click.echo,
+            )
     except DomainError as error:
         _fail(error)
     except json.JSONDecodeError as error:
         raise click.ClickException(f"not JSON: {error}") from None
+    for change in report.changes:
+        if change.action == "update":
+            click.echo(f"  {change.name}: " + ", ".join(change.fields))
+    counts = (
+        f"{report.created} services created, {report.updated} updated, "
+        f"{report.agencies_created} agencies created (HSDS {report.version})"
+    )
     click.echo(
-        f"imported: {report.created} services created, {report.updated} updated, "
-        f"{report.agencies_created} agencies created"
+        f"dry run, nothing written; it would give: {counts}" if dry_run else f"imported: {counts}"
     )
     for warning in report.warnings:
         click.echo(f"  warning: {warning}")

@@ -1461,11 +1461,58 @@ def hsds_cases(url: str, w: World) -> list[Case]:
             **service,
             "service_at_locations": [{"id": "l", "location": ["x"]}],
         },
+        # HSDS 3.1: capacities and their units
+        "capacities is an object": {**service, "capacities": {"available": 1}},
+        "capacities are numbers": {**service, "capacities": [3]},
+        "capacity without a unit": {
+            **service,
+            "capacities": [{"id": "c", "available": 1, "updated": "2026-01-01T00:00:00Z"}],
+        },
+        "capacity available is a string": {
+            **service,
+            "capacities": [
+                {
+                    "id": "c",
+                    "unit": {"id": "u", "name": "Bed"},
+                    "available": "many",
+                    "updated": "2026-01-01T00:00:00Z",
+                }
+            ],
+        },
+        "capacity unit is a string": {
+            **service,
+            "capacities": [
+                {"id": "c", "unit": "bed", "available": 1, "updated": "2026-01-01T00:00:00Z"}
+            ],
+        },
+        "capacity unit without a name": {
+            **service,
+            "capacities": [
+                {"id": "c", "unit": {"id": "u"}, "available": 1, "updated": "2026-01-01T00:00:00Z"}
+            ],
+        },
+        "additional_urls is a string": {**service, "additional_urls": "https://x.example"},
     }
     cases = [
         Case(label, "hsds structure", "POST", url, dumps(document), statuses=frozenset({400, 422}))
         for label, document in documents.items()
     ]
+    # the query flags: a version the hub does not speak, a dry run that is not a boolean
+    for query in ("version=2.0", "version=3.1.0", "version=", "dry_run=perhaps", "dry_run=2"):
+        cases.append(
+            Case(
+                query,
+                "field value",
+                "POST",
+                f"{url}?{query}",
+                dumps(service),
+                statuses=frozenset({422}),
+                names=query.split("=")[0],
+            )
+        )
+    # a dry run of a valid document answers 200 and must change nothing
+    for query in ("dry_run=true", "dry_run=true&version=3.1"):
+        cases.append(Case(query, "dry run", "POST", f"{url}?{query}", dumps(service), outcome=NOOP))
     orphan = {k: v for k, v in service.items() if k != "organization"}  # needs agency_id
     for label, value in {
         "not a uuid": "x",

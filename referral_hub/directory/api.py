@@ -158,14 +158,20 @@ def capacity_history(service_id: uuid.UUID, since: Any, limit: int, cursor: str 
 @require(scopes="directory:read")
 @blp.arguments(HsdsExportArgs, location="query", as_kwargs=True)
 @blp.response(200, HsdsPageSchema)
-def hsds_export(limit: int, cursor: str | None) -> Any:
-    """The directory as Open Referral HSDS 3.0 service objects (no confidential address)."""
-    contents, next_cursor = hsds.export_all(current_actor(), limit=limit, cursor=cursor)
+def hsds_export(limit: int, cursor: str | None, version: str) -> Any:
+    """The directory as Open Referral HSDS 3.0 or 3.1 service objects (no confidential address).
+
+    An imported service comes back as its document said, except where the hub has changed
+    it since (`referral_hub.directory.hsds.NOT_ROUND_TRIPPED`, docs/hsds.md).
+    """
+    contents, next_cursor = hsds.export_all(
+        current_actor(), limit=limit, cursor=cursor, version=version
+    )
     return {"contents": contents, "size": len(contents), "next_cursor": next_cursor}
 
 
 @blp.route("/hsds/import", methods=["POST"])
-@require("hub_admin")
+@require("hub_admin", scopes="admin")  # agency systems: dry runs only (checked by the service)
 @blp.arguments(HsdsImportArgs, location="query", as_kwargs=True)
 @blp.doc(
     requestBody={
@@ -174,16 +180,22 @@ def hsds_export(limit: int, cursor: str | None) -> Any:
             "application/json": {
                 "schema": {
                     "type": ["object", "array"],
-                    "description": "An HSDS 3.0 document: a service, an organization with "
-                    "services, a service_at_location, a list of them, or a page of them "
-                    "(`contents`); each service is checked against the HSDS 3.0 service schema.",
+                    "description": "An HSDS 3.0 or 3.1 document: a service, an organization "
+                    "with services, a service_at_location, a list of them, or a page of them "
+                    "(`contents`); each service is checked against the HSDS service schema.",
                 }
             }
         },
     }
 )
 @blp.response(200, HsdsImportReportSchema)
-def hsds_import(agency_id: uuid.UUID | None) -> Any:
-    """Import services, organizations or services-at-locations (HSDS 3.0); all or nothing."""
-    report = hsds.import_document(current_actor(), g.json_body, agency_id=agency_id)
-    return report.__dict__
+def hsds_import(agency_id: uuid.UUID | None, version: str | None, dry_run: bool) -> Any:
+    """Import services, organizations or services-at-locations (HSDS 3.0, 3.1); all or nothing.
+
+    A service already imported from the same id is updated, not duplicated; `dry_run=true`
+    reports what would change and writes nothing. Only hub administrators import; an agency
+    system with the `admin` scope may dry-run, to check a document before handing it over.
+    """
+    return hsds.import_document(
+        current_actor(), g.json_body, agency_id=agency_id, version=version, dry_run=dry_run
+    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -76,6 +77,9 @@ class Service(UUIDPrimaryKey, Timestamps, Base):
     hsds_id: Mapped[str | None] = mapped_column(
         String(100), index=True
     )  # id in an imported document
+    # what an imported HSDS document said that the hub does not model, kept so that the
+    # export gives it back (see directory/hsds.py); None for services made in the hub
+    hsds_extra: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     agency: Mapped[Agency] = relationship()
     capacity: Mapped[Capacity | None] = relationship(

@@ -272,12 +272,24 @@ ServicePageSchema = page_schema(ServiceSchema, "ServicePageSchema")
 CapacityHistoryPageSchema = page_schema(CapacityChangeSchema, "CapacityHistoryPageSchema")
 
 
+HSDS_VERSIONS = ("3.0", "3.1")
+
+
 class HsdsExportArgs(PageArgs):
-    pass
+    version = fields.String(
+        load_default="3.0",
+        validate=validate.OneOf(HSDS_VERSIONS),
+        metadata={
+            "description": "HSDS version of the service objects: 3.0 (the default) or 3.1, "
+            "which adds `capacities[]` (live `available`, `maximum`, `updated`, `unit`)."
+        },
+    )
 
 
 class HsdsPageSchema(HubSchema):
-    contents = fields.List(fields.Dict(), metadata={"description": "HSDS 3.0 service objects."})
+    contents = fields.List(
+        fields.Dict(), metadata={"description": "HSDS 3.0 or 3.1 service objects."}
+    )
     size = fields.Integer()
     next_cursor = fields.String(allow_none=True)
 
@@ -286,6 +298,32 @@ class HsdsImportArgs(HubSchema):
     agency_id = fields.UUID(
         load_default=None, metadata={"description": "For services that name no organization."}
     )
+    version = fields.String(
+        load_default=None,
+        validate=validate.OneOf(HSDS_VERSIONS),
+        metadata={
+            "description": "The document's HSDS version; when left out, 3.1 if a service "
+            "uses a field only 3.1 has, else 3.0. Checked against the 3.1 schema then, "
+            "which accepts 3.0 documents."
+        },
+    )
+    dry_run = fields.Boolean(
+        load_default=False,
+        metadata={"description": "Check the document and report what would change; write nothing."},
+    )
+
+
+class HsdsChangeSchema(HubSchema):
+    path = fields.String(metadata={"description": "Where the service is in the document."})
+    id = fields.String(metadata={"description": "The service's id in the document."})
+    name = fields.String()
+    action = fields.String(metadata={"description": "create, update or unchanged."})
+    changed = fields.List(
+        fields.String(),
+        attribute="fields",
+        data_key="fields",
+        metadata={"description": "HSDS fields whose export changes."},
+    )
 
 
 class HsdsImportReportSchema(HubSchema):
@@ -293,3 +331,6 @@ class HsdsImportReportSchema(HubSchema):
     updated = fields.Integer()
     agencies_created = fields.Integer()
     warnings = fields.List(fields.String())
+    version = fields.String()
+    dry_run = fields.Boolean()
+    changes = fields.List(fields.Nested(HsdsChangeSchema))

@@ -128,6 +128,26 @@ def _apply_location(service: Service, location: dict[str, Any]) -> None:
         service.search_lat, service.search_lon = geo.coarse(latitude, longitude)
     else:
         service.search_lat, service.search_lon = float(latitude), float(longitude)
+    if service.confidential and service.hsds_extra:
+        service.hsds_extra = without_places(service.hsds_extra)
+
+
+def without_places(extra: dict[str, Any]) -> dict[str, Any]:
+    """A kept HSDS document with no site in it: what a confidential site's row may hold.
+
+    An imported document's locations (its own, its service_at_locations', its
+    organization's) leave the row when the site is or becomes confidential, so neither a
+    later export nor a look at the database can give her address away.
+    """
+    kept: dict[str, Any] = json.loads(json.dumps(extra))
+    kept.pop("service_at_locations", None)
+    for holder in (kept.get("service"), kept.get("hub")):
+        if isinstance(holder, dict):
+            holder.pop("service_at_locations", None)
+    for holder in (kept.get("organization"), (kept.get("service") or {}).get("organization")):
+        if isinstance(holder, dict):
+            holder.pop("locations", None)
+    return kept
 
 
 def create_service(actor: Actor, *, agency_id: uuid.UUID | None = None, **fields: Any) -> Service:
