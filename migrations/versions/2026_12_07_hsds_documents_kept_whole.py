@@ -1,7 +1,7 @@
 """Services keep what an imported HSDS document said that the hub does not model.
 
 Revision ID: 4529f4030c77
-Revises: 9d4e2b7c1a53
+Revises: 280ca305099a
 Create Date: 2026-12-07 17:41:30
 
 `service.hsds_extra` holds the imported service object (phones, contacts, programs, cost
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "4529f4030c77"
-down_revision = "9d4e2b7c1a53"
+down_revision = "280ca305099a"
 branch_labels = None
 depends_on = None
 
