@@ -12,6 +12,12 @@ HUB_ENV = "embedded"
 # Signs sessions and cursors. Embedded mode generates one into the instance folder.
 SECRET_KEY = ""
 
+# Earlier secret keys, comma-separated, still accepted after SECRET_KEY is replaced (Flask
+# reads them too). Second-factor recovery codes are hashed with a key derived from the
+# secret key: keep the old one here until everyone has made a new set, or their codes stop
+# working (their authenticator app still does).
+SECRET_KEY_FALLBACKS: list[str] = []
+
 # Fernet keys (urlsafe base64, 32 bytes), comma-separated, newest first. The first one
 # encrypts; all of them decrypt, so a new key can be added before the old one is retired.
 FIELD_ENCRYPTION_KEYS: list[str] = []

@@ -444,3 +444,17 @@ def test_bad_links_are_limited_per_client(
         assert answer.status_code == 400
     limited = client.post("/login/reset", data={**data, "token": "guess5"})
     assert limited.status_code == 429 and limited.headers["Referrer-Policy"] == "no-referrer"
+
+
+def test_codes_survive_a_secret_key_change_through_the_fallbacks(
+    app: Flask, session: Any, people: dict[str, Any], monkeypatch: Any
+) -> None:
+    admin, code = people["admin"], people["admin_codes"][0]
+    old = app.config["SECRET_KEY"]
+    monkeypatch.setitem(app.config, "SECRET_KEY", "another secret key, at least 32 chars")
+    with transaction():
+        assert not codes.spend(admin.id, code)  # made under the old key
+    monkeypatch.setitem(app.config, "SECRET_KEY_FALLBACKS", [old])
+    with transaction():
+        assert codes.spend(admin.id, code)
+        assert not codes.spend(admin.id, code)
