@@ -12,6 +12,12 @@ HUB_ENV = "embedded"
 # Signs sessions and cursors. Embedded mode generates one into the instance folder.
 SECRET_KEY = ""
 
+# Earlier secret keys, comma-separated, still accepted after SECRET_KEY is replaced (Flask
+# reads them too). Second-factor recovery codes are hashed with a key derived from the
+# secret key: keep the old one here until everyone has made a new set, or their codes stop
+# working (their authenticator app still does).
+SECRET_KEY_FALLBACKS: list[str] = []
+
 # Fernet keys (urlsafe base64, 32 bytes), comma-separated, newest first. The first one
 # encrypts; all of them decrypt, so a new key can be added before the old one is retired.
 FIELD_ENCRYPTION_KEYS: list[str] = []
@@ -117,6 +123,19 @@ ARGON2_MEMORY_KIB = 65536
 
 # Name shown in authenticator apps next to the TOTP code.
 TOTP_ISSUER = "Referral hub"
+
+# Second-factor recovery codes: how many make a set. A set is shown once, when TOTP is
+# turned on and whenever the person makes a new one from their account page (which voids
+# the old one); each code works once in place of a TOTP code.
+RECOVERY_CODES_PER_SET = 10
+
+# Password reset by e-mailed link: how long a link works (once), and how many reset
+# requests one e-mail address and one client address may make per window. Every request
+# counts, whether or not the address has an account, so the limit tells nothing about it.
+PASSWORD_RESET_LINK_MINUTES = 30
+PASSWORD_RESET_REQUESTS_PER_ACCOUNT = 3
+PASSWORD_RESET_REQUESTS_PER_ADDRESS = 20
+PASSWORD_RESET_WINDOW_SECONDS = 3600
 
 # --- Directory -------------------------------------------------------------------------
 # How long a capacity figure stays true: beds (shelter, transitional housing) and

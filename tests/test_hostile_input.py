@@ -1116,6 +1116,10 @@ FORM_TARGETS = [
     Target("signin.enrol", "POST", "form", "/login/enrol", "enrolling"),
     Target("signin.second_factor", "POST", "form", "/account/second-factor", "second_factor"),
     Target("signin.logout", "POST", "form", "/logout", "intake"),
+    Target("signin.recovery_code", "POST", "form", "/login/recovery", "hub_admin"),
+    Target("signin.recovery_codes", "POST", "form", "/account/recovery-codes", "hub_admin"),
+    Target("signin.forgot", "POST", "form", "/login/forgot"),
+    Target("signin.reset", "POST", "form", "/login/reset"),
     # her door: signing in (with a code never issued), out, and the quick exit
     Target("me.sign_in", "POST", "form", "/me/sign-in"),
     Target("me.sign_out", "POST", "form", "/me/sign-out", SURVIVOR),
@@ -2078,6 +2082,20 @@ def form_corpus(target: Target, w: World) -> list[Case]:
     elif target.endpoint in SIGN_OUTS:
         fields_ = {"next": "/"}
         hostile_fields = ()
+    elif target.endpoint == "signin.forgot":
+        # a well-formed address is always answered 200 (known or not, so as to tell
+        # nothing): the baseline is one the form must refuse, and every variant with it
+        fields_ = {"email": "not-an-address"}
+        hostile_fields = ("email",)
+    elif target.endpoint == "signin.reset":
+        # no link works here, so every variant is refused: a bad link (400) or two
+        # passwords that differ (422)
+        fields_ = {
+            "token": "not-a-reset-token",
+            "password": "long enough password",
+            "password_again": "long enough password",
+        }
+        hostile_fields = ("token", "password")
     else:
         fields_ = {"code": "12345x"}
         hostile_fields = ("code",)
@@ -3211,13 +3229,15 @@ def prepare(
     foreign_csrf = factories.csrf_from(stranger.get("/login").get_data(as_text=True))
     session_client = app.test_client()
     person = w.people.get(target.person or "intake")
-    if target.endpoint in ("signin.login",) or target.kind == "oauth":
+    if target.endpoint in ("signin.login", "signin.forgot", "signin.reset") or (
+        target.kind == "oauth"
+    ):
         csrf = factories.csrf_from(session_client.get("/login").get_data(as_text=True))
     elif target.endpoint == "me.sign_in":
         csrf = factories.csrf_from(session_client.get("/me").get_data(as_text=True))
     elif target.person == SURVIVOR:
         csrf = sign_in_at_her_door(session_client, w)
-    elif target.endpoint == "signin.code":
+    elif target.endpoint in ("signin.code", "signin.recovery_code"):
         page = session_client.get("/login").get_data(as_text=True)
         assert person is not None
         response = session_client.post(

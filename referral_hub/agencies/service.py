@@ -31,6 +31,24 @@ def password_hasher() -> PasswordHasher:
     return _hasher(config["ARGON2_TIME_COST"], config["ARGON2_MEMORY_KIB"])
 
 
+PASSWORD_MIN_LENGTH = 12
+PASSWORD_MAX_LENGTH = 1024  # what the forms read; argon2 hashes any length
+
+
+def check_new_password(password: str) -> None:
+    """The rules every new password meets, whoever sets it: an administrator, or its owner
+    through an e-mailed reset link. Raises ValidationFailed naming `password`."""
+    if len(password) < PASSWORD_MIN_LENGTH:
+        problem = f"At least {PASSWORD_MIN_LENGTH} characters."
+    elif len(password) > PASSWORD_MAX_LENGTH:
+        problem = f"At most {PASSWORD_MAX_LENGTH} characters."
+    elif "\x00" in password:  # the sign-in form refuses it, so it could never be used
+        problem = "A password cannot hold a NUL character."
+    else:
+        return
+    raise ValidationFailed(errors={"password": [problem]})
+
+
 def create_agency(
     actor: Actor,
     *,

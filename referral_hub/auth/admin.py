@@ -12,8 +12,9 @@ from typing import Any
 from sqlalchemy import select, update
 
 from referral_hub.agencies.models import Agency, AgencyStatus, Role, User
-from referral_hub.agencies.service import get_agency, password_hasher
+from referral_hub.agencies.service import check_new_password, get_agency, password_hasher
 from referral_hub.audit import service as audit
+from referral_hub.auth import codes
 from referral_hub.auth.models import AccessToken, ApiClient
 from referral_hub.auth.service import may_administer
 from referral_hub.auth.sessions import end_sessions_of
@@ -133,8 +134,7 @@ def _actor_user_id(actor: Actor) -> uuid.UUID | None:
 
 
 def set_password(actor: Actor, user_id: uuid.UUID, password: str) -> User:
-    if len(password) < 12:
-        raise ValidationFailed(errors={"password": ["At least 12 characters."]})
+    check_new_password(password)
     user = _load_user(actor, user_id)
     user.password_hash = password_hasher().hash(password)
     end_sessions_of(user.id)
@@ -143,10 +143,12 @@ def set_password(actor: Actor, user_id: uuid.UUID, password: str) -> User:
 
 
 def reset_totp(actor: Actor, user_id: uuid.UUID) -> User:
-    """For a lost phone: the user enrols again at their next sign-in."""
+    """For a lost phone: the user enrols again at their next sign-in (and gets new
+    recovery codes then; the old ones go with the old second factor)."""
     user = _load_user(actor, user_id)
     user.totp_secret = None
     user.totp_last_step = None
+    codes.void(user.id)
     end_sessions_of(user.id)
     audit.record(actor, "auth.totp_reset", user)
     return user

@@ -1,8 +1,10 @@
-"""Agency systems' OAuth clients and tokens, staff sessions, and rate-limit counters.
+"""Agency systems' OAuth clients and tokens, staff sessions, rate-limit counters, and the
+ways back into an account (second-factor recovery codes, password reset links).
 
-No secret is stored as given: client secrets, access tokens and session ids are kept as
-SHA-256 hashes (they are long random strings, so a plain hash is enough), and looked up
-by hash.
+No secret is stored as given: client secrets, access tokens, session ids and password
+reset tokens are kept as SHA-256 hashes (they are long random strings, so a plain hash is
+enough), and looked up by hash. Recovery codes are kept as keyed hashes (see
+`auth.recovery`).
 """
 
 from __future__ import annotations
@@ -142,3 +144,40 @@ class RateLimitCounter(Base):
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     window_start: Mapped[datetime]
     count: Mapped[int] = mapped_column(default=0)
+
+
+class RecoveryCode(UUIDPrimaryKey, Base):
+    """One single-use code that stands in for a TOTP code when the phone is lost.
+
+    A user holds one set (ten when made); making a new set deletes the old one. Used codes
+    stay, marked, so the account page can say how many are left.
+    """
+
+    __tablename__ = "recovery_code"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), index=True
+    )
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    used_at: Mapped[datetime | None]
+
+    def __repr__(self) -> str:
+        return f"<RecoveryCode {self.id} user={self.user_id} used={self.used_at is not None}>"
+
+
+class PasswordResetToken(UUIDPrimaryKey, Base):
+    """A password reset link sent by e-mail: short-lived, single use, newest one only."""
+
+    __tablename__ = "password_reset_token"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), index=True
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+    def __repr__(self) -> str:
+        return f"<PasswordResetToken {self.id} user={self.user_id} used={self.used_at is not None}>"

@@ -22,7 +22,7 @@ from sqlalchemy.orm import joinedload
 from referral_hub.agencies.models import Agency, AgencyStatus, User
 from referral_hub.agencies.service import find_user_by_email, get_agency, password_hasher
 from referral_hub.audit import service as audit
-from referral_hub.auth import ratelimit
+from referral_hub.auth import codes, ratelimit
 from referral_hub.auth.models import SCOPES, AccessToken, ApiClient, digest
 from referral_hub.auth.oauth import BearerView, protector
 from referral_hub.core import clock, crypto
@@ -114,15 +114,24 @@ def _actor_from_session(user_id: str) -> Actor:
 
 @dataclass(frozen=True)
 class SignInResult:
-    """`next_step`: "done", "totp" (code needed), "enrol" (TOTP required, not set up), "failed"."""
+    """`next_step`: "done", "totp" (code needed), "enrol" (TOTP required, not set up), "failed".
+
+    `recovery_codes`: a new set, made when TOTP was just turned on, to be shown once.
+    """
 
     next_step: str
     user: User | None = None
+    recovery_codes: tuple[str, ...] = ()
 
 
 def _limits() -> tuple[int, int]:
     config = current_app.config
     return config["AUTH_FAILURES_PER_WINDOW"], config["AUTH_FAILURE_WINDOW_SECONDS"]
+
+
+def failure_limits() -> tuple[int, int]:
+    """(failures allowed, window seconds) for every kind of failed sign-in attempt."""
+    return _limits()
 
 
 def _failed(keys: list[str], user: User | None, action: str, reason: str) -> SignInResult:
@@ -198,21 +207,46 @@ def _matching_step(totp: pyotp.TOTP, code: str) -> int | None:
     return None
 
 
+def second_factor_keys(user: User, client_ip: str) -> list[str]:
+    """Rate-limit keys of second-factor attempts: TOTP and recovery codes count together."""
+    return [f"totp:acct:{user.id}", f"totp:ip:{client_ip}"]
+
+
+def refuse_if_second_factor_exhausted(user: User, client_ip: str) -> list[str]:
+    keys = second_factor_keys(user, client_ip)
+    limit, window = _limits()
+    ratelimit.refuse_if_exhausted(keys, limit, window, "wrong codes")
+    return keys
+
+
+def failed_second_factor(keys: list[str], user: User, action: str, reason: str) -> SignInResult:
+    """Count and record a wrong second-factor code (the caller's transaction commits it)."""
+    return _failed(keys, user, action, reason)
+
+
+def spend_totp_code(user: User, code: str) -> str | None:
+    """Take a fresh code of the user's app (marking its time step used); else the reason."""
+    if user.totp_secret is None:
+        return "no_second_factor"
+    secret = crypto.decrypt(user.totp_secret).decode()
+    step = _matching_step(_totp_for(secret, user.email), code)
+    if step is None:
+        return "wrong_code"
+    if user.totp_last_step is not None and step <= user.totp_last_step:
+        return "code_reused"
+    user.totp_last_step = step
+    return None
+
+
 def verify_totp(user_id: uuid.UUID, code: str, client_ip: str) -> SignInResult:
     """Second step: a fresh code (never one used before) completes the sign-in."""
     user = db.session.get(User, user_id)
     if user is None or user.totp_secret is None:
         raise NotFound()
-    keys = [f"totp:acct:{user.id}", f"totp:ip:{client_ip}"]
-    limit, window = _limits()
-    ratelimit.refuse_if_exhausted(keys, limit, window, "wrong codes")
-    secret = crypto.decrypt(user.totp_secret).decode()
-    step = _matching_step(_totp_for(secret, user.email), code)
-    if step is None:
-        return _failed(keys, user, "auth.totp_failed", "wrong_code")
-    if user.totp_last_step is not None and step <= user.totp_last_step:
-        return _failed(keys, user, "auth.totp_failed", "code_reused")
-    user.totp_last_step = step
+    keys = refuse_if_second_factor_exhausted(user, client_ip)
+    refused = spend_totp_code(user, code)
+    if refused is not None:
+        return _failed(keys, user, "auth.totp_failed", refused)
     complete_sign_in(user, factors=["password", "totp"])
     return SignInResult("done", user)
 
@@ -240,12 +274,16 @@ def confirm_totp_enrolment(
         return _failed(keys, user, "auth.totp_failed", "wrong_enrolment_code")
     user.totp_secret = crypto.encrypt(secret.encode())
     user.totp_last_step = step
+    recovery_codes = codes.new_set(user.id)
     audit.record(
-        user_actor(user.id, user.agency_id, frozenset(user.roles)), "auth.totp_enrolled", user
+        user_actor(user.id, user.agency_id, frozenset(user.roles)),
+        "auth.totp_enrolled",
+        user,
+        details={"recovery_codes": len(recovery_codes)},
     )
     if signing_in:
         complete_sign_in(user, factors=["password", "totp"])
-    return SignInResult("done", user)
+    return SignInResult("done", user, tuple(recovery_codes))
 
 
 def has_totp(user_id: uuid.UUID) -> bool:

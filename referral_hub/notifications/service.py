@@ -3,7 +3,13 @@ is something to see in the hub: no names, no case details, nothing about a survi
 
 A referral's e-mail may say more, from a closed list of facts that are never about her:
 how urgent it is, what is due and by when, and a link to the page where it is done (the
-link holds the referral's random id, nothing else)."""
+link holds the referral's random id, nothing else).
+
+One e-mail carries a secret: the password reset link. Its token travels through the
+outbox encrypted with the field keys (`link`, a Fernet token), is opened only to write
+the message, and is dropped from the row once the message is handed over; the database
+keeps only the token's hash (auth.recovery).
+"""
 
 from __future__ import annotations
 
@@ -15,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 
+from referral_hub.core import crypto
 from referral_hub.jobs import service as outbox
 from referral_hub.jobs.handlers import consumer
 from referral_hub.jobs.models import OutboxMessage
@@ -50,6 +57,27 @@ TEMPLATES = {
         "A survivor's request to be erased was not confirmed by her agency in time. Sign in "
         "at {url} to follow it up.\n",
     ),
+    "password_reset": (
+        "Reset your referral hub password",
+        "Someone asked to reset the password of the referral hub account of this e-mail "
+        "address. If it was you, open this link within {minutes} minutes to choose a new "
+        "password. It works once:\n\n{link}\n\n"
+        "If it was not you, ignore this e-mail: your password stays as it is. Signing in "
+        "always needs your second factor as well, if you have one.\n",
+    ),
+    "password_changed": (
+        "Your referral hub password was changed",
+        "The password of your referral hub account was just changed with an e-mailed reset "
+        "link, and every place you were signed in was signed out.\n\n"
+        "If this was not you, tell your agency's administrator at once.\n",
+    ),
+    "recovery_code_used": (
+        "A recovery code was used on your referral hub account",
+        "A second-factor recovery code was just used to sign in to your referral hub account. "
+        "Each code works once.\n\nIf this was not you, tell your agency's administrator at "
+        "once. If it was, sign in at {url}/account/second-factor to see how many codes are "
+        "left or to make a new set.\n",
+    ),
     "action_waiting": (
         "You have an action in the referral hub",
         "You have an action waiting in the referral hub.\n\nSign in at {url} to see it.\n",
@@ -76,15 +104,29 @@ WHAT = {
 URGENCIES = ("emergency", "urgent", "routine")
 
 
-def send_email(to: str, template: str, values: dict[str, str] | None = None) -> OutboxMessage:
+# templates that show a link made for one person: the token goes sealed in the payload
+SECRET_LINKS = {"password_reset": "/login/reset?token="}
+
+
+def send_email(
+    to: str,
+    template: str,
+    values: dict[str, str] | None = None,
+    *,
+    link_token: str | None = None,
+) -> OutboxMessage:
     """Queue a fixed-text e-mail to a staff address, in the current transaction."""
     if template not in TEMPLATES:
         raise ValueError(f"unknown e-mail template {template!r}")
-    payload: dict[str, object] = {"to": to, "template": template}
     if (values is not None) != (template == "referral_waiting"):
         raise ValueError("a referral's e-mail, and only it, carries values")
+    if (template in SECRET_LINKS) != (link_token is not None):
+        raise ValueError(f"template {template!r} and link token do not go together")
+    payload: dict[str, object] = {"to": to, "template": template}
     if values is not None:
         payload["values"] = _checked(values)
+    if link_token is not None:
+        payload["link"] = crypto.encrypt(link_token.encode()).decode()
     return outbox.add("email", payload)
 
 
@@ -117,17 +159,27 @@ def referral_link(side: str, referral_id: object, bundle_id: object | None) -> s
 
 @consumer("email")
 def deliver_email(message: OutboxMessage) -> None:
-    subject, body = TEMPLATES[message.payload["template"]]
-    url = current_app.config["PUBLIC_URL"].rstrip("/")
+    template = message.payload["template"]
+    subject, body = TEMPLATES[template]
+    base = current_app.config["PUBLIC_URL"].rstrip("/")
     words = _words(message.payload.get("values"))
+    link = ""
+    if template in SECRET_LINKS:
+        sealed = message.payload.get("link")
+        if sealed is None:  # handed over already (delivered twice): nothing left to send
+            return
+        link = base + SECRET_LINKS[template] + crypto.decrypt(sealed.encode()).decode()
     email = EmailMessage()
     email["From"] = current_app.config["MAIL_FROM"]
     email["To"] = message.payload["to"]
     email["Subject"] = subject.format(**words)
     email["Message-ID"] = make_msgid(idstring=str(message.id))
     email["X-Hub-Outbox-Id"] = str(message.id)
-    email.set_content(body.format(url=url, **words))
+    minutes = current_app.config["PASSWORD_RESET_LINK_MINUTES"]
+    email.set_content(body.format(url=base, link=link, minutes=minutes, **words))
     mailer.send(email, str(message.id))
+    if link:  # the row outlives the link: it keeps no way to open it
+        message.payload = {k: v for k, v in message.payload.items() if k != "link"}
 
 
 def _words(values: dict[str, str] | None) -> dict[str, str]:

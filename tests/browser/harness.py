@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from flask import Flask
-from playwright.sync_api import ConsoleMessage, Page, Request, Response
+from playwright.sync_api import ConsoleMessage, Page, Request, Response, expect
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -43,6 +43,8 @@ class LiveServer:
     url: str
     app: Flask
     totp_secrets: dict[str, str] = field(default_factory=dict)  # e-mail → enrolled secret
+    # e-mail → the recovery codes shown when that person turned on the second factor
+    recovery_codes: dict[str, list[str]] = field(default_factory=dict)
     asset_sizes: dict[str, int] = field(default_factory=dict)  # asset URL → body bytes
 
 
@@ -356,6 +358,7 @@ def sign_in(page: Page, email: str, *, password: str | None = None, check: bool 
     their first sign-in to this server: the secret is read from the enrol page's
     `.totp-secret`, kept for the run, and codes come from pyotp for a time step the
     person has not used yet (a used code is refused; waits for the next step if need be).
+    The recovery codes the enrolment shows once are kept in `server.recovery_codes`.
     `check=True` also runs `check_page` on the sign-in, enrol and code pages.
     """
     from referral_hub import demo
@@ -379,6 +382,13 @@ def sign_in(page: Page, email: str, *, password: str | None = None, check: bool 
         with page.expect_navigation():
             page.get_by_role("button", name="Turn on and sign in").click()
         watch.server.totp_secrets[email] = secret
+        expect(page.get_by_role("heading", level=1)).to_have_text("Save your recovery codes")
+        if check:
+            check_page(page, "recovery codes")
+        codes = page.locator(".recovery-codes code").all_inner_texts()
+        watch.server.recovery_codes[email] = codes
+        with page.expect_navigation():
+            page.get_by_role("button", name="I have saved them: continue").click()
     elif path == "/login/code":
         if check:
             check_page(page, "second factor code")
