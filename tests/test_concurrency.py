@@ -235,9 +235,12 @@ def test_no_read_that_starts_after_a_revocation_commits_returns_pii(committing_a
         with committing_app.app_context():
             try:
                 barrier.wait()
-                deadline = time.monotonic() + 20
+                # read on until two reads started after the revocation committed (however
+                # long a loaded machine makes it take), or the revoker failed; the cap only
+                # keeps a broken run from hanging
+                deadline = time.monotonic() + 240
                 after = 0
-                while after < 2 and time.monotonic() < deadline:  # read on past the revocation
+                while after < 2 and not errors and time.monotonic() < deadline:
                     started = time.monotonic()
                     try:  # after the revocation her record is gone for the shelter: 404
                         with transaction():
@@ -275,7 +278,7 @@ def test_no_read_that_starts_after_a_revocation_commits_returns_pii(committing_a
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(timeout=120)
+        thread.join(timeout=300)
     assert not errors, errors
     (committed,) = revoked_at
     late = [saw for started, saw in reads if started > committed]
