@@ -41,8 +41,13 @@ run: sync
 	@echo "starting…"
 	@$(FLASK) hub serve --host 127.0.0.1 --port 5000
 
+# --dist worksteal: a worker that runs out of tests takes half of the other's queue, so a
+# slow stretch (the hostile-input corpus, the browser journeys) does not leave a core idle
+# at the end. The hub's and the tests' own bytecode (assertion-rewritten modules included)
+# is written to their __pycache__/ (ignored by git) even where PYTHONDONTWRITEBYTECODE is
+# set: each worker otherwise compiles them from source on every run
 test: sync
-	$(RUN) pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+	env -u PYTHONDONTWRITEBYTECODE $(RUN) pytest -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 lint: sync
 	$(RUN) ruff check .
