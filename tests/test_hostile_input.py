@@ -51,6 +51,7 @@ import hashlib
 import io
 import itertools
 import json
+import os
 import re
 import urllib.parse
 import uuid
@@ -71,8 +72,10 @@ from sqlalchemy import Connection, MetaData, Table, select, update
 from referral_hub.core.actor import Actor, ActorKind, survivor_actor
 from referral_hub.core.db import transaction
 from referral_hub.extensions import db
+from referral_hub.jobs.queue import RqQueue
 from referral_hub.referrals.deadlines import Urgency
 from tests import factories
+from tests.conftest import RequestPerContextClient, fresh_database_url, migrated_app
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 MIN_INPUTS_PER_ROUTE = 200
@@ -384,7 +387,7 @@ def clock_now() -> Any:
 
 
 def build_world(http: FlaskClient) -> World:
-    """Real rows through the real services, committed into the test's outer transaction."""
+    """Real rows through the real services, committed (once per module: see `built`)."""
     from referral_hub.agencies.models import AgencyStatus, User
     from referral_hub.auth.models import AccessToken, ApiClient, digest
     from referral_hub.auth.service import create_api_client
@@ -3215,6 +3218,39 @@ def unlimited(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(app.config, "SURVIVOR_ADDRESS_FAILURES_PER_WINDOW", 1_000_000)
 
 
+@pytest.fixture(scope="module")
+def app(worker_id: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+    """This module's own database (overriding conftest's `app`): the world is committed
+    there once, and every test still runs in conftest's rolled-back `session`."""
+    url = (
+        fresh_database_url(f"hostile_{worker_id}", tmp_path_factory)
+        if os.environ.get("TEST_DATABASE_URL")
+        else "sqlite://"
+    )
+    with migrated_app(url, worker_id, tmp_path_factory) as application:
+        application.test_client_class = RequestPerContextClient
+        yield application
+        queue = application.extensions["hub_queue"]
+        if isinstance(queue, RqQueue):  # jobs of the world's commits: nobody will run them
+            queue.queue.empty()  # type: ignore[no-untyped-call]
+
+
+@pytest.fixture(scope="module")
+def built(app: Flask) -> World:
+    """Agencies A, B, C and the frozen one, their staff, systems, clients, referrals and
+    tokens: built and committed once for the module instead of once per test (it is the
+    same network every time, and each test's changes are rolled back with its `session`)."""
+    with app.app_context():
+        world = build_world(app.test_client())
+        db.session.remove()
+    return world
+
+
+@pytest.fixture
+def world(built: World, session: Any) -> World:
+    return built
+
+
 def flipped(token: str) -> str:
     """One character of the signature changed (not the last: it may hold only padding bits)."""
     index = token.rindex(".") + 1
@@ -3366,10 +3402,10 @@ def test_hostile_inputs(
     session: Any,
     acting: list[Actor | None],
     unlimited: None,
+    world: World,
     endpoint: str,
 ) -> None:
     target = TARGETS[endpoint]
-    world = build_world(client)
     clients, fill = prepare(app, client, target, world)
     person = world.people.get(target.person) if target.person else None
     runner = Runner(
@@ -3417,12 +3453,17 @@ def read(client: FlaskClient, path: str) -> Any:
 
 
 def test_accepted_injection_strings_are_stored_verbatim_and_rendered_escaped(
-    app: Flask, client: FlaskClient, session: Any, acting: list[Actor | None], unlimited: None
+    app: Flask,
+    client: FlaskClient,
+    session: Any,
+    acting: list[Actor | None],
+    unlimited: None,
+    world: World,
 ) -> None:
     """Free text takes any string and gives it back unchanged (names lose only surrounding
     whitespace); the staff pages that show it (the network on the front page, the e-mail
     echoed by the sign-in form) escape it, and no template syntax in it is evaluated."""
-    w = build_world(client)
+    w = world
     people = w.people
     mismatches: list[str] = []
 
@@ -3569,13 +3610,18 @@ def test_csv_cells_that_would_run_as_formulas_are_neutralised() -> None:
 
 
 def test_csv_exports_neutralise_hostile_names_and_ids(
-    app: Flask, client: FlaskClient, session: Any, acting: list[Actor | None], unlimited: None
+    app: Flask,
+    client: FlaskClient,
+    session: Any,
+    acting: list[Actor | None],
+    unlimited: None,
+    world: World,
 ) -> None:
     """The handoff report names receiving agencies; the disclosure list names who read."""
     from referral_hub.clients.service import create_client
     from referral_hub.referrals import service as referrals
 
-    w = build_world(client)
+    w = world
     intake = w.people["intake"].actor()
     formulas = [v for v in INJECTION.values() if v.startswith(FORMULA_LEADS)]
     assert len(formulas) >= 6
@@ -3622,6 +3668,7 @@ def test_the_runner_catches_a_refusal_that_wrote(
     session: Any,
     acting: list[Actor | None],
     unlimited: None,
+    world: World,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A refused request that leaves a row behind (here in the key store, which commits on
@@ -3634,7 +3681,7 @@ def test_the_runner_catches_a_refusal_that_wrote(
         keystore.put(uuid.uuid4(), b"leaked", "k1")
         raise ValidationFailed(errors={"name": ["Refused after writing."]})
 
-    w = build_world(client)
+    w = world
     runner = Runner(app, {"plain": client}, w.people["hub_admin"].actor(), {}, "api", acting)
     valid = dumps({"name": "Harbor Light", "kind": "shelter"})
     good = Case("a refusal", "self-check", "POST", "/api/v1/agencies", valid, names="name")
