@@ -35,7 +35,7 @@ def test_a_form_sent_after_the_session_ended_is_finished_after_signing_in(
         "profile.language": "es",
         "profile.household": "with_children",
     }
-    answer = client.post("/intake/clients/new", data=typed)
+    answer = client.post("/intake/clients/new", data=typed, headers={"Origin": "http://localhost"})
     assert answer.status_code == 302 and "/login" in answer.headers["Location"]
     # kept sealed in the (server-side) session: not readable in the table
     for row in session.execute(text("SELECT data FROM staff_session")):
@@ -80,3 +80,18 @@ def test_sign_in_and_the_api_keep_nothing(client: Any, session: Any) -> None:
     refused = client.post("/login", data={"email": "a@b.example", "password": "x"})
     assert refused.status_code == 403  # no token: refused, nothing kept
     assert client.get("/resume").status_code == 302
+
+
+def test_a_form_posted_from_another_site_is_not_kept(client: Any, session: Any) -> None:
+    """Another site's page cannot leave a form to be offered after the next sign-in."""
+    worker = _worker(session)
+    for headers in (
+        {"Origin": "https://evil.example"},
+        {"Referer": "https://evil.example/page"},
+        {"Origin": "http://localhost", "Sec-Fetch-Site": "cross-site"},
+        {},
+    ):
+        answer = client.post("/intake/clients/new", data={"pii.name": "Planted"}, headers=headers)
+        assert answer.status_code == 302 and "/login" in answer.headers["Location"]
+    factories.sign_in(client, worker)
+    assert client.get("/resume").status_code == 302  # nothing to offer

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import g, request, session
 
@@ -36,10 +37,20 @@ def keep_if_signed_out() -> None:
     if g.actor.kind != ActorKind.ANONYMOUS:
         return
     fields = [(key, value) for key, value in request.form.items(multi=True) if key != "csrf_token"]
-    if fields:
+    if fields and _from_our_own_page():
         sealed = crypto.encrypt(json.dumps(fields).encode()).decode()
         session[SESSION_KEY] = {"path": request.path, "fields": sealed, "at": int(time.time())}
     raise Unauthorized("Your session ended. Sign in again: what you typed is kept.")
+
+
+def _from_our_own_page() -> bool:
+    """Only a form posted from one of the hub's own pages is kept: another site's page could
+    otherwise leave a form of its choosing to be offered after the next sign-in."""
+    origin = request.headers.get("Origin") or request.headers.get("Referer") or ""
+    if request.headers.get("Sec-Fetch-Site") not in (None, "same-origin"):
+        return False
+    parts = urlsplit(origin)
+    return bool(parts.netloc) and parts.netloc == request.host
 
 
 def carry_over() -> dict[str, Any] | None:
