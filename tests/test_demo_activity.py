@@ -84,7 +84,8 @@ def test_seed_demo_adds_a_month_of_activity_once(app: Flask, session: Any) -> No
         mine = [b for b in demo_bundles if b.sender_agency_id == agency.id]
         assert any(described[b.id]["status"] == "open" for b in mine), name
     limbo = sum(1 for view in described.values() if view["in_limbo"])
-    assert 1 <= limbo <= 5, limbo
+    # a few: stuck past a deadline (unacknowledged or undecided) or after too many hops
+    assert 1 <= limbo <= 8, limbo
     soon = [
         r
         for r in demo

@@ -30,9 +30,10 @@ def _her_referrals(server: LiveServer, tag: str) -> dict[str, Any]:
     from referral_hub.clients import service as clients
     from referral_hub.consent import service as consent
     from referral_hub.core import clock
-    from referral_hub.core.actor import Actor, ActorKind
+    from referral_hub.core.actor import SYSTEM, Actor, ActorKind
     from referral_hub.core.db import transaction
     from referral_hub.directory import board
+    from referral_hub.directory import service as directory
     from referral_hub.directory.models import Service
     from referral_hub.extensions import db
     from referral_hub.referrals import service as referrals
@@ -45,12 +46,10 @@ def _her_referrals(server: LiveServer, tag: str) -> dict[str, Any]:
     with server.app.app_context(), transaction():
         intake, provider = actor(INTAKE), actor(SHELTER_PROVIDER)
         shelter = next(
-            s
-            for s in board.agency_services(provider)
-            if s.category.value == "emergency_shelter"
-            and s.capacity is not None
-            and s.capacity.available > 2
+            s for s in board.agency_services(provider) if s.category.value == "emergency_shelter"
         )
+        # beds free tonight, whatever earlier journeys on this server took
+        directory.set_capacity(SYSTEM, shelter.id, total=10, available=5)
         counsel = db.session.scalars(
             select(Service).where(
                 Service.category == "immigration_counsel",
