@@ -434,6 +434,27 @@ def test_another_agency_cannot_confirm_her_erasure(client: Any, world: dict[str,
     ]
 
 
+def test_an_erasure_by_another_door_answers_her_request(client: Any, world: dict[str, Any]) -> None:
+    """Her agency erased her through the API (not the dashboard button): the request is no
+    longer on its dashboard and is never escalated as overdue."""
+    from referral_hub.survivor import queries
+
+    sign_in(client, world["code"])
+    post_on_page(client, "/me/erase", step="yes", choice="request")
+    assert [p.reference for p in queries.pending_erasures(world["intake"])] == [
+        world["her"].reference
+    ]
+    erased = client.post(
+        f"/api/v1/clients/{world['her'].id}/erase",
+        json={"reason": "she asked by phone"},
+        headers=world["headers"]["owner"],
+    )
+    assert erased.status_code == 200
+    assert queries.pending_erasures(world["intake"]) == []
+    with clock.frozen_at(clock.now() + timedelta(hours=73)), transaction():
+        assert survivor.escalate_overdue_erasures() == 0
+
+
 def test_an_unconfirmed_erasure_goes_to_the_coordinators_once(
     client: Any, world: dict[str, Any]
 ) -> None:
@@ -603,6 +624,19 @@ def test_quick_exit_ends_her_session_and_leaves_for_a_neutral_site(
 # --- abuse across processes ------------------------------------------------------------------
 
 
+def committed_code(app: Flask) -> str:
+    """A client of a new agency (with someone there to tell of a lock) and her code, committed
+    for other threads and app instances to see."""
+    with app.app_context():
+        with transaction():
+            owner = factories.agency()
+            intake = factories.actor_for(factories.user(owner, ["intake"]))
+            her = clients.create_client(intake, pii={"name": "Ana"})
+            code = access.issue_code(intake, her.id, PIN).code
+        db.session.remove()
+    return code
+
+
 def test_guesses_count_across_two_app_instances(
     worker_id: str, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
@@ -621,14 +655,7 @@ def test_guesses_count_across_two_app_instances(
         for instance in (first, second):
             instance.extensions["hub_rate_limits"] = RedisBackend(redis, prefix)
             instance.config["SURVIVOR_ADDRESS_FAILURES_PER_WINDOW"] = 8
-        with first.app_context():
-            with transaction():
-                owner = factories.agency()
-                factories.user(owner, ["intake"])
-                intake = factories.actor_for(factories.user(owner, ["intake"]))
-                her = clients.create_client(intake, pii={"name": "Ana"})
-                code = access.issue_code(intake, her.id, PIN).code
-            db.session.remove()
+        code = committed_code(first)
         instances = (first, second)
         for attempt in range(5):
             answer = sign_in(instances[attempt % 2].test_client(), code, "0000")
@@ -656,14 +683,7 @@ def test_racing_guesses_lock_the_code_exactly_once(committing_app: Flask) -> Non
 
     app = committing_app
     app.config["SURVIVOR_ADDRESS_FAILURES_PER_WINDOW"] = 100
-    with app.app_context():
-        with transaction():
-            owner = factories.agency()
-            factories.user(owner, ["intake"])
-            intake = factories.actor_for(factories.user(owner, ["intake"]))
-            her = clients.create_client(intake, pii={"name": "Ana"})
-            code = access.issue_code(intake, her.id, PIN).code
-        db.session.remove()
+    code = committed_code(app)
     racers = 12
     barrier = threading.Barrier(racers)
     answers: list[int] = []

@@ -181,6 +181,11 @@ def seal_text(client_id: uuid.UUID, text: str, context: str) -> bytes | None:
     return envelope.seal(envelope.unwrap(*stored), text.encode(), context)
 
 
+def present_categories(client: Client) -> frozenset[str]:
+    """The sealed categories that hold something for her (none once she is erased)."""
+    return frozenset(category for category in SEALED if getattr(client, category) is not None)
+
+
 def open_text(client_id: uuid.UUID, sealed: bytes | None, context: str) -> str | None:
     """What `seal_text` sealed; None when nothing was, or her key is gone (erased)."""
     if sealed is None:

@@ -153,6 +153,15 @@ def list_consents(actor: Actor, client_id: uuid.UUID) -> list[Consent]:
     )
 
 
+def active_consents(client_id: uuid.UUID) -> list[Consent]:
+    """Her consents in force now (not revoked, not past their end), oldest signed first."""
+    now = clock.now()
+    records = db.session.scalars(
+        select(Consent).where(Consent.client_id == client_id).order_by(Consent.signed_at)
+    )
+    return [record for record in records if record.status(now) == "active"]
+
+
 def load_owned(actor: Actor, consent_id: uuid.UUID) -> Consent:
     """The owner's own consent; another agency's looks missing (the attempt on record)."""
     consent = db.session.get(Consent, consent_id)
@@ -343,7 +352,7 @@ def disclose_client(
         raise foreign("client", client.id)
     owner = client.owner_agency_id == actor.agency_id or actor.kind == ActorKind.SYSTEM
     pii = clients.unseal(client, set(categories))
-    shown = sorted(categories & policy.PII_CATEGORIES & _present(client))
+    shown = sorted(categories & policy.PII_CATEGORIES & clients.present_categories(client))
     if shown:  # the record first, then the data: no event, no PII
         audit.record(
             actor,
@@ -355,12 +364,6 @@ def disclose_client(
             details={"as": "owner" if owner else "recipient"},
         )
     return Disclosure(client, categories, consent_id, pii)
-
-
-def _present(client: Client) -> frozenset[str]:
-    return frozenset(
-        category for category in clients.SEALED if getattr(client, category) is not None
-    )
 
 
 def open_grant(

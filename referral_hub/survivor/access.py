@@ -223,7 +223,3 @@ def still_signed_in(access_id: uuid.UUID) -> SurvivorAccess | None:
     """The access behind her session, if it still works (voided, erased, expired: None)."""
     access = db.session.get(SurvivorAccess, access_id)
     return access if usable(access, clock.now()) else None
-
-
-def void_for_erasure(client_id: uuid.UUID) -> int:
-    return _void(client_id, "erased")

@@ -14,7 +14,6 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from referral_hub.agencies.models import Agency
 from referral_hub.audit import service as audit
 from referral_hub.audit.models import AuditEvent
 from referral_hub.clients import service as clients
@@ -22,12 +21,12 @@ from referral_hub.clients.models import Client
 from referral_hub.consent import policy
 from referral_hub.consent import service as consent
 from referral_hub.consent.models import Consent
-from referral_hub.core import clock
 from referral_hub.core.actor import Actor
 from referral_hub.core.errors import NotFound
 from referral_hub.extensions import db
 from referral_hub.referrals import states
 from referral_hub.referrals.models import Referral
+from referral_hub.referrals.tracking import agency_names
 from referral_hub.survivor.models import ErasureRequest
 
 # what an agency did with her data, from the disclosure accounting (the audit chain)
@@ -70,20 +69,13 @@ def her_page(actor: Actor) -> HerPage:
     if actor.client_id is None:  # only she has a page of her own
         raise NotFound()
     client = clients.load_owned(actor, actor.client_id)
-    now = clock.now()
-    active = [
-        record
-        for record in db.session.scalars(
-            select(Consent).where(Consent.client_id == client.id).order_by(Consent.signed_at)
-        )
-        if record.status(now) == "active" and record.covered_recipients
-    ]
+    active = [record for record in consent.active_consents(client.id) if record.covered_recipients]
     holders = _holders(client, active)
-    names = _names({uuid.UUID(a) for record in active for a in record.covered_recipients})
+    names = agency_names(a for record in active for a in record.covered_recipients)
     consents = [
         ConsentView(
             id=record.id,
-            agencies=[names.get(uuid.UUID(a), "") for a in record.covered_recipients],
+            agencies=[names.get(a, "") for a in record.covered_recipients],
             categories=[c for c in record.data_categories if c != policy.PROFILE],
             purposes=list(record.purposes),
             until=record.expires_at,
@@ -114,19 +106,19 @@ def _holders(client: Client, active: list[Consent]) -> list[Holder]:
         )
     )
     named = {uuid.UUID(a) for record in active for a in record.covered_recipients}
-    names = _names(granted | named | {client.owner_agency_id})
+    names = agency_names(granted | named | {client.owner_agency_id})
     did = _did(client)
     holders = [
         Holder(
             agency_id=client.owner_agency_id,
-            name=names.get(client.owner_agency_id, ""),
+            name=names.get(str(client.owner_agency_id), ""),
             is_owner=True,
-            reads_now=frozenset(clients.SEALED) & _present(client),
+            reads_now=clients.present_categories(client),
             basic_facts=True,
             until=None,
         )
     ]
-    for agency_id in sorted(granted | named, key=lambda a: names.get(a, "")):
+    for agency_id in sorted(granted | named, key=lambda a: names.get(str(a), "")):
         if agency_id == client.owner_agency_id:
             continue
         reads_now, _later = consent.receiver_reads(agency_id, client.id)
@@ -134,7 +126,7 @@ def _holders(client: Client, active: list[Consent]) -> list[Holder]:
         holders.append(
             Holder(
                 agency_id=agency_id,
-                name=names.get(agency_id, ""),
+                name=names.get(str(agency_id), ""),
                 is_owner=False,
                 reads_now=reads_now - {policy.PROFILE},
                 basic_facts=policy.PROFILE in reads_now,
@@ -144,10 +136,6 @@ def _holders(client: Client, active: list[Consent]) -> list[Holder]:
             )
         )
     return holders
-
-
-def _present(client: Client) -> frozenset[str]:
-    return frozenset(c for c in clients.SEALED if getattr(client, c) is not None)
 
 
 def _did(client: Client) -> dict[uuid.UUID, dict[str, datetime]]:
@@ -171,12 +159,6 @@ def _did(client: Client) -> dict[uuid.UUID, dict[str, datetime]]:
         if agency is not None and agency != client.owner_agency_id:
             done.setdefault(agency, {})[DID[event.action]] = event.at
     return done
-
-
-def _names(ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
-    if not ids:
-        return {}
-    return dict(db.session.execute(select(Agency.id, Agency.name).where(Agency.id.in_(ids))).all())
 
 
 def open_referrals(client_id: uuid.UUID) -> int:
@@ -224,7 +206,9 @@ def pending_erasures(actor: Actor) -> list[PendingErasure]:
         select(ErasureRequest, Client.reference)
         .join(Client, Client.id == ErasureRequest.client_id)
         .where(
-            ErasureRequest.owner_agency_id == actor.agency_id, ErasureRequest.closed_at.is_(None)
+            ErasureRequest.owner_agency_id == actor.agency_id,
+            ErasureRequest.closed_at.is_(None),
+            Client.erased_at.is_(None),  # erased meanwhile by another door: nothing to confirm
         )
         .order_by(ErasureRequest.due_at)
     ).all()

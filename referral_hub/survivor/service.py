@@ -15,14 +15,14 @@ from sqlalchemy import select
 from referral_hub.agencies.service import email_staff
 from referral_hub.audit import service as audit
 from referral_hub.clients import service as clients
+from referral_hub.clients.models import Client
 from referral_hub.consent import service as consent
-from referral_hub.consent.models import Consent
 from referral_hub.core import clock
 from referral_hub.core.actor import SYSTEM, Actor
 from referral_hub.core.errors import Conflict, NotFound, ValidationFailed
 from referral_hub.core.tenancy import foreign
 from referral_hub.extensions import db
-from referral_hub.survivor import access, queries
+from referral_hub.survivor import queries
 from referral_hub.survivor.models import ErasureRequest
 
 WITHDRAWN_BY_HER = "withdrawn by her at her own page"
@@ -33,15 +33,6 @@ def _her(actor: Actor) -> uuid.UUID:
     if actor.client_id is None:
         raise NotFound()
     return actor.client_id
-
-
-def _active_consents(client_id: uuid.UUID) -> list[Consent]:
-    now = clock.now()
-    return [
-        record
-        for record in db.session.scalars(select(Consent).where(Consent.client_id == client_id))
-        if record.status(now) == "active"
-    ]
 
 
 def withdraw(
@@ -56,7 +47,7 @@ def withdraw(
     client_id = _her(actor)
     if sum((consent_id is not None, agency_id is not None, everything)) != 1:
         raise ValidationFailed(errors={"what": ["Choose one consent, one agency, or everything."]})
-    active = _active_consents(client_id)
+    active = consent.active_consents(client_id)
     if consent_id is not None:
         chosen = [record for record in active if record.id == consent_id]
         if not chosen:
@@ -86,7 +77,6 @@ def erase_now(actor: Actor) -> None:
             errors={"choice": ["Ask your agency to erase your data instead."]},
         )
     consent.erase_client(actor, client_id, "she asked at her own page")
-    access.void_for_erasure(client_id)
     _close_requests(client_id, actor)
 
 
@@ -131,7 +121,6 @@ def confirm_erasure(actor: Actor, request_id: uuid.UUID) -> None:
         raise NotFound()
     clients.load_owned(actor, request.client_id)
     consent.erase_client(actor, request.client_id, "she asked at her own page")
-    access.void_for_erasure(request.client_id)
     _close_requests(request.client_id, actor)
 
 
@@ -149,10 +138,13 @@ def escalate_overdue_erasures() -> int:
     now = clock.now()
     overdue = list(
         db.session.scalars(
-            select(ErasureRequest).where(
+            select(ErasureRequest)
+            .join(Client, Client.id == ErasureRequest.client_id)
+            .where(
                 ErasureRequest.closed_at.is_(None),
                 ErasureRequest.escalated_at.is_(None),
                 ErasureRequest.due_at <= now,
+                Client.erased_at.is_(None),  # erased meanwhile (API, CLI, sweep): answered
             )
         )
     )

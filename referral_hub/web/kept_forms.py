@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from flask import g, request, session
 
+from referral_hub.auth.guards import UNSAFE
 from referral_hub.core import crypto
 from referral_hub.core.actor import ActorKind
 from referral_hub.core.errors import Unauthorized
@@ -25,7 +26,6 @@ SESSION_KEY = "kept_form"
 STAFF_PAGES = frozenset(
     {"intake", "bundles", "provider", "coordinator", "admin", "her_access", "mail"}
 )
-UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 def keep_if_signed_out() -> None:
