@@ -71,11 +71,12 @@ translations: sync
 		$(RUN) pybabel -q $$cmd -i $(I18N)/messages.pot -d $(I18N) -l $$lang || exit 1; \
 	done
 
-# upgrade from empty, compare models with migrations, downgrade to base, upgrade again
-# the README's screenshots: the first screenful of the three main screens, as the browser
-# journeys of the last `make test` saw them
-screenshots:
-	@test -d tests/artifacts/readme || { echo "no screenshots yet: run make test first"; exit 1; }
+# the browser journeys again, keeping full-page pictures of every page they check at 1280 and
+# 390 px (tests/artifacts/), then the README's: the first screenful of the main screens
+screenshots: sync
+	rm -rf tests/artifacts/readme
+	env -u PYTHONDONTWRITEBYTECODE HUB_SCREENSHOTS=1 $(RUN) pytest -n $(PYTEST_WORKERS) -q tests/browser
+	@test -d tests/artifacts/readme || { echo "the journeys left no README pictures"; exit 1; }
 	mkdir -p docs/screenshots
 	cp tests/artifacts/readme/*.png docs/screenshots/
 	@ls -l docs/screenshots

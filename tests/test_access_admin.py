@@ -146,6 +146,26 @@ def test_each_caller_has_a_general_api_limit(app: Flask, client: Any, session: A
     assert other.status_code == 200  # limits are per caller
 
 
+def test_the_database_counter_counts_peeks_and_restarts_with_the_window(session: Any) -> None:
+    """Embedded mode's counters: each hit counts once, a peek reads without counting, and
+    the next window starts from nothing."""
+    from datetime import UTC, datetime, timedelta
+
+    from referral_hub.auth.ratelimit import DatabaseBackend
+    from referral_hub.core import clock
+
+    counter = DatabaseBackend()
+    with clock.frozen_at(datetime(2026, 5, 4, 10, 0, 5, tzinfo=UTC)) as frozen:
+        assert counter.peek("peek-key", 60).count == 0
+        assert [counter.hit("peek-key", 60).count for _ in range(3)] == [1, 2, 3]
+        assert counter.peek("peek-key", 60) == counter.peek("peek-key", 60)
+        assert counter.peek("peek-key", 60).count == 3
+        assert counter.peek("other-key", 60).count == 0
+        frozen.advance(timedelta(seconds=60))
+        assert counter.peek("peek-key", 60).count == 0
+        assert counter.hit("peek-key", 60).count == 1
+
+
 def test_client_addresses_come_from_the_proxy_only_when_trusted(
     worker_id: str, tmp_path_factory: Any
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Flask
@@ -10,6 +11,7 @@ from sqlalchemy import select
 
 from referral_hub.audit import service as audit
 from referral_hub.audit.models import AuditEvent
+from referral_hub.core import clock
 from referral_hub.core.actor import SYSTEM
 from referral_hub.core.db import transaction
 from referral_hub.core.errors import NotFound
@@ -538,3 +540,41 @@ def test_first_writers_racing_on_a_new_key_store_all_succeed(committing_app: Fla
     assert not errors, errors
     with committing_app.app_context():
         assert all(keystore.get(one) == (b"wrapped", "k1") for one in made)
+
+
+def test_concurrent_hits_on_one_rate_limit_counter_are_each_counted_once(
+    committing_app: Flask,
+) -> None:
+    """The database counter (embedded mode, or Redis away): racing first hits on a new key
+    and on an existing one each get their own number, none lost, none doubled."""
+    from referral_hub.auth import ratelimit
+
+    racers = 12
+    barrier = threading.Barrier(racers)
+    seen: list[int] = []
+    errors: list[BaseException] = []
+
+    def hit() -> None:
+        with committing_app.app_context():
+            try:
+                barrier.wait()
+                seen.append(ratelimit.hit_now("race-key", 60).count)
+            except BaseException as exc:
+                errors.append(exc)
+            finally:
+                db.session.remove()
+
+    # the first round creates the row, the second counts on; all inside one window
+    with clock.frozen_at(datetime(2026, 3, 2, 9, 0, 30, tzinfo=UTC)) as frozen:
+        for _round in range(2):
+            threads = [threading.Thread(target=hit) for _ in range(racers)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=120)
+        assert not errors, errors
+        assert sorted(seen) == list(range(1, 2 * racers + 1))
+        frozen.advance(timedelta(seconds=60))  # the next window starts the count again
+        with committing_app.app_context():
+            assert ratelimit.hit_now("race-key", 60).count == 1
+            db.session.remove()

@@ -46,7 +46,6 @@ back savepoints in one transaction make every later statement slower.)
 
 from __future__ import annotations
 
-import functools
 import os
 import re
 import uuid
@@ -1238,19 +1237,17 @@ class Seen:
         return self.body.decode("utf-8", "replace") + "\n" + repr(self.headers)
 
     def leaks(self, values: set[str]) -> list[str]:
-        """Which of `values` appear anywhere in the answer (its body or a header)."""
-        return sorted(set(_needles(frozenset(values)).findall(self.text())))
+        """Which of `values` appear anywhere in the answer (its body or a header).
+
+        A substring test per value: a few hundred of them over a page cost a fraction of one
+        regular expression alternating between them all (which tries each at every offset).
+        """
+        text = self.text()
+        return sorted(value for value in values if value and value in text)
 
 
 # a page's CSRF token: the session's, signed with the second it was rendered in
 CSRF_TOKEN = re.compile(rb'(name="csrf_token" value="|"X-CSRFToken": ")[^"]+')
-
-
-@functools.cache
-def _needles(values: frozenset[str]) -> re.Pattern[str]:
-    """One pattern for a set of values: a few hundred searched at once, per answer."""
-    ordered = sorted((value for value in values if value), key=len, reverse=True)
-    return re.compile("|".join(map(re.escape, ordered)) or "(?!)")  # (?!): matches nothing
 
 
 def exchange(

@@ -3,6 +3,7 @@ the database. Keys never hold personal data: account names are hashed first."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import threading
@@ -10,10 +11,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from flask import Flask, current_app
-from sqlalchemy import delete
+from sqlalchemy import Table, bindparam, case, delete, select
 
 from referral_hub.auth.models import RateLimitCounter
 from referral_hub.core import clock
@@ -127,37 +128,44 @@ class DatabaseBackend:
     """Counts in the current transaction (the caller decides when it commits)."""
 
     def hit(self, key: str, window_seconds: int) -> Window:
+        """One statement: insert the key's counter, or count on (a new window restarts it).
+
+        The upsert takes the row lock itself, so concurrent hits on a key serialise and
+        none is lost, and there is no read-then-write gap for a purge to fall into.
+        """
         start, retry_after = _window_start(window_seconds)
-        row = db.session.get(RateLimitCounter, key, with_for_update=True)
-        if row is None:  # first hit: concurrent first hits must not collide on the key
-            _insert_if_missing(key, start)
-            row = db.session.get(RateLimitCounter, key, with_for_update=True)
-            if row is None:  # deleted between the two statements (purge_expired)
-                raise RuntimeError("rate limit counter vanished; the request may be retried")
-        if row.window_start != start:
-            row.window_start, row.count = start, 0
-        row.count += 1
-        db.session.flush()
-        return Window(row.count, retry_after)
+        dialect = db.session.get_bind(RateLimitCounter).dialect.name
+        count = db.session.execute(_count_on(dialect), {"key": key, "start": start}).scalar_one()
+        return Window(count, retry_after)
 
     def peek(self, key: str, window_seconds: int) -> Window:
         start, retry_after = _window_start(window_seconds)
-        row = db.session.get(RateLimitCounter, key)
-        count = row.count if row is not None and row.window_start == start else 0
-        return Window(count, retry_after)
+        row = db.session.execute(
+            select(RateLimitCounter.count.label("used"), RateLimitCounter.window_start).where(
+                RateLimitCounter.key == key
+            )
+        ).one_or_none()
+        used = row.used if row is not None and row.window_start == start else 0
+        return Window(used, retry_after)
 
 
-def _insert_if_missing(key: str, start: datetime) -> None:
-    """INSERT … ON CONFLICT DO NOTHING (PostgreSQL and SQLite alike)."""
+@functools.cache
+def _count_on(dialect: str) -> Any:
+    """The counting upsert, built once per dialect (building it costs more than running it)."""
     from sqlalchemy.dialects import postgresql, sqlite
 
-    dialect = db.session.get_bind(RateLimitCounter).dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    db.session.execute(
-        insert(RateLimitCounter)
-        .values(key=key, window_start=start, count=0)
-        .on_conflict_do_nothing(index_elements=[RateLimitCounter.key])
+    table = cast(Table, RateLimitCounter.__table__)
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table).values(
+        key=bindparam("key"), window_start=bindparam("start"), count=1
     )
+    same_window = table.c.window_start == insert.excluded.window_start
+    return insert.on_conflict_do_update(
+        index_elements=[table.c.key],
+        set_={
+            "count": case((same_window, table.c.count + 1), else_=1),
+            "window_start": insert.excluded.window_start,
+        },
+    ).returning(table.c.count)
 
 
 def build_backend(app: Flask) -> Backend:

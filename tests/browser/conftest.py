@@ -22,9 +22,11 @@ Functions, from `tests.browser.harness`:
 
 - `check_page(page, "name")`: waits for network idle, fails on what the watch saw, runs
   axe-core (serious/critical violations fail), fails over 150 KB of script/css/image/font
-  assets (see `harness.asset_bytes`), and saves full-page screenshots at 1280 and 390 px
-  wide to `tests/artifacts/<test>/<NN>-<name>-desktop.png|-phone.png`; a page that
-  scrolls sideways at 390 px fails. Call it on every page a journey shows.
+  assets (see `harness.asset_bytes`); a page that scrolls sideways at 390 px fails. With
+  HUB_SCREENSHOTS=1 (`make screenshots`) it also saves full-page screenshots at 1280 and
+  390 px wide to `tests/artifacts/<test>/<NN>-<name>-desktop.png|-phone.png`. Call it on
+  every page a journey shows. A failing test leaves `tests/artifacts/<test>/failed.png`,
+  the page as it ended.
 - `sign_in(page, email)`: through the real sign-in pages (enrols TOTP on first sign-in
   for coordinator/agency admin/hub admin); returns on the landing page.
   `sign_out(page)`.
@@ -87,6 +89,18 @@ CHROMIUM = Path("/usr/bin/chromium")
 class _QuietHandler(WSGIRequestHandler):
     def log_request(self, *args: Any, **kwargs: Any) -> None:
         pass  # one line per request would bury the test output
+
+
+_FAILED = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Marks a test whose body failed, so its page is photographed before it closes."""
+    report = yield
+    if report.when == "call" and report.failed:
+        item.stash[_FAILED] = True
+    return report
 
 
 @pytest.fixture(autouse=True)
@@ -158,5 +172,8 @@ def page(
         yield tab
         fail_if_problems(tab, "at the end of the test")
     finally:
+        if request.node.stash.get(_FAILED, False):
+            artifacts.mkdir(parents=True, exist_ok=True)
+            tab.screenshot(path=artifacts / "failed.png", full_page=True)
         stop_watching(tab)
         context.close()

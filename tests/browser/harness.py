@@ -8,6 +8,7 @@ how to use them.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections import Counter
@@ -30,6 +31,9 @@ VENDOR = Path(__file__).resolve().parent / "vendor"
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 ASSET_BUDGET_BYTES = 150 * 1024
+# Full-page PNGs at two widths are a third of a journey's time: kept when asked for
+# (`make screenshots` sets it), and always of the page a failing test ended on
+KEEP_SCREENSHOTS = os.environ.get("HUB_SCREENSHOTS") == "1"
 FAILING_IMPACTS = ("serious", "critical")
 
 # Chromium's own console line for a 4xx/5xx answer; allowed when the test expected it
@@ -282,19 +286,20 @@ def asset_bytes(page: Page) -> dict[str, int]:
 def check_page(
     page: Page, name: str, *, phone_overflow_ok: bool = False, readme: str | None = None
 ) -> None:
-    """Check the page as it is now and keep two screenshots of it.
+    """Check the page as it is now (and, with HUB_SCREENSHOTS=1, keep screenshots of it).
 
     1. waits until the network is idle (nothing in flight for 150 ms, no htmx request);
     2. fails on anything the watch saw so far (console errors, page errors, CSP
        violations, 4xx/5xx answers not expected with `expect_status`);
     3. runs axe-core: serious or critical violations fail (rule id, help, targets);
     4. fails if the page's assets (see `asset_bytes`) are over 150 KB (153,600 bytes);
-    5. saves full-page screenshots at 1280 px and 390 px wide:
-       tests/artifacts/<test>/<NN>-<name>-desktop.png and -phone.png;
-    6. at 390 px the page must not scroll sideways (a wide table needs
+    5. at 390 px the page must not scroll sideways (a wide table needs
        `<div class="overflow-auto">`); `phone_overflow_ok=True` only for a page that must;
-    7. `readme="name"`: also the first screenful at 1280 px as
-       tests/artifacts/readme/<name>.png, which `make screenshots` copies into docs/.
+    6. with HUB_SCREENSHOTS=1 (`make screenshots`): full-page screenshots at 1280 px and
+       390 px wide, tests/artifacts/<test>/<NN>-<name>-desktop.png and -phone.png, and for
+       `readme="name"` the first screenful at 1280 px as tests/artifacts/readme/<name>.png,
+       which `make screenshots` copies into docs/. (A failing test always leaves a
+       screenshot of the page it ended on: see the `page` fixture.)
     """
     watch = watch_of(page)
     wait_until_idle(page)
@@ -317,15 +322,21 @@ def check_page(
 
     watch.shots += 1
     stem = f"{watch.shots:02d}-{_slug(name)}"
-    watch.artifacts.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=watch.artifacts / f"{stem}-desktop.png", full_page=True, caret="initial")
-    if readme:
-        (ARTIFACTS / "readme").mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=ARTIFACTS / "readme" / f"{readme}.png", caret="initial")
+    if KEEP_SCREENSHOTS:
+        watch.artifacts.mkdir(parents=True, exist_ok=True)
+        page.screenshot(
+            path=watch.artifacts / f"{stem}-desktop.png", full_page=True, caret="initial"
+        )
+        if readme:
+            (ARTIFACTS / "readme").mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=ARTIFACTS / "readme" / f"{readme}.png", caret="initial")
     page.set_viewport_size(PHONE)
     try:
         page.wait_for_function(f"() => window.innerWidth === {PHONE['width']}")
-        page.screenshot(path=watch.artifacts / f"{stem}-phone.png", full_page=True, caret="initial")
+        if KEEP_SCREENSHOTS:
+            page.screenshot(
+                path=watch.artifacts / f"{stem}-phone.png", full_page=True, caret="initial"
+            )
         width = page.evaluate("() => document.documentElement.scrollWidth")
         if width > PHONE["width"] and not phone_overflow_ok:
             wide = page.evaluate(

@@ -1,7 +1,8 @@
 """Every demo user signs in and opens every page of their menu; the public pages too.
 
 Each page passes `check_page` (no console error or CSP violation, axe clean, under the
-asset budget, fits a phone) and leaves two screenshots under tests/artifacts/.
+asset budget, fits a phone); `make screenshots` keeps two pictures of each under
+tests/artifacts/.
 """
 
 from __future__ import annotations
