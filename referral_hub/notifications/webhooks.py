@@ -158,7 +158,7 @@ def sign(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-@consumer("webhook")
+@consumer("webhook", reads_only=True)
 def deliver_webhook(message: OutboxMessage) -> None:
     hook = db.session.get(Webhook, uuid.UUID(message.payload["webhook_id"]))
     if hook is None or not hook.is_active:
