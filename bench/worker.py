@@ -453,13 +453,13 @@ def run_mode(
         settle(meter)
 
         # backlog: the worker held still while rows commit, then let go
-        os.kill(process.pid, signal.SIGSTOP)
+        os.kill(process.pid, signal.SIGSTOP)  # no new child while its children are stopped
         for child in children_of(process.pid):
             os.kill(child, signal.SIGSTOP)
         before = meter.read()
         ids = producer.burst(options.backlog)
         started = time.monotonic()
-        for pid in [process.pid, *children_of(process.pid)]:
+        for pid in [*children_of(process.pid), process.pid]:  # a job in hand resumes first
             os.kill(pid, signal.SIGCONT)
         wait_delivered(sink, ids)
         drained = time.monotonic() - started

@@ -28,16 +28,20 @@ FINISH_SECONDS = 10.0
 
 def drain(app: Flask, stop: threading.Event | None = None) -> int:
     """Deliver everything due now (or until `stop`); how many rows were attempted."""
-    total = 0
     with app.app_context():
-        try:
-            while stop is None or not stop.is_set():
-                attempted = deliver_due(PASS_ROWS)
-                total += attempted
-                if attempted < PASS_ROWS:
-                    break
-        finally:
-            db.session.remove()
+        return _drain(stop)
+
+
+def _drain(stop: threading.Event | None) -> int:
+    total = 0
+    try:
+        while stop is None or not stop.is_set():
+            attempted = deliver_due(PASS_ROWS)
+            total += attempted
+            if attempted < PASS_ROWS:
+                break
+    finally:
+        db.session.remove()  # a fresh session (and identity map) for every pass
     return total
 
 
@@ -45,27 +49,28 @@ def run_deliveries(app: Flask, queue: RqQueue, stop: threading.Event) -> None:
     """The loop, until `stop` is set (it finishes the row in hand first)."""
     poll = float(app.config["OUTBOX_POLL_SECONDS"])
     redis_away = False
-    while not stop.is_set():
-        try:
-            drain(app, stop)
-        except Exception:  # the database away or a bug: log, wait, try again
-            log.exception("outbox drain failed; trying again in %.0f s", poll)
-            stop.wait(poll)
-            continue
-        try:
-            queue.wait_for_deliveries(poll)
-            if redis_away:
-                log.warning("Redis answers again: deliveries wake on hand-over")
-                redis_away = False
-        except Exception as error:
-            if not redis_away:
-                log.warning(
-                    "Redis away (%s): deliveries go on every %.0f s by polling",
-                    type(error).__name__,
-                    poll,
-                )
-                redis_away = True
-            stop.wait(poll)
+    with app.app_context():  # one for the loop's life
+        while not stop.is_set():
+            try:
+                _drain(stop)
+            except Exception:  # the database away or a bug: log, wait, try again
+                log.exception("outbox drain failed; trying again in %.0f s", poll)
+                stop.wait(poll)
+                continue
+            try:
+                queue.wait_for_deliveries(poll)
+                if redis_away:
+                    log.warning("Redis answers again: deliveries wake on hand-over")
+                    redis_away = False
+            except Exception as error:
+                if not redis_away:
+                    log.warning(
+                        "Redis away (%s): deliveries go on every %.0f s by polling",
+                        type(error).__name__,
+                        poll,
+                    )
+                    redis_away = True
+                stop.wait(poll)
 
 
 def start_deliveries(app: Flask, queue: RqQueue, stop: threading.Event) -> threading.Thread:
