@@ -566,7 +566,7 @@ def _stop_listener(worker: Any) -> None:
 @hub.command("worker")
 @click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
 def worker(burst: bool) -> None:
-    """Run an rq worker for outbox deliveries and periodic sweeps."""
+    """Run the worker: outbox deliveries (drained from the database) and sweeps (rq)."""
     run_worker(current_app._get_current_object(), burst=burst)  # type: ignore[attr-defined]
 
 
