@@ -10,7 +10,7 @@ FLASK := $(RUN) flask --app wsgi
 PYTEST_WORKERS ?= 2
 AXE_VERSION := 4.14.1
 
-.PHONY: screenshots run test sync lint format typecheck openapi vendor bench bench-search bench-cycle bench-contention bench-audit bench-load bench-pages translations clean help
+.PHONY: screenshots run test sync lint format typecheck openapi vendor bench bench-search bench-cycle bench-worker bench-contention bench-audit bench-load bench-pages translations clean help
 
 help:
 	@echo "make run    - install, migrate, seed demo data and serve on http://127.0.0.1:5000"
@@ -106,6 +106,11 @@ bench-audit: sync
 # referral cycle benchmark (create, send, accept, arrive) with webhook latency
 bench-cycle: sync
 	$(RUN) python bench/cycle.py $(BENCH_ARGS)
+
+# CPU per delivered webhook (worker, PostgreSQL, Redis) and commit -> webhook latency: the
+# hub's worker beside one rq job per row (SimpleWorker and the forking Worker)
+bench-worker: sync
+	$(RUN) python bench/worker.py $(BENCH_ARGS)
 
 # staff pages' server time and asset weight with the demo data (SQLite; BENCH_DATABASE_URL
 # for PostgreSQL): each demo user's pages against a bare Flask + Jinja baseline

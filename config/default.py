@@ -59,6 +59,10 @@ OUTBOX_REQUEUE_AFTER_SECONDS = 60
 OUTBOX_MAX_ATTEMPTS = 8
 OUTBOX_BACKOFF_BASE_SECONDS = 10
 OUTBOX_BACKOFF_MAX_SECONDS = 3600
+# The worker drains due rows when a commit wakes it through Redis, and also this often
+# without a wake-up (retries coming due; all deliveries while Redis is away). Under 2 s,
+# Redis' socket timeout.
+OUTBOX_POLL_SECONDS = 1.0
 # Delivered rows (ids and statuses only) are kept this long for agency admins to look
 # back on, then purged hourly; dead rows stay until someone deals with them.
 OUTBOX_RETENTION_DAYS = 14

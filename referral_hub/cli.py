@@ -469,7 +469,8 @@ REDIS_RETRY_MAX_SECONDS = 5.0
 
 
 def run_worker(app: Flask, *, burst: bool) -> None:
-    """An rq worker (no fork per job) for the hub's queue, with rq's scheduler.
+    """Outbox deliveries (`jobs.consumer`, on a thread) and an rq worker (no fork per job)
+    for periodic sweeps, with rq's scheduler. With `burst`, everything due now, then stop.
 
     rq quits its work loop when Redis goes away at the wrong moment (a heartbeat, a job's
     bookkeeping, a socket timeout). The database is the truth and the sweeper re-queues
@@ -491,8 +492,14 @@ def run_worker(app: Flask, *, burst: bool) -> None:
         raise click.ClickException(
             "no REDIS_URL is set: in embedded mode jobs run inside `flask hub serve`"
         )
+    from referral_hub.jobs import consumer
+
     log = logging.getLogger("referral_hub.worker")
-    stop = threading.Event()
+    stop = threading.Event()  # SIGTERM/SIGINT: ends rq's loop and the deliveries' alike
+    if burst:
+        consumer.drain(app)
+    else:
+        deliveries = consumer.start_deliveries(app, queue, stop)
     delay = 1.0
     while True:
         worker = SimpleWorker([queue.queue], connection=queue.redis)
@@ -511,8 +518,11 @@ def run_worker(app: Flask, *, burst: bool) -> None:
         except (ConnectionError, TimeoutError) as error:
             failed = type(error).__name__
         _stop_listener(worker)
-        if stop.is_set() or (burst and failed is None):
+        if burst and failed is None:
+            consumer.drain(app)  # what the sweeps just handed over
             return
+        if stop.is_set():
+            break
         if time.monotonic() - started > 60:
             delay = 1.0  # it had been working: a fresh outage starts a fresh backoff
         # rq left its loop without being asked to (it logged why): wait until Redis answers
@@ -533,8 +543,10 @@ def run_worker(app: Flask, *, burst: bool) -> None:
                 continue
             break
         if stop.is_set():
-            return
+            break
         log.warning("Redis answers: starting a new rq worker")
+    if not burst:  # the row in hand is finished and marked before the process ends
+        deliveries.join(timeout=consumer.FINISH_SECONDS)
 
 
 def _stop_listener(worker: Any) -> None:
@@ -554,7 +566,7 @@ def _stop_listener(worker: Any) -> None:
 @hub.command("worker")
 @click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
 def worker(burst: bool) -> None:
-    """Run an rq worker for outbox deliveries and periodic sweeps."""
+    """Run the worker: outbox deliveries (drained from the database) and sweeps (rq)."""
     run_worker(current_app._get_current_object(), burst=burst)  # type: ignore[attr-defined]
 
 

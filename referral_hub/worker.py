@@ -1,4 +1,4 @@
-"""`python -m referral_hub.worker`: an rq worker for the hub's queue (production)."""
+"""`python -m referral_hub.worker`: outbox deliveries and rq's periodic sweeps (production)."""
 
 from __future__ import annotations
 

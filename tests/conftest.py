@@ -244,8 +244,10 @@ def act_as(app: Flask) -> Iterator[Callable[[Actor], None]]:
 
 @pytest.fixture
 def run_jobs(app: Flask) -> Callable[[], int]:
-    """Run every queued job now: nothing to do inline; an rq burst worker with Redis."""
+    """Run every queued job now: nothing to do inline; with Redis, an rq burst worker for
+    the sweeps, then the worker's drain of every due outbox row (in the test's session)."""
     from referral_hub.jobs.queue import RqQueue
+    from referral_hub.jobs.service import deliver_due
 
     def run() -> int:
         queue = app.extensions["hub_queue"]
@@ -255,7 +257,8 @@ def run_jobs(app: Flask) -> Callable[[], int]:
 
         count = queue.queue.count
         SimpleWorker([queue.queue], connection=queue.redis).work(burst=True)
-        return count
+        queue.redis.delete(queue.wake_key)
+        return count + deliver_due(1_000_000)
 
     return run
 
@@ -268,6 +271,7 @@ def _empty_test_queue(app: Flask) -> Iterator[None]:
     queue = app.extensions["hub_queue"]
     if isinstance(queue, RqQueue):
         queue.queue.empty()
+        queue.redis.delete(queue.wake_key)
         from referral_hub.auth.ratelimit import RedisBackend
 
         RedisBackend(queue.redis, app.config["REDIS_KEY_PREFIX"]).clear()

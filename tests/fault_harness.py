@@ -540,26 +540,16 @@ class Hub:
     def start_worker(self) -> subprocess.Popen[bytes]:
         return self._spawn("worker", "-m", "referral_hub.worker")
 
-    def strand_jobs(self, count: int) -> list[str]:
-        """Move `count` delivery jobs from the hub's queue into rq's intermediate list, as
-        an rq worker does when it takes a job, and leave them there: the state a worker
-        killed right after taking a job leaves behind."""
+    def take_wakeup(self) -> bool:
+        """Take the deliveries' wake-up off Redis and drop it, as a worker killed right
+        after taking it would: whether there was one to take."""
         from redis import Redis
-        from rq import Queue
 
         connection = Redis.from_url(self.redis.url)
         try:
-            queue = Queue("referral_hub", connection=connection)
-            queued = [item.decode() for item in connection.lrange(queue.key, 0, -1)]
-            chosen = [job for job in queued if not job.startswith("periodic-")][:count]
-            for job in chosen:
-                with connection.pipeline() as pipe:
-                    pipe.lrem(queue.key, 1, job)
-                    pipe.rpush(queue.intermediate_queue_key, job)
-                    pipe.execute()
+            return connection.lpop("referral_hub:outbox:due") is not None
         finally:
             connection.close()
-        return chosen
 
     def kill_worker(self) -> None:
         """SIGKILL the rq worker and its scheduler child: no handler runs, nothing is tidied."""

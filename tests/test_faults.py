@@ -157,9 +157,9 @@ def test_redis_away_mid_run_fails_no_request_and_loses_no_notification(tmp_path:
 
 @pytest.mark.production_servers
 def test_worker_killed_at_random_points_delivers_every_webhook(tmp_path: Path) -> None:
-    """The rq worker SIGKILLed at random points while 200 webhooks go out, restarted each
-    time (and two jobs stranded as by a worker killed just after taking them off the
-    queue): every one reaches the receiver, and a receiver that keeps the first of each
+    """The worker SIGKILLed at random points while 200 webhooks go out, restarted each
+    time (and the wake-up taken, as by a worker killed just after taking it off Redis):
+    every one reaches the receiver, and a receiver that keeps the first of each
     delivery id (the documented contract) sees each exactly once. Raw re-sends happen only
     when a kill falls between the receiver's 2xx and the row being marked delivered, so
     there are at most as many as kills."""
@@ -184,8 +184,7 @@ def test_worker_killed_at_random_points_delivers_every_webhook(tmp_path: Path) -
             made = len(answered["referrals"])
             assert made >= total and sink.total() == 0  # all queued, none sent yet
 
-            stranded = stack.strand_jobs(2)  # a worker killed just after taking them
-            assert len(stranded) == 2
+            assert stack.take_wakeup()  # a worker killed just after taking it: no trace
             points = sorted(rng.sample(range(5, made - 5), kills))
             stack.start_worker()
             for point in points:
@@ -211,7 +210,6 @@ def test_worker_killed_at_random_points_delivers_every_webhook(tmp_path: Path) -
 
     rows = state["webhook_ids"]
     assert state["webhook_rows"] == {"delivered": made}, state["webhook_rows"]
-    assert set(stranded) <= set(sink.received), "a job stranded by its worker was lost"
     assert set(sink.received) == set(rows), "deliveries and outbox rows differ"
     assert all(n == 1 for n in sink.referrals().values()), "a referral got two distinct rows"
     resent = sink.twice()

@@ -3,6 +3,7 @@ event delivered exactly once per outbox row even when the first two attempts fai
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import ipaddress
@@ -10,10 +11,11 @@ import json
 import socket
 import ssl
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -32,25 +34,36 @@ from tests import factories
 
 
 class Receiver:
-    """A partner's endpoint: answers 500 to the first `failures` requests, then 200."""
+    """A partner's endpoint: answers 500 to the first `failures` requests, then 200. With
+    `keep_alive` it speaks HTTP/1.1 and keeps connections open until idle for `idle`
+    seconds; it counts the connections it accepted."""
 
-    def __init__(self, failures: int) -> None:
+    def __init__(self, failures: int, *, keep_alive: bool = False, idle: float = 5.0) -> None:
         self.failures = failures
         self.requests: list[tuple[dict[str, str], bytes, int]] = []
+        self.connections = 0
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
+            timeout = idle
+
+            def setup(self) -> None:
+                super().setup()
+                receiver.connections += 1
+
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 status = 500 if len(receiver.requests) < receiver.failures else 200
                 receiver.requests.append((dict(self.headers), body, status))
                 self.send_response(status)
+                self.send_header("Content-Length", "0")
                 self.end_headers()
 
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}/hooks"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -437,3 +450,49 @@ def test_production_registration_through_the_api_names_the_url(
         assert response.status_code == 422, url
         assert response.mimetype == "application/problem+json"
         assert "url" in response.json["errors"]
+
+
+@pytest.fixture
+def keep_alive() -> Iterator[Receiver]:
+    egress._pool.clear()
+    partner = Receiver(failures=0, keep_alive=True)
+    yield partner
+    partner.close()
+    egress._pool.clear()
+
+
+def test_deliveries_to_a_receiver_that_keeps_connections_alive_share_one(
+    keep_alive: Receiver,
+) -> None:
+    target = egress.check(keep_alive.url, public_only=False)
+    statuses = [egress.post(target, b"{}", {}, timeout=5) for _ in range(3)]
+    assert statuses == [200, 200, 200]
+    assert (len(keep_alive.requests), keep_alive.connections) == (3, 1)
+
+
+def test_a_kept_connection_the_receiver_closed_is_replaced_not_failed() -> None:
+    egress._pool.clear()
+    partner = Receiver(failures=0, keep_alive=True, idle=0.05)
+    try:
+        target = egress.check(partner.url, public_only=False)
+        assert egress.post(target, b"{}", {}, timeout=5) == 200
+        time.sleep(0.3)  # the receiver gives up the idle connection meanwhile
+        assert egress.post(target, b"{}", {}, timeout=5) == 200
+        assert (len(partner.requests), partner.connections) == (2, 2)
+    finally:
+        partner.close()
+        egress._pool.clear()
+
+
+def test_a_kept_connection_serves_only_the_address_it_was_opened_to(
+    keep_alive: Receiver,
+) -> None:
+    """Pinning holds for reused connections: the same name checked to another address
+    (the name was re-pointed) never gets the connection opened to the first one."""
+    target = egress.check(keep_alive.url, public_only=False)
+    assert egress.post(target, b"{}", {}, timeout=5) == 200
+    elsewhere = dataclasses.replace(target, address=ipaddress.ip_address("127.0.0.2"))
+    assert egress._pool.take(elsewhere) is None
+    kept = egress._pool.take(target)
+    assert kept is not None
+    kept.close()

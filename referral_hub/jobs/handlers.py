@@ -13,6 +13,7 @@ from referral_hub.jobs.models import OutboxMessage
 
 Handler = Callable[[OutboxMessage], None]
 _handlers: dict[str, Handler] = {}
+_reads_only: set[str] = set()
 
 
 class DeliveryFailed(Exception):
@@ -23,14 +24,23 @@ class DeliveryFailed(Exception):
         self.reason = reason[:200]
 
 
-def consumer(kind: str) -> Callable[[Handler], Handler]:
+def consumer(kind: str, *, reads_only: bool = False) -> Callable[[Handler], Handler]:
+    """Register the consumer of `kind`. One that writes nothing to the database (not even
+    its row's payload) says `reads_only`: it then runs without a savepoint around it."""
+
     def register(handler: Handler) -> Handler:
         if kind in _handlers and _handlers[kind] is not handler:
             raise RuntimeError(f"outbox kind {kind!r} already has a consumer")
         _handlers[kind] = handler
+        if reads_only:
+            _reads_only.add(kind)
         return handler
 
     return register
+
+
+def reads_only(kind: str) -> bool:
+    return kind in _reads_only
 
 
 def get(kind: str) -> Handler:

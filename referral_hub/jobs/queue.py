@@ -1,7 +1,8 @@
-"""Where jobs go after commit: rq on Redis, a thread in this process, or inline (tests).
+"""Where jobs go after commit: Redis (a wake-up for deliveries, rq for sweeps), a thread in
+this process, or inline (tests).
 
-All three take only ids. The database is the truth: if a backend loses a job (Redis
-down, process killed), the outbox sweeper hands it over again.
+All three take only ids, or nothing at all. The database is the truth: if a backend loses
+a hand-over (Redis down, process killed), the outbox sweeper hands it over again.
 """
 
 from __future__ import annotations
@@ -102,7 +103,14 @@ class ThreadQueue:
 
 
 class RqQueue:
-    """Production: rq on Redis. Job id = outbox id, so a row is queued at most once."""
+    """Production, on Redis: deliveries through a wake-up, periodic sweeps as rq jobs.
+
+    A committed outbox row costs the web one round trip: a token on a one-slot list that
+    wakes a worker, which then drains every due row from the database in one pass (see
+    `jobs.consumer`). No per-row job is written, read, started and finished in Redis: the
+    outbox table already says what is due. rq keeps what it is good at, jobs that run
+    once per slot (`enqueue_task`).
+    """
 
     name = "rq"
 
@@ -112,40 +120,19 @@ class RqQueue:
 
         self.redis = connection or Redis.from_url(url, socket_connect_timeout=1, socket_timeout=2)
         self.queue = Queue(queue_name, connection=self.redis)
-
-    def _enqueue_unique(self, func: Any, argument: str, job_id: str) -> None:
-        from rq.exceptions import DuplicateJobError
-        from rq.job import Job, JobStatus
-
-        options: dict[str, Any] = {
-            "job_id": job_id,
-            "unique": True,
-            "result_ttl": 0,
-            "failure_ttl": 7 * 24 * 3600,
-            "job_timeout": 120,
-        }
-        try:
-            self.queue.enqueue(func, argument, **options)
-        except DuplicateJobError:
-            job = Job.fetch(job_id, connection=self.redis)
-            # a worker that died between taking a job off the queue and starting it leaves
-            # it QUEUED in rq's intermediate list, out of every worker's reach
-            stranded = job_id in self.queue.intermediate_queue.get_job_ids()
-            if job.get_status() in (JobStatus.QUEUED, JobStatus.SCHEDULED) and not stranded:
-                return  # already on its way
-            # Stranded, a finished or failed leftover, or one rq still calls STARTED: rows
-            # come here again only from the sweeper, which skips rows a live delivery holds
-            # locked, so that execution died with its worker (rq gives up on such jobs only
-            # minutes later, in its maintenance pass). Hand the row over again; should a
-            # delivery be starting after all, the row lock lets only one of them send.
-            job.delete()
-            self.queue.intermediate_queue.remove(job_id)
-            self.queue.enqueue(func, argument, **options)
+        self.wake_key = f"{queue_name}:outbox:due"
 
     def enqueue_delivery(self, outbox_id: str) -> None:
-        from referral_hub.jobs.service import deliver
+        # one pipeline, one round trip; the list never holds more than one token, however
+        # many rows commit while no worker listens
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.lpush(self.wake_key, "1")
+        pipe.ltrim(self.wake_key, 0, 0)
+        pipe.execute()
 
-        self._enqueue_unique(deliver, outbox_id, outbox_id)
+    def wait_for_deliveries(self, timeout: float) -> bool:
+        """Block until a row was handed over (True) or `timeout` seconds passed (False)."""
+        return self.redis.blpop([self.wake_key], timeout=timeout) is not None
 
     def enqueue_task(self, task: str, slot: int) -> None:
         from rq.exceptions import DuplicateJobError

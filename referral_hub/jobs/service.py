@@ -9,10 +9,11 @@ from datetime import timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import bindparam, delete, exists, func, or_, select
+from sqlalchemy.orm import aliased
 
 from referral_hub.core import clock
-from referral_hub.core.db import after_commit, transaction
+from referral_hub.core.db import UTCDateTime, after_commit, transaction
 from referral_hub.core.nopii import assert_no_pii
 from referral_hub.extensions import db
 from referral_hub.jobs import handlers
@@ -74,29 +75,81 @@ def deliver(outbox_id: str) -> str:
             return "missing_or_busy"
         if message.status != OutboxStatus.PENDING:
             return "already_" + message.status.value
-        now = clock.now()
-        if message.available_at > now:
+        if message.available_at > clock.now():
             return "not_due"
-        attempt = message.attempts + 1  # written with the outcome: one UPDATE per attempt
-        try:
+        return _attempt(session, message)
+
+
+def deliver_due(limit: int = 100) -> int:
+    """Drain: deliver due rows, oldest first, each in its own transaction holding its row
+    locked (so two workers never send the same row, and a worker that dies mid-delivery
+    lets go of it at once). Returns how many rows were attempted; fewer than `limit` means
+    none is due any more. Rows that fail get their backoff and wait until due again.
+
+    The statement that takes a row also says whether another is due, so a drain that has
+    emptied the outbox stops without one more round of BEGIN, SELECT, COMMIT."""
+    attempted = 0
+    while attempted < limit:
+        with transaction() as session:
+            taken = session.execute(_next_due).first()
+            if taken is None:
+                return attempted
+            message, more = taken
+            _attempt(session, message)
+        attempted += 1
+        if not more:
+            break
+    return attempted
+
+
+_now = bindparam("now", type_=UTCDateTime(), callable_=clock.now)
+_other = aliased(OutboxMessage)
+# the oldest due row nobody is delivering (the due index serves it), and whether any other
+# row is due (one being delivered elsewhere counts too: then one more look finds nothing)
+_next_due = (
+    select(
+        OutboxMessage,
+        exists()
+        .where(_other.status == OutboxStatus.PENDING, _other.available_at <= _now)
+        .where(_other.id != OutboxMessage.id)
+        .label("more"),
+    )
+    .where(OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.available_at <= _now)
+    .order_by(OutboxMessage.available_at)
+    .limit(1)
+    .with_for_update(skip_locked=True, of=OutboxMessage)
+)
+
+
+def _attempt(session: Any, message: OutboxMessage) -> str:
+    """One delivery attempt of a row this transaction holds locked; its outcome is written
+    with it (one UPDATE per attempt)."""
+    outbox_id = str(message.id)
+    now = clock.now()
+    attempt = message.attempts + 1
+    handler = handlers.get(message.kind)
+    try:
+        if handlers.reads_only(message.kind):  # nothing of its own to undo: no savepoint
+            handler(message)
+        else:
             with session.begin_nested():  # a consumer's own writes vanish if it fails
-                handlers.get(message.kind)(message)
-        except Exception as exc:
-            message.attempts = attempt
-            reason = exc.reason if isinstance(exc, handlers.DeliveryFailed) else type(exc).__name__
-            message.last_error = reason
-            if message.attempts >= current_app.config["OUTBOX_MAX_ATTEMPTS"]:
-                message.status = OutboxStatus.DEAD
-                log.error("outbox %s dead after %s attempts", outbox_id, message.attempts)
-            else:
-                message.available_at = now + backoff(message.attempts)
-                log.warning("outbox %s attempt %s failed (%s)", outbox_id, message.attempts, reason)
-            return "failed"
+                handler(message)
+    except Exception as exc:
         message.attempts = attempt
-        message.status = OutboxStatus.DELIVERED
-        message.delivered_at = now
-        message.last_error = None
-        return "delivered"
+        reason = exc.reason if isinstance(exc, handlers.DeliveryFailed) else type(exc).__name__
+        message.last_error = reason
+        if message.attempts >= current_app.config["OUTBOX_MAX_ATTEMPTS"]:
+            message.status = OutboxStatus.DEAD
+            log.error("outbox %s dead after %s attempts", outbox_id, message.attempts)
+        else:
+            message.available_at = now + backoff(message.attempts)
+            log.warning("outbox %s attempt %s failed (%s)", outbox_id, message.attempts, reason)
+        return "failed"
+    message.attempts = attempt
+    message.status = OutboxStatus.DELIVERED
+    message.delivered_at = now
+    message.last_error = None
+    return "delivered"
 
 
 def sweep(limit: int = 500) -> int:

@@ -11,6 +11,9 @@ inwards (loopback, private ranges, cloud metadata). Three holes close here:
 - **The connection goes to the address checked** (`post` connects the socket to it), while
   TLS (SNI and certificate) and the `Host` header stay on the name: no second lookup, so
   no DNS-rebinding window between the check and the connect. Redirects are not followed.
+
+Connections a receiver keeps alive are reused, but only for the very address they were
+opened to after its check (`_Pool`): the check still runs before every delivery.
 """
 
 from __future__ import annotations
@@ -18,10 +21,14 @@ from __future__ import annotations
 import http.client
 import ipaddress
 import re
+import select
 import socket
 import ssl
+import threading
+import time
 import urllib.parse
 from dataclasses import dataclass
+from typing import Any
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -132,13 +139,22 @@ def check(url: str, *, public_only: bool) -> Target:
     return Target(parts.scheme, host, port, path, addresses[0])
 
 
+def _opened(address: tuple[str, int], timeout: float | None) -> socket.socket:
+    """A TCP connection with Nagle off: http.client writes the headers and the body
+    separately, and on a kept-alive connection the body would otherwise wait for the
+    receiver's delayed ACK (40 ms on Linux) before it is sent."""
+    sock = socket.create_connection(address, timeout)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
 class _PinnedHTTP(http.client.HTTPConnection):
     def __init__(self, target: Target, timeout: float) -> None:
         super().__init__(target.host, target.port, timeout=timeout)
         self._address = str(target.address)
 
     def connect(self) -> None:
-        self.sock = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock = _opened((self._address, self.port), self.timeout)
 
 
 class _PinnedHTTPS(http.client.HTTPSConnection):
@@ -149,17 +165,113 @@ class _PinnedHTTPS(http.client.HTTPSConnection):
         self._address = str(target.address)
 
     def connect(self) -> None:
-        raw = socket.create_connection((self._address, self.port), self.timeout)
+        raw = _opened((self._address, self.port), self.timeout)
         # certificate and SNI are checked against the name in the URL, not the address
         self.sock = self._context.wrap_socket(raw, server_hostname=self.host)  # type: ignore[attr-defined]
 
 
-def post(target: Target, body: bytes, headers: dict[str, str], *, timeout: float) -> int:
-    """POST `body` to the checked address; the receiver's status (redirects not followed)."""
-    factory = _PinnedHTTPS if target.scheme == "https" else _PinnedHTTP
-    connection = factory(target, timeout)
-    try:
-        connection.request("POST", target.path, body=body, headers=headers)
-        return connection.getresponse().status
-    finally:
+class _Pool:
+    """Kept-alive connections per checked address, so a busy receiver costs one TCP (and
+    TLS) handshake per worker rather than one per delivery.
+
+    Keyed by scheme, name, port *and* the address `check` allowed: a connection is only
+    ever reused for the address it was opened to, so pinning holds (a name that now
+    resolves elsewhere gets a new key, checked first). An idle connection the receiver
+    closed is dropped before use; one idle longer than `IDLE_SECONDS` is not reused.
+    """
+
+    IDLE_SECONDS = 30.0
+    PER_KEY = 4
+
+    def __init__(self) -> None:
+        self._idle: dict[tuple[str, str, int, str], list[tuple[float, Any]]] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(target: Target) -> tuple[str, str, int, str]:
+        return (target.scheme, target.host, target.port, str(target.address))
+
+    def take(self, target: Target) -> Any | None:
+        """An idle connection to exactly this checked address, or None."""
+        now = time.monotonic()
+        with self._lock:
+            idle = self._idle.get(self.key(target), [])
+            while idle:
+                since, connection = idle.pop()
+                if now - since < self.IDLE_SECONDS and not _dropped(connection):
+                    return connection
+                connection.close()
+        return None
+
+    def give_back(self, target: Target, connection: Any) -> None:
+        with self._lock:
+            idle = self._idle.setdefault(self.key(target), [])
+            if len(idle) < self.PER_KEY:
+                idle.append((time.monotonic(), connection))
+                return
         connection.close()
+
+    def clear(self) -> None:
+        with self._lock:
+            for idle in self._idle.values():
+                for _, connection in idle:
+                    connection.close()
+            self._idle.clear()
+
+
+def _dropped(connection: Any) -> bool:
+    """Whether the peer closed an idle connection (readable with nothing sent = EOF)."""
+    sock = connection.sock
+    if sock is None:
+        return True
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
+
+
+_pool = _Pool()
+
+
+def post(target: Target, body: bytes, headers: dict[str, str], *, timeout: float) -> int:
+    """POST `body` to the checked address; the receiver's status (redirects not followed).
+
+    A kept-alive connection to the same address is reused. If the receiver closed it
+    between our check and the request (it sent no answer at all), the POST goes once more
+    on a fresh connection: deliveries are at least once, and carry their id for that.
+    """
+    reused = _pool.take(target)
+    if reused is not None:
+        try:
+            return _exchange(target, reused, body, headers, timeout)
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            pass
+    factory = _PinnedHTTPS if target.scheme == "https" else _PinnedHTTP
+    return _exchange(target, factory(target, timeout), body, headers, timeout)
+
+
+def _exchange(
+    target: Target, connection: Any, body: bytes, headers: dict[str, str], timeout: float
+) -> int:
+    """One request and its whole answer; the connection goes back to the pool only when
+    both sides mean to keep it open."""
+    keep = False
+    try:
+        if connection.sock is not None:
+            connection.sock.settimeout(timeout)
+        connection.request("POST", target.path, body=body, headers=headers)
+        response = connection.getresponse()
+        response.read(_MAX_ANSWER)
+        keep = not response.will_close and response.isclosed()
+        return int(response.status)
+    finally:
+        if keep:
+            _pool.give_back(target, connection)
+        else:
+            connection.close()
+
+
+# what is read of a receiver's answer before the connection is given up (answers are not
+# used; reading them is what lets the connection be reused)
+_MAX_ANSWER = 64 * 1024
