@@ -398,6 +398,12 @@ def test_refer_again_links_the_new_referral_to_the_ended_one(net: dict[str, Any]
         referrals.transition(
             net["actors"][Side.RECEIVER], first.id, "decline", reason="no_capacity"
         )
+    with transaction():  # the same receiver, another kind of service: not this need's
+        counsel = factories.directory_service(net["shelter"].agency, "legal_advocacy")
+        factories.capacity(counsel, total=2, available=2)
+    with pytest.raises(ValidationFailed) as refused:
+        send(net, previous_referral_id=first.id, service_id=counsel.id)
+    assert refused.value.errors == {"service_id": ["Not a service of this need's category."]}
     again = send(net, previous_referral_id=first.id)
     assert again.previous_referral_id == first.id and again.status == State.SENT
 

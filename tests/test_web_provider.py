@@ -476,6 +476,36 @@ def test_a_waitlist_date_reaches_the_sender(client: Any, net: dict[str, Any], se
     ]
 
 
+def test_the_api_decline_and_waitlist_tell_the_sender_the_same_words(
+    client: Any, net: dict[str, Any], session: Any, act_as: Any
+) -> None:
+    """One door: the note, the suggestion and the waiting date reach the sender whether
+    the provider answers on the page or its system answers through the API."""
+    declined, waiting = refer(net), refer(net)
+    act_as(net["receiver_actor"])
+    answer = client.post(
+        f"/api/v1/referrals/{declined.id}/decline",
+        json={
+            "reason": "no_capacity",
+            "note": "Full until Friday",
+            "suggested_service_id": str(net["elsewhere"].id),
+        },
+    )
+    assert answer.status_code == 200, answer.get_json()
+    [body] = conversation_bodies(session, net, declined)
+    assert body == "Why we declined: Full until Friday\nYou could try: Far beds ({}).".format(
+        net["outsider"].name
+    )
+    answer = client.post(
+        f"/api/v1/referrals/{waiting.id}/waitlist",
+        json={"position": 2, "eta": "2031-05-01T12:00:00Z"},
+    )
+    assert answer.status_code == 200, answer.get_json()
+    assert conversation_bodies(session, net, waiting) == [
+        "On our waiting list (position 2, a place expected around 01 May 2031)."
+    ]
+
+
 def test_messages_are_posted_listed_and_an_empty_one_is_refused(
     client: Any, net: dict[str, Any], session: Any
 ) -> None:

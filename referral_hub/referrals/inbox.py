@@ -10,13 +10,9 @@ it any record of a look).
 
 from __future__ import annotations
 
-import contextlib
 import uuid
-from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from flask import current_app
 from sqlalchemy import case, select
 
 from referral_hub.agencies import service as agencies
@@ -25,7 +21,7 @@ from referral_hub.audit import service as audit
 from referral_hub.consent import service as consent
 from referral_hub.core import clock, envelope, keystore
 from referral_hub.core.actor import Actor
-from referral_hub.core.errors import Conflict, NotFound
+from referral_hub.core.errors import NotFound
 from referral_hub.directory import service as directory
 from referral_hub.directory.models import Service
 from referral_hub.extensions import db
@@ -253,37 +249,9 @@ def _read_note(actor: Actor, referral: Referral) -> str | None:
 
 
 def answer(actor: Actor, referral_id: uuid.UUID, action: str, **payload: Any) -> Referral:
-    """One receiver action. What the sender must read and the referral row does not keep
-    (why it was declined and where else to try, when a waiting place is expected) goes to
-    the sender as a sealed message in the same transaction; the service itself does that
-    for a request-info question."""
+    """One receiver action from the inbox: only the receiver's moves, on its own referrals.
+    The move and the words that go with it are the service's (the API makes the same)."""
     if action not in RECEIVER_ACTIONS:
         raise NotFound()
     _own_received(actor, referral_id)
-    text = _message_for(actor, action, payload)
-    if text:  # said while the referral is still open to us (a decline ends our access)
-        # her key gone (erased): the move stands, no text can be sealed for her
-        with contextlib.suppress(Conflict):
-            conversation.post_message(actor, referral_id, text)
     return referrals.transition(actor, referral_id, action, **payload)
-
-
-def _message_for(actor: Actor, action: str, payload: dict[str, Any]) -> str | None:
-    if action == "decline":
-        lines = []
-        if payload.get("note"):
-            lines.append(f"Why we declined: {payload['note']}")
-        if payload.get("suggested_service_id"):
-            try:
-                other = directory.get_service(actor, payload["suggested_service_id"])
-            except NotFound:
-                other = None
-            if other is not None:
-                lines.append(f"You could try: {other.name} ({other.agency.name}).")
-        return "\n".join(lines) or None
-    if action == "waitlist" and payload.get("eta") is not None:
-        zone = ZoneInfo(current_app.config.get("DISPLAY_TIMEZONE") or "UTC")
-        eta: datetime = payload["eta"].astimezone(zone)
-        place = f"position {payload['position']}, " if payload.get("position") else ""
-        return f"On our waiting list ({place}a place expected around {eta:%d %b %Y})."
-    return None

@@ -7,10 +7,13 @@ The receiver's access to her data is data (consent access grants): opened at sen
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from flask import current_app
 from sqlalchemy import select
 
 from referral_hub.agencies.models import AgencyStatus
@@ -109,6 +112,10 @@ def send_referral(
                         "Refer again follows an ended referral of the same client."
                     ]
                 }
+            )
+        if directory.get_service(actor, earlier.service_id).category != service.category:
+            raise ValidationFailed(
+                errors={"service_id": ["Not a service of this need's category."]}
             )
     categories = frozenset(data_categories) | {policy.PROFILE}
     record = _consent_for(client.id, consent_id)
@@ -270,6 +277,7 @@ def _apply(actor: Actor, referral: Referral, action: str, payload: dict[str, Any
     if move.side not in _sides(actor, referral):
         raise Forbidden(f"Only the {move.side.value} may {action} this referral.")
     _guard(action, payload)
+    _tell_the_sender(actor, referral, action, payload)
     now = clock.now()
     previous = referral.status
     referral.status = move.target  # the row's new values first: it is written once
@@ -311,6 +319,43 @@ def _keep_the_words(actor: Actor, referral: Referral, action: str, payload: dict
 
     text = str(payload[TEXT_REQUIRED[action]]).strip()
     conversation.post_message(actor, referral.id, f"{SPOKEN[action]}: {text}")
+
+
+def _tell_the_sender(
+    actor: Actor, referral: Referral, action: str, payload: dict[str, Any]
+) -> None:
+    """What the referral row does not keep — why it was declined and where else to try,
+    when a waiting place is expected — reaches the sender as a sealed message, said while
+    the referral is still open to the receiver (a decline ends its access). Her key gone
+    (erased): the move stands, no words can be sealed for her."""
+    text = _receiver_words(actor, action, payload)
+    if not text:
+        return
+    from referral_hub.referrals import conversation  # it reads referrals through this module
+
+    with contextlib.suppress(Conflict):
+        conversation.post_message(actor, referral.id, text)
+
+
+def _receiver_words(actor: Actor, action: str, payload: dict[str, Any]) -> str | None:
+    if action == "decline":
+        lines = []
+        if payload.get("note"):
+            lines.append(f"Why we declined: {payload['note']}")
+        if payload.get("suggested_service_id"):
+            try:
+                other = directory.get_service(actor, payload["suggested_service_id"])
+            except NotFound:
+                other = None
+            if other is not None:
+                lines.append(f"You could try: {other.name} ({other.agency.name}).")
+        return "\n".join(lines) or None
+    if action == "waitlist" and payload.get("eta") is not None:
+        zone = ZoneInfo(current_app.config.get("DISPLAY_TIMEZONE") or "UTC")
+        eta: datetime = payload["eta"].astimezone(zone)
+        place = f"position {payload['position']}, " if payload.get("position") else ""
+        return f"On our waiting list ({place}a place expected around {eta:%d %b %Y})."
+    return None
 
 
 def _guard(action: str, payload: dict[str, Any]) -> None:

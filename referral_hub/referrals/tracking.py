@@ -25,7 +25,7 @@ from referral_hub.consent import service as consent
 from referral_hub.consent.models import Consent
 from referral_hub.core import clock
 from referral_hub.core.actor import Actor
-from referral_hub.core.errors import NotFound, ValidationFailed
+from referral_hub.core.errors import NotFound
 from referral_hub.core.tenancy import foreign
 from referral_hub.directory import service as directory
 from referral_hub.directory.models import Service
@@ -364,13 +364,10 @@ def refer_again(
 ) -> Referral:
     """A new referral for the same need, following the ended one: same client, consent and
     urgency; of the categories shared before, those her consent allows for the new agency
-    (the page says which before the button is pressed); the service must serve the need's
-    category."""
+    (the page says which before the button is pressed). That the service serves the need's
+    category is the send's own rule, whichever door asks."""
     earlier = referral_in_bundle(actor, bundle_id, referral_id)
     service = directory.get_service(actor, service_id)
-    previous = directory.get_service(actor, earlier.service_id)
-    if service.category != previous.category:
-        raise ValidationFailed(errors={"service_id": ["Not a service of this need's category."]})
     record = db.session.get(Consent, earlier.consent_id) if earlier.consent_id else None
     card = {
         "agency_id": service.agency_id,
