@@ -579,8 +579,10 @@ class SearchQuery:
 
     def values(self, now: datetime) -> dict[str, Any]:
         values: dict[str, Any] = {"now": now, "limit": self.limit}
-        if self.categories:
-            values["categories"] = [Category(category).value for category in self.categories]
+        # no category asked for: every category, so that the index on (listed, category,
+        # latitude, longitude) is still read as a few ranges (the CHECK allows no other)
+        wanted = self.categories or tuple(Category)
+        values["categories"] = [Category(category).value for category in wanted]
         if self.age is not None:
             values["age"] = self.age
         if self.gender:
@@ -617,8 +619,7 @@ def _filters(shape: SearchShape) -> list[Any]:
     parameters: see `SearchQuery.values` for what fills them."""
     c = Capacity.__table__.c
     clauses: list[Any] = [c.listed.is_(True), Agency.__table__.c.status == "active"]
-    if "categories" in shape:
-        clauses.append(c.category.in_(_p("categories", expanding=True)))
+    clauses.append(c.category.in_(_p("categories", expanding=True)))
     if "available" in shape:
         clauses.append(c.available > 0)
     if "age" in shape:
@@ -655,6 +656,8 @@ def _filters(shape: SearchShape) -> list[Any]:
             .exists()
         )
     if "radius" in shape:
+        # the box is answered inside the index (both are its columns): only rows in the
+        # box are read from the table, whatever lies in the same band of latitude elsewhere
         clauses.append(c.search_lat.between(_p("min_lat", Float()), _p("max_lat", Float())))
         clauses.append(c.search_lon.between(_p("min_lon", Float()), _p("max_lon", Float())))
         clauses.append(_squared_distance() <= _p("radius_squared", Float()))
