@@ -34,7 +34,7 @@ FULL = {
 SHORT = {
     "search": ["--services", "1000", "--rounds", "20", "--seconds", "2", "--clients", "4"],
     "cycle": ["--seconds", "3", "--threads", "4"],
-    "contention": ["--rounds", "10", "--seconds", "2", "--clients", "4"],
+    "contention": ["--rounds", "10", "--holds", "200", "--repeats", "1", "--processes", "2"],
     "audit": ["--requests", "100", "--events", "20000"],
     "load": ["--seconds", "5", "--threads", "4"],
     "pages": ["--short"],
@@ -105,7 +105,7 @@ def rows(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str]]:
             "",
         )
     )
-    race, rate = results["contention"]["last_bed"], results["contention"]["reservations"]
+    race, holds = results["contention"]["last_bed"], results["contention"]["holds"]
     table.append(
         (
             f"last bed, {race['racers']} racers",
@@ -114,12 +114,13 @@ def rows(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str]]:
             "",
         )
     )
+    hub, raw = holds["summary"]["hub"], holds["summary"]["raw"]
     table.append(
         (
-            f"reservations, {rate['clients']} clients",
-            f"{rate['hub_per_s']:,}/s",
-            f"raw UPDATE {rate['raw_per_s']:,}/s",
-            f"{rate['hub_over_raw']:.2f}",
+            "hold (several processes), CPU per hold",
+            f"{hub['cpu_ms_per_hold']:.2f} ms, {hub['round_trips_per_hold']:.0f} round trips",
+            f"raw transaction {raw['cpu_ms_per_hold']:.2f} ms",
+            f"{holds['hub_over_raw']:.2f}",
         )
     )
     append, verify = results["audit"]["append"], results["audit"]["verify"]

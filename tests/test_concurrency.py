@@ -149,7 +149,7 @@ def test_concurrent_capacity_updates_and_holds_lose_nothing(committing_app: Flas
 
 def test_the_last_bed_goes_to_exactly_one_of_many_racers(committing_app: Flask) -> None:
     from referral_hub.directory import service as directory
-    from referral_hub.directory.models import Capacity
+    from referral_hub.directory.models import Capacity, CapacityChange
     from tests import factories
 
     with committing_app.app_context():
@@ -180,6 +180,14 @@ def test_the_last_bed_goes_to_exactly_one_of_many_racers(committing_app: Flask) 
     with committing_app.app_context():
         row = db.session.get(Capacity, service_id)
         assert (row.available, row.held) == (0, 1)
+        # a loser's write found no unit (re-checked after the winner's commit): it wrote
+        # no history row either, in the same statement on PostgreSQL
+        holds = db.session.execute(
+            select(CapacityChange.kind, CapacityChange.available, CapacityChange.held).where(
+                CapacityChange.service_id == service_id, CapacityChange.kind == "hold"
+            )
+        ).all()
+        assert [tuple(hold) for hold in holds] == [("hold", 0, 1)]
         db.session.remove()
 
 

@@ -276,3 +276,66 @@ def test_a_malformed_service_is_refused_with_the_field_and_nothing_written(
         assert response.status_code in (400, 422), body
         assert field in response.json["errors"], (field, response.json)
     assert session.scalar(select(func.count()).select_from(Service)) == before
+
+
+def test_each_move_writes_its_history_row_and_a_refused_one_writes_nothing(session: Any) -> None:
+    """Holds, releases and uses are one conditional write with their history row: the row
+    carries the numbers the write left, and a move that finds no unit changes nothing."""
+    from referral_hub.core.actor import SYSTEM
+    from referral_hub.directory import service as directory
+
+    with transaction():
+        shelter = factories.directory_service(factories.agency())
+        factories.capacity(shelter, total=3, available=1)
+
+    def history() -> list[tuple[str, int, int, int, str | None]]:
+        rows = session.execute(
+            select(
+                CapacityChange.kind,
+                CapacityChange.total,
+                CapacityChange.available,
+                CapacityChange.held,
+                CapacityChange.note,
+            )
+            .where(CapacityChange.service_id == shelter.id, CapacityChange.kind != "set")
+            .order_by(CapacityChange.at, CapacityChange.kind.desc())
+        )
+        return [tuple(row) for row in rows]
+
+    with transaction():
+        assert directory.release_unit(SYSTEM, shelter.id, note="nothing held") is False
+        assert directory.consume_unit(SYSTEM, shelter.id, note="nothing held") is False
+        assert directory.hold_unit(SYSTEM, shelter.id, note="referral a") is True
+        assert directory.hold_unit(SYSTEM, shelter.id, note="none free") is False
+    assert history() == [("hold", 3, 0, 1, "referral a")]
+    with transaction():
+        assert directory.consume_unit(SYSTEM, shelter.id, note="referral a") is True
+        assert directory.release_unit(SYSTEM, shelter.id, note="nothing held") is False
+    assert history()[-1] == ("consume", 3, 0, 0, "referral a")
+    row = session.get(Capacity, shelter.id)
+    session.refresh(row)
+    assert (row.total, row.available, row.held) == (3, 0, 0)
+    assert len(history()) == 2
+    actors = session.scalars(
+        select(CapacityChange.actor_id).where(
+            CapacityChange.service_id == shelter.id, CapacityChange.kind != "set"
+        )
+    )
+    assert set(actors) == {SYSTEM.id}
+
+
+def test_a_move_rolled_back_leaves_neither_its_unit_nor_its_history(session: Any) -> None:
+    from referral_hub.core.actor import SYSTEM
+    from referral_hub.directory import service as directory
+
+    with transaction():
+        shelter = factories.directory_service(factories.agency())
+        factories.capacity(shelter, total=2, available=2)
+    before = session.scalar(select(func.count()).select_from(CapacityChange))
+    with pytest.raises(RuntimeError), transaction():
+        assert directory.hold_unit(SYSTEM, shelter.id, note="referral b")
+        raise RuntimeError("the referral's own change failed")
+    assert session.scalar(select(func.count()).select_from(CapacityChange)) == before
+    row = session.get(Capacity, shelter.id)
+    session.refresh(row)
+    assert (row.available, row.held) == (2, 0)

@@ -107,6 +107,43 @@ def test_radius_filter_and_distance(agency: Any) -> None:
     assert results[0]["distance_km"] == pytest.approx(5.0, abs=0.1)
 
 
+def test_the_radius_box_leaves_out_the_same_latitude_elsewhere(agency: Any) -> None:
+    """The box is answered on latitude and longitude together: a service at the same
+    latitude but far east or west is outside it, one a little east is inside."""
+    for name, km_east in (("East 8", 8), ("West 300", -300), ("East 900", 900)):
+        lon = CENTRE[1] + km_east / (111.32 * 0.7443)  # cos(41.88°)
+        make(agency, name, location={"latitude": CENTRE[0], "longitude": lon, "city": "R"})
+    assert names(SearchQuery(near=CENTRE, radius_km=25)) == ["East 8"]
+    assert sorted(names(SearchQuery(near=CENTRE, radius_km=400))) == ["East 8", "West 300"]
+
+
+def test_a_search_without_a_category_reaches_every_category(agency: Any) -> None:
+    from referral_hub.directory.vocabulary import Category
+
+    for category in Category:
+        make(agency, f"Any {category.value}", category.value)
+    found = {item["service"]["category"] for item in search(SYSTEM, SearchQuery(limit=50))}
+    assert found == {category.value for category in Category}
+
+
+def test_capacity_is_kept_lean_for_updates(session: Any) -> None:
+    """What keeps holds cheap at scale: the search index holds the radius box, no index
+    holds a column that every update moves, and PostgreSQL leaves room for HOT updates."""
+    from sqlalchemy import inspect, text
+
+    indexes = {
+        index["name"]: index["column_names"]
+        for index in inspect(session.connection()).get_indexes("capacity")
+    }
+    assert indexes["ix_capacity_search"] == ["listed", "category", "search_lat", "search_lon"]
+    moving = {"available", "held", "total", "updated_at", "aging_at", "stale_at", "updated_by"}
+    assert not moving & {column for columns in indexes.values() for column in columns}
+    if session.get_bind().dialect.name == "postgresql":
+        options = session.scalar(text("SELECT reloptions FROM pg_class WHERE relname = 'capacity'"))
+        assert "fillfactor=70" in options
+        assert "autovacuum_vacuum_scale_factor=0.01" in options
+
+
 def test_confidential_sites_report_a_coarse_distance(agency: Any) -> None:
     exact = {
         "latitude": CENTRE[0] + 0.033,

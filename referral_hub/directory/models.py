@@ -113,6 +113,10 @@ class Capacity(Base):
     masks) are copies of the service's, kept by `directory.service` whenever a service is
     written: search filters, scores and sorts these narrow rows alone, and reads the wide
     service rows only for the twenty it returns.
+
+    Kept lean for updates: holds and releases touch no indexed column, and on PostgreSQL
+    the table leaves room in each page (fillfactor 70), so most updates are HOT — a new
+    row version in the same page and no new index entries (docs/deploy.md).
     """
 
     __tablename__ = "capacity"
@@ -121,7 +125,9 @@ class Capacity(Base):
         CheckConstraint("available >= 0", name="available_not_negative"),
         CheckConstraint("total >= 0", name="total_not_negative"),
         CheckConstraint("available + held <= total", name="within_total"),
-        Index("ix_capacity_search", "listed", "category", "search_lat"),
+        # the radius box is answered inside the index (latitude range, longitude checked on
+        # the entries); see migration 2026_12_07_search_at_national_scale
+        Index("ix_capacity_search", "listed", "category", "search_lat", "search_lon"),
     )
 
     service_id: Mapped[uuid.UUID] = mapped_column(
@@ -134,7 +140,7 @@ class Capacity(Base):
     updated_at: Mapped[datetime | None]
     updated_by: Mapped[str | None] = mapped_column(String(64))
     aging_at: Mapped[datetime | None]
-    stale_at: Mapped[datetime | None] = mapped_column(index=True)
+    stale_at: Mapped[datetime | None]  # not indexed: updates that move it stay HOT
     reminded_at: Mapped[datetime | None]
     # copies of the service's searchable fields
     listed: Mapped[bool] = mapped_column(default=True)  # the service is active

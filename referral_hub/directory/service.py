@@ -28,7 +28,7 @@ from referral_hub.core.actor import Actor, ActorKind
 from referral_hub.core.db import UTCDateTime
 from referral_hub.core.errors import Forbidden, NotFound, ValidationFailed
 from referral_hub.core.pagination import paginate
-from referral_hub.directory import geo
+from referral_hub.directory import geo, holds
 from referral_hub.directory.freshness import WEIGHT, Freshness, tier, ttl_for
 from referral_hub.directory.models import Capacity, CapacityChange, Service, ServiceLanguage
 from referral_hub.directory.vocabulary import (
@@ -417,45 +417,29 @@ def adjust_available(actor: Actor, service_id: uuid.UUID, delta: int) -> Service
 def hold_unit(actor: Actor, service_id: uuid.UUID, *, note: str | None = None) -> bool:
     """Reserve one unit atomically (accepting a referral); False when none was free.
 
-    One conditional UPDATE: under any concurrency no unit is given twice and none is lost.
+    One conditional write with its history row (`directory.holds`): under any concurrency
+    no unit is given twice and none is lost.
     """
-    return _move(actor, service_id, "hold", Capacity.available > 0, -1, +1, note)
+    return _move(actor, service_id, "hold", note)
 
 
 def release_unit(actor: Actor, service_id: uuid.UUID, *, note: str | None = None) -> bool:
     """Give a held unit back (declined, withdrawn, no-show)."""
-    return _move(actor, service_id, "release", Capacity.held > 0, +1, -1, note)
+    return _move(actor, service_id, "release", note)
 
 
 def consume_unit(actor: Actor, service_id: uuid.UUID, *, note: str | None = None) -> bool:
     """The person arrived: the held unit is now in use (neither free nor held)."""
-    return _move(actor, service_id, "consume", Capacity.held > 0, 0, -1, note)
+    return _move(actor, service_id, "consume", note)
 
 
-def _move(
-    actor: Actor,
-    service_id: uuid.UUID,
-    kind: str,
-    guard: Any,
-    available_delta: int,
-    held_delta: int,
-    note: str | None,
-) -> bool:
+def _move(actor: Actor, service_id: uuid.UUID, kind: str, note: str | None) -> bool:
     """Callers (referral transitions) have already checked who may touch this service."""
-    now = clock.now()
-    row = db.session.execute(
-        update(Capacity)
-        .where(Capacity.service_id == service_id, guard)
-        .values(
-            available=Capacity.available + available_delta,
-            held=Capacity.held + held_delta,
-        )
-        .returning(Capacity.total, Capacity.available, Capacity.held)
-        .execution_options(synchronize_session=False)
-    ).first()
-    if row is None:
+    moved = holds.move(
+        db.session.connection(), kind, service_id, actor_id=actor.id, note=note, at=clock.now()
+    )
+    if moved is None:
         return False
-    _record_change(service_id, kind, row, actor, note, now)
     loaded = db.session.identity_map.get(identity_key(Service, service_id))
     if loaded is not None:  # a service object read earlier in this transaction is stale now
         db.session.expire(loaded, ["capacity"])
@@ -595,8 +579,10 @@ class SearchQuery:
 
     def values(self, now: datetime) -> dict[str, Any]:
         values: dict[str, Any] = {"now": now, "limit": self.limit}
-        if self.categories:
-            values["categories"] = [Category(category).value for category in self.categories]
+        # no category asked for: every category, so that the index on (listed, category,
+        # latitude, longitude) is still read as a few ranges (the CHECK allows no other)
+        wanted = self.categories or tuple(Category)
+        values["categories"] = [Category(category).value for category in wanted]
         if self.age is not None:
             values["age"] = self.age
         if self.gender:
@@ -633,8 +619,7 @@ def _filters(shape: SearchShape) -> list[Any]:
     parameters: see `SearchQuery.values` for what fills them."""
     c = Capacity.__table__.c
     clauses: list[Any] = [c.listed.is_(True), Agency.__table__.c.status == "active"]
-    if "categories" in shape:
-        clauses.append(c.category.in_(_p("categories", expanding=True)))
+    clauses.append(c.category.in_(_p("categories", expanding=True)))
     if "available" in shape:
         clauses.append(c.available > 0)
     if "age" in shape:
@@ -671,6 +656,8 @@ def _filters(shape: SearchShape) -> list[Any]:
             .exists()
         )
     if "radius" in shape:
+        # the box is answered inside the index (both are its columns): only rows in the
+        # box are read from the table, whatever lies in the same band of latitude elsewhere
         clauses.append(c.search_lat.between(_p("min_lat", Float()), _p("max_lat", Float())))
         clauses.append(c.search_lon.between(_p("min_lon", Float()), _p("max_lon", Float())))
         clauses.append(_squared_distance() <= _p("radius_squared", Float()))
