@@ -111,16 +111,17 @@ def _json_logs(app: Flask) -> bool:
     return value is True or str(value).lower() in ("1", "true", "yes", "on")
 
 
-def _uses_no_database(path: str) -> bool:
-    return path.startswith("/static/") or path == "/healthz"
+def _starts_outside_a_transaction(path: str) -> bool:
+    """Not static files and the liveness probe (no database for them), nor the readiness
+    probe: a database that is down must reach its own check, which names it in the answer."""
+    return not path.startswith("/static/") and path not in ("/healthz", "/readyz")
 
 
 def _install_request_lifecycle(app: Flask) -> None:
     @app.before_request
     def _start() -> Response | None:
         g.started = time.perf_counter()
-        # the liveness probe and static files use no database: no connection for them
-        if request.method in ("GET", "HEAD") and not _uses_no_database(request.path):
+        if request.method in ("GET", "HEAD") and _starts_outside_a_transaction(request.path):
             start_outside_a_transaction(db.session)
         g.request_id = accept_or_make(request.headers.get("X-Request-Id"))
         g.request_id_token = current_request_id.set(g.request_id)

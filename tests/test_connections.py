@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from psycopg import pq
-from sqlalchemy import create_engine, event, select, text
+from sqlalchemy import create_engine, event, func, select, text
 from sqlalchemy.pool import NullPool
 
 from referral_hub.audit import service as audit
@@ -97,8 +97,12 @@ def _transaction_states(app: Flask) -> Iterator[list[str]]:
 
 
 def test_a_get_that_only_reads_opens_no_transaction(committing_app: Flask) -> None:
+    def newest_event() -> Any:  # a read-only view, added to this test's own app
+        return {"seq": db.session.scalar(select(func.max(AuditEvent.seq)))}
+
+    committing_app.add_url_rule("/test-only/newest-event", view_func=newest_event)
     with _transaction_states(committing_app) as states:
-        answer = committing_app.test_client().get("/readyz")
+        answer = committing_app.test_client().get("/test-only/newest-event")
     assert answer.status_code == 200, answer.get_json()
     if committing_app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
         assert states == ["idle"]
