@@ -2,8 +2,11 @@
 
 Runs search, the referral cycle, capacity contention, the audit benchmarks, a mixed
 load run and the staff pages (on SQLite unless BENCH_DATABASE_URL is set) one after
-another (each is also runnable alone), prints one table — every figure beside the
-baseline measured in the same run and their ratio — and writes `bench/results.json`.
+another (each is also runnable alone), prints two tables and writes `bench/results.json`:
+first CPU milliseconds per act in every process and round trips per act (the figures
+a shared machine's noise cannot fake, bench/meter.py), beside one GET /healthz in the
+same run; then every other figure beside the baseline measured in the same run and their
+ratio, throughput among them as a secondary figure.
 `--short` runs each briefly: a check that the suite and the hub's invariants hold (the
 last bed has one winner a round, every webhook arrives, the sample export verifies, the
 load run's invariants hold),
@@ -61,6 +64,61 @@ def run(name: str, arguments: list[str]) -> dict[str, Any]:
         raise SystemExit(f"the {name} benchmark failed (exit {process.returncode}); see above")
     result: dict[str, Any] = json.loads(Path(written).read_text())
     return result
+
+
+COST_HEADER = (
+    "act",
+    "CPU ms",
+    "web",
+    "worker",
+    "postgres",
+    "redis*",
+    "pg trips",
+    "redis trips",
+    "/healthz CPU ms",
+)
+
+
+def _cost(label: str, act: dict[str, Any], healthz: dict[str, Any]) -> tuple[str, ...]:
+    ms, trips = act["cpu_ms"], act["round_trips"]
+    return (
+        label,
+        f"{act['cpu_ms_total']:.2f}",
+        f"{ms.get('web', 0):.2f}",
+        f"{ms['worker']:.2f}" if "worker" in ms else "",
+        f"{ms.get('postgres', 0):.2f}",
+        f"{ms.get('redis', 0):.2f}",
+        f"{trips.get('postgres', 0):.1f}",
+        f"{trips.get('redis', 0):.1f}",
+        f"{healthz['cpu_ms_total']:.2f}",
+    )
+
+
+def cost_rows(results: dict[str, dict[str, Any]]) -> list[tuple[str, ...]]:
+    """CPU ms and round trips per act, for whichever benchmarks ran (redis is shared with
+    other work on the machine: shown, not in the total)."""
+    table = []
+    if "cycle" in results:
+        cycle = results["cycle"]
+        table.append(_cost("referral cycle + webhook", cycle["per_cycle"], cycle["per_healthz"]))
+    if "search" in results:
+        search = results["search"]
+        healthz = search["per_healthz"]
+        table.append(_cost("search, one at a time", search["per_search"], healthz))
+        under_load = search["search_load"]["per_request"]
+        table.append(_cost("search, 16 connections", under_load, healthz))
+    if "load" in results and "cycle" in results:
+        load = results["load"]
+        table.append(
+            _cost("mixed load request", load["per_request"], results["cycle"]["per_healthz"])
+        )
+    return table
+
+
+def print_table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> None:
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
 
 
 def rows(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str]]:
@@ -184,16 +242,23 @@ def main() -> None:
     minutes = (time.perf_counter() - started) / 60
 
     machine = f"{platform.machine()}, Python {platform.python_version()}"
-    summary = {"short": options.short, "minutes": round(minutes, 1), "machine": machine, **results}
+    costs = cost_rows(results)
+    summary = {
+        "short": options.short,
+        "minutes": round(minutes, 1),
+        "machine": machine,
+        "cpu_per_act": [dict(zip(COST_HEADER, row, strict=True)) for row in costs],
+        **results,
+    }
     (ROOT / "bench" / "results.json").write_text(json.dumps(summary, indent=2, default=str))
     mode = "short mode: correctness, not timing" if options.short else "full"
     print(f"\n=== results ({mode}; {minutes:.1f} min)")
+    if costs:
+        print("CPU ms and round trips per act (* shared with other work, not in CPU ms)")
+        print_table(costs, COST_HEADER)
+        print()
     if set(names) == set(FULL):
-        table = rows(results)
-        widths = [max(len(row[i]) for row in table) for i in range(4)]
-        header = ("figure", "value", "baseline (same run)", "ratio")
-        for row in [header, *table]:
-            print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+        print_table(rows(results), ("figure", "value", "baseline (same run)", "ratio"))
     print("written to bench/results.json")
     failures = _invariants(results)
     if failures:

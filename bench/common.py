@@ -1,5 +1,6 @@
 """Helpers shared by the benchmarks: a fresh PostgreSQL database, a gunicorn to measure,
-a keep-alive HTTP client, and percentiles. Loopback only."""
+a keep-alive HTTP client, percentiles, and the CPU-per-act meter (`measure`, built on
+bench/meter.py). Loopback only."""
 
 from __future__ import annotations
 
@@ -19,6 +20,20 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from bench.meter import (
+    CpuReading,
+    PidFinder,
+    TripReading,
+    cpu_meter,
+    own_process,
+    per_act,
+    postgres_backends,
+    postgres_background,
+    process_tree,
+    redis_server,
+    round_trips,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE = "postgresql+psycopg://postgres@127.0.0.1:5432/bench_hub"
@@ -52,8 +67,10 @@ def free_port() -> int:
 
 
 def bench_environment(database_url: str, instance: str) -> dict[str, str]:
-    """The production set (PostgreSQL, Redis for jobs and limits), with limits lifted."""
+    """The production set (PostgreSQL, Redis for jobs and limits), with limits lifted, and
+    a fresh folder where the hub's processes count their round trips (bench/roundtrips.py)."""
     return {
+        "BENCH_COUNTER_DIR": tempfile.mkdtemp(prefix="bench-roundtrips-"),
         **os.environ,
         "DATABASE_URL": database_url,
         "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"),
@@ -68,15 +85,25 @@ def bench_environment(database_url: str, instance: str) -> dict[str, str]:
 @contextlib.contextmanager
 def gunicorn(env: dict[str, str], workers: int = 2) -> Iterator[int]:
     """Serve the hub as production does (config/gunicorn.conf.py) on a free loopback port."""
+    with served(env, workers) as (port, _):
+        yield port
+
+
+def counted(module: str) -> list[str]:
+    """The command that runs `python -m module` with its round trips counted."""
+    return [sys.executable, "-m", "bench.roundtrips", module]
+
+
+@contextlib.contextmanager
+def served(env: dict[str, str], workers: int = 2) -> Iterator[tuple[int, int]]:
+    """`gunicorn`, yielding (port, the master's pid) for the CPU meter."""
     port = free_port()
     # kept after the run on purpose, so a failed start can be read
     log = tempfile.NamedTemporaryFile(prefix="bench-gunicorn-", suffix=".log", delete=False)  # noqa: SIM115
-    process = subprocess.Popen(
+    process = subprocess.Popen(  # noqa: S603 - our own fixed command, loopback only
         # no control socket: it is one shared file in $HOME, and tests may run gunicorns too
         [
-            sys.executable,
-            "-m",
-            "gunicorn",
+            *counted("gunicorn"),
             "-c",
             "config/gunicorn.conf.py",
             "--no-control-socket",
@@ -100,7 +127,7 @@ def gunicorn(env: dict[str, str], workers: int = 2) -> Iterator[int]:
             time.sleep(0.2)
         else:
             raise RuntimeError(f"gunicorn did not answer within 30 s; see {log.name}")
-        yield port
+        yield port, process.pid
     finally:
         process.terminate()
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -201,8 +228,10 @@ def wrk_load(
 
     rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
     errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    done = re.search(r"(\d+) requests in", output)
     return {
         "tool": "wrk",
+        "requests": int(done.group(1)) if done else 0,
         "requests_per_s": float(rate.group(1)) if rate else float("nan"),
         "p50_ms": ms("50"),
         "p90_ms": ms("90"),
@@ -241,6 +270,8 @@ def thread_load(
         thread.join()
     elapsed = time.monotonic() - started
     return {
+        "tool": "python client",
+        "requests": len(timings),
         "requests_per_s": round(len(timings) / elapsed, 1),
         "statuses": statuses,
         **summary(timings),
@@ -281,8 +312,8 @@ class WebhookReceiver:
 @contextlib.contextmanager
 def rq_worker(env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
     """The hub's rq worker (as production runs it) for the length of the block."""
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "referral_hub.worker"],
+    worker = subprocess.Popen(  # noqa: S603 - our own fixed command
+        counted("referral_hub.worker"),
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -293,3 +324,87 @@ def rq_worker(env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
     finally:
         worker.terminate()
         worker.wait(timeout=15)
+
+
+# servers other work on this machine uses as well: shown, but apart from the hub's total
+SHARED = {"redis", "postgres background"}
+
+
+def hub_processes(
+    database_url: str, web_pid: int, worker_pid: int | None = None
+) -> dict[str, PidFinder]:
+    """Every process an act can spend CPU in, by role (see bench/meter.py)."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url)
+    groups = {"web": process_tree(web_pid)}
+    if worker_pid is not None:
+        groups["worker"] = process_tree(worker_pid)
+    groups["postgres"] = postgres_backends(str(url.database), url.username or "postgres")
+    groups["redis"] = redis_server()
+    groups["postgres background"] = postgres_background()
+    groups["client"] = own_process()
+    return groups
+
+
+@contextlib.contextmanager
+def measure(
+    groups: dict[str, PidFinder], env: dict[str, str]
+) -> Iterator[tuple[CpuReading, TripReading]]:
+    """CPU per process group and round trips per server, for the length of the block."""
+    with cpu_meter(groups) as cpu, round_trips(env["BENCH_COUNTER_DIR"]) as trips:
+        yield cpu, trips
+
+
+def idle_cost(groups: dict[str, PidFinder], env: dict[str, str], seconds: float = 3.0) -> Any:
+    """What the processes spend doing nothing (rq's polling, gunicorn's heartbeat, other
+    users of the shared servers), per second: the floor under every per-act figure."""
+    with measure(groups, env) as (cpu, trips):
+        time.sleep(seconds)
+    figures = per_act(cpu, trips, 1, SHARED)
+    figures["seconds"] = seconds
+    for key in ("cpu_ms", "round_trips"):
+        figures[key] = {k: round(v / seconds, 2) for k, v in figures[key].items()}
+    figures["round_trips_by_group"] = {
+        group: {k: round(v / seconds, 2) for k, v in counts.items()}
+        for group, counts in figures["round_trips_by_group"].items()
+    }
+    figures["acts"] = 0
+    return figures
+
+
+def load_with_cost(
+    port: int,
+    headers: dict[str, str],
+    paths: list[str],
+    seconds: float,
+    connections: int,
+    groups: dict[str, PidFinder],
+    env: dict[str, str],
+) -> dict[str, Any]:
+    """A throughput run (wrk when installed) with its CPU and round trips per request."""
+    with measure(groups, env) as (cpu, trips):
+        load = wrk_load(port, headers, paths, seconds, connections) or thread_load(
+            port, headers, paths, seconds, connections
+        )
+    load["per_request"] = per_act(cpu, trips, max(1, load["requests"]), SHARED)
+    return load
+
+
+def say_cost(label: str, figures: dict[str, Any]) -> None:
+    """One line: CPU ms per act, per group, and round trips per act."""
+    parts = "  ".join(f"{name} {value:.2f}" for name, value in figures["cpu_ms"].items())
+    total = " ".join(f"{server} {n:.1f}" for server, n in figures["round_trips"].items())
+    trips = (
+        total
+        + "; "
+        + "  ".join(
+            f"{group}: " + " ".join(f"{server} {n:.1f}" for server, n in counts.items())
+            for group, counts in figures["round_trips_by_group"].items()
+        )
+    )
+    say(
+        f"{label}: CPU {figures['cpu_ms_total']:.2f} ms per act "
+        f"({figures['cpu_ms_total_with_shared']:.2f} with shared servers) [{parts}]; "
+        f"round trips [{trips}]"
+    )

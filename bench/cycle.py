@@ -2,9 +2,14 @@
 
 Each cycle is four real API calls: create a client, send her a referral, the receiver
 accepts (a bed is held), the receiver confirms arrival. It runs against gunicorn (2
-workers) with one rq worker delivering webhooks to a receiver on loopback, and prints
-cycles per second, p50/p95 per step, and commit→webhook latency (accept answered →
-`referral.accepted` received), with /healthz on the same stack as the baseline.
+workers) with one rq worker delivering webhooks to a receiver on loopback.
+
+First figure: CPU milliseconds per cycle in every process involved (gunicorn master and
+workers, the rq worker, the PostgreSQL backends serving the run; Redis and the cluster's
+own processes shown apart, being shared) and round trips per cycle to PostgreSQL and
+Redis, beside the same figures for one GET /healthz in the same run. Then, as secondary
+figures: cycles per second, p50/p95 per step, and commit→webhook latency (accept answered
+→ `referral.accepted` received).
 """
 
 from __future__ import annotations
@@ -27,18 +32,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (
     DEFAULT_DATABASE,
+    SHARED,
     Client,
     WebhookReceiver,
     bench_environment,
-    gunicorn,
+    hub_processes,
+    idle_cost,
+    load_with_cost,
+    measure,
     percentile,
     rq_worker,
     say,
+    say_cost,
+    served,
     summary,
-    thread_load,
     write_result,
-    wrk_load,
 )
+from bench.meter import per_act
 from bench.search import ensure_directory
 
 STEPS = ("create client", "send", "accept", "confirm arrival")
@@ -178,6 +188,13 @@ def run_cycles(
     }
 
 
+def wait_for_webhooks(sink: WebhookReceiver, referrals: dict[str, float], seconds: float) -> None:
+    """Until every accepted referral's webhook has arrived (or the time is up)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not all(r in sink.first_arrival for r in referrals):
+        time.sleep(0.02)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -185,6 +202,7 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--warm-up", type=float, default=2.0, help="seconds, not measured")
     options = parser.parse_args()
 
     instance = tempfile.mkdtemp(prefix="bench-instance-")
@@ -192,17 +210,22 @@ def main() -> None:
     env = bench_environment(options.database_url, instance)
     sink = WebhookReceiver()
     world = setup(sink.url)
-    with rq_worker(env), gunicorn(env, workers=2) as port:
+    with rq_worker(env) as worker, served(env, workers=2) as (port, web_pid):
+        groups = hub_processes(options.database_url, web_pid, worker.pid)
         tokens = {
             "sender": token(port, world["sender"]),
             "receiver": token(port, world["receiver"]),
         }
+        # warm-up: pools filled, caches and lazy imports done in every process
+        warm = run_cycles(port, tokens, world["service_id"], options.warm_up, options.threads)
+        wait_for_webhooks(sink, warm["accepted_at"], 30)
+        idle = idle_cost(groups, env)
         say(f"running cycles with {options.threads} threads for {options.seconds:.0f} s …")
-        run = run_cycles(port, tokens, world["service_id"], options.seconds, options.threads)
-        time.sleep(2)  # let the last webhooks land
-        health = wrk_load(port, {}, ["/healthz"], 5, 16) or thread_load(
-            port, {}, ["/healthz"], 5, 16
-        )
+        with measure(groups, env) as (cpu, trips):
+            run = run_cycles(port, tokens, world["service_id"], options.seconds, options.threads)
+            wait_for_webhooks(sink, run["accepted_at"], 30)
+        cost = per_act(cpu, trips, max(1, run["cycles"]), SHARED)
+        health = load_with_cost(port, {}, ["/healthz"], 5, 16, groups, env)
     latencies = [
         (sink.first_arrival[referral] - answered) * 1000
         for referral, answered in run["accepted_at"].items()
@@ -210,6 +233,9 @@ def main() -> None:
     ]
     rate = run["cycles"] / run["seconds"]
     result = {
+        "per_cycle": cost,
+        "per_healthz": health["per_request"],
+        "idle_per_s": idle,
         "cycles_per_s": round(rate, 1),
         "cycles": run["cycles"],
         "errors": dict(Counter(run["errors"])),
@@ -223,6 +249,9 @@ def main() -> None:
         "healthz_per_s": health["requests_per_s"],
     }
     say("")
+    say_cost("per cycle", cost)
+    say_cost("per /healthz (same run)", health["per_request"])
+    say_cost("idle, per second", idle)
     failed = ", ".join(f"{count} x {what}" for what, count in result["errors"].items())
     say(f"cycles: {run['cycles']} in {run['seconds']:.1f} s = {rate:.1f}/s")
     if failed:

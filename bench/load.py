@@ -1,5 +1,8 @@
 """Mixed load run: `python bench/load.py` (PostgreSQL + Redis, one command).
 
+Its first figure is CPU milliseconds and round trips per request of the mix, in every
+process (bench/meter.py).
+
 A fixed-length run of what agencies do all day — 80 % searches and reads, the rest
 capacity updates and referral moves (send, accept, decline, withdraw, arrival) — from
 several client threads against gunicorn (2 workers) with one rq worker delivering
@@ -31,16 +34,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (
     DEFAULT_DATABASE,
+    SHARED,
     Client,
     WebhookReceiver,
     bench_environment,
-    gunicorn,
+    hub_processes,
+    measure,
     rq_worker,
     say,
+    say_cost,
+    served,
     summary,
     write_result,
 )
 from bench.cycle import token
+from bench.meter import per_act
 from bench.search import ensure_directory
 
 # kind of request → share of the mix
@@ -326,13 +334,15 @@ def main() -> None:
     env = bench_environment(options.database_url, instance)
     sink = WebhookReceiver()
     world = setup(sink.url)
-    with rq_worker(env), gunicorn(env, workers=2) as port:
+    with rq_worker(env) as worker, served(env, workers=2) as (port, web_pid):
+        groups = hub_processes(options.database_url, web_pid, worker.pid)
         tokens = {
             "sender": token(port, world["sender"]),
             "shelter": token(port, world["shelter"]),
         }
         say(f"mixed load, {options.threads} threads for {options.seconds:.0f} s …")
-        run = run_mix(port, tokens, world, options.seconds, options.threads)
+        with measure(groups, env) as (cpu, trips):
+            run = run_mix(port, tokens, world, options.seconds, options.threads)
         say("checking invariants …")
         problems = invariants(world, run["referrals"], sink, wait=30)
     total = sum(len(values) for values in run["timings"].values())
@@ -343,6 +353,7 @@ def main() -> None:
         problems.append(f"5xx answers: {server_errors}")
     others = {k: n for k, n in run["statuses"].items() if not k.rsplit(" ", 1)[1].startswith("2")}
     result = {
+        "per_request": per_act(cpu, trips, max(1, total), SHARED),
         "requests": total,
         "requests_per_s": round(total / run["seconds"], 1),
         "referrals": len(run["referrals"]),
@@ -352,6 +363,7 @@ def main() -> None:
     }
     say("")
     rate, count = result["requests_per_s"], len(run["referrals"])
+    say_cost("per request of the mix", result["per_request"])
     say(f"{total:,} requests in {run['seconds']:.1f} s = {rate}/s; {count} referrals")
     for kind, figures in result["kinds"].items():
         p50, p95 = figures["p50_ms"], figures["p95_ms"]

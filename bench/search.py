@@ -1,6 +1,9 @@
 """Search benchmark: `python bench/search.py` (PostgreSQL; 10,000 services by default).
 
 Measures, in one run, on one machine:
+  0. CPU milliseconds per search in every process involved (gunicorn, the PostgreSQL
+     backend; Redis and the cluster's own processes shown apart, being shared) and round
+     trips per search, beside the same for one GET /healthz, both one request at a time;
   1. each query of a realistic mix as raw SQL through psycopg (the very statement the hub
      runs, values inlined) — the baseline;
   2. the same queries through the full HTTP stack (gunicorn, 2 workers, bearer token,
@@ -27,15 +30,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (
     DEFAULT_DATABASE,
+    SHARED,
     Client,
     bench_environment,
-    gunicorn,
+    hub_processes,
+    idle_cost,
+    load_with_cost,
+    measure,
     say,
+    say_cost,
+    served,
     summary,
-    thread_load,
     write_result,
-    wrk_load,
 )
+from bench.meter import per_act
 
 # what intake workers ask: a category or two, free now, near, often a language or group
 QUERIES: dict[str, dict[str, Any]] = {
@@ -226,28 +234,43 @@ def main() -> None:
     raw: dict[str, list[float]] = {}
     for name, query in QUERIES.items():
         raw[name] = measure_raw(options.database_url, raw_sql(query), options.rounds)
-    with gunicorn(env, workers=2) as port:
+    with served(env, workers=2) as (port, web_pid):
+        groups = hub_processes(options.database_url, web_pid)
         token = make_token(port)
         say("HTTP, one request at a time …")
         http_all: list[float] = []
-        for name, query in QUERIES.items():
-            timings, errors = measure_http(port, token, path_for(query), options.rounds)
-            http_all += timings
-            entry = {"raw": summary(raw[name]), "http": summary(timings), "errors": errors}
-            entry["ratio_p50"] = round(entry["http"]["p50_ms"] / entry["raw"]["p50_ms"], 2)
-            result["queries"][name] = entry
+        for query in QUERIES.values():  # warm-up: every shape's statement built once
+            measure_http(port, token, path_for(query), 5)
+        result["idle_per_s"] = idle_cost(groups, env)
+        with measure(groups, env) as (cpu, trips):
+            requests = 0
+            for name, query in QUERIES.items():
+                timings, errors = measure_http(port, token, path_for(query), options.rounds)
+                requests += options.rounds + 20
+                http_all += timings
+                entry = {"raw": summary(raw[name]), "http": summary(timings), "errors": errors}
+                entry["ratio_p50"] = round(entry["http"]["p50_ms"] / entry["raw"]["p50_ms"], 2)
+                result["queries"][name] = entry
+        result["per_search"] = per_act(cpu, trips, requests, SHARED)
+        with measure(groups, env) as (cpu, trips):
+            measure_http(port, token, "/healthz", requests - 20)
+        result["per_healthz"] = per_act(cpu, trips, requests, SHARED)
         result["http_all"] = summary(http_all)
         say(f"throughput, {options.clients} connections for {options.seconds:.0f} s each …")
         paths = [path_for(query) for query in QUERIES.values()]
         auth = {"Authorization": f"Bearer {token}"}
         seconds, clients = options.seconds, options.clients
-        result["search_load"] = wrk_load(port, auth, paths, seconds, clients) or thread_load(
-            port, auth, paths, seconds, clients
-        )
-        result["healthz_load"] = wrk_load(port, {}, ["/healthz"], seconds, clients) or thread_load(
-            port, {}, ["/healthz"], seconds, clients
+        result["search_load"] = load_with_cost(port, auth, paths, seconds, clients, groups, env)
+        result["healthz_load"] = load_with_cost(
+            port, {}, ["/healthz"], seconds, clients, groups, env
         )
 
+    say("")
+    say_cost("per search, one at a time", result["per_search"])
+    say_cost("per /healthz, one at a time", result["per_healthz"])
+    say_cost("per search under load", result["search_load"]["per_request"])
+    say_cost("per /healthz under load", result["healthz_load"]["per_request"])
+    say_cost("idle, per second", result["idle_per_s"])
     say("")
     say(f"{'query':<24} {'raw p50':>8} {'raw p95':>8} {'http p50':>9} {'http p95':>9} {'ratio':>6}")
 

@@ -87,6 +87,10 @@ IDEMPOTENCY_IN_FLIGHT_SECONDS = 300
 # --- Identity and access -------------------------------------------------------------
 # Lifetime of OAuth access tokens issued to agency systems (client credentials).
 ACCESS_TOKEN_SECONDS = 900
+# Each web process remembers a checked token this long instead of reading it on every
+# call. A token revoked, or its client or agency suspended, through another process still
+# works here for at most this long; in the process that did it, not at all. 0 turns it off.
+BEARER_CACHE_SECONDS = 5
 
 # Staff sessions: ended after this long without a request, and this long after sign-in.
 SESSION_IDLE_MINUTES = 30

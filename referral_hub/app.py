@@ -16,6 +16,8 @@ from referral_hub.core.actor import ANONYMOUS
 from referral_hub.core.connection import CloseAfterRefusedBody
 from referral_hub.core.db import install_sqlite_pragmas, transaction
 from referral_hub.core.http import read_json_body, refuse_unknown_query
+from referral_hub.core.lazy_begin import begin_before_first_write, start_outside_a_transaction
+from referral_hub.core.liveness import replace_dropped_connections
 from referral_hub.core.logging import configure_logging
 from referral_hub.core.problems import register_error_handlers
 from referral_hub.core.requestid import accept_or_make, current_request_id
@@ -59,6 +61,9 @@ def build_app(overrides: dict[str, Any] | None = None) -> HubFlask:
         for engine in db.engines.values():
             if engine.dialect.name == "sqlite":
                 install_sqlite_pragmas(engine)
+            elif engine.dialect.name == "postgresql":
+                replace_dropped_connections(engine)
+                begin_before_first_write(engine)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     api.init_app(app)
     csrf.init_app(app)
@@ -106,10 +111,18 @@ def _json_logs(app: Flask) -> bool:
     return value is True or str(value).lower() in ("1", "true", "yes", "on")
 
 
+def _starts_outside_a_transaction(path: str) -> bool:
+    """Not static files and the liveness probe (no database for them), nor the readiness
+    probe: a database that is down must reach its own check, which names it in the answer."""
+    return not path.startswith("/static/") and path not in ("/healthz", "/readyz")
+
+
 def _install_request_lifecycle(app: Flask) -> None:
     @app.before_request
     def _start() -> Response | None:
         g.started = time.perf_counter()
+        if request.method in ("GET", "HEAD") and _starts_outside_a_transaction(request.path):
+            start_outside_a_transaction(db.session)
         g.request_id = accept_or_make(request.headers.get("X-Request-Id"))
         g.request_id_token = current_request_id.set(g.request_id)
         read_json_body()

@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 
 from referral_hub.audit.models import AuditEvent
 from referral_hub.auth.models import AccessToken
@@ -210,6 +210,54 @@ def test_suspending_the_agency_refuses_its_tokens_at_once(
         auth=(system["id"], system["secret"]),
     )
     assert again.status_code == 401
+
+
+@pytest.mark.parametrize("change", ["token revoked", "client turned off", "agency suspended"])
+def test_a_revocation_made_by_another_process_bites_within_the_cache_seconds(
+    app: Any, client: Any, session: Any, system: dict[str, Any], change: str
+) -> None:
+    """The stated bound: a web process remembers a checked token for BEARER_CACHE_SECONDS,
+    so a change committed by *another* process (written here straight to the database, as
+    that process's commit would look from this one) passes until then and never after.
+    The process that makes the change refuses at once (the tests above)."""
+    from referral_hub.agencies.models import Agency, AgencyStatus
+    from referral_hub.auth.models import ApiClient, digest
+
+    seconds = app.config["BEARER_CACHE_SECONDS"]
+    assert seconds > 0
+    access = factories.token(client, system["id"], system["secret"])
+    elsewhere = {
+        "token revoked": update(AccessToken)
+        .where(AccessToken.token_hash == digest(access))
+        .values(revoked_at=clock.now()),
+        "client turned off": update(ApiClient)
+        .where(ApiClient.client_id == system["id"])
+        .values(is_active=False),
+        "agency suspended": update(Agency)
+        .where(Agency.id == system["agency"].id)
+        .values(status=AgencyStatus.SUSPENDED),
+    }[change]
+    with clock.frozen_at(clock.now()) as frozen:
+        assert client.get("/api/v1/agencies", headers=bearer(access)).status_code == 200
+        session.execute(elsewhere)
+        frozen.advance(timedelta(seconds=seconds) - timedelta(milliseconds=1))
+        assert client.get("/api/v1/agencies", headers=bearer(access)).status_code == 200
+        frozen.advance(timedelta(milliseconds=1))
+        assert client.get("/api/v1/agencies", headers=bearer(access)).status_code == 401
+
+
+def test_a_revocation_here_empties_this_process_memory_on_commit(
+    client: Any, system: dict[str, Any]
+) -> None:
+    access = factories.token(client, system["id"], system["secret"])
+    other = factories.token(client, system["id"], system["secret"])
+    assert client.get("/api/v1/agencies", headers=bearer(other)).status_code == 200
+    revoke = client.post(
+        "/oauth/revoke", data={"token": other}, auth=(system["id"], system["secret"])
+    )
+    assert revoke.status_code == 200
+    assert client.get("/api/v1/agencies", headers=bearer(other)).status_code == 401
+    assert client.get("/api/v1/agencies", headers=bearer(access)).status_code == 200
 
 
 def test_the_sixth_failed_client_authentication_in_a_minute_is_429(

@@ -16,6 +16,7 @@ from referral_hub.agencies.service import check_new_password, get_agency, passwo
 from referral_hub.audit import service as audit
 from referral_hub.auth import codes
 from referral_hub.auth.models import AccessToken, ApiClient
+from referral_hub.auth.oauth import forget_checked_bearers
 from referral_hub.auth.service import may_administer
 from referral_hub.auth.sessions import end_sessions_of
 from referral_hub.core import clock
@@ -162,6 +163,7 @@ def set_agency_status(actor: Actor, agency_id: uuid.UUID, status: AgencyStatus) 
     if agency.status == status:
         return agency
     agency.status = status
+    forget_checked_bearers()  # its systems' tokens read afresh, whichever way it went
     if status == AgencyStatus.SUSPENDED:
         for user_id in db.session.scalars(select(User.id).where(User.agency_id == agency.id)):
             end_sessions_of(user_id)

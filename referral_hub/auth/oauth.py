@@ -19,15 +19,17 @@ from authlib.oauth2.rfc6749 import InvalidScopeError, grants
 from authlib.oauth2.rfc6750 import BearerTokenValidator
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
-from flask import Flask
+from flask import Flask, current_app
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload
 
 from referral_hub.agencies.models import Agency, AgencyStatus
 from referral_hub.audit import service as audit
+from referral_hub.auth.bearer_cache import BearerCache
 from referral_hub.auth.models import SCOPES, AccessToken, ApiClient, digest
 from referral_hub.core import clock
 from referral_hub.core.actor import Actor, ActorKind
+from referral_hub.core.db import after_commit
 from referral_hub.extensions import db
 
 CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
@@ -101,6 +103,7 @@ class Revocation(RevocationEndpoint):
     def revoke_token(self, token: AccessToken, request: Any) -> None:
         if token.revoked_at is None:
             token.revoked_at = clock.now()
+            forget_checked_bearers()
             audit.record(
                 client_actor(token.client),
                 "auth.token_revoked",
@@ -171,12 +174,18 @@ _BEARER = (
 
 
 def lookup_bearer(token_string: str) -> BearerView | None:
+    """The token's row, from this process's short memory when it was read moments ago."""
     if not token_string or len(token_string) > 512:
         return None
-    row = db.session.connection().execute(_BEARER, {"token_hash": digest(token_string)}).first()
+    token_hash = digest(token_string)
+    checked: BearerCache[BearerView] = current_app.extensions["hub_bearer_cache"]
+    view = checked.get(token_hash)
+    if view is not None:
+        return view
+    row = db.session.connection().execute(_BEARER, {"token_hash": token_hash}).first()
     if row is None:
         return None
-    return BearerView(
+    view = BearerView(
         row.scope,
         row.expires_at,
         row.revoked_at,
@@ -185,6 +194,14 @@ def lookup_bearer(token_string: str) -> BearerView | None:
         row.is_active,
         row.status == AgencyStatus.ACTIVE,
     )
+    checked.put(token_hash, view)
+    return view
+
+
+def forget_checked_bearers() -> None:
+    """Call where a token is revoked or a client or agency suspended: once that commits,
+    this process reads every token afresh (other processes within BEARER_CACHE_SECONDS)."""
+    after_commit(db.session, current_app.extensions["hub_bearer_cache"].clear)
 
 
 class HashedBearerValidator(BearerTokenValidator):
@@ -209,3 +226,6 @@ def init_app(app: Flask) -> None:
     server.register_endpoint(Revocation)
     server.register_endpoint(Introspection)
     app.extensions["hub_oauth_server"] = server
+    app.extensions["hub_bearer_cache"] = BearerCache[BearerView](
+        float(app.config["BEARER_CACHE_SECONDS"])
+    )

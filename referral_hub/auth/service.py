@@ -24,7 +24,7 @@ from referral_hub.agencies.service import find_user_by_email, get_agency, passwo
 from referral_hub.audit import service as audit
 from referral_hub.auth import codes, ratelimit
 from referral_hub.auth.models import SCOPES, AccessToken, ApiClient, digest
-from referral_hub.auth.oauth import BearerView, protector
+from referral_hub.auth.oauth import BearerView, forget_checked_bearers, protector
 from referral_hub.core import clock, crypto
 from referral_hub.core.actor import ANONYMOUS, Actor, ActorKind, user_actor
 from referral_hub.core.errors import (
@@ -369,6 +369,7 @@ def revoke_api_client(actor: Actor, agency_id: uuid.UUID, client_pk: uuid.UUID) 
         .where(AccessToken.client_pk == client.id, AccessToken.revoked_at.is_(None))
         .values(revoked_at=clock.now())
     )
+    forget_checked_bearers()
     audit.record(actor, "api_client.revoked", client)
     return client
 

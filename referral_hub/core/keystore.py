@@ -61,8 +61,12 @@ def _prepare(bind: Engine | Connection) -> None:
             raise
 
 
-def _session() -> Session:
-    """A session of its own on the key store, its one table created where missing."""
+def _session(one_statement: bool = False) -> Session:
+    """A session of its own on the key store, its one table created where missing.
+
+    `one_statement`: the work is a single statement, so on PostgreSQL it runs in autocommit,
+    atomic all the same, without a BEGIN and a COMMIT (or ROLLBACK) round trip around it.
+    """
     from referral_hub.extensions import db
 
     bind = db.engines[BIND]
@@ -70,7 +74,10 @@ def _session() -> Session:
         _prepare(bind)
         if isinstance(bind, Engine):
             _ready.add(bind)
-    return Session(bind=bind, join_transaction_mode="create_savepoint")
+    session = Session(bind=bind, join_transaction_mode="create_savepoint")
+    if one_statement and isinstance(bind, Engine) and bind.dialect.name == "postgresql":
+        session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    return session
 
 
 def _note_use(client_id: uuid.UUID) -> None:
@@ -89,13 +96,14 @@ def used_in_request() -> list[uuid.UUID]:
 
 def put(client_id: uuid.UUID, wrapped_key: bytes, kek_id: str) -> None:
     _note_use(client_id)
-    with _session() as session, session.begin():
+    with _session(one_statement=True) as session:
         session.add(ClientKey(client_id=client_id, wrapped_key=wrapped_key, kek_id=kek_id))
+        session.commit()
 
 
 def get(client_id: uuid.UUID) -> tuple[bytes, str] | None:
     _note_use(client_id)
-    with _session() as session:
+    with _session(one_statement=True) as session:
         row = session.get(ClientKey, client_id)
         return (row.wrapped_key, row.kek_id) if row is not None else None
 
