@@ -35,7 +35,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import DEFAULT_DATABASE, say, write_result
-from bench.process_cpu import cpu_seconds, round_trips
+from bench.meter import cpu_seconds
+from bench.meter import libpq_round_trips as round_trips
 from bench.search import ensure_directory
 
 PLENTY = 1_000_000_000

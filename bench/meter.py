@@ -55,6 +55,30 @@ def _sample(pid: int) -> _Sample | None:
     )
 
 
+def cpu_seconds(pid: int, *, with_reaped_children: bool = False) -> float:
+    """CPU (user + system) a process has used so far, optionally with its reaped children;
+    0 once it is gone. For benches that read single processes instead of groups."""
+    sample = _sample(pid)
+    if sample is None:
+        return 0.0
+    ticks = sample.own + (sample.children if with_reaped_children else 0)
+    return ticks * TICK_MS / 1000
+
+
+def children_of(pid: int) -> list[int]:
+    """Live child processes (a forking worker's work horse)."""
+    return [child for child in _all_pids() if (_sample(child) or _NO_PARENT).parent == pid]
+
+
+_NO_PARENT = _Sample(parent=-1, own=0, children=0)
+
+
+def libpq_round_trips(trace_text: str) -> int:
+    """Times a client waited for the server in a libpq protocol trace: one ReadyForQuery
+    ends each Query or Sync."""
+    return sum(1 for line in trace_text.splitlines() if line.startswith("B\t5\tReadyForQuery"))
+
+
 def _snapshot(pids: list[int]) -> dict[int, _Sample]:
     samples = {pid: _sample(pid) for pid in pids}
     return {pid: sample for pid, sample in samples.items() if sample is not None}

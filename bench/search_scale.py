@@ -33,7 +33,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import DEFAULT_DATABASE, say, summary, write_result
-from bench.process_cpu import cpu_seconds
+from bench.meter import cpu_seconds
 from bench.search import QUERIES, ensure_directory
 
 SIZES = {"10k": 10_000, "50k": 50_000}

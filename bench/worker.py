@@ -52,37 +52,12 @@ from bench.common import (
     say,
     write_result,
 )
+from bench.meter import children_of, cpu_seconds
 from bench.search import ensure_directory
 
 MODES = ("rq-fork", "rq-simple", "batch")
 WORKER_APPLICATION = "hub-bench-worker"
 DEFAULT_DATABASE = "postgresql+psycopg://postgres@127.0.0.1:5432/bench_worker"
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-# ---------------------------------------------------------------- CPU from /proc
-
-
-def process_cpu(pid: int) -> float:
-    """Seconds of CPU a process and its reaped children have used (utime, stime, cutime,
-    cstime); 0 when it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return sum(int(value) for value in fields[11:15]) / TICK
-
-
-def children_of(pid: int) -> list[int]:
-    """Live child processes (a forking worker's work horse), found through /proc."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        with contextlib.suppress(OSError):
-            if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
 
 
 class PrivateRedis:
@@ -118,7 +93,7 @@ class PrivateRedis:
         return int(self.client.info("stats")["total_commands_processed"])
 
     def cpu(self) -> float:
-        return process_cpu(self.process.pid)
+        return cpu_seconds(self.process.pid, with_reaped_children=True)
 
     def close(self) -> None:
         self.process.terminate()
@@ -366,8 +341,8 @@ class Meter:
         backends = self.backends()
         counts = json.loads(self.counts.read_text()) if self.counts.exists() else {}
         return {
-            "worker": sum(process_cpu(pid) for pid in pids),
-            "postgres": {pid: process_cpu(pid) for pid in backends},
+            "worker": sum(cpu_seconds(pid, with_reaped_children=True) for pid in pids),
+            "postgres": {pid: cpu_seconds(pid, with_reaped_children=True) for pid in backends},
             "redis": self.redis.cpu(),
             "redis_commands": self.redis.commands(),
             "sql": counts,
