@@ -34,6 +34,10 @@ REASONS = {
     "duplicate": "a sequence number appears twice",
     "truncated": "events from this point on are missing (a trusted head or checkpoint is later)",
     "anchor": "the chain hash differs from the trusted head at this sequence number",
+    "verified": (
+        "the chain hash differs from what an earlier check verified at this sequence number:"
+        " events up to here were altered and re-hashed since"
+    ),
     "checkpoint": (
         "the chain hash differs from a signed checkpoint at this sequence number: events up to"
         " here were altered and re-hashed by someone without the signing key"
@@ -137,12 +141,14 @@ def walk(
     start_chain: str = GENESIS,
     anchors: Mapping[int, tuple[str, str]] | None = None,
     stop_before: int | None = None,
+    resumed: bool = False,
 ) -> Verification:
     """Walk the chain in the order given and stop at the first problem.
 
     `anchors` maps a trusted seq to (chain hash, the reason to give if it differs).
     `start_seq`/`start_chain` resume from a trusted checkpoint instead of the beginning.
     `stop_before` ends the walk early (a problem already known at that seq wins anyway).
+    `resumed` continues a walk another pass began (its first event is not the first seen).
     One pass, constant memory: a missing event is told from a reordered one by looking
     ahead only when the sequence breaks.
     """
@@ -157,7 +163,7 @@ def walk(
         )
 
     iterator = iter(records)
-    first = True
+    first = not resumed
     for record in iterator:
         if stop_before is not None and expected >= stop_before:
             break
@@ -174,16 +180,16 @@ def walk(
             return bad(seq, "malformed")
         leaf_raw = sha256(b"\x00" + record.hashed).digest()
         if leaf_raw.hex() != record.leaf:
-            return bad(seq, "content" if _is_hash(record.leaf) else "malformed")
+            return bad(seq, "content" if is_hash(record.leaf) else "malformed")
         if record.prev != previous:
-            if not _is_hash(record.prev):
+            if not is_hash(record.prev):
                 return bad(seq, "malformed")
             # this event is intact but names another predecessor: the predecessor was
             # re-hashed after the fact (or, for the very first event, the start is wrong)
             return bad(seq if first else seq - 1, "chain" if first else "rechained")
         previous_raw = sha256(previous_raw + leaf_raw).digest()
         if previous_raw.hex() != record.chain:
-            return bad(seq, "chain" if _is_hash(record.chain) else "malformed")
+            return bad(seq, "chain" if is_hash(record.chain) else "malformed")
         anchor = anchors.get(seq)
         if anchor is not None:
             seen_anchors.append(seq)
@@ -209,7 +215,7 @@ def _take_until(records: Iterable[Record], wanted: int, limit: int = 64) -> list
     return taken
 
 
-def _is_hash(value: Any) -> bool:
+def is_hash(value: Any) -> bool:
     """Checked only when a comparison fails, to tell a malformed field from a wrong one."""
     return (
         isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)

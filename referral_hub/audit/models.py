@@ -115,3 +115,26 @@ class AuditSigningKey(Base):
     key_id: Mapped[str] = mapped_column(String(16), primary_key=True)
     public_key: Mapped[str] = mapped_column(String(64))  # base64 of the raw 32 bytes
     first_used_at: Mapped[datetime]
+
+
+class AuditVerification(Base):
+    """A successful check of the stored chain: everything up to `seq` re-hashed to `chain_hash`.
+
+    The online check starts from the newest of these instead of from the first event, so
+    its cost follows the events added since, not the chain's length. Append-only, like
+    the checkpoints; `full` tells a whole-chain check from one that started at an earlier
+    verified point.
+    """
+
+    __tablename__ = "audit_verification"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    seq: Mapped[int] = mapped_column(BigInteger, index=True)
+    chain_hash: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime]
+    full: Mapped[bool]
+    from_seq: Mapped[int] = mapped_column(BigInteger)
+    events_checked: Mapped[int] = mapped_column(BigInteger)
+
+    def __repr__(self) -> str:
+        return f"<AuditVerification {self.seq} full={self.full}>"
