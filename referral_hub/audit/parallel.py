@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from referral_hub.audit.chain import REASONS, Verification, is_hash, walk
-from referral_hub.audit.verify import Plan, event_lines, read_event, walk_plan
+from referral_hub.audit.verify import Plan, event_lines, read_event, records, walk_plan
 
 SEGMENTS_PER_PROCESS = 4  # more, smaller segments: a failure is resumed nearer to it
 MIN_BYTES_PER_PROCESS = 4 << 20  # below this a worker costs more than it saves
@@ -130,7 +130,9 @@ def walk_file(
             if not (segment.ok and (segment.first_seq, segment.first_prev) == (expected, previous)):
                 pool.shutdown(wait=False, cancel_futures=True)  # the rest is walked here
                 lines = event_lines(path, start=segment.start)
-                rest = walk_plan(plan, lines, start=(expected, previous) if checked else None)
+                rest = walk_plan(
+                    plan, records(lines), start=(expected, previous) if checked else None
+                )
                 return _after(rest, checked, anchors_seen)
             expected, previous = segment.end_seq + 1, segment.end_chain
             checked += segment.events

@@ -13,15 +13,17 @@ Each successful check records where it ended, so the next one resumes there.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import select
 
 from referral_hub.audit import checkpoints
 from referral_hub.audit import service as audit
+from referral_hub.audit.chain import record_of
 from referral_hub.audit.models import AuditCheckpoint, AuditVerification
-from referral_hub.audit.verify import Report, check, event_line
+from referral_hub.audit.verify import Report, conclude, settle, walk_plan
 from referral_hub.core import clock
 from referral_hub.extensions import db
 
@@ -43,8 +45,8 @@ def verify_stored(
     head = audit.head()
     anchor = None if full else last_verified()
     if anchor is None or anchor.seq > head[0]:
-        report = check(
-            _lines(audit.iter_documents(), progress),
+        report = check_documents(
+            _counted(audit.iter_documents(), progress),
             _checkpoints_from(1),
             checkpoints.trusted_keys(),
             head=head,
@@ -53,8 +55,8 @@ def verify_stored(
     documents = audit.iter_documents(after_seq=anchor.seq - 1)
     first = next(documents, None)  # the verified event itself: its `prev` starts the walk
     started = first is not None and first["seq"] == anchor.seq
-    report = check(
-        _lines(itertools.chain([first] if first else [], documents), progress),
+    report = check_documents(
+        _counted(itertools.chain([first] if first else [], documents), progress),
         _checkpoints_from(anchor.seq),
         checkpoints.trusted_keys(),
         head=head,
@@ -65,13 +67,25 @@ def verify_stored(
     return _remember(report, full=False, from_seq=anchor.seq)
 
 
-def _lines(
+def check_documents(
+    documents: Iterable[dict[str, Any]],
+    checkpoints: Sequence[Mapping[str, Any]],
+    keys: Mapping[str, Ed25519PublicKey],
+    **options: Any,
+) -> Report:
+    """The verifier's `check` over event documents rather than export lines (no line to
+    build and read back: each document is hashed as the export would hold it)."""
+    settled = settle(checkpoints, keys, **options)
+    return conclude(settled, walk_plan(settled, (record_of(d) for d in documents)))
+
+
+def _counted(
     documents: Iterable[dict[str, Any]], progress: Callable[[int], None] | None
-) -> Iterator[bytes]:
+) -> Iterator[dict[str, Any]]:
     for count, document in enumerate(documents, start=1):
         if progress is not None and count % 10_000 == 0:
             progress(count)
-        yield event_line(document)
+        yield document
 
 
 def _checkpoints_from(seq: int) -> list[dict[str, Any]]:

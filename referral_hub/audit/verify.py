@@ -67,14 +67,15 @@ def json_line(kind: str, body: Mapping[str, Any]) -> bytes:
 
 def read_event(line: bytes) -> Record:
     """The walk's view of an event line: the fast slice, or a parse when laid out otherwise."""
-    line = line.rstrip(b"\r\n")
+    if not line.endswith(b"}\n"):  # the usual ending, checked without copying the line
+        line = line.rstrip(b"\r\n") + b"\n"
     if (
         line.startswith(_LEAF_OPEN)
         and line[_CHAIN_AT : _CHAIN_AT + len(_CHAIN_OPEN)] == _CHAIN_OPEN
         and line[_EVENT_AT:_BODY_AT] == _EVENT_OPEN
-        and line.endswith(b"}")
+        and line.endswith(b"}\n")
     ):
-        body = line[_BODY_AT:-1]
+        body = line[_BODY_AT:-2]
         # the top-level "prev" and "seq" are the last keys of those names in canonical order
         # (only "request_id", "subject" and "v" follow, and none of them nests these names)
         seq_at, prev_at = body.rfind(_SEQ_KEY), body.rfind(_PREV_KEY)
@@ -185,12 +186,12 @@ def records(lines: Iterable[bytes]) -> Iterator[Record]:
 
 
 def walk_plan(
-    plan: Plan, lines: Iterable[bytes], *, start: tuple[int, str] | None = None
+    plan: Plan, events: Iterable[Record], *, start: tuple[int, str] | None = None
 ) -> Verification:
-    """The sequential walk of `lines` under `plan`; `start` resumes at (seq, chain) mid-way."""
+    """The sequential walk of `events` under `plan`; `start` resumes at (seq, chain) mid-way."""
     seq, chain = start or (plan.from_seq, plan.start_chain)
     return walk(
-        records(lines),
+        events,
         start_seq=seq,
         start_chain=chain,
         anchors=plan.anchors,
@@ -240,7 +241,7 @@ def check(
     such as `verified`: a (seq, chain) an earlier check of the hub's own found good.
     """
     settled = settle(checkpoints, keys, **options)
-    return conclude(settled, walk_plan(settled, events))
+    return conclude(settled, walk_plan(settled, records(events)))
 
 
 _NOT_EVENTS = (b'{"checkpoint"', b'{"audit_export"', b'{"public_key"')
@@ -294,7 +295,7 @@ def event_lines(
             if end is not None and at >= end:
                 return
             at += len(line)
-            if line.startswith(_NOT_EVENTS) or not line.strip():
+            if line.startswith(_NOT_EVENTS) or line.isspace():
                 continue
             count += 1
             if progress is not None and count % 100_000 == 0:
@@ -341,7 +342,7 @@ def verify_file(
             path, settled, processes=processes, segments=segments, progress=progress
         )
     else:
-        result = walk_plan(settled, event_lines(path, progress))
+        result = walk_plan(settled, records(event_lines(path, progress)))
     return conclude(settled, result)
 
 
