@@ -50,6 +50,8 @@ _EVENT_OPEN = b'","event":'
 _CHAIN_AT = len(_LEAF_OPEN) + 64
 _EVENT_AT = _CHAIN_AT + len(_CHAIN_OPEN) + 64
 _BODY_AT = _EVENT_AT + len(_EVENT_OPEN)
+_LEAF_AT = len(_LEAF_OPEN)
+_CHAIN_HEX_AT = _CHAIN_AT + len(_CHAIN_OPEN)
 _SEQ_KEY = b',"seq":'
 _PREV_KEY = b',"prev":"'
 
@@ -87,8 +89,8 @@ def read_event(line: bytes) -> Record:
                 return Record(
                     int(digits),
                     prev.decode("ascii", "replace"),
-                    line[len(_LEAF_OPEN) : _CHAIN_AT].decode("ascii", "replace"),
-                    line[_CHAIN_AT + len(_CHAIN_OPEN) : _EVENT_AT].decode("ascii", "replace"),
+                    line[_LEAF_AT:_CHAIN_AT].decode("ascii", "replace"),
+                    line[_CHAIN_HEX_AT:_EVENT_AT].decode("ascii", "replace"),
                     body,
                 )
     return _parse_event(line)
@@ -292,14 +294,16 @@ def event_lines(
         lines.seek(start)
         at, count = start, 0
         for line in lines:
-            if end is not None and at >= end:
-                return
-            at += len(line)
+            if end is not None:
+                if at >= end:
+                    return
+                at += len(line)
             if line.startswith(_NOT_EVENTS) or line.isspace():
                 continue
-            count += 1
-            if progress is not None and count % 100_000 == 0:
-                progress(count)
+            if progress is not None:
+                count += 1
+                if count % 100_000 == 0:
+                    progress(count)
             yield line
 
 
