@@ -31,7 +31,9 @@ from referral_hub.extensions import db
 def last_verified() -> AuditVerification | None:
     """The verified point furthest along the chain."""
     return db.session.scalars(
-        select(AuditVerification).order_by(AuditVerification.seq.desc()).limit(1)
+        select(AuditVerification)
+        .order_by(AuditVerification.seq.desc(), AuditVerification.at.desc())
+        .limit(1)
     ).first()
 
 
