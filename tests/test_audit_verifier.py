@@ -21,7 +21,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from referral_hub.audit import parallel, sample, signing
 from referral_hub.audit.chain import GENESIS
-from referral_hub.audit.verify import Report, check, json_line, read_event, verify_file
+from referral_hub.audit.verify import (
+    Report,
+    check,
+    json_line,
+    read_event,
+    read_export,
+    verify_file,
+)
 
 EVENTS = 10_000
 EVERY = 500
@@ -301,4 +308,22 @@ def test_an_untouched_export_and_a_late_start_verify_the_same_in_segments(
     path.write_bytes(b"".join(replace(tail, events=export.events[EVERY:]).lines()))
     one_pass, segmented = both_ways(path, [])
     assert one_pass["ok"] and one_pass["events_checked"] == EVENTS - EVERY
+    assert segmented == one_pass
+
+
+def test_checkpoints_between_the_events_are_found_by_the_segments_too(tmp_path: Path) -> None:
+    """An export written as it goes has its checkpoints among the events: each segment
+    finds the ones that begin in it, and together they are the whole file's, in order."""
+    path = tmp_path / "written.jsonl"
+    sample.write(path, 3_000, HUB_KEY, checkpoint_every=100)
+    whole = read_export(path)
+    starts = parallel.boundaries(path, SEGMENTS)
+    parts = [
+        read_export(path, start, end)
+        for start, end in zip(starts, [*starts[1:], None], strict=True)
+    ]
+    assert [cp for _, found in parts for cp in found] == whole[1] and len(whole[1]) == 30
+    assert [header for header, _ in parts if header] == [whole[0]]
+    one_pass, segmented = both_ways(path, [])
+    assert one_pass["ok"] and one_pass["checkpoints_checked"] == 30
     assert segmented == one_pass

@@ -17,13 +17,26 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from referral_hub.audit.chain import REASONS, Verification, is_hash, walk
-from referral_hub.audit.verify import Plan, event_lines, read_event, records, walk_plan
+from referral_hub.audit.verify import (
+    Plan,
+    Report,
+    conclude,
+    event_lines,
+    read_event,
+    read_export,
+    records,
+    settle,
+    walk_plan,
+)
 
 SEGMENTS_PER_PROCESS = 4  # more, smaller segments: a failure is resumed nearer to it
 MIN_BYTES_PER_PROCESS = 4 << 20  # below this a worker costs more than it saves
@@ -104,43 +117,65 @@ def walk_segment(task: tuple[Path, int, int | None, Plan]) -> Segment:
     )
 
 
-def walk_file(
+def scan_segment(task: tuple[Path, int, int | None]) -> tuple[dict[str, Any], list[Any]]:
+    """The header and checkpoint lines that begin in one segment."""
+    path, start, end = task
+    return read_export(path, start, end)
+
+
+def verify_file(
     path: Path,
-    plan: Plan,
+    keys: Mapping[str, Ed25519PublicKey],
+    held: Sequence[Mapping[str, Any]] = (),
+    progress: Callable[[int], None] | None = None,
     *,
     processes: int,
     segments: int | None = None,
-    progress: Callable[[int], None] | None = None,
-) -> Verification:
-    """The one-pass walk's verdict on an export's events, reached on `processes` cores."""
+) -> Report:
+    """`verify.verify_file` on `processes` cores: the segments are searched for the header
+    and the checkpoints side by side, then walked side by side."""
     starts = boundaries(path, segments or processes * SEGMENTS_PER_PROCESS)
-    tasks = [
-        (path, start, end, plan) for start, end in zip(starts, [*starts[1:], None], strict=True)
-    ]
-    expected, previous, checked = plan.from_seq, plan.start_chain, 0
-    anchors_seen: list[int] = []
+    spans = list(zip(starts, [*starts[1:], None], strict=True))
     pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context())
     try:
-        for future in [pool.submit(walk_segment, task) for task in tasks]:
-            segment = future.result()
-            if plan.stop_before is not None and expected >= plan.stop_before:
-                break  # the one-pass walk stops reading here too
-            if segment.ok and segment.first_seq is None:
-                continue  # no events in it
-            if not (segment.ok and (segment.first_seq, segment.first_prev) == (expected, previous)):
-                pool.shutdown(wait=False, cancel_futures=True)  # the rest is walked here
-                lines = event_lines(path, start=segment.start)
-                rest = walk_plan(
-                    plan, records(lines), start=(expected, previous) if checked else None
-                )
-                return _after(rest, checked, anchors_seen)
-            expected, previous = segment.end_seq + 1, segment.end_chain
-            checked += segment.events
-            anchors_seen += segment.anchors_checked
-            if progress is not None:
-                progress(checked)
+        header: dict[str, Any] = {}
+        checkpoints: list[Any] = []
+        for found_header, found in pool.map(scan_segment, [(path, *span) for span in spans]):
+            header = found_header or header  # the last one in the file, as in one pass
+            checkpoints += found
+        from_seq = int(header.get("from_seq") or 1)
+        plan = settle(checkpoints, keys, held=held, from_seq=from_seq)
+        return conclude(plan, _walk(pool, path, spans, plan, progress))
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _walk(
+    pool: ProcessPoolExecutor,
+    path: Path,
+    spans: list[tuple[int, int | None]],
+    plan: Plan,
+    progress: Callable[[int], None] | None,
+) -> Verification:
+    """The one-pass walk's verdict on an export's events, reached segment by segment."""
+    expected, previous, checked = plan.from_seq, plan.start_chain, 0
+    anchors_seen: list[int] = []
+    for future in [pool.submit(walk_segment, (path, *span, plan)) for span in spans]:
+        segment = future.result()
+        if plan.stop_before is not None and expected >= plan.stop_before:
+            break  # the one-pass walk stops reading here too
+        if segment.ok and segment.first_seq is None:
+            continue  # no events in it
+        if not (segment.ok and (segment.first_seq, segment.first_prev) == (expected, previous)):
+            pool.shutdown(wait=False, cancel_futures=True)  # the rest is walked here
+            lines = event_lines(path, start=segment.start)
+            rest = walk_plan(plan, records(lines), start=(expected, previous) if checked else None)
+            return _after(rest, checked, anchors_seen)
+        expected, previous = segment.end_seq + 1, segment.end_chain
+        checked += segment.events
+        anchors_seen += segment.anchors_checked
+        if progress is not None:
+            progress(checked)
     if plan.stop_before is None and any(seq >= expected for seq in plan.anchors):
         return Verification(
             False,

@@ -249,8 +249,11 @@ def check(
 _NOT_EVENTS = (b'{"checkpoint"', b'{"audit_export"', b'{"public_key"')
 
 
-def read_export(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The export's header and checkpoints (a first pass; events are streamed later).
+def read_export(
+    path: Path, start: int = 0, end: int | None = None
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The export's header and checkpoints (a first pass; events are streamed later), or
+    those among the lines that begin in [start, end) bytes.
 
     Searches the mapped file for the lines that start so, rather than reading every line:
     a newline never occurs inside a line, so each hit is where a line begins.
@@ -261,20 +264,24 @@ def read_export(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         if os.fstat(file.fileno()).st_size == 0:
             return header, checkpoints
         with mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-            for at in _line_starts(mapped, b'{"audit_export"'):
+            stop = len(mapped) if end is None else end
+            for at in _line_starts(mapped, b'{"audit_export"', start, stop):
                 header = json.loads(_line_at(mapped, at))["audit_export"]
-            for at in _line_starts(mapped, b'{"checkpoint"'):
+            for at in _line_starts(mapped, b'{"checkpoint"', start, stop):
                 checkpoints.append(json.loads(_line_at(mapped, at))["checkpoint"])
     return header, checkpoints
 
 
-def _line_starts(mapped: mmap.mmap, opening: bytes) -> Iterator[int]:
-    if mapped[: len(opening)] == opening:
+def _line_starts(mapped: mmap.mmap, opening: bytes, start: int, stop: int) -> Iterator[int]:
+    """Where lines beginning with `opening` begin, in [start, stop)."""
+    if start == 0 and stop > 0 and mapped[: len(opening)] == opening:
         yield 0
-    at = mapped.find(b"\n" + opening)
+    needle = b"\n" + opening
+    limit = min(len(mapped), stop - 1 + len(needle))  # a newline just before `stop` counts
+    at = mapped.find(needle, max(start - 1, 0), limit)
     while at >= 0:
         yield at + 1
-        at = mapped.find(b"\n" + opening, at + 1)
+        at = mapped.find(needle, at + 1, limit)
 
 
 def _line_at(mapped: mmap.mmap, at: int) -> bytes:
@@ -337,17 +344,15 @@ def verify_file(
 ) -> Report:
     """Verify an export file; with `processes` > 1 its segments are walked side by side
     (`parallel.py`), with the same report as the one-pass walk."""
-    header, checkpoints = read_export(path)
-    settled = settle(checkpoints, keys, held=held, from_seq=int(header.get("from_seq") or 1))
     if processes > 1:
         from referral_hub.audit import parallel  # it builds on this module
 
-        result = parallel.walk_file(
-            path, settled, processes=processes, segments=segments, progress=progress
+        return parallel.verify_file(
+            path, keys, held, progress, processes=processes, segments=segments
         )
-    else:
-        result = walk_plan(settled, records(event_lines(path, progress)))
-    return conclude(settled, result)
+    header, checkpoints = read_export(path)
+    settled = settle(checkpoints, keys, held=held, from_seq=int(header.get("from_seq") or 1))
+    return conclude(settled, walk_plan(settled, records(event_lines(path, progress))))
 
 
 def describe(report: Report) -> str:
