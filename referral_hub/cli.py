@@ -367,21 +367,38 @@ def sweep_outbox() -> None:
 
 
 @hub.command("audit-verify")
-def audit_verify() -> None:
-    """Re-hash the whole audit chain, check it against the head and the signed checkpoints."""
-    from referral_hub.audit import checkpoints
+@click.option(
+    "--full", is_flag=True, help="re-hash the whole chain, not only what came since the last check"
+)
+def audit_verify(full: bool) -> None:
+    """Check the audit chain from where the last check ended (or all of it with --full).
+
+    The same check as the API's, recorded on the chain; a good check is where the next
+    one starts.
+    """
+    from referral_hub.audit import oversight
     from referral_hub.audit.service import head
-    from referral_hub.audit.verify import describe
 
     total, _ = head()
 
     def progress(seen: int) -> None:
         click.echo(f"  … {seen:,} / {total:,} events", err=True)
 
-    report = checkpoints.verify_online(progress)
-    click.echo(describe(report), err=not report.ok)
-    if not report.ok:
-        sys.exit(1)
+    with transaction():
+        report = oversight.verify(SYSTEM, full=full, progress=progress)
+    if report["ok"]:
+        click.echo(
+            f"OK: {report['events_checked']:,} events ({report['mode']}, from seq"
+            f" {report['from_seq']:,}), head {report['head']['seq']} {report['head']['hash']}"
+        )
+        if report["last_checkpoint"]:
+            click.echo(f"  signed up to seq {report['last_checkpoint']['seq']}")
+        return
+    click.echo(
+        f"BAD at seq {report['first_bad_seq']}: {report['reason']} — {report['explanation']}",
+        err=True,
+    )
+    sys.exit(1)
 
 
 @hub.command("audit-export")

@@ -1,5 +1,6 @@
 """The offline verifier against a 10,000-event export: every kind of tampering, 100 random
-trials each, is reported at its exact seq and named; an untouched export verifies.
+trials each, is reported at its exact seq and named; an untouched export verifies. Walked
+in segments on two processes, every one of those exports gets the one-pass walk's report.
 
 The tamperer may edit the file in any way and re-hash what she likes, but has no signing
 key — except in the fork case, where the hub itself re-signs a rewritten history and the
@@ -12,18 +13,28 @@ import json
 import random
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from referral_hub.audit import sample, signing
+from referral_hub.audit import parallel, sample, signing
 from referral_hub.audit.chain import GENESIS
-from referral_hub.audit.verify import Report, check, json_line, read_event
+from referral_hub.audit.verify import (
+    Report,
+    check,
+    json_line,
+    read_event,
+    read_export,
+    verify_file,
+)
 
 EVENTS = 10_000
 EVERY = 500
 TRIALS = 100
+PARALLEL_TRIALS = 12  # each writes and reads the export twice, with two worker processes
+SEGMENTS = 16  # many segment boundaries for damage to fall near
 HUB_KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
 TRUSTED = {signing.key_id(HUB_KEY.public_key()): HUB_KEY.public_key()}
 
@@ -228,3 +239,91 @@ def test_an_export_starting_late_needs_a_checkpoint_to_vouch_for_its_start(
     unvouched = export.events[EVERY + 10 :]
     result = check(unvouched, export.checkpoints, TRUSTED, from_seq=EVERY + 11).verification
     assert (result.first_bad_seq, result.reason) == (EVERY + 10, "unanchored")
+
+
+# --- the same verdicts, walked in segments on two processes ---------------------------------
+
+
+def both_ways(path: Path, held: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
+    one_pass = verify_file(path, TRUSTED, held).as_dict()
+    segmented = verify_file(path, TRUSTED, held, processes=2, segments=SEGMENTS).as_dict()
+    return one_pass, segmented
+
+
+@pytest.mark.parametrize("kind", TRIALS_BY_CLASS)
+def test_segments_on_two_processes_give_the_one_pass_report(
+    kind: str, export: sample.SampleExport, tmp_path: Path
+) -> None:
+    rng = random.Random(f"{kind}-segments")
+    path = tmp_path / "export.jsonl"
+    for _ in range(PARALLEL_TRIALS):
+        tampered, held, seq, reason = TRIALS_BY_CLASS[kind](export, rng)
+        path.write_bytes(b"".join(tampered.lines()))
+        one_pass, segmented = both_ways(path, held)
+        assert (one_pass["first_bad_seq"], one_pass["reason"]) == (seq, reason)
+        assert segmented == one_pass
+
+
+def test_damage_at_every_segment_boundary_gets_the_one_pass_report(
+    export: sample.SampleExport, tmp_path: Path
+) -> None:
+    """Where a worker's walk begins or ends: a flipped byte, a swap, a gap, a copy, a cut."""
+    path = tmp_path / "export.jsonl"
+    path.write_bytes(b"".join(export.lines()))
+    firsts = []
+    with path.open("rb") as file:
+        for start in parallel.boundaries(path, SEGMENTS)[1::2]:  # half of them: time
+            file.seek(start)
+            firsts.append(read_event(file.readline()).seq)
+    assert len(firsts) == SEGMENTS // 2 and all(isinstance(seq, int) for seq in firsts)
+
+    def damaged(events: list[bytes], k: int) -> dict[str, list[bytes]]:
+        flipped = events[k - 1].replace(b'"outcome":"success"', b'"outcome":"failure"')
+        return {
+            "flip": [*events[: k - 1], flipped, *events[k:]],
+            "swap": [*events[: k - 2], events[k - 1], events[k - 2], *events[k:]],
+            "gap": [*events[: k - 1], *events[k:]],
+            "copy": [*events[:k], events[k - 1], *events[k:]],
+            "cut": events[: k - 1],
+        }
+
+    for first in firsts:
+        for k in (first - 1, first):  # the last event of a segment, the first of the next
+            for name, events in damaged(export.events, k).items():
+                path.write_bytes(b"".join(replace(export, events=events).lines()))
+                one_pass, segmented = both_ways(path, [])
+                assert not one_pass["ok"], (name, k)
+                assert segmented == one_pass, (name, k)
+
+
+def test_an_untouched_export_and_a_late_start_verify_the_same_in_segments(
+    export: sample.SampleExport, tmp_path: Path
+) -> None:
+    path = tmp_path / "export.jsonl"
+    path.write_bytes(b"".join(export.lines()))
+    one_pass, segmented = both_ways(path, export.checkpoints[:3])
+    assert one_pass["ok"] and one_pass["events_checked"] == EVENTS
+    assert segmented == one_pass
+    tail = replace(export, header={**export.header, "from_seq": EVERY + 1})
+    path.write_bytes(b"".join(replace(tail, events=export.events[EVERY:]).lines()))
+    one_pass, segmented = both_ways(path, [])
+    assert one_pass["ok"] and one_pass["events_checked"] == EVENTS - EVERY
+    assert segmented == one_pass
+
+
+def test_checkpoints_between_the_events_are_found_by_the_segments_too(tmp_path: Path) -> None:
+    """An export written as it goes has its checkpoints among the events: each segment
+    finds the ones that begin in it, and together they are the whole file's, in order."""
+    path = tmp_path / "written.jsonl"
+    sample.write(path, 3_000, HUB_KEY, checkpoint_every=100)
+    whole = read_export(path)
+    starts = parallel.boundaries(path, SEGMENTS)
+    parts = [
+        read_export(path, start, end)
+        for start, end in zip(starts, [*starts[1:], None], strict=True)
+    ]
+    assert [cp for _, found in parts for cp in found] == whole[1] and len(whole[1]) == 30
+    assert [header for header, _ in parts if header] == [whole[0]]
+    one_pass, segmented = both_ways(path, [])
+    assert one_pass["ok"] and one_pass["checkpoints_checked"] == 30
+    assert segmented == one_pass

@@ -2396,6 +2396,7 @@ PAGE_FORMS: dict[str, PageForm] = {
         unmarked=("service_id",),
     ),
     "coordinator.verify_chain": _button("a button: re-verifies the audit chain (reads only)"),
+    "coordinator.verify_whole_chain": _button("a button: re-verifies all of the audit chain"),
     "intake.consent": PageForm(
         lambda w: [
             ("recipients", w.third),
@@ -2592,6 +2593,13 @@ PAGE_TARGETS = [
         "intake",
     ),
     Target("coordinator.verify_chain", "POST", "page", "/network/audit/verify", "coordinator"),
+    Target(
+        "coordinator.verify_whole_chain",
+        "POST",
+        "page",
+        "/network/audit/verify/full",
+        "coordinator",
+    ),
     Target(
         "intake.consent",
         "POST",
@@ -2969,7 +2977,7 @@ def response_faults(response: Any, case: Case, kind: str) -> list[str]:
 
 # --- the database fingerprint -------------------------------------------------------------------
 
-AUDIT_TABLES = {"audit_event", "audit_head", "audit_checkpoint"}
+AUDIT_TABLES = {"audit_event", "audit_head", "audit_checkpoint", "audit_verification"}
 # the record of a read, not of a change: a refused form at her door shows her page again
 # (who holds what about her), and every showing of it is recorded
 READ_RECORDS = {"survivor.viewed_holders"}

@@ -352,8 +352,16 @@ def test_verify_now_runs_the_check_records_it_and_says_so(
     assert response.status_code == 302 and response.headers["Location"].endswith("/network/audit")
     assert events(session, "audit.verified") == before + 1
     page = client.get("/network/audit").get_data(as_text=True)
-    assert "The audit chain is intact" in page
-    assert client.post("/network/audit/verify").status_code in (400, 403)  # no CSRF token
+    assert "The audit chain is intact: all" in page  # the first check reads the whole chain
+    client.post("/network/audit/verify", data={"csrf_token": token})
+    page = client.get("/network/audit").get_data(as_text=True)
+    assert re.search(r"The audit chain is intact: \d+ events checked from event [\d,]+", page)
+    client.post("/network/audit/verify/full", data={"csrf_token": token})
+    page = client.get("/network/audit").get_data(as_text=True)
+    assert "The audit chain is intact: all" in page
+    assert events(session, "audit.verified") == before + 3
+    for path in ("/network/audit/verify", "/network/audit/verify/full"):
+        assert client.post(path).status_code in (400, 403)  # no CSRF token
 
 
 def test_checkpoint_status_and_the_public_key(

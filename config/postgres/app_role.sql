@@ -47,7 +47,8 @@ DECLARE
   sch text := current_setting('hub.schema');
   -- append-only audit tables; any other audit_* table a later migration adds is treated
   -- the same way, and audit_head (the chain's head) may only be moved, never added to
-  append_only constant text[] := ARRAY['audit_event', 'audit_checkpoint', 'audit_signing_key'];
+  append_only constant text[] := ARRAY['audit_event', 'audit_checkpoint', 'audit_signing_key',
+                                        'audit_verification'];
   who pg_roles%ROWTYPE;
   tbl text;
   allowed text;

@@ -14,6 +14,7 @@ from referral_hub.audit.schemas import (
     CheckpointPageSchema,
     PublicKeysSchema,
     VerificationSchema,
+    VerifyArgs,
 )
 from referral_hub.core.authz import current_actor, require
 from referral_hub.core.http import HubBlueprint
@@ -59,8 +60,14 @@ def public_keys() -> Any:
 
 @blp.route("/verify")
 @require("coordinator", scopes="audit:read")
+@blp.arguments(VerifyArgs, location="query", as_kwargs=True, unknown=RAISE)
 @blp.response(200, VerificationSchema)
-def verify() -> Any:
-    """Re-hash the stored chain and check it against the head and every signed checkpoint —
-    the offline verifier's own code, run on the hub's database. The check is recorded."""
-    return oversight.verify(current_actor())
+def verify(full: bool) -> Any:
+    """Check the stored chain with the offline verifier's own code, on the hub's database.
+
+    By default only the events since the last verified point are re-hashed (that point's
+    event too, which must still have the chain hash verified then), against the head and
+    the checkpoints signed since. `full=true` re-hashes the whole chain against every signed
+    checkpoint, which also catches an edit made before that point. The check is recorded.
+    """
+    return oversight.verify(current_actor(), full=full)

@@ -23,6 +23,8 @@ from typing import Any, NamedTuple
 from referral_hub.audit.canonical import CanonicalizationError, canonical_bytes
 
 GENESIS = "0" * 64
+_LEAF_PREFIX = sha256(b"\x00")
+_NO_LIMIT = float("inf")
 NOT_HASHED = frozenset({"leaf", "chain"})
 
 REASONS = {
@@ -34,6 +36,10 @@ REASONS = {
     "duplicate": "a sequence number appears twice",
     "truncated": "events from this point on are missing (a trusted head or checkpoint is later)",
     "anchor": "the chain hash differs from the trusted head at this sequence number",
+    "verified": (
+        "the chain hash differs from what an earlier check verified at this sequence number:"
+        " events up to here were altered and re-hashed since"
+    ),
     "checkpoint": (
         "the chain hash differs from a signed checkpoint at this sequence number: events up to"
         " here were altered and re-hashed by someone without the signing key"
@@ -137,32 +143,35 @@ def walk(
     start_chain: str = GENESIS,
     anchors: Mapping[int, tuple[str, str]] | None = None,
     stop_before: int | None = None,
+    resumed: bool = False,
 ) -> Verification:
     """Walk the chain in the order given and stop at the first problem.
 
     `anchors` maps a trusted seq to (chain hash, the reason to give if it differs).
     `start_seq`/`start_chain` resume from a trusted checkpoint instead of the beginning.
     `stop_before` ends the walk early (a problem already known at that seq wins anyway).
+    `resumed` continues a walk another pass began (its first event is not the first seen).
     One pass, constant memory: a missing event is told from a reordered one by looking
     ahead only when the sequence breaks.
     """
     anchors = dict(anchors or {})
-    expected, previous, checked = start_seq, start_chain, 0
+    expected, previous = start_seq, start_chain
     previous_raw = bytes.fromhex(start_chain)  # hashing works on raw digests, compares hex
     seen_anchors: list[int] = []
+    limit = _NO_LIMIT if stop_before is None else stop_before
 
     def bad(seq: int, reason: str) -> Verification:
+        checked = expected - start_seq
         return Verification(
             False, checked, expected - 1, previous, seq, reason, REASONS[reason], seen_anchors
         )
 
     iterator = iter(records)
-    first = True
-    for record in iterator:
-        if stop_before is not None and expected >= stop_before:
+    for record in iterator:  # the hot loop: one record unpacked once, no avoidable call
+        if expected >= limit:
             break
-        seq = record.seq
-        if not isinstance(seq, int) or isinstance(seq, bool):
+        seq, prev, leaf, chain, hashed = record
+        if type(seq) is not int:  # a bool is not a seq either
             return bad(expected, "malformed")
         if seq != expected:
             if seq < expected:  # every earlier seq was seen once, in order: this is a copy
@@ -170,33 +179,35 @@ def walk(
             ahead = [record, *_take_until(iterator, expected)]
             later = any(item.seq == expected for item in ahead)
             return bad(expected, "reordered" if later else "gap")
-        if record.hashed is None:
+        if hashed is None:
             return bad(seq, "malformed")
-        leaf_raw = sha256(b"\x00" + record.hashed).digest()
-        if leaf_raw.hex() != record.leaf:
-            return bad(seq, "content" if _is_hash(record.leaf) else "malformed")
-        if record.prev != previous:
-            if not _is_hash(record.prev):
+        leaf_hasher = _LEAF_PREFIX.copy()  # cheaper than joining 0x00 to the event's bytes
+        leaf_hasher.update(hashed)
+        leaf_raw = leaf_hasher.digest()
+        if leaf_raw.hex() != leaf:
+            return bad(seq, "content" if is_hash(leaf) else "malformed")
+        if prev != previous:
+            if not is_hash(prev):
                 return bad(seq, "malformed")
             # this event is intact but names another predecessor: the predecessor was
             # re-hashed after the fact (or, for the very first event, the start is wrong)
+            first = seq == start_seq and not resumed
             return bad(seq if first else seq - 1, "chain" if first else "rechained")
         previous_raw = sha256(previous_raw + leaf_raw).digest()
-        if previous_raw.hex() != record.chain:
-            return bad(seq, "chain" if _is_hash(record.chain) else "malformed")
-        anchor = anchors.get(seq)
-        if anchor is not None:
+        if previous_raw.hex() != chain:
+            return bad(seq, "chain" if is_hash(chain) else "malformed")
+        if seq in anchors:
             seen_anchors.append(seq)
-            if anchor[0] != record.chain:
-                return bad(seq, anchor[1])
-        previous = record.chain
+            if anchors[seq][0] != chain:
+                return bad(seq, anchors[seq][1])
+        previous = chain
         expected += 1
-        checked += 1
-        first = False
 
     if stop_before is None and any(seq >= expected for seq in anchors):
         return bad(expected, "truncated")
-    return Verification(True, checked, expected - 1, previous, anchors_checked=seen_anchors)
+    return Verification(
+        True, expected - start_seq, expected - 1, previous, anchors_checked=seen_anchors
+    )
 
 
 def _take_until(records: Iterable[Record], wanted: int, limit: int = 64) -> list[Record]:
@@ -209,7 +220,7 @@ def _take_until(records: Iterable[Record], wanted: int, limit: int = 64) -> list
     return taken
 
 
-def _is_hash(value: Any) -> bool:
+def is_hash(value: Any) -> bool:
     """Checked only when a comparison fails, to tell a malformed field from a wrong one."""
     return (
         isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)

@@ -1,4 +1,4 @@
-"""Signing checkpoints of the chain, listing them, exporting, and the hub's own check.
+"""Signing checkpoints of the chain, listing them and exporting them.
 
 The checkpoint job is the only code that reads the signing key, so a web process can run
 without it. A checkpoint signs what the head row says *after* commit: every event up to
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from referral_hub.audit import service as audit
 from referral_hub.audit import signing
 from referral_hub.audit.models import AuditCheckpoint, AuditSigningKey
-from referral_hub.audit.verify import Report, check, event_line, json_line
+from referral_hub.audit.verify import event_line, json_line
 from referral_hub.core import clock
 from referral_hub.extensions import db
 
@@ -36,6 +36,15 @@ def signing_key() -> Ed25519PrivateKey | None:
 def latest() -> AuditCheckpoint | None:
     return db.session.scalars(
         select(AuditCheckpoint).order_by(AuditCheckpoint.seq.desc()).limit(1)
+    ).first()
+
+
+def latest_up_to(seq: int) -> AuditCheckpoint | None:
+    return db.session.scalars(
+        select(AuditCheckpoint)
+        .where(AuditCheckpoint.seq <= seq)
+        .order_by(AuditCheckpoint.seq.desc())
+        .limit(1)
     ).first()
 
 
@@ -171,16 +180,3 @@ def export_lines(
             yield event_line(document)
 
     return header, lines()
-
-
-def verify_online(progress: Callable[[int], None] | None = None) -> Report:
-    """The hub checks itself with the verifier's own code: chain, head, checkpoints."""
-    head = audit.head()
-
-    def lines() -> Iterator[bytes]:
-        for count, document in enumerate(audit.iter_documents(), start=1):
-            if progress is not None and count % 10_000 == 0:
-                progress(count)
-            yield event_line(document)
-
-    return check(lines(), _all_checkpoints(), trusted_keys(), head=head)

@@ -43,32 +43,38 @@ class AuditEvent(Base):
 
     def document(self) -> dict[str, Any]:
         """The event as hashed and exported (chain.verify's input)."""
-        return {
-            "v": 1,
-            "seq": self.seq,
-            "event_id": str(self.event_id),
-            "at": isoformat(self.at),
-            "actor": {
-                "type": self.actor_type,
-                "id": self.actor_id,
-                "agency_id": str(self.actor_agency_id) if self.actor_agency_id else None,
-                "roles": list(self.actor_roles),
-            },
-            "action": self.action,
-            "outcome": self.outcome,
-            "subject": {"type": self.subject_type, "id": self.subject_id},
-            "client_reference": self.client_reference,
-            "request_id": self.request_id,
-            "fields": list(self.fields),
-            "consent_id": str(self.consent_id) if self.consent_id else None,
-            "details": dict(self.details),
-            "prev": self.prev_hash,
-            "leaf": self.leaf_hash,
-            "chain": self.chain_hash,
-        }
+        return event_document(self)
 
     def __repr__(self) -> str:
         return f"<AuditEvent {self.seq} {self.action} {self.outcome}>"
+
+
+def event_document(event: Any) -> dict[str, Any]:
+    """An event as hashed and exported, from its model or from a row of its columns
+    (reading rows skips building model objects where thousands are only verified)."""
+    return {
+        "v": 1,
+        "seq": event.seq,
+        "event_id": str(event.event_id),
+        "at": isoformat(event.at),
+        "actor": {
+            "type": event.actor_type,
+            "id": event.actor_id,
+            "agency_id": str(event.actor_agency_id) if event.actor_agency_id else None,
+            "roles": list(event.actor_roles),
+        },
+        "action": event.action,
+        "outcome": event.outcome,
+        "subject": {"type": event.subject_type, "id": event.subject_id},
+        "client_reference": event.client_reference,
+        "request_id": event.request_id,
+        "fields": list(event.fields),
+        "consent_id": str(event.consent_id) if event.consent_id else None,
+        "details": dict(event.details),
+        "prev": event.prev_hash,
+        "leaf": event.leaf_hash,
+        "chain": event.chain_hash,
+    }
 
 
 class AuditHead(Base):
@@ -115,3 +121,26 @@ class AuditSigningKey(Base):
     key_id: Mapped[str] = mapped_column(String(16), primary_key=True)
     public_key: Mapped[str] = mapped_column(String(64))  # base64 of the raw 32 bytes
     first_used_at: Mapped[datetime]
+
+
+class AuditVerification(Base):
+    """A successful check of the stored chain: everything up to `seq` re-hashed to `chain_hash`.
+
+    The online check starts from the newest of these instead of from the first event, so
+    its cost follows the events added since, not the chain's length. Append-only, like
+    the checkpoints; `full` tells a whole-chain check from one that started at an earlier
+    verified point.
+    """
+
+    __tablename__ = "audit_verification"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    seq: Mapped[int] = mapped_column(BigInteger, index=True)
+    chain_hash: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime]
+    full: Mapped[bool]
+    from_seq: Mapped[int] = mapped_column(BigInteger)
+    events_checked: Mapped[int] = mapped_column(BigInteger)
+
+    def __repr__(self) -> str:
+        return f"<AuditVerification {self.seq} full={self.full}>"

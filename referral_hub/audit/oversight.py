@@ -26,6 +26,7 @@ import hashlib
 import json
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -33,7 +34,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import Select, select
 
-from referral_hub.audit import checkpoints
+from referral_hub.audit import checkpoints, verification
 from referral_hub.audit import service as audit
 from referral_hub.audit.models import AuditEvent
 from referral_hub.core import clock
@@ -180,14 +181,22 @@ def public_keys() -> dict[str, Any]:
     return {"current_key_id": current, "keys": keys}
 
 
-def verify(actor: Actor) -> dict[str, Any]:
-    """The online check, recorded with its outcome (who checked the record is on the record)."""
-    report = checkpoints.verify_online().as_dict()
+def verify(
+    actor: Actor, *, full: bool = False, progress: Callable[[int], None] | None = None
+) -> dict[str, Any]:
+    """The online check, recorded with its outcome (who checked the record is on the record).
+
+    From the last verified point unless `full` (see `verification.py` for what each proves).
+    """
+    checked, how = verification.verify_stored(full=full, progress=progress)
+    report = {**checked.as_dict(), **how}
     audit.record(
         actor,
         "audit.verified",
         outcome="success" if report["ok"] else "failure",
         details={
+            "mode": how["mode"],
+            "from_seq": how["from_seq"],
             "events_checked": report["events_checked"],
             "head_seq": report["head"]["seq"],
             "first_bad_seq": report["first_bad_seq"],

@@ -151,8 +151,31 @@ class ChainHeadSchema(HubSchema):
     hash = fields.String(required=True)
 
 
+class VerifyArgs(HubSchema):
+    full = fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "Re-hash the whole chain instead of only the events after the last"
+            " verified point (slower; also catches edits before that point)."
+        },
+    )
+
+
 class VerificationSchema(HubSchema):
     """The verifier's report; `reason` names the kind of damage at `first_bad_seq`."""
+
+    mode = fields.String(
+        required=True,
+        validate=validate.OneOf(["full", "incremental"]),
+        metadata={"description": "`full`: from the first event; `incremental`: from `from_seq`."},
+    )
+    from_seq = fields.Integer(
+        required=True,
+        metadata={
+            "description": "Where the walk began: 1, or the last verified point (that event is"
+            " re-hashed and must still have the chain hash verified then)."
+        },
+    )
 
     ok = fields.Boolean(required=True)
     events_checked = fields.Integer(required=True)

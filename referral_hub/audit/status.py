@@ -75,10 +75,10 @@ def audit_page(
     return {"events": items, "next_cursor": None if latest else next_cursor, "latest": latest}
 
 
-def verify_now(actor: Actor) -> dict[str, Any]:
+def verify_now(actor: Actor, *, full: bool = False) -> dict[str, Any]:
     """The same check as `GET /api/v1/audit/verify`, recorded as `audit.verified`."""
     may_read_reports(actor)
-    return oversight.verify(actor)
+    return oversight.verify(actor, full=full)
 
 
 def public_key_pem(actor: Actor) -> str:
