@@ -1,7 +1,7 @@
 """Where the stored audit chain was last verified, so the online check resumes there.
 
 Revision ID: 5b0e3c7d9a21
-Revises: da6a2543ce39
+Revises: 5c3e9b7a2f14
 Create Date: 2026-12-07 20:10:00
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "5b0e3c7d9a21"
-down_revision = "da6a2543ce39"
+down_revision = "5c3e9b7a2f14"
 branch_labels = None
 depends_on = None
 
