@@ -278,6 +278,18 @@ def _empty_test_queue(app: Flask) -> Iterator[None]:
     yield
 
 
+@pytest.fixture(autouse=True)
+def _rate_limit_windows_start_with_the_test(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test making a few requests and expecting the sixth to be refused must not see a
+    window end between them (fixed windows would otherwise restart the count at every
+    whole minute): the windows begin at the test's own start, whole seconds."""
+    import time
+
+    from referral_hub.auth import ratelimit
+
+    monkeypatch.setattr(ratelimit, "WINDOW_ORIGIN", int(time.time()))
+
+
 @pytest.fixture
 def log_lines() -> Iterator[Callable[[], list[dict[str, Any]]]]:
     stream = io.StringIO()

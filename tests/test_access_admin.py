@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -12,6 +13,7 @@ from sqlalchemy import select
 from referral_hub.agencies.models import AgencyStatus, User
 from referral_hub.audit.models import AuditEvent
 from referral_hub.auth import admin
+from referral_hub.core import clock
 from referral_hub.core.actor import SYSTEM
 from referral_hub.core.db import transaction
 from tests import factories
@@ -149,10 +151,7 @@ def test_each_caller_has_a_general_api_limit(app: Flask, client: Any, session: A
 def test_the_database_counter_counts_peeks_and_restarts_with_the_window(session: Any) -> None:
     """Embedded mode's counters: each hit counts once, a peek reads without counting, and
     the next window starts from nothing."""
-    from datetime import UTC, datetime, timedelta
-
     from referral_hub.auth.ratelimit import DatabaseBackend
-    from referral_hub.core import clock
 
     counter = DatabaseBackend()
     with clock.frozen_at(datetime(2026, 5, 4, 10, 0, 5, tzinfo=UTC)) as frozen:
@@ -190,17 +189,19 @@ def test_client_addresses_come_from_the_proxy_only_when_trusted(
                 fakeredis.FakeRedis(server=fakeredis.FakeServer())
             )
             browser = hub.test_client()
-            for attempt in range(6):
-                page = browser.get("/login").get_data(as_text=True)
-                response = browser.post(
-                    "/login",
-                    data={
-                        "email": f"nobody{attempt}@agency.example",
-                        "password": "x",
-                        "csrf_token": factories.csrf_from(page),
-                    },
-                    headers={"X-Forwarded-For": f"203.0.113.{attempt}"},
-                )
+            # one fixed window for all six: a window ending mid-test would restart the count
+            with clock.frozen_at(datetime(2026, 5, 4, 10, 0, 5, tzinfo=UTC)):
+                for attempt in range(6):
+                    page = browser.get("/login").get_data(as_text=True)
+                    response = browser.post(
+                        "/login",
+                        data={
+                            "email": f"nobody{attempt}@agency.example",
+                            "password": "x",
+                            "csrf_token": factories.csrf_from(page),
+                        },
+                        headers={"X-Forwarded-For": f"203.0.113.{attempt}"},
+                    )
             # six different forwarded addresses: only one real socket address
             assert (response.status_code == 429) is expected_limited
 

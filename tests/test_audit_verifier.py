@@ -30,8 +30,10 @@ from referral_hub.audit.verify import (
     verify_file,
 )
 
-EVENTS = 10_000
-EVERY = 500
+# twenty signed checkpoints, as a real export has many: what the trials probe is where
+# damage falls between checkpoints and segment boundaries, not the chain's length
+EVENTS = 4_000
+EVERY = 200
 TRIALS = 100
 PARALLEL_TRIALS = 12  # each writes and reads the export twice, with two worker processes
 SEGMENTS = 16  # many segment boundaries for damage to fall near
@@ -101,11 +103,13 @@ def flip_a_byte(ex: sample.SampleExport, rng: random.Random) -> Any:
 
 def edit_and_rehash_one(ex: sample.SampleExport, rng: random.Random) -> Any:
     k = rng.randint(1, EVENTS - 1)
+    # on a signed seq the checkpoint catches it first; elsewhere the successor does
+    reason = "checkpoint" if k % EVERY == 0 else "rechained"
     return (
         replace(ex, events=rechain(ex.events, k, edited(ex.events[k - 1]), until=k)),
         [],
         k,
-        "rechained",
+        reason,
     )
 
 
@@ -208,10 +212,12 @@ def test_a_truncated_export_that_also_drops_its_checkpoints_is_caught_by_held_on
     export: sample.SampleExport,
 ) -> None:
     kept = export.checkpoints[-1]  # the auditor saved the latest checkpoint last month
-    cut = replace(export, events=export.events[:7_000], checkpoints=export.checkpoints[:14])
+    cut = replace(
+        export, events=export.events[: 14 * EVERY], checkpoints=export.checkpoints[:14]
+    )
     assert verify(cut).ok  # on its own the shorter export looks whole …
     result = verify(cut, held=[kept]).verification  # … but not to someone holding a later one
-    assert (result.first_bad_seq, result.reason) == (7_001, "truncated")
+    assert (result.first_bad_seq, result.reason) == (14 * EVERY + 1, "truncated")
 
 
 def test_reformatted_lines_are_parsed_and_give_the_same_verdicts(

@@ -37,9 +37,15 @@ class Backend(Protocol):
     def peek(self, key: str, window_seconds: int) -> Window: ...
 
 
+# Windows are fixed and back to back, each starting a whole number of window lengths after
+# this instant (seconds since the epoch); every process agrees on them. Tests move it to
+# their own start, so that no window ends halfway through a test's few requests.
+WINDOW_ORIGIN = 0
+
+
 def _window_start(window_seconds: int) -> tuple[datetime, int]:
     now = clock.now().timestamp()
-    start = int(now // window_seconds) * window_seconds
+    start = WINDOW_ORIGIN + int((now - WINDOW_ORIGIN) // window_seconds) * window_seconds
     return datetime.fromtimestamp(start, UTC), max(1, int(start + window_seconds - now))
 
 
