@@ -212,9 +212,7 @@ def test_a_truncated_export_that_also_drops_its_checkpoints_is_caught_by_held_on
     export: sample.SampleExport,
 ) -> None:
     kept = export.checkpoints[-1]  # the auditor saved the latest checkpoint last month
-    cut = replace(
-        export, events=export.events[: 14 * EVERY], checkpoints=export.checkpoints[:14]
-    )
+    cut = replace(export, events=export.events[: 14 * EVERY], checkpoints=export.checkpoints[:14])
     assert verify(cut).ok  # on its own the shorter export looks whole …
     result = verify(cut, held=[kept]).verification  # … but not to someone holding a later one
     assert (result.first_bad_seq, result.reason) == (14 * EVERY + 1, "truncated")
