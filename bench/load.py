@@ -241,7 +241,7 @@ def invariants(
     from sqlalchemy import func, select
 
     from referral_hub import create_app
-    from referral_hub.audit import checkpoints
+    from referral_hub.audit import verification
     from referral_hub.audit.models import AuditEvent
     from referral_hub.directory.models import Capacity
     from referral_hub.extensions import db
@@ -310,7 +310,7 @@ def invariants(
         lost = [str(i) for i, _, _ in rows if str(i) not in sink.received]
         if twice or lost:
             problems.append(f"webhooks: {len(twice)} received twice, {len(lost)} never received")
-        report = checkpoints.verify_online()
+        report, _how = verification.verify_stored(full=True)
         if not report.ok:
             problems.append(
                 f"audit chain: {report.verification.reason} at {report.verification.first_bad_seq}"

@@ -713,7 +713,7 @@ def _check(answered: dict[str, list[str]]) -> dict[str, Any]:
     from sqlalchemy import func, select
 
     from referral_hub import create_app
-    from referral_hub.audit import checkpoints
+    from referral_hub.audit import verification
     from referral_hub.audit.models import AuditEvent
     from referral_hub.clients.models import Client
     from referral_hub.core.keystore import ClientKey
@@ -743,7 +743,7 @@ def _check(answered: dict[str, list[str]]) -> dict[str, Any]:
             payload.get("referral_id") for payload, _ in rows if payload["event"] == "referral.sent"
         )
         statuses = Counter(str(status) for _, status in rows)
-        report = checkpoints.verify_online()
+        report, _how = verification.verify_stored(full=True)
         result = {
             "referrals": len(referrals),
             "clients": len(clients),
