@@ -54,6 +54,7 @@ from bench.common import (
 )
 from bench.meter import children_of, cpu_seconds
 from bench.search import ensure_directory
+from referral_hub.jobs.queue import RqQueue
 
 MODES = ("rq-fork", "rq-simple", "batch")
 WORKER_APPLICATION = "hub-bench-worker"
@@ -170,14 +171,13 @@ def rq_queue(app: Any) -> Any:
     return Queue(app.config["RQ_QUEUE"], connection=connection)
 
 
-class RqPerJob:
+class RqPerJob(RqQueue):
     """How the web handed a committed row to the worker before the batch consumer: one
-    unique rq job per outbox row (job id = outbox id). Kept here as the baseline."""
-
-    name = "rq"
+    unique rq job per outbox row (job id = outbox id). Kept here as the baseline; the
+    periodic sweeps go through rq as in production."""
 
     def __init__(self, app: Any) -> None:
-        self.queue = rq_queue(app)
+        super().__init__(app.config["REDIS_URL"], app.config["RQ_QUEUE"])
 
     def enqueue_delivery(self, outbox_id: str) -> None:
         from referral_hub.jobs.service import deliver
@@ -191,12 +191,6 @@ class RqPerJob:
             failure_ttl=7 * 24 * 3600,
             job_timeout=120,
         )
-
-    def enqueue_task(self, task: str, slot: int) -> None:
-        raise NotImplementedError
-
-    def ping(self) -> bool:
-        return True
 
 
 @contextlib.contextmanager
