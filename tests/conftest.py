@@ -173,12 +173,28 @@ class RequestPerContextClient(FlaskClient):
             _cv_app.reset(held)
 
 
-@pytest.fixture(scope="session")
-def app(worker_id: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+@contextmanager
+def rolled_back_app(
+    suffix: str, worker_id: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Flask]:
+    """An app whose tests run in conftest's rolled-back `session`: SQLite in memory, or a
+    new PostgreSQL database `<test db>_<suffix>`. Jobs its setup committed are dropped from
+    Redis at the end (nobody will run them)."""
     base = os.environ.get("TEST_DATABASE_URL")
-    url = fresh_database_url(f"w{worker_id}", tmp_path_factory) if base else "sqlite://"
+    url = fresh_database_url(suffix, tmp_path_factory) if base else "sqlite://"
     with migrated_app(url, worker_id, tmp_path_factory) as application:
         application.test_client_class = RequestPerContextClient
+        yield application
+        from referral_hub.jobs.queue import RqQueue
+
+        queue = application.extensions["hub_queue"]
+        if isinstance(queue, RqQueue):
+            queue.queue.empty()  # type: ignore[no-untyped-call]
+
+
+@pytest.fixture(scope="session")
+def app(worker_id: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+    with rolled_back_app(f"w{worker_id}", worker_id, tmp_path_factory) as application:
         yield application
 
 

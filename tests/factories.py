@@ -149,3 +149,32 @@ def sent_referral(sender: Actor, client_id: Any, service_id: Any, **fields: Any)
     fields.setdefault("urgency", "urgent")
     fields.setdefault("data_categories", ["profile"])
     return referrals.send_referral(sender, client_id=client_id, service_id=service_id, **fields)
+
+
+def written_consent(
+    actor: Actor,
+    client_id: Any,
+    *,
+    recipients: Iterable[Any],
+    purposes: Iterable[str],
+    data_categories: Iterable[str],
+    **fields: Any,
+) -> Any:
+    """Her written consent, signed now in Spanish on form version 1 unless told otherwise,
+    recorded through the real service."""
+    from referral_hub.consent import service as consent
+    from referral_hub.core import clock
+
+    fields.setdefault("method", "written")
+    fields.setdefault("signer", "survivor")
+    fields.setdefault("form_version", "1")
+    fields.setdefault("form_language", "es")
+    fields.setdefault("signed_at", clock.now())
+    return consent.record_consent(
+        actor,
+        client_id,
+        recipients=list(recipients),
+        purposes=list(purposes),
+        data_categories=list(data_categories),
+        **fields,
+    )

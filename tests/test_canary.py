@@ -341,17 +341,12 @@ def test_the_canary_at_her_own_door(app: Flask, client: Any, session: Any, log_l
         factories.user(owner, ["intake"])  # someone at her agency to tell about a lock
         intake = Actor(ActorKind.USER, "intake-canary", owner.id, frozenset({"intake"}))
         person = clients.create_client(intake, pii=PII)
-        granted = consent.record_consent(
+        granted = factories.written_consent(
             intake,
             person.id,
             recipients=[shelter_agency.id],
             purposes=["emergency_shelter"],
             data_categories=["contact", "identity"],
-            method="written",
-            signer="survivor",
-            form_version="1",
-            form_language="es",
-            signed_at=clock.now(),
         )
         factories.sent_referral(
             intake, person.id, shelter.id, consent_id=granted.id, data_categories=["contact"]

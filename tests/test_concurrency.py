@@ -299,8 +299,6 @@ def test_no_read_that_starts_after_a_revocation_commits_returns_pii(committing_a
 def _referral_world(app: Flask, services: int, free: int) -> dict[str, object]:
     """One sender with a consented client; `services` shelters, each with `free` beds."""
     from referral_hub.clients import service as clients
-    from referral_hub.consent import service as consent
-    from referral_hub.core import clock
     from referral_hub.core.actor import Actor, ActorKind
     from tests import factories
 
@@ -315,17 +313,12 @@ def _referral_world(app: Flask, services: int, free: int) -> dict[str, object]:
                 factories.capacity(service, total=free + 1, available=free)
                 shelters.append((agency.id, service.id))
             person = clients.create_client(intake, profile={"language": "es"})
-            granted = consent.record_consent(
+            granted = factories.written_consent(
                 intake,
                 person.id,
                 recipients=[a for a, _ in shelters],
                 purposes=["emergency_shelter"],
                 data_categories=["contact"],
-                method="written",
-                signer="survivor",
-                form_version="1",
-                form_language="es",
-                signed_at=clock.now(),
             )
             world = {
                 "intake": intake,

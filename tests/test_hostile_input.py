@@ -51,7 +51,6 @@ import hashlib
 import io
 import itertools
 import json
-import os
 import re
 import urllib.parse
 import uuid
@@ -72,10 +71,9 @@ from sqlalchemy import Connection, MetaData, Table, select, update
 from referral_hub.core.actor import Actor, ActorKind, survivor_actor
 from referral_hub.core.db import transaction
 from referral_hub.extensions import db
-from referral_hub.jobs.queue import RqQueue
 from referral_hub.referrals.deadlines import Urgency
 from tests import factories
-from tests.conftest import RequestPerContextClient, fresh_database_url, migrated_app
+from tests.conftest import rolled_back_app
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 MIN_INPUTS_PER_ROUTE = 200
@@ -3230,17 +3228,8 @@ def unlimited(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
 def app(worker_id: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     """This module's own database (overriding conftest's `app`): the world is committed
     there once, and every test still runs in conftest's rolled-back `session`."""
-    url = (
-        fresh_database_url(f"hostile_{worker_id}", tmp_path_factory)
-        if os.environ.get("TEST_DATABASE_URL")
-        else "sqlite://"
-    )
-    with migrated_app(url, worker_id, tmp_path_factory) as application:
-        application.test_client_class = RequestPerContextClient
+    with rolled_back_app(f"hostile_{worker_id}", worker_id, tmp_path_factory) as application:
         yield application
-        queue = application.extensions["hub_queue"]
-        if isinstance(queue, RqQueue):  # jobs of the world's commits: nobody will run them
-            queue.queue.empty()  # type: ignore[no-untyped-call]
 
 
 @pytest.fixture(scope="module")

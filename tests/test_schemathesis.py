@@ -161,8 +161,6 @@ def world(app: Flask, client: FlaskClient, session: Any) -> Iterator[World]:
     referral A→B, one B→A and a bundle; a webhook; A's system with every scope."""
     from referral_hub.auth.models import ApiClient
     from referral_hub.clients import service as clients
-    from referral_hub.consent import service as consent
-    from referral_hub.core import clock
     from referral_hub.notifications import webhooks
     from referral_hub.referrals import bundles
     from referral_hub.referrals import service as referrals
@@ -179,17 +177,12 @@ def world(app: Flask, client: FlaskClient, session: Any) -> Iterator[World]:
         factories.capacity(their_shelter, total=10, available=5)
         their_counsel = factories.directory_service(theirs, "legal_advocacy")
         person = clients.create_client(me, pii={"contact": "c"}, profile={"language": "es"})
-        granted = consent.record_consent(
+        granted = factories.written_consent(
             me,
             person.id,
             recipients=[theirs.id],
             purposes=["emergency_shelter", "legal_advocacy"],
             data_categories=["contact"],
-            method="written",
-            signer="survivor",
-            form_version="1",
-            form_language="es",
-            signed_at=clock.now(),
         )
         sent = referrals.send_referral(
             me,

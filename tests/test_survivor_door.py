@@ -14,7 +14,6 @@ from sqlalchemy import func, select
 
 from referral_hub.audit.models import AuditEvent
 from referral_hub.clients import service as clients
-from referral_hub.consent import service as consent
 from referral_hub.core import clock
 from referral_hub.core.actor import SYSTEM
 from referral_hub.core.db import transaction
@@ -51,17 +50,12 @@ def world(client: Any, session: Any) -> dict[str, Any]:
             pii={"name": "Ana", "contact": "555 0101", "immigration": "visa"},
             profile={"language": "es"},
         )
-        granted = consent.record_consent(
+        granted = factories.written_consent(
             intake,
             her.id,
             recipients=[shelter_agency.id, clinic_agency.id],
             purposes=["emergency_shelter", "immigration_counsel"],
             data_categories=["contact", "immigration"],
-            method="written",
-            signer="survivor",
-            form_version="1",
-            form_language="es",
-            signed_at=clock.now(),
         )
         bundle = bundles.create_bundle(
             intake,

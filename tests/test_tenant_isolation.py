@@ -46,7 +46,6 @@ back savepoints in one transaction make every later statement slower.)
 
 from __future__ import annotations
 
-import os
 import re
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -73,7 +72,6 @@ from referral_hub.directory import service as directory
 from referral_hub.directory.vocabulary import Category
 from referral_hub.extensions import api, db
 from referral_hub.jobs.models import OutboxMessage, OutboxStatus
-from referral_hub.jobs.queue import RqQueue
 from referral_hub.notifications.webhooks import subscribe
 from referral_hub.referrals import bundles, conversation
 from referral_hub.referrals import service as referrals
@@ -83,7 +81,7 @@ from referral_hub.referrals.states import PUBLIC_ACTIONS
 from referral_hub.survivor import access
 from referral_hub.survivor import service as survivor
 from tests import factories
-from tests.conftest import RequestPerContextClient, fresh_database_url, migrated_app
+from tests.conftest import rolled_back_app
 
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 EDGE: Literal["edge"] = "edge"  # refused by role or scope before any object is loaded: 403
@@ -1092,18 +1090,8 @@ def build_hub_staff() -> dict[str, tuple[uuid.UUID, str]]:
 def app(worker_id: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     """This module's own database (overriding conftest's `app`), so that the world can be
     committed once and every test still runs in conftest's rolled-back `session`."""
-    on_postgresql = bool(os.environ.get("TEST_DATABASE_URL"))
-    url = (
-        fresh_database_url(f"isolation_{worker_id}", tmp_path_factory)
-        if on_postgresql
-        else "sqlite://"
-    )
-    with migrated_app(url, worker_id, tmp_path_factory) as application:
-        application.test_client_class = RequestPerContextClient
+    with rolled_back_app(f"isolation_{worker_id}", worker_id, tmp_path_factory) as application:
         yield application
-        queue = application.extensions["hub_queue"]
-        if isinstance(queue, RqQueue):  # jobs of the world's commits: nobody will run them
-            queue.queue.empty()  # type: ignore[no-untyped-call]
 
 
 @pytest.fixture(scope="module")

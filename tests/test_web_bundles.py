@@ -14,7 +14,6 @@ from sqlalchemy import func, select
 from referral_hub.agencies.models import AgencyKind
 from referral_hub.audit.models import AuditEvent
 from referral_hub.clients import service as clients
-from referral_hub.consent import service as consent
 from referral_hub.core import clock
 from referral_hub.core.actor import SYSTEM, Actor, ActorKind
 from referral_hub.core.db import transaction
@@ -54,17 +53,12 @@ def net(session: Any) -> dict[str, Any]:
             profile={"language": "es"},
             do_not_refer=[avoided.id],
         )
-        granted = consent.record_consent(
+        granted = factories.written_consent(
             actor,
             person.id,
             recipients=[shelters.id, legal.id],
             purposes=["emergency_shelter", "legal_advocacy"],
             data_categories=["contact", "identity"],
-            method="written",
-            signer="survivor",
-            form_version="1",
-            form_language="es",
-            signed_at=clock.now(),
         )
     return {
         "home": home,

@@ -79,17 +79,12 @@ def refer(
         )
         consent_id = None
         if contact:
-            consent_id = consent.record_consent(
+            consent_id = factories.written_consent(
                 actor,
                 person.id,
                 recipients=[net["receiver"].id],
                 purposes=[net[service].category.value],
                 data_categories=["contact"],
-                method="written",
-                signer="survivor",
-                form_version="1",
-                form_language="es",
-                signed_at=clock.now(),
             ).id
         return referrals.send_referral(
             actor,

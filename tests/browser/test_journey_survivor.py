@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, Route, expect
 
+from tests import factories
 from tests.browser.harness import PHONE, LiveServer, check_page, sign_in, sign_out
 
 INTAKE = "intake@hotline.example"
@@ -28,8 +29,6 @@ def _her_referrals(server: LiveServer, tag: str) -> dict[str, Any]:
     from referral_hub.agencies import service as agencies
     from referral_hub.agencies.models import Agency
     from referral_hub.clients import service as clients
-    from referral_hub.consent import service as consent
-    from referral_hub.core import clock
     from referral_hub.core.actor import SYSTEM, Actor, ActorKind
     from referral_hub.core.db import transaction
     from referral_hub.directory import board
@@ -63,17 +62,12 @@ def _her_referrals(server: LiveServer, tag: str) -> dict[str, Any]:
             pii={"name": f"Ana {tag}", "contact": f"555-{tag}", "immigration": f"visa {tag}"},
             profile={"language": "es", "household": "with_children"},
         )
-        granted = consent.record_consent(
+        granted = factories.written_consent(
             intake,
             person.id,
             recipients=[provider.agency_id, counsel.agency_id],
             purposes=["emergency_shelter", "immigration_counsel"],
             data_categories=["contact", "immigration"],
-            method="written",
-            signer="survivor",
-            form_version="1",
-            form_language="es",
-            signed_at=clock.now(),
         )
         sent = {}
         for service, shared in ((shelter, ["contact"]), (counsel, ["contact", "immigration"])):
