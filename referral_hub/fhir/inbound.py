@@ -30,7 +30,7 @@ from referral_hub.directory import service as directory
 from referral_hub.fhir import codes
 from referral_hub.referrals import service as referrals
 from referral_hub.referrals.models import Referral
-from referral_hub.referrals.schemas import TransitionArgs
+from referral_hub.referrals.schemas import ReferralCreateArgs, TransitionArgs
 from referral_hub.referrals.states import DECLINE_REASONS, UNFINISHED_REASONS, State
 
 # the services' field names, as the element of the clinic's resources they came from
@@ -305,7 +305,7 @@ def create_referral(actor: Actor, document: dict[str, Any]) -> Referral:
     parsed = parse_model(document)
     task, resolver = _task_of(parsed, document)
     _check_profile_rules(task)
-    request, ident = resolver.find(task.get("focus"), "ServiceRequest", "Task.focus")
+    request, _ident = resolver.find(task.get("focus"), "ServiceRequest", "Task.focus")
     if request is None:
         raise _invalid("Task.focus", "Send the ServiceRequest with the Task (contained).")
     performers = [
@@ -330,15 +330,20 @@ def create_referral(actor: Actor, document: dict[str, Any]) -> Referral:
             consent.load_owned(actor, consent_id).data_categories if consent_id else ["profile"]
         )
         priority = task.get("priority") or request.get("priority") or "routine"
-        return referrals.send_referral(
-            actor,
-            client_id=client_id,
-            service_id=service.id,
-            urgency=codes.URGENCY_FOR_PRIORITY.get(priority, "routine"),  # type: ignore[arg-type]
-            data_categories=list(shared),
-            consent_id=consent_id,
-            send=task.get("status") == "requested",
+        notes = [item["text"] for item in request.get("note") or [] if item.get("text")]
+        fields = _load(
+            ReferralCreateArgs(),
+            {
+                "client_id": str(client_id),
+                "service_id": str(service.id),
+                "consent_id": str(consent_id) if consent_id else None,
+                "urgency": codes.URGENCY_FOR_PRIORITY.get(priority, "routine"),
+                "data_categories": list(shared),
+                "send": task.get("status") == "requested",
+                **({"note": "\n".join(notes)} if notes else {}),
+            },
         )
+        return referrals.send_referral(actor, **fields)
     except DomainError as error:
         raise translated(error) from None
 
