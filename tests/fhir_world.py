@@ -19,7 +19,13 @@ DATA = Path(__file__).parent / "data" / "fhir-sdoh-cc"
 FHIR = "application/fhir+json"
 PHONE = "+1-555-0142"
 NAME = "Colin Abbas"
-CLINIC_SCOPES = ["directory:read", "clients:read", "clients:write", "referrals:read", "referrals:write"]
+CLINIC_SCOPES = [
+    "directory:read",
+    "clients:read",
+    "clients:write",
+    "referrals:read",
+    "referrals:write",
+]
 
 
 def example(name: str) -> dict[str, Any]:
@@ -87,9 +93,7 @@ def referral_task(
                 "resourceType": "Consent",
                 "id": "consent",
                 "status": "active",
-                "scope": {
-                    "coding": [{"system": codes.CONSENT_SCOPE, "code": "patient-privacy"}]
-                },
+                "scope": {"coding": [{"system": codes.CONSENT_SCOPE, "code": "patient-privacy"}]},
                 "category": [{"coding": [{"system": codes.ACT_CODE, "code": "IDSCL"}]}],
                 "patient": {"reference": "#pat"},
                 "dateTime": signed,
@@ -100,7 +104,9 @@ def referral_task(
                     "type": "permit",
                     "actor": [
                         {
-                            "role": {"coding": [{"system": codes.PARTICIPATION_TYPE, "code": "IRCP"}]},
+                            "role": {
+                                "coding": [{"system": codes.PARTICIPATION_TYPE, "code": "IRCP"}]
+                            },
                             "reference": {"reference": f"Organization/{shelter.id}"},
                         }
                     ],
@@ -128,8 +134,12 @@ def guide_task(world: dict[str, Any]) -> dict[str, Any]:
     they are, except: the ServiceRequest names the hub's service as performer, the Task the
     hub's agency as owner and status requested (the example shows a Task already
     accepted), and the consent is signed today (the 2021 example has long expired)."""
-    task = copy.deepcopy(example("Task-SDOHCC-TaskReferralManagementOrderFulfillmentAcceptedExample.json"))
-    request = example("ServiceRequest-SDOHCC-ServiceRequestActiveFoodPantryApplicationAssistExample.json")
+    task = copy.deepcopy(
+        example("Task-SDOHCC-TaskReferralManagementOrderFulfillmentAcceptedExample.json")
+    )
+    request = example(
+        "ServiceRequest-SDOHCC-ServiceRequestActiveFoodPantryApplicationAssistExample.json"
+    )
     release = example("Consent-SDOHCC-ConsentInformationDisclosureExample.json")
     patient = {"resourceType": "Patient", "id": "pat-53234", "name": [{"text": "COLIN ABBAS"}]}
     request["performer"] = [{"reference": f"HealthcareService/{world['beds'].id}"}]
