@@ -213,6 +213,9 @@ def test_a_confidential_site_has_no_address_or_point(
     assert site["address"] == {"city": "Riverbend", "state": "Riverbend County", "country": "US"}
     assert "position" not in site and "name" not in site
     assert "Hidden Lane" not in text and "41.88" not in text and "Safe House" not in text
+    own = client.get(f"/fhir/HealthcareService/{hidden.id}", headers=world["shelter_auth"])
+    site = own.json["contained"][0]  # its own agency sees its address, as in the JSON API
+    assert site["address"]["line"] == ["12 Hidden Lane"] and site["name"] == "Safe House"
 
 
 def test_paging_follows_the_next_link_to_the_end(

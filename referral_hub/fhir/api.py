@@ -181,7 +181,7 @@ def read_service_request(referral_id: uuid.UUID) -> Response:
 
 
 @blp.route("/Consent/<uuid:consent_id>")
-@require(*PARTIES, scopes=["clients:read", "referrals:read"])
+@require(*READERS, scopes=["clients:read", "referrals:read"])
 def read_consent(consent_id: uuid.UUID) -> Response:
     """Her consent: whole for the agency that recorded it; for a receiver, only itself as
     recipient, its referral's purpose and the categories it may read now."""

@@ -113,10 +113,14 @@ def healthcare_service(view: dict[str, Any]) -> HealthcareService:
         code, display = SDOH_CATEGORY[category]
         codings.append({"system": codes.SDOHCC_TEMP, "code": code, "display": display})
     place = view["location"]
+    street = place.get("address") or {}  # the owner's own view only: others get none
+    if isinstance(street, str):
+        street = {"street": street}
     address = {
         key: value
         for key, value in (
-            ("line", [place["address"]] if place.get("address") else None),
+            ("line", [street["street"]] if street.get("street") else None),
+            ("postalCode", street.get("postal_code")),
             ("city", place.get("city")),
             ("state", place.get("region")),
             ("country", place.get("country")),
