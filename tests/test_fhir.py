@@ -222,7 +222,7 @@ def test_paging_follows_the_next_link_to_the_end(
     client: Any, world: dict[str, Any], session: Any
 ) -> None:
     with transaction():
-        for number in range(3):
+        for _ in range(3):
             extra = factories.directory_service(world["shelter"], "emergency_shelter")
             factories.capacity(extra, total=1, available=1)
     seen: list[str] = []

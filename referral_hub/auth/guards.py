@@ -10,8 +10,8 @@ from referral_hub.audit import service as audit
 from referral_hub.auth import ratelimit
 from referral_hub.core.actor import ANONYMOUS, ActorKind
 from referral_hub.core.db import transaction
-from referral_hub.core.http import MACHINE_PREFIXES
 from referral_hub.core.errors import DomainError, Forbidden, NotFound, RateLimited, Unauthorized
+from referral_hub.core.http import MACHINE_PREFIXES
 from referral_hub.extensions import csrf
 
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})

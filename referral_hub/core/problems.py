@@ -11,9 +11,8 @@ import json
 import logging
 import threading
 import time
-from typing import Any
-
 from collections.abc import Callable
+from typing import Any
 
 from flask import Flask, Response, current_app, g, has_request_context, request
 from werkzeug.exceptions import HTTPException, InternalServerError

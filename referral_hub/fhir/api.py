@@ -158,16 +158,30 @@ def create_task() -> Response:
     return respond(_task(referral), 201, {"Location": f"{_base()}/Task/{referral.id}"})
 
 
-@blp.route("/Task/<uuid:referral_id>", methods=["PUT", "PATCH"])
-@require(*PARTIES, scopes="referrals:write")
-@takes_body
-def update_task(referral_id: uuid.UUID) -> Response:
-    """Move the referral: status accepted, rejected (+ statusReason), in-progress,
-    completed, failed, cancelled; the hub's state machine decides what is legal."""
+def _moved(referral_id: uuid.UUID) -> Response:
     if not g.get("json_present"):
         raise MalformedRequest("Send the Task or its JSON Patch.", errors={"$": ["No body."]})
     referral = inbound.update_status(current_actor(), referral_id, g.json_body)
     return respond(_task(referral))
+
+
+@blp.route("/Task/<uuid:referral_id>", methods=["PUT"])
+@require(*PARTIES, scopes="referrals:write")
+@takes_body
+def replace_task(referral_id: uuid.UUID) -> Response:
+    """Move the referral by the Task's new status: accepted, rejected (+ statusReason),
+    in-progress, completed, failed, cancelled; the hub's state machine decides what is
+    legal. Nothing else of the Task changes."""
+    return _moved(referral_id)
+
+
+@blp.route("/Task/<uuid:referral_id>", methods=["PATCH"])
+@require(*PARTIES, scopes="referrals:write")
+@takes_body
+def patch_task(referral_id: uuid.UUID) -> Response:
+    """The same move, asked as JSON Patch (`replace /status`, `/statusReason`) or as a
+    partial Task."""
+    return _moved(referral_id)
 
 
 @blp.route("/ServiceRequest/<uuid:referral_id>")
@@ -221,9 +235,10 @@ def read_patient(client_id: uuid.UUID) -> Response:
     return respond(fhir.patient(record.id, record.reference, profile, shown.pii))
 
 
-@blp.route("/<path:_rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+@blp.route("/<path:_rest>")
 def unknown(_rest: str) -> Response:
-    """Anything else under /fhir: an OperationOutcome 404, not an HTML page."""
+    """Any other resource type or path under /fhir: an OperationOutcome 404, not an HTML
+    page (other methods there: a 405 OperationOutcome)."""
     raise NotFound()
 
 

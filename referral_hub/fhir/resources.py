@@ -38,7 +38,8 @@ GENDER = {"female": "female", "male": "male", "nonbinary": "other", "transgender
 
 def as_json(resource: Resource) -> dict[str, Any]:
     """The resource as FHIR JSON (aliases such as `for`, no empty elements)."""
-    return resource.model_dump(mode="json", by_alias=True, exclude_none=True)  # type: ignore[no-any-return]
+    dumped: dict[str, Any] = resource.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return dumped
 
 
 def instant(moment: datetime | None) -> str | None:
