@@ -19,6 +19,22 @@ DATA = Path(__file__).parent / "data" / "fhir-sdoh-cc"
 FHIR = "application/fhir+json"
 PHONE = "+1-555-0142"
 NAME = "Colin Abbas"
+# the guide's referral Task statuses (its Task status page and SDOHCCValueSetReferralTaskStatus)
+GUIDE_TASK_STATUSES = frozenset(
+    {
+        "draft",
+        "requested",
+        "received",
+        "accepted",
+        "rejected",
+        "cancelled",
+        "on-hold",
+        "in-progress",
+        "completed",
+        "failed",
+        "entered-in-error",
+    }
+)
 CLINIC_SCOPES = [
     "directory:read",
     "clients:read",

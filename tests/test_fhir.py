@@ -30,6 +30,9 @@ from referral_hub.referrals.models import Referral
 from referral_hub.referrals.states import State
 from tests import factories
 from tests import fhir_world as w
+from tests.test_directory import SHELTER
+
+CONFIDENTIAL_SITE = SHELTER["location"]
 
 
 @pytest.fixture
@@ -195,16 +198,7 @@ def test_a_confidential_site_has_no_address_or_point(
             world["shelter"],
             "emergency_shelter",
             name="Safe house",
-            location={
-                "name": "Safe House",
-                "address": {"street": "12 Hidden Lane", "postal_code": "60601"},
-                "city": "Riverbend",
-                "region": "Riverbend County",
-                "country": "US",
-                "latitude": 41.8827,
-                "longitude": -87.6233,
-                "confidential": True,
-            },
+            location=CONFIDENTIAL_SITE,
         )
         factories.capacity(hidden, total=2, available=1)
     response = client.get(f"/fhir/HealthcareService/{hidden.id}", headers=world["clinic_auth"])
@@ -212,10 +206,14 @@ def test_a_confidential_site_has_no_address_or_point(
     site = response.json["contained"][0]
     assert site["address"] == {"city": "Riverbend", "state": "Riverbend County", "country": "US"}
     assert "position" not in site and "name" not in site
-    assert "Hidden Lane" not in text and "41.88" not in text and "Safe House" not in text
+    assert (
+        "Hidden Lane" not in text and "41.88" not in text and CONFIDENTIAL_SITE["name"] not in text
+    )
     own = client.get(f"/fhir/HealthcareService/{hidden.id}", headers=world["shelter_auth"])
     site = own.json["contained"][0]  # its own agency sees its address, as in the JSON API
-    assert site["address"]["line"] == ["12 Hidden Lane"] and site["name"] == "Safe House"
+    assert (
+        site["address"]["line"] == ["12 Hidden Lane"] and site["name"] == CONFIDENTIAL_SITE["name"]
+    )
 
 
 def test_paging_follows_the_next_link_to_the_end(
@@ -273,19 +271,7 @@ def test_each_hub_state_reads_as_its_task_status(
 
 def test_the_status_table_follows_the_guide() -> None:
     """The guide's referral Task statuses, and a reason wherever it asks for one."""
-    allowed = {
-        "draft",
-        "requested",
-        "received",
-        "accepted",
-        "rejected",
-        "cancelled",
-        "on-hold",
-        "in-progress",
-        "completed",
-        "failed",
-        "entered-in-error",
-    }
+    allowed = w.GUIDE_TASK_STATUSES
     assert set(codes.TASK_STATUS) == set(State)
     for mapped in codes.TASK_STATUS.values():
         assert mapped.status in allowed
