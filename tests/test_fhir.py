@@ -20,10 +20,12 @@ from referral_hub.audit.models import AuditEvent
 from referral_hub.clients.models import Client
 from referral_hub.consent import service as consent
 from referral_hub.consent.models import Consent
-from referral_hub.core import clock
+from referral_hub.core import clock, keystore
 from referral_hub.core.actor import Actor, ActorKind
 from referral_hub.core.db import transaction
+from referral_hub.core.keystore import ClientKey
 from referral_hub.directory.models import Capacity
+from referral_hub.extensions import db
 from referral_hub.fhir import codes, search
 from referral_hub.referrals import states
 from referral_hub.referrals.models import Referral
@@ -56,6 +58,13 @@ def counts(session: Any) -> tuple[int, int, int, int]:
 def row(session: Any, referral_id: Any) -> Referral:
     found: Referral = session.get(Referral, uuid.UUID(str(referral_id)))
     return found
+
+
+def key_count() -> int:
+    """Rows in the key store (its own bind: the test's connection stands in for its engine)."""
+    keystore.get(uuid.uuid4())  # the store makes its table on first use
+    store = db.engines[keystore.BIND]
+    return int(store.execute(select(func.count()).select_from(ClientKey)).scalar_one())
 
 
 def clinic_staff(world: dict[str, Any]) -> Actor:
@@ -419,11 +428,13 @@ def test_a_consent_not_naming_the_receiver_is_refused(
     body["contained"][1]["provision"]["actor"][0]["reference"]["reference"] = (
         f"Organization/{world['outsider'].id}"
     )
-    before = counts(session)
+    before, keys = counts(session), key_count()
     response = post_task(client, world, body)
     assert response.status_code == 422
     assert response.json["issue"][0]["details"]["coding"][0]["code"] == "consent_required"
     assert counts(session)[:3] == before[:3]
+    # her key (stored on its own before the refusal) went with the rest
+    assert key_count() == keys
 
 
 # --- Task updates ---------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from referral_hub.core import clock, crypto, envelope, keystore
 from referral_hub.core.db import Base, UUIDPrimaryKey, is_unavailable, transaction
 from referral_hub.core.errors import Conflict, IdempotencyKeyReused, ValidationFailed
+from referral_hub.core.http import MACHINE_PREFIXES
 from referral_hub.extensions import db
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ def _fingerprint() -> str:
 def begin() -> Response | None:
     """Before the view: claim the key, replay a finished answer, or refuse."""
     key = request.headers.get(HEADER)
-    if key is None or request.method != "POST" or not request.path.startswith("/api/"):
+    if key is None or request.method != "POST" or not request.path.startswith(MACHINE_PREFIXES):
         return None
     if not _KEY_FORMAT.match(key):
         raise ValidationFailed(errors={HEADER: ["1 to 255 visible ASCII characters."]})

@@ -158,10 +158,10 @@ def create_task() -> Response:
     return respond(_task(referral), 201, {"Location": f"{_base()}/Task/{referral.id}"})
 
 
-def _moved(referral_id: uuid.UUID) -> Response:
+def _moved(referral_id: uuid.UUID, *, patch: bool) -> Response:
     if not g.get("json_present"):
         raise MalformedRequest("Send the Task or its JSON Patch.", errors={"$": ["No body."]})
-    referral = inbound.update_status(current_actor(), referral_id, g.json_body)
+    referral = inbound.update_status(current_actor(), referral_id, g.json_body, patch=patch)
     return respond(_task(referral))
 
 
@@ -172,7 +172,7 @@ def replace_task(referral_id: uuid.UUID) -> Response:
     """Move the referral by the Task's new status: accepted, rejected (+ statusReason),
     in-progress, completed, failed, cancelled; the hub's state machine decides what is
     legal. Nothing else of the Task changes."""
-    return _moved(referral_id)
+    return _moved(referral_id, patch=False)
 
 
 @blp.route("/Task/<uuid:referral_id>", methods=["PATCH"])
@@ -181,7 +181,7 @@ def replace_task(referral_id: uuid.UUID) -> Response:
 def patch_task(referral_id: uuid.UUID) -> Response:
     """The same move, asked as JSON Patch (`replace /status`, `/statusReason`) or as a
     partial Task."""
-    return _moved(referral_id)
+    return _moved(referral_id, patch=True)
 
 
 @blp.route("/ServiceRequest/<uuid:referral_id>")

@@ -13,6 +13,7 @@ import uuid
 from datetime import UTC, date, datetime, time
 from typing import Any
 
+from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.task import Task
 from marshmallow import Schema
@@ -102,6 +103,7 @@ def parse_model(document: Any) -> Task | Bundle:
             "Send a Task (or a transaction Bundle holding one).",
             errors={"resourceType": ["Expected Task or Bundle."]},
         )
+    _known_types(document, kind)
     try:
         return model.model_validate(document)
     except ModelError as error:
@@ -112,6 +114,28 @@ def parse_model(document: Any) -> Task | Bundle:
                 "Not valid FHIR R4 here."
             )
         raise MalformedRequest("The resource does not parse as FHIR R4.", errors=problems) from None
+
+
+def _known_types(document: dict[str, Any], kind: str) -> None:
+    """Every resource inside (contained, or a Bundle's entries) names an R4B resource type:
+    the models would fail on any other in ways that are not validation errors."""
+    contained = document.get("contained")
+    inner = [("contained", item) for item in (contained if isinstance(contained, list) else [])]
+    if kind == "Bundle" and isinstance(document.get("entry"), list):
+        inner += [
+            ("entry.resource", entry.get("resource"))
+            for entry in document["entry"]
+            if isinstance(entry, dict) and entry.get("resource") is not None
+        ]
+    for where, item in inner:
+        name = item.get("resourceType") if isinstance(item, dict) else None
+        try:
+            get_fhir_model_class(name if isinstance(name, str) else "")
+        except ValueError:
+            raise MalformedRequest(
+                "The resource does not parse as FHIR R4.",
+                errors={f"{kind}.{where}.resourceType": ["Not a FHIR resource type."]},
+            ) from None
 
 
 class Resolver:
@@ -206,13 +230,16 @@ def _check_profile_rules(task: dict[str, Any]) -> None:
         raise _invalid("Task.status", "A new referral Task is requested (or draft).")
 
 
-def _patient(actor: Actor, resolver: Resolver, task: dict[str, Any]) -> uuid.UUID:
+def _patient(actor: Actor, resolver: Resolver, task: dict[str, Any]) -> uuid.UUID | dict[str, Any]:
+    """The sender's own client named (its id), or the new client's fields, checked."""
     found, ident = resolver.find(task.get("for"), "Patient", "Task.for")
     if found is None:  # one of the sender's own clients
         return clients.load_owned(actor, _uuid(ident, "Task.for")).id
     profile: dict[str, Any] = {}
     pii: dict[str, Any] = {}
-    if found.get("gender") in GENDERS:
+    if "gender" in found:
+        if found["gender"] not in GENDERS:
+            raise _invalid("Patient.gender", "One of male, female, other, unknown.")
         profile["gender"] = GENDERS[found["gender"]]
     languages = [
         coding.get("code")
@@ -235,18 +262,13 @@ def _patient(actor: Actor, resolver: Resolver, task: dict[str, Any]) -> uuid.UUI
     contacts = [item["value"] for item in found.get("telecom") or [] if item.get("value")]
     if contacts:
         pii["contact"] = "; ".join(contacts)
-    fields = _load(ClientCreateArgs(), {"profile": profile, "pii": pii})
-    return clients.create_client(actor, **fields).id
+    return _load(ClientCreateArgs(), {"profile": profile, "pii": pii})
 
 
 def _consent(
-    actor: Actor,
-    resolver: Resolver,
-    request: dict[str, Any],
-    client_id: uuid.UUID,
-    receiver: uuid.UUID,
-    purpose: str,
-) -> uuid.UUID | None:
+    resolver: Resolver, request: dict[str, Any], receiver: uuid.UUID, purpose: str
+) -> uuid.UUID | dict[str, Any] | None:
+    """No consent; one already recorded (its id); or the new consent's fields, checked."""
     references = request.get("supportingInfo") or []
     consents = [
         item
@@ -282,7 +304,7 @@ def _consent(
     period = provision.get("period") or {}
     signed_at = _moment(found.get("dateTime"), "Consent.dateTime") or clock.now()
     expires_at = _moment(period.get("end"), "Consent.provision.period.end")
-    fields = _load(
+    return _load(
         ConsentCreateArgs(),
         {
             "recipients": [str(agency) for agency in recipients],
@@ -296,8 +318,6 @@ def _consent(
             **({"expires_at": expires_at.isoformat()} if expires_at else {}),
         },
     )
-    record = consent.record_consent(actor, client_id, **fields)
-    return record.id
 
 
 def create_referral(actor: Actor, document: dict[str, Any]) -> Referral:
@@ -317,19 +337,30 @@ def create_referral(actor: Actor, document: dict[str, Any]) -> Referral:
         raise _invalid(
             "ServiceRequest.performer", "Name the hub's HealthcareService that should serve her."
         )
+    created: uuid.UUID | None = None
     try:
         service = directory.get_service(actor, _uuid(performers[0], "ServiceRequest.performer"))
         owner = (task.get("owner") or {}).get("reference")
         if owner and owner != f"Organization/{service.agency_id}":
             raise _invalid("Task.owner", "The owner is the agency of the requested service.")
-        client_id = _patient(actor, resolver, task)
-        consent_id = _consent(
-            actor, resolver, request, client_id, service.agency_id, service.category.value
-        )
+        priority = task.get("priority") or request.get("priority") or "routine"
+        if priority not in codes.URGENCY_FOR_PRIORITY:
+            raise _invalid("Task.priority", "One of routine, urgent, asap, stat.")
+        # everything is read and checked before anything is made: a new client's key is kept
+        # apart from the request's transaction, and a refusal must leave nothing behind
+        person = _patient(actor, resolver, task)
+        release = _consent(resolver, request, service.agency_id, service.category.value)
+        if isinstance(person, dict):
+            created = client_id = clients.create_client(actor, **person).id
+        else:
+            client_id = person
+        if isinstance(release, dict):
+            consent_id: uuid.UUID | None = consent.record_consent(actor, client_id, **release).id
+        else:
+            consent_id = release
         shared = (
             consent.load_owned(actor, consent_id).data_categories if consent_id else ["profile"]
         )
-        priority = task.get("priority") or request.get("priority") or "routine"
         notes = [item["text"] for item in request.get("note") or [] if item.get("text")]
         fields = _load(
             ReferralCreateArgs(),
@@ -337,7 +368,7 @@ def create_referral(actor: Actor, document: dict[str, Any]) -> Referral:
                 "client_id": str(client_id),
                 "service_id": str(service.id),
                 "consent_id": str(consent_id) if consent_id else None,
-                "urgency": codes.URGENCY_FOR_PRIORITY.get(priority, "routine"),
+                "urgency": codes.URGENCY_FOR_PRIORITY[priority],
                 "data_categories": list(shared),
                 "send": task.get("status") == "requested",
                 **({"note": "\n".join(notes)} if notes else {}),
@@ -345,15 +376,17 @@ def create_referral(actor: Actor, document: dict[str, Any]) -> Referral:
         )
         return referrals.send_referral(actor, **fields)
     except DomainError as error:
+        if created is not None:  # the consent or the send refused her referral
+            clients.discard_new_client_key(created)
         raise translated(error) from None
 
 
 # --- updates --------------------------------------------------------------------------------
 
 
-def _wanted(document: Any) -> dict[str, Any]:
+def _wanted(document: Any, *, patch: bool) -> dict[str, Any]:
     """What a PUT (a whole Task) or a PATCH (JSON Patch operations, or a partial Task) asks."""
-    if isinstance(document, list):
+    if patch and isinstance(document, list):
         wanted: dict[str, Any] = {}
         for index, operation in enumerate(document):
             if not isinstance(operation, dict) or operation.get("op") not in ("replace", "add"):
@@ -364,17 +397,21 @@ def _wanted(document: Any) -> dict[str, Any]:
             wanted[path[1:]] = operation.get("value")
         return wanted
     if isinstance(document, dict):
-        if document.get("resourceType") not in (None, "Task"):
+        kind = document.get("resourceType")
+        if kind != "Task" and (kind is not None or not patch):
             raise _invalid("resourceType", "Expected Task.")
         return document
     raise MalformedRequest(
-        "Send a Task or JSON Patch operations.", errors={"$": ["Not JSON Patch."]}
+        "Send the Task (PUT), or JSON Patch operations or a partial Task (PATCH).",
+        errors={"$": ["Not a Task."]},
     )
 
 
-def update_status(actor: Actor, referral_id: uuid.UUID, document: Any) -> Referral:
+def update_status(
+    actor: Actor, referral_id: uuid.UUID, document: Any, *, patch: bool = False
+) -> Referral:
     """PUT/PATCH /fhir/Task/{id}: a new Task status becomes the hub move(s) it stands for."""
-    wanted = _wanted(document)
+    wanted = _wanted(document, patch=patch)
     status = wanted.get("status")
     if not isinstance(status, str):
         raise _invalid("Task.status", "Say the status the Task moves to.")
