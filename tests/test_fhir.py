@@ -401,6 +401,20 @@ def test_the_guides_consent_of_2021_is_refused_as_expired(
         (lambda t: t["contained"][0].update(birthDate="02/04/1990"), 400, None),
         (lambda t: t.update(resourceType="Patient"), 400, "resourceType"),
         (
+            lambda t: t["contained"][1]["provision"]["actor"][0]["reference"].update(
+                reference="Practitioner/dr-water"
+            ),
+            422,
+            "Consent.provision.actor",
+        ),
+        (
+            lambda t: t["contained"][2].update(supportingInfo=[{"reference": "' OR 1=1 --"}]),
+            422,
+            "ServiceRequest.supportingInfo",
+        ),
+        (lambda t: t.update(priority="whenever"), 422, "Task.priority"),
+        (lambda t: t["contained"][0].update(gender="f"), 422, "Patient.gender"),
+        (
             lambda t: t["contained"][1]["provision"]["class"].append(
                 {"system": codes.DATA_CATEGORY, "code": "secrets"}
             ),

@@ -9,6 +9,7 @@ translated into FHIR expressions on the way out.
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, date, datetime, time
 from typing import Any
@@ -56,6 +57,11 @@ EXPRESSIONS = {
     "profile.language": "Patient.communication.language",
     "profile.gender": "Patient.gender",
 }
+# a reference as FHIR writes one: contained, relative, a Bundle's urn:uuid, or absolute
+REFERENCE = re.compile(
+    r"^(#[A-Za-z0-9\-.]{1,64}|[A-Z][A-Za-z]{1,63}/[A-Za-z0-9\-.]{1,64}"
+    r"|urn:uuid:[0-9a-fA-F-]{36}|https?://[^\s]{1,2000})$"
+)
 GENDERS = {"female": "female", "male": "male", "other": "nonbinary", "unknown": "undisclosed"}
 
 
@@ -270,6 +276,9 @@ def _consent(
 ) -> uuid.UUID | dict[str, Any] | None:
     """No consent; one already recorded (its id); or the new consent's fields, checked."""
     references = request.get("supportingInfo") or []
+    for item in references:  # others (an Observation, say) are not the hub's to read
+        if not REFERENCE.match(str(item.get("reference") or "")):
+            raise _invalid("ServiceRequest.supportingInfo", "Not a FHIR reference.")
     consents = [
         item
         for item in references
@@ -283,13 +292,13 @@ def _consent(
     if found.get("status") != "active":
         raise _invalid("Consent.status", "Only an active consent can carry a referral.")
     provision = found.get("provision") or {}
-    recipients = [
-        _uuid(target[len("Organization/") :], "Consent.provision.actor")
-        for actor_entry in provision.get("actor") or []
-        if (target := (actor_entry.get("reference") or {}).get("reference", "")).startswith(
-            "Organization/"
-        )
-    ] or [receiver]
+    recipients = []
+    for actor_entry in provision.get("actor") or []:
+        target = str((actor_entry.get("reference") or {}).get("reference") or "")
+        if not target.startswith("Organization/"):  # she consents to named agencies only
+            raise _invalid("Consent.provision.actor", "Name the hub's agencies: Organization/{id}.")
+        recipients.append(_uuid(target[len("Organization/") :], "Consent.provision.actor"))
+    recipients = recipients or [receiver]  # none named: the guide's example names none
     purposes = [
         coding["code"]
         for coding in provision.get("purpose") or []
