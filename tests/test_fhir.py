@@ -588,3 +588,19 @@ def test_a_receiver_sees_of_the_consent_only_its_own_part(
         consent.revoke_consent(clinic_staff(world), consent_id, "She asked.")
     revoked = client.get(f"/fhir/Consent/{consent_id}", headers=world["shelter_auth"]).json
     assert revoked["status"] == "inactive" and "class" not in revoked["provision"]
+
+
+def test_a_repeated_post_with_its_idempotency_key_makes_one_referral(
+    client: Any, world: dict[str, Any], session: Any
+) -> None:
+    body = w.referral_task(world)
+    headers = {**world["clinic_auth"], "Idempotency-Key": "ehr-order-4711"}
+    first = client.post("/fhir/Task", json=body, headers=headers)
+    before = counts(session)
+    again = client.post("/fhir/Task", json=body, headers=headers)
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.json == first.json and again.mimetype == w.FHIR
+    assert counts(session)[:3] == before[:3]
+    other = client.post("/fhir/Task", json={**body, "priority": "routine"}, headers=headers)
+    parsed = outcome(other, 422)  # as the JSON API answers a key reused with another body
+    assert parsed.issue[0].details.coding[0].code == "idempotency_key_reused"
