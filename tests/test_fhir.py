@@ -5,6 +5,7 @@ their parties only, Task search and paging, inbound Tasks and Task status update
 from __future__ import annotations
 
 import copy
+import json
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -604,3 +605,30 @@ def test_a_repeated_post_with_its_idempotency_key_makes_one_referral(
     other = client.post("/fhir/Task", json={**body, "priority": "routine"}, headers=headers)
     parsed = outcome(other, 422)  # as the JSON API answers a key reused with another body
     assert parsed.issue[0].details.coding[0].code == "idempotency_key_reused"
+
+
+def test_a_transaction_bundle_is_taken_like_contained_resources(
+    client: Any, world: dict[str, Any], session: Any
+) -> None:
+    task = w.referral_task(world)
+    contained = task.pop("contained")
+    urls = {item["id"]: f"urn:uuid:{uuid.uuid4()}" for item in contained}
+    text = json.dumps(contained)
+    for local, full in urls.items():
+        text = text.replace(f'"#{local}"', f'"{full}"')
+    task["focus"] = {"reference": urls["sr"]}
+    task["for"] = {"reference": urls["pat"]}
+    entries = [{"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": task}] + [
+        {"fullUrl": urls[item["id"]], "resource": item} for item in json.loads(text)
+    ]
+    for entry in entries:
+        entry["request"] = {"method": "POST", "url": entry["resource"]["resourceType"]}
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+    response = post_task(client, world, bundle)
+    assert response.status_code == 201, response.get_data(as_text=True)
+    referral = row(session, response.json["id"])
+    assert referral.consent_id is not None
+    assert sorted(referral.data_categories) == ["contact", "identity", "profile"]
+    two = {**bundle, "entry": [*entries, entries[0]]}
+    parsed = outcome(post_task(client, world, two), 422)
+    assert expressions(parsed) == {"Bundle.entry"}
