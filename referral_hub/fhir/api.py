@@ -55,13 +55,16 @@ def _base() -> str:
 
 
 def _names(*agency_ids: uuid.UUID) -> dict[str, str]:
-    names = {}
+    """Agencies' names for display, each looked up once per request (a page of Tasks names
+    the same few agencies over and over)."""
+    known: dict[str, str | None] = g.setdefault("fhir_agency_names", {})
     for agency_id in agency_ids:
-        try:
-            names[str(agency_id)] = agencies.get_agency(current_actor(), agency_id).name
-        except NotFound:
-            continue
-    return names
+        if str(agency_id) not in known:
+            try:
+                known[str(agency_id)] = agencies.get_agency(current_actor(), agency_id).name
+            except NotFound:
+                known[str(agency_id)] = None
+    return {key: name for key, name in known.items() if name is not None}
 
 
 def _page(resources: list[Any], next_cursor: str | None) -> Response:
