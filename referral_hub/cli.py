@@ -456,8 +456,9 @@ def audit_checkpoint() -> None:
 def audit_keygen() -> None:
     """Make a new checkpoint-signing key: the secret for the worker, the public key for auditors."""
     from referral_hub.audit import signing
+    from referral_hub.core.crypto import new_signing_key_text
 
-    secret = signing.new_private_key_text()
+    secret = new_signing_key_text()
     public = signing.load_private_key(secret).public_key()
     click.echo(f"REFERRAL_HUB_AUDIT_SIGNING_KEY={secret}")
     click.echo(f"# key id {signing.key_id(public)}; give auditors this public key:", err=True)

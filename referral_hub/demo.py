@@ -17,21 +17,9 @@ from referral_hub.agencies.models import Agency, AgencyKind
 from referral_hub.core import clock
 from referral_hub.core.actor import SYSTEM
 from referral_hub.core.db import transaction
+from referral_hub.directory.places import CENTRE, TOWNS
 
 DEMO_PASSWORD = "riverbend-demo-2026"  # noqa: S105 - printed for the demo; never production
-CENTRE = (41.88, -87.63)
-
-TOWNS = [
-    ("Riverbend", 0.0, 0.0),
-    ("Northgate", 0.28, 0.05),
-    ("Lakeside", 0.1, 0.22),
-    ("Millbrook", -0.22, -0.12),
-    ("Cedar Falls", 0.35, -0.3),
-    ("Port Harlow", -0.4, 0.18),
-    ("Ashford", -0.1, -0.42),
-    ("Capital City", 0.6, 0.4),
-]
-
 # (name, kind, victim service provider, town)
 AGENCIES: list[tuple[str, AgencyKind, bool, str]] = [
     ("Harbor Light Shelter", AgencyKind.SHELTER, True, "Riverbend"),

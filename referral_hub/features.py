@@ -31,6 +31,7 @@ def register(app: Flask) -> None:
     from referral_hub.auth.oauth_views import blp as oauth_blp
     from referral_hub.clients.api import blp as clients_blp
     from referral_hub.consent import service as consent
+    from referral_hub.consent.api import blp as consent_blp
     from referral_hub.core import idempotency
     from referral_hub.directory import service as directory
     from referral_hub.directory.api import blp as directory_blp
@@ -80,6 +81,7 @@ def register(app: Flask) -> None:
     api.register_blueprint(access_blp)
     api.register_blueprint(directory_blp)
     api.register_blueprint(clients_blp)
+    api.register_blueprint(consent_blp)
     api.register_blueprint(referrals_blp)
     api.register_blueprint(reports_blp)
     api.register_blueprint(webhooks_blp)

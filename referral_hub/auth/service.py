@@ -255,8 +255,12 @@ def new_totp_secret() -> str:
     return pyotp.random_base32()
 
 
-def provisioning_uri(secret: str, email: str) -> str:
-    return _totp_for(secret, email).provisioning_uri()
+def provisioning_uri(user_id: uuid.UUID, secret: str) -> str:
+    """The otpauth:// address an authenticator app reads (from the enrolment QR code)."""
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise NotFound()
+    return _totp_for(secret, user.email).provisioning_uri()
 
 
 def confirm_totp_enrolment(

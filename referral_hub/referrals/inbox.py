@@ -25,7 +25,7 @@ from referral_hub.core.errors import NotFound
 from referral_hub.directory import service as directory
 from referral_hub.directory.models import Service
 from referral_hub.extensions import db
-from referral_hub.referrals import conversation, priority, states
+from referral_hub.referrals import conversation, messages, priority, states
 from referral_hub.referrals import service as referrals
 from referral_hub.referrals.deadlines import DEADLINES
 from referral_hub.referrals.models import Referral
@@ -206,7 +206,7 @@ def received_referral(
     }
     if not disclose:
         return view
-    if not conversation.is_open_to(actor, referral):
+    if not messages.is_open_to(actor, referral):
         view["access_ended"] = True  # her data, the note and the messages: closed to us now
         return view
     view["client"] = _client_view(actor, referral)

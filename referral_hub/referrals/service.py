@@ -43,7 +43,7 @@ from referral_hub.directory.vocabulary import ServiceStatus
 from referral_hub.extensions import db
 from referral_hub.notifications import webhooks
 from referral_hub.notifications.service import referral_link
-from referral_hub.referrals import states
+from referral_hub.referrals import messages, states
 from referral_hub.referrals.deadlines import (
     DEADLINES,
     Urgency,
@@ -315,10 +315,8 @@ def _keep_the_words(actor: Actor, referral: Referral, action: str, payload: dict
     """The state machine keeps no free text; without this the question was lost."""
     if action not in SPOKEN:
         return
-    from referral_hub.referrals import conversation  # it reads referrals through this module
-
     text = str(payload[TEXT_REQUIRED[action]]).strip()
-    conversation.post_message(actor, referral.id, f"{SPOKEN[action]}: {text}")
+    messages.seal_message(actor, referral, f"{SPOKEN[action]}: {text}")
 
 
 def _tell_the_sender(
@@ -331,10 +329,8 @@ def _tell_the_sender(
     text = _receiver_words(actor, action, payload)
     if not text:
         return
-    from referral_hub.referrals import conversation  # it reads referrals through this module
-
     with contextlib.suppress(Conflict):
-        conversation.post_message(actor, referral.id, text)
+        messages.seal_message(actor, referral, text)
 
 
 def _receiver_words(actor: Actor, action: str, payload: dict[str, Any]) -> str | None:

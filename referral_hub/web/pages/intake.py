@@ -27,8 +27,9 @@ from werkzeug.datastructures import MultiDict
 
 from referral_hub.agencies import service as agencies
 from referral_hub.clients import service as clients
-from referral_hub.clients.schemas import ClientCreateArgs, ConsentCreateArgs, RevokeArgs
+from referral_hub.clients.schemas import ClientCreateArgs
 from referral_hub.consent import service as consent
+from referral_hub.consent.schemas import ConsentCreateArgs, RevokeArgs
 from referral_hub.core import clock
 from referral_hub.core.errors import NotFound
 from referral_hub.core.schemas import HubSchema
