@@ -14,6 +14,7 @@ from typing import Any
 
 from referral_hub.agencies import service as agencies
 from referral_hub.agencies.models import Agency, AgencyKind
+from referral_hub.agencies.vocabulary import is_law_enforcement
 from referral_hub.core import clock
 from referral_hub.core.actor import SYSTEM
 from referral_hub.core.db import transaction
@@ -240,7 +241,7 @@ def _eligibility(agency: Agency, category: Any, rng: random.Random) -> dict[str,
         "accessibility": rng.sample(
             ["wheelchair", "sign_language", "service_animals"], k=rng.randint(0, 2)
         ),
-        "no_police_report_needed": agency.kind.value != "law_enforcement",
+        "no_police_report_needed": not is_law_enforcement(agency.kind),
         "no_id_needed": rng.random() < 0.6,
         "accepts_children": "with_children" in populations,
     }

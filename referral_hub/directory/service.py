@@ -50,7 +50,7 @@ from referral_hub.extensions import db
 
 
 def _may_edit(actor: Actor, agency_id: uuid.UUID, scope: str = "admin") -> None:
-    if actor.kind == ActorKind.SYSTEM or actor.has_role("hub_admin"):
+    if actor.is_hub_wide:
         return
     if actor.agency_id == agency_id:
         if actor.kind == ActorKind.CLIENT and scope in actor.scopes:

@@ -14,7 +14,7 @@ from referral_hub.audit import service as audit
 from referral_hub.clients import service as clients
 from referral_hub.consent import policy
 from referral_hub.consent import service as consent
-from referral_hub.core import envelope, keystore
+from referral_hub.core import envelope
 from referral_hub.core.actor import Actor
 from referral_hub.core.errors import Conflict, Forbidden
 from referral_hub.extensions import db
@@ -27,10 +27,10 @@ NOT_OPEN = (
 
 
 def data_key(referral: Referral) -> bytes:
-    stored = keystore.get(referral.client_id)
-    if stored is None:
+    key = clients.data_key(referral.client_id)
+    if key is None:
         raise Conflict("This client's data was erased.")
-    return envelope.unwrap(*stored)
+    return key
 
 
 def is_open_to(actor: Actor, referral: Referral) -> bool:

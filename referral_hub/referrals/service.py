@@ -18,12 +18,13 @@ from sqlalchemy import select
 
 from referral_hub.agencies.models import AgencyStatus
 from referral_hub.agencies.service import email_staff
+from referral_hub.agencies.vocabulary import is_law_enforcement
 from referral_hub.audit import service as audit
 from referral_hub.clients import service as clients
 from referral_hub.consent import policy
 from referral_hub.consent import service as consent
 from referral_hub.consent.models import Consent
-from referral_hub.core import clock, envelope, keystore
+from referral_hub.core import clock, envelope
 from referral_hub.core.actor import SYSTEM, Actor, ActorKind
 from referral_hub.core.errors import (
     Conflict,
@@ -120,7 +121,7 @@ def send_referral(
     categories = frozenset(data_categories) | {policy.PROFILE}
     record = _consent_for(client.id, consent_id)
     receiver = policy.Reader(
-        service.agency_id, is_law_enforcement=service.agency.kind.value == "law_enforcement"
+        service.agency_id, is_law_enforcement=is_law_enforcement(service.agency.kind)
     )
     purpose = service.category.value
     now = clock.now()
@@ -194,10 +195,10 @@ def _consent_for(client_id: uuid.UUID, consent_id: uuid.UUID | None) -> Consent 
 
 
 def _seal(client_id: uuid.UUID, referral_id: uuid.UUID, text: str) -> bytes:
-    stored = keystore.get(client_id)
-    if stored is None:
+    key = clients.data_key(client_id)
+    if key is None:
         raise Conflict("This client's data was erased.")
-    return envelope.seal(envelope.unwrap(*stored), text.encode(), f"referral.note:{referral_id}")
+    return envelope.seal(key, text.encode(), f"referral.note:{referral_id}")
 
 
 # --- loading and listing --------------------------------------------------------------------

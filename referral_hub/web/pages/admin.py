@@ -81,7 +81,7 @@ SERVICE_NULLABLE = ("description", "url", "email", "phone", "service_area", "hou
 
 
 def _is_hub_admin() -> bool:
-    return bool(g.actor.has_role("hub_admin"))
+    return bool(g.actor.is_hub_wide)
 
 
 def _agency_id() -> uuid.UUID:

@@ -26,6 +26,7 @@ from marshmallow import ValidationError, fields
 from werkzeug.datastructures import MultiDict
 
 from referral_hub.agencies import service as agencies
+from referral_hub.agencies.vocabulary import is_law_enforcement
 from referral_hub.clients import service as clients
 from referral_hub.clients.schemas import ClientCreateArgs
 from referral_hub.consent import service as consent
@@ -697,9 +698,9 @@ def _consent_context(client_id: uuid.UUID, language: str | None) -> dict[str, An
         ],
         "other_agencies": [(aid, name) for aid, name, _ in everyone if aid not in planned],
         "agency_names": {aid: name for aid, name, _ in everyone},
-        "law_enforcement": {aid for aid, kind in kinds.items() if kind == "law_enforcement"},
+        "law_enforcement": {aid for aid, kind in kinds.items() if is_law_enforcement(kind)},
         "law_enforcement_planned": [
-            s["agency_name"] for s in planned.values() if s["agency_kind"] == "law_enforcement"
+            s["agency_name"] for s in planned.values() if is_law_enforcement(s["agency_kind"])
         ],
         "purpose_options": [(c.value, words(c.value)) for c in Category],
         "data_categories": DATA_CATEGORIES,
@@ -714,7 +715,7 @@ def _consent_defaults(context: dict[str, Any]) -> MultiDict[str, str]:
     now = clock.now().astimezone(forms.display_zone())
     values: MultiDict[str, str] = MultiDict()
     for aid, _, kind in context["planned_agencies"]:
-        if kind != "law_enforcement":  # she names law enforcement herself, never pre-ticked
+        if not is_law_enforcement(kind):  # she names law enforcement herself, never pre-ticked
             values.add("recipients", aid)
     for need in context["plan_needs"]:
         values.add("purposes", need["category"])
