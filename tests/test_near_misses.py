@@ -3,6 +3,7 @@ search would not."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -281,3 +282,75 @@ def test_the_search_endpoint_gives_near_misses(client: Any, session: Any, agency
         assert bad.status_code == 422  # bad input is still refused, naming the field
         assert bad.headers["Content-Type"].startswith("application/problem+json")
         assert field in bad.json["errors"]
+
+
+# --- the search page ---------------------------------------------------------------------------
+
+
+def test_the_zero_result_page_shows_near_misses_in_words(client: Any, agency: Any) -> None:
+    with transaction():
+        worker = factories.with_password(factories.user(factories.agency(), ["intake"]))
+    make(agency, "Casa Almost", languages=["en", "vi"], populations=["foreign_national"], free=0)
+    make(agency, "Far family beds", km=24)
+    factories.sign_in(client, worker)
+    response = client.get(
+        "/intake/search?category=emergency_shelter&available=true&population=foreign_national"
+        "&population=with_children&language=Spanish&lat=41.88&lon=-87.63&radius_km=15"
+    )
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert "No services match" in page and "Try fewer filters" not in page
+    close = page[page.index('id="near-h"') :]
+    assert close.index("Far family beds") < close.index("Casa Almost")  # one miss before two
+    assert "Would fit except:" in close
+    assert "9 km outside your radius" in close
+    assert "no free places now" in close
+    assert "does not list Spanish (works in English, Vietnamese)" in close
+    assert "does not list people with children" in close
+    for code in ("_", "radius_km", "outside_radius", " es ", "accepts_children"):
+        words = re.sub(r"<[^>]+>", " ", close)  # the text a worker reads, not the markup
+        assert code not in words, code
+    assert (
+        close.count(">Add to plan<span") == 2
+    )  # she may still be referred: the worker calls first
+
+
+MISSES = [
+    {"reason": "no_free_places", "held": 2},
+    {"reason": "no_free_places", "held": 0},
+    {"reason": "capacity_unknown"},
+    {"reason": "age_range", "min_age": 18, "max_age": 24},
+    {"reason": "age_range", "min_age": 18, "max_age": None},
+    {"reason": "age_range", "min_age": None, "max_age": 21},
+    {"reason": "genders_only", "values": ["male"]},
+    {"reason": "populations_not_listed", "values": ["foreign_national", "with_children"]},
+    {"reason": "languages_not_listed", "values": ["es"], "offered": ["en"]},
+    {"reason": "languages_not_listed", "values": ["es"], "offered": []},
+    {"reason": "trafficking_types_not_listed", "values": ["labor"]},
+    {"reason": "accessibility_not_listed", "values": ["wheelchair", "ground_floor"]},
+    {"reason": "may_ask_for_id"},
+    {"reason": "may_ask_for_police_report"},
+    {"reason": "children_not_listed"},
+    {"reason": "outside_radius", "km_outside": 12},
+]
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_every_reason_has_words_in_each_language(app: Any, language: str) -> None:
+    from flask import g
+
+    from referral_hub.directory.schemas import MISS_REASONS
+    from referral_hub.web.pages.intake import miss_words
+
+    assert {miss["reason"] for miss in MISSES} == set(MISS_REASONS)
+    with app.test_request_context("/"):
+        g.language = language
+        said = [miss_words(miss) for miss in MISSES]
+    assert all(said) and not any("_" in words for words in said), said
+    assert len(set(said)) == len(said)
+    if language == "es":
+        assert "a 12 km fuera de su radio" in said
+        assert "no figuran niños" in said
+    else:
+        assert said[0] == "no free places now (2 held for people on the way)"
+        assert "ages 18 to 24 only" in said and "12 km outside your radius" in said
