@@ -12,39 +12,18 @@ from referral_hub.agencies.models import AgencyStatus
 from referral_hub.auth import admin
 from referral_hub.core.actor import SYSTEM
 from referral_hub.core.db import transaction
+from referral_hub.demo_showcase import FAMILY, REFERENCE
 from referral_hub.directory import near_misses
+from referral_hub.directory.api import to_query
 from referral_hub.directory.service import SearchQuery, hold_unit, search, update_service
 from tests import factories
 
 CENTRE = (41.88, -87.63)
 
-# a family shelter that fits the 11 pm case; each test changes one thing about it
-FITS: dict[str, Any] = {
-    "min_age": 18,
-    "genders": ["female"],
-    "populations": ["foreign_national", "with_children"],
-    "trafficking_types": ["sex", "labor"],
-    "languages": ["en", "es"],
-    "accessibility": ["wheelchair"],
-    "no_id_needed": True,
-    "no_police_report_needed": True,
-    "accepts_children": True,
-}
-ASKED = SearchQuery(
-    categories=("emergency_shelter",),
-    available=True,
-    age=30,
-    gender="female",
-    populations=("foreign_national", "with_children"),
-    languages=("es-MX",),
-    near=CENTRE,
-    radius_km=15,
-    trafficking_types=("sex",),
-    accessibility=("wheelchair",),
-    no_id_needed=True,
-    no_police_report_needed=True,
-    accepts_children=True,
-)
+# the demo's family shelter fits the 11 pm case asked all at once; each test changes one
+# thing about it
+FITS = FAMILY
+ASKED = to_query(REFERENCE, 20)
 
 
 def place(km_north: float, confidential: bool = False) -> dict[str, Any]:
