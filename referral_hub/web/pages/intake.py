@@ -500,8 +500,7 @@ def search() -> Any:
     items = directory.search(g.actor, query)
     close = near_misses.for_search(g.actor, query, items)
     # one read for the results' eligibility and the plan's names
-    shown = [item["service"]["id"] for item in items + close]
-    known = summaries(shown + plan.service_ids())
+    known = summaries([item["service"]["id"] for item in items] + plan.service_ids())
     context["plan_needs"] = plan_view(known)
     context["results"] = [item | {"highlights": highlights(item, args, known)} for item in items]
     context["near_misses"] = [
