@@ -9,9 +9,10 @@ Why one query that counts misses, rather than one search per dropped filter: dro
 filter at a time finds nothing when every candidate misses two things (the commonest 11 pm
 case), and dropping pairs is dozens of queries. Here each filter is a 0/1 column computed
 from the very clauses search uses (`service.filter_clauses`), summed, and the database
-keeps the best few (top-N sort, LIMIT): no more rows are read than by the search it
-follows — the same index range on (listed, category, point), a radius search's box widened
-to `REACH` — and only the few returned reach Python, where the reasons are worded.
+keeps the best few (top-N sort, LIMIT). It reads the index range the search reads —
+(listed, category, point), a radius search's box widened to `REACH` times the radius, never
+the whole directory — and only the few returned reach Python, where the reasons are
+worded. It runs only when the search came back short (`for_search`).
 
 What search never shows, a near miss never shows: the same visibility (listed services of
 active agencies, in the categories asked for — the need is never relaxed), the same coarse
