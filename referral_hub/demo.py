@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from referral_hub import demo_showcase
 from referral_hub.agencies import service as agencies
 from referral_hub.agencies.models import Agency, AgencyKind
 from referral_hub.agencies.vocabulary import is_law_enforcement
@@ -166,6 +167,7 @@ def seed(echo: Callable[[str], None] = print) -> None:
                 created += 1 + _services(agency, town, rng)
             if index % 10 == 0 or index == len(AGENCIES):
                 echo(f"  agencies {index}/{len(AGENCIES)}")
+        created += demo_showcase.seed_showcase(echo)
         for email, agency_name, display_name, roles in USERS:
             if agencies.find_user_by_email(email) is None:
                 agency = agencies.find_agency_by_name(agency_name)
