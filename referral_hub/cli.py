@@ -293,7 +293,7 @@ def seed_demo() -> None:
 @click.option("--services", default=10_000, show_default=True, help="How many services to add.")
 def seed_bench(services: int) -> None:
     """Add a large synthetic directory (Bench agencies) for benchmarks."""
-    from referral_hub import benchdata
+    from referral_hub.demo import bench as benchdata
 
     with transaction():
         made = benchdata.seed(services, echo=click.echo)

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from referral_hub.agencies.models import Agency, User
 from referral_hub.audit import service as audit
 from referral_hub.demo import AGENCIES, USERS
-from referral_hub.demo_showcase import SHOWCASE
+from referral_hub.demo.showcase import SHOWCASE
 
 
 def invoke(app: Flask, *args: str, **kwargs: Any) -> Any:

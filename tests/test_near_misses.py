@@ -12,7 +12,7 @@ from referral_hub.agencies.models import AgencyStatus
 from referral_hub.auth import admin
 from referral_hub.core.actor import SYSTEM
 from referral_hub.core.db import transaction
-from referral_hub.demo_showcase import FAMILY, REFERENCE
+from referral_hub.demo.showcase import FAMILY, REFERENCE
 from referral_hub.directory import near_misses
 from referral_hub.directory.api import to_query
 from referral_hub.directory.service import SearchQuery, hold_unit, search, update_service

@@ -12,13 +12,13 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from referral_hub import demo_showcase
 from referral_hub.agencies import service as agencies
 from referral_hub.agencies.models import Agency, AgencyKind
 from referral_hub.agencies.vocabulary import is_law_enforcement
 from referral_hub.core import clock
 from referral_hub.core.actor import SYSTEM
 from referral_hub.core.db import transaction
+from referral_hub.demo import showcase as demo_showcase
 from referral_hub.directory.places import CENTRE, TOWNS
 
 DEMO_PASSWORD = "riverbend-demo-2026"  # noqa: S105 - printed for the demo; never production
@@ -185,7 +185,7 @@ def seed(echo: Callable[[str], None] = print) -> None:
                 created += 1
         echo(f"  users {len(USERS)}/{len(USERS)}")
     echo(f"demo network ready ({created} new records)")
-    from referral_hub import demo_activity
+    from referral_hub.demo import activity as demo_activity
 
     demo_activity.seed_activity(echo)
 
