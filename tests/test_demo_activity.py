@@ -18,8 +18,8 @@ from referral_hub.audit import service as audit
 from referral_hub.clients import service as clients
 from referral_hub.clients.models import Client
 from referral_hub.core import clock
-from referral_hub.demo.activity import HARBOR, HOTLINE, OPEN_DOOR, Timeline
 from referral_hub.core.actor import SYSTEM
+from referral_hub.demo.activity import HARBOR, HOTLINE, OPEN_DOOR, Timeline
 from referral_hub.directory import hsds
 from referral_hub.directory import service as directory
 from referral_hub.directory.models import Capacity, Service
