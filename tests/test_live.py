@@ -109,6 +109,38 @@ def test_an_accept_reaches_the_senders_stream_and_not_an_unrelated_agencys(
     assert strangers.next_event() == ("referral", '{"referral": "sentinel", "bundle": null}')
 
 
+def test_a_bundles_referral_names_its_bundle_for_the_bundle_page(
+    app: Flask, net: dict[str, Any], listen: Any, session: Any
+) -> None:
+    from sqlalchemy import select
+
+    from referral_hub.referrals import bundles
+    from referral_hub.referrals.models import Referral
+
+    senders = listen(net["intake"])
+    intake = factories.actor_for(net["intake"])
+    with transaction():
+        person = clients.create_client(intake, pii={}, profile={"language": "en"})
+        bundle = bundles.create_bundle(
+            intake,
+            client_id=person.id,
+            urgency="urgent",  # type: ignore[arg-type]
+            needs=[
+                {
+                    "category": "emergency_shelter",
+                    "service_ids": [net["referral"].service_id],
+                    "data_categories": ["profile"],
+                }
+            ],
+        )
+    sent = session.scalars(select(Referral.id).where(Referral.bundle_id == bundle.id)).one()
+    name, data = senders.next_event()
+    assert (name, json.loads(data)) == (
+        "referral",
+        {"referral": str(sent), "bundle": str(bundle.id)},
+    )
+
+
 def test_events_carry_ids_only(app: Flask, net: dict[str, Any], listen: Any) -> None:
     receivers = listen(net["provider"])
     with transaction():
@@ -199,3 +231,29 @@ def test_a_lost_channel_ends_the_streams() -> None:
 def test_production_fans_out_through_redis_when_it_has_redis(app: Flask) -> None:
     broker = app.extensions["hub_live"]
     assert isinstance(broker, RedisBroker) == bool(app.config["REDIS_URL"])
+
+
+def test_while_redis_is_away_publishing_pauses_instead_of_failing_every_commit(
+    app: Flask, net: dict[str, Any], log_lines: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from referral_hub.referrals import service as referrals
+
+    class Away:
+        tries = 0
+
+        def publish(self, *_: Any) -> None:
+            Away.tries += 1
+            raise ConnectionError("refused")
+
+    broker = RedisBroker("redis://unused", "test:live", connection=Away())
+    monkeypatch.setitem(app.extensions, "hub_live", broker)
+    provider = factories.actor_for(net["provider"])
+    with transaction():  # the move commits, whatever became of its announcement
+        referrals.transition(provider, net["referral"].id, "acknowledge")
+    with transaction():
+        referrals.transition(provider, net["referral"].id, "accept")
+    assert Away.tries == 1  # the second change, within the pause, was not tried
+    assert referrals.get_referral(provider, net["referral"].id).status == "accepted"
+    warned = [line for line in log_lines() if "not published" in line["message"]]
+    assert len(warned) == 1 and "ConnectionError" in warned[0]["message"]
+    assert "exc_info" not in warned[0] and "Traceback" not in json.dumps(warned[0])

@@ -158,12 +158,24 @@ class RedisBroker:
         self.hub = LocalHub()
         self._listener: threading.Thread | None = None
         self._listener_pid = 0
+        self._paused_until = 0.0
         self._ready = threading.Event()
         self._lock = threading.Lock()
 
+    # after a failed publish, the next few seconds' changes are not tried: while Redis is
+    # away every commit would otherwise pay a connection attempt for nobody (the streams
+    # ended with the channel, and their pages poll)
+    PAUSE_AFTER_FAILURE_SECONDS = 5.0
+
     def publish(self, agency_ids: Iterable[str], change: Change) -> None:
+        if time.monotonic() < self._paused_until:
+            return
         message = {"to": sorted(set(agency_ids)), **change.as_dict()}
-        self.redis.publish(self.channel, json.dumps(message))
+        try:
+            self.redis.publish(self.channel, json.dumps(message))
+        except Exception:
+            self._paused_until = time.monotonic() + self.PAUSE_AFTER_FAILURE_SECONDS
+            raise
 
     def subscribe(self, agency_id: str) -> Subscription:
         """A stream is only opened while this process hears the channel: an open stream
@@ -203,8 +215,8 @@ class RedisBroker:
                     message = pubsub.get_message(timeout=5.0)
                     if message is not None:
                         self._dispatch(message)
-            except Exception:
-                log.warning("live channel lost; its streams end", exc_info=True)
+            except Exception as exc:
+                log.warning("live channel lost (%s); its streams end", type(exc).__name__)
             finally:
                 self._ready.clear()
                 pubsub.close()

@@ -65,8 +65,12 @@ def referral_changed(
     def publish() -> None:
         try:
             target.publish(recipients, change)
-        except Exception:
-            log.warning("live change of referral %s not published", change.referral, exc_info=True)
+        except Exception as exc:  # Redis away must not fail a request that already committed
+            log.warning(
+                "live change of referral %s not published (%s); pages poll",
+                change.referral,
+                type(exc).__name__,
+            )
 
     after_commit(db.session, publish)
 
