@@ -39,6 +39,7 @@ def register(app: Flask) -> None:
     from referral_hub.jobs import periodic
     from referral_hub.jobs import service as outbox
     from referral_hub.jobs.queue import build_queue
+    from referral_hub.live import service as live
     from referral_hub.notifications import service as _notifications  # noqa: F401 - consumers
     from referral_hub.notifications import webhooks as _webhooks  # noqa: F401 - consumer
     from referral_hub.notifications.api import blp as webhooks_blp
@@ -52,6 +53,7 @@ def register(app: Flask) -> None:
 
     app.extensions["hub_queue"] = build_queue(app)
     app.extensions["hub_rate_limits"] = ratelimit.build_backend(app)
+    live.init_app(app)
     periodic.register("outbox.sweep", "OUTBOX_SWEEP_SECONDS", outbox.sweep)
     periodic.register("outbox.purge", "IDEMPOTENCY_PURGE_SECONDS", outbox.purge_delivered)
     periodic.register("idempotency.purge", "IDEMPOTENCY_PURGE_SECONDS", idempotency.purge_expired)

@@ -42,6 +42,7 @@ from referral_hub.core.tenancy import foreign
 from referral_hub.directory import service as directory
 from referral_hub.directory.vocabulary import ServiceStatus
 from referral_hub.extensions import db
+from referral_hub.live import service as live
 from referral_hub.notifications import webhooks
 from referral_hub.notifications.service import referral_link
 from referral_hub.referrals import messages, states
@@ -302,6 +303,9 @@ def _apply(actor: Actor, referral: Referral, action: str, payload: dict[str, Any
         f"referral.{move.target.value}",
         {referral.sender_agency_id, referral.receiver_agency_id},
         {"referral_id": str(referral.id), "status": move.target.value},
+    )
+    live.referral_changed(
+        referral.id, referral.bundle_id, {referral.sender_agency_id, referral.receiver_agency_id}
     )
     if move.target == State.ACCEPTED and referral.need_id is not None:
         _supersede_siblings(referral)
