@@ -10,7 +10,7 @@ FLASK := $(RUN) flask --app wsgi
 PYTEST_WORKERS ?= 2
 AXE_VERSION := 4.14.1
 
-.PHONY: screenshots run test sync lint format typecheck openapi vendor bench bench-search bench-cycle bench-worker bench-contention bench-search-scale bench-audit bench-load bench-pages translations clean help
+.PHONY: screenshots run test sync lint format typecheck openapi vendor bench bench-search bench-cycle bench-worker bench-contention bench-search-scale bench-hsds bench-audit bench-load bench-pages translations clean help
 
 help:
 	@echo "make run    - install, migrate, seed demo data and serve on http://127.0.0.1:5000"
@@ -53,6 +53,7 @@ lint: sync
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 	$(RUN) mypy
+	$(RUN) lint-imports
 
 format: sync
 	$(RUN) ruff check --fix .
@@ -100,6 +101,9 @@ bench-contention: sync
 # search SQL at 10,000 and 50,000 services and after 1,000,000 capacity updates
 bench-search-scale: sync
 	$(RUN) python bench/search_scale.py $(BENCH_ARGS)
+
+bench-hsds: sync
+	$(RUN) python bench/hsds_validate.py $(BENCH_ARGS)
 
 bench-load: sync
 	$(RUN) python bench/load.py $(BENCH_ARGS)

@@ -107,8 +107,8 @@ def ensure_directory(database_url: str, services: int, instance: str) -> None:
     import flask_migrate
 
     from referral_hub import create_app
-    from referral_hub.benchdata import existing_bench_services, seed
     from referral_hub.core.db import transaction
+    from referral_hub.demo.bench import existing_bench_services, seed
     from referral_hub.extensions import db
 
     app = create_app()

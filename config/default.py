@@ -45,6 +45,18 @@ JOB_RUNNER = ""
 RQ_QUEUE = "referral_hub"
 REDIS_KEY_PREFIX = "referral_hub"
 
+# Live pages (provider inbox, intake bundle): server-sent events of "a referral changed".
+# Each open stream holds a server thread, so a process serves at most LIVE_MAX_STREAMS of
+# them (config/gunicorn.conf.py sets it from WEB_LIVE_STREAMS and adds that many threads);
+# past it a page is told to come back after LIVE_RETRY_SECONDS and polls meanwhile. A
+# stream sends a comment every LIVE_HEARTBEAT_SECONDS (load balancers drop silent
+# connections) and ends after at most LIVE_MAX_SECONDS; the browser then reconnects,
+# possibly to another process, and the session is checked again.
+LIVE_MAX_STREAMS = 200
+LIVE_HEARTBEAT_SECONDS = 15
+LIVE_MAX_SECONDS = 300
+LIVE_RETRY_SECONDS = 5
+
 # Run periodic sweeps on a timer thread inside the web process (embedded mode only;
 # production runs exactly one `flask hub scheduler`).
 RUN_EMBEDDED_SCHEDULER = False

@@ -9,7 +9,13 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 # class says.) Measured on 2 cores: /healthz 3.1-3.7k/s with 1 thread, 4.0-4.2k/s with 4;
 # the referral cycle rate the same within noise.
 worker_class = os.environ.get("WORKER_CLASS", "gthread")
-threads = int(os.environ.get("WEB_THREADS", "4"))
+# Live pages hold a server-sent-events stream open (a thread each, mostly asleep on a
+# queue). A process takes at most WEB_LIVE_STREAMS of them — the app refuses the next with
+# 503 and the page polls — and has that many threads on top of WEB_THREADS, so streams
+# can never take the threads ordinary requests need (docs/deploy.md, "Live pages").
+live_streams = int(os.environ.get("WEB_LIVE_STREAMS", "200"))
+os.environ["REFERRAL_HUB_LIVE_MAX_STREAMS"] = str(live_streams)
+threads = int(os.environ.get("WEB_THREADS", "4")) + live_streams
 timeout = 30
 graceful_timeout = 30
 keepalive = 5

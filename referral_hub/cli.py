@@ -293,7 +293,7 @@ def seed_demo() -> None:
 @click.option("--services", default=10_000, show_default=True, help="How many services to add.")
 def seed_bench(services: int) -> None:
     """Add a large synthetic directory (Bench agencies) for benchmarks."""
-    from referral_hub import benchdata
+    from referral_hub.demo import bench as benchdata
 
     with transaction():
         made = benchdata.seed(services, echo=click.echo)
@@ -456,8 +456,9 @@ def audit_checkpoint() -> None:
 def audit_keygen() -> None:
     """Make a new checkpoint-signing key: the secret for the worker, the public key for auditors."""
     from referral_hub.audit import signing
+    from referral_hub.core.crypto import new_signing_key_text
 
-    secret = signing.new_private_key_text()
+    secret = new_signing_key_text()
     public = signing.load_private_key(secret).public_key()
     click.echo(f"REFERRAL_HUB_AUDIT_SIGNING_KEY={secret}")
     click.echo(f"# key id {signing.key_id(public)}; give auditors this public key:", err=True)

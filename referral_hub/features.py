@@ -31,6 +31,7 @@ def register(app: Flask) -> None:
     from referral_hub.auth.oauth_views import blp as oauth_blp
     from referral_hub.clients.api import blp as clients_blp
     from referral_hub.consent import service as consent
+    from referral_hub.consent.api import blp as consent_blp
     from referral_hub.core import idempotency
     from referral_hub.directory import service as directory
     from referral_hub.directory.api import blp as directory_blp
@@ -40,6 +41,7 @@ def register(app: Flask) -> None:
     from referral_hub.jobs import periodic
     from referral_hub.jobs import service as outbox
     from referral_hub.jobs.queue import build_queue
+    from referral_hub.live import service as live
     from referral_hub.notifications import service as _notifications  # noqa: F401 - consumers
     from referral_hub.notifications import webhooks as _webhooks  # noqa: F401 - consumer
     from referral_hub.notifications.api import blp as webhooks_blp
@@ -53,6 +55,7 @@ def register(app: Flask) -> None:
 
     app.extensions["hub_queue"] = build_queue(app)
     app.extensions["hub_rate_limits"] = ratelimit.build_backend(app)
+    live.init_app(app)
     periodic.register("outbox.sweep", "OUTBOX_SWEEP_SECONDS", outbox.sweep)
     periodic.register("outbox.purge", "IDEMPOTENCY_PURGE_SECONDS", outbox.purge_delivered)
     periodic.register("idempotency.purge", "IDEMPOTENCY_PURGE_SECONDS", idempotency.purge_expired)
@@ -82,6 +85,7 @@ def register(app: Flask) -> None:
     api.register_blueprint(access_blp)
     api.register_blueprint(directory_blp)
     api.register_blueprint(clients_blp)
+    api.register_blueprint(consent_blp)
     api.register_blueprint(referrals_blp)
     api.register_blueprint(reports_blp)
     api.register_blueprint(webhooks_blp)

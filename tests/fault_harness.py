@@ -471,7 +471,9 @@ class Hub:
         return done.stdout
 
     def setup(self, sink_url: str) -> dict[str, Any]:
-        """Migrate, then a sender, a shelter subscribed to `referral.sent`, API credentials."""
+        """Migrate, then a sender, a shelter subscribed to `referral.sent` (unless `sink_url`
+        is empty) with a provider who signs in (`provider`: e-mail and password), API
+        credentials."""
         out = self.run("-m", "tests.fault_harness", "setup", "--sink", sink_url)
         return dict(json.loads(out.strip().splitlines()[-1]))
 
@@ -663,12 +665,15 @@ class _RecordingApi(Api):
 # --- subprocess side: built with the app ------------------------------------------------
 
 
+STAFF_PASSWORD = "fault harness staff password"  # a private test server's
+
+
 def _setup(sink: str) -> dict[str, Any]:
     import flask_migrate
 
     from referral_hub import create_app
     from referral_hub.agencies.models import AgencyKind
-    from referral_hub.agencies.service import create_agency
+    from referral_hub.agencies.service import create_agency, create_user, password_hasher
     from referral_hub.auth.service import create_api_client
     from referral_hub.core.actor import SYSTEM, Actor, ActorKind
     from referral_hub.core.db import transaction
@@ -694,8 +699,22 @@ def _setup(sink: str) -> dict[str, Any]:
                 scopes=["clients:write", "referrals:write", "referrals:read"],
             )
             admin = Actor(ActorKind.USER, "faults", shelter.id, frozenset({"agency_admin"}))
-            subscribe(admin, url=sink, events=["referral.sent"])
-            world = {"service_id": str(beds.id), "sender": [client.client_id, secret]}
+            if sink:  # production mode refuses a loopback receiver: then none
+                subscribe(admin, url=sink, events=["referral.sent"])
+            # the shelter's provider, who signs in to the pages (live inbox tests)
+            provider = create_user(
+                SYSTEM,
+                agency_id=shelter.id,
+                email="provider@shelter.example",
+                display_name="Shelter provider",
+                roles=["provider"],
+            )
+            provider.password_hash = password_hasher().hash(STAFF_PASSWORD)
+            world = {
+                "service_id": str(beds.id),
+                "sender": [client.client_id, secret],
+                "provider": [provider.email, STAFF_PASSWORD],
+            }
         for engine in db.engines.values():
             engine.dispose()
     return world

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from referral_hub.agencies.models import Agency, User
 from referral_hub.audit import service as audit
 from referral_hub.demo import AGENCIES, USERS
+from referral_hub.demo.showcase import SHOWCASE
 
 
 def invoke(app: Flask, *args: str, **kwargs: Any) -> Any:
@@ -79,6 +80,7 @@ def test_seed_demo_is_idempotent_and_shows_progress(app: Flask, session: Any) ->
     first = invoke(app, "seed-demo")
     assert first.exit_code == 0, first.output
     assert f"agencies {len(AGENCIES)}/{len(AGENCIES)}" in first.output
+    assert f"family shelters and night services {len(SHOWCASE)}/{len(SHOWCASE)}" in first.output
     seq_after_first = audit.head()[0]
     second = invoke(app, "seed-demo")
     assert "(0 new records)" in second.output

@@ -18,12 +18,15 @@ from referral_hub.audit import service as audit
 from referral_hub.clients import service as clients
 from referral_hub.clients.models import Client
 from referral_hub.core import clock
-from referral_hub.demo_activity import HARBOR, HOTLINE, OPEN_DOOR, Timeline
+from referral_hub.core.actor import SYSTEM
+from referral_hub.demo.activity import HARBOR, HOTLINE, OPEN_DOOR, Timeline
+from referral_hub.directory import hsds
 from referral_hub.directory import service as directory
 from referral_hub.directory.models import Capacity, Service
 from referral_hub.referrals import bundles
 from referral_hub.referrals.models import Bundle, Message, Referral
 from referral_hub.referrals.states import OPEN, State
+from tests.test_hsds import validator_for
 
 
 def invoke(app: Flask, *args: str) -> Any:
@@ -113,6 +116,17 @@ def test_seed_demo_adds_a_month_of_activity_once(app: Flask, session: Any) -> No
     assert all(c.startswith("DEMO-") for c in {r.client_reference for r in demo})
     client = session.scalar(select(Client).where(Client.reference == "DEMO-001"))
     assert clients.unseal(client, {"identity"})["name"] == "Demo Person 1"
+
+    # the whole demo directory exports valid HSDS, 3.1 (with live capacity) and 3.0
+    listed = session.scalar(select(func.count()).select_from(Service))
+    with_capacity = {}
+    for version in ("3.1", "3.0"):
+        exported, cursor = hsds.export_all(SYSTEM, limit=500, cursor=None, version=version)
+        assert cursor is None and len(exported) == listed
+        check = validator_for(version)
+        assert [d["id"] for d in exported if not check.is_valid(d)] == [], version
+        with_capacity[version] = sum(1 for d in exported if d.get("capacities"))
+    assert with_capacity["3.0"] == 0 and with_capacity["3.1"] >= listed // 2, with_capacity
 
     # the chain verifies; a second run adds nothing
     verified = invoke(app, "audit-verify")

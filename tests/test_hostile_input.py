@@ -958,7 +958,7 @@ API_TARGETS = [
         },
     ),
     Target(
-        "clients.record_consent",
+        "consent.record_consent",
         "POST",
         "api",
         "/api/v1/clients/{own_client}/consents",
@@ -967,7 +967,7 @@ API_TARGETS = [
         foreign={"own_client": ("other_client",)},
     ),
     Target(
-        "clients.erase_client",
+        "consent.erase_client",
         "POST",
         "api",
         "/api/v1/clients/{own_client}/erase",
@@ -976,7 +976,7 @@ API_TARGETS = [
         foreign={"own_client": ("other_client",)},
     ),
     Target(
-        "clients.revoke_consent",
+        "consent.revoke_consent",
         "POST",
         "api",
         "/api/v1/consents/{own_consent}/revoke",

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from referral_hub.agencies.models import Agency, AgencyKind, User
 from referral_hub.audit.models import AuditEvent
 from referral_hub.clients import service as clients
-from referral_hub.consent import accounting, policy
+from referral_hub.consent import policy
 from referral_hub.consent import service as consent
 from referral_hub.consent.models import AccessGrant
 from referral_hub.core import clock
@@ -29,6 +29,7 @@ from referral_hub.referrals import bundles, conversation, inbox, tracking
 from referral_hub.referrals import service as referrals
 from referral_hub.referrals.models import Referral
 from referral_hub.referrals.states import State
+from referral_hub.reports import disclosures
 from tests import factories
 
 PII = {
@@ -157,7 +158,7 @@ def test_defect1_a_receiver_reads_the_referrals_categories_not_the_consents(
     ).all()
     assert viewed and all(event.fields == ["identity"] for event in viewed)
     with transaction():
-        report = accounting.disclosure_report(
+        report = disclosures.disclosure_report(
             _staff(hub["intake"], "coordinator"), hub["client"].reference
         )
     assert "health" not in {c for row in report["rows"] for c in row["data_categories"]}

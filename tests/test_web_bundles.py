@@ -328,8 +328,9 @@ def test_the_bundle_page_shows_needs_referrals_deadlines_and_a_polling_region(
     assert "Reason: outside their area." in html
     assert "1 hop " in html
     live = re.search(r'<section id="bundle-live"[^>]*>', html).group(0)
-    assert 'hx-trigger="every 15s"' in live and 'aria-live="polite"' in live
+    assert 'hx-trigger="every 15s, hub-live"' in live and 'aria-live="polite"' in live
     assert f'hx-get="/intake/bundles/{bundle.id}"' in live
+    assert f'data-live="/live/referrals" data-live-bundle="{bundle.id}"' in live
     assert "Refresh the bundle now" in html
     assert SECRET_NAME not in html
 

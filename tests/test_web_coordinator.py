@@ -434,7 +434,7 @@ def test_a_long_stacked_bar_chart_draws_the_first_rows_and_tables_them_all() -> 
 def test_a_damaged_chain_is_named_by_its_first_bad_event_in_words(
     client: Any, as_user: Callable[..., Actor], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from referral_hub.audit import status
+    from referral_hub.reports import audit_page
 
     bad = {
         "ok": False,
@@ -444,7 +444,7 @@ def test_a_damaged_chain_is_named_by_its_first_bad_event_in_words(
         "explanation": "the event's content does not match its leaf hash (altered)",
         "checkpoints_checked": 0,
     }
-    monkeypatch.setattr(status, "verify_now", lambda actor: bad)
+    monkeypatch.setattr(audit_page, "verify_now", lambda actor: bad)
     as_user("coordinator")
     token = factories.csrf_from(client.get("/network/").get_data(as_text=True))
     client.post("/network/audit/verify", data={"csrf_token": token})
@@ -455,19 +455,17 @@ def test_a_damaged_chain_is_named_by_its_first_bad_event_in_words(
 def test_the_services_behind_the_pages_refuse_anyone_but_coordinators(
     as_user: Callable[..., Actor], session: Any
 ) -> None:
-    from referral_hub.audit import status
-    from referral_hub.consent import accounting
     from referral_hub.core.errors import Forbidden
-    from referral_hub.reports import queue
+    from referral_hub.reports import audit_page, disclosures, queue
 
     provider = as_user("provider")
     calls: list[Callable[[], Any]] = [
         lambda: series.dashboard(provider, first_day=date(2026, 3, 1), last_day=date(2026, 3, 2)),
         lambda: queue.limbo_queue(provider, limit=5, cursor=None),
-        lambda: status.audit_page(provider, {}, limit=5, cursor=None),
-        lambda: status.verify_now(provider),
-        lambda: status.public_key_pem(provider),
-        lambda: accounting.disclosure_report(provider, "C-ZZZZ-ZZZZ"),
+        lambda: audit_page.audit_page(provider, {}, limit=5, cursor=None),
+        lambda: audit_page.verify_now(provider),
+        lambda: audit_page.public_key_pem(provider),
+        lambda: disclosures.disclosure_report(provider, "C-ZZZZ-ZZZZ"),
     ]
     for call in calls:
         with pytest.raises(Forbidden):

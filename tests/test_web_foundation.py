@@ -8,7 +8,7 @@ import pytest
 from marshmallow import ValidationError
 from werkzeug.datastructures import MultiDict
 
-from referral_hub.clients.schemas import ConsentCreateArgs
+from referral_hub.consent.schemas import ConsentCreateArgs
 from referral_hub.core.db import transaction
 from referral_hub.core.settings import ConfigurationError
 from referral_hub.referrals.schemas import TransitionArgs

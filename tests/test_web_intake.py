@@ -222,7 +222,7 @@ def test_dashboard_lists_open_bundles_with_status_deadline_and_limbo(
     assert "Stuck:" in page and "waiting past its deadline" in page
     assert "Waiting for an answer" in page and "overdue" in page
     assert f"/intake/bundles/{late.id}" in page
-    assert 'hx-trigger="every 30s"' in page and 'aria-live="polite"' in page
+    assert 'hx-trigger="every 30s, hub-live"' in page and 'aria-live="polite"' in page
     fragment = client.get("/intake/", headers={"HX-Request": "true"})
     assert fragment.status_code == 200
     assert "<html" not in text(fragment) and stuck.reference in text(fragment)

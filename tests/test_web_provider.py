@@ -228,8 +228,9 @@ def test_the_inbox_list_polls_as_a_fragment(client: Any, net: dict[str, Any]) ->
     referral = refer(net)
     sign_in(client, net["provider"])
     whole = client.get("/provider/?urgency=urgent").get_data(as_text=True)
-    assert 'hx-trigger="every 30s"' in whole and 'aria-live="polite"' in whole
+    assert 'hx-trigger="every 30s, hub-live"' in whole and 'aria-live="polite"' in whole
     assert 'hx-get="/provider/?urgency=urgent"' in whole
+    assert 'data-live="/live/referrals"' in whole
     assert "Refresh the list now" in whole
     fragment = client.get("/provider/?urgency=urgent", headers=HTMX).get_data(as_text=True)
     assert fragment.lstrip().startswith('<section id="inbox-list"')

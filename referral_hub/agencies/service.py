@@ -90,6 +90,20 @@ def get_agency(actor: Actor, agency_id: uuid.UUID) -> Agency:
     return agency
 
 
+def agency_names(ids: Iterable[uuid.UUID | str] | None = None) -> dict[str, str]:
+    """Agencies' names by id as text (how pages and events hold ids); every agency's when
+    `ids` is None (the directory: a few hundred rows at most). Names are no secret."""
+    statement = select(Agency.id, Agency.name)
+    if ids is not None:
+        wanted = sorted(
+            {value if isinstance(value, uuid.UUID) else uuid.UUID(str(value)) for value in ids}
+        )
+        if not wanted:
+            return {}
+        statement = statement.where(Agency.id.in_(wanted))
+    return {str(row.id): row.name for row in db.session.execute(statement)}
+
+
 def find_agency_by_name(name: str) -> Agency | None:
     return db.session.scalar(
         select(Agency).where(func.lower(Agency.name) == func.lower(name.strip()))
@@ -116,11 +130,11 @@ def create_user(
     notify: bool = True,
 ) -> User:
     agency = get_agency(actor, agency_id)
-    if not actor.has_role("hub_admin") and actor.kind != "system" and actor.agency_id != agency.id:
+    if not actor.is_hub_wide and actor.agency_id != agency.id:
         raise foreign("agency", agency.id)  # another agency's staff: as if missing
     roles = sorted(set(roles))
     hub_wide = {"hub_admin", "coordinator"} & set(roles)  # they see across agencies
-    if hub_wide and actor.kind != "system" and not actor.has_role("hub_admin"):
+    if hub_wide and not actor.is_hub_wide:
         raise Forbidden("Only a hub administrator may grant hub_admin or coordinator.")
     unknown = [role for role in roles if role not in {r.value for r in Role}]
     if unknown:

@@ -20,6 +20,12 @@ class AgencyKind(StrEnum):
     OTHER = "other"
 
 
+def is_law_enforcement(kind: AgencyKind | str | None) -> bool:
+    """The one test for "this agency is law enforcement": the consent policy treats it apart
+    (nothing reaches it without her explicit consent naming it)."""
+    return kind is not None and str(kind) == AgencyKind.LAW_ENFORCEMENT.value
+
+
 class AgencyStatus(StrEnum):
     ACTIVE = "active"
     SUSPENDED = "suspended"

@@ -32,16 +32,6 @@ class SigningKeyError(ValueError):
     """A key that cannot be read; the message says what was expected."""
 
 
-def new_private_key_text() -> str:
-    """A fresh signing key as base64 of its 32-byte seed (what the setting holds)."""
-    seed = Ed25519PrivateKey.generate().private_bytes(
-        serialization.Encoding.Raw,
-        serialization.PrivateFormat.Raw,
-        serialization.NoEncryption(),
-    )
-    return base64.b64encode(seed).decode()
-
-
 def load_private_key(text: str) -> Ed25519PrivateKey:
     """Read a signing key: base64 of the 32-byte seed, or a PKCS#8 PEM."""
     text = text.strip()

@@ -32,7 +32,7 @@ HUB_WIDE_ROLES = frozenset({"hub_admin", "coordinator"})
 
 
 def _is_hub_admin(actor: Actor) -> bool:
-    return actor.kind == ActorKind.SYSTEM or actor.has_role("hub_admin")
+    return actor.is_hub_wide
 
 
 def grantable_roles(actor: Actor) -> list[str]:

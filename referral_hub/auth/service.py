@@ -255,8 +255,12 @@ def new_totp_secret() -> str:
     return pyotp.random_base32()
 
 
-def provisioning_uri(secret: str, email: str) -> str:
-    return _totp_for(secret, email).provisioning_uri()
+def provisioning_uri(user_id: uuid.UUID, secret: str) -> str:
+    """The otpauth:// address an authenticator app reads (from the enrolment QR code)."""
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise NotFound()
+    return _totp_for(secret, user.email).provisioning_uri()
 
 
 def confirm_totp_enrolment(
@@ -304,7 +308,7 @@ def may_administer(actor: Actor, agency: Agency) -> None:
 
     Another agency's staff and systems are that agency's objects: 404, as if missing.
     """
-    if actor.kind == ActorKind.SYSTEM or actor.has_role("hub_admin"):
+    if actor.is_hub_wide:
         return
     if actor.agency_id == agency.id and (
         actor.has_role("agency_admin")
@@ -323,11 +327,7 @@ def create_api_client(
     unknown = sorted(set(scopes) - set(SCOPES))
     if unknown:
         raise ValidationFailed(errors={"scopes": [f"Unknown scope: {', '.join(unknown)}."]})
-    if (
-        "audit:read" in scopes
-        and actor.kind != ActorKind.SYSTEM
-        and not actor.has_role("hub_admin")
-    ):
+    if "audit:read" in scopes and not actor.is_hub_wide:
         raise Forbidden("Only a hub administrator may give a system the audit:read scope.")
     secret = "rhs_" + secrets.token_urlsafe(32)
     client = ApiClient(

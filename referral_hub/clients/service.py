@@ -87,9 +87,9 @@ def create_client(
         do_not_refer=[str(agency_id) for agency_id in do_not_refer or []],
         created_by=actor.id,
     )
-    data_key = envelope.new_data_key()
-    keystore.put(client.id, *envelope.wrap(data_key))  # stored first: never data without its key
-    _seal(client, data_key, pii or {})
+    her_key = envelope.new_data_key()
+    keystore.put(client.id, *envelope.wrap(her_key))  # stored first: never data without its key
+    _seal(client, her_key, pii or {})
     db.session.add(client)
     db.session.flush()
     audit.record(
@@ -110,17 +110,17 @@ def discard_new_client_key(client_id: uuid.UUID) -> None:
     keystore.destroy([client_id])
 
 
-def _seal(client: Client, data_key: bytes, pii: dict[str, Any]) -> None:
+def _seal(client: Client, her_key: bytes, pii: dict[str, Any]) -> None:
     grouped: dict[str, dict[str, Any]] = {}
-    for key, value in pii.items():
-        grouped.setdefault(PII_FIELDS[key], {})[key] = value
+    for name, value in pii.items():
+        grouped.setdefault(PII_FIELDS[name], {})[name] = value
     for category, values in grouped.items():
-        _seal_category(client, data_key, category, values)
+        _seal_category(client, her_key, category, values)
 
 
-def _seal_category(client: Client, data_key: bytes, category: str, values: dict[str, Any]) -> None:
+def _seal_category(client: Client, her_key: bytes, category: str, values: dict[str, Any]) -> None:
     plain = json.dumps(values, default=str).encode()  # dates as ISO text
-    setattr(client, category, envelope.seal(data_key, plain, _context(client.id, category)))
+    setattr(client, category, envelope.seal(her_key, plain, _context(client.id, category)))
 
 
 def load_client(client_id: uuid.UUID, *, lock: bool = False) -> Client:
@@ -155,10 +155,9 @@ def set_contact_preference(actor: Actor, client_id: uuid.UUID, how: str | None) 
     """How she wants to be reached (`None`: do not contact me), sealed with her contact data
     so exactly the agencies that may read `contact` see it."""
     client = load_owned(actor, client_id, lock=True)
-    stored = keystore.get(client.id)
-    if stored is None or client.erased_at is not None:
+    key = data_key(client.id)
+    if key is None or client.erased_at is not None:
         raise Conflict("This record was erased.")
-    data_key = envelope.unwrap(*stored)
     values = unseal(client, {"contact"})
     if how is None:
         values.pop("contact_preference", None)
@@ -166,7 +165,7 @@ def set_contact_preference(actor: Actor, client_id: uuid.UUID, how: str | None) 
     else:
         values.pop("do_not_contact", None)
         values["contact_preference"] = how
-    _seal_category(client, data_key, "contact", values)
+    _seal_category(client, key, "contact", values)
     db.session.flush()
     audit.record(
         actor,
@@ -178,13 +177,17 @@ def set_contact_preference(actor: Actor, client_id: uuid.UUID, how: str | None) 
     return client
 
 
+def data_key(client_id: uuid.UUID) -> bytes | None:
+    """Her own data key, unwrapped; None once it was destroyed (she was erased)."""
+    stored = keystore.get(client_id)
+    return None if stored is None else envelope.unwrap(*stored)
+
+
 def seal_text(client_id: uuid.UUID, text: str, context: str) -> bytes | None:
     """Free text about her (an outcome, a representative's authority), sealed under her data
     key and bound to `context` (row and field); None when her key is gone (erased)."""
-    stored = keystore.get(client_id)
-    if stored is None:
-        return None
-    return envelope.seal(envelope.unwrap(*stored), text.encode(), context)
+    key = data_key(client_id)
+    return None if key is None else envelope.seal(key, text.encode(), context)
 
 
 def present_categories(client: Client) -> frozenset[str]:
@@ -196,10 +199,8 @@ def open_text(client_id: uuid.UUID, sealed: bytes | None, context: str) -> str |
     """What `seal_text` sealed; None when nothing was, or her key is gone (erased)."""
     if sealed is None:
         return None
-    stored = keystore.get(client_id)
-    if stored is None:
-        return None
-    return envelope.open_sealed(envelope.unwrap(*stored), sealed, context).decode()
+    key = data_key(client_id)
+    return None if key is None else envelope.open_sealed(key, sealed, context).decode()
 
 
 def unseal(client: Client, categories: set[str]) -> dict[str, Any]:
@@ -209,14 +210,11 @@ def unseal(client: Client, categories: set[str]) -> dict[str, Any]:
     ]
     if not wanted:
         return {}
-    stored = keystore.get(client.id)
-    if stored is None:
+    key = data_key(client.id)
+    if key is None:
         raise envelope.Undecryptable("this client's data key was destroyed (erased)")
-    data_key = envelope.unwrap(*stored)
     values: dict[str, Any] = {}
     for category in wanted:
-        plain = envelope.open_sealed(
-            data_key, getattr(client, category), _context(client.id, category)
-        )
+        plain = envelope.open_sealed(key, getattr(client, category), _context(client.id, category))
         values.update(json.loads(plain))
     return values

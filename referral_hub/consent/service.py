@@ -17,7 +17,8 @@ from blinker import signal
 from flask import current_app
 from sqlalchemy import select, update
 
-from referral_hub.agencies.models import Agency, AgencyKind
+from referral_hub.agencies.models import Agency
+from referral_hub.agencies.vocabulary import is_law_enforcement
 from referral_hub.audit import service as audit
 from referral_hub.clients import service as clients
 from referral_hub.clients.models import Client
@@ -92,7 +93,7 @@ def record_consent(
             errors[f"recipients.{index}"] = ["Unknown agency: consent names agencies, not kinds."]
         else:
             agencies.append(agency)
-    if any(agency.kind == AgencyKind.LAW_ENFORCEMENT for agency in agencies) and (
+    if any(is_law_enforcement(agency.kind) for agency in agencies) and (
         policy.LAW_ENFORCEMENT_PURPOSE not in purposes
     ):
         errors["purposes"] = [
@@ -268,7 +269,7 @@ def _agency_reader(agency_id: uuid.UUID | None, *, owner: bool = False) -> polic
     return policy.Reader(
         agency_id=agency_id or uuid.UUID(int=0),
         is_owner=owner,
-        is_law_enforcement=agency is not None and agency.kind == AgencyKind.LAW_ENFORCEMENT,
+        is_law_enforcement=agency is not None and is_law_enforcement(agency.kind),
     )
 
 

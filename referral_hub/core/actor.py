@@ -36,6 +36,12 @@ class Actor:
         return bool(self.roles.intersection(roles))
 
     @property
+    def is_hub_wide(self) -> bool:
+        """The hub itself (jobs, CLI) or a hub administrator: may act on every agency's
+        entries. Coordinators read across agencies but change nothing of theirs."""
+        return self.kind == ActorKind.SYSTEM or self.has_role("hub_admin")
+
+    @property
     def key(self) -> str:
         """Stable identity for per-actor stores (idempotency keys, rate limits)."""
         return f"{self.kind}:{self.id or '-'}"

@@ -5,7 +5,11 @@ Field-level encryption of survivor data builds on the same key list.
 
 from __future__ import annotations
 
+import base64
+
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import current_app
 
 
@@ -32,3 +36,16 @@ def decrypt(token: bytes) -> bytes:
 
 def new_key() -> str:
     return Fernet.generate_key().decode()
+
+
+def new_signing_key_text() -> str:
+    """A fresh Ed25519 signing key as base64 of its 32-byte seed (what AUDIT_SIGNING_KEY holds).
+
+    Here rather than in audit.signing so that first-run settings (core) need no feature.
+    """
+    seed = Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.Raw,
+        serialization.PrivateFormat.Raw,
+        serialization.NoEncryption(),
+    )
+    return base64.b64encode(seed).decode()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -173,6 +173,19 @@ def after_rollback(session: Session | scoped_session[Any], callback: Callback) -
     session.info.setdefault("after_rollback", []).append(callback)
 
 
+def current_session() -> scoped_session[Any]:
+    """The app's session, found through the current app (Flask-SQLAlchemy registers itself
+    there) so that core needs nothing from `referral_hub.extensions`, which sits above it."""
+    session: scoped_session[Any] = current_app.extensions["sqlalchemy"].session
+    return session
+
+
+def current_engines() -> Mapping[str | None, Engine]:
+    """The app's engines by bind key (None is the default database)."""
+    engines: Mapping[str | None, Engine] = current_app.extensions["sqlalchemy"].engines
+    return engines
+
+
 @contextmanager
 def transaction() -> Iterator[scoped_session[Any]]:
     """The unit of work: commit once at the end, roll back everything on any error.
@@ -181,9 +194,7 @@ def transaction() -> Iterator[scoped_session[Any]]:
     audit event and its outbox rows land together or not at all. Callbacks registered with
     `after_commit` (enqueueing jobs) run only after a successful commit.
     """
-    from referral_hub.extensions import db
-
-    session = db.session
+    session = current_session()
     for key in (*TRANSIENT, "after_rollback"):
         session.info.pop(key, None)
     try:

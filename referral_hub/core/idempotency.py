@@ -30,10 +30,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from referral_hub.core import clock, crypto, envelope, keystore
-from referral_hub.core.db import Base, UUIDPrimaryKey, is_unavailable, transaction
+from referral_hub.core.db import (
+    Base,
+    UUIDPrimaryKey,
+    current_session,
+    is_unavailable,
+    transaction,
+)
 from referral_hub.core.errors import Conflict, IdempotencyKeyReused, ValidationFailed
 from referral_hub.core.http import MACHINE_PREFIXES
-from referral_hub.extensions import db
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +181,7 @@ def complete(response: Response) -> None:
     record_id = g.get("idempotency_record_id")
     if record_id is None or response.status_code >= 400:
         return
-    record = db.session.get(IdempotencyRecord, record_id)
+    record = current_session().get(IdempotencyRecord, record_id)
     if record is None:
         return
     stored = {
@@ -211,7 +216,7 @@ def release_if_failed() -> None:
 
 def purge_expired() -> int:
     """Periodic: forget records past their 24 hours."""
-    result = db.session.execute(
+    result = current_session().execute(
         delete(IdempotencyRecord).where(IdempotencyRecord.expires_at <= clock.now())
     )
     return int(getattr(result, "rowcount", 0) or 0)

@@ -23,7 +23,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from referral_hub.core import clock
-from referral_hub.core.db import UTCDateTime
+from referral_hub.core.db import UTCDateTime, current_engines
 
 BIND = "keys"
 
@@ -67,9 +67,7 @@ def _session(one_statement: bool = False) -> Session:
     `one_statement`: the work is a single statement, so on PostgreSQL it runs in autocommit,
     atomic all the same, without a BEGIN and a COMMIT (or ROLLBACK) round trip around it.
     """
-    from referral_hub.extensions import db
-
-    bind = db.engines[BIND]
+    bind = current_engines()[BIND]
     if not isinstance(bind, Engine) or bind not in _ready:  # a test's connection: check each time
         _prepare(bind)
         if isinstance(bind, Engine):

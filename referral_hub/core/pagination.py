@@ -14,8 +14,8 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import Select, and_, or_
 from sqlalchemy.orm import InstrumentedAttribute
 
+from referral_hub.core.db import current_session
 from referral_hub.core.errors import ValidationFailed
-from referral_hub.extensions import db
 
 
 def _serializer() -> URLSafeSerializer:
@@ -59,7 +59,7 @@ def paginate(
         except (TypeError, ValueError):
             raise ValidationFailed(errors={"cursor": ["Invalid cursor."]}) from None
         statement = statement.where(_after(keys, values))
-    rows = list(db.session.scalars(statement.order_by(*keys).limit(limit + 1)))
+    rows = list(current_session().scalars(statement.order_by(*keys).limit(limit + 1)))
     if len(rows) <= limit:
         return rows, None
     rows = rows[:limit]

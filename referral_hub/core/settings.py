@@ -15,7 +15,7 @@ from typing import Any
 from flask import Flask
 
 import config.default as defaults
-from referral_hub.core.crypto import new_key
+from referral_hub.core.crypto import new_key, new_signing_key_text
 
 PREFIX = "REFERRAL_HUB_"
 DEFAULT_SECRET_KEY = ""
@@ -164,9 +164,7 @@ def _embedded_secrets(app: Flask) -> None:
         stored["FIELD_ENCRYPTION_KEYS"] = [new_key()]
         changed = True
     if not stored.get("AUDIT_SIGNING_KEY"):
-        from referral_hub.audit.signing import new_private_key_text
-
-        stored["AUDIT_SIGNING_KEY"] = new_private_key_text()
+        stored["AUDIT_SIGNING_KEY"] = new_signing_key_text()
         changed = True
     if changed:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ from flask import current_app, g
 from referral_hub.core import clock
 from referral_hub.core.authz import current_actor, require
 from referral_hub.core.http import HubBlueprint
-from referral_hub.directory import hsds, service
+from referral_hub.directory import hsds, near_misses, service
 from referral_hub.directory.schemas import (
     CapacityHistoryPageSchema,
     CapacityPutArgs,
@@ -66,12 +66,19 @@ def to_query(args: dict[str, Any], limit: int = 20) -> service.SearchQuery:
 @blp.arguments(SearchArgs, location="query")
 @blp.response(200, SearchResultSchema)
 def search(args: dict[str, Any]) -> Any:
-    """Services that can take this person now, best first; stale capacity is listed last."""
-    items = service.search(current_actor(), to_query(args, args["limit"]))
+    """Services that can take this person now, best first; stale capacity is listed last.
+
+    Fewer than a handful found: `near_misses` lists the closest services that fail one to
+    three of the filters, each with what it misses (fewest misses, nearest, most free first).
+    """
+    actor, query = current_actor(), to_query(args, args["limit"])
+    items = service.search(actor, query)
+    near = near_misses.for_search(actor, query, items)
     # the hottest read: the service layer already built exactly SearchResultSchema's shape
     # (a test holds it to that), so it goes out as JSON without a second field-by-field pass
     return current_app.response_class(
-        json.dumps({"items": items}, default=_plain), mimetype="application/json"
+        json.dumps({"items": items, "near_misses": near}, default=_plain),
+        mimetype="application/json",
     )
 
 

@@ -522,7 +522,7 @@ def import_document(
     reports what would change, writing nothing. `echo` hears progress (the CLI's).
     """
     checks_only = dry_run and actor.kind == ActorKind.CLIENT and "admin" in actor.scopes
-    if actor.kind != ActorKind.SYSTEM and not actor.has_role("hub_admin") and not checks_only:
+    if not actor.is_hub_wide and not checks_only:
         raise Forbidden(
             "Only a hub administrator may import a directory; "
             "an agency system with the admin scope may dry-run (dry_run=true)."

@@ -264,8 +264,67 @@ class SearchItemSchema(HubSchema):
     stale = fields.Boolean()
 
 
+MISS_REASONS = (
+    "no_free_places",
+    "capacity_unknown",
+    "age_range",
+    "genders_only",
+    "populations_not_listed",
+    "languages_not_listed",
+    "trafficking_types_not_listed",
+    "accessibility_not_listed",
+    "may_ask_for_id",
+    "may_ask_for_police_report",
+    "children_not_listed",
+    "outside_radius",
+)
+
+
+class MissSchema(HubSchema):
+    """One filter a near miss fails, and the facts that say how."""
+
+    filter = fields.String(
+        metadata={"description": "The search parameter it fails (`population`, `radius_km`…)."}
+    )
+    reason = fields.String(validate=validate.OneOf(MISS_REASONS))
+    values = fields.List(
+        fields.String(),
+        metadata={
+            "description": "What it lacks of what was asked (populations, languages, "
+            "trafficking types, accessibility); for `genders_only`, the genders it serves."
+        },
+    )
+    offered = fields.List(
+        fields.String(), metadata={"description": "`languages_not_listed`: those it lists."}
+    )
+    min_age = fields.Integer(allow_none=True, metadata={"description": "`age_range`."})
+    max_age = fields.Integer(allow_none=True, metadata={"description": "`age_range`."})
+    unit = fields.String(metadata={"description": "`no_free_places`: bed, slot, appointment."})
+    held = fields.Integer(
+        metadata={"description": "`no_free_places`: units held for accepted referrals."}
+    )
+    km_outside = fields.Integer(
+        metadata={
+            "description": "`outside_radius`: whole km beyond the radius (coarse point "
+            "for confidential sites)."
+        }
+    )
+
+
+class NearMissSchema(SearchItemSchema):
+    misses = fields.List(fields.Nested(MissSchema))
+
+
 class SearchResultSchema(HubSchema):
     items = fields.List(fields.Nested(SearchItemSchema))
+    near_misses = fields.List(
+        fields.Nested(NearMissSchema),
+        metadata={
+            "description": "Only when fewer than 3 items were found: up to 5 services that "
+            "fail 1 to 3 of the filters (never the category), fewest misses first, then "
+            "nearest, then most free capacity."
+        },
+    )
 
 
 ServicePageSchema = page_schema(ServiceSchema, "ServicePageSchema")

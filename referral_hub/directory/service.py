@@ -50,7 +50,7 @@ from referral_hub.extensions import db
 
 
 def _may_edit(actor: Actor, agency_id: uuid.UUID, scope: str = "admin") -> None:
-    if actor.kind == ActorKind.SYSTEM or actor.has_role("hub_admin"):
+    if actor.is_hub_wide:
         return
     if actor.agency_id == agency_id:
         if actor.kind == ActorKind.CLIENT and scope in actor.scopes:
@@ -617,37 +617,54 @@ def _p(name: str, type_: Any = None, expanding: bool = False) -> Any:
 def _filters(shape: SearchShape) -> list[Any]:
     """Hard filters on the narrow capacity rows (plus the small agency table), as bound
     parameters: see `SearchQuery.values` for what fills them."""
+    return [*visible(), *filter_clauses(shape).values()]
+
+
+def visible() -> list[Any]:
+    """What every search reads, whatever its filters: listed services of active agencies
+    in the categories asked for (near misses keep these too)."""
     c = Capacity.__table__.c
-    clauses: list[Any] = [c.listed.is_(True), Agency.__table__.c.status == "active"]
-    clauses.append(c.category.in_(_p("categories", expanding=True)))
+    return [
+        c.listed.is_(True),
+        Agency.__table__.c.status == "active",
+        c.category.in_(_p("categories", expanding=True)),
+    ]
+
+
+def filter_clauses(shape: SearchShape) -> dict[str, Any]:
+    """Each filter in play, by its name in `FILTERS` ("radius" for the distance): the one
+    definition search filters on and near misses relax."""
+    c = Capacity.__table__.c
+    clauses: dict[str, Any] = {}
     if "available" in shape:
-        clauses.append(c.available > 0)
+        clauses["available"] = c.available > 0
     if "age" in shape:
-        clauses.append(or_(c.min_age.is_(None), c.min_age <= _p("age", Integer())))
-        clauses.append(or_(c.max_age.is_(None), c.max_age >= _p("age", Integer())))
+        clauses["age"] = and_(
+            or_(c.min_age.is_(None), c.min_age <= _p("age", Integer())),
+            or_(c.max_age.is_(None), c.max_age >= _p("age", Integer())),
+        )
     if "gender" in shape:
-        clauses.append(
-            or_(c.genders_mask == 0, c.genders_mask.op("&")(_p("gender_bit", Integer())) != 0)
+        clauses["gender"] = or_(
+            c.genders_mask == 0, c.genders_mask.op("&")(_p("gender_bit", Integer())) != 0
         )
     if "populations" in shape:
         bits = _p("population_bits", Integer())
-        clauses.append(c.populations_mask.op("&")(bits) == bits)
+        clauses["populations"] = c.populations_mask.op("&")(bits) == bits
     if "trafficking_types" in shape:
         # no types listed: the service takes survivors of any; else every type asked for
         bits = _p("trafficking_bits", Integer())
-        clauses.append(or_(c.trafficking_mask == 0, c.trafficking_mask.op("&")(bits) == bits))
+        clauses["trafficking_types"] = or_(
+            c.trafficking_mask == 0, c.trafficking_mask.op("&")(bits) == bits
+        )
     if "accessibility" in shape:
         bits = _p("accessibility_bits", Integer())
-        clauses.append(c.accessibility_mask.op("&")(bits) == bits)
-    if "no_id_needed" in shape:
-        clauses.append(c.no_id_needed.is_(True))
-    if "no_police_report_needed" in shape:
-        clauses.append(c.no_police_report_needed.is_(True))
-    if "accepts_children" in shape:
-        clauses.append(c.accepts_children.is_(True))
+        clauses["accessibility"] = c.accessibility_mask.op("&")(bits) == bits
+    for flag in ("no_id_needed", "no_police_report_needed", "accepts_children"):
+        if flag in shape:
+            clauses[flag] = c[flag].is_(True)
     if "languages" in shape:
         language = ServiceLanguage.__table__.c
-        clauses.append(
+        clauses["languages"] = (
             select(language.service_id)
             .where(
                 language.service_id == c.service_id,
@@ -658,13 +675,19 @@ def _filters(shape: SearchShape) -> list[Any]:
     if "radius" in shape:
         # the box is answered inside the index (both are its columns): only rows in the
         # box are read from the table, whatever lies in the same band of latitude elsewhere
-        clauses.append(c.search_lat.between(_p("min_lat", Float()), _p("max_lat", Float())))
-        clauses.append(c.search_lon.between(_p("min_lon", Float()), _p("max_lon", Float())))
-        clauses.append(_squared_distance() <= _p("radius_squared", Float()))
+        clauses["radius"] = and_(
+            c.search_lat.between(_p("min_lat", Float()), _p("max_lat", Float())),
+            c.search_lon.between(_p("min_lon", Float()), _p("max_lon", Float())),
+            within_radius(),
+        )
     return clauses
 
 
-def _squared_distance() -> Any:
+def within_radius() -> Any:
+    return squared_distance() <= _p("radius_squared", Float())
+
+
+def squared_distance() -> Any:
     """Flat-earth km² to the search point: monotone with distance, no roots, any database."""
     c = Capacity.__table__.c
     dy = (c.search_lat - _p("lat", Float())) * geo.KM_PER_DEGREE
@@ -672,15 +695,9 @@ def _squared_distance() -> Any:
     return dx * dx + dy * dy
 
 
-@functools.lru_cache(maxsize=512)
-def _search_statement(shape: SearchShape) -> Any:
-    """The ranked search for one shape of query, built once and reused with new values.
-
-    The inner query filters, scores and orders the narrow capacity rows (indexed on listed,
-    category and a latitude band) joined only to the small agency table; the outer query
-    reads the wide service rows for the few it returns.
-    """
-    c, a, s = Capacity.__table__.c, Agency.__table__.c, Service.__table__.c
+def ranking(shape: SearchShape) -> tuple[Any, Any]:
+    """(score, stale_last): free capacity, fresh numbers, near, quick to answer."""
+    c, a = Capacity.__table__.c, Agency.__table__.c
     now = _p("now", UTCDateTime())
     freshness = case(
         (c.updated_at.is_(None), WEIGHT[Freshness.UNKNOWN]),
@@ -692,46 +709,70 @@ def _search_statement(shape: SearchShape) -> Any:
     availability = case((c.available > 0, 1.0), else_=0.0)
     response = func.coalesce(1.0 / (1.0 + a.response_minutes / 60.0), 0.5)
     nearness: Any = (
-        func.coalesce(1.0 / (1.0 + _squared_distance() / 400.0), 0.0) if "near" in shape else 0.5
+        func.coalesce(1.0 / (1.0 + squared_distance() / 400.0), 0.0) if "near" in shape else 0.5
     )
     score = 0.35 * availability + 0.30 * freshness + 0.25 * nearness + 0.10 * response
+    return score, stale_last
+
+
+def ranked_rows(shape: SearchShape, *extra: Any) -> Any:
+    """The narrow capacity rows joined to the small agency table, with what a result
+    shows of them (and `extra` columns); the caller adds the filters and the order."""
+    c, a = Capacity.__table__.c, Agency.__table__.c
+    score, stale_last = ranking(shape)
+    return select(
+        c.service_id,
+        c.unit,
+        c.total,
+        c.available,
+        c.held,
+        c.updated_at,
+        c.category,
+        c.search_lat,
+        c.search_lon,
+        a.name.label("agency_name"),
+        a.kind.label("agency_kind"),
+        score.label("score"),
+        stale_last.label("stale_last"),
+        *extra,
+    ).select_from(Capacity.__table__.join(Agency.__table__, a.id == c.agency_id))
+
+
+def with_service(ranked: Any) -> Any:
+    """The few ranked rows with the wide service row's fields a result shows."""
+    s = Service.__table__.c
+    return select(
+        ranked,
+        s.name,
+        s.agency_id,
+        s.city,
+        s.region,
+        s.confidential,
+        s.min_age,
+        s.max_age,
+        s.languages,
+        s.phone,
+    ).join(Service.__table__, s.id == ranked.c.service_id)
+
+
+@functools.lru_cache(maxsize=512)
+def _search_statement(shape: SearchShape) -> Any:
+    """The ranked search for one shape of query, built once and reused with new values.
+
+    The inner query filters, scores and orders the narrow capacity rows (indexed on listed,
+    category and a latitude band) joined only to the small agency table; the outer query
+    reads the wide service rows for the few it returns.
+    """
+    rows = ranked_rows(shape)
+    columns = rows.selected_columns
     ranked = (
-        select(
-            c.service_id,
-            c.unit,
-            c.total,
-            c.available,
-            c.held,
-            c.updated_at,
-            c.category,
-            c.search_lat,
-            c.search_lon,
-            a.name.label("agency_name"),
-            a.kind.label("agency_kind"),
-            score.label("score"),
-            stale_last.label("stale_last"),
-        )
-        .select_from(Capacity.__table__.join(Agency.__table__, a.id == c.agency_id))
-        .where(and_(*_filters(shape)))
-        .order_by(stale_last, score.desc(), c.service_id)
+        rows.where(and_(*_filters(shape)))
+        .order_by(columns.stale_last, columns.score.desc(), columns.service_id)
         .limit(_p("limit", Integer()))
         .subquery("ranked")
     )
-    return (
-        select(
-            ranked,
-            s.name,
-            s.agency_id,
-            s.city,
-            s.region,
-            s.confidential,
-            s.min_age,
-            s.max_age,
-            s.languages,
-            s.phone,
-        )
-        .join(Service.__table__, s.id == ranked.c.service_id)
-        .order_by(ranked.c.stale_last, ranked.c.score.desc(), ranked.c.service_id)
+    return with_service(ranked).order_by(
+        ranked.c.stale_last, ranked.c.score.desc(), ranked.c.service_id
     )
 
 
@@ -743,10 +784,10 @@ def search(actor: Actor, query: SearchQuery) -> list[dict[str, Any]]:
     """
     now = clock.now()
     rows = db.session.execute(_search_statement(query.shape()), query.values(now)).all()
-    return [_result(row, query, now) for row in rows]
+    return [result(row, query, now) for row in rows]
 
 
-def _result(row: Any, query: SearchQuery, now: datetime) -> dict[str, Any]:
+def result(row: Any, query: SearchQuery, now: datetime) -> dict[str, Any]:
     category = Category(row.category)
     ttl = _ttl(category)
     updated_at = row.updated_at

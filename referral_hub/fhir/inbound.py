@@ -22,8 +22,9 @@ from marshmallow import ValidationError as SchemaError
 from pydantic import ValidationError as ModelError
 
 from referral_hub.clients import service as clients
-from referral_hub.clients.schemas import ClientCreateArgs, ConsentCreateArgs
+from referral_hub.clients.schemas import ClientCreateArgs
 from referral_hub.consent import service as consent
+from referral_hub.consent.schemas import ConsentCreateArgs
 from referral_hub.core import clock
 from referral_hub.core.actor import Actor
 from referral_hub.core.errors import DomainError, MalformedRequest, ValidationFailed

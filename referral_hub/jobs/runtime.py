@@ -1,4 +1,4 @@
-"""Running job functions with an application: reuse the caller's, or build one per process."""
+"""Running job functions with an application: the caller's, or the one its worker process built."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 from flask import Flask, has_app_context
+
+from referral_hub.core.db import current_session
 
 F = TypeVar("F", bound=Callable[..., Any])
 _process_app: Flask | None = None
@@ -19,11 +21,11 @@ def set_process_app(app: Flask) -> None:
 
 
 def _app() -> Flask:
-    global _process_app
-    if _process_app is None:
-        from referral_hub import create_app
-
-        _process_app = create_app()
+    if _process_app is None:  # jobs sit below the app: they never build one themselves
+        raise RuntimeError(
+            "no app registered for jobs in this process: start workers with "
+            "`flask hub worker` or `python -m referral_hub.worker`, which register theirs"
+        )
     return _process_app
 
 
@@ -34,12 +36,10 @@ def app_job(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if has_app_context():  # tests and in-process runners reuse the caller's app
             return fn(*args, **kwargs)
-        from referral_hub.extensions import db
-
         with _app().app_context():
             try:
                 return fn(*args, **kwargs)
             finally:
-                db.session.remove()
+                current_session().remove()
 
     return cast(F, wrapper)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import current_app
 from sqlalchemy import bindparam, delete, exists, func, or_, select
@@ -18,8 +18,10 @@ from referral_hub.core.nopii import assert_no_pii
 from referral_hub.extensions import db
 from referral_hub.jobs import handlers
 from referral_hub.jobs.models import OutboxMessage, OutboxStatus
-from referral_hub.jobs.queue import JobQueue
 from referral_hub.jobs.runtime import app_job
+
+if TYPE_CHECKING:  # the queues call back into this module to deliver
+    from referral_hub.jobs.queue import JobQueue
 
 log = logging.getLogger(__name__)
 

@@ -16,65 +16,27 @@ from sqlalchemy import select
 
 from referral_hub.audit import service as audit
 from referral_hub.audit.models import AuditEvent
-from referral_hub.clients import service as clients
-from referral_hub.consent import policy
-from referral_hub.consent import service as consent
-from referral_hub.core import envelope, keystore
+from referral_hub.core import envelope
 from referral_hub.core.actor import Actor
-from referral_hub.core.errors import Conflict, Forbidden
+from referral_hub.core.errors import Forbidden
 from referral_hub.extensions import db
+from referral_hub.referrals import messages
 from referral_hub.referrals import service as referrals
 from referral_hub.referrals.models import Message, Referral
 from referral_hub.referrals.states import Side
-
-
-def _key(referral: Referral) -> bytes:
-    stored = keystore.get(referral.client_id)
-    if stored is None:
-        raise Conflict("This client's data was erased.")
-    return envelope.unwrap(*stored)
-
-
-def is_open_to(actor: Actor, referral: Referral) -> bool:
-    """May this party read or write what is said about her on this referral now?"""
-    readable, _ = consent.readable_now(
-        actor, clients.load_client(referral.client_id), str(referral.id)
-    )
-    return policy.may_converse(readable)
 
 
 def _party(actor: Actor, referral_id: uuid.UUID) -> Referral:
     referral = referrals.get_referral(actor, referral_id)
     if not {Side.SENDER, Side.RECEIVER} & referrals._sides(actor, referral):
         raise Forbidden("Messages are between the sending and the receiving agency.")
-    if not is_open_to(actor, referral):
-        raise Forbidden(
-            "Your agency's access to this survivor's data through this referral has ended "
-            "(the referral closed, or her consent no longer covers it): messages included."
-        )
+    if not messages.is_open_to(actor, referral):
+        raise Forbidden(messages.NOT_OPEN)
     return referral
 
 
 def post_message(actor: Actor, referral_id: uuid.UUID, body: str) -> dict[str, Any]:
-    referral = _party(actor, referral_id)
-    message = Message(
-        id=uuid.uuid4(),
-        referral_id=referral.id,
-        author_agency_id=actor.agency_id,
-        author_id=actor.id,
-        body=b"",
-    )
-    message.body = envelope.seal(_key(referral), body.encode(), f"referral.message:{message.id}")
-    db.session.add(message)
-    db.session.flush()
-    audit.record(
-        actor,
-        "referral.message_sent",
-        referral,
-        client_reference=referral.client_reference,
-        details={"message_id": str(message.id)},
-    )
-    return _view(message, body)
+    return messages.seal_message(actor, _party(actor, referral_id), body)
 
 
 def list_messages(actor: Actor, referral_id: uuid.UUID) -> list[dict[str, Any]]:
@@ -86,7 +48,7 @@ def list_messages(actor: Actor, referral_id: uuid.UUID) -> list[dict[str, Any]]:
     )
     if not rows:
         return []
-    key = _key(referral)
+    key = messages.data_key(referral)
     audit.record(
         actor,
         "referral.messages_read",
@@ -95,19 +57,11 @@ def list_messages(actor: Actor, referral_id: uuid.UUID) -> list[dict[str, Any]]:
         details={"count": len(rows)},
     )
     return [
-        _view(row, envelope.open_sealed(key, row.body, f"referral.message:{row.id}").decode())
+        messages.view(
+            row, envelope.open_sealed(key, row.body, f"referral.message:{row.id}").decode()
+        )
         for row in rows
     ]
-
-
-def _view(message: Message, body: str) -> dict[str, Any]:
-    return {
-        "id": message.id,
-        "author_agency": message.author_agency_id,
-        "author": message.author_id,
-        "body": body,
-        "created_at": message.created_at,
-    }
 
 
 def timeline(actor: Actor, referral_id: uuid.UUID) -> list[dict[str, Any]]:

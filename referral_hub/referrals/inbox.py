@@ -18,14 +18,15 @@ from sqlalchemy import case, select
 from referral_hub.agencies import service as agencies
 from referral_hub.agencies.models import Agency
 from referral_hub.audit import service as audit
+from referral_hub.clients import service as clients
 from referral_hub.consent import service as consent
-from referral_hub.core import clock, envelope, keystore
+from referral_hub.core import clock, envelope
 from referral_hub.core.actor import Actor
 from referral_hub.core.errors import NotFound
 from referral_hub.directory import service as directory
 from referral_hub.directory.models import Service
 from referral_hub.extensions import db
-from referral_hub.referrals import conversation, priority, states
+from referral_hub.referrals import conversation, messages, priority, states
 from referral_hub.referrals import service as referrals
 from referral_hub.referrals.deadlines import DEADLINES
 from referral_hub.referrals.models import Referral
@@ -206,7 +207,7 @@ def received_referral(
     }
     if not disclose:
         return view
-    if not conversation.is_open_to(actor, referral):
+    if not messages.is_open_to(actor, referral):
         view["access_ended"] = True  # her data, the note and the messages: closed to us now
         return view
     view["client"] = _client_view(actor, referral)
@@ -235,12 +236,10 @@ def _read_note(actor: Actor, referral: Referral) -> str | None:
     """The sender's note, sealed under her key like her data: the read is recorded."""
     if referral.note is None:
         return None
-    stored = keystore.get(referral.client_id)
-    if stored is None:
+    key = clients.data_key(referral.client_id)
+    if key is None:
         return None  # her data was erased: the note with it
-    text = envelope.open_sealed(
-        envelope.unwrap(*stored), referral.note, f"referral.note:{referral.id}"
-    ).decode()
+    text = envelope.open_sealed(key, referral.note, f"referral.note:{referral.id}").decode()
     audit.record(actor, "referral.note_read", referral, client_reference=referral.client_reference)
     return text
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from referral_hub.agencies.models import Agency
+from referral_hub.agencies.service import agency_names
 from referral_hub.core.actor import Actor
 from referral_hub.directory.models import Service
 from referral_hub.extensions import db
@@ -30,12 +30,7 @@ def timeline_view(actor: Actor, referral_id: uuid.UUID) -> dict[str, Any]:
     referral = referrals.get_referral(actor, referral_id)
     agency_ids = {referral.sender_agency_id, referral.receiver_agency_id}
     agency_ids |= {event["agency"] for event in events if event["agency"] is not None}
-    names = {
-        row.id: row.name
-        for row in db.session.execute(
-            select(Agency.id, Agency.name).where(Agency.id.in_(agency_ids))
-        )
-    }
+    names = agency_names(agency_ids)
     service_name = db.session.scalar(select(Service.name).where(Service.id == referral.service_id))
     return {
         "referral": {
@@ -43,8 +38,8 @@ def timeline_view(actor: Actor, referral_id: uuid.UUID) -> dict[str, Any]:
             "client_reference": referral.client_reference,
             "status": referral.status.value,
             "urgency": referral.urgency.value,
-            "sender": names.get(referral.sender_agency_id, ""),
-            "receiver": names.get(referral.receiver_agency_id, ""),
+            "sender": names.get(str(referral.sender_agency_id), ""),
+            "receiver": names.get(str(referral.receiver_agency_id), ""),
             "service": service_name or "",
             "sent_at": referral.sent_at,
             "respond_by": referral.respond_by,
@@ -58,7 +53,7 @@ def timeline_view(actor: Actor, referral_id: uuid.UUID) -> dict[str, Any]:
                 "at": event["at"],
                 "action": event["action"],
                 "actor_type": event["actor_type"],
-                "agency": names.get(event["agency"]) if event["agency"] else None,
+                "agency": names.get(str(event["agency"])) if event["agency"] else None,
                 # only coded reasons: anything else in the details is not for this page
                 "reason": event["details"].get("reason")
                 if event["details"].get("reason") in CODED_REASONS

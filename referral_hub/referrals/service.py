@@ -19,12 +19,13 @@ from sqlalchemy import or_, select
 
 from referral_hub.agencies.models import AgencyStatus
 from referral_hub.agencies.service import email_staff
+from referral_hub.agencies.vocabulary import is_law_enforcement
 from referral_hub.audit import service as audit
 from referral_hub.clients import service as clients
 from referral_hub.consent import policy
 from referral_hub.consent import service as consent
 from referral_hub.consent.models import Consent
-from referral_hub.core import clock, envelope, keystore
+from referral_hub.core import clock, envelope
 from referral_hub.core.actor import SYSTEM, Actor, ActorKind
 from referral_hub.core.errors import (
     Conflict,
@@ -42,9 +43,10 @@ from referral_hub.core.tenancy import foreign
 from referral_hub.directory import service as directory
 from referral_hub.directory.vocabulary import ServiceStatus
 from referral_hub.extensions import db
+from referral_hub.live import service as live
 from referral_hub.notifications import webhooks
 from referral_hub.notifications.service import referral_link
-from referral_hub.referrals import states
+from referral_hub.referrals import messages, states
 from referral_hub.referrals.deadlines import (
     DEADLINES,
     Urgency,
@@ -121,7 +123,7 @@ def send_referral(
     categories = frozenset(data_categories) | {policy.PROFILE}
     record = _consent_for(client.id, consent_id)
     receiver = policy.Reader(
-        service.agency_id, is_law_enforcement=service.agency.kind.value == "law_enforcement"
+        service.agency_id, is_law_enforcement=is_law_enforcement(service.agency.kind)
     )
     purpose = service.category.value
     now = clock.now()
@@ -195,10 +197,10 @@ def _consent_for(client_id: uuid.UUID, consent_id: uuid.UUID | None) -> Consent 
 
 
 def _seal(client_id: uuid.UUID, referral_id: uuid.UUID, text: str) -> bytes:
-    stored = keystore.get(client_id)
-    if stored is None:
+    key = clients.data_key(client_id)
+    if key is None:
         raise Conflict("This client's data was erased.")
-    return envelope.seal(envelope.unwrap(*stored), text.encode(), f"referral.note:{referral_id}")
+    return envelope.seal(key, text.encode(), f"referral.note:{referral_id}")
 
 
 # --- loading and listing --------------------------------------------------------------------
@@ -349,6 +351,9 @@ def _apply(actor: Actor, referral: Referral, action: str, payload: dict[str, Any
         {referral.sender_agency_id, referral.receiver_agency_id},
         {"referral_id": str(referral.id), "status": move.target.value},
     )
+    live.referral_changed(
+        referral.id, referral.bundle_id, {referral.sender_agency_id, referral.receiver_agency_id}
+    )
     if move.target == State.ACCEPTED and referral.need_id is not None:
         _supersede_siblings(referral)
     return referral
@@ -362,10 +367,8 @@ def _keep_the_words(actor: Actor, referral: Referral, action: str, payload: dict
     """The state machine keeps no free text; without this the question was lost."""
     if action not in SPOKEN:
         return
-    from referral_hub.referrals import conversation  # it reads referrals through this module
-
     text = str(payload[TEXT_REQUIRED[action]]).strip()
-    conversation.post_message(actor, referral.id, f"{SPOKEN[action]}: {text}")
+    messages.seal_message(actor, referral, f"{SPOKEN[action]}: {text}")
 
 
 def _tell_the_sender(
@@ -378,10 +381,8 @@ def _tell_the_sender(
     text = _receiver_words(actor, action, payload)
     if not text:
         return
-    from referral_hub.referrals import conversation  # it reads referrals through this module
-
     with contextlib.suppress(Conflict):
-        conversation.post_message(actor, referral.id, text)
+        messages.seal_message(actor, referral, text)
 
 
 def _receiver_words(actor: Actor, action: str, payload: dict[str, Any]) -> str | None:

@@ -17,6 +17,8 @@ from typing import Any
 from sqlalchemy import select
 
 from referral_hub.agencies.models import Agency
+from referral_hub.agencies.service import agency_names
+from referral_hub.agencies.vocabulary import is_law_enforcement
 from referral_hub.audit.models import AuditEvent
 from referral_hub.clients import service as clients
 from referral_hub.clients.models import Client
@@ -76,19 +78,11 @@ def service_cards(ids: Iterable[uuid.UUID | str]) -> dict[str, dict[str, Any]]:
             "category": row.category.value,
             "agency_id": row.agency_id,
             "agency_name": row.agency_name,
-            "law_enforcement": row.agency_kind.value == "law_enforcement",
+            "law_enforcement": is_law_enforcement(row.agency_kind),
             "active": row.status.value == "active" and row.agency_status.value == "active",
         }
         for row in rows
     }
-
-
-def agency_names(ids: Iterable[uuid.UUID | str]) -> dict[str, str]:
-    wanted = {value if isinstance(value, uuid.UUID) else uuid.UUID(str(value)) for value in ids}
-    if not wanted:
-        return {}
-    rows = db.session.execute(select(Agency.id, Agency.name).where(Agency.id.in_(sorted(wanted))))
-    return {str(row.id): row.name for row in rows}
 
 
 def consent_summary(record: Consent | None, now: datetime) -> dict[str, Any] | None:
@@ -223,7 +217,7 @@ def _suggestions(
                 "agency_id": match["agency"]["id"],
                 "agency_name": match["agency"]["name"],
                 "available": match["capacity"]["available"],
-                "law_enforcement": str(getattr(kind, "value", kind)) == "law_enforcement",
+                "law_enforcement": is_law_enforcement(kind),
                 "active": True,
             }
         )
@@ -372,7 +366,7 @@ def refer_again(
     card = {
         "agency_id": service.agency_id,
         "category": service.category.value,
-        "law_enforcement": service.agency.kind.value == "law_enforcement",
+        "law_enforcement": is_law_enforcement(service.agency.kind),
     }
     shares = _shareable(consent.facts(record), card, earlier.data_categories, clock.now())
     return referrals.send_referral(

@@ -14,6 +14,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 
+from referral_hub.agencies.service import agency_names
 from referral_hub.audit import service as audit
 from referral_hub.audit.models import AuditEvent
 from referral_hub.clients import service as clients
@@ -26,7 +27,6 @@ from referral_hub.core.errors import NotFound
 from referral_hub.extensions import db
 from referral_hub.referrals import states
 from referral_hub.referrals.models import Referral
-from referral_hub.referrals.tracking import agency_names
 from referral_hub.survivor.models import ErasureRequest
 
 # what an agency did with her data, from the disclosure accounting (the audit chain)

@@ -129,7 +129,7 @@ def live_server(worker_id: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
 def _seed_activity(app: Flask) -> None:
     """The demo's month of referral work, if `seed-demo` did not already run it."""
     try:
-        from referral_hub import demo_activity
+        from referral_hub.demo import activity as demo_activity
     except ImportError:
         return
     with app.app_context():

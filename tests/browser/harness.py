@@ -125,6 +125,8 @@ def start_watching(page: Page, server: LiveServer, artifacts: Path) -> Watch:
         )
 
     def on_request(request: Request) -> None:
+        if request.resource_type == "eventsource":
+            return  # a live page's stream stays open by design: it is not "in flight"
         watch.in_flight.add(request)
         watch.last_activity = time.monotonic()
 

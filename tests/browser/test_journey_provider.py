@@ -75,7 +75,7 @@ def test_provider_answers_referrals_and_keeps_capacity_true(page: Page, live_ser
 
     sign_in(page, PROVIDER)
     expect(page.get_by_role("heading", level=1)).to_have_text("Referrals received")
-    expect(page.locator("#inbox-list")).to_have_attribute("hx-trigger", "every 30s")
+    expect(page.locator("#inbox-list")).to_have_attribute("hx-trigger", "every 30s, hub-live")
     row = page.locator("tr", has=page.get_by_role("link", name=re.compile(taken)))
     expect(row).to_contain_text("New: acknowledge it")
     expect(row.locator("time.countdown")).to_contain_text(re.compile(r"in \d+ min"))

@@ -13,13 +13,25 @@ def register(app: Flask) -> None:
         her_access,
         home,
         intake,
+        live,
         mail,
         provider,
         signin,
         survivor,
     )
 
-    for module in (home, signin, intake, provider, coordinator, admin, mail, bundles, her_access):
+    for module in (
+        home,
+        signin,
+        intake,
+        provider,
+        coordinator,
+        admin,
+        mail,
+        bundles,
+        her_access,
+        live,
+    ):
         app.register_blueprint(module.blp)
     app.register_blueprint(survivor.blp)
     survivor.register_filters(app)

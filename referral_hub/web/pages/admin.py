@@ -18,13 +18,13 @@ from flask import flash, g, redirect, render_template, request, url_for
 from werkzeug.datastructures import MultiDict
 
 from referral_hub.agencies import service as agencies
-from referral_hub.agencies.models import AgencyStatus
 from referral_hub.agencies.schemas import UserCreateArgs
+from referral_hub.agencies.vocabulary import AgencyStatus
 from referral_hub.auth import admin as access
 from referral_hub.auth import admin_reads
 from referral_hub.auth import service as auth
-from referral_hub.auth.models import SCOPES
 from referral_hub.auth.schemas import AgencyUpdateArgs, ApiClientCreateArgs, UserUpdateArgs
+from referral_hub.auth.scopes import SCOPES
 from referral_hub.core import clock
 from referral_hub.core.errors import Forbidden, NotFound, ValidationFailed
 from referral_hub.directory import owned
@@ -81,7 +81,7 @@ SERVICE_NULLABLE = ("description", "url", "email", "phone", "service_area", "hou
 
 
 def _is_hub_admin() -> bool:
-    return bool(g.actor.has_role("hub_admin"))
+    return bool(g.actor.is_hub_wide)
 
 
 def _agency_id() -> uuid.UUID:

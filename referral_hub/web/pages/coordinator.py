@@ -13,15 +13,14 @@ from typing import Any
 
 from flask import current_app, flash, g, redirect, render_template, request, url_for
 
-from referral_hub.audit import status as audit_status
 from referral_hub.audit.schemas import AuditEventListArgs
-from referral_hub.consent import accounting
 from referral_hub.core import clock
 from referral_hub.core.errors import NotFound
 from referral_hub.directory.vocabulary import Category
 from referral_hub.referrals import oversight as referral_oversight
 from referral_hub.referrals.states import DECLINE_REASONS
-from referral_hub.reports import export, queue, series
+from referral_hub.reports import audit_page, export, queue, series
+from referral_hub.reports import disclosures as disclosure_accounting
 from referral_hub.reports.schemas import HandoffReportArgs, InLimboArgs
 from referral_hub.web import charts, forms
 from referral_hub.web.charts import Series
@@ -279,11 +278,11 @@ def timeline(referral_id: uuid.UUID) -> Any:
 @blp.get("/audit")
 @staff_only("coordinator")
 def audit() -> Any:
-    context = {"outcomes": OUTCOMES, "now": clock.now(), **audit_status.overview(g.actor)}
+    context = {"outcomes": OUTCOMES, "now": clock.now(), **audit_page.overview(g.actor)}
     with forms.rejecting("coordinator/audit.html", values=request.args, page=None, **context):
         args = forms.load(AuditEventListArgs(), request.args)
         limit, cursor = args.pop("limit"), args.pop("cursor")
-        page = audit_status.audit_page(g.actor, args, limit=limit, cursor=cursor)
+        page = audit_page.audit_page(g.actor, args, limit=limit, cursor=cursor)
     shown: dict[str, Any] = {k: v for k, v in request.args.items() if k != "cursor" and v != ""}
     next_url = (
         url_for(".audit", **shown, cursor=page["next_cursor"]) if page["next_cursor"] else None
@@ -302,14 +301,14 @@ def audit() -> Any:
 @staff_only("coordinator")
 def verify_chain() -> Any:
     """The events since the last verified point (see audit/verification.py)."""
-    return _verified(audit_status.verify_now(g.actor))
+    return _verified(audit_page.verify_now(g.actor))
 
 
 @blp.post("/audit/verify/full")
 @staff_only("coordinator")
 def verify_whole_chain() -> Any:
     """Every event from the first: slower, and also catches an edit before that point."""
-    return _verified(audit_status.verify_now(g.actor, full=True))
+    return _verified(audit_page.verify_now(g.actor, full=True))
 
 
 def _verified(report: dict[str, Any]) -> Any:
@@ -336,7 +335,7 @@ def _verified(report: dict[str, Any]) -> Any:
 @blp.get("/audit/public-key.pem")
 @staff_only("coordinator")
 def public_key() -> Any:
-    pem = audit_status.public_key_pem(g.actor)
+    pem = audit_page.public_key_pem(g.actor)
     if not pem:
         raise NotFound("No checkpoint has been signed yet, so there is no key to download.")
     return current_app.response_class(
@@ -355,9 +354,9 @@ def disclosures() -> Any:
     if "reference" not in request.args:
         return render_template("coordinator/disclosures.html", values={}, report=None)
     with forms.rejecting("coordinator/disclosures.html", values=request.args, report=None):
-        args = forms.load(accounting.DisclosureLookupArgs(), request.args)
+        args = forms.load(disclosure_accounting.DisclosureLookupArgs(), request.args)
         try:
-            report = accounting.disclosure_report(g.actor, args["reference"])
+            report = disclosure_accounting.disclosure_report(g.actor, args["reference"])
         except NotFound:
             errors = forms.FormErrors(
                 reference=["No client has this reference. Check it with the agency that gave it."]

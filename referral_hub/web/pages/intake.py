@@ -26,13 +26,15 @@ from marshmallow import ValidationError, fields
 from werkzeug.datastructures import MultiDict
 
 from referral_hub.agencies import service as agencies
+from referral_hub.agencies.vocabulary import is_law_enforcement
 from referral_hub.clients import service as clients
-from referral_hub.clients.schemas import ClientCreateArgs, ConsentCreateArgs, RevokeArgs
+from referral_hub.clients.schemas import ClientCreateArgs
 from referral_hub.consent import service as consent
+from referral_hub.consent.schemas import ConsentCreateArgs, RevokeArgs
 from referral_hub.core import clock
 from referral_hub.core.errors import NotFound
 from referral_hub.core.schemas import HubSchema
-from referral_hub.directory import places
+from referral_hub.directory import near_misses, places
 from referral_hub.directory import service as directory
 from referral_hub.directory.api import to_query
 from referral_hub.directory.schemas import SearchArgs
@@ -40,7 +42,7 @@ from referral_hub.directory.summaries import summaries
 from referral_hub.directory.vocabulary import ACCESSIBILITY, GENDERS, POPULATIONS, Category
 from referral_hub.referrals import dashboard as sent
 from referral_hub.survivor.queries import pending_erasures
-from referral_hub.web import consent_texts, forms, plan
+from referral_hub.web import consent_texts, forms, i18n, plan
 from referral_hub.web.pagekit import is_htmx, page_blueprint, staff_only
 
 blp = page_blueprint("intake", __name__, url_prefix="/intake")
@@ -451,6 +453,7 @@ def _search_context() -> dict[str, Any]:
         "plan_needs": [],
         "back": request.query_string.decode(),
         "results": [],
+        "near_misses": [],
     }
 
 
@@ -495,11 +498,16 @@ def search() -> Any:
         context["plan_needs"] = plan_view()
         with forms.rejecting("intake/search.html", values=request.args, **context):
             raise  # the same page, errors beside the fields, status 422
-    items = directory.search(g.actor, to_query(args, args["limit"]))
+    query = to_query(args, args["limit"])
+    items = directory.search(g.actor, query)
+    close = near_misses.for_search(g.actor, query, items)
     # one read for the results' eligibility and the plan's names
     known = summaries([item["service"]["id"] for item in items] + plan.service_ids())
     context["plan_needs"] = plan_view(known)
     context["results"] = [item | {"highlights": highlights(item, args, known)} for item in items]
+    context["near_misses"] = [
+        item | {"missed": [miss_words(miss) for miss in item["misses"]]} for item in close
+    ]
     return render_template("intake/search.html", values=request.args, **context)
 
 
@@ -566,6 +574,77 @@ def highlights(
     elif "with_children" in (args.get("population") or []):
         misses.append("Does not say it accepts children")
     return {"fits": fits, "misses": misses}
+
+
+ACCESS_WORDS = {
+    "wheelchair": i18n.lazy_gettext("wheelchair access"),
+    "sign_language": i18n.lazy_gettext("sign language"),
+    "braille": i18n.lazy_gettext("Braille"),
+    "service_animals": i18n.lazy_gettext("service animals"),
+    "ground_floor": i18n.lazy_gettext("ground-floor rooms"),
+}
+TRAFFICKING_WORDS = {
+    "sex": i18n.lazy_gettext("survivors of sex trafficking"),
+    "labor": i18n.lazy_gettext("survivors of labour trafficking"),
+}
+
+
+def _listed(values: list[str], names: dict[str, Any]) -> str:
+    return ", ".join(str(names.get(value, value.replace("_", " "))) for value in values)
+
+
+def _language_names(tags: list[str]) -> str:
+    return ", ".join(LANGUAGE_WORDS.get(tag.split("-", 1)[0].lower(), tag) for tag in tags)
+
+
+def miss_words(miss: dict[str, Any]) -> str:
+    """What a near miss fails, as a worker says it ("children not listed", "12 km outside
+    your radius"), from the catalogue; the codes stay in the API."""
+    _ = i18n.gettext
+    reason = miss["reason"]
+    if reason == "no_free_places":
+        if miss.get("held"):
+            return i18n.ngettext(
+                "no free places now (%(num)d held for someone on the way)",
+                "no free places now (%(num)d held for people on the way)",
+                miss["held"],
+            )
+        return _("no free places now")
+    if reason == "age_range":
+        low, high = miss.get("min_age"), miss.get("max_age")
+        if low is not None and high is not None:
+            return _("ages %(low)s to %(high)s only", low=low, high=high)
+        if low is not None:
+            return _("ages %(low)s and over only", low=low)
+        return _("up to age %(high)s only", high=high)
+    if reason == "genders_only":
+        genders = {key: label.lower() for key, label in GENDER_WORDS.items()}
+        return _("serves only: %(genders)s", genders=_listed(miss["values"], genders))
+    if reason == "populations_not_listed":
+        groups = {key: label.lower() for key, label in POPULATION_WORDS.items()}
+        return _("does not list %(groups)s", groups=_listed(miss["values"], groups))
+    if reason == "languages_not_listed":
+        wanted = _language_names(miss["values"])
+        if miss.get("offered"):
+            return _(
+                "does not list %(wanted)s (works in %(offered)s)",
+                wanted=wanted,
+                offered=_language_names(miss["offered"]),
+            )
+        return _("does not list %(wanted)s", wanted=wanted)
+    if reason == "trafficking_types_not_listed":
+        return _("does not list %(types)s", types=_listed(miss["values"], TRAFFICKING_WORDS))
+    if reason == "accessibility_not_listed":
+        return _("does not list %(features)s", features=_listed(miss["values"], ACCESS_WORDS))
+    if reason == "outside_radius":
+        return _("%(km)s km outside your radius", km=miss["km_outside"])
+    plain = {
+        "capacity_unknown": _("free places never published"),
+        "may_ask_for_id": _("may ask for ID"),
+        "may_ask_for_police_report": _("may ask for a police report"),
+        "children_not_listed": _("children not listed"),
+    }
+    return plain[reason]
 
 
 # --- new client ------------------------------------------------------------------------------
@@ -696,9 +775,9 @@ def _consent_context(client_id: uuid.UUID, language: str | None) -> dict[str, An
         ],
         "other_agencies": [(aid, name) for aid, name, _ in everyone if aid not in planned],
         "agency_names": {aid: name for aid, name, _ in everyone},
-        "law_enforcement": {aid for aid, kind in kinds.items() if kind == "law_enforcement"},
+        "law_enforcement": {aid for aid, kind in kinds.items() if is_law_enforcement(kind)},
         "law_enforcement_planned": [
-            s["agency_name"] for s in planned.values() if s["agency_kind"] == "law_enforcement"
+            s["agency_name"] for s in planned.values() if is_law_enforcement(s["agency_kind"])
         ],
         "purpose_options": [(c.value, words(c.value)) for c in Category],
         "data_categories": DATA_CATEGORIES,
@@ -713,7 +792,7 @@ def _consent_defaults(context: dict[str, Any]) -> MultiDict[str, str]:
     now = clock.now().astimezone(forms.display_zone())
     values: MultiDict[str, str] = MultiDict()
     for aid, _, kind in context["planned_agencies"]:
-        if kind != "law_enforcement":  # she names law enforcement herself, never pre-ticked
+        if not is_law_enforcement(kind):  # she names law enforcement herself, never pre-ticked
             values.add("recipients", aid)
     for need in context["plan_needs"]:
         values.add("purposes", need["category"])

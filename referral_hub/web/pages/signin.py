@@ -261,13 +261,7 @@ def _enrolment(
 
 
 def _qr(user_id: uuid.UUID, secret: str) -> dict[str, Any]:
-    from referral_hub.agencies.models import User
-    from referral_hub.extensions import db
-
-    user = db.session.get(User, user_id)
-    if user is None:
-        raise NotFound()
-    uri = service.provisioning_uri(secret, user.email)
+    uri = service.provisioning_uri(user_id, secret)
     svg = segno.make(uri, error="m").svg_inline(omitsize=True, dark="#1b1b1b", light="#ffffff")
     grouped = " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
     return {"qr_svg": Markup(svg), "secret": grouped}  # noqa: S704 - segno's own SVG markup

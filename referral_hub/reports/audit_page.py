@@ -8,23 +8,14 @@ names a person reads instead of ids, and where the signed checkpoints stand.
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-
-from referral_hub.agencies.models import Agency
+from referral_hub.agencies.service import agency_names
 from referral_hub.audit import checkpoints, oversight
 from referral_hub.audit import service as audit
 from referral_hub.core.actor import Actor
-from referral_hub.extensions import db
 from referral_hub.reports.service import may_read_reports
-
-
-def agency_names() -> dict[uuid.UUID, str]:
-    """Every agency's name by id (agencies are the directory; a few hundred rows at most)."""
-    return {row.id: row.name for row in db.session.execute(select(Agency.id, Agency.name))}
 
 
 def checkpoint_status() -> dict[str, Any]:
@@ -45,8 +36,8 @@ def overview(actor: Actor) -> dict[str, Any]:
     may_read_reports(actor)
     names = agency_names()
     return {
-        "agencies": {str(i): n for i, n in names.items()},
-        "agency_options": sorted(((str(i), n) for i, n in names.items()), key=lambda o: o[1]),
+        "agencies": names,
+        "agency_options": sorted(names.items(), key=lambda option: option[1]),
         "chain": checkpoint_status(),
     }
 

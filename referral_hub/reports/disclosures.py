@@ -20,7 +20,8 @@ from typing import Any
 from marshmallow import fields, validate
 from sqlalchemy import select
 
-from referral_hub.agencies.models import Agency, User
+from referral_hub.agencies.models import User
+from referral_hub.agencies.service import agency_names
 from referral_hub.audit import service as audit
 from referral_hub.audit.models import AuditEvent
 from referral_hub.audit.schemas import REFERENCE
@@ -69,12 +70,12 @@ def disclosure_report(actor: Actor, reference: str) -> dict[str, Any]:
     sent_to = _referrals(referral_ids)
     agency_ids = {e.actor_agency_id for e in events if e.actor_agency_id}
     agency_ids |= {receiver for receiver, _ in sent_to.values()}
-    agencies = _names(Agency, agency_ids)
+    agencies = agency_names(agency_ids)
     users = _user_names({e.actor_id for e in events if e.actor_type == "user" and e.actor_id})
     consents = _consents({e.consent_id for e in events if e.consent_id})
     rows = []
     for event in events:
-        actor_agency = agencies.get(event.actor_agency_id, "") if event.actor_agency_id else ""
+        actor_agency = agencies.get(str(event.actor_agency_id), "") if event.actor_agency_id else ""
         person = (
             users.get(event.actor_id or "", "")
             if event.actor_type == "user"
@@ -83,7 +84,7 @@ def disclosure_report(actor: Actor, reference: str) -> dict[str, Any]:
         referral = sent_to.get(event.subject_id or "") if event.subject_type == "referral" else None
         categories = list(event.fields) or (list(referral[1]) if referral else [])
         if event.action == "referral.sent" and referral is not None:
-            recipient, recipient_person = agencies.get(referral[0], ""), ""
+            recipient, recipient_person = agencies.get(str(referral[0]), ""), ""
             sent_by = f"{actor_agency} ({person})" if person else actor_agency
         else:
             recipient, recipient_person, sent_by = actor_agency, person, ""
@@ -111,12 +112,6 @@ def disclosure_report(actor: Actor, reference: str) -> dict[str, Any]:
         "rows": rows,
         "capped": len(rows) == LIMIT,
     }
-
-
-def _names(model: Any, ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
-    if not ids:
-        return {}
-    return dict(db.session.execute(select(model.id, model.name).where(model.id.in_(ids))).all())
 
 
 def _referrals(ids: set[uuid.UUID]) -> dict[str, tuple[uuid.UUID, list[str]]]:

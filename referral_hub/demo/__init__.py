@@ -14,24 +14,14 @@ from typing import Any
 
 from referral_hub.agencies import service as agencies
 from referral_hub.agencies.models import Agency, AgencyKind
+from referral_hub.agencies.vocabulary import is_law_enforcement
 from referral_hub.core import clock
 from referral_hub.core.actor import SYSTEM
 from referral_hub.core.db import transaction
+from referral_hub.demo import showcase as demo_showcase
+from referral_hub.directory.places import CENTRE, TOWNS
 
 DEMO_PASSWORD = "riverbend-demo-2026"  # noqa: S105 - printed for the demo; never production
-CENTRE = (41.88, -87.63)
-
-TOWNS = [
-    ("Riverbend", 0.0, 0.0),
-    ("Northgate", 0.28, 0.05),
-    ("Lakeside", 0.1, 0.22),
-    ("Millbrook", -0.22, -0.12),
-    ("Cedar Falls", 0.35, -0.3),
-    ("Port Harlow", -0.4, 0.18),
-    ("Ashford", -0.1, -0.42),
-    ("Capital City", 0.6, 0.4),
-]
-
 # (name, kind, victim service provider, town)
 AGENCIES: list[tuple[str, AgencyKind, bool, str]] = [
     ("Harbor Light Shelter", AgencyKind.SHELTER, True, "Riverbend"),
@@ -177,6 +167,7 @@ def seed(echo: Callable[[str], None] = print) -> None:
                 created += 1 + _services(agency, town, rng)
             if index % 10 == 0 or index == len(AGENCIES):
                 echo(f"  agencies {index}/{len(AGENCIES)}")
+        created += demo_showcase.seed_showcase(echo)
         for email, agency_name, display_name, roles in USERS:
             if agencies.find_user_by_email(email) is None:
                 agency = agencies.find_agency_by_name(agency_name)
@@ -194,7 +185,7 @@ def seed(echo: Callable[[str], None] = print) -> None:
                 created += 1
         echo(f"  users {len(USERS)}/{len(USERS)}")
     echo(f"demo network ready ({created} new records)")
-    from referral_hub import demo_activity
+    from referral_hub.demo import activity as demo_activity
 
     demo_activity.seed_activity(echo)
 
@@ -252,7 +243,7 @@ def _eligibility(agency: Agency, category: Any, rng: random.Random) -> dict[str,
         "accessibility": rng.sample(
             ["wheelchair", "sign_language", "service_animals"], k=rng.randint(0, 2)
         ),
-        "no_police_report_needed": agency.kind.value != "law_enforcement",
+        "no_police_report_needed": not is_law_enforcement(agency.kind),
         "no_id_needed": rng.random() < 0.6,
         "accepts_children": "with_children" in populations,
     }

@@ -1,0 +1,1 @@
+"""Live pages: "a referral changed" pushed to the open pages of the agencies party to it."""
