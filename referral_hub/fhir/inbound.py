@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import UTC, date, datetime, time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.bundle import Bundle
@@ -32,9 +32,11 @@ from referral_hub.core.schemas import flatten_messages
 from referral_hub.directory import service as directory
 from referral_hub.fhir import codes
 from referral_hub.referrals import service as referrals
-from referral_hub.referrals.models import Referral
 from referral_hub.referrals.schemas import ReferralCreateArgs, TransitionArgs
 from referral_hub.referrals.states import DECLINE_REASONS, UNFINISHED_REASONS, State
+
+if TYPE_CHECKING:
+    from referral_hub.referrals.models import Referral
 
 # the services' field names, as the element of the clinic's resources they came from
 EXPRESSIONS = {
