@@ -193,7 +193,10 @@ def _journey(app: Flask, client: Any) -> dict[str, Any]:
     post_after = client.post(
         f"{referral}/messages", json={"body": WORDS["to_sender"]}, headers=bearer["shelter"]
     )
+    runaround = client.get(f"{url}/runaround", headers=bearer["owner"])
+    assert runaround.status_code == 200 and runaround.json["doors"] == 1
     exports = [
+        runaround.get_data(),
         client.get(f"{url}/disclosures", headers=bearer["owner"]).get_data(),
         client.get(f"{url}/disclosures?format=csv", headers=bearer["owner"]).get_data(),
         client.get(f"{url}/consents", headers=bearer["owner"]).get_data(),

@@ -2530,6 +2530,10 @@ PAGE_FORMS: dict[str, PageForm] = {
         strict={"status": "choice", "agency": "uuid"},
         unmarked=("status",),  # a hidden field of the suspend/reactivate button
     ),
+    "admin.agency_participation": PageForm(
+        lambda w: [("participation", "counts_only")],
+        strict={"participation": "choice", "agency": "uuid"},
+    ),
     "bundles.new": PageForm(
         lambda w: [
             ("urgency", "routine"),
@@ -2728,6 +2732,7 @@ PAGE_TARGETS = [
     ),
     Target("admin.update_agency", "POST", "page", "/admin/agency", "admin"),
     Target("admin.agency_status", "POST", "page", "/admin/agency/status", "hub_admin"),
+    Target("admin.agency_participation", "POST", "page", "/admin/agency/participation", "admin"),
     Target(
         "bundles.new",
         "POST",

@@ -369,6 +369,9 @@ ROUTES: list[Route] = [
         proof="agency",
         hub=STAFF_ONLY,
     ),
+    Route(  # her runaround: the doors she was sent to, for her own agency
+        "GET", f"{CLIENT}/runaround", "client_id", "client", subject="client", hub=STAFF_ONLY
+    ),
     Route(
         "POST",
         f"{CLIENT}/erase",

@@ -19,7 +19,7 @@ from sqlalchemy import or_, select
 
 from referral_hub.agencies.models import AgencyStatus
 from referral_hub.agencies.service import email_staff
-from referral_hub.agencies.vocabulary import is_law_enforcement
+from referral_hub.agencies.vocabulary import is_law_enforcement, receives_referrals
 from referral_hub.audit import service as audit
 from referral_hub.clients import service as clients
 from referral_hub.consent import policy
@@ -104,6 +104,7 @@ def send_referral(
     service = directory.get_service(actor, service_id)
     if service.status != ServiceStatus.ACTIVE or service.agency.status != AgencyStatus.ACTIVE:
         raise ValidationFailed(errors={"service_id": ["This service is not taking referrals now."]})
+    refuse_counts_only(service.agency)
     if str(service.agency_id) in client.do_not_refer:
         raise DoNotRefer(errors={"service_id": ["The client asked not to be sent to this agency."]})
     if previous_referral_id is not None:
@@ -185,6 +186,15 @@ def send_referral(
     if send:  # nobody else can see it yet: no need to load and lock it again
         _apply(actor, referral, "send", {})
     return referral
+
+
+COUNTS_ONLY_WORDS = "{name} publishes its capacity only and takes no referrals: call them."
+
+
+def refuse_counts_only(agency: Any) -> None:
+    """An agency that publishes counts only receives no referral (nothing is written)."""
+    if not receives_referrals(agency.participation):
+        raise ValidationFailed(errors={"service_id": [COUNTS_ONLY_WORDS.format(name=agency.name)]})
 
 
 def _consent_for(client_id: uuid.UUID, consent_id: uuid.UUID | None) -> Consent | None:
@@ -312,6 +322,9 @@ def transition(actor: Actor, referral_id: uuid.UUID, action: str, **payload: Any
         if need_id is not None:
             db.session.scalar(select(Need.id).where(Need.id == need_id).with_for_update())
     referral = get_referral(actor, referral_id, lock=True)
+    if action == "send" and actor.agency_id == referral.sender_agency_id:
+        # a draft kept from before its agency chose counts only
+        refuse_counts_only(directory.get_service(actor, referral.service_id).agency)
     return _apply(actor, referral, action, payload)
 
 
