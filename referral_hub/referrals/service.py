@@ -121,6 +121,8 @@ def send_referral(
             raise ValidationFailed(
                 errors={"service_id": ["Not a service of this need's category."]}
             )
+        # the same need, whichever door asks: it stays in her bundle and counts its hops
+        bundle_id, need_id = earlier.bundle_id, earlier.need_id
     categories = frozenset(data_categories) | {policy.PROFILE}
     record = _consent_for(client.id, consent_id)
     receiver = policy.Reader(

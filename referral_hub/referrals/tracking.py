@@ -382,8 +382,6 @@ def refer_again(
         urgency=earlier.urgency,
         data_categories=sorted(shares),
         consent_id=earlier.consent_id,
-        bundle_id=earlier.bundle_id,
-        need_id=earlier.need_id,
         previous_referral_id=earlier.id,
     )
 
