@@ -224,7 +224,7 @@ def test_a_recipient_the_consent_does_not_cover_is_named_beside_its_service_and_
     before = counts(session)
     form = {
         "csrf_token": token,
-        "urgency": "urgent",
+        "needs-0.urgency": "urgent",
         "needs-0.category": "emergency_shelter",
         "needs-0.service_ids": [str(net["shelter_a"].id), str(net["shelter_c"].id)],
         "needs-0.service_ids.present": "1",
@@ -282,7 +282,8 @@ def test_a_form_missing_urgency_and_services_is_refused_with_words_beside_the_fi
     )
     html = response.get_data(as_text=True)
     assert response.status_code == 422
-    assert 'id="f-urgency-error"' in html
+    assert 'id="need-0-urgency-error"' in html
+    assert "Choose how urgent this need is." in html
     assert "Choose one to three services for this need." in html
     assert 'id="need-0-note-error"' in html
     assert counts(session) == before

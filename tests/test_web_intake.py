@@ -480,7 +480,15 @@ def test_creating_a_client_seals_pii_and_goes_to_consent(
         ({"profile.age_range": "ancient"}, "profile.age_range", "Choose one of"),
         ({"profile.language": "spanish please"}, "profile.language", "Not a language we know"),
         ({"pii.dob": "31/02/2001"}, "pii.dob", "Give a date"),
-        ({"reference": "no spaces allowed"}, "reference", "String does not match"),
+        ({"reference": "no spaces allowed"}, "reference", "Use 4 to 40 letters"),
+        ({"pii.dob": "2031-01-01"}, "pii.dob", "A date of birth cannot be in the future."),
+        ({"pii.dob": "1850-06-01"}, "pii.dob", "That is over 120 years ago"),
+        (
+            {"profile.urgencies.emergency_shelter": "soon"},
+            "profile.urgencies.emergency_shelter",
+            "Choose one of",
+        ),
+        ({"profile.urgencies.spa_day": "urgent"}, "profile.urgencies.spa_day", "Choose one of"),
     ],
 )
 def test_a_bad_client_form_is_422_beside_the_field_and_writes_nothing(

@@ -253,6 +253,7 @@ PROFILE_LABELS = {
     "household": "Household",
     "accessibility": "Access needs",
     "urgency": "Urgency",
+    "urgencies": "Urgency of each need",
 }
 
 
@@ -271,6 +272,12 @@ def profile_facts(profile: dict[str, Any]) -> list[tuple[str, str]]:
         label = PROFILE_LABELS.get(key, str(key).replace("_", " ").capitalize())
         if key == "language" and isinstance(value, str):
             shown = language_words(value)
+        elif isinstance(value, dict):  # each need's urgency
+            known = vocabulary["urgency"]
+            shown = "; ".join(
+                f"{words(need)}: {known.get(str(level), str(level))}"
+                for need, level in value.items()
+            )
         elif isinstance(value, list):
             shown = ", ".join(str(v).replace("_", " ") for v in value) or "none"
         else:
@@ -308,7 +315,7 @@ def plain_errors(errors: forms.FormErrors | None) -> str:
             for message in errors[key]
         ]
         base, _, index = key.rpartition(".")
-        if base and index.isdigit():
+        if base and (index.isdigit() or index in ("key", "value")):  # a list's, a map's
             errors.setdefault(base, list(errors[key]))
     return ""
 
@@ -680,10 +687,24 @@ def _client_form_context() -> dict[str, Any]:
     }
 
 
+URGENCY_FIELD = "profile.urgencies."
+
+
+def _urgency_needs(form: MultiDict[str, str]) -> list[str]:
+    """The needs New client asks the urgency of: the plan's, and any the form posted (so a
+    refused value is shown again beside its own field)."""
+    needs = [need["category"] for need in plan_view()]
+    for name in form:
+        category = name[len(URGENCY_FIELD) :]
+        if name.startswith(URGENCY_FIELD) and category and category not in needs:
+            needs.append(category)
+    return needs
+
+
 @blp.route("/clients/new", methods=["GET", "POST"])
 @staff_only("intake")
 def new_client() -> Any:
-    context = _client_form_context()
+    context = _client_form_context() | {"urgency_needs": _urgency_needs(request.form)}
     if request.method == "GET":  # what the search said about her, not asked twice
         values = MultiDict(plan.profile_defaults())
         return render_template("intake/new_client.html", values=values, **context)
