@@ -488,7 +488,6 @@ def test_creating_a_client_seals_pii_and_goes_to_consent(
             "profile.urgencies.emergency_shelter",
             "Choose one of",
         ),
-        ({"profile.urgencies.spa_day": "urgent"}, "profile.urgencies.spa_day", "Choose one of"),
     ],
 )
 def test_a_bad_client_form_is_422_beside_the_field_and_writes_nothing(
@@ -830,3 +829,29 @@ def test_what_the_search_said_about_her_is_not_asked_again(
     assert re.search(r'<option value="25_39"\s+selected', page)
     assert re.search(r'<option value="female"\s+selected', page)
     assert 'value="Spanish"' in page
+
+
+def test_each_planned_needs_urgency_is_asked_once_on_new_client_and_kept_on_her_record(
+    client: Any, session: Any, world: dict[str, Any]
+) -> None:
+    token = signed_in(client, world["worker"])
+    added = client.post(
+        "/intake/plan",
+        data={"csrf_token": token, "service_id": str(world["beds"][0].id), "back": ""},
+    )
+    assert added.status_code == 302
+    page = text(client.get("/intake/clients/new"))
+    assert 'name="profile.urgencies.emergency_shelter"' in page
+    response = client.post(
+        "/intake/clients/new",
+        data={
+            "csrf_token": token,
+            "profile.urgency": "routine",
+            "profile.urgencies.emergency_shelter": "emergency",
+        },
+    )
+    assert response.status_code == 302
+    record = session.scalars(select(Client).where(Client.owner_agency_id == world["home"].id)).one()
+    assert record.profile == {"urgency": "routine", "urgencies": {"emergency_shelter": "emergency"}}
+    shown = text(client.get(f"/intake/clients/{record.id}"))
+    assert "Urgency of each need" in shown and "Emergency shelter: Emergency" in shown

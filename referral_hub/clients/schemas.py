@@ -12,6 +12,13 @@ NEEDS = [category.value for category in Category]
 BCP47 = Pattern(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$", error="Not a BCP 47 language tag.")
 
 
+# her needs' urgencies, one optional field per service category
+NeedUrgenciesSchema = HubSchema.from_dict(
+    {need: fields.String(validate=validate.OneOf(URGENCIES)) for need in NEEDS},
+    name="NeedUrgenciesSchema",
+)
+
+
 class ProfileSchema(HubSchema):
     """Non-identifying needs: may travel with a referral without consent."""
 
@@ -32,10 +39,8 @@ class ProfileSchema(HubSchema):
         validate=validate.OneOf(URGENCIES),
         metadata={"description": "Overall: for a need with no urgency of its own."},
     )
-    urgencies = fields.Dict(
-        keys=fields.String(validate=validate.OneOf(NEEDS)),
-        values=fields.String(validate=validate.OneOf(URGENCIES)),
-        validate=validate.Length(max=len(NEEDS)),
+    urgencies = fields.Nested(
+        NeedUrgenciesSchema,
         metadata={
             "description": "Each need's urgency, by service category, asked once at intake: "
             "a bundle for her starts from it. Only her own agency reads it."

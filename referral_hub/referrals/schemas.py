@@ -105,7 +105,6 @@ class NeedArgs(HubSchema):
     urgency = fields.Enum(
         Urgency,
         by_value=True,
-        load_default=None,
         metadata={
             "description": "This need's own urgency: its referrals' deadlines follow it. "
             "Omitted: the bundle's `urgency`."
@@ -124,7 +123,6 @@ class BundleCreateArgs(HubSchema):
     urgency = fields.Enum(
         Urgency,
         by_value=True,
-        load_default=None,
         metadata={
             "description": "The urgency of every need that gives none of its own "
             "(required unless each need gives one)."

@@ -130,16 +130,6 @@ def shape(schema: Schema, form: MultiDict[str, str], prefix: str = "") -> dict[s
             if inner:
                 data[key] = inner
             continue
-        if isinstance(field, fields.Dict):  # `profile.urgencies.shelter=...`: one per key
-            start = f"{path}."
-            entries = {
-                name[len(start) :]: value.strip()
-                for name, value in form.items()
-                if name.startswith(start) and value.strip() != ""
-            }
-            if entries:
-                data[key] = entries
-            continue
         raw = form.getlist(path)
         if isinstance(field, fields.List):
             if path in form or f"{path}.present" in form:

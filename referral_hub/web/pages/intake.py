@@ -315,7 +315,7 @@ def plain_errors(errors: forms.FormErrors | None) -> str:
             for message in errors[key]
         ]
         base, _, index = key.rpartition(".")
-        if base and (index.isdigit() or index in ("key", "value")):  # a list's, a map's
+        if base and index.isdigit():
             errors.setdefault(base, list(errors[key]))
     return ""
 
@@ -691,14 +691,11 @@ URGENCY_FIELD = "profile.urgencies."
 
 
 def _urgency_needs(form: MultiDict[str, str]) -> list[str]:
-    """The needs New client asks the urgency of: the plan's, and any the form posted (so a
-    refused value is shown again beside its own field)."""
+    """The needs New client asks the urgency of: the plan's, and any other the form posted
+    (so a refused value is shown again beside its own field)."""
     needs = [need["category"] for need in plan_view()]
-    for name in form:
-        category = name[len(URGENCY_FIELD) :]
-        if name.startswith(URGENCY_FIELD) and category and category not in needs:
-            needs.append(category)
-    return needs
+    posted = {name[len(URGENCY_FIELD) :] for name in form if name.startswith(URGENCY_FIELD)}
+    return needs + [c.value for c in Category if c.value in posted and c.value not in needs]
 
 
 @blp.route("/clients/new", methods=["GET", "POST"])
