@@ -67,6 +67,15 @@ def needs(net: dict[str, Any], **urgencies: str) -> list[dict[str, Any]]:
     return shaped
 
 
+def make(net: dict[str, Any], default: Urgency | None = None, **urgencies: str) -> Bundle:
+    """A bundle for her: the shelter and counsel needs, `urgencies` by category."""
+    extra = {"urgency": default} if default is not None else {}
+    with transaction():
+        return bundles.create_bundle(
+            net["intake"], client_id=net["client"].id, needs=needs(net, **urgencies), **extra
+        )
+
+
 def referral_for(session: Any, bundle: Bundle, service: Any) -> Referral:
     return session.scalars(
         select(Referral).where(Referral.bundle_id == bundle.id, Referral.service_id == service.id)
@@ -82,12 +91,8 @@ def counts(session: Any) -> tuple[int, ...]:
 
 def test_each_need_gets_the_deadlines_of_its_own_urgency(session: Any, net: dict[str, Any]) -> None:
     start = clock.now()
-    with clock.frozen_at(start), transaction():
-        bundle = bundles.create_bundle(
-            net["intake"],
-            client_id=net["client"].id,
-            needs=needs(net, emergency_shelter="emergency", immigration_counsel="routine"),
-        )
+    with clock.frozen_at(start):
+        bundle = make(net, emergency_shelter="emergency", immigration_counsel="routine")
     shelter = referral_for(session, bundle, net["shelter"])
     counsel = referral_for(session, bundle, net["counsel"])
     assert (shelter.urgency, counsel.urgency) == (Urgency.EMERGENCY, Urgency.ROUTINE)
@@ -110,13 +115,7 @@ def test_each_need_gets_the_deadlines_of_its_own_urgency(session: Any, net: dict
 def test_the_bundle_urgency_is_the_default_for_needs_without_their_own(
     session: Any, net: dict[str, Any]
 ) -> None:
-    with transaction():
-        bundle = bundles.create_bundle(
-            net["intake"],
-            client_id=net["client"].id,
-            urgency=Urgency.URGENT,
-            needs=needs(net, immigration_counsel="routine"),
-        )
+    bundle = make(net, Urgency.URGENT, immigration_counsel="routine")
     assert referral_for(session, bundle, net["shelter"]).urgency == Urgency.URGENT
     assert referral_for(session, bundle, net["counsel"]).urgency == Urgency.ROUTINE
     assert bundle.urgency == Urgency.URGENT
@@ -126,12 +125,8 @@ def test_a_need_with_no_urgency_and_no_default_is_refused_by_name(
     session: Any, net: dict[str, Any]
 ) -> None:
     before = counts(session)
-    with pytest.raises(ValidationFailed) as refused, transaction():
-        bundles.create_bundle(
-            net["intake"],
-            client_id=net["client"].id,
-            needs=needs(net, emergency_shelter="emergency"),
-        )
+    with pytest.raises(ValidationFailed) as refused:
+        make(net, emergency_shelter="emergency")
     assert list(refused.value.errors) == ["needs.1.urgency"]
     assert counts(session) == before
 
@@ -140,12 +135,7 @@ def test_hops_put_the_emergency_need_in_limbo_not_the_routine_one(
     session: Any, net: dict[str, Any]
 ) -> None:
     """2 hops is limbo for an emergency need, 3 for any other: each need by its own."""
-    with transaction():
-        bundle = bundles.create_bundle(
-            net["intake"],
-            client_id=net["client"].id,
-            needs=needs(net, emergency_shelter="emergency", immigration_counsel="routine"),
-        )
+    bundle = make(net, emergency_shelter="emergency", immigration_counsel="routine")
     with transaction():  # each need: its first referral still waiting, two that ended
         for need in session.scalars(select(Need).where(Need.bundle_id == bundle.id)):
             first = session.scalars(select(Referral).where(Referral.need_id == need.id)).one()
@@ -254,12 +244,8 @@ def test_each_needs_urgency_is_read_by_her_agency_only(
     client: Any, session: Any, net: dict[str, Any]
 ) -> None:
     """The map names her other needs (immigration counsel) — not a shelter's business."""
+    make(net, emergency_shelter="emergency", immigration_counsel="routine")
     with transaction():
-        bundles.create_bundle(
-            net["intake"],
-            client_id=net["client"].id,
-            needs=needs(net, emergency_shelter="emergency", immigration_counsel="routine"),
-        )
         ours = factories.api_client(net["home"], ["clients:read"])
         theirs = factories.api_client(net["shelters"], ["clients:read"])
     url = f"/api/v1/clients/{net['client'].id}"

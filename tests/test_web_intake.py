@@ -815,16 +815,21 @@ def test_the_consent_text_is_in_her_language_and_lists_only_what_is_ticked(
     assert "Identity" not in text(refused).split("consent-categories")[1].split("</ul>")[0]
 
 
-def test_what_the_search_said_about_her_is_not_asked_again(
-    client: Any, world: dict[str, Any]
-) -> None:
-    token = signed_in(client, world["worker"])
-    back = "category=emergency_shelter&age=30&gender=female&language=Spanish"
+def plan_a_bed(client: Any, world: dict[str, Any], token: str, back: str = "") -> None:
+    """ "Add to plan" on a search result (`back`: the search it came from)."""
     added = client.post(
         "/intake/plan",
         data={"csrf_token": token, "service_id": str(world["beds"][0].id), "back": back},
     )
     assert added.status_code == 302
+
+
+def test_what_the_search_said_about_her_is_not_asked_again(
+    client: Any, world: dict[str, Any]
+) -> None:
+    token = signed_in(client, world["worker"])
+    search = "category=emergency_shelter&age=30&gender=female&language=Spanish"
+    plan_a_bed(client, world, token, search)
     page = text(client.get("/intake/clients/new"))
     assert re.search(r'<option value="25_39"\s+selected', page)
     assert re.search(r'<option value="female"\s+selected', page)
@@ -835,11 +840,7 @@ def test_each_planned_needs_urgency_is_asked_once_on_new_client_and_kept_on_her_
     client: Any, session: Any, world: dict[str, Any]
 ) -> None:
     token = signed_in(client, world["worker"])
-    added = client.post(
-        "/intake/plan",
-        data={"csrf_token": token, "service_id": str(world["beds"][0].id), "back": ""},
-    )
-    assert added.status_code == 302
+    plan_a_bed(client, world, token)
     page = text(client.get("/intake/clients/new"))
     assert 'name="profile.urgencies.emergency_shelter"' in page
     response = client.post(
