@@ -167,6 +167,29 @@ def test_hops_put_the_emergency_need_in_limbo_not_the_routine_one(
     }
 
 
+def test_the_dashboard_ranks_a_bundle_by_its_most_pressing_need_not_its_headline(
+    session: Any, net: dict[str, Any]
+) -> None:
+    """An emergency shelter not yet due and a routine clinic overdue: overdue, but not an
+    overdue emergency — a bundle whose one urgent need is longer overdue comes first."""
+    mixed = make(net, emergency_shelter="emergency", immigration_counsel="routine")
+    with transaction():
+        other = clients.create_client(net["intake"], profile={})
+        single = bundles.create_bundle(
+            net["intake"],
+            client_id=other.id,
+            urgency=Urgency.URGENT,
+            needs=[needs(net)[1]],
+        )
+    now = clock.now()
+    with transaction():
+        referral_for(session, mixed, net["counsel"]).acknowledge_by = now - timedelta(minutes=10)
+        referral_for(session, single, net["counsel"]).acknowledge_by = now - timedelta(hours=1)
+    listed = dashboard.sent_bundles(net["intake"], now=now)
+    assert [item["bundle_id"] for item in listed] == [single.id, mixed.id]
+    assert listed[1]["urgency"] == "emergency"  # its headline: the most urgent need
+
+
 # --- the API ---------------------------------------------------------------------------------
 
 
