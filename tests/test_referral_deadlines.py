@@ -82,7 +82,9 @@ def test_in_one_bundle_the_emergency_need_expires_and_the_routine_one_waits_its_
     with transaction():
         clinic = factories.directory_service(factories.agency(), "immigration_counsel")
         factories.capacity(clinic, total=4, available=2)
-    start = clock.now()
+    # a periodic job's id is its slot (the frozen second): the next test's sweep 16 minutes
+    # after its own start must not find this test's job of the same second already done
+    start = clock.now() + timedelta(hours=7, seconds=13)
     with clock.frozen_at(start) as frozen:
         with transaction():
             bundle = bundles.create_bundle(
