@@ -69,7 +69,7 @@ def test_needs_take_their_bundles_urgency_when_urgency_moves_to_the_need(
     ]
     with app.app_context():
         try:
-            flask_migrate.upgrade(revision="5b0e3c7d9a21")
+            flask_migrate.upgrade(revision="7d2a4c6e8f10")
             with db.engine.begin() as connection:
                 for statement in rows:
                     typed = [bindparam(key, type_=Uuid()) for key in ids if f":{key}" in statement]
@@ -85,7 +85,7 @@ def test_needs_take_their_bundles_urgency_when_urgency_moves_to_the_need(
                 ids["n2"]: "emergency",
                 ids["n3"]: "routine",
             }
-            flask_migrate.downgrade(revision="5b0e3c7d9a21")
+            flask_migrate.downgrade(revision="7d2a4c6e8f10")
             with db.engine.connect() as connection:
                 assert connection.execute(text("SELECT count(*) FROM need")).scalar() == 3
         finally:

@@ -3,7 +3,7 @@
 Existing needs take their bundle's urgency, which their referrals were sent with.
 
 Revision ID: 7d2a9c4e1b63
-Revises: 5b0e3c7d9a21
+Revises: 7d2a4c6e8f10
 Create Date: 2026-12-07 22:40:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "7d2a9c4e1b63"
-down_revision = "5b0e3c7d9a21"
+down_revision = "7d2a4c6e8f10"
 branch_labels = None
 depends_on = None
 
