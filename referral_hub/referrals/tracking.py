@@ -117,7 +117,8 @@ def bundle_form(
     plan: dict[str, list[str]],
 ) -> dict[str, Any]:
     """Everything the new-bundle page shows: her reference, the consent, each planned need
-    with its services and what the consent lets each of them receive."""
+    with its services, what the consent lets each of them receive, and its urgency as her
+    record gives it."""
     client = clients.load_owned(actor, client_id)
     record = None
     if consent_id is not None:
@@ -148,8 +149,9 @@ def bundle_form(
                     "do_not_refer": str(card["agency_id"]) in client.do_not_refer,
                 }
             )
-        if services:
-            needs.append({"category": category, "services": services})
+        if services:  # how urgent, as intake recorded it: not asked twice
+            urgency = clients.urgency_for(client, category)
+            needs.append({"category": category, "services": services, "urgency": urgency})
     summary = consent_summary(record, now)
     return {
         "client": {"id": client.id, "reference": client.reference},
@@ -482,7 +484,7 @@ def recent_bundles(actor: Actor, limit: int = LIST_LIMIT) -> list[dict[str, Any]
     for row in rows:
         needs = []
         for _need_id, category, need_facts in facts.get(row.id, []):
-            status, hops, why = bundles.classify(need_facts, row.urgency)
+            status, hops, why = bundles.classify(need_facts)
             needs.append({"category": category, "status": status, "hops": hops, "limbo": why})
         statuses = {need["status"] for need in needs}
         overall = (

@@ -74,7 +74,7 @@ def _limbo_item(
     shown = []
     reasons = []
     for need_id, category, facts in needs:
-        status, hops, why = bundles.classify(facts, row.urgency)
+        status, hops, why = bundles.classify(facts)
         if why:
             reasons.append(bundles.limbo_reason(category, why))
         shown.append(

@@ -253,6 +253,7 @@ PROFILE_LABELS = {
     "household": "Household",
     "accessibility": "Access needs",
     "urgency": "Urgency",
+    "urgencies": "Urgency of each need",
 }
 
 
@@ -271,6 +272,12 @@ def profile_facts(profile: dict[str, Any]) -> list[tuple[str, str]]:
         label = PROFILE_LABELS.get(key, str(key).replace("_", " ").capitalize())
         if key == "language" and isinstance(value, str):
             shown = language_words(value)
+        elif isinstance(value, dict):  # each need's urgency
+            known = vocabulary["urgency"]
+            shown = "; ".join(
+                f"{words(need)}: {known.get(str(level), str(level))}"
+                for need, level in value.items()
+            )
         elif isinstance(value, list):
             shown = ", ".join(str(v).replace("_", " ") for v in value) or "none"
         else:
@@ -680,10 +687,21 @@ def _client_form_context() -> dict[str, Any]:
     }
 
 
+URGENCY_FIELD = "profile.urgencies."
+
+
+def _urgency_needs(form: MultiDict[str, str]) -> list[str]:
+    """The needs New client asks the urgency of: the plan's, and any other the form posted
+    (so a refused value is shown again beside its own field)."""
+    needs = [need["category"] for need in plan_view()]
+    posted = {name[len(URGENCY_FIELD) :] for name in form if name.startswith(URGENCY_FIELD)}
+    return needs + [c.value for c in Category if c.value in posted and c.value not in needs]
+
+
 @blp.route("/clients/new", methods=["GET", "POST"])
 @staff_only("intake")
 def new_client() -> Any:
-    context = _client_form_context()
+    context = _client_form_context() | {"urgency_needs": _urgency_needs(request.form)}
     if request.method == "GET":  # what the search said about her, not asked twice
         values = MultiDict(plan.profile_defaults())
         return render_template("intake/new_client.html", values=values, **context)
