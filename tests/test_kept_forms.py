@@ -4,6 +4,7 @@ worker signs in again, and one click sends it with everything she typed."""
 from __future__ import annotations
 
 import re
+import uuid
 from html import unescape
 from typing import Any
 
@@ -95,3 +96,62 @@ def test_a_form_posted_from_another_site_is_not_kept(client: Any, session: Any) 
         assert answer.status_code == 302 and "/login" in answer.headers["Location"]
     factories.sign_in(client, worker)
     assert client.get("/resume").status_code == 302  # nothing to offer
+
+
+PLAN = {"emergency_shelter": [str(uuid.uuid4())], "immigration_counsel": [str(uuid.uuid4())]}
+
+
+def _run_out(worker: Any) -> None:
+    """What an idle timeout does: her session was last seen longer ago than the limit."""
+    from datetime import timedelta
+
+    from flask import current_app
+
+    from referral_hub.auth.models import StaffSession
+    from referral_hub.core import clock
+
+    idle = timedelta(minutes=current_app.config["SESSION_IDLE_MINUTES"] + 1)
+    with transaction():
+        for row in db.session.scalars(
+            select(StaffSession).where(StaffSession.user_id == worker.id)
+        ):
+            row.last_seen_at = clock.now() - idle
+
+
+def _plan_and_kept_form(client: Any, worker: Any) -> None:
+    """A worker with two services in her plan types New client; her session runs out."""
+    factories.sign_in(client, worker)
+    with client.session_transaction() as stored:
+        stored["plan"] = PLAN
+        stored["plan_who"] = {"profile.language": "es"}
+    token = factories.csrf_from(client.get("/intake/clients/new").get_data(as_text=True))
+    _run_out(worker)
+    typed = {"csrf_token": token, "pii.name": "Marisol Keptname"}
+    answer = client.post("/intake/clients/new", data=typed, headers={"Origin": "http://localhost"})
+    assert answer.status_code == 302 and "/login" in answer.headers["Location"]
+
+
+def test_a_session_that_ran_out_gives_her_plan_and_form_back_to_the_same_worker(
+    client: Any, session: Any
+) -> None:
+    worker = _worker(session)
+    _plan_and_kept_form(client, worker)
+    factories.sign_in(client, worker)
+    with client.session_transaction() as stored:
+        assert stored["plan"] == PLAN
+        assert stored["plan_who"] == {"profile.language": "es"}
+        assert "ended" not in stored  # whose it was is not kept past sign-in
+    assert "Marisol Keptname" in client.get("/resume").get_data(as_text=True)
+
+
+def test_another_person_signing_in_after_it_ran_out_gets_none_of_it(
+    client: Any, session: Any
+) -> None:
+    worker = _worker(session)
+    with transaction():
+        colleague = factories.with_password(factories.user(worker.agency, ["intake"]))
+    _plan_and_kept_form(client, worker)
+    factories.sign_in(client, colleague)
+    with client.session_transaction() as stored:
+        assert "plan" not in stored and "plan_who" not in stored
+    assert client.get("/resume").status_code == 302  # nothing offered

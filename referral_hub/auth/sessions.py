@@ -25,6 +25,10 @@ from referral_hub.core.db import transaction
 from referral_hub.extensions import db
 
 TOUCH_EVERY = timedelta(seconds=60)
+# a session that ran out leaves, in the signed-out session that follows it, whose it was
+# and the work it held (never its sign-in): see `_after`
+ENDED = "ended"
+NOT_WORK = frozenset({"user_id", "signed_in_at", "pending", "next", "csrf_token", ENDED})
 
 
 class ServerSession(CallbackDict[str, Any], SessionMixin):
@@ -60,8 +64,10 @@ class DatabaseSessionInterface(SessionInterface):
         row = db.session.get(StaffSession, digest(token))
         now = clock.now()
         idle = timedelta(minutes=app.config["SESSION_IDLE_MINUTES"])
-        if row is None or row.expires_at <= now or row.last_seen_at <= now - idle:
+        if row is None:
             return ServerSession()
+        if row.expires_at <= now or row.last_seen_at <= now - idle:
+            return _after(row)
         session = ServerSession(dict(row.data), row.id_hash)
         session.touch = row.last_seen_at <= now - TOUCH_EVERY
         return session
@@ -115,6 +121,17 @@ class DatabaseSessionInterface(SessionInterface):
                 samesite=samesite,
             )
         response.vary.add("Cookie")
+
+
+def _after(row: StaffSession) -> ServerSession:
+    """The signed-out session that follows one that ran out (idle or too old): it remembers
+    whose it was and the work it held (an intake plan, say), so that the same person
+    signing in again in this browser carries on; the pages decide what of it to restore,
+    and give none of it to anyone else. Signing out leaves nothing behind: that row is gone."""
+    if row.user_id is None:
+        return ServerSession()
+    work = {key: value for key, value in row.data.items() if key not in NOT_WORK}
+    return ServerSession({ENDED: {"user_id": str(row.user_id), "work": work}})
 
 
 def _delete(id_hash: str | None) -> None:

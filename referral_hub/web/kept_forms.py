@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from flask import g, request, session
 
+from referral_hub.auth import sessions
 from referral_hub.auth.guards import UNSAFE
 from referral_hub.core import crypto
 from referral_hub.core.actor import ActorKind
@@ -39,7 +40,13 @@ def keep_if_signed_out() -> None:
     fields = [(key, value) for key, value in request.form.items(multi=True) if key != "csrf_token"]
     if fields and _from_our_own_page():
         sealed = crypto.encrypt(json.dumps(fields).encode()).decode()
-        session[SESSION_KEY] = {"path": request.path, "fields": sealed, "at": int(time.time())}
+        ended = session.get(sessions.ENDED) or {}
+        session[SESSION_KEY] = {
+            "path": request.path,
+            "fields": sealed,
+            "at": int(time.time()),
+            "for": ended.get("user_id"),  # whose session ran out, when the hub knows
+        }
     raise Unauthorized("Your session ended. Sign in again: what you typed is kept.")
 
 
@@ -53,17 +60,20 @@ def _from_our_own_page() -> bool:
     return bool(parts.netloc) and parts.netloc == request.host
 
 
-def carry_over() -> dict[str, Any] | None:
-    """The kept form, to move into the new session at sign-in."""
+def carry_over(user_id: str) -> dict[str, Any] | None:
+    """The kept form, to move into the new session at sign-in — not when another person
+    signs in than the one whose session ran out (a shared computer at an intake desk)."""
     kept = session.get(SESSION_KEY)
     if not kept or time.time() - kept.get("at", 0) > KEEP_MINUTES * 60:
+        return None
+    if kept.get("for") not in (None, user_id):
         return None
     return dict(kept)
 
 
 def take() -> tuple[str, list[tuple[str, str]]] | None:
     """The kept form's address and fields, once (None when there is none, or it is old)."""
-    kept = carry_over()
+    kept = carry_over(str(session.get("user_id", "")))
     session.pop(SESSION_KEY, None)
     if kept is None:
         return None

@@ -8,6 +8,7 @@ starts from them instead of asking again. At most `PER_NEED` services per need.
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import parse_qs
 
 from flask import session
@@ -17,6 +18,15 @@ KEY = "plan"
 WHO = "plan_who"
 AGE_RANGES = ((12, "under_12"), (18, "12_17"), (25, "18_24"), (40, "25_39"), (60, "40_59"))
 GENDERS = ("female", "male", "nonbinary", "transgender")
+
+
+def work_after(ended: dict[str, Any] | None, user_id: str) -> dict[str, Any]:
+    """The plan a session that ran out held, for the same person signing in again (the
+    session layer keeps it; this says which of it is the plan); nothing for anyone else."""
+    if not ended or ended.get("user_id") != user_id:
+        return {}
+    work = ended.get("work") or {}
+    return {key: work[key] for key in (KEY, WHO) if key in work}
 
 
 def remember_search(query: str) -> None:

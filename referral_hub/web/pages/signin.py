@@ -23,10 +23,10 @@ import segno
 from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
 from markupsafe import Markup
 
-from referral_hub.auth import recovery, service
+from referral_hub.auth import recovery, service, sessions
 from referral_hub.core import crypto
 from referral_hub.core.errors import NotFound, RateLimited, ValidationFailed
-from referral_hub.web import kept_forms
+from referral_hub.web import kept_forms, plan
 
 blp = Blueprint("signin", __name__)
 PENDING_SECONDS = service.PENDING_SECONDS
@@ -52,9 +52,11 @@ def _pending_user() -> uuid.UUID | None:
 def _signed_in(user_id: uuid.UUID) -> str:
     """Turn the half-way session into a signed-in one (new token); returns where to go."""
     target = _safe_next(session.get("next"))
-    kept = kept_forms.carry_over()
+    kept = kept_forms.carry_over(str(user_id))
+    work = plan.work_after(session.get(sessions.ENDED), str(user_id))
     session.clear()
     session.regenerate()  # type: ignore[attr-defined]
+    session.update(work)  # her plan, when it was this person's session that ran out
     session["user_id"] = str(user_id)
     session["signed_in_at"] = int(time.time())
     if kept is not None:  # a form posted after the last session ended: offer it back
