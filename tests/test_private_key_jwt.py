@@ -6,12 +6,11 @@ from __future__ import annotations
 import base64
 import threading
 import time
-import uuid
 from typing import Any
 
 import pytest
 from flask import Flask
-from joserfc import jwk, jwt
+from joserfc import jwk
 from sqlalchemy import func, select
 
 from referral_hub.audit.models import AuditEvent
@@ -23,7 +22,7 @@ from referral_hub.extensions import db
 from tests import factories
 from tests import fhir_world as w
 
-ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+ASSERTION_TYPE = factories.ASSERTION_TYPE
 
 
 def ec_key(kid: str = "clinic-1") -> jwk.ECKey:
@@ -38,7 +37,8 @@ def weak_rsa() -> dict[str, Any]:
     """A 1024-bit RSA public key (joserfc refuses to make one)."""
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-    numbers = rsa.generate_private_key(65537, 1024).public_key().public_numbers()
+    weak = rsa.generate_private_key(65537, 1024)  # noqa: S505 - the point: it is refused
+    numbers = weak.public_key().public_numbers()
 
     def b64(value: int) -> str:
         raw = value.to_bytes((value.bit_length() + 7) // 8, "big")
@@ -55,20 +55,8 @@ def token_url(app: Flask) -> str:
     return str(app.config["PUBLIC_URL"]).rstrip("/") + "/oauth/token"
 
 
-def assertion(
-    app: Flask, client_id: str, key: Any, *, alg: str = "ES384", **claims: Any
-) -> str:
-    now = int(time.time())
-    kid = claims.pop("kid", key.kid)
-    body = {
-        "iss": client_id,
-        "sub": client_id,
-        "aud": token_url(app),
-        "exp": now + 240,
-        "jti": uuid.uuid4().hex,
-    } | claims
-    header = {"alg": alg, "kid": kid, "typ": "JWT"}
-    return jwt.encode(header, {k: v for k, v in body.items() if v is not None}, key, algorithms=[alg])
+def assertion(app: Flask, client_id: str, key: Any, *, alg: str = "ES384", **claims: Any) -> str:
+    return factories.assertion(token_url(app), client_id, key, alg, **claims)
 
 
 def ask(http: Any, signed: str, **form: str) -> Any:

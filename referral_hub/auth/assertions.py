@@ -36,7 +36,10 @@ MAX_LIFETIME = timedelta(minutes=5)
 SKEW = timedelta(seconds=30)  # clocks disagree a little
 MAX_KEYS = 10
 MIN_RSA_BITS = 2048
-_PUBLIC = {"RSA": ("kty", "kid", "alg", "use", "n", "e"), "EC": ("kty", "kid", "alg", "use", "crv", "x", "y")}
+_PUBLIC = {
+    "RSA": ("kty", "kid", "alg", "use", "n", "e"),
+    "EC": ("kty", "kid", "alg", "use", "crv", "x", "y"),
+}
 _PRIVATE = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
 _KEY_ALG = {"RSA": "RS384", "EC": "ES384"}
 
@@ -102,7 +105,7 @@ def parse_jwks(value: Any) -> dict[str, Any] | None:
         try:
             value = json.loads(value)
         except ValueError:
-            raise _refuse("Not valid JSON: paste the JWK Set, {\"keys\": [...]}.") from None
+            raise _refuse('Not valid JSON: paste the JWK Set, {"keys": [...]}.') from None
     if not isinstance(value, dict) or not isinstance(value.get("keys"), list):
         raise _refuse('A JWK Set is an object with a "keys" list.')
     keys = value["keys"]
@@ -131,11 +134,16 @@ def claimed_client_id(assertion: str) -> str:
 def _instant(claims: dict[str, Any], name: str) -> datetime:
     value = claims.get(name)
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidClientError(description=f"The assertion needs a numeric {name}.")
+        raise _no(f"The assertion needs a numeric {name}.")
     try:
         return datetime.fromtimestamp(value, UTC)
     except (OverflowError, OSError, ValueError):
-        raise InvalidClientError(description=f"The assertion's {name} is out of range.") from None
+        raise _no(f"The assertion's {name} is out of range.") from None
+
+
+def _no(description: str) -> InvalidClientError:
+    """A refused assertion: `invalid_client`, as a wrong secret is."""
+    return InvalidClientError(description=description)
 
 
 def consume(client_id: str, jti: str, expires_at: datetime) -> bool:
@@ -167,41 +175,41 @@ class PrivateKeyJwt(JWTBearerClientAssertion):  # type: ignore[misc]
 
     def resolve_client_public_key(self, client: ApiClient) -> jwk.KeySet:
         if not client.public_jwks:
-            raise InvalidClientError(description="This client has registered no public keys.")
+            raise _no("This client has registered no public keys.")
         return jwk.KeySet.import_key_set(client.public_jwks)  # type: ignore[arg-type]
 
     def process_assertion_claims(self, assertion: str, resolve_key: jwk.KeySet) -> Any:
         headers, _ = self.extract_assertion(assertion)
         if headers.get("alg") not in ALGORITHMS:
-            raise InvalidClientError(description="Sign the assertion with RS384 or ES384.")
+            raise _no("Sign the assertion with RS384 or ES384.")
         kid = headers.get("kid")
         if not isinstance(kid, str):
-            raise InvalidClientError(description="The assertion's header needs a kid.")
+            raise _no("The assertion's header needs a kid.")
         try:
             key = resolve_key.get_by_kid(kid)
             token = jwt.decode(assertion, key, algorithms=[headers["alg"]])
         except (JoseError, ValueError):
-            raise InvalidClientError(description="The assertion's signature is not valid.") from None
+            raise _no("The assertion's signature is not valid.") from None
         self.verify_claims(token.claims)
         return token.claims
 
-    def verify_claims(self, claims: dict[str, Any]) -> None:  # type: ignore[override]
+    def verify_claims(self, claims: dict[str, Any]) -> None:
         now = clock.now()
         if not (claims.get("iss") == claims.get("sub") and isinstance(claims.get("sub"), str)):
-            raise InvalidClientError(description="The assertion's iss and sub must be the client id.")
+            raise _no("The assertion's iss and sub must be the client id.")
         audience = claims.get("aud")
         audiences = audience if isinstance(audience, list) else [audience]
         if not set(self.get_audiences()) & {a for a in audiences if isinstance(a, str)}:
-            raise InvalidClientError(description="The assertion's aud is not this token endpoint.")
+            raise _no("The assertion's aud is not this token endpoint.")
         expires = _instant(claims, "exp")
         if expires <= now - SKEW:
-            raise InvalidClientError(description="The assertion has expired.")
+            raise _no("The assertion has expired.")
         if expires > now + MAX_LIFETIME + SKEW:
-            raise InvalidClientError(description="The assertion's exp is more than 5 minutes ahead.")
+            raise _no("The assertion's exp is more than 5 minutes ahead.")
         if "nbf" in claims and _instant(claims, "nbf") > now + SKEW:
-            raise InvalidClientError(description="The assertion is not valid yet.")
+            raise _no("The assertion is not valid yet.")
         jti = claims.get("jti")
         if not isinstance(jti, str) or not 1 <= len(jti) <= 255:
-            raise InvalidClientError(description="The assertion needs a jti (1 to 255 characters).")
+            raise _no("The assertion needs a jti (1 to 255 characters).")
         if not consume(claims["sub"], jti, expires):
-            raise InvalidClientError(description="This assertion was used before.")
+            raise _no("This assertion was used before.")

@@ -37,6 +37,7 @@ from referral_hub.core.db import after_commit
 from referral_hub.extensions import db
 
 CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+TOKEN_AUTH_METHODS = [*CLIENT_AUTH_METHODS, PRIVATE_KEY_JWT]
 
 
 def client_actor(client: ApiClient, scope: str = "") -> Actor:
@@ -88,7 +89,7 @@ def save_token(token: dict[str, Any], request: Any) -> None:
 
 
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):
-    TOKEN_ENDPOINT_AUTH_METHODS = [*CLIENT_AUTH_METHODS, PRIVATE_KEY_JWT]
+    TOKEN_ENDPOINT_AUTH_METHODS = TOKEN_AUTH_METHODS
 
     def validate_token_request(self) -> None:
         super().validate_token_request()
