@@ -422,3 +422,50 @@ def test_smart_configuration_and_the_capability_statement(app: Flask, client: An
     assert "private_key_jwt" in security["description"]
     uris = security["extension"][0]["extension"]
     assert uris == [{"url": "token", "valueUri": token_url(app)}]
+
+
+def test_the_cli_registers_a_client_with_keys(
+    app: Flask, client: Any, session: Any, world: dict[str, Any], tmp_path: Any
+) -> None:
+    import json
+
+    key = ec_key()
+    keys_file = tmp_path / "jwks.json"
+    keys_file.write_text(json.dumps(public_set(key)))
+    result = app.test_cli_runner().invoke(
+        args=[
+            "hub",
+            "create-client",
+            "--agency",
+            world["clinic"].name,
+            "--name",
+            "EHR",
+            "--scope",
+            "directory:read",
+            "--jwks",
+            str(keys_file),
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    client_id = result.output.split("client_id:", 1)[1].split()[0]
+    assert ask(client, assertion(app, client_id, key)).status_code == 200
+    # a private key is refused, naming the field, and nothing is made
+    keys_file.write_text(json.dumps({"keys": [key.as_dict(private=True)]}))
+    before = session.scalar(select(func.count()).select_from(ApiClient))
+    refused = app.test_cli_runner().invoke(
+        args=[
+            "hub",
+            "create-client",
+            "--agency",
+            world["clinic"].name,
+            "--name",
+            "EHR 2",
+            "--scope",
+            "directory:read",
+            "--jwks",
+            str(keys_file),
+        ]
+    )
+    assert refused.exit_code != 0 and "jwks: " in refused.output
+    session.expire_all()
+    assert session.scalar(select(func.count()).select_from(ApiClient)) == before
