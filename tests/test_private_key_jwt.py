@@ -336,6 +336,8 @@ BAD_SETS: dict[str, Any] = {
     "two keys with one kid": {"keys": [ec_key("x").as_dict(), ec_key("x").as_dict()]},
     "a broken point": {"keys": [ec_key().as_dict() | {"x": "AAAA"}]},
     "for encryption": {"keys": [ec_key().as_dict() | {"use": "enc"}]},
+    "a kty that is a list": {"keys": [ec_key().as_dict() | {"kty": ["EC"]}]},
+    "an exponent that is a number": {"keys": [rsa_key().as_dict() | {"e": 65537}]},
 }
 
 

@@ -64,7 +64,7 @@ def _public_key(index: int, key: Any) -> dict[str, Any]:
     if any(name in key for name in _PRIVATE):
         raise _refuse(f"{where} holds private key material: register the public key only.")
     kty = key.get("kty")
-    if kty not in _PUBLIC:
+    if not isinstance(kty, str) or kty not in _PUBLIC:
         raise _refuse(f"{where}: kty must be RSA (RS384) or EC (ES384, P-384).")
     kid = key.get("kid")
     if not isinstance(kid, str) or not 1 <= len(kid) <= 200:
