@@ -8,7 +8,7 @@ import threading
 import time
 import uuid
 from contextlib import suppress
-from typing import Any
+from typing import Any, TextIO
 
 import click
 from flask import Flask, current_app
@@ -141,7 +141,16 @@ def _resolve_user(email: str) -> Any:
     type=click.Choice(list(SCOPES)),
     help="Repeat for several.",
 )
-def create_client(agency_ref: str, name: str, scopes: tuple[str, ...]) -> None:
+@click.option(
+    "--jwks",
+    "jwks_file",
+    type=click.File("r"),
+    help="A JWK Set of its public keys (RS384/ES384): it may then sign its token requests "
+    "(private_key_jwt) instead of sending the secret.",
+)
+def create_client(
+    agency_ref: str, name: str, scopes: tuple[str, ...], jwks_file: TextIO | None
+) -> None:
     """Register an agency system; prints its client id and secret (shown this once only)."""
     from referral_hub.auth import service
 
@@ -151,6 +160,8 @@ def create_client(agency_ref: str, name: str, scopes: tuple[str, ...]) -> None:
             client, secret = service.create_api_client(
                 SYSTEM, agency_id=agency.id, name=name, scopes=list(scopes)
             )
+            if jwks_file is not None:
+                service.set_api_client_keys(SYSTEM, agency.id, client.id, jwks_file.read())
             client_id = client.client_id
     except DomainError as error:
         _fail(error)

@@ -25,7 +25,7 @@ def register(app: Flask) -> None:
     from referral_hub.api.health import blp as health_blp
     from referral_hub.audit import checkpoints
     from referral_hub.audit.api import blp as audit_blp
-    from referral_hub.auth import guards, oauth, ratelimit, sessions
+    from referral_hub.auth import assertions, guards, oauth, ratelimit, sessions
     from referral_hub.auth import service as auth
     from referral_hub.auth.api import blp as access_blp
     from referral_hub.auth.oauth_views import blp as oauth_blp
@@ -61,6 +61,7 @@ def register(app: Flask) -> None:
     periodic.register("idempotency.purge", "IDEMPOTENCY_PURGE_SECONDS", idempotency.purge_expired)
     periodic.register("sessions.purge", "IDEMPOTENCY_PURGE_SECONDS", sessions.purge_expired)
     periodic.register("rate_limits.purge", "IDEMPOTENCY_PURGE_SECONDS", ratelimit.purge_expired)
+    periodic.register("assertions.purge", "IDEMPOTENCY_PURGE_SECONDS", assertions.purge_expired)
     periodic.register("capacity.remind_stale", "STALE_REMINDER_SECONDS", directory.remind_stale)
     periodic.register("consent.expire", "CONSENT_EXPIRY_SECONDS", consent.expire_consents)
     periodic.register("clients.erase", "ERASURE_SWEEP_SECONDS", consent.erasure_sweep)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import uuid
 from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
@@ -73,6 +74,43 @@ def api_client(of: Agency, scopes: Iterable[str]) -> tuple[str, str]:
         SYSTEM, agency_id=of.id, name="Case system", scopes=list(scopes)
     )
     return client.client_id, secret
+
+
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+
+def assertion(audience: str, client_id: str, key: Any, alg: str = "ES384", **claims: Any) -> str:
+    """A client assertion (private_key_jwt) signed with `key`; a claim given as None is left
+    out, `kid` overrides the header's."""
+    import time
+
+    from joserfc import jwt
+
+    kid = claims.pop("kid", key.kid)
+    body = {
+        "iss": client_id,
+        "sub": client_id,
+        "aud": audience,
+        "exp": int(time.time()) + 240,
+        "jti": uuid.uuid4().hex,
+    } | claims
+    kept = {name: value for name, value in body.items() if value is not None}
+    return jwt.encode({"alg": alg, "kid": kid, "typ": "JWT"}, kept, key, algorithms=[alg])
+
+
+def assertion_token(http: Any, audience: str, client_id: str, key: Any) -> str:
+    """A bearer token from the real token endpoint, the client authenticated by a signed
+    assertion instead of a secret."""
+    response = http.post(
+        "/oauth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_assertion_type": ASSERTION_TYPE,
+            "client_assertion": assertion(audience, client_id, key),
+        },
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return str(response.json["access_token"])
 
 
 def token(http: Any, client_id: str, secret: str, scope: str | None = None) -> str:

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 import pytest
+from joserfc.jwk import ECKey
 
 from referral_hub.auth.models import SCOPES
 from referral_hub.core.db import transaction
@@ -38,6 +39,7 @@ def consent_body(world: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+GRID_JWKS = {"keys": [ECKey.generate_key("P-384", parameters={"kid": "grid"}).as_dict()]}
 ALL_SCOPES = [scope for scope in SCOPES if scope != "audit:read"]  # audit: hub admins only
 _emails = itertools.count(1)
 
@@ -126,6 +128,13 @@ ENDPOINTS = [
         roles=("hub_admin", "agency_admin"),
         ok=201,
         body=lambda world, case: {"name": "Grid system", "scopes": ["directory:read"]},
+    ),
+    Endpoint(
+        "set api client keys",
+        "PUT",
+        "/api/v1/agencies/{agency}/api-clients/{client}/keys",
+        roles=("hub_admin", "agency_admin"),
+        body=lambda world, case: {"jwks": GRID_JWKS},
     ),
     Endpoint(
         "revoke api client",

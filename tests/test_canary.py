@@ -13,10 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from joserfc.jwk import ECKey
 from sqlalchemy import text
 
+from referral_hub.auth.service import create_api_client, set_api_client_keys
 from referral_hub.consent import service as consent
 from referral_hub.core import clock
+from referral_hub.core.actor import SYSTEM
 from referral_hub.core.db import transaction
 from referral_hub.extensions import db
 from referral_hub.jobs.queue import RqQueue
@@ -409,7 +412,33 @@ def test_the_canary_through_fhir(app: Flask, client: Any, session: Any, log_line
     from tests import fhir_world
 
     world = fhir_world.build(client)
-    clinic, shelter = world["clinic_auth"], world["shelter_auth"]
+    shelter = world["shelter_auth"]
+    # the clinic's EHR signs its token requests (private_key_jwt) as SMART backend services do
+    key = ECKey.generate_key("P-384", parameters={"kid": "canary"})
+    audience = app.config["PUBLIC_URL"].rstrip("/") + "/oauth/token"
+    with transaction():
+        made, _ = create_api_client(
+            SYSTEM, agency_id=world["clinic"].id, name="EHR", scopes=fhir_world.CLINIC_SCOPES
+        )
+        set_api_client_keys(
+            SYSTEM, world["clinic"].id, made.id, {"keys": [key.as_dict(private=False)]}
+        )
+    token = factories.assertion_token(client, audience, made.client_id, key)
+    clinic = {"Authorization": f"Bearer {token}"}
+    # an assertion carrying her data where ids go is refused without echoing or keeping it
+    for forged in (
+        factories.assertion(audience, made.client_id, key, kid=PII["immigration"]),
+        factories.assertion(audience, made.client_id, key, jti=PII["narrative"], exp=1),
+    ):
+        refused = client.post(
+            "/oauth/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_assertion_type": factories.ASSERTION_TYPE,
+                "client_assertion": forged,
+            },
+        )
+        assert refused.json["error"] == "invalid_client" and leaks(refused.get_data()) == []
     task = fhir_world.referral_task(world, categories=("contact",))
     patient, _, request = task["contained"]
     patient.update(

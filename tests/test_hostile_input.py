@@ -64,6 +64,7 @@ import pyotp
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from joserfc.jwk import ECKey
 from markupsafe import escape
 from marshmallow import Schema, fields, validate
 from sqlalchemy import Connection, MetaData, Table, select, update
@@ -74,6 +75,12 @@ from referral_hub.extensions import db
 from referral_hub.referrals.deadlines import Urgency
 from tests import factories
 from tests.conftest import rolled_back_app
+
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+# a system's public keys (private_key_jwt), and a private key that must never be taken
+_SIGNING_KEY = ECKey.generate_key("P-384", parameters={"kid": "hostile"})
+CLIENT_JWKS = {"keys": [_SIGNING_KEY.as_dict(private=False)]}
+PRIVATE_JWK = _SIGNING_KEY.as_dict(private=True)
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 MIN_INPUTS_PER_ROUTE = 200
@@ -904,6 +911,15 @@ API_TARGETS = [
         "/api/v1/agencies/{own}/api-clients/{own_api_client}/revoke",
         "admin",
         None,
+        foreign={"own": ("other",), "own_api_client": ("other_api_client",)},
+    ),
+    Target(
+        "access.set_api_client_keys",
+        "PUT",
+        "api",
+        "/api/v1/agencies/{own}/api-clients/{own_api_client}/keys",
+        "admin",
+        lambda w: {"jwks": CLIENT_JWKS},
         foreign={"own": ("other",), "own_api_client": ("other_api_client",)},
     ),
     Target(
@@ -2064,6 +2080,39 @@ def oauth_corpus(target: Target, w: World) -> list[Case]:
                     acting=False,
                 )
             )
+        # signed client assertions (private_key_jwt): junk where the JWT goes, junk claims
+        # in an unsigned one, junk for its type; all refused as the client's credentials
+        forged = {
+            f"an unsigned assertion whose sub is {label}": ".".join(
+                [
+                    base64.urlsafe_b64encode(b'{"alg":"none"}').rstrip(b"=").decode(),
+                    base64.urlsafe_b64encode(json.dumps({"sub": value, "iss": value}).encode())
+                    .rstrip(b"=")
+                    .decode(),
+                    "",
+                ]
+            )
+            for label, value in HOSTILE_VALUES.items()
+        } | {f"assertion {label}": value for label, value in HOSTILE_VALUES.items()}
+        for label, value in forged.items():
+            for kind in (ASSERTION_TYPE, "urn:nonsense"):
+                cases.append(
+                    Case(
+                        f"{label}, type {kind}",
+                        "oauth client authentication",
+                        "POST",
+                        target.path,
+                        form(
+                            [
+                                ("grant_type", "client_credentials"),
+                                ("client_assertion_type", kind),
+                                ("client_assertion", value),
+                            ]
+                        ),
+                        FORM,
+                        acting=False,
+                    )
+                )
         for label, auth in auths.items():
             for grant in ("client_credentials", "password"):
                 cases.append(
@@ -2414,6 +2463,18 @@ STRICT_VALUES: dict[str, dict[str, str]] = {
         "trailing newline inside": "a@b.example\nBcc: x@evil.example",
         "300 characters": "x" * 300 + "@example.org",
     },
+    "jwks": {
+        "not JSON": "{keys:",
+        "markup": "<script>alert(1)</script>",
+        "sql": "'; DROP TABLE api_client; --",
+        "NUL": '{"keys": [\u0000]}',
+        "a JSON string": '"keys"',
+        "a private key": json.dumps({"keys": [PRIVATE_JWK]}),
+        "a key with markup for its kid": json.dumps(
+            {"keys": [{**CLIENT_JWKS["keys"][0], "kid": "<b>" * 100}]}
+        ),
+        "10,000 characters": "x" * 10_000,
+    },
     "url": {
         "javascript": "javascript:alert(1)",
         "data": "data:text/html,<script>alert(1)</script>",
@@ -2471,6 +2532,10 @@ PAGE_FORMS: dict[str, PageForm] = {
         shown=("name",),
     ),
     "admin.revoke_api_client": _button("a button: revokes the client in the path"),
+    "admin.set_api_client_keys": PageForm(
+        lambda w: [("jwks", json.dumps(CLIENT_JWKS))],
+        strict={"jwks": "jwks"},
+    ),
     "admin.subscribe_webhook": PageForm(
         lambda w: [("url", "https://partner.example/hook"), ("events", "referral.accepted")],
         strict={"url": "url", "events": "choice"},
@@ -2704,6 +2769,14 @@ PAGE_TARGETS = [
         foreign={"own_user": ("other_user",)},
     ),
     Target("admin.create_api_client", "POST", "page", "/admin/api-clients", "admin"),
+    Target(
+        "admin.set_api_client_keys",
+        "POST",
+        "page",
+        "/admin/api-clients/{own_api_client}/keys",
+        "admin",
+        foreign={"own_api_client": ("other_api_client",)},
+    ),
     Target(
         "admin.revoke_api_client",
         "POST",

@@ -46,6 +46,7 @@ back savepoints in one transaction make every later statement slower.)
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -56,6 +57,7 @@ from typing import Any, Literal
 
 import pytest
 from flask import Flask
+from joserfc.jwk import ECKey
 from sqlalchemy import Uuid, event, select
 
 from referral_hub.agencies import service as agencies
@@ -122,6 +124,9 @@ AGENCY_ROUTE = "/api/v1/agencies/<agency_id>"
 USERS = f"{AGENCY_ROUTE}/users"
 API_CLIENTS = f"{AGENCY_ROUTE}/api-clients"
 REVOKE_CLIENT = f"{API_CLIENTS}/<client_pk>/revoke"
+CLIENT_KEYS = f"{API_CLIENTS}/<client_pk>/keys"
+# a system's public keys (private_key_jwt): any valid JWK Set will do
+CLIENT_JWKS = {"keys": [ECKey.generate_key("P-384", parameters={"kid": "matrix"}).as_dict()]}
 CLIENT = "/api/v1/clients/<client_id>"
 REFERRAL = "/api/v1/referrals/<referral_id>"
 SERVICE = "/api/v1/services/<service_id>"
@@ -337,6 +342,24 @@ ROUTES: list[Route] = [
         token=EDGE,
         subject="api_client",
         hub=ADMINISTRATION,
+    ),
+    # a system's public keys: another agency's client, or one named under another agency
+    *(
+        Route(
+            "PUT",
+            CLIENT_KEYS,
+            param,
+            slot,
+            token=EDGE,
+            body=_fixed({"jwks": CLIENT_JWKS}),
+            subject=slot,
+            hub=ADMINISTRATION,
+            **proof,
+        )
+        for param, slot, proof in (
+            ("agency_id", "agency", {"proof": "api_client"}),
+            ("client_pk", "api_client", {}),
+        )
     ),
     # clients and consent: the owning agency's (receivers read through GET /clients/{id})
     Route("GET", CLIENT, "client_id", "client", subject="client", hub=STAFF_ONLY),
@@ -820,6 +843,17 @@ PAGE_ROUTES: list[Page] = [
         "api_client",
         "api_client",
         body=lambda tenant, world: {"agency": str(tenant.ids["agency"])},
+    ),
+    _admin(
+        "POST",
+        "/admin/api-clients/<client_pk>/keys",
+        "client_pk",
+        "api_client",
+        "api_client",
+        body=lambda tenant, world: {
+            "agency": str(tenant.ids["agency"]),
+            "jwks": json.dumps(CLIENT_JWKS),
+        },
     ),
     _admin("GET", ADMIN_WEBHOOK, "webhook_id", "webhook", "webhook", hub=NO_HUB),
     _admin("POST", f"{ADMIN_WEBHOOK}/disable", "webhook_id", "webhook", "webhook", hub=NO_HUB),

@@ -11,6 +11,7 @@ from referral_hub.auth.schemas import (
     AgencyUpdateArgs,
     ApiClientCreateArgs,
     ApiClientCreatedSchema,
+    ApiClientKeysArgs,
     ApiClientSchema,
     MeSchema,
     UserUpdateArgs,
@@ -63,6 +64,17 @@ def create_api_client(agency_id: uuid.UUID, name: str, scopes: list[str]) -> Any
 def revoke_api_client(agency_id: uuid.UUID, client_pk: uuid.UUID) -> Any:
     """Turn the system off: its tokens stop working at once."""
     return service.describe(service.revoke_api_client(current_actor(), agency_id, client_pk))
+
+
+@blp.route("/agencies/<uuid:agency_id>/api-clients/<uuid:client_pk>/keys", methods=["PUT"])
+@require("agency_admin", "hub_admin")
+@blp.arguments(ApiClientKeysArgs, as_kwargs=True)
+@blp.response(200, ApiClientSchema)
+def set_api_client_keys(agency_id: uuid.UUID, client_pk: uuid.UUID, jwks: Any) -> Any:
+    """Register the system's public keys (a JWK Set) so it can authenticate with signed
+    assertions (`private_key_jwt`, SMART backend services); null removes them."""
+    client = service.set_api_client_keys(current_actor(), agency_id, client_pk, jwks)
+    return service.describe(client)
 
 
 @blp.route("/agencies/<uuid:agency_id>/users")

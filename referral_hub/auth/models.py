@@ -39,6 +39,8 @@ class ApiClient(UUIDPrimaryKey, Base):
     client_id: Mapped[str] = mapped_column(String(64), unique=True)
     secret_hash: Mapped[str] = mapped_column(String(64))
     scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # public keys only (a JWK Set) for `private_key_jwt`; None: secret-based only
+    public_jwks: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     is_active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     created_by: Mapped[str | None] = mapped_column(String(64))
@@ -66,6 +68,10 @@ class ApiClient(UUIDPrimaryKey, Base):
         return self.is_active and hmac.compare_digest(self.secret_hash, digest(client_secret))
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        """The secret works everywhere; a signed assertion at the token endpoint, once the
+        client has registered public keys."""
+        if method == "private_key_jwt":
+            return endpoint == "token" and bool(self.public_jwks)
         return method in ("client_secret_basic", "client_secret_post")
 
     def check_response_type(self, response_type: str) -> bool:
@@ -116,6 +122,19 @@ class AccessToken(UUIDPrimaryKey, Base):
 
     def __repr__(self) -> str:
         return f"<AccessToken {self.id} client={self.client_pk} revoked={self.revoked_at}>"
+
+
+class SeenAssertion(Base):
+    """A client assertion's `jti`, kept until the assertion expires so it is used once.
+
+    The primary key makes the second use fail in the database, whichever process tries.
+    """
+
+    __tablename__ = "seen_assertion"
+
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    jti: Mapped[str] = mapped_column(String(255), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class StaffSession(Base):

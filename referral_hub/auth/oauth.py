@@ -4,7 +4,9 @@
 Hardening over Authlib's defaults (see the ecosystem notes): tokens and client secrets
 are stored as SHA-256 hashes; unknown scopes and scopes the client was not given are
 refused with `invalid_scope` instead of silently dropped; tokens live 15 minutes; both
-HTTP Basic and form client authentication are accepted.
+HTTP Basic and form client authentication are accepted, and at the token endpoint a signed
+assertion from a client that registered public keys (`auth.assertions`, SMART backend
+services).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from sqlalchemy.orm import joinedload
 
 from referral_hub.agencies.models import Agency, AgencyStatus
 from referral_hub.audit import service as audit
+from referral_hub.auth.assertions import METHOD as PRIVATE_KEY_JWT
+from referral_hub.auth.assertions import PrivateKeyJwt
 from referral_hub.auth.bearer_cache import BearerCache
 from referral_hub.auth.models import SCOPES, AccessToken, ApiClient, digest
 from referral_hub.core import clock
@@ -33,6 +37,7 @@ from referral_hub.core.db import after_commit
 from referral_hub.extensions import db
 
 CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+TOKEN_AUTH_METHODS = [*CLIENT_AUTH_METHODS, PRIVATE_KEY_JWT]
 
 
 def client_actor(client: ApiClient, scope: str = "") -> Actor:
@@ -84,7 +89,7 @@ def save_token(token: dict[str, Any], request: Any) -> None:
 
 
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):
-    TOKEN_ENDPOINT_AUTH_METHODS = CLIENT_AUTH_METHODS
+    TOKEN_ENDPOINT_AUTH_METHODS = TOKEN_AUTH_METHODS
 
     def validate_token_request(self) -> None:
         super().validate_token_request()
@@ -222,6 +227,7 @@ def init_app(app: Flask) -> None:
     app.config["OAUTH2_REFRESH_TOKEN_GENERATOR"] = False
     server = AuthorizationServer()
     server.init_app(app, query_client=query_client, save_token=save_token)
+    server.register_client_auth_method(PRIVATE_KEY_JWT, PrivateKeyJwt())
     server.register_grant(ClientCredentialsGrant)
     server.register_endpoint(Revocation)
     server.register_endpoint(Introspection)

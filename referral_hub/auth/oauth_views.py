@@ -10,6 +10,7 @@ from flask import Blueprint, Response, current_app, request
 
 from referral_hub.audit import service as audit
 from referral_hub.auth import ratelimit
+from referral_hub.auth.assertions import claimed_client_id
 from referral_hub.core.actor import ANONYMOUS
 from referral_hub.core.errors import RateLimited
 from referral_hub.core.problems import problem_response
@@ -25,6 +26,8 @@ def _client_id_presented() -> str:
             return decoded.split(":", 1)[0][:64]
         except (ValueError, UnicodeDecodeError):
             return "malformed"
+    if "client_assertion" in request.form:
+        return claimed_client_id(request.form["client_assertion"])
     return str(request.form.get("client_id", ""))[:64]
 
 
@@ -48,6 +51,10 @@ def _ambiguous() -> str | None:
     for name in request.form:
         if len(request.form.getlist(name)) > 1:
             return "A parameter is sent more than once."
+    if "client_assertion" in request.form and (
+        "client_secret" in request.form or request.headers.get("Authorization")
+    ):
+        return "Authenticate the client one way: a secret or a signed assertion."
     if request.headers.get("Authorization", "").strip().lower().startswith("basic "):
         if "client_secret" in request.form:
             return "Authenticate the client one way: the Basic header or the form."

@@ -17,6 +17,11 @@ class ApiClientSchema(HubSchema):
     scopes = fields.List(fields.String())
     is_active = fields.Boolean()
     created_at = fields.AwareDateTime(dump_only=True)
+    jwks = fields.Dict(
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "Its public keys (JWK Set) for private_key_jwt, or null."},
+    )
 
 
 class ApiClientCreatedSchema(ApiClientSchema):
@@ -31,6 +36,18 @@ class ApiClientCreateArgs(HubSchema):
         fields.String(validate=validate.OneOf(SCOPES)),
         required=True,
         validate=validate.Length(min=1, max=len(SCOPES)),
+    )
+
+
+class ApiClientKeysArgs(HubSchema):
+    jwks = fields.Dict(
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "A JWK Set of public keys (RS384: RSA of 2048 bits or more; "
+            "ES384: EC P-384), each with its own kid; null removes them. Inline only: the "
+            "hub never fetches a jwks_uri."
+        },
     )
 
 

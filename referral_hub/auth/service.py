@@ -22,12 +22,13 @@ from sqlalchemy.orm import joinedload
 from referral_hub.agencies.models import Agency, AgencyStatus, User
 from referral_hub.agencies.service import find_user_by_email, get_agency, password_hasher
 from referral_hub.audit import service as audit
-from referral_hub.auth import codes, ratelimit
+from referral_hub.auth import assertions, codes, ratelimit
 from referral_hub.auth.models import SCOPES, AccessToken, ApiClient, digest
 from referral_hub.auth.oauth import BearerView, forget_checked_bearers, protector
 from referral_hub.core import clock, crypto
 from referral_hub.core.actor import ANONYMOUS, Actor, ActorKind, user_actor
 from referral_hub.core.errors import (
+    Conflict,
     Forbidden,
     MalformedRequest,
     NotFound,
@@ -354,8 +355,8 @@ def list_api_clients(actor: Actor, agency_id: uuid.UUID) -> list[ApiClient]:
     )
 
 
-def revoke_api_client(actor: Actor, agency_id: uuid.UUID, client_pk: uuid.UUID) -> ApiClient:
-    """Turn a client off and revoke every token it holds, at once."""
+def _administered_client(actor: Actor, agency_id: uuid.UUID, client_pk: uuid.UUID) -> ApiClient:
+    """A client of an agency this actor administers; another agency's looks missing."""
     agency = get_agency(actor, agency_id)
     may_administer(actor, agency)
     client = db.session.get(ApiClient, client_pk)
@@ -363,6 +364,33 @@ def revoke_api_client(actor: Actor, agency_id: uuid.UUID, client_pk: uuid.UUID) 
         raise NotFound()
     if client.agency_id != agency.id:
         raise foreign("api_client", client.id)
+    return client
+
+
+def set_api_client_keys(
+    actor: Actor, agency_id: uuid.UUID, client_pk: uuid.UUID, jwks: Any
+) -> ApiClient:
+    """Register (or, with None, remove) the public keys a client signs its token requests
+    with (`private_key_jwt`); its secret keeps working. Checked before anything is written."""
+    client = _administered_client(actor, agency_id, client_pk)
+    keys = assertions.parse_jwks(jwks)
+    if not client.is_active:
+        raise Conflict("This client is revoked; register a new one.")
+    client.public_jwks = keys
+    db.session.flush()
+    audit.record(
+        actor,
+        "api_client.keys_set" if keys else "api_client.keys_removed",
+        client,
+        fields=["public_jwks"],
+        details={"kids": [key["kid"] for key in keys["keys"]] if keys else []},
+    )
+    return client
+
+
+def revoke_api_client(actor: Actor, agency_id: uuid.UUID, client_pk: uuid.UUID) -> ApiClient:
+    """Turn a client off and revoke every token it holds, at once."""
+    client = _administered_client(actor, agency_id, client_pk)
     client.is_active = False
     db.session.execute(
         update(AccessToken)
@@ -382,4 +410,5 @@ def describe(client: ApiClient) -> dict[str, Any]:
         "scopes": client.scopes,
         "is_active": client.is_active,
         "created_at": client.created_at,
+        "jwks": client.public_jwks,
     }

@@ -83,6 +83,14 @@ def metadata() -> Response:
     return respond(capability.statement(_base(), clock.now()))
 
 
+@blp.route("/.well-known/smart-configuration")
+def smart_configuration() -> Response:
+    """SMART discovery for backend services (no token needed): where and how to get one."""
+    return current_app.response_class(
+        json.dumps(capability.smart_configuration()), mimetype="application/json"
+    )
+
+
 # --- directory ------------------------------------------------------------------------------
 
 

@@ -7,8 +7,14 @@ from datetime import datetime
 
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 
+from referral_hub.auth.assertions import ALGORITHMS, METHOD, token_endpoint
 from referral_hub.fhir import codes, search
 from referral_hub.fhir.resources import instant
+
+# the JSON API's scopes that reach /fhir
+SCOPES = ("directory:read", "referrals:read", "referrals:write", "clients:read", "clients:write")
+SMART_OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
+SECURITY_SERVICE = "http://terminology.hl7.org/CodeSystem/restful-security-service"
 
 SEARCH_TYPES = {
     "category": "token",
@@ -74,22 +80,40 @@ def statement(base: str, now: datetime) -> CapabilityStatement:
                 {
                     "mode": "server",
                     "security": {
+                        "extension": [
+                            {
+                                "url": SMART_OAUTH_URIS,
+                                "extension": [{"url": "token", "valueUri": token_endpoint()}],
+                            }
+                        ],
                         "service": [
                             {
                                 "coding": [
-                                    {
-                                        "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
-                                        "code": "OAuth",
-                                    }
+                                    {"system": SECURITY_SERVICE, "code": "OAuth"},
+                                    {"system": SECURITY_SERVICE, "code": "SMART-on-FHIR"},
                                 ]
                             }
                         ],
-                        "description": "Bearer tokens from /oauth/token (client credentials), "
-                        "with the JSON API's scopes: directory:read, referrals:read, "
-                        "referrals:write, clients:read, clients:write.",
+                        "description": "Bearer tokens from /oauth/token (client credentials; "
+                        "the client authenticates with its secret or, as SMART backend "
+                        "services do, with a signed assertion: private_key_jwt, RS384 or "
+                        "ES384, see .well-known/smart-configuration), with the JSON API's "
+                        f"scopes: {', '.join(SCOPES)}.",
                     },
                     "resource": resources,
                 }
             ],
         }
     )
+
+
+def smart_configuration() -> dict[str, object]:
+    """What a SMART backend-services client discovers before asking for a token."""
+    return {
+        "token_endpoint": token_endpoint(),
+        "token_endpoint_auth_methods_supported": [METHOD, "client_secret_basic"],
+        "token_endpoint_auth_signing_alg_values_supported": list(ALGORITHMS),
+        "grant_types_supported": ["client_credentials"],
+        "scopes_supported": list(SCOPES),
+        "capabilities": ["client-confidential-asymmetric"],
+    }

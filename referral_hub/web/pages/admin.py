@@ -287,6 +287,23 @@ def create_api_client() -> Any:
     )
 
 
+@blp.post("/api-clients/<uuid:client_pk>/keys")
+@staff_only(*ADMINS)
+def set_api_client_keys(client_pk: uuid.UUID) -> Any:
+    """Paste a system's public keys (a JWK Set) so it may sign its token requests."""
+    agency_id = _agency_id()
+    context = _clients_context(agency_id) | {"keys_for": client_pk}
+    with forms.rejecting("admin/api_clients.html", values=request.form, **context):
+        client = auth.set_api_client_keys(
+            g.actor, agency_id, client_pk, request.form.get("jwks", "")[:100_000]
+        )
+    if client.public_jwks:
+        flash(f"“{client.name}” may now sign its token requests with the keys given.")
+    else:
+        flash(f"“{client.name}” has no public keys now: only its secret works.")
+    return _back("admin.api_clients", agency_id)
+
+
 @blp.post("/api-clients/<uuid:client_pk>/revoke")
 @staff_only(*ADMINS)
 def revoke_api_client(client_pk: uuid.UUID) -> Any:
