@@ -1,7 +1,7 @@
 """SMART backend services: API clients' public keys and the single-use assertion ids.
 
 Revision ID: 9e4f1a2b3c5d
-Revises: 7d2a4c6e8f10
+Revises: 7d2a9c4e1b63
 Create Date: 2026-12-07 23:40:00
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "9e4f1a2b3c5d"
-down_revision = "7d2a4c6e8f10"
+down_revision = "7d2a9c4e1b63"
 branch_labels = None
 depends_on = None
 
