@@ -53,6 +53,7 @@ def create_bundle(
         consent_id=consent_id,
         urgency=urgency,
         created_by=actor.id,
+        sender_assignee_id=referrals.person(actor),
     )
     db.session.add(bundle)
     db.session.flush()
@@ -142,6 +143,7 @@ def describe(bundle: Bundle, now: datetime | None = None) -> dict[str, Any]:
     return {
         "id": bundle.id,
         "status": overall,
+        "sender_assignee": bundle.sender_assignee_id,
         "in_limbo": bool(limbo_reasons),
         "limbo_reasons": limbo_reasons,
         "needs": needs,
