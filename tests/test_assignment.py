@@ -415,3 +415,40 @@ def test_without_a_caseworker_the_agency_hears_at_the_deadline(
         told = list(mail_to(session, start).values())
     assert net["provider"].email in told and net["provider2"].email in told
     assert events(session, "referral.assignee_reminded") == []
+
+
+def test_the_intake_dashboard_shows_mine_or_everyones(
+    client: Any, session: Any, net: dict[str, Any]
+) -> None:
+    def bundle_for(label: str) -> Any:
+        intake = factories.actor_for(net["intake"])
+        with transaction():
+            person = clients.create_client(intake, profile={"language": "es"})
+            made = bundles.create_bundle(
+                intake,
+                client_id=person.id,
+                urgency="urgent",  # type: ignore[arg-type]
+                needs=[
+                    {
+                        "category": "emergency_shelter",
+                        "service_ids": [net["shelter"].id],
+                        "data_categories": ["profile"],
+                    }
+                ],
+            )
+        return made, person.reference
+
+    kept, kept_reference = bundle_for("kept")
+    handed, handed_reference = bundle_for("handed")
+    with transaction():
+        assignment.assign_bundle(
+            factories.actor_for(net["intake"]), handed.id, assignee_id=net["intake2"].id
+        )
+    factories.sign_in(client, net["intake"])
+    everyone = client.get("/intake/").get_data(as_text=True)
+    assert kept_reference in everyone and handed_reference in everyone
+    mine = client.get("/intake/?assignee=me").get_data(as_text=True)
+    assert kept_reference in mine and handed_reference not in mine
+    theirs = client.get(f"/intake/?assignee={net['intake2'].id}").get_data(as_text=True)
+    assert handed_reference in theirs and kept_reference not in theirs
+    assert client.get("/intake/?assignee=whoever").status_code == 422

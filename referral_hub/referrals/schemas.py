@@ -86,17 +86,25 @@ class ReferralSchema(HubSchema):
     updated_at = fields.AwareDateTime()
 
 
+def assignee_field() -> fields.String:
+    return fields.String(
+        load_default=None,
+        validate=validate.Regexp(ASSIGNEE_PATTERN, error="me, none or a user id."),
+        metadata={"description": "`me`, a user id, or `none`: whose (on your side) to list."},
+    )
+
+
+class MineArgs(HubSchema):
+    """The dashboards' "mine / everyone" filter."""
+
+    assignee = assignee_field()
+
+
 class ReferralListArgs(PageArgs):
     box = fields.String(load_default="received", validate=validate.OneOf(["sent", "received"]))
     status = fields.String(load_default=None, validate=validate.OneOf([s.value for s in State]))
     urgency = fields.String(load_default=None, validate=validate.OneOf(URGENCIES))
-    assignee = fields.String(
-        load_default=None,
-        validate=validate.Regexp(ASSIGNEE_PATTERN, error="me, none or a user id."),
-        metadata={
-            "description": "`me`, a user id, or `none`: whose referrals (on your side) to list."
-        },
-    )
+    assignee = assignee_field()
 
 
 class HandoverArgs(HubSchema):
