@@ -420,7 +420,7 @@ def test_without_a_caseworker_the_agency_hears_at_the_deadline(
 def test_the_intake_dashboard_shows_mine_or_everyones(
     client: Any, session: Any, net: dict[str, Any]
 ) -> None:
-    def bundle_for(label: str) -> Any:
+    def bundle_for() -> Any:
         intake = factories.actor_for(net["intake"])
         with transaction():
             person = clients.create_client(intake, profile={"language": "es"})
@@ -438,8 +438,8 @@ def test_the_intake_dashboard_shows_mine_or_everyones(
             )
         return made, person.reference
 
-    kept, kept_reference = bundle_for("kept")
-    handed, handed_reference = bundle_for("handed")
+    _, kept_reference = bundle_for()
+    handed, handed_reference = bundle_for()
     with transaction():
         assignment.assign_bundle(
             factories.actor_for(net["intake"]), handed.id, assignee_id=net["intake2"].id

@@ -430,7 +430,7 @@ def plan_remove() -> Any:
 @staff_only("intake")
 def dashboard() -> Any:
     now = clock.now()
-    refused = {"bundles": [], "now": now, "whose": None, "plan_needs": [], "erasures": []}
+    refused: dict[str, Any] = {"bundles": [], "now": now, "plan_needs": [], "erasures": []}
     with forms.rejecting("intake/dashboard.html", **refused):
         whose = forms.load(MineArgs(), request.args)["assignee"]
     items = sent.sent_bundles(g.actor, limit=50, now=now, assignee=whose)
