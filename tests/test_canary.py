@@ -39,6 +39,7 @@ WORDS = {
     "note": f"Note{MARK}",
     "to_shelter": f"MessageToShelter{MARK}",
     "to_sender": f"MessageToSender{MARK}",
+    "handover": f"Handover{MARK}",
 }
 
 
@@ -75,14 +76,9 @@ def test_the_canary(app: Flask, client: Any, session: Any, log_lines: Any) -> No
     assert responses["after_revoke"] == 404  # her access ended with the consent
     assert responses["outsider_status"] == 404
     # the messages: read by the two parties while the consent covers the shelter, then not
-    assert [m["body"] for m in responses["shelter_messages"]] == [
-        WORDS["to_shelter"],
-        WORDS["to_sender"],
-    ]
-    assert [m["body"] for m in responses["sender_messages"]] == [
-        WORDS["to_shelter"],
-        WORDS["to_sender"],
-    ]
+    conversation = [WORDS["to_shelter"], WORDS["to_sender"], f"Handover: {WORDS['handover']}"]
+    assert [m["body"] for m in responses["shelter_messages"]] == conversation
+    assert [m["body"] for m in responses["sender_messages"]] == conversation
     assert responses["messages_after_revoke"] == (403, 403)
     for body in responses["closed"]:
         assert leaks(body) == [], "a refused read of the messages carried them"
@@ -123,6 +119,8 @@ def _journey(app: Flask, client: Any) -> dict[str, Any]:
         owner, shelter, outsider = factories.agency(), factories.agency(), factories.agency()
         beds = factories.directory_service(shelter, "emergency_shelter")
         factories.capacity(beds, total=4, available=4)
+        colleague = factories.user(owner, ["intake"])  # the sending side's next caseworker
+        stranger = factories.user(outsider, ["intake"])
         headers = {}
         for name, agency in (("owner", owner), ("shelter", shelter), ("outsider", outsider)):
             client_id, secret = factories.api_client(agency, [*SCOPES])
@@ -182,6 +180,21 @@ def _journey(app: Flask, client: Any) -> dict[str, Any]:
     client.post(
         f"{referral}/messages", json={"body": WORDS["to_sender"]}, headers=bearer["shelter"]
     )
+    # the sender hands its side over with a note (sealed: a message both parties read); a
+    # handover to another agency's user is refused without echoing the note
+    errors.append(
+        client.post(
+            f"{referral}/assign",
+            json={"side": "sender", "assignee_id": str(stranger.id), "note": WORDS["handover"]},
+            headers=bearer["owner"],
+        ).get_data()
+    )
+    handed = client.post(
+        f"{referral}/assign",
+        json={"side": "sender", "assignee_id": str(colleague.id), "note": WORDS["handover"]},
+        headers=bearer["owner"],
+    )
+    assert handed.status_code == 200, handed.json
     accepted = client.get(url, headers=bearer["shelter"]).json
     shelter_messages = client.get(f"{referral}/messages", headers=bearer["shelter"]).json
     sender_messages = client.get(f"{referral}/messages", headers=bearer["owner"]).json

@@ -1067,6 +1067,31 @@ API_TARGETS = [
         lambda w: {"body": "We have a bed tonight."},
         foreign={"own_referral": ("other_referral",)},
     ),
+    # a caseworker is a colleague: another agency's user is refused as an unknown id is
+    Target(
+        "referrals.assign",
+        "POST",
+        "api",
+        "/api/v1/referrals/{own_referral}/assign",
+        "intake",
+        lambda w: {
+            "side": "sender",
+            "assignee_id": w.people["second_factor"].user_id,
+            "note": "She calls back after six.",
+        },
+        foreign={"own_referral": ("other_referral",)},
+        private={"assignee_id": ("other_user", "own_user")},
+    ),
+    Target(
+        "referrals.assign_bundle",
+        "POST",
+        "api",
+        "/api/v1/bundles/{own_bundle}/assign",
+        "intake",
+        lambda w: {"assignee_id": w.people["second_factor"].user_id, "note": "Over to you."},
+        foreign={"own_bundle": ("other_referral",)},
+        private={"assignee_id": ("other_user", "own_user")},
+    ),
     Target(
         "directory.create_service",
         "POST",
@@ -2724,6 +2749,13 @@ PAGE_FORMS: dict[str, PageForm] = {
     "provider.message": PageForm(
         lambda w: [("body", "We have a bed tonight")], free=("body",), shown=("body",)
     ),
+    # the referral the provider received is not taken up yet: the valid form may meet a 409
+    "provider.hand_over": PageForm(
+        lambda w: [("assignee_id", w.people["provider"].user_id), ("note", "Call her at six")],
+        free=("note",),
+        strict={"assignee_id": "uuid"},
+        baseline=EITHER,
+    ),
     "provider.capacity_set": PageForm(
         lambda w: [("total", "4"), ("available", "1"), ("note", "after the morning round")],
         free=("note",),
@@ -2911,6 +2943,14 @@ PAGE_TARGETS = [
         "POST",
         "page",
         "/provider/referrals/{other_referral}/messages",
+        "provider",
+        foreign={"other_referral": ("own_referral",)},
+    ),
+    Target(
+        "provider.hand_over",
+        "POST",
+        "page",
+        "/provider/referrals/{other_referral}/assign",
         "provider",
         foreign={"other_referral": ("own_referral",)},
     ),

@@ -347,6 +347,15 @@ RULES_BEYOND_THE_DOCUMENT: dict[str, dict[str, str]] = {
         "question": "required by request-info, in the path",
         "answer": "required by provide-info, in the path",
     },
+    "GET /api/v1/referrals": {
+        "assignee": "`me` needs a person: a machine client has no referrals of its own",
+    },
+    "POST /api/v1/referrals/{referral_id}/assign": {
+        "assignee_id": "an active colleague of that side's agency, in a role working that side",
+    },
+    "POST /api/v1/bundles/{bundle_id}/assign": {
+        "assignee_id": "an active colleague of the sending agency, in an intake role",
+    },
     "GET /api/v1/reports/handoffs": {
         "to": "not before `from`, at most 366 days after it (default: today)",
     },

@@ -241,6 +241,16 @@ OVERSIGHT: dict[str, Expect] = {"coordinator": 200, "hub_admin": EDGE}
 ADMINISTRATION: dict[str, Expect] = {"coordinator": EDGE, "hub_admin": 200}
 
 
+def _colleague(side: str | None) -> Body:
+    """A handover to the tenant's second user (a provider)."""
+
+    def body(tenant: Tenant, world: World) -> dict[str, Any]:
+        chosen = {"assignee_id": str(tenant.ids["user"])}
+        return chosen | ({"side": side} if side else {})
+
+    return body
+
+
 def _action_row(action: str) -> Route:
     # only a coordinator may mark a referral entered in error (and a coordinator may do it
     # to any referral of the hub); every other action is the sender's or the receiver's
@@ -475,6 +485,30 @@ ROUTES: list[Route] = [
         subject="referral",
         proof=None,
         hub={"coordinator": 403, "hub_admin": EDGE},
+    ),
+    # handing a side over to a colleague: the receiver's once taken up (a coordinator sees the
+    # referral but names nobody's caseworker); a bundle's colleague must work intake, and the
+    # tenant's second user is a provider: its own call is refused by rule (422), after loading
+    Route(
+        "POST",
+        f"{REFERRAL}/assign",
+        "referral_id",
+        "received_accepted",
+        body=_colleague("receiver"),
+        subject="referral",
+        hub={"coordinator": 403, "hub_admin": EDGE},
+    ),
+    Route(
+        "POST",
+        "/api/v1/bundles/<bundle_id>/assign",
+        "bundle_id",
+        "bundle",
+        token=422,
+        staff=422,
+        body=_colleague(None),
+        subject="bundle",
+        proof=None,
+        hub=STAFF_ONLY,
     ),
     # (an action without a slot stays unclassified: the classification test names it)
     *(_action_row(action) for action in PUBLIC_ACTIONS if action in ACTION_SLOT),
@@ -799,6 +833,18 @@ PAGE_ROUTES: list[Page] = [
         "received",
         staff=302,
         body=_fixed({"body": "A bed is ready."}),
+        subject="referral",
+        proof=None,
+        hub=NO_HUB,
+        role="provider",
+    ),
+    Page(
+        "POST",
+        f"{RECEIVED}/assign",
+        "referral_id",
+        "received_accepted",
+        staff=302,
+        body=_colleague(None),
         subject="referral",
         proof=None,
         hub=NO_HUB,

@@ -8,10 +8,12 @@ from typing import Any
 from referral_hub.core.authz import current_actor, require
 from referral_hub.core.http import HubBlueprint
 from referral_hub.core.schemas import page_schema
-from referral_hub.referrals import bundles, conversation, service
+from referral_hub.referrals import assignment, bundles, conversation, service
 from referral_hub.referrals.schemas import (
+    AssignArgs,
     BundleCreateArgs,
     BundleSchema,
+    HandoverArgs,
     MessageArgs,
     MessageSchema,
     ReferralCreateArgs,
@@ -77,6 +79,17 @@ def timeline(referral_id: uuid.UUID) -> Any:
     return conversation.timeline(current_actor(), referral_id)
 
 
+@blp.route("/referrals/<uuid:referral_id>/assign", methods=["POST"])
+@require(*PARTIES, scopes="referrals:write")
+@blp.arguments(AssignArgs, as_kwargs=True)
+@blp.response(200, ReferralSchema)
+def assign(referral_id: uuid.UUID, **fields: Any) -> Any:
+    """Name or change the caseworker on your side (`sender`, or `receiver` once it is taken
+    up): a colleague only; another agency's user or an unknown id is a 422 on `assignee_id`.
+    An optional handover `note` is sealed as a message."""
+    return service.describe(assignment.assign(current_actor(), referral_id, **fields))
+
+
 # the converter lists the actions, so the document gives them as an enum (others: 404)
 ACTIONS = ", ".join(f'"{action}"' for action in PUBLIC_ACTIONS)
 
@@ -106,3 +119,12 @@ def create_bundle(**fields: Any) -> Any:
 @blp.response(200, BundleSchema)
 def get_bundle(bundle_id: uuid.UUID) -> Any:
     return bundles.describe(bundles.get_bundle(current_actor(), bundle_id))
+
+
+@blp.route("/bundles/<uuid:bundle_id>/assign", methods=["POST"])
+@require(*SENDERS, scopes="referrals:write")
+@blp.arguments(HandoverArgs, as_kwargs=True)
+@blp.response(200, BundleSchema)
+def assign_bundle(bundle_id: uuid.UUID, **fields: Any) -> Any:
+    """Hand the whole episode to a colleague: the bundle and its open referrals' sending side."""
+    return bundles.describe(assignment.assign_bundle(current_actor(), bundle_id, **fields))

@@ -70,6 +70,7 @@ def create_bundle(
         consent_id=consent_id,
         urgency=most_urgent(urgencies),
         created_by=actor.id,
+        sender_assignee_id=referrals.person(actor),
     )
     db.session.add(bundle)
     db.session.flush()
@@ -166,6 +167,7 @@ def describe(bundle: Bundle, now: datetime | None = None) -> dict[str, Any]:
     return {
         "id": bundle.id,
         "status": overall,
+        "sender_assignee": bundle.sender_assignee_id,
         "in_limbo": bool(limbo_reasons),
         "limbo_reasons": limbo_reasons,
         "needs": needs,

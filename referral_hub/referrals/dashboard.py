@@ -23,6 +23,7 @@ from referral_hub.core.actor import Actor
 from referral_hub.core.errors import Forbidden
 from referral_hub.extensions import db
 from referral_hub.referrals import bundles, priority
+from referral_hub.referrals import service as referrals
 from referral_hub.referrals.deadlines import Urgency
 from referral_hub.referrals.models import Bundle, Need, Referral
 from referral_hub.referrals.states import OPEN, State
@@ -38,22 +39,26 @@ def sent_bundles(
     open_only: bool = True,
     limit: int = 50,
     now: datetime | None = None,
+    assignee: str | None = None,
 ) -> list[dict[str, Any]]:
     """Up to `limit` bundles the actor's agency sent (of one client, if given).
 
     `open_only` leaves out bundles whose every need is met. Ordered for a worker: in limbo
     first, then by urgency, then newest first. Each item: bundle id, client id and
     reference, urgency, created_at, status, in_limbo, limbo_reasons, next_deadline and
-    needs (category, status, hops, why, next_deadline).
+    needs (category, status, hops, why, next_deadline). `assignee` (`me`, a user id,
+    `none`) keeps the bundles whose caseworker is that person (or nobody).
     """
     if actor.agency_id is None:
         raise Forbidden("Bundles belong to an agency.")
+    owner = referrals.assignee_filter(actor, assignee)
+    whose = owner(Bundle.sender_assignee_id) if owner is not None else None
     now = now or clock.now()
     found: list[dict[str, Any]] = []
     after: tuple[datetime, uuid.UUID] | None = None
     scanned = 0
     while len(found) < limit and scanned < MAX_SCANNED:
-        rows = _bundles(actor.agency_id, client_id, after)
+        rows = _bundles(actor.agency_id, client_id, after, whose)
         scanned += len(rows)
         needs = _needs(actor.agency_id, [row.id for row in rows], now)
         for row in rows:
@@ -89,7 +94,10 @@ def _most_pressing(item: dict[str, Any], now: datetime) -> tuple[Any, ...]:
 
 
 def _bundles(
-    agency_id: uuid.UUID, client_id: uuid.UUID | None, after: tuple[datetime, uuid.UUID] | None
+    agency_id: uuid.UUID,
+    client_id: uuid.UUID | None,
+    after: tuple[datetime, uuid.UUID] | None,
+    whose: Any = None,
 ) -> list[Any]:
     values: dict[str, Any] = {"agency_id": agency_id, "batch": BATCH}
     if client_id is not None:
@@ -97,6 +105,8 @@ def _bundles(
     if after is not None:
         values["moment"], values["last_id"] = after
     statement = _bundles_statement(client_id is not None, after is not None)
+    if whose is not None:
+        statement = statement.where(whose)
     return list(db.session.execute(statement, values).all())
 
 

@@ -69,3 +69,12 @@ def arrival_deadline(urgency: Urgency, accepted_at: datetime) -> datetime | None
     if urgency == Urgency.URGENT:
         return accepted_at + timedelta(hours=24)
     return None
+
+
+# how long before the decision deadline its caseworker is reminded (the agency and the
+# coordinators hear only once it has passed)
+ASSIGNEE_NOTICE = {
+    Urgency.EMERGENCY: timedelta(minutes=10),
+    Urgency.URGENT: timedelta(hours=1),
+    Urgency.ROUTINE: timedelta(days=1),
+}

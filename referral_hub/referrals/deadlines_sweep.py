@@ -1,18 +1,24 @@
 """The periodic sweep that keeps referrals from dying silently. Idempotent: every step
 marks what it did, so running it twice (or late) does each thing once.
 
-1. unacknowledged past `acknowledge_by`: the receiver is reminded;
-2. undecided past `respond_by`: coordinators are told (escalation);
-3. still unanswered past `expire_by`: expired, the sender told, and the next best matches
+1. unacknowledged past `acknowledge_by`: the receiver is reminded (nobody there owns it
+   yet, so its staff);
+2. undecided and nearing `respond_by` (`ASSIGNEE_NOTICE` before it): the caseworker whose
+   move it is — the receiver's, or the sender's while a question waits for her answer — is
+   reminded, alone: the assignee first;
+3. undecided past `respond_by`: escalation — that side's agency staff and the coordinators
+   are told (and the caseworker, if step 2 could not reach her first);
+4. still unanswered past `expire_by`: expired, the sender told, and the next best matches
    (same category, free now, nearby, not the same service, not a do-not-refer agency) kept
    on the referral for the sender;
-4. accepted but not arrived by `arrive_by`: no-show, and the bed is released.
+5. accepted but not arrived by `arrive_by`: no-show, and the bed is released.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import select
 
+from referral_hub.agencies.models import User
 from referral_hub.agencies.service import email_staff
 from referral_hub.audit import service as audit
 from referral_hub.clients.models import Client
@@ -20,7 +26,9 @@ from referral_hub.core import clock
 from referral_hub.core.actor import SYSTEM
 from referral_hub.directory import service as directory
 from referral_hub.extensions import db
+from referral_hub.notifications.service import send_email
 from referral_hub.referrals import service as referrals
+from referral_hub.referrals.deadlines import ASSIGNEE_NOTICE
 from referral_hub.referrals.models import Referral
 from referral_hub.referrals.states import State
 
@@ -34,7 +42,7 @@ AWAITING_ANSWER = [
 
 def sweep() -> dict[str, int]:
     now = clock.now()
-    done = {"reminded": 0, "escalated": 0, "expired": 0, "no_show": 0}
+    done = {"reminded": 0, "assignee_reminded": 0, "escalated": 0, "expired": 0, "no_show": 0}
     for referral in db.session.scalars(
         select(Referral).where(
             Referral.status == State.SENT,
@@ -53,6 +61,22 @@ def sweep() -> dict[str, int]:
             SYSTEM, "referral.reminded", referral, client_reference=referral.client_reference
         )
         done["reminded"] += 1
+    soonest = now + max(ASSIGNEE_NOTICE.values())
+    for referral in db.session.scalars(
+        select(Referral).where(
+            Referral.status.in_(AWAITING_ANSWER),
+            Referral.respond_by < soonest,
+            Referral.assignee_reminded_at.is_(None),
+            Referral.escalated_at.is_(None),
+        )
+    ).all():
+        if (
+            referral.respond_by is None
+            or referral.respond_by - ASSIGNEE_NOTICE[referral.urgency] >= now
+        ):
+            continue
+        if _remind_assignee(referral):
+            done["assignee_reminded"] += 1
     for referral in db.session.scalars(
         select(Referral).where(
             Referral.status.in_(AWAITING_ANSWER),
@@ -60,7 +84,16 @@ def sweep() -> dict[str, int]:
             Referral.escalated_at.is_(None),
         )
     ).all():
+        _remind_assignee(referral)  # late to the sweep: she still hears first
         referral.escalated_at = now
+        side = _whose_move(referral)
+        values = referrals.what_waits(referral, side)
+        email_staff(
+            referral.sender_agency_id if side == "sender" else referral.receiver_agency_id,
+            {"intake", "agency_admin"} if side == "sender" else {"provider", "agency_admin"},
+            "referral_waiting" if values else "action_waiting",
+            values,
+        )
         email_staff(None, {"coordinator"}, "action_waiting")
         audit.record(
             SYSTEM, "referral.escalated", referral, client_reference=referral.client_reference
@@ -79,6 +112,33 @@ def sweep() -> dict[str, int]:
         referrals.transition(SYSTEM, referral.id, "no-show")
         done["no_show"] += 1
     return done
+
+
+def _whose_move(referral: Referral) -> str:
+    return "sender" if referral.status == State.INFO_REQUESTED else "receiver"
+
+
+def _remind_assignee(referral: Referral) -> bool:
+    """E-mail the caseworker whose move it is (once per referral): urgency, what is due by
+    when, the link — nothing about her. False when nobody is named or was reminded."""
+    if referral.assignee_reminded_at is not None:
+        return False
+    side = _whose_move(referral)
+    user_id = getattr(referral, f"{side}_assignee_id")
+    user = db.session.get(User, user_id) if user_id is not None else None
+    if user is None or not user.is_active:
+        return False
+    values = referrals.what_waits(referral, side)
+    referral.assignee_reminded_at = referral.respond_by
+    send_email(user.email, "referral_waiting" if values else "action_waiting", values)
+    audit.record(
+        SYSTEM,
+        "referral.assignee_reminded",
+        referral,
+        client_reference=referral.client_reference,
+        details={"side": side, "to": str(user.id)},
+    )
+    return True
 
 
 def _next_best(referral: Referral) -> list[str]:

@@ -14,9 +14,10 @@ import uuid
 from typing import Any
 
 from sqlalchemy import case, select
+from sqlalchemy.orm import aliased
 
 from referral_hub.agencies import service as agencies
-from referral_hub.agencies.models import Agency
+from referral_hub.agencies.models import Agency, User
 from referral_hub.audit import service as audit
 from referral_hub.clients import service as clients
 from referral_hub.consent import service as consent
@@ -26,7 +27,7 @@ from referral_hub.core.errors import NotFound
 from referral_hub.directory import service as directory
 from referral_hub.directory.models import Service
 from referral_hub.extensions import db
-from referral_hub.referrals import conversation, messages, priority, states
+from referral_hub.referrals import assignment, conversation, messages, priority, states
 from referral_hub.referrals import service as referrals
 from referral_hub.referrals.deadlines import DEADLINES
 from referral_hub.referrals.models import Referral
@@ -97,13 +98,17 @@ def received(
     *,
     status: str | None = None,
     urgency: str | None = None,
+    assignee: str | None = None,
     limit: int = INBOX_LIMIT,
 ) -> list[dict[str, Any]]:
     """Referrals sent to the actor's agency: open ones first, urgent first (`priority`:
     overdue emergencies, overdue, due soonest, untimed), then ended ones, most recently
-    ended first. Drafts are the sender's own."""
+    ended first. Drafts are the sender's own. `assignee` (`me`, a user id, `none`) keeps
+    those whose caseworker here is that person, or nobody yet."""
     if actor.agency_id is None:
         return []
+    owner = referrals.assignee_filter(actor, assignee)
+    caseworker = aliased(User)
     is_open = Referral.status.in_([state.value for state in states.OPEN])
     deadline = _deadline_column()
     statement = (
@@ -112,9 +117,11 @@ def received(
             Service.name.label("service_name"),
             Service.category.label("service_category"),
             Agency.name.label("sender_name"),
+            caseworker.display_name.label("assignee_name"),
         )
         .join(Service, Service.id == Referral.service_id)
         .join(Agency, Agency.id == Referral.sender_agency_id)
+        .outerjoin(caseworker, caseworker.id == Referral.receiver_assignee_id)
         .where(Referral.receiver_agency_id == actor.agency_id, Referral.status != State.DRAFT)
         .order_by(
             case((is_open, 0), else_=1),
@@ -133,6 +140,8 @@ def received(
         statement = statement.where(Referral.status == status)
     if urgency:
         statement = statement.where(Referral.urgency == urgency)
+    if owner is not None:
+        statement = statement.where(owner(Referral.receiver_assignee_id))
     return [
         {
             **row._asdict(),
@@ -176,6 +185,7 @@ def received_referral(
         limit=SUGGESTION_LIMIT,
         cursor=None,
     )
+    colleagues = assignment.colleagues(actor, "receiver")
     view: dict[str, Any] = {
         "referral": referrals.describe(referral),
         "service": {
@@ -204,6 +214,11 @@ def received_referral(
         "note": None,
         "messages": [],
         "agency_names": names,
+        "assignee_name": assignment.name_of(referral.receiver_assignee_id),
+        "colleagues": colleagues,
+        "caseworker_names": {str(c["id"]): c["name"] for c in colleagues},
+        "assignable": referral.status not in states.TERMINAL
+        and referral.status not in (State.DRAFT, State.SENT),
     }
     if not disclose:
         return view
@@ -254,3 +269,13 @@ def answer(actor: Actor, referral_id: uuid.UUID, action: str, **payload: Any) ->
         raise NotFound()
     _own_received(actor, referral_id)
     return referrals.transition(actor, referral_id, action, **payload)
+
+
+def hand_over(
+    actor: Actor, referral_id: uuid.UUID, assignee_id: uuid.UUID, note: str | None = None
+) -> Referral:
+    """The receiver's page names its own side's caseworker (the API's `assign`)."""
+    _own_received(actor, referral_id)
+    return assignment.assign(
+        actor, referral_id, side="receiver", assignee_id=assignee_id, note=note
+    )

@@ -31,6 +31,10 @@ class Bundle(UUIDPrimaryKey, Base):
     urgency: Mapped[Urgency] = mapped_column(str_enum(Urgency, "bundle_urgency", 16))
     created_at: Mapped[datetime] = mapped_column(default=clock.now, index=True)  # limbo queue
     created_by: Mapped[str | None] = mapped_column(String(64))
+    # the caseworker who owns the episode at the sending agency (`referrals.assignment`)
+    sender_assignee_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL"), index=True
+    )
 
 
 class Need(UUIDPrimaryKey, Base):
@@ -98,6 +102,16 @@ class Referral(UUIDPrimaryKey, Base):
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(default=clock.now, onupdate=clock.now)
     created_by: Mapped[str | None] = mapped_column(String(64))
+    # the named caseworker on each side (`referrals.assignment`): the sender's from the
+    # start, the receiver's once it takes the referral up
+    sender_assignee_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL"), index=True
+    )
+    receiver_assignee_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL"), index=True
+    )
+    # the decision deadline the receiver's assignee was reminded of (once per deadline)
+    assignee_reminded_at: Mapped[datetime | None]
 
     def __repr__(self) -> str:
         return f"<Referral {self.id} {self.status}>"

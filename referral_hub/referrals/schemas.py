@@ -19,6 +19,9 @@ from referral_hub.referrals.states import (
 )
 
 URGENCIES = [u.value for u in Urgency]
+ASSIGNEE_PATTERN = (
+    r"\A(me|none|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})\Z"
+)
 
 # what a need can be, derived from its referrals (bundles.classify)
 NEED_STATUSES = ("searching", "pending", "placed", "met", "unmet")
@@ -53,6 +56,13 @@ class ReferralSchema(HubSchema):
     need_id = fields.UUID(allow_none=True)
     consent_id = fields.UUID(allow_none=True)
     previous_referral_id = fields.UUID(allow_none=True)
+    sender_assignee = fields.UUID(
+        allow_none=True, metadata={"description": "The sending agency's caseworker (a user id)."}
+    )
+    receiver_assignee = fields.UUID(
+        allow_none=True,
+        metadata={"description": "The receiving agency's caseworker, once it took it up."},
+    )
     data_categories = fields.List(fields.String())
     acknowledge_by = fields.AwareDateTime(allow_none=True)
     respond_by = fields.AwareDateTime(allow_none=True)
@@ -78,10 +88,37 @@ class ReferralSchema(HubSchema):
     updated_at = fields.AwareDateTime()
 
 
+def assignee_field() -> fields.String:
+    return fields.String(
+        load_default=None,
+        validate=validate.Regexp(ASSIGNEE_PATTERN, error="me, none or a user id."),
+        metadata={"description": "`me`, a user id, or `none`: whose (on your side) to list."},
+    )
+
+
+class MineArgs(HubSchema):
+    """The dashboards' "mine / everyone" filter."""
+
+    assignee = assignee_field()
+
+
 class ReferralListArgs(PageArgs):
     box = fields.String(load_default="received", validate=validate.OneOf(["sent", "received"]))
     status = fields.String(load_default=None, validate=validate.OneOf([s.value for s in State]))
     urgency = fields.String(load_default=None, validate=validate.OneOf(URGENCIES))
+    assignee = assignee_field()
+
+
+class HandoverArgs(HubSchema):
+    assignee_id = fields.UUID(required=True)
+    note = fields.String(
+        validate=validate.Length(max=2000),
+        metadata={"description": "A handover note, sealed like a message (both parties read it)."},
+    )
+
+
+class AssignArgs(HandoverArgs):
+    side = fields.String(required=True, validate=validate.OneOf(["sender", "receiver"]))
 
 
 class TransitionArgs(HubSchema):
@@ -169,6 +206,7 @@ class NeedSchema(HubSchema):
 class BundleSchema(HubSchema):
     id = fields.UUID()
     status = fields.String()
+    sender_assignee = fields.UUID(allow_none=True)
     in_limbo = fields.Boolean()
     limbo_reasons = fields.List(fields.String())
     needs = fields.List(fields.Nested(NeedSchema))

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from sqlalchemy import or_, select
 
-from referral_hub.agencies.models import AgencyStatus
+from referral_hub.agencies.models import AgencyStatus, User
 from referral_hub.agencies.service import email_staff
 from referral_hub.agencies.vocabulary import is_law_enforcement, receives_referrals
 from referral_hub.audit import service as audit
@@ -180,6 +180,7 @@ def send_referral(
         status=State.DRAFT,
         data_categories=sorted(categories),
         created_by=actor.id,
+        sender_assignee_id=person(actor),  # whoever sends it owns it until handed over
     )
     if note:
         referral.note = _seal(client.id, referral.id, note)
@@ -252,23 +253,26 @@ def list_referrals(
     urgency: str | None,
     limit: int,
     cursor: str | None,
+    assignee: str | None = None,
     statuses: Collection[str] = (),
     updated: Sequence[tuple[str, datetime]] = (),
 ) -> tuple[list[Referral], str | None]:
     """The agency's sent or received referrals (`box` None: both), oldest first.
 
     `statuses` keeps any of several states; `updated` holds (operator, moment) pairs, the
-    operator one of `gt`, `ge`, `lt`, `le`, `eq` (the FHIR interface's `_lastUpdated`)."""
+    operator one of `gt`, `ge`, `lt`, `le`, `eq` (the FHIR interface's `_lastUpdated`);
+    `assignee` (`me`, a user id, `none`) keeps those whose caseworker on the actor's side is
+    that person (or nobody)."""
+    owner = assignee_filter(actor, assignee)
+    sent = Referral.sender_agency_id == actor.agency_id
+    received = Referral.receiver_agency_id == actor.agency_id
+    if owner is not None:
+        sent = sent & owner(Referral.sender_assignee_id)
+        received = received & owner(Referral.receiver_assignee_id)
     if box is None:
-        statement = select(Referral).where(
-            or_(
-                Referral.sender_agency_id == actor.agency_id,
-                Referral.receiver_agency_id == actor.agency_id,
-            )
-        )
+        statement = select(Referral).where(or_(sent, received))
     else:
-        column = Referral.sender_agency_id if box == "sent" else Referral.receiver_agency_id
-        statement = select(Referral).where(column == actor.agency_id)
+        statement = select(Referral).where(sent if box == "sent" else received)
     if status:
         statement = statement.where(Referral.status == status)
     if statuses:
@@ -284,6 +288,36 @@ def list_referrals(
         cursor,
         [datetime.fromisoformat, uuid.UUID],
     )
+
+
+def person(actor: Actor) -> uuid.UUID | None:
+    """The staff member acting, as a user of her agency (a machine client or the hub is
+    nobody's caseworker)."""
+    if actor.kind != ActorKind.USER or not actor.id:
+        return None
+    try:
+        user = db.session.get(User, uuid.UUID(actor.id))
+    except ValueError:
+        return None
+    return user.id if user is not None and user.agency_id == actor.agency_id else None
+
+
+def assignee_filter(actor: Actor, assignee: str | None) -> Callable[[Any], Any] | None:
+    """`me`, a user id or `none` as a condition on an assignee column (None: no filter)."""
+    if assignee is None:
+        return None
+    if assignee == "none":
+        return lambda column: column.is_(None)
+    if assignee == "me":
+        me = person(actor)
+        if me is None:
+            raise ValidationFailed(errors={"assignee": ["Only staff members have referrals."]})
+        return lambda column: column == me
+    try:
+        chosen = uuid.UUID(assignee)
+    except ValueError:
+        raise ValidationFailed(errors={"assignee": ["me, none or a user id."]}) from None
+    return lambda column: column == chosen
 
 
 _COMPARE: dict[str, Callable[[Any, datetime], Any]] = {
@@ -463,7 +497,10 @@ def _effects(
         )
     elif move.target == State.ACKNOWLEDGED and referral.acknowledged_at is None:
         referral.acknowledged_at = now
-    elif move.target == State.ACCEPTED:
+    if move.side == Side.RECEIVER and referral.receiver_assignee_id is None:
+        # whoever first takes it up for the receiver (acknowledges, or answers at once) owns it
+        referral.receiver_assignee_id = person(actor)
+    if move.target == State.ACCEPTED:
         referral.holds_unit = True
         referral.accepted_at = now
         referral.arrive_by = arrival_deadline(referral.urgency, now)
@@ -644,6 +681,8 @@ def describe(referral: Referral) -> dict[str, Any]:
         "need_id": referral.need_id,
         "consent_id": referral.consent_id,
         "previous_referral_id": referral.previous_referral_id,
+        "sender_assignee": referral.sender_assignee_id,
+        "receiver_assignee": referral.receiver_assignee_id,
         "data_categories": referral.data_categories,
         "acknowledge_by": referral.acknowledge_by,
         "respond_by": referral.respond_by,

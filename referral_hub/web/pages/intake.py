@@ -41,6 +41,7 @@ from referral_hub.directory.schemas import SearchArgs
 from referral_hub.directory.summaries import summaries
 from referral_hub.directory.vocabulary import ACCESSIBILITY, GENDERS, POPULATIONS, Category
 from referral_hub.referrals import dashboard as sent
+from referral_hub.referrals.schemas import MineArgs
 from referral_hub.referrals.service import refuse_counts_only
 from referral_hub.reports import service as reports
 from referral_hub.survivor.queries import pending_erasures
@@ -443,13 +444,17 @@ def plan_remove() -> Any:
 @staff_only("intake")
 def dashboard() -> Any:
     now = clock.now()
-    items = sent.sent_bundles(g.actor, limit=50, now=now)
+    refused: dict[str, Any] = {"bundles": [], "now": now, "plan_needs": [], "erasures": []}
+    with forms.rejecting("intake/dashboard.html", **refused):
+        whose = forms.load(MineArgs(), request.args)["assignee"]
+    items = sent.sent_bundles(g.actor, limit=50, now=now, assignee=whose)
     if is_htmx():
-        return render_template("intake/_bundles.html", bundles=items, now=now)
+        return render_template("intake/_bundles.html", bundles=items, now=now, whose=whose)
     return render_template(
         "intake/dashboard.html",
         bundles=items,
         now=now,
+        whose=whose,
         plan_needs=plan_view(),
         erasures=pending_erasures(g.actor),
     )

@@ -22,6 +22,7 @@ from referral_hub.referrals import conversation
 from referral_hub.referrals import inbox as receiving
 from referral_hub.referrals.schemas import (
     URGENCIES,
+    HandoverArgs,
     MessageArgs,
     ReferralListArgs,
     TransitionArgs,
@@ -92,7 +93,11 @@ TIMELINE_WORDS = {
     "referral.reminded": "Reminder sent",
     "referral.escalated": "Escalated to coordinators",
     "referral.message_sent": "Message sent",
+    "referral.assigned": "Caseworker changed",
+    "referral.assignee_reminded": "Caseworker reminded",
 }
+# the inbox's "whose" filter: everyone's by default (see docs/web.md)
+ASSIGNEE_OPTIONS = [("me", "Mine"), ("none", "Nobody's yet")]
 PII_LABELS = {
     "name": "Name",
     "dob": "Date of birth",
@@ -129,13 +134,16 @@ def inbox() -> Any:
     context = _words() | {
         "status_options": [(s.value, w) for s, w in STATUS_WORDS.items() if s != State.DRAFT],
         "urgency_options": [(u, u.capitalize()) for u in URGENCIES],
+        "assignee_options": ASSIGNEE_OPTIONS,
         "values": request.args,
         "items": [],
     }
     template = "provider/_inbox_list.html" if is_htmx() else "provider/inbox.html"
     with forms.rejecting(template, **context):
         args = forms.load(ReferralListArgs(), request.args)
-    context["items"] = receiving.received(g.actor, status=args["status"], urgency=args["urgency"])
+    context["items"] = receiving.received(
+        g.actor, status=args["status"], urgency=args["urgency"], assignee=args["assignee"]
+    )
     return render_template(template, **context)
 
 
@@ -163,6 +171,17 @@ def act(referral_id: uuid.UUID, action: str) -> Any:
         payload = forms.load(TransitionArgs(), request.form)
         receiving.answer(g.actor, referral_id, action, **payload)
     flash(ACTION_WORDS[action][1], "success")
+    return redirect(url_for("provider.referral", referral_id=referral_id))
+
+
+@blp.post("/referrals/<uuid:referral_id>/assign")
+@staff_only("provider")
+def hand_over(referral_id: uuid.UUID) -> Any:
+    context = _refused_page(referral_id, "assign")
+    with forms.rejecting("provider/referral.html", **context):
+        fields = forms.load(HandoverArgs(), request.form)
+        receiving.hand_over(g.actor, referral_id, fields["assignee_id"], fields.get("note"))
+    flash("Handed over: your colleague was told.", "success")
     return redirect(url_for("provider.referral", referral_id=referral_id))
 
 
