@@ -60,3 +60,5 @@ def handoff_rows(figures: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield line("stale_capacity_agency.name", agency["agency_name"], agency["agency_id"])
         for key in STALE_FIGURES:
             yield line(f"stale_capacity_agency.{key}", agency[key], agency["agency_id"])
+    for key, count in figures["referred_outside"].items():
+        yield line("referred_outside", count, key)

@@ -116,6 +116,16 @@ class StaleAgencySchema(HubSchema):
     oldest_update = fields.AwareDateTime(allow_none=True)
 
 
+class OutsideFiguresSchema(HubSchema):
+    """Referrals to organisations not on the hub: the right agency was not on the hub."""
+
+    sent = fields.Integer()
+    waiting = fields.Integer(metadata={"description": "Sent, not answered yet."})
+    accepted = fields.Integer()
+    declined = fields.Integer()
+    withdrawn = fields.Integer()
+
+
 class HandoffReportSchema(HubSchema):
     """Handoff figures over the referrals sent in the period, each as it stands now."""
 
@@ -153,6 +163,12 @@ class HandoffReportSchema(HubSchema):
     stale_capacity_agencies = fields.List(
         fields.Nested(StaleAgencySchema),
         metadata={"description": "As of `generated_at`, whatever the period."},
+    )
+    referred_outside = fields.Nested(
+        OutsideFiguresSchema,
+        metadata={
+            "description": "Referred outside the hub (sent in the period, as they stand now)."
+        },
     )
 
 
