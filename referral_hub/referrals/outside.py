@@ -212,8 +212,10 @@ def issue_link(actor: Actor, referral_id: uuid.UUID) -> tuple[OutsideLink, str]:
 def revoke_link(actor: Actor, referral_id: uuid.UUID, link_id: uuid.UUID) -> OutsideLink:
     referral = get_outside(actor, referral_id, lock=True)
     link = db.session.get(OutsideLink, link_id)
-    if link is None or link.referral_id != referral.id:
+    if link is None:
         raise NotFound()
+    if link.referral_id != referral.id:  # another referral's link: looks missing, on record
+        raise foreign("outside_link", link.id)
     if link.revoked_at is None:
         _revoke(actor, referral, link, clock.now())
     return link
