@@ -356,6 +356,14 @@ def _live_link(token: str, address: str, *, lock: bool = False) -> OutsideLink:
     return link
 
 
+def check_link(token: str, *, address: str) -> None:
+    """That `token` is a live link (else the same 404 as any other failure); reads only."""
+    link = _live_link(token, address)
+    referral = db.session.get_one(OutsideReferral, link.referral_id)
+    if referral.status == State.WITHDRAWN:
+        raise NotFound()
+
+
 def open_link(token: str, *, address: str) -> Shared:
     """The link page: what the policy allows now, or (answered) the outcome only. Audited."""
     link = _live_link(token, address)

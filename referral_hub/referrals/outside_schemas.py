@@ -8,12 +8,13 @@ from referral_hub.consent.policy import CATEGORIES
 from referral_hub.core.schemas import HubSchema
 from referral_hub.directory.vocabulary import Category
 from referral_hub.referrals.deadlines import Urgency
+from referral_hub.referrals.states import DECLINE_REASONS
 
 
 class OrganisationArgs(HubSchema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     phone = fields.String(load_default=None, validate=validate.Length(max=40))
-    email = fields.String(load_default=None, validate=validate.Length(max=254))
+    email = fields.Email(load_default=None, validate=validate.Length(max=254))
 
 
 class OrganisationSchema(HubSchema):
@@ -65,3 +66,10 @@ class OutsideLinkSchema(HubSchema):
     url = fields.String(
         metadata={"description": "Shown once, when the link is made: send it to them."}
     )
+
+
+class AnswerArgs(HubSchema):
+    """The outside worker's answer through the link page."""
+
+    action = fields.String(required=True, validate=validate.OneOf(("accept", "decline")))
+    reason = fields.String(load_default=None, validate=validate.OneOf(DECLINE_REASONS))

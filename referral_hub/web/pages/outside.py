@@ -15,7 +15,11 @@ from referral_hub.consent import service as consent
 from referral_hub.core import clock
 from referral_hub.directory.vocabulary import Category
 from referral_hub.referrals import outside
-from referral_hub.referrals.outside_schemas import OrganisationArgs, OutsideReferralArgs
+from referral_hub.referrals.outside_schemas import (
+    AnswerArgs,
+    OrganisationArgs,
+    OutsideReferralArgs,
+)
 from referral_hub.referrals.states import DECLINE_REASONS
 from referral_hub.web import forms, i18n
 from referral_hub.web.pagekit import page_blueprint, staff_only
@@ -158,7 +162,11 @@ def show(token: str) -> Any:
 
 @link_blp.post("/<token>")
 def answer(token: str) -> Any:
-    action = request.form.get("action", "")
-    reason = request.form.get("reason") or None
-    outside.answer_by_link(token, action, address=_address(), reason=reason)
+    """Accept, or decline with a reason; a refused answer shows the form again (nothing
+    about her on it: the data is shown, and audited, only by opening the link)."""
+    outside.check_link(token, address=_address())
+    context = {"token": token, "reasons": DECLINE_REASONS}
+    with forms.rejecting("outside/answer.html", values=request.form, **context):
+        args = forms.load(AnswerArgs(), request.form)
+        outside.answer_by_link(token, args["action"], address=_address(), reason=args["reason"])
     return redirect(url_for("outside_link.show", token=token), code=303)
