@@ -396,6 +396,7 @@ def clock_now() -> Any:
 
 def build_world(http: FlaskClient) -> World:
     """Real rows through the real services, committed (once per module: see `built`)."""
+    from referral_hub.agencies import outside as outside_organisations
     from referral_hub.agencies.models import AgencyStatus, User
     from referral_hub.auth.models import AccessToken, ApiClient, digest
     from referral_hub.auth.service import create_api_client
@@ -403,7 +404,6 @@ def build_world(http: FlaskClient) -> World:
     from referral_hub.consent.service import record_consent
     from referral_hub.core.actor import SYSTEM
     from referral_hub.notifications.webhooks import subscribe
-    from referral_hub.agencies import outside as outside_organisations
     from referral_hub.referrals import bundles, outside
     from referral_hub.referrals import service as referrals
     from referral_hub.survivor import access as survivor_access
@@ -498,17 +498,12 @@ def build_world(http: FlaskClient) -> World:
                 intake, name=f"Refuge {name}", phone="+1 555 0100", email="desk@refuge.example"
             )
             records[f"{name}_organisation"] = refuge
-            named = record_consent(
+            named = factories.written_consent(
                 intake,
                 records[f"{name}_client"].id,
                 recipients=[refuge.id],
                 purposes=["emergency_shelter"],
                 data_categories=["contact"],
-                method="written",
-                signer="survivor",
-                form_version="1",
-                form_language="en",
-                signed_at=clock_now(),
             )
             if name == "own":
                 records["own_outside_consent"] = named

@@ -363,30 +363,22 @@ def test_the_worker_refers_outside_from_her_page(
     form = client.get(url).get_data(as_text=True)
     assert "Riverside Refuge" in form and "Their Refuge" not in form
     token = factories.csrf_from(form)
-    refused = client.post(
-        url,
-        data={
+
+    def post(shared: str) -> Any:
+        fields = {
             "csrf_token": token,
             "organisation_id": str(net["refuge"].id),
             "consent_id": str(net["consent"].id),
             "purpose": "emergency_shelter",
             "urgency": "urgent",
-            "data_categories": ["health"],
-        },
-    )
+            "data_categories": [shared],
+        }
+        return client.post(url, data=fields)
+
+    refused = post("health")
     assert refused.status_code == 422 and "Not covered by consent" in refused.get_data(as_text=True)
     assert _count(OutsideReferral) == 0
-    sent = client.post(
-        url,
-        data={
-            "csrf_token": token,
-            "organisation_id": str(net["refuge"].id),
-            "consent_id": str(net["consent"].id),
-            "purpose": "emergency_shelter",
-            "urgency": "urgent",
-            "data_categories": ["contact"],
-        },
-    )
+    sent = post("contact")
     assert sent.status_code == 302
     [referral] = db.session.scalars(select(OutsideReferral)).all()
     detail = client.post(

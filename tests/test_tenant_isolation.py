@@ -1205,17 +1205,12 @@ def build_tenant(kind: AgencyKind, partner: dict[str, Any]) -> Tenant:
         actor, name=f"Refuge {mark}", phone=f"{mark} phone", email=f"{mark}@refuge.example"
     )
     keep("outside_organisation", refuge.id, refuge.name, refuge.phone, refuge.email)
-    outside_consent = record_consent(
+    outside_consent = factories.written_consent(
         actor,
         client.id,
         recipients=[refuge.id],
         purposes=["emergency_shelter"],
         data_categories=["contact"],
-        method="written",
-        signer="survivor",
-        form_version="1",
-        form_language="en",
-        signed_at=clock.now(),
     )
     keep("outside_consent", outside_consent.id)
     sent_outside = outside.refer_outside(

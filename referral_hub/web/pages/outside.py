@@ -165,8 +165,9 @@ def answer(token: str) -> Any:
     """Accept, or decline with a reason; a refused answer shows the form again (nothing
     about her on it: the data is shown, and audited, only by opening the link)."""
     outside.check_link(token, address=_address())
-    context = {"token": token, "reasons": DECLINE_REASONS}
-    with forms.rejecting("outside/answer.html", values=request.form, **context):
+    with forms.rejecting(
+        "outside/answer.html", values=request.form, token=token, reasons=DECLINE_REASONS
+    ):
         args = forms.load(AnswerArgs(), request.form)
         outside.answer_by_link(token, args["action"], address=_address(), reason=args["reason"])
     return redirect(url_for("outside_link.show", token=token), code=303)
