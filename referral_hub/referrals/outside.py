@@ -20,7 +20,7 @@ import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
@@ -187,7 +187,7 @@ def issue_link(actor: Actor, referral_id: uuid.UUID) -> tuple[OutsideLink, str]:
     if referral.status != State.SENT:
         raise IllegalTransition("Only a referral still waiting for an answer gets a link.")
     now = clock.now()
-    _revoke_live(actor, referral.id, now)
+    _revoke_live(actor, referral, now)
     token = secrets.token_urlsafe(24)  # 192 bits
     link = OutsideLink(
         id=uuid.uuid4(),
@@ -232,19 +232,18 @@ def links(actor: Actor, referral_id: uuid.UUID) -> list[OutsideLink]:
     )
 
 
-def _revoke_live(actor: Actor, referral_id: uuid.UUID, now: Any) -> None:
-    referral = db.session.get(OutsideReferral, referral_id)
+def _revoke_live(actor: Actor, referral: OutsideReferral, now: datetime) -> None:
+    """Every link of the referral that still works stops (a new one, or it was withdrawn)."""
     live = db.session.scalars(
         select(OutsideLink).where(
-            OutsideLink.referral_id == referral_id, OutsideLink.revoked_at.is_(None)
+            OutsideLink.referral_id == referral.id, OutsideLink.revoked_at.is_(None)
         )
     ).all()
     for link in live:
-        if referral is not None:
-            _revoke(actor, referral, link, now)
+        _revoke(actor, referral, link, now)
 
 
-def _revoke(actor: Actor, referral: OutsideReferral, link: OutsideLink, now: Any) -> None:
+def _revoke(actor: Actor, referral: OutsideReferral, link: OutsideLink, now: datetime) -> None:
     link.revoked_at = now
     link.revoked_by = actor.id
     audit.record(
@@ -433,7 +432,7 @@ def _move(
     if move.target in states.TERMINAL:
         referral.closed_at = now
     if move.target == State.WITHDRAWN:
-        _revoke_live(actor, referral.id, now)
+        _revoke_live(actor, referral, now)
     details: dict[str, Any] = {"action": action, "from": previous.value}
     if move.target == State.DECLINED:
         details["reason"] = payload["reason"]
