@@ -173,6 +173,13 @@ CONSENT_EXPIRY_SECONDS = 60
 ERASE_AFTER_DAYS = 90
 ERASURE_SWEEP_SECONDS = 3600
 
+# --- Referrals to organisations not on the hub ---------------------------------------
+# A one-time link to an outside referral works this many hours (then a plain refusal).
+OUTSIDE_LINK_HOURS = 72
+# Requests to link pages allowed per client address in one window (429 above).
+OUTSIDE_LINK_REQUESTS_PER_WINDOW = 30
+OUTSIDE_LINK_WINDOW_SECONDS = 900
+
 # --- The survivor's own door (/me) ---------------------------------------------------
 # Her access code works until her last consent ends plus this many days.
 SURVIVOR_CODE_GRACE_DAYS = 30

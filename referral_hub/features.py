@@ -47,6 +47,7 @@ def register(app: Flask) -> None:
     from referral_hub.notifications.api import blp as webhooks_blp
     from referral_hub.referrals import deadlines_sweep
     from referral_hub.referrals.api import blp as referrals_blp
+    from referral_hub.referrals.outside_api import blp as outside_blp
     from referral_hub.reports.api import blp as reports_blp
     from referral_hub.survivor import service as survivor
     from referral_hub.survivor.api import blp as survivor_blp
@@ -88,6 +89,7 @@ def register(app: Flask) -> None:
     api.register_blueprint(clients_blp)
     api.register_blueprint(consent_blp)
     api.register_blueprint(referrals_blp)
+    api.register_blueprint(outside_blp)
     api.register_blueprint(reports_blp)
     api.register_blueprint(webhooks_blp)
     api.register_blueprint(audit_blp)

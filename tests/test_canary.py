@@ -23,6 +23,7 @@ from referral_hub.core.actor import SYSTEM
 from referral_hub.core.db import transaction
 from referral_hub.extensions import db
 from referral_hub.jobs.queue import RqQueue
+from referral_hub.notifications import webhooks
 from tests import factories
 
 MARK = uuid.uuid4().hex[:10]
@@ -479,4 +480,62 @@ def test_the_canary_through_fhir(app: Flask, client: Any, session: Any, log_line
         reads += [client.get(path, headers=auth).get_data() for auth in (clinic, shelter)]
     for body in reads:
         assert leaks(body) == [], body[:300]
+    nowhere_else(app, session, log_lines)
+
+
+def test_the_canary_outside_the_hub(app: Flask, client: Any, session: Any, log_lines: Any) -> None:
+    """A referral to an organisation not on the hub: her markers reach its link page only
+    as the consent allows (contact, not health), never the link's URL, its audit, the
+    webhooks, the logs or any plain column; after the answer the page shows none."""
+    with transaction():
+        owner = factories.agency()
+        client_id, secret = factories.api_client(owner, [*SCOPES])
+        admin = factories.user(owner, ["agency_admin"])
+        webhooks.subscribe(
+            factories.actor_for(admin), url="https://hooks.example/c", events=list(webhooks.EVENTS)
+        )
+    bearer = {"Authorization": f"Bearer {factories.token(client, client_id, secret)}"}
+    created = client.post(
+        "/api/v1/clients", json={"pii": PII, "profile": {"language": "es"}}, headers=bearer
+    ).json
+    refuge = client.post(
+        "/api/v1/outside-organisations",
+        json={"name": "Riverside Refuge", "phone": "+1 555 0100"},
+        headers=bearer,
+    ).json
+    body = consent_body(uuid.UUID(refuge["id"]), data_categories=["contact"])
+    consent_id = client.post(
+        f"/api/v1/clients/{created['id']}/consents", json=body, headers=bearer
+    ).json["id"]
+    referral = {
+        "client_id": created["id"],
+        "organisation_id": refuge["id"],
+        "consent_id": consent_id,
+        "purpose": "emergency_shelter",
+        "urgency": "urgent",
+        "data_categories": ["contact", "health"],
+    }
+    errors = [client.post("/api/v1/outside-referrals", json=referral, headers=bearer).get_data()]
+    sent = client.post(
+        "/api/v1/outside-referrals",
+        json={**referral, "data_categories": ["contact"]},
+        headers=bearer,
+    )
+    assert sent.status_code == 201, sent.json
+    link = client.post(f"/api/v1/outside-referrals/{sent.json['id']}/links", headers=bearer).json
+    assert leaks(link["url"]) == []
+    path = "/o/" + link["url"].rsplit("/o/", 1)[1]
+    page = client.get(path).get_data(as_text=True)
+    assert leaks(page) == [PII["contact"]]
+    csrf = factories.csrf_from(page)
+    errors.append(client.post(path, data={"action": "decline", "csrf_token": csrf}).get_data())
+    assert client.post(path, data={"action": "accept", "csrf_token": csrf}).status_code == 303
+    assert leaks(client.get(path).get_data()) == []
+    exports = [
+        client.get(f"/api/v1/outside-referrals/{sent.json['id']}", headers=bearer).get_data(),
+        client.get(f"/api/v1/outside-referrals/{sent.json['id']}/links", headers=bearer).get_data(),
+        client.get("/api/v1/outside-referrals", headers=bearer).get_data(),
+    ]
+    for blob in [*errors, *exports]:
+        assert leaks(blob) == [], "an answer about the outside referral carried her data"
     nowhere_else(app, session, log_lines)

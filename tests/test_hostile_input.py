@@ -337,6 +337,16 @@ class World:
     her_consent: str
     own_erasure_request: str  # asked for at the door, by agency A's client / agency B's
     other_erasure_request: str
+    # organisations not on the hub (A's, B's), her consent naming A's, a referral to each
+    # and its one-time link (the token: the link page's path)
+    own_organisation: str
+    other_organisation: str
+    own_outside_consent: str
+    own_outside: str
+    other_outside: str
+    own_link: str
+    other_link: str
+    own_link_token: str
     people: dict[str, Person]
     tokens: dict[str, str]  # label -> bearer token (all of them unusable for these calls)
     client_credentials: tuple[str, str]  # (client_id, secret) of agency A's system
@@ -393,6 +403,7 @@ def clock_now() -> Any:
 
 def build_world(http: FlaskClient) -> World:
     """Real rows through the real services, committed (once per module: see `built`)."""
+    from referral_hub.agencies import outside as outside_organisations
     from referral_hub.agencies.models import AgencyStatus, User
     from referral_hub.auth.models import AccessToken, ApiClient, digest
     from referral_hub.auth.service import create_api_client
@@ -400,7 +411,7 @@ def build_world(http: FlaskClient) -> World:
     from referral_hub.consent.service import record_consent
     from referral_hub.core.actor import SYSTEM
     from referral_hub.notifications.webhooks import subscribe
-    from referral_hub.referrals import bundles
+    from referral_hub.referrals import bundles, outside
     from referral_hub.referrals import service as referrals
     from referral_hub.survivor import access as survivor_access
     from referral_hub.survivor import service as survivor
@@ -489,6 +500,33 @@ def build_world(http: FlaskClient) -> World:
             urgency=Urgency.ROUTINE,
             data_categories=["profile"],
         )
+        for name, intake in (("own", own_intake), ("other", other_actor)):
+            refuge = outside_organisations.add_organisation(
+                intake, name=f"Refuge {name}", phone="+1 555 0100", email="desk@refuge.example"
+            )
+            records[f"{name}_organisation"] = refuge
+            named = factories.written_consent(
+                intake,
+                records[f"{name}_client"].id,
+                recipients=[refuge.id],
+                purposes=["emergency_shelter"],
+                data_categories=["contact"],
+            )
+            if name == "own":
+                records["own_outside_consent"] = named
+            records[f"{name}_outside"] = outside.refer_outside(
+                intake,
+                client_id=records[f"{name}_client"].id,
+                organisation_id=refuge.id,
+                consent_id=named.id,
+                purpose="emergency_shelter",
+                urgency=Urgency.ROUTINE,
+                data_categories=["contact"],
+            )
+            link, token = outside.issue_link(intake, records[f"{name}_outside"].id)
+            records[f"{name}_link"] = link
+            if name == "own":
+                link_token = token
         records["own_bundle"] = bundles.create_bundle(
             own_intake,
             client_id=referred.id,
@@ -525,6 +563,7 @@ def build_world(http: FlaskClient) -> World:
             "third_service": str(third_service.id),
             "fourth_service": str(fourth_service.id),
             **{name: str(row.id) for name, row in records.items()},
+            "own_link_token": link_token,
         }
     tokens = {label: factories.token(http, *credentials[label]) for label in TOKEN_LABELS}
     with transaction() as session:  # make each token unusable in its own way
@@ -1029,6 +1068,61 @@ API_TARGETS = [
             "consent_id": ("other_consent", "own_client"),
             "previous_referral_id": ("other_referral",),
         },
+    ),
+    Target(
+        "outside_referrals.add_organisation",
+        "POST",
+        "api",
+        "/api/v1/outside-organisations",
+        "intake",
+        lambda w: {"name": "Hillside Refuge", "phone": "+1 555 0142", "email": "a@b.example"},
+    ),
+    Target(
+        "outside_referrals.refer_outside",
+        "POST",
+        "api",
+        "/api/v1/outside-referrals",
+        "intake",
+        lambda w: {
+            "client_id": w.own_client,
+            "organisation_id": w.own_organisation,
+            "consent_id": w.own_outside_consent,
+            "purpose": "emergency_shelter",
+            "urgency": "routine",
+            "data_categories": ["contact"],
+        },
+        private={
+            "client_id": ("other_client", "own_organisation"),
+            "organisation_id": ("other_organisation", "own_client"),
+            "consent_id": ("own_consent", "other_consent"),
+        },
+    ),
+    Target(
+        "outside_referrals.withdraw_outside",
+        "POST",
+        "api",
+        "/api/v1/outside-referrals/{own_outside}/withdraw",
+        "intake",
+        None,
+        foreign={"own_outside": ("other_outside",)},
+    ),
+    Target(
+        "outside_referrals.issue_link",
+        "POST",
+        "api",
+        "/api/v1/outside-referrals/{own_outside}/links",
+        "intake",
+        None,
+        foreign={"own_outside": ("other_outside",)},
+    ),
+    Target(
+        "outside_referrals.revoke_link",
+        "POST",
+        "api",
+        "/api/v1/outside-referrals/{own_outside}/links/{own_link}/revoke",
+        "intake",
+        None,
+        foreign={"own_outside": ("other_outside",), "own_link": ("other_link",)},
     ),
     Target(
         "referrals.create_bundle",
@@ -2525,6 +2619,35 @@ def _button(reason: str) -> PageForm:
 
 
 PAGE_FORMS: dict[str, PageForm] = {
+    "outside.refer": PageForm(
+        lambda w: [
+            ("organisation_id", w.own_organisation),
+            ("consent_id", w.own_outside_consent),
+            ("purpose", "emergency_shelter"),
+            ("urgency", "routine"),
+            ("data_categories", "contact"),
+        ],
+        strict={
+            "organisation_id": "uuid",
+            "consent_id": "uuid",
+            "purpose": "choice",
+            "urgency": "choice",
+            "data_categories": "choice",
+        },
+    ),
+    "outside.add_organisation": PageForm(
+        lambda w: [("name", "Hillside Refuge"), ("phone", "+1 555 0142"), ("email", "a@b.example")],
+        free=("name", "phone"),
+        strict={"email": "email"},
+        shown=("name",),
+    ),
+    "outside.issue_link": _button("a button: a new link for the referral in the path"),
+    "outside.revoke_link": _button("a button: revokes the link in the path"),
+    "outside.withdraw": _button("a button: withdraws the referral in the path"),
+    "outside_link.answer": PageForm(
+        lambda w: [("action", "decline"), ("reason", "no_capacity")],
+        strict={"action": "choice", "reason": "choice"},
+    ),
     "admin.create_user": PageForm(
         lambda w: [
             ("email", "new.person@agency.example"),
@@ -2873,6 +2996,49 @@ PAGE_TARGETS = [
         "/intake/bundles/{own_bundle}/referrals/{{bundle_referral}}/refer-again",
         "intake",
     ),
+    Target(
+        "outside.refer",
+        "POST",
+        "page",
+        "/intake/outside/clients/{own_client}",
+        "intake",
+        foreign={"own_client": ("other_client",)},
+        private={"organisation_id": ("other_organisation",)},
+    ),
+    Target(
+        "outside.add_organisation",
+        "POST",
+        "page",
+        "/intake/outside/clients/{own_client}/organisations",
+        "intake",
+        foreign={"own_client": ("other_client",)},
+    ),
+    Target(
+        "outside.issue_link",
+        "POST",
+        "page",
+        "/intake/outside/{own_outside}/links",
+        "intake",
+        foreign={"own_outside": ("other_outside",)},
+    ),
+    Target(
+        "outside.revoke_link",
+        "POST",
+        "page",
+        "/intake/outside/{own_outside}/links/{own_link}/revoke",
+        "intake",
+        foreign={"own_outside": ("other_outside",), "own_link": ("other_link",)},
+    ),
+    Target(
+        "outside.withdraw",
+        "POST",
+        "page",
+        "/intake/outside/{own_outside}/withdraw",
+        "intake",
+        foreign={"own_outside": ("other_outside",)},
+    ),
+    # the outside worker's answer through the link: no account, the token is the door
+    Target("outside_link.answer", "POST", "page", "/o/{own_link_token}", "intake"),
     Target("coordinator.verify_chain", "POST", "page", "/network/audit/verify", "coordinator"),
     Target(
         "coordinator.verify_whole_chain",
@@ -3544,6 +3710,7 @@ def unlimited(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(app.config, "API_REQUESTS_PER_WINDOW", 1_000_000)
     monkeypatch.setitem(app.config, "AUTH_FAILURES_PER_WINDOW", 1_000_000)
     monkeypatch.setitem(app.config, "SURVIVOR_ADDRESS_FAILURES_PER_WINDOW", 1_000_000)
+    monkeypatch.setitem(app.config, "OUTSIDE_LINK_REQUESTS_PER_WINDOW", 1_000_000)
 
 
 @pytest.fixture(scope="module")

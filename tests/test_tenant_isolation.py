@@ -60,6 +60,7 @@ from flask import Flask
 from joserfc.jwk import ECKey
 from sqlalchemy import Uuid, event, select
 
+from referral_hub.agencies import outside as outside_organisations
 from referral_hub.agencies import service as agencies
 from referral_hub.agencies.models import AgencyKind, User
 from referral_hub.audit.models import AuditEvent
@@ -75,7 +76,7 @@ from referral_hub.directory.vocabulary import Category
 from referral_hub.extensions import api, db
 from referral_hub.jobs.models import OutboxMessage, OutboxStatus
 from referral_hub.notifications.webhooks import subscribe
-from referral_hub.referrals import bundles, conversation
+from referral_hub.referrals import bundles, conversation, outside
 from referral_hub.referrals import service as referrals
 from referral_hub.referrals.deadlines import Urgency
 from referral_hub.referrals.inbox import RECEIVER_ACTIONS as PROVIDER_ACTIONS
@@ -115,6 +116,10 @@ NOT_AN_ID = {
     ("/provider/referrals/<referral_id>/<action>", "action"): (
         "the transition's name; every action the page offers is its own row of PAGE_ROUTES"
     ),
+    ("/o/<token>", "token"): (
+        "an outside referral's one-time link: a secret, not an id; every token that is not "
+        "live answers the same 404 (tests/test_outside_referrals.py)"
+    ),
     ("/mail/<name>", "name"): (
         "a file of the development mail folder, for hub administrators only (no tenant's object)"
     ),
@@ -131,6 +136,8 @@ CLIENT = "/api/v1/clients/<client_id>"
 REFERRAL = "/api/v1/referrals/<referral_id>"
 SERVICE = "/api/v1/services/<service_id>"
 WEBHOOK = "/api/v1/webhooks/<webhook_id>"
+OUTSIDE = "/api/v1/outside-referrals/<referral_id>"
+OUTSIDE_SLOTS = {"referral_id": "outside_referral", "link_id": "outside_link"}
 
 Body = Callable[["Tenant", "World"], dict[str, Any]]
 
@@ -512,6 +519,56 @@ ROUTES: list[Route] = [
     ),
     # (an action without a slot stays unclassified: the classification test names it)
     *(_action_row(action) for action in PUBLIC_ACTIONS if action in ACTION_SLOT),
+    # referrals outside the hub: the sending agency's alone (no coordinator reads them)
+    Route(
+        "GET",
+        OUTSIDE,
+        "referral_id",
+        "outside_referral",
+        subject="outside_referral",
+        hub=STAFF_ONLY,
+    ),
+    Route(
+        "POST",
+        f"{OUTSIDE}/withdraw",
+        "referral_id",
+        "outside_referral",
+        subject="outside_referral",
+        hub=STAFF_ONLY,
+    ),
+    Route(
+        "POST",
+        f"{OUTSIDE}/links",
+        "referral_id",
+        "outside_referral",
+        token=201,
+        staff=201,
+        subject="outside_referral",
+        proof=None,  # the new link: its id and URL
+        hub=STAFF_ONLY,
+    ),
+    Route(
+        "GET",
+        f"{OUTSIDE}/links",
+        "referral_id",
+        "outside_referral",
+        subject="outside_referral",
+        proof="outside_link",
+        hub=STAFF_ONLY,
+    ),
+    *(
+        Route(
+            "POST",
+            f"{OUTSIDE}/links/<link_id>/revoke",
+            param,
+            slot,
+            subject=slot,
+            proof="outside_link",
+            slots=OUTSIDE_SLOTS,
+            hub=STAFF_ONLY,
+        )
+        for param, slot in OUTSIDE_SLOTS.items()
+    ),
     # the FHIR interface: the same objects through the same services, as FHIR resources
     Route(
         "GET",
@@ -727,7 +784,67 @@ def _admin(method: str, rule: str, param: str, slot: str, subject: str, **extra:
     return Page(method, rule, param, slot, subject=subject, **settings)
 
 
+def _outside_referral(tenant: Tenant, world: World) -> dict[str, Any]:
+    return {
+        "organisation_id": str(tenant.ids["outside_organisation"]),
+        "consent_id": str(tenant.ids["outside_consent"]),
+        "purpose": "emergency_shelter",
+        "urgency": "routine",
+        "data_categories": ["contact"],
+    }
+
+
+def _outside_page(method: str, suffix: str, **extra: Any) -> Page:
+    posted = method in UNSAFE
+    settings: dict[str, Any] = {
+        "staff": 302 if posted else 200,
+        "proof": None if posted else "same",
+        "hub": NO_HUB,
+        **extra,
+    }
+    slot = settings.pop("slot", "outside_referral")
+    param = settings.pop("param", "referral_id")
+    return Page(method, f"{OUTSIDE_PAGE}{suffix}", param, slot, subject=slot, **settings)
+
+
+OUTSIDE_PAGE = "/intake/outside/<referral_id>"
+OUTSIDE_CLIENT = "/intake/outside/clients/<client_id>"
+
 PAGE_ROUTES: list[Page] = [
+    # referring her outside the hub: her agency's pages only
+    Page("GET", OUTSIDE_CLIENT, "client_id", "client", subject="client", hub=NO_HUB),
+    Page(
+        "POST",
+        OUTSIDE_CLIENT,
+        "client_id",
+        "client",
+        staff=302,
+        body=_outside_referral,
+        subject="client",
+        proof=None,
+        hub=NO_HUB,
+    ),
+    Page(
+        "POST",
+        f"{OUTSIDE_CLIENT}/organisations",
+        "client_id",
+        "client",
+        staff=302,
+        body=_fixed({"name": "Hillside Refuge", "phone": "+1 555 0199"}),
+        subject="client",
+        proof=None,
+        hub=NO_HUB,
+    ),
+    _outside_page("GET", ""),
+    _outside_page("GET", "/letter", proof=None),  # printed for them: it names no id
+    _outside_page("POST", "/links", staff=200, proof="same"),  # the new link, shown once
+    _outside_page("POST", "/withdraw"),
+    *(
+        _outside_page(
+            "POST", "/links/<link_id>/revoke", param=param, slot=slot, slots=OUTSIDE_SLOTS
+        )
+        for param, slot in OUTSIDE_SLOTS.items()
+    ),
     # intake: her record and her consents, the owning agency's
     Page("GET", INTAKE_CLIENT, "client_id", "client", subject="client", hub=NO_HUB),
     Page("GET", f"{INTAKE_CLIENT}/consent", "client_id", "client", subject="client", hub=NO_HUB),
@@ -1166,6 +1283,32 @@ def build_tenant(kind: AgencyKind, partner: dict[str, Any]) -> Tenant:
     ids["received_accepted"] = receive("accepted", "accept")
     ids["received_engaged"] = receive("engaged", "accept", "confirm-arrival")
 
+    # an organisation not on the hub, named in her consent, a referral to it and its link
+    refuge = outside_organisations.add_organisation(
+        actor, name=f"Refuge {mark}", phone=f"{mark} phone", email=f"{mark}@refuge.example"
+    )
+    keep("outside_organisation", refuge.id, refuge.name, refuge.phone, refuge.email)
+    outside_consent = factories.written_consent(
+        actor,
+        client.id,
+        recipients=[refuge.id],
+        purposes=["emergency_shelter"],
+        data_categories=["contact"],
+    )
+    keep("outside_consent", outside_consent.id)
+    sent_outside = outside.refer_outside(
+        actor,
+        client_id=client.id,
+        organisation_id=refuge.id,
+        consent_id=outside_consent.id,
+        purpose="emergency_shelter",
+        urgency=Urgency.ROUTINE,
+        data_categories=["contact"],
+    )
+    keep("outside_referral", sent_outside.id)
+    outside_link, link_token = outside.issue_link(actor, sent_outside.id)
+    keep("outside_link", outside_link.id, link_token)
+
     hook, hook_secret = subscribe(
         _actor(staff, {"agency_admin"}),
         url=f"https://{mark}.example/hook",
@@ -1298,6 +1441,8 @@ STATE_ROWS: dict[str, list[tuple[str | None, str, str]]] = {
     ],
     "webhook": [(None, "webhook", "id"), (None, "outbox_message", "target")],
     "erasure_request": [(None, "erasure_request", "id")],
+    "outside_referral": [(None, "outside_referral", "id"), (None, "outside_link", "referral_id")],
+    "outside_link": [(None, "outside_link", "id")],
 }
 
 

@@ -79,3 +79,23 @@ class User(UUIDPrimaryKey, Timestamps, Base):
 
     def __repr__(self) -> str:
         return f"<User {self.id} agency={self.agency_id} active={self.is_active}>"
+
+
+class OutsideOrganisation(UUIDPrimaryKey, Timestamps, Base):
+    """An organisation that is not on the hub, kept by the agency that refers to it.
+
+    Its phone and e-mail are the organisation's, not hers: stored as given, but never put
+    in logs, audit details or webhooks (its id stands for it there)."""
+
+    __tablename__ = "outside_organisation"
+
+    owner_agency_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("agency.id", ondelete="RESTRICT"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(40))
+    email: Mapped[str | None] = mapped_column(String(254))
+    created_by: Mapped[str | None] = mapped_column(String(64))
+
+    def __repr__(self) -> str:
+        return f"<OutsideOrganisation {self.id} agency={self.owner_agency_id}>"

@@ -14,6 +14,7 @@ from referral_hub.agencies.models import (
     Agency,
     AgencyKind,
     AgencyStatus,
+    OutsideOrganisation,
     Participation,
     Role,
     User,
@@ -126,14 +127,22 @@ def agency_names(ids: Iterable[uuid.UUID | str] | None = None) -> dict[str, str]
     """Agencies' names by id as text (how pages and events hold ids); every agency's when
     `ids` is None (the directory: a few hundred rows at most). Names are no secret."""
     statement = select(Agency.id, Agency.name)
-    if ids is not None:
-        wanted = sorted(
-            {value if isinstance(value, uuid.UUID) else uuid.UUID(str(value)) for value in ids}
+    if ids is None:
+        return {str(row.id): row.name for row in db.session.execute(statement)}
+    wanted = sorted(
+        {value if isinstance(value, uuid.UUID) else uuid.UUID(str(value)) for value in ids}
+    )
+    if not wanted:
+        return {}
+    names = {
+        str(row.id): row.name for row in db.session.execute(statement.where(Agency.id.in_(wanted)))
+    }
+    if len(names) < len(wanted):  # a consent may also name organisations not on the hub
+        outside = select(OutsideOrganisation.id, OutsideOrganisation.name).where(
+            OutsideOrganisation.id.in_(wanted)
         )
-        if not wanted:
-            return {}
-        statement = statement.where(Agency.id.in_(wanted))
-    return {str(row.id): row.name for row in db.session.execute(statement)}
+        names.update({str(row.id): row.name for row in db.session.execute(outside)})
+    return names
 
 
 def find_agency_by_name(name: str) -> Agency | None:

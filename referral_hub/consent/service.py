@@ -18,6 +18,7 @@ from flask import current_app
 from sqlalchemy import select, update
 
 from referral_hub.agencies.models import Agency
+from referral_hub.agencies.outside import owned_by
 from referral_hub.agencies.vocabulary import is_law_enforcement
 from referral_hub.audit import service as audit
 from referral_hub.clients import service as clients
@@ -87,12 +88,18 @@ def record_consent(
     now = clock.now()
     errors: dict[str, list[str]] = {}
     agencies = []
+    # besides hub agencies, the owning agency's own organisations not on the hub
+    outside = owned_by(client.owner_agency_id, recipients)
+    named: list[uuid.UUID] = []
     for index, agency_id in enumerate(recipients):
         agency = db.session.get(Agency, agency_id)
-        if agency is None:
-            errors[f"recipients.{index}"] = ["Unknown agency: consent names agencies, not kinds."]
-        else:
+        if agency is not None:
             agencies.append(agency)
+            named.append(agency.id)
+        elif agency_id in outside:
+            named.append(agency_id)
+        else:
+            errors[f"recipients.{index}"] = ["Unknown agency: consent names agencies, not kinds."]
     if any(is_law_enforcement(agency.kind) for agency in agencies) and (
         policy.LAW_ENFORCEMENT_PURPOSE not in purposes
     ):
@@ -116,7 +123,7 @@ def record_consent(
     consent = Consent(
         client_id=client.id,
         owner_agency_id=client.owner_agency_id,
-        recipients=sorted({str(agency.id) for agency in agencies}),
+        recipients=sorted({str(recipient) for recipient in named}),
         purposes=sorted(set(purposes)),
         data_categories=sorted(set(data_categories)),
         method=method,

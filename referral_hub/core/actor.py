@@ -14,6 +14,7 @@ class ActorKind(StrEnum):
     SYSTEM = "system"
     ANONYMOUS = "anonymous"
     SURVIVOR = "survivor"
+    OUTSIDE = "outside"  # an outside organisation's worker, through one referral's link
 
 
 @dataclass(frozen=True)
@@ -57,3 +58,8 @@ def user_actor(user_id: uuid.UUID, agency_id: uuid.UUID, roles: frozenset[str]) 
 
 def survivor_actor(client_id: uuid.UUID) -> Actor:
     return Actor(ActorKind.SURVIVOR, client_id=client_id)
+
+
+def outside_actor(link_id: uuid.UUID) -> Actor:
+    """Whoever holds one outside referral's link: no agency, no account, that link alone."""
+    return Actor(ActorKind.OUTSIDE, id=f"outside-link:{link_id}")

@@ -48,6 +48,11 @@ EVENTS = (
     # not a state: the consent an accepted referral went under ended; the receiver's access
     # to her data (messages and notes included) ended with it
     "referral.access_ended",
+    # referrals to organisations not on the hub (told to the sending agency only)
+    "referral.outside_sent",
+    "referral.outside_accepted",
+    "referral.outside_declined",
+    "referral.outside_withdrawn",
 )
 
 

@@ -131,3 +131,60 @@ class Message(UUIDPrimaryKey, Base):
     author_id: Mapped[str | None] = mapped_column(String(64))
     body: Mapped[bytes]
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+class OutsideReferral(UUIDPrimaryKey, Base):
+    """A referral to an organisation not on the hub: recorded here, carried there by a
+    printed letter or a one-time link. States are the referral machine's (sent, accepted,
+    declined, withdrawn); nothing is held and no grant is opened (there is no account)."""
+
+    __tablename__ = "outside_referral"
+
+    client_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("client.id", ondelete="CASCADE"), index=True
+    )
+    client_reference: Mapped[str] = mapped_column(String(40))
+    sender_agency_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("agency.id", ondelete="RESTRICT"), index=True
+    )
+    organisation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("outside_organisation.id", ondelete="RESTRICT"), index=True
+    )
+    consent_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("consent.id", ondelete="SET NULL")
+    )
+    bundle_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("bundle.id", ondelete="SET NULL"), index=True
+    )
+    purpose: Mapped[str] = mapped_column(String(40))  # the kind of help: a service category
+    urgency: Mapped[Urgency] = mapped_column(str_enum(Urgency, "outside_referral_urgency", 16))
+    status: Mapped[State] = mapped_column(
+        str_enum(State, "outside_referral_status", 20), default=State.SENT
+    )
+    data_categories: Mapped[list[str]] = mapped_column(JSON, default=list)  # frozen at send
+    sent_at: Mapped[datetime] = mapped_column(default=clock.now, index=True)
+    answered_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    decline_reason: Mapped[str | None] = mapped_column(String(40))
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(default=clock.now, onupdate=clock.now)
+
+
+class OutsideLink(UUIDPrimaryKey, Base):
+    """A one-time link to one outside referral: the token (128+ random bits) is shown once
+    and kept only as its SHA-256; it expires, the sender can revoke it, and it answers once."""
+
+    __tablename__ = "outside_link"
+
+    referral_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("outside_referral.id", ondelete="CASCADE"), index=True
+    )
+    token_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    revoked_by: Mapped[str | None] = mapped_column(String(64))
+    first_opened_at: Mapped[datetime | None]
+    opens: Mapped[int] = mapped_column(default=0)
+    answered_at: Mapped[datetime | None]

@@ -73,3 +73,5 @@ def handoff_rows(figures: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield line("runaround.sending_agency.name", agency["agency_name"], agency["agency_id"])
         for key in RUNAROUND_FIGURES:
             yield line(f"runaround.{key}", agency[key], agency["agency_id"])
+    for key, count in figures["referred_outside"].items():
+        yield line("referred_outside", count, key)

@@ -21,7 +21,7 @@ from referral_hub.agencies.models import Agency, AgencyStatus
 from referral_hub.directory.models import Capacity
 from referral_hub.extensions import db
 from referral_hub.referrals.bundles import HOPS
-from referral_hub.referrals.models import Referral
+from referral_hub.referrals.models import OutsideReferral, Referral
 from referral_hub.referrals.states import DECLINE_REASONS, State
 from referral_hub.reports import runaround
 from referral_hub.reports.sql import PERCENTS, nearest_rank, seconds_between
@@ -95,7 +95,28 @@ def figures(period: Period, now: datetime) -> dict[str, Any]:
         "time_to_placement": durations(placement_seconds(period)),
         "stale_capacity_agencies": stale_capacity_agencies(now),
         "runaround_by_agency": runaround.by_agency(period.start, period.end),
+        "referred_outside": referred_outside(period),
     }
+
+
+OUTSIDE_STATES = (State.SENT, State.ACCEPTED, State.DECLINED, State.WITHDRAWN)
+
+
+def referred_outside(period: Period) -> dict[str, int]:
+    """Referrals to organisations not on the hub, sent in the period, as they stand now:
+    each one a time the right agency was not on the hub."""
+    counts = {"sent": 0, **{state.value: 0 for state in OUTSIDE_STATES if state != State.SENT}}
+    counts["waiting"] = 0
+    rows = db.session.execute(
+        select(OutsideReferral.status, func.count())
+        .where(OutsideReferral.sent_at >= period.start, OutsideReferral.sent_at < period.end)
+        .group_by(OutsideReferral.status)
+    )
+    for status, count in rows:
+        counts["sent"] += int(count)
+        key = "waiting" if State(status) == State.SENT else State(status).value
+        counts[key] = counts.get(key, 0) + int(count)
+    return counts
 
 
 def counts_by_status(period: Period) -> dict[str, int]:

@@ -174,6 +174,16 @@ class RunaroundSchema(HubSchema):
     needs = fields.List(fields.Nested(RunaroundNeedSchema))
 
 
+class OutsideFiguresSchema(HubSchema):
+    """Referrals to organisations not on the hub: the right agency was not on the hub."""
+
+    sent = fields.Integer()
+    waiting = fields.Integer(metadata={"description": "Sent, not answered yet."})
+    accepted = fields.Integer()
+    declined = fields.Integer()
+    withdrawn = fields.Integer()
+
+
 class HandoffReportSchema(HubSchema):
     """Handoff figures over the referrals sent in the period, each as it stands now."""
 
@@ -218,6 +228,12 @@ class HandoffReportSchema(HubSchema):
             "description": "Per sending agency, over the needs whose episode (a bundle, or "
             "a referral sent alone) began in the period: hops, and time from the first "
             "referral to placement."
+        },
+    )
+    referred_outside = fields.Nested(
+        OutsideFiguresSchema,
+        metadata={
+            "description": "Referred outside the hub (sent in the period, as they stand now)."
         },
     )
 

@@ -15,6 +15,7 @@ def register(app: Flask) -> None:
         intake,
         live,
         mail,
+        outside,
         provider,
         signin,
         survivor,
@@ -31,7 +32,9 @@ def register(app: Flask) -> None:
         bundles,
         her_access,
         live,
+        outside,
     ):
         app.register_blueprint(module.blp)
+    app.register_blueprint(outside.link_blp)
     app.register_blueprint(survivor.blp)
     survivor.register_filters(app)

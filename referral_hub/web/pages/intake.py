@@ -25,6 +25,7 @@ from flask import (
 from marshmallow import ValidationError, fields
 from werkzeug.datastructures import MultiDict
 
+from referral_hub.agencies import outside
 from referral_hub.agencies import service as agencies
 from referral_hub.agencies.vocabulary import is_law_enforcement
 from referral_hub.clients import service as clients
@@ -795,6 +796,8 @@ def _consent_context(client_id: uuid.UUID, language: str | None) -> dict[str, An
             planned.setdefault(str(service["agency_id"]), service)
     everyone = _agency_options()
     kinds = {aid: kind for aid, _, kind in everyone}
+    # organisations not on the hub that her agency refers to: she may name them too
+    outside_options = [(str(o.id), o.name) for o in outside.list_organisations(g.actor)]
     text = consent_texts.text_for(language)
     return {
         "record": record,
@@ -805,7 +808,9 @@ def _consent_context(client_id: uuid.UUID, language: str | None) -> dict[str, An
             (aid, s["agency_name"], s["agency_kind"]) for aid, s in planned.items()
         ],
         "other_agencies": [(aid, name) for aid, name, _ in everyone if aid not in planned],
-        "agency_names": {aid: name for aid, name, _ in everyone},
+        "agency_names": {aid: name for aid, name, _ in everyone}
+        | {aid: name for aid, name in outside_options},
+        "outside_organisations": outside_options,
         "law_enforcement": {aid for aid, kind in kinds.items() if is_law_enforcement(kind)},
         "law_enforcement_planned": [
             s["agency_name"] for s in planned.values() if is_law_enforcement(s["agency_kind"])
