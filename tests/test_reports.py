@@ -427,27 +427,28 @@ def test_the_csv_export_has_the_same_figures_one_per_line(
 # --- the in-limbo queue ----------------------------------------------------------------------
 
 
-def test_in_limbo_lists_stuck_bundles_oldest_first_with_why(
-    client: Any, day: Network, coordinator: Actor
+def test_in_limbo_lists_stuck_referrals_urgent_first_with_why(
+    client: Any, day: Network, coordinator: Actor, session: Any
 ) -> None:
     page = client.get(IN_LIMBO).json
     assert page["next_cursor"] is None
-    assert [item["bundle_id"] for item in page["items"]] == [
-        str(day.bundle_ids["b2"]),  # begun at 11:00; b1 (10:00) was placed
-        str(day.bundle_ids["b3"]),  # begun at 11:30
-    ]
-    second, third = page["items"]
-    assert second["reasons"] == ["emergency_shelter: 2 hops"]  # emergency: 2 hops is limbo
-    assert second["urgency"] == "emergency"
-    assert second["sender_agency_name"] == day.agencies["S"].name
-    assert sorted((n["category"], n["status"], n["hops"], n["why"]) for n in second["needs"]) == [
-        ("emergency_shelter", "unmet", 2, "2 hops"),
-        ("legal_advocacy", "placed", 0, None),
-    ]
-    assert third["reasons"] == ["legal_advocacy: waiting past its deadline"]
-    assert third["waiting_seconds"] == (28 * 60 + 20 - 150) * 60
-    for person in day.clients:
-        assert person.reference not in str(page)
+    # b1 was placed, r7 is not due yet, r4 and r5 ended outside any bundle (the sender was
+    # told); b3's waitlisted referral is overdue, b2's shelter need bounced twice: the
+    # overdue one first, the untimed one after it, whatever their urgency
+    waitlisted, bounced = page["items"]
+    assert waitlisted["referral_id"] == str(day.referral_ids["b3c"])
+    assert waitlisted["why"] == "waitlist_overdue"
+    assert waitlisted["urgency"] == "urgent"
+    assert waitlisted["deadline"] == (T0 + timedelta(minutes=150, hours=4)).isoformat()
+    assert waitlisted["overdue_seconds"] == (28 * 60 + 20 - 150 - 240) * 60
+    assert waitlisted["sender"]["name"] == day.agencies["S"].name
+    assert waitlisted["receiver"]["name"] == day.agencies["C"].name
+    assert waitlisted["bundle_id"] == str(day.bundle_ids["b3"])
+    reference = session.get(Referral, day.referral_ids["b3c"]).client_reference
+    assert waitlisted["client_reference"] == reference
+    assert bounced["referral_id"] in {str(day.referral_ids[k]) for k in ("b2a", "b2b")}
+    assert (bounced["why"], bounced["hops"], bounced["urgency"]) == ("nothing_open", 2, "emergency")
+    assert bounced["deadline"] is None and bounced["category"] == "emergency_shelter"
 
 
 def test_the_queue_and_the_bundle_view_share_one_rule(session: Any, day: Network) -> None:
@@ -470,7 +471,7 @@ def test_the_queue_and_the_bundle_view_share_one_rule(session: Any, day: Network
 def test_in_limbo_pages_with_a_cursor(
     client: Any, network: Network, frozen: Callable[[float], None], coordinator: Actor
 ) -> None:
-    """Three bundles, each one decline short of placement: every page picks up after the last."""
+    """Three needs, each one decline short of placement: every page picks up after the last."""
     for minute in (0, 1, 2):
         frozen(minute)
         bundle(network, f"p{minute}", "routine", {"legal_advocacy": "C"})
@@ -482,11 +483,11 @@ def test_in_limbo_pages_with_a_cursor(
         query = {"limit": 1} | ({"cursor": cursor} if cursor else {})
         page = client.get(IN_LIMBO, query_string=query).json
         (item,) = page["items"]
-        assert item["reasons"] == ["legal_advocacy: nothing open"]
-        seen.append(item["bundle_id"])
+        assert item["why"] == "nothing_open"
+        seen.append(item["referral_id"])
         cursor = page["next_cursor"]
     assert cursor is None
-    assert seen == [str(network.bundle_ids[f"p{minute}"]) for minute in (0, 1, 2)]
+    assert seen == [str(network.referral_ids[f"p{minute}c"]) for minute in (0, 1, 2)]
 
 
 # --- who may read, and bad input -------------------------------------------------------------

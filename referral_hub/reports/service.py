@@ -7,8 +7,7 @@ since who looked at the network's performance, and when, is part of the oversigh
 
 from __future__ import annotations
 
-import uuid
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from referral_hub.audit import service as audit
@@ -55,25 +54,24 @@ def handoff_report(
 def in_limbo_report(
     actor: Actor, *, limit: int, cursor: str | None
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """One page of the in-limbo queue, oldest bundle first."""
+    """One page of the in-limbo queue, urgent first (`priority`)."""
     may_read_reports(actor)
-    items, next_position = limbo.in_limbo(clock.now(), limit, _position(cursor))
+    offset = _offset(cursor)
+    items, more = limbo.in_limbo(clock.now(), limit, offset)
     audit.record(
         actor,
         "report.viewed",
         ("report", "in_limbo"),
         details={"report": "in_limbo", "count": len(items)},
     )
-    next_cursor = encode_cursor(list(next_position)) if next_position else None
+    next_cursor = encode_cursor([offset + len(items)]) if more else None
     return items, next_cursor
 
 
-def _position(cursor: str | None) -> limbo.Position | None:
+def _offset(cursor: str | None) -> int:
     if not cursor:
-        return None
+        return 0
     values = decode_cursor(cursor)
-    try:
-        moment, bundle_id = values
-        return datetime.fromisoformat(moment), uuid.UUID(bundle_id)
-    except (TypeError, ValueError):
-        raise ValidationFailed(errors={"cursor": ["Invalid cursor."]}) from None
+    if len(values) != 1 or not isinstance(values[0], str) or not values[0].isdigit():
+        raise ValidationFailed(errors={"cursor": ["Invalid cursor."]})
+    return int(values[0])
