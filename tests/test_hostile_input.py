@@ -1043,6 +1043,14 @@ API_TARGETS = [
         foreign={"own_referral": ("other_referral",)},
     ),
     Target(
+        "reports.nudge",
+        "POST",
+        "api",
+        "/api/v1/reports/in-limbo/{own_referral}/nudge",
+        "coordinator",
+        lambda w: {"to": "receiver"},
+    ),
+    Target(
         "referrals.post_message",
         "POST",
         "api",
@@ -2395,6 +2403,11 @@ PAGE_FORMS: dict[str, PageForm] = {
     ),
     "coordinator.verify_chain": _button("a button: re-verifies the audit chain (reads only)"),
     "coordinator.verify_whole_chain": _button("a button: re-verifies all of the audit chain"),
+    "coordinator.nudge": PageForm(
+        lambda w: [("to", "receiver")],
+        strict={"to": "choice"},
+        unmarked=("to",),  # a hidden field of the nudge buttons: the queue says why
+    ),
     "intake.consent": PageForm(
         lambda w: [
             ("recipients", w.third),
@@ -2591,6 +2604,14 @@ PAGE_TARGETS = [
         "intake",
     ),
     Target("coordinator.verify_chain", "POST", "page", "/network/audit/verify", "coordinator"),
+    Target(
+        "coordinator.nudge",
+        "POST",
+        "page",
+        "/network/in-limbo/{own_referral}/nudge",
+        "coordinator",
+        lambda w: {"to": "receiver"},
+    ),
     Target(
         "coordinator.verify_whole_chain",
         "POST",

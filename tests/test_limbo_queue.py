@@ -234,6 +234,11 @@ def test_the_page_shows_the_queue_with_numbers_to_call_and_the_nudges(
     assert f"Ask {world.sender_name} to answer the question" in page
     assert f"Ask {world.sender_name} to refer her elsewhere" in page
     assert HER_NAME not in page
+    csv = client.get("/network/in-limbo.csv", query_string={"limit": 200})
+    assert csv.mimetype == "text/csv"
+    lines = csv.get_data(as_text=True).splitlines()
+    found = [line for line in lines if world.references["emergency unacknowledged"] in line]
+    assert found and found[0].split(",")[1:3] == ["emergency", "unacknowledged"]
 
 
 def test_the_dashboard_counts_the_queue(session: Any, world: World) -> None:

@@ -451,6 +451,18 @@ ROUTES: list[Route] = [
     ),
     # (an action without a slot stays unclassified: the classification test names it)
     *(_action_row(action) for action in PUBLIC_ACTIONS if action in ACTION_SLOT),
+    # a coordinator's nudge from the in-limbo queue: oversight, refused to agencies at the edge
+    Route(
+        "POST",
+        "/api/v1/reports/in-limbo/<referral_id>/nudge",
+        "referral_id",
+        "referral",
+        token=EDGE,
+        staff=EDGE,
+        body=_fixed({"to": "receiver"}),
+        subject="referral",
+        hub={"coordinator": 200, "hub_admin": EDGE},
+    ),
     # services: directory entries; only their agency changes them
     Route(
         "GET",
@@ -777,6 +789,18 @@ PAGE_ROUTES: list[Page] = [
         body=_fixed({"hours": "Mon-Fri 9-17"}),
     ),
     # oversight: a coordinator's page (the agency's own staff are refused at the edge)
+    Page(
+        "POST",
+        "/network/in-limbo/<referral_id>/nudge",
+        "referral_id",
+        "referral",
+        staff=EDGE,
+        body=_fixed({"to": "receiver"}),
+        subject="referral",
+        hub_proof=None,  # the form is accepted with a redirect to the queue
+        hub={"coordinator": 302, "hub_admin": EDGE},
+        role="coordinator",
+    ),
     Page(
         "GET",
         "/network/referrals/<referral_id>",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from typing import Any
+from typing import Any, NoReturn
 
 from flask import current_app, flash, g, redirect, render_template, request, url_for
 from marshmallow import ValidationError
@@ -259,10 +259,16 @@ def limbo_row_why(why: str) -> str:
 @blp.get("/in-limbo")
 @staff_only("coordinator")
 def limbo() -> Any:
+    page, cursor = _requested_page()
+    return _queue_page(page, cursor)
+
+
+def _requested_page() -> tuple[dict[str, Any], str | None]:
+    """The page of the queue `?limit=&cursor=` asks for (refused: the page says why)."""
     with forms.rejecting("coordinator/limbo.html", values=request.args, page=None, now=clock.now()):
         args = forms.load(InLimboArgs(), request.args)
         page = queue.limbo_queue(g.actor, limit=args["limit"], cursor=args["cursor"])
-    return _queue_page(page, args["cursor"])
+    return page, args["cursor"]
 
 
 def _queue_page(
@@ -290,9 +296,7 @@ def _queue_page(
 @staff_only("coordinator")
 def limbo_csv() -> Any:
     """The queue's page as the API's CSV, in the queue's order."""
-    with forms.rejecting("coordinator/limbo.html", values=request.args, page=None, now=clock.now()):
-        args = forms.load(InLimboArgs(), request.args)
-        page = queue.limbo_queue(g.actor, limit=args["limit"], cursor=args["cursor"])
+    page, _ = _requested_page()
     return current_app.response_class(
         export.limbo_csv(page["items"]),
         mimetype="text/csv",
@@ -304,33 +308,37 @@ def limbo_csv() -> Any:
 @staff_only("coordinator")
 def nudge(referral_id: uuid.UUID) -> Any:
     """Nudge one side (`to`); htmx gets the queue back with what happened, a form a
-    redirect. Refused (bad side, nothing owed, too soon): the queue with the reason."""
+    redirect. Refused (bad side, nothing owed, too soon): the queue with the reason, and
+    the request's transaction rolled back (the queue read again to show it included)."""
     try:
         args = forms.load(NudgeArgs(), request.form)
         done = nudges.nudge(g.actor, referral_id, args["to"])
     except ValidationError as error:
-        return _refused(forms.flatten(error.messages), "Please choose whom to nudge.", 422)
+        _refuse(forms.flatten(error.messages), "Please choose whom to nudge.", 422)
     except DomainError as error:
         if error.status >= 500 or error.status in (401, 403, 404):
             raise
-        headers = {k: v for k, v in error.headers.items() if k == "Retry-After"}
-        return _refused(forms.flatten(error.errors or {}), error.detail, error.status, headers)
+        _refuse(forms.flatten(error.errors or {}), error.detail, error.status, error)
     side = "receiving" if done["to"] == "receiver" else "sending"
     said = f"Sent: {done['notified']} staff at the {side} agency were e-mailed."
     if not done["notified"]:
         said = f"Recorded, but nobody at the {side} agency can be e-mailed: call them."
     if is_htmx():
-        page = queue.limbo_queue(g.actor, limit=InLimboArgs().load({})["limit"], cursor=None)
-        return _queue_page(page, None, announce=said)
+        return _queue_page(_first_page(), None, announce=said)
     flash(said, "success")
     return redirect(url_for(".limbo"))
 
 
-def _refused(
-    errors: forms.FormErrors, problem: str, status: int, headers: dict[str, str] | None = None
-) -> Any:
-    page = queue.limbo_queue(g.actor, limit=InLimboArgs().load({})["limit"], cursor=None)
-    return _queue_page(page, None, status, headers, errors=errors, problem=problem)
+def _first_page() -> dict[str, Any]:
+    return queue.limbo_queue(g.actor, limit=InLimboArgs().load({})["limit"], cursor=None)
+
+
+def _refuse(
+    errors: forms.FormErrors, problem: str, status: int, error: DomainError | None = None
+) -> NoReturn:
+    headers = {k: v for k, v in (error.headers if error else {}).items() if k == "Retry-After"}
+    page = _queue_page(_first_page(), None, status, headers, errors=errors, problem=problem)
+    raise forms.Rejected(page, error)
 
 
 # --- a referral's timeline --------------------------------------------------------------------
