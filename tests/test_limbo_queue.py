@@ -319,6 +319,8 @@ def test_the_sender_is_asked_to_refer_elsewhere_or_to_answer_the_question(
     assert refer.status_code == 200 and refer.json["what"] == "refer"
     question = client.post(nudge_url(world.ids["question"]), json={"to": "sender"})
     assert question.json["what"] == "provide"
+    lapsing = client.post(nudge_url(world.ids["not arrived"]), json={"to": "sender"})
+    assert lapsing.json["what"] == "check"  # the hold is ending: is she on her way?
     rows = session.scalars(select(OutboxMessage).where(OutboxMessage.id.not_in(before))).all()
     paths = {row.payload["values"]["path"] for row in rows if "values" in row.payload}
     # a bundle's referral: its page, where the sender refers again

@@ -112,6 +112,7 @@ WHAT = {
     "provide": "answer their question",
     "look": "see what changed",
     "refer": "refer her to another service",
+    "check": "check that she is on her way",
 }
 URGENCIES = ("emergency", "urgent", "routine")
 

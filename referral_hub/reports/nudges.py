@@ -49,6 +49,8 @@ RECEIVER_OWES = {
     State.WAITLISTED: "decide",
     State.ACCEPTED: "arrive",
 }
+# what the sending agency is asked: its answer, her arrival, else to refer her elsewhere
+SENDER_OWES = {State.INFO_REQUESTED: "provide", State.ACCEPTED: "check"}
 # states where asking the sender makes no sense: not sent, she is being served, or an error
 SENDER_NOTHING = frozenset({State.DRAFT, State.ENGAGED, State.COMPLETED, State.ENTERED_IN_ERROR})
 
@@ -68,7 +70,7 @@ def owed(status: State | str, side: str) -> str | None:
         return RECEIVER_OWES.get(state)
     if state in SENDER_NOTHING:
         return None
-    return "provide" if state == State.INFO_REQUESTED else "refer"
+    return SENDER_OWES.get(state, "refer")
 
 
 def nudge(actor: Actor, referral_id: uuid.UUID, to: str) -> dict[str, Any]:

@@ -248,6 +248,7 @@ ASK_WORDS = {
     ("receiver", "arrive"): "Nudge {name} to confirm her arrival",
     ("sender", "provide"): "Ask {name} to answer the question",
     ("sender", "refer"): "Ask {name} to refer her elsewhere",
+    ("sender", "check"): "Ask {name} to check she is on her way",
 }
 
 
