@@ -204,7 +204,12 @@ class LimboItemSchema(HubSchema):
             "referral; nothing is open for it and it is not placed)"
         },
     )
-    hops = fields.Integer(metadata={"description": "The need's declined, expired, unfinished."})
+    hops = fields.Integer(
+        metadata={
+            "description": "The need's declined, expired or unfinished referrals, while it "
+            "is neither placed nor met (0 otherwise, and outside a bundle)."
+        }
+    )
     deadline = fields.AwareDateTime(
         allow_none=True, metadata={"description": "What the referral's state runs against."}
     )
