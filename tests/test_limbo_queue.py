@@ -31,6 +31,7 @@ from tests.test_notification_words import _mails
 
 T0 = datetime(2026, 3, 4, 21, 0, tzinfo=UTC)  # a Wednesday night
 QUEUE = "/api/v1/reports/in-limbo"
+ROWS = f"{QUEUE}/referrals"
 HER_NAME = "Rosa Secretname"
 SENDER_PHONE, RECEIVER_PHONE = "555 0142", "555 0177"
 
@@ -184,7 +185,7 @@ def test_every_overdue_state_is_listed_urgent_first_with_why(
     client: Any, world: World, act_as: Callable[[Actor], None]
 ) -> None:
     act_as(world.coordinator)
-    response = client.get(QUEUE, query_string={"limit": 200})
+    response = client.get(ROWS, query_string={"limit": 200})
     assert response.status_code == 200
     items = response.json["items"]
     assert ours(world, items) == ORDER  # and not "fresh", "arrived" or "held"
@@ -202,7 +203,7 @@ def test_each_row_shows_her_reference_both_agencies_and_their_numbers_but_no_pii
     client: Any, world: World, act_as: Callable[[Actor], None]
 ) -> None:
     act_as(world.coordinator)
-    response = client.get(QUEUE, query_string={"limit": 200})
+    response = client.get(ROWS, query_string={"limit": 200})
     (row,) = [i for i in response.json["items"] if i["referral_id"] == str(world.ids["question"])]
     assert row["client_reference"] == world.references["question"]
     assert row["sender"] == {
@@ -213,12 +214,14 @@ def test_each_row_shows_her_reference_both_agencies_and_their_numbers_but_no_pii
     assert row["receiver"]["name"] == world.receiver_name
     assert row["service"]["phone"] == RECEIVER_PHONE
     assert HER_NAME not in response.get_data(as_text=True)
-    csv = client.get(QUEUE, query_string={"limit": 200, "format": "csv"})
-    assert csv.mimetype == "text/csv"
-    text = csv.get_data(as_text=True)
-    assert text.splitlines()[0].startswith("client_reference,urgency,why,")
-    assert world.references["question"] in text and RECEIVER_PHONE in text
-    assert HER_NAME not in text
+    assert row["runaround"]["client_reference"] == world.references["question"]
+    for path in (ROWS, QUEUE):  # the rows, or the page's bundle items' rows: one per line
+        csv = client.get(path, query_string={"limit": 200, "format": "csv"})
+        assert csv.mimetype == "text/csv"
+        text = csv.get_data(as_text=True)
+        assert text.splitlines()[0].startswith("client_reference,urgency,why,")
+        assert world.references["question"] in text and RECEIVER_PHONE in text
+        assert HER_NAME not in text
 
 
 def test_the_page_shows_the_queue_with_numbers_to_call_and_the_nudges(
@@ -247,6 +250,146 @@ def test_the_dashboard_counts_the_queue_rows(session: Any, world: World) -> None
     assert not more and len(ours(world, everything)) == len(ORDER)
     assert series.in_limbo_count(clock.now()) == {"count": len(everything), "more": False}
     assert limbo.count(clock.now(), cap=len(everything) - 1) == (len(everything) - 1, True)
+
+
+# --- bundle items: the API's long-standing shape -----------------------------------------------
+
+OLD_FIELDS = {
+    "bundle_id",
+    "urgency",
+    "sender_agency_id",
+    "sender_agency_name",
+    "created_at",
+    "waiting_seconds",
+    "reasons",
+    "needs",
+    "runaround",
+}
+ITEMS = [
+    "emergency unacknowledged",
+    "two late",  # placed by its most urgent row: 4 hours overdue
+    "routine unacknowledged",
+    *ORDER[2:],
+]
+
+
+@pytest.fixture
+def two_late(world: World) -> World:
+    """A bundle with two stuck referrals in one need (4 and 2.5 hours unacknowledged) and a
+    second need that is fine (not due yet)."""
+    now = clock.now()
+    with transaction():
+        person = clients.create_client(world.intake, pii={"name": HER_NAME})
+        receiver = factories.agency(AgencyKind.SHELTER)
+        shelters = [factories.directory_service(receiver, "emergency_shelter") for _ in "ab"]
+        legal = factories.directory_service(receiver, "legal_advocacy")
+        for service in [*shelters, legal]:
+            factories.capacity(service, total=3, available=3)
+        made = bundles.create_bundle(
+            world.intake,
+            client_id=person.id,
+            urgency="urgent",  # type: ignore[arg-type]
+            needs=[
+                {
+                    "category": "emergency_shelter",
+                    "service_ids": [s.id for s in shelters],
+                    "data_categories": [],
+                },
+                {"category": "legal_advocacy", "service_ids": [legal.id], "data_categories": []},
+            ],
+        )
+        sent = {
+            r.service_id: r
+            for r in db_scalars(select(Referral).where(Referral.bundle_id == made.id))
+        }
+        sent[shelters[0].id].acknowledge_by = now - timedelta(minutes=150)
+        sent[shelters[1].id].acknowledge_by = now - timedelta(hours=4)
+    world.bundles["two late"] = made.id
+    world.references["two late"] = person.reference
+    world.ids["two late"] = sent[shelters[1].id].id
+    world.ids["two late, later"] = sent[shelters[0].id].id
+    return world
+
+
+def item_names(world: World, items: list[dict[str, Any]]) -> list[str]:
+    """The items of this world, named by their first (most urgent) referral."""
+    return ours(world, [item["referrals"][0] for item in items])
+
+
+def test_bundle_items_keep_every_old_field_most_urgent_first(
+    client: Any, two_late: World, act_as: Callable[[Actor], None]
+) -> None:
+    w = two_late
+    act_as(w.coordinator)
+    items = client.get(QUEUE, query_string={"limit": 200}).json["items"]
+    assert item_names(w, items) == ITEMS
+    for item in items:
+        assert OLD_FIELDS | {"client_reference", "referrals"} == set(item)
+    (pair,) = [i for i in items if i["bundle_id"] == str(w.bundles["two late"])]
+    assert [r["referral_id"] for r in pair["referrals"]] == [
+        str(w.ids["two late"]),
+        str(w.ids["two late, later"]),
+    ]
+    assert (pair["urgency"], pair["sender_agency_name"]) == ("urgent", w.sender_name)
+    assert pair["sender_agency_id"] == str(w.intake.agency_id)
+    assert pair["waiting_seconds"] == 0 and pair["created_at"] == T0.isoformat()
+    assert pair["reasons"] == ["emergency_shelter: unacknowledged"]
+    assert sorted((n["category"], n["status"], n["hops"], n["why"]) for n in pair["needs"]) == [
+        ("emergency_shelter", "pending", 0, "unacknowledged"),
+        ("legal_advocacy", "pending", 0, None),
+    ]
+    assert pair["client_reference"] == w.references["two late"]
+    assert pair["runaround"]["client_reference"] == w.references["two late"]
+    assert pair["runaround"]["doors"] == 3
+    # the rows are the referrals endpoint's own, runaround aside
+    rows = {
+        r["referral_id"]: r for r in client.get(ROWS, query_string={"limit": 200}).json["items"]
+    }
+    for row in pair["referrals"]:
+        assert row == {k: v for k, v in rows[row["referral_id"]].items() if k != "runaround"}
+    bounced = next(i for i in items if i["bundle_id"] == str(w.bundles["bounced"]))
+    assert bounced["reasons"] == ["emergency_shelter: too_many_hops"]
+    assert [(n["status"], n["hops"]) for n in bounced["needs"]] == [("pending", 2)]
+
+
+def test_a_stuck_referral_sent_alone_is_an_item_with_a_null_bundle(
+    client: Any, world: World, act_as: Callable[[Actor], None]
+) -> None:
+    act_as(world.coordinator)
+    items = client.get(QUEUE, query_string={"limit": 200}).json["items"]
+    (alone,) = [i for i in items if i["referrals"][0]["referral_id"] == str(world.ids["question"])]
+    assert alone["bundle_id"] is None and alone["needs"] == []
+    assert alone["reasons"] == ["emergency_shelter: question_unanswered"]
+    assert (alone["urgency"], alone["sender_agency_name"]) == ("urgent", world.sender_name)
+    assert alone["created_at"] == T0.isoformat() and alone["waiting_seconds"] == 0
+    assert alone["client_reference"] == world.references["question"]
+    assert alone["runaround"]["client_reference"] == world.references["question"]
+    assert len(alone["referrals"]) == 1 and HER_NAME not in str(items)
+
+
+@pytest.mark.parametrize("path", [QUEUE, ROWS])
+def test_pages_follow_each_other_without_loss_or_repeat(
+    client: Any, two_late: World, act_as: Callable[[Actor], None], path: str
+) -> None:
+    act_as(two_late.coordinator)
+    whole = client.get(path, query_string={"limit": 200}).json
+    assert whole["next_cursor"] is None
+    seen: list[Any] = []
+    cursor = None
+    while True:
+        query = {"limit": 2} | ({"cursor": cursor} if cursor else {})
+        page = client.get(path, query_string=query).json
+        assert 0 < len(page["items"]) <= 2
+        seen.extend(page["items"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == whole["items"]
+    firsts = [item["referrals"][0] if path == QUEUE else item for item in seen]
+    assert len({row["referral_id"] for row in firsts}) == len(seen)
+    expected = ITEMS if path == QUEUE else [*ITEMS[:3], "two late, later", *ITEMS[3:]]
+    named = item_names(two_late, seen) if path == QUEUE else ours(two_late, seen)
+    assert named == expected
 
 
 # --- nudges -----------------------------------------------------------------------------------
@@ -288,9 +431,11 @@ def test_a_receiver_nudge_e_mails_its_staff_without_her_data_and_is_on_the_timel
     body = mail.get_payload(decode=True).decode()
     assert world.references["emergency unacknowledged"] in mail["Subject"]
     assert f"/provider/referrals/{referral_id}" in body and HER_NAME not in str(mail)
-    queue = client.get(QUEUE, query_string={"limit": 200}).json["items"]
-    (shown,) = [item for item in queue if item["referral_id"] == str(referral_id)]
-    assert shown["last_nudged"]["receiver"] == T0.isoformat()
+    rows = client.get(ROWS, query_string={"limit": 200}).json["items"]
+    items = client.get(QUEUE, query_string={"limit": 200}).json["items"]
+    for queue in (rows, [row for item in items for row in item["referrals"]]):
+        (shown,) = [item for item in queue if item["referral_id"] == str(referral_id)]
+        assert shown["last_nudged"]["receiver"] == T0.isoformat()
 
 
 def test_a_second_nudge_within_the_interval_is_refused_and_writes_nothing(

@@ -106,6 +106,7 @@ DIRECTORY_WRITE_REASON = (
 NOT_AN_ID = {
     ("/problems/<code>", "code"): "a problem code's documentation page, the same for everyone",
     ("/static/<filename>", "filename"): "static files, the same for everyone",
+    ("/fhir/<_rest>", "_rest"): "any other path under /fhir: a 404 OperationOutcome for all",
     ("/api/v1/referrals/<referral_id>/<action>", "action"): (
         "the transition's name; every public action is its own row of ROUTES"
     ),
@@ -368,6 +369,9 @@ ROUTES: list[Route] = [
         proof="agency",
         hub=STAFF_ONLY,
     ),
+    Route(  # her runaround: the doors she was sent to, for her own agency
+        "GET", f"{CLIENT}/runaround", "client_id", "client", subject="client", hub=STAFF_ONLY
+    ),
     Route(
         "POST",
         f"{CLIENT}/erase",
@@ -462,6 +466,58 @@ ROUTES: list[Route] = [
         body=_fixed({"to": "receiver"}),
         subject="referral",
         hub={"coordinator": 200, "hub_admin": EDGE},
+    ),
+    # the FHIR interface: the same objects through the same services, as FHIR resources
+    Route(
+        "GET",
+        "/fhir/Task/<referral_id>",
+        "referral_id",
+        "referral",
+        subject="referral",
+        hub=OVERSIGHT,
+    ),
+    Route(
+        "GET",
+        "/fhir/ServiceRequest/<referral_id>",
+        "referral_id",
+        "referral",
+        subject="referral",
+        hub=OVERSIGHT,
+    ),
+    *(
+        Route(
+            method,
+            "/fhir/Task/<referral_id>",
+            "referral_id",
+            "received",
+            body=_fixed(body),
+            subject="referral",
+            hub={"coordinator": 403, "hub_admin": EDGE},
+        )
+        for method, body in (
+            ("PATCH", {"status": "accepted"}),
+            ("PUT", {"resourceType": "Task", "status": "accepted"}),
+        )
+    ),
+    Route(
+        "GET",
+        "/fhir/Consent/<consent_id>",
+        "consent_id",
+        "consent",
+        subject="consent",
+        hub=STAFF_ONLY,
+    ),
+    Route(
+        "GET", "/fhir/Patient/<client_id>", "client_id", "client", subject="client", hub=STAFF_ONLY
+    ),
+    Route(
+        "GET",
+        "/fhir/HealthcareService/<service_id>",
+        "service_id",
+        "service",
+        access=DIRECTORY,
+        reason=DIRECTORY_REASON,
+        hub={"coordinator": 200, "hub_admin": 200},
     ),
     # services: directory entries; only their agency changes them
     Route(
@@ -1409,8 +1465,9 @@ def test_every_route_with_an_id_is_classified(app: Flask) -> None:
         assert route.access == PRIVATE or route.reason, f"{route.name}: say why"
         assert route.access != PRIVATE or route.subject, f"{route.name}: audit subject"
         assert set(route.hub) == {"coordinator", "hub_admin"}, f"{route.name}: hub roles"
-    assert all(route.rule.startswith("/api/") for route in ROUTES), "a page among the API rows"
-    assert not any(page.rule.startswith("/api/") for page in PAGE_ROUTES), "an API page row"
+    machine = ("/api/", "/fhir/")
+    assert all(route.rule.startswith(machine) for route in ROUTES), "a page among the API rows"
+    assert not any(page.rule.startswith(machine) for page in PAGE_ROUTES), "an API page row"
     # the published contract agrees: every uuid path parameter in the OpenAPI document is
     # one the matrix covers, and the other way round
     with app.app_context():
@@ -1495,6 +1552,8 @@ def matrix(
         headers = caller.headers_for(route.method)
         page = isinstance(route, Page)
         error_type = "text/html; charset=utf-8" if page else "application/problem+json"
+        if route.rule.startswith("/fhir/"):
+            error_type = "application/fhir+json"  # OperationOutcome
 
         def send(
             varied: uuid.UUID,
@@ -1625,4 +1684,39 @@ def test_hub_wide_roles(app: Flask, world: World, role: str) -> None:
         proof = route.hub_proof_slot
         if proof and foreign.status < 300 and str(other.ids[proof]) not in foreign.text():
             failures.append(f"{route.name}: the answer does not name {proof}")
+    assert not failures, "\n".join(failures)
+
+
+IN_LIMBO_READS = ("/api/v1/reports/in-limbo", "/api/v1/reports/in-limbo/referrals")
+
+
+@pytest.mark.parametrize("kind", KINDS, ids=[kind.value for kind in KINDS])
+def test_the_in_limbo_queue_is_oversight_in_both_shapes(
+    app: Flask, world: World, kind: AgencyKind
+) -> None:
+    """The queue spans every agency and so has no id to isolate: an agency's staff are
+    refused both shapes (bundle items and rows) before anything is read; its system with
+    `audit:read`, and the hub's coordinators, read them without any survivor's data; a hub
+    administrator is refused. Nothing is written but the record of the read."""
+    tenant = world.tenants[kind]
+    everyone = set().union(*(t.pii for t in world.tenants.values()), world.other.pii)
+    coordinator, administrator = (
+        staff_caller(app, *world.hub_staff[role]) for role in ("coordinator", "hub_admin")
+    )
+    callers = {
+        "staff": (staff_caller(app, tenant.staff, tenant.totp), 403),
+        "system": (token_caller(app, tenant), 200),
+        "coordinator": (coordinator, 200),
+        "hub_admin": (administrator, 403),
+    }
+    failures = []
+    for who, (caller, wanted) in callers.items():
+        for path in IN_LIMBO_READS:
+            seen = exchange(world, caller.http, "GET", path, caller.headers_for("GET"), None)
+            if seen.status != wanted:
+                failures.append(f"{who} {path}: {seen.status}, wanted {wanted}")
+            if seen.leaks(everyone):
+                failures.append(f"{who} {path}: survivor data {seen.leaks(everyone)}")
+            if seen.written:
+                failures.append(f"{who} {path}: wrote {seen.written}")
     assert not failures, "\n".join(failures)

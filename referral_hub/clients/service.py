@@ -104,6 +104,12 @@ def create_client(
     return client
 
 
+def discard_new_client_key(client_id: uuid.UUID) -> None:
+    """A client created in a request that is being refused (its transaction rolls back):
+    her key, stored first and on its own, goes too, so the refusal leaves nothing behind."""
+    keystore.destroy([client_id])
+
+
 def _seal(client: Client, her_key: bytes, pii: dict[str, Any]) -> None:
     grouped: dict[str, dict[str, Any]] = {}
     for name, value in pii.items():

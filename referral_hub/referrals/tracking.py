@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from referral_hub.agencies.models import Agency
 from referral_hub.agencies.service import agency_names
-from referral_hub.agencies.vocabulary import is_law_enforcement
+from referral_hub.agencies.vocabulary import is_law_enforcement, receives_referrals
 from referral_hub.audit.models import AuditEvent
 from referral_hub.clients import service as clients
 from referral_hub.clients.models import Client
@@ -67,6 +67,7 @@ def service_cards(ids: Iterable[uuid.UUID | str]) -> dict[str, dict[str, Any]]:
             Agency.name.label("agency_name"),
             Agency.kind.label("agency_kind"),
             Agency.status.label("agency_status"),
+            Agency.participation.label("agency_participation"),
         )
         .join(Agency, Agency.id == Service.agency_id)
         .where(Service.id.in_(sorted(wanted)))
@@ -80,6 +81,7 @@ def service_cards(ids: Iterable[uuid.UUID | str]) -> dict[str, dict[str, Any]]:
             "agency_name": row.agency_name,
             "law_enforcement": is_law_enforcement(row.agency_kind),
             "active": row.status.value == "active" and row.agency_status.value == "active",
+            "receives_referrals": receives_referrals(row.agency_participation),
         }
         for row in rows
     }
@@ -201,13 +203,16 @@ def _suggestions(
                 suggested.append(service_id)
     if suggested:
         cards = service_cards(suggested)
-        return [cards[s] for s in suggested if s in cards][:SUGGESTIONS]
+        usable = [cards[s] for s in suggested if s in cards and cards[s]["receives_referrals"]]
+        return usable[:SUGGESTIONS]
     query = directory.SearchQuery(categories=(Category(category),), available=True, limit=10)
     found = []
     for match in directory.search(actor, query):
         service_id = str(match["service"]["id"])
         kind = match["agency"]["kind"]
         if service_id in avoid or str(match["agency"]["id"]) in avoid:
+            continue
+        if not match["agency"]["receives_referrals"]:  # counts only: she is told to call
             continue
         found.append(
             {
@@ -219,6 +224,7 @@ def _suggestions(
                 "available": match["capacity"]["available"],
                 "law_enforcement": is_law_enforcement(kind),
                 "active": True,
+                "receives_referrals": True,
             }
         )
     return found[:SUGGESTIONS]

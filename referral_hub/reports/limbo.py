@@ -30,6 +30,7 @@ referrers, states and times.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -105,10 +106,23 @@ def _unsettled_needs() -> Any:
     )
 
 
+def _order(now: datetime) -> list[Any]:
+    """The queue's one order: `priority.sql_order`, then oldest first, then by id."""
+    return [
+        *priority.sql_order(Referral.urgency, deadline_column(), now),
+        Referral.created_at,
+        Referral.id,
+    ]
+
+
 def _queue(now: datetime) -> Any:
     """The queue's statement, ordered, unpaged."""
+    return _stuck(now).order_by(*_order(now))
+
+
+def _stuck(now: datetime) -> Any:
+    """The stuck referrals (the rules above, written once), unordered."""
     need = _unsettled_needs()
-    deadline = deadline_column()
     # the latest referral of each need with nothing open, neither placed nor met: looked up
     # once per such need (a handful), not once per referral of the hub's history
     later = aliased(Referral)
@@ -152,7 +166,9 @@ def _queue(now: datetime) -> Any:
     return (
         select(
             Referral.id,
+            Referral.client_id,  # for her runaround; never shown (her reference is)
             Referral.client_reference,
+            Referral.created_at,
             Referral.status,
             Referral.urgency,
             Referral.acknowledge_by,
@@ -178,17 +194,61 @@ def _queue(now: datetime) -> Any:
         .join(sender, sender.id == Referral.sender_agency_id)
         .outerjoin(need, need.c.need_id == Referral.need_id)
         .where(Referral.status != State.DRAFT, stuck)
-        .order_by(*priority.sql_order(Referral.urgency, deadline, now), Referral.created_at)
-        .order_by(Referral.id)
     )
 
 
 def in_limbo(now: datetime, limit: int, offset: int = 0) -> tuple[list[dict[str, Any]], bool]:
     """Up to `limit` rows from `offset`, and whether more follow."""
     rows = db.session.execute(_queue(now).offset(offset).limit(limit + 1)).all()
-    items = [_item(row, now) for row in rows[:limit]]
-    _add_nudges(items)
+    items = items_of(rows[:limit], now)
+    for item, row in zip(items, rows, strict=False):
+        item["client_id"] = row.client_id  # for her runaround; never shown
     return items, len(rows) > limit
+
+
+def grouped(now: datetime, limit: int, offset: int = 0) -> tuple[list[list[Any]], bool]:
+    """Up to `limit` groups of stuck rows from `offset` (a bundle's, or one referral sent
+    outside any bundle), each group's rows in the queue's order, and whether more follow.
+
+    Groups are ordered in SQL by their most urgent row: every stuck row is numbered in the
+    one order (a window over the stuck rows only), a group's place is the least of its
+    rows' numbers, and the page is an offset and limit over the groups. One statement; its
+    cost is the queue's own (the stuck rows and one sort), whatever the page or history.
+    """
+    ranked = (
+        _stuck(now)
+        .add_columns(
+            func.coalesce(Referral.bundle_id, Referral.id).label("item_key"),
+            func.row_number().over(order_by=_order(now)).label("place"),
+        )
+        .cte("ranked")
+    )
+    first = func.min(ranked.c.place)
+    page = (
+        select(ranked.c.item_key, first.label("first"))
+        .group_by(ranked.c.item_key)
+        .order_by(first)
+        .offset(offset)
+        .limit(limit + 1)
+        .subquery("page_item")
+    )
+    rows = db.session.execute(
+        select(ranked)
+        .join(page, page.c.item_key == ranked.c.item_key)
+        .order_by(page.c.first, ranked.c.place)
+    ).all()
+    groups: dict[Any, list[Any]] = {}
+    for row in rows:
+        groups.setdefault(row.item_key, []).append(row)
+    found = list(groups.values())
+    return found[:limit], len(found) > limit
+
+
+def items_of(rows: Sequence[Any], now: datetime) -> list[dict[str, Any]]:
+    """The queue's rows as items, with when each side was last nudged."""
+    items = [_item(row, now) for row in rows]
+    _add_nudges(items)
+    return items
 
 
 def count(now: datetime, cap: int) -> tuple[int, bool]:

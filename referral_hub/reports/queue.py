@@ -1,7 +1,7 @@
 """The in-limbo queue as the coordinators' page shows it: each row with what may be asked of
 each side now (`nudges.owed`) and when that side may next be nudged.
 
-`service.in_limbo_report` checks the role, pages the queue and records the read. No
+`service.in_limbo_rows` checks the role, pages the queue and records the read. No
 survivor data: her reference, names, numbers for referrers, states and times.
 """
 
@@ -18,7 +18,7 @@ from referral_hub.reports import nudges, service
 
 
 def limbo_queue(actor: Actor, *, limit: int, cursor: str | None) -> dict[str, Any]:
-    items, next_cursor = service.in_limbo_report(actor, limit=limit, cursor=cursor)
+    items, next_cursor = service.in_limbo_rows(actor, limit=limit, cursor=cursor)
     interval = timedelta(minutes=current_app.config["LIMBO_NUDGE_MINUTES"])
     now = clock.now()
     for item in items:

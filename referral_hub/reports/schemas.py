@@ -9,6 +9,7 @@ from marshmallow import ValidationError, fields, post_load, validate, validates_
 
 from referral_hub.core import clock
 from referral_hub.core.schemas import HubSchema, PageArgs
+from referral_hub.referrals.schemas import NEED_STATUSES
 from referral_hub.reports.limbo import WHY
 from referral_hub.reports.nudges import SIDES
 
@@ -117,6 +118,64 @@ class StaleAgencySchema(HubSchema):
     oldest_update = fields.AwareDateTime(allow_none=True)
 
 
+class RunaroundAgencySchema(HubSchema):
+    """Her runaround, per sending agency: over the needs whose episode began in the period."""
+
+    agency_id = fields.UUID()
+    agency_name = fields.String()
+    needs = fields.Integer()
+    placed = fields.Integer(metadata={"description": "Needs a receiver accepted."})
+    unmet = fields.Integer(metadata={"description": "Needs whose every referral ended."})
+    hops_median = fields.Integer(allow_none=True, metadata={"description": PERCENTILE_NOTE})
+    hops_p90 = fields.Integer(allow_none=True, metadata={"description": PERCENTILE_NOTE})
+    placement_median_seconds = fields.Integer(
+        allow_none=True, metadata={"description": PERCENTILE_NOTE}
+    )
+    placement_p90_seconds = fields.Integer(
+        allow_none=True, metadata={"description": PERCENTILE_NOTE}
+    )
+
+
+class RunaroundDoorSchema(HubSchema):
+    referral_id = fields.UUID()
+    service_name = fields.String()
+    agency_name = fields.String()
+    status = fields.String()
+    sent_at = fields.AwareDateTime()
+    accepted_at = fields.AwareDateTime(allow_none=True)
+    closed_at = fields.AwareDateTime(allow_none=True)
+
+
+class RunaroundNeedSchema(HubSchema):
+    bundle_id = fields.UUID(allow_none=True)
+    need_id = fields.UUID(allow_none=True, metadata={"description": "Null: sent alone."})
+    category = fields.String()
+    status = fields.String(validate=validate.OneOf(["placed", "waiting", "unmet"]))
+    doors = fields.Integer(metadata={"description": "Referrals sent for this need."})
+    hops = fields.Integer(metadata={"description": "Declined, expired or ended unfinished."})
+    first_referral_at = fields.AwareDateTime(
+        metadata={"description": "The episode's first referral (the bundle's)."}
+    )
+    placed_at = fields.AwareDateTime(allow_none=True)
+    seconds_to_placement = fields.Integer(allow_none=True)
+    days_to_placement = fields.Float(allow_none=True)
+    referrals = fields.List(
+        fields.Nested(RunaroundDoorSchema), metadata={"description": "Oldest first."}
+    )
+
+
+class RunaroundSchema(HubSchema):
+    """Her runaround: every door she was sent to, per need. No survivor data."""
+
+    client_id = fields.UUID()
+    client_reference = fields.String()
+    doors = fields.Integer()
+    hops = fields.Integer()
+    needs_placed = fields.Integer()
+    needs_unmet = fields.Integer()
+    needs = fields.List(fields.Nested(RunaroundNeedSchema))
+
+
 class HandoffReportSchema(HubSchema):
     """Handoff figures over the referrals sent in the period, each as it stands now."""
 
@@ -154,6 +213,14 @@ class HandoffReportSchema(HubSchema):
     stale_capacity_agencies = fields.List(
         fields.Nested(StaleAgencySchema),
         metadata={"description": "As of `generated_at`, whatever the period."},
+    )
+    runaround_by_agency = fields.List(
+        fields.Nested(RunaroundAgencySchema),
+        metadata={
+            "description": "Per sending agency, over the needs whose episode (a bundle, or "
+            "a referral sent alone) began in the period: hops, and time from the first "
+            "referral to placement."
+        },
     )
 
 
@@ -244,3 +311,70 @@ class NudgeSchema(HubSchema):
     at = fields.AwareDateTime()
     notified = fields.Integer(metadata={"description": "Staff e-mailed (0: call them)."})
     next_allowed_at = fields.AwareDateTime()
+
+
+class LimboNeedSchema(HubSchema):
+    need_id = fields.UUID()
+    category = fields.String()
+    status = fields.String(validate=validate.OneOf(NEED_STATUSES))
+    hops = fields.Integer()
+    why = fields.String(allow_none=True, metadata={"description": "Null: this need is fine."})
+
+
+class LimboBundleSchema(HubSchema):
+    bundle_id = fields.UUID(
+        allow_none=True,
+        metadata={
+            "description": "Null: a referral sent outside any bundle is stuck; the item is "
+            "that referral alone (its urgency, sender and creation time, `needs` empty)."
+        },
+    )
+    urgency = fields.String()
+    sender_agency_id = fields.UUID()
+    sender_agency_name = fields.String()
+    created_at = fields.AwareDateTime()
+    waiting_seconds = fields.Integer(metadata={"description": "Since the bundle was created."})
+    reasons = fields.List(fields.String(), metadata={"description": "`category: why` per need."})
+    needs = fields.List(fields.Nested(LimboNeedSchema))
+    runaround = fields.Nested(
+        "LimboRunaroundSchema",
+        metadata={"description": "Her runaround across all her needs, by reference only."},
+    )
+    client_reference = fields.String(metadata={"description": "Her random reference, no PII."})
+    referrals = fields.List(
+        fields.Nested(LimboItemSchema),
+        metadata={
+            "description": "Its stuck referrals, most urgent first, as "
+            "`/reports/in-limbo/referrals` gives them (the item's place in the queue is its "
+            "first one's)."
+        },
+    )
+
+
+class LimboRunaroundNeedSchema(HubSchema):
+    bundle_id = fields.UUID(allow_none=True)
+    category = fields.String()
+    status = fields.String(validate=validate.OneOf(["placed", "waiting", "unmet"]))
+    doors = fields.Integer()
+    hops = fields.Integer()
+    first_referral_at = fields.AwareDateTime()
+    placed_at = fields.AwareDateTime(allow_none=True)
+    seconds_to_placement = fields.Integer(allow_none=True)
+    days_to_placement = fields.Float(allow_none=True)
+
+
+class LimboRunaroundSchema(HubSchema):
+    """Her runaround beside the queue: her reference and figures, no doors listed."""
+
+    client_reference = fields.String()
+    doors = fields.Integer()
+    hops = fields.Integer()
+    needs_placed = fields.Integer()
+    needs_unmet = fields.Integer()
+    needs = fields.List(fields.Nested(LimboRunaroundNeedSchema))
+
+
+class LimboRowSchema(LimboItemSchema):
+    """A referral in limbo with her runaround beside it (the coordinators' queue rows)."""
+
+    runaround = fields.Nested(LimboRunaroundSchema, allow_none=True)

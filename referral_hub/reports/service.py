@@ -7,15 +7,17 @@ since who looked at the network's performance, and when, is part of the oversigh
 
 from __future__ import annotations
 
+import uuid
 from datetime import date
 from typing import Any
 
 from referral_hub.audit import service as audit
+from referral_hub.clients import service as clients
 from referral_hub.core import clock
 from referral_hub.core.actor import Actor, ActorKind
 from referral_hub.core.errors import Forbidden, ValidationFailed
 from referral_hub.core.pagination import decode_cursor, encode_cursor
-from referral_hub.reports import handoffs, limbo
+from referral_hub.reports import handoffs, limbo, limbo_bundles, runaround
 
 REPORT_SCOPE = "audit:read"
 
@@ -54,18 +56,50 @@ def handoff_report(
 def in_limbo_report(
     actor: Actor, *, limit: int, cursor: str | None
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """One page of the in-limbo queue, urgent first (`priority`)."""
+    """One page of the in-limbo queue as bundle items, most urgent first (`priority`)."""
+    return _in_limbo(actor, limit, cursor, "bundles")
+
+
+def in_limbo_rows(
+    actor: Actor, *, limit: int, cursor: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of the in-limbo queue as its stuck referrals, most urgent first."""
+    return _in_limbo(actor, limit, cursor, "referrals")
+
+
+def _in_limbo(
+    actor: Actor, limit: int, cursor: str | None, shape: str
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The one read behind both shapes (the queue's rules and order are `limbo`'s alone):
+    the role, the page, her runaround beside each item by her reference only, and the
+    audited read."""
     may_read_reports(actor)
     offset = _offset(cursor)
-    items, more = limbo.in_limbo(clock.now(), limit, offset)
+    read = limbo_bundles.in_limbo if shape == "bundles" else limbo.in_limbo
+    items, more = read(clock.now(), limit, offset)
+    client_ids = [item.pop("client_id") for item in items]
+    runarounds = runaround.for_clients(client_ids)  # by her reference only: no survivor data
+    for item, client_id in zip(items, client_ids, strict=True):
+        item["runaround"] = runarounds.get(client_id)
     audit.record(
         actor,
         "report.viewed",
         ("report", "in_limbo"),
-        details={"report": "in_limbo", "count": len(items)},
+        details={
+            "report": "in_limbo",
+            "shape": shape,
+            "count": len(items),
+            "runarounds": len(runarounds),
+        },
     )
     next_cursor = encode_cursor([offset + len(items)]) if more else None
     return items, next_cursor
+
+
+def client_runaround(actor: Actor, client_id: uuid.UUID) -> dict[str, Any]:
+    """Her runaround for her own agency (another agency's client: 404, as if missing)."""
+    client = clients.load_owned(actor, client_id)
+    return runaround.for_client(actor, client.id, client.reference)
 
 
 def _offset(cursor: str | None) -> int:

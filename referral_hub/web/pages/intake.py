@@ -32,7 +32,7 @@ from referral_hub.clients.schemas import ClientCreateArgs
 from referral_hub.consent import service as consent
 from referral_hub.consent.schemas import ConsentCreateArgs, RevokeArgs
 from referral_hub.core import clock
-from referral_hub.core.errors import NotFound
+from referral_hub.core.errors import NotFound, ValidationFailed
 from referral_hub.core.schemas import HubSchema
 from referral_hub.directory import near_misses, places
 from referral_hub.directory import service as directory
@@ -41,6 +41,8 @@ from referral_hub.directory.schemas import SearchArgs
 from referral_hub.directory.summaries import summaries
 from referral_hub.directory.vocabulary import ACCESSIBILITY, GENDERS, POPULATIONS, Category
 from referral_hub.referrals import dashboard as sent
+from referral_hub.referrals.service import refuse_counts_only
+from referral_hub.reports import service as reports
 from referral_hub.survivor.queries import pending_erasures
 from referral_hub.web import consent_texts, forms, i18n, plan
 from referral_hub.web.pagekit import is_htmx, page_blueprint, staff_only
@@ -396,6 +398,11 @@ def plan_add() -> Any:
     except ValidationError:
         return _plan_answer(request.form.get("back", ""), "Choose a service from the results.")
     service = directory.get_service(g.actor, args["service_id"])  # a missing one: 404
+    try:
+        refuse_counts_only(service.agency)  # the send would refuse it: the plan does too
+    except ValidationFailed as refused:
+        call = f" {service.phone}" if service.phone else ""
+        return _plan_answer(args["back"], (refused.errors or {})["service_id"][0] + call)
     category = service.category.value
     plan.remember_search(args["back"])
     if not plan.add(category, str(service.id)):
@@ -722,6 +729,7 @@ def _client_context(client_id: uuid.UUID, details: bool = False) -> dict[str, An
         "bundles": sent.sent_bundles(
             g.actor, client_id=client_id, open_only=False, limit=20, now=now
         ),
+        "runaround": reports.client_runaround(g.actor, client_id),
         "pii": shown.pii if shown else None,
         "category_words": {key: label for key, label, _ in DATA_CATEGORIES},
         "pii_groups": PII_GROUPS,
