@@ -6,7 +6,8 @@ by their most urgent row, so the items come most urgent first. This adds what a 
 always said: the bundle's urgency, sender and age, and each of its needs' status and hops
 (`bundles.classify`, as the bundle view gives them), with the need's `why` taken from its
 most urgent stuck referral (null: the need is fine). A referral sent alone is an item with
-`bundle_id` null and no needs. Two queries more per page, whatever the history.
+`bundle_id` null and no needs. Four queries a page (the groups with their rows, the
+nudges, the bundles, their needs' facts), whatever the history.
 """
 
 from __future__ import annotations
@@ -30,9 +31,11 @@ def in_limbo(now: datetime, limit: int, offset: int = 0) -> tuple[list[dict[str,
     bundle_ids = [rows[0].bundle_id for rows in groups if rows[0].bundle_id is not None]
     heads = _bundles(bundle_ids)
     facts = bundles.facts_by_need(bundle_ids, now)
+    # one nudge query for the whole page's rows, then each group takes its own back
+    every = iter(limbo.items_of([row for rows in groups for row in rows], now))
     items = []
     for rows in groups:
-        referrals = limbo.items_of(rows, now)
+        referrals = [next(every) for _ in rows]
         head = heads.get(rows[0].bundle_id) or rows[0]
         item = _item(head, rows[0].bundle_id, referrals, now)
         item["needs"], item["reasons"] = _needs(
