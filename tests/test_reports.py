@@ -21,6 +21,7 @@ from referral_hub.clients import service as clients
 from referral_hub.core import clock
 from referral_hub.core.actor import SYSTEM, Actor, ActorKind
 from referral_hub.core.db import transaction
+from referral_hub.core.pagination import encode_cursor
 from referral_hub.directory import service as directory
 from referral_hub.directory.vocabulary import ServiceStatus
 from referral_hub.referrals import bundles, deadlines_sweep
@@ -588,12 +589,21 @@ def test_a_full_year_is_the_longest_period(client: Any, session: Any, coordinato
         ({"limit": "0"}, "limit"),
         ({"cursor": "not-ours"}, "cursor"),
         ({"format": "xlsx"}, "format"),
+        ({"format": "=HYPERLINK(1)"}, "format"),
         ({"limit": "201"}, "limit"),
+        ({"limit": "-1"}, "limit"),
+        ({"limit": "1e9"}, "limit"),
+        ({"cursor": "' OR 1=1 --"}, "cursor"),
+        ({"cursor": "x" * 600}, "cursor"),
+        ({"cursor": ["-1"]}, "cursor"),  # signed as ours, not an offset
+        ({"cursor": ["2026-03-02T09:00:00+00:00", str(uuid.UUID(int=1))]}, "cursor"),  # old
     ],
 )
 def test_bad_queue_input_is_a_422_naming_the_field(
     client: Any, session: Any, coordinator: Actor, query: dict[str, str], field: str
 ) -> None:
+    if isinstance(query.get("cursor"), list):
+        query = {"cursor": encode_cursor(query["cursor"])}
     for path in (IN_LIMBO, f"{IN_LIMBO}/referrals"):
         response = client.get(path, query_string=query)
         assert response.status_code == 422
