@@ -22,6 +22,8 @@ the queue is short and a coordinator reads it from the top.
 Cost: the needs' facts are gathered only for needs with a referral neither placed nor
 met, so the history of needs met long ago is passed over by one cheap filter (100,000
 referrals, 4,000 of them in the queue: about 0.2 s for the first page on PostgreSQL).
+The API's bundle items (`grouped`) page the same rows grouped by bundle in the same
+statement: one window and one sort more over the queue's rows, never over the history.
 
 No survivor data: her reference, agency and service names, the services' phone numbers for
 referrers, states and times.
