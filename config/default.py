@@ -193,6 +193,11 @@ SURVIVOR_ADDRESS_WINDOW_SECONDS = 900
 SURVIVOR_IDLE_MINUTES = 15
 # Where "quick exit" takes her: a neutral site that replaces the page in her history.
 SURVIVOR_EXIT_URL = "https://www.google.com/search?q=weather+today"
+# A coordinator's nudge from the in-limbo queue (an e-mail to one side of a referral): at
+# most one per referral and side in this many minutes. Every nudge reaches every provider
+# (or intake worker) of the agency: repeated sooner it is noise, and two coordinators on
+# the same queue would each send one. 15: the time the hub gives an emergency's first answer.
+LIMBO_NUDGE_MINUTES = 15
 # The hub's hotline (staffed day and night): on the safe receipt and her pages.
 HUB_HOTLINE = "+1 555 0100"  # a fictitious number: set your own
 # Hours the owning agency has to confirm an erasure she asked for while help was open;

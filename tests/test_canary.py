@@ -67,8 +67,9 @@ def leaks(blob: str | bytes) -> list[str]:
     return [value for value in (*PII.values(), *WORDS.values()) if value in text_blob]
 
 
-def test_the_canary(app: Flask, client: Any, session: Any, log_lines: Any) -> None:
+def test_the_canary(app: Flask, client: Any, session: Any, log_lines: Any, act_as: Any) -> None:
     responses = _journey(app, client)
+    responses["exports"] += _oversight(client, act_as, responses["referral_id"])
 
     # readable exactly where the policy allows
     assert responses["owner"]["pii"] == PII
@@ -234,7 +235,41 @@ def _journey(app: Flask, client: Any) -> dict[str, Any]:
         "closed": [read_after.get_data(), post_after.get_data()],
         "errors": errors,
         "exports": exports,
+        "referral_id": sent.json["id"],
     }
+
+
+def _oversight(client: Any, act_as: Any, referral_id: str) -> list[bytes]:
+    """A coordinator works her referral from the in-limbo queue (its hold has lapsed): the
+    queue as bundle items and as rows, JSON and CSV, and the page, both nudges (their
+    e-mails are checked with the rest)."""
+    from referral_hub.core.actor import Actor, ActorKind
+    from referral_hub.referrals.models import Referral
+
+    with transaction():
+        db.session.get(Referral, uuid.UUID(referral_id)).arrive_by = clock.now() - timedelta(
+            minutes=5
+        )
+        hub = factories.agency()
+    act_as(Actor(ActorKind.USER, "canary-coordinator", hub.id, frozenset({"coordinator"})))
+    queue = client.get("/api/v1/reports/in-limbo", query_string={"limit": 200})
+    assert referral_id in queue.get_data(as_text=True), "the lapsed hold is not in the queue"
+    rows = client.get("/api/v1/reports/in-limbo/referrals", query_string={"limit": 200})
+    assert referral_id in rows.get_data(as_text=True), "the lapsed hold is not a queue row"
+    nudged = [
+        client.post(f"/api/v1/reports/in-limbo/{referral_id}/nudge", json={"to": side})
+        for side in ("receiver", "sender")
+    ]
+    assert [response.status_code for response in nudged] == [200, 200]
+    return [
+        queue.get_data(),
+        client.get("/api/v1/reports/in-limbo?limit=200&format=csv").get_data(),
+        rows.get_data(),
+        client.get("/api/v1/reports/in-limbo/referrals?limit=200&format=csv").get_data(),
+        client.get("/network/in-limbo?limit=200").get_data(),
+        *(response.get_data() for response in nudged),
+        client.get(f"/network/referrals/{referral_id}").get_data(),
+    ]
 
 
 def _idempotency_plaintexts(session: Any) -> list[bytes]:

@@ -1153,6 +1153,14 @@ API_TARGETS = [
         foreign={"own_referral": ("other_referral",)},
     ),
     Target(
+        "reports.nudge",
+        "POST",
+        "api",
+        "/api/v1/reports/in-limbo/{own_referral}/nudge",
+        "coordinator",
+        lambda w: {"to": "receiver"},
+    ),
+    Target(
         "referrals.post_message",
         "POST",
         "api",
@@ -2785,6 +2793,11 @@ PAGE_FORMS: dict[str, PageForm] = {
     ),
     "coordinator.verify_chain": _button("a button: re-verifies the audit chain (reads only)"),
     "coordinator.verify_whole_chain": _button("a button: re-verifies all of the audit chain"),
+    "coordinator.nudge": PageForm(
+        lambda w: [("to", "receiver")],
+        strict={"to": "choice"},
+        unmarked=("to",),  # a hidden field of the nudge buttons: the queue says why
+    ),
     "intake.consent": PageForm(
         lambda w: [
             ("recipients", w.third),
@@ -3040,6 +3053,14 @@ PAGE_TARGETS = [
     # the outside worker's answer through the link: no account, the token is the door
     Target("outside_link.answer", "POST", "page", "/o/{own_link_token}", "intake"),
     Target("coordinator.verify_chain", "POST", "page", "/network/audit/verify", "coordinator"),
+    Target(
+        "coordinator.nudge",
+        "POST",
+        "page",
+        "/network/in-limbo/{own_referral}/nudge",
+        "coordinator",
+        lambda w: {"to": "receiver"},
+    ),
     Target(
         "coordinator.verify_whole_chain",
         "POST",
@@ -4103,7 +4124,8 @@ def test_csv_exports_neutralise_hostile_names_and_ids(
     unlimited: None,
     world: World,
 ) -> None:
-    """The handoff report names receiving agencies; the disclosure list names who read."""
+    """The handoff report and the in-limbo queue (both shapes) name receiving agencies; the
+    disclosure list names who read."""
     from referral_hub.clients.service import create_client
     from referral_hub.referrals import service as referrals
 
@@ -4116,13 +4138,14 @@ def test_csv_exports_neutralise_hostile_names_and_ids(
             agency = factories.agency(name=f"{value} {index}")
             service = factories.directory_service(agency, "case_management")
             person = create_client(intake, profile={"language": "en"})
-            referrals.send_referral(
+            sent = referrals.send_referral(
                 intake,
                 client_id=person.id,
                 service_id=service.id,
                 urgency=Urgency.ROUTINE,
                 data_categories=["profile"],
             )
+            sent.acknowledge_by = sent.created_at - timedelta(hours=1)  # in the limbo queue
     db.session.remove()
     acting[0] = Actor(
         ActorKind.USER, w.people["admin"].user_id, uuid.UUID(w.own), frozenset({"coordinator"})
@@ -4133,6 +4156,13 @@ def test_csv_exports_neutralise_hostile_names_and_ids(
     for index, value in enumerate(formulas):
         assert f"'{value.strip()} {index}".replace('"', '""') in text, value
     assert not formula_cells(text), formula_cells(text)
+    for path in ("/api/v1/reports/in-limbo", "/api/v1/reports/in-limbo/referrals"):
+        queue = client.get(path, query_string={"format": "csv", "limit": 200})
+        assert queue.status_code == 200, queue.get_data(as_text=True)
+        text = queue.get_data(as_text=True)
+        for index, value in enumerate(formulas):  # the receiving agency, named in each row
+            assert f"'{value.strip()} {index}".replace('"', '""') in text, (path, value)
+        assert not formula_cells(text), formula_cells(text)
 
     for value in formulas:  # readers whose ids look like formulas (ids are the hub's own)
         acting[0] = Actor(ActorKind.USER, value[:64], uuid.UUID(w.own), frozenset({"intake"}))

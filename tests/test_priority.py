@@ -125,11 +125,12 @@ def test_a_referral_unacknowledged_past_its_deadline_is_in_limbo(session: Any) -
         person = clients.create_client(w["intake"])
         bundle = referrals_bundle(w["intake"], person.id, w["services"][0].id, "urgent")
         sent = db.session.query(Referral).filter(Referral.bundle_id == bundle.id).one()
-    stuck = {item["bundle_id"] for item in limbo.in_limbo(clock.now(), 500, None)[0]}
-    assert bundle.id not in stuck  # nothing is due yet
+    stuck = {item["referral_id"] for item in limbo.in_limbo(clock.now(), 500)[0]}
+    assert sent.id not in stuck  # nothing is due yet
     with transaction():
         sent.acknowledge_by = clock.now() - timedelta(minutes=1)  # respond_by still ahead
-    items = {item["bundle_id"]: item for item in limbo.in_limbo(clock.now(), 500, None)[0]}
-    assert items[bundle.id]["reasons"] == ["emergency_shelter: waiting past its deadline"]
+    items = {item["referral_id"]: item for item in limbo.in_limbo(clock.now(), 500)[0]}
+    assert items[sent.id]["why"] == "unacknowledged"
+    assert items[sent.id]["bundle_id"] == bundle.id
     mine = dashboard.sent_bundles(w["intake"], limit=10)
     assert [item["in_limbo"] for item in mine if item["bundle_id"] == bundle.id] == [True]

@@ -21,6 +21,7 @@ from referral_hub.clients import service as clients
 from referral_hub.core import clock
 from referral_hub.core.actor import SYSTEM, Actor, ActorKind
 from referral_hub.core.db import transaction
+from referral_hub.core.pagination import encode_cursor
 from referral_hub.directory import service as directory
 from referral_hub.directory.vocabulary import ServiceStatus
 from referral_hub.referrals import bundles, deadlines_sweep
@@ -427,29 +428,53 @@ def test_the_csv_export_has_the_same_figures_one_per_line(
 # --- the in-limbo queue ----------------------------------------------------------------------
 
 
-def test_in_limbo_lists_stuck_bundles_oldest_first_with_why(
-    client: Any, day: Network, coordinator: Actor
+def test_in_limbo_lists_stuck_referrals_urgent_first_with_why(
+    client: Any, day: Network, coordinator: Actor, session: Any
 ) -> None:
     page = client.get(IN_LIMBO).json
     assert page["next_cursor"] is None
+    # b1 was placed, r7 is not due yet, r4 and r5 ended outside any bundle (the sender was
+    # told); b3's waitlisted referral is overdue, b2's shelter need bounced twice: the
+    # overdue one first, the untimed one after it, whatever their urgency
     assert [item["bundle_id"] for item in page["items"]] == [
-        str(day.bundle_ids["b2"]),  # begun at 11:00; b1 (10:00) was placed
-        str(day.bundle_ids["b3"]),  # begun at 11:30
+        str(day.bundle_ids["b3"]),
+        str(day.bundle_ids["b2"]),
     ]
-    second, third = page["items"]
-    assert second["reasons"] == ["emergency_shelter: 2 hops"]  # emergency: 2 hops is limbo
+    third, second = page["items"]
+    assert second["reasons"] == ["emergency_shelter: nothing_open"]
     assert second["urgency"] == "emergency"
     assert second["sender_agency_name"] == day.agencies["S"].name
     assert sorted((n["category"], n["status"], n["hops"], n["why"]) for n in second["needs"]) == [
-        ("emergency_shelter", "unmet", 2, "2 hops"),
+        ("emergency_shelter", "unmet", 2, "nothing_open"),
         ("legal_advocacy", "placed", 0, None),
     ]
-    assert third["reasons"] == ["legal_advocacy: waiting past its deadline"]
+    (bounced,) = second["referrals"]
+    assert bounced["referral_id"] in {str(day.referral_ids[k]) for k in ("b2a", "b2b")}
+    assert (bounced["why"], bounced["hops"], bounced["urgency"]) == ("nothing_open", 2, "emergency")
+    assert bounced["deadline"] is None and bounced["category"] == "emergency_shelter"
+    assert third["reasons"] == ["legal_advocacy: waitlist_overdue"]
     assert third["waiting_seconds"] == (28 * 60 + 20 - 150) * 60
-    # her reference (as on a referral's timeline) only as her runaround's, nothing else of her
+    (waitlisted,) = third["referrals"]
+    assert waitlisted["referral_id"] == str(day.referral_ids["b3c"])
+    assert waitlisted["why"] == "waitlist_overdue"
+    assert waitlisted["urgency"] == "urgent"
+    assert waitlisted["deadline"] == (T0 + timedelta(minutes=150, hours=4)).isoformat()
+    assert waitlisted["overdue_seconds"] == (28 * 60 + 20 - 150 - 240) * 60
+    assert waitlisted["sender"]["name"] == day.agencies["S"].name
+    assert waitlisted["receiver"]["name"] == day.agencies["C"].name
+    assert waitlisted["bundle_id"] == str(day.bundle_ids["b3"])
+    reference = session.get(Referral, day.referral_ids["b3c"]).client_reference
+    assert third["client_reference"] == waitlisted["client_reference"] == reference
+    # her reference (as on a referral's timeline) only as the item's, its rows' and her
+    # runaround's, nothing else of her
     shown = [item["runaround"]["client_reference"] for item in page["items"]]
     for person in day.clients:
-        assert str(page).count(person.reference) == shown.count(person.reference)
+        assert str(page).count(person.reference) == 3 * shown.count(person.reference)
+    rows = client.get(f"{IN_LIMBO}/referrals").json["items"]
+    assert [row["referral_id"] for row in rows] == [
+        waitlisted["referral_id"],
+        bounced["referral_id"],
+    ]
 
 
 def test_the_queue_and_the_bundle_view_share_one_rule(session: Any, day: Network) -> None:
@@ -469,10 +494,15 @@ def test_the_queue_and_the_bundle_view_share_one_rule(session: Any, day: Network
     assert compared == 4
 
 
+@pytest.mark.parametrize("rows", [False, True])
 def test_in_limbo_pages_with_a_cursor(
-    client: Any, network: Network, frozen: Callable[[float], None], coordinator: Actor
+    client: Any,
+    network: Network,
+    frozen: Callable[[float], None],
+    coordinator: Actor,
+    rows: bool,
 ) -> None:
-    """Three bundles, each one decline short of placement: every page picks up after the last."""
+    """Three needs, each one decline short of placement: every page picks up after the last."""
     for minute in (0, 1, 2):
         frozen(minute)
         bundle(network, f"p{minute}", "routine", {"legal_advocacy": "C"})
@@ -482,19 +512,22 @@ def test_in_limbo_pages_with_a_cursor(
     cursor = None
     for _ in range(3):
         query = {"limit": 1} | ({"cursor": cursor} if cursor else {})
-        page = client.get(IN_LIMBO, query_string=query).json
+        page = client.get(IN_LIMBO + ("/referrals" if rows else ""), query_string=query).json
         (item,) = page["items"]
-        assert item["reasons"] == ["legal_advocacy: nothing open"]
-        seen.append(item["bundle_id"])
+        if not rows:
+            assert item["reasons"] == ["legal_advocacy: nothing_open"]
+            (item,) = item["referrals"]
+        assert item["why"] == "nothing_open"
+        seen.append(item["referral_id"])
         cursor = page["next_cursor"]
     assert cursor is None
-    assert seen == [str(network.bundle_ids[f"p{minute}"]) for minute in (0, 1, 2)]
+    assert seen == [str(network.referral_ids[f"p{minute}c"]) for minute in (0, 1, 2)]
 
 
 # --- who may read, and bad input -------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", [HANDOFFS, IN_LIMBO])
+@pytest.mark.parametrize("path", [HANDOFFS, IN_LIMBO, f"{IN_LIMBO}/referrals"])
 def test_only_coordinators_and_audit_systems_may_read(
     app: Any, client: Any, session: Any, path: str, act_as: Callable[[Actor], None]
 ) -> None:
@@ -551,12 +584,28 @@ def test_a_full_year_is_the_longest_period(client: Any, session: Any, coordinato
 
 
 @pytest.mark.parametrize(
-    ("query", "field"), [({"limit": "0"}, "limit"), ({"cursor": "not-ours"}, "cursor")]
+    ("query", "field"),
+    [
+        ({"limit": "0"}, "limit"),
+        ({"cursor": "not-ours"}, "cursor"),
+        ({"format": "xlsx"}, "format"),
+        ({"format": "=HYPERLINK(1)"}, "format"),
+        ({"limit": "201"}, "limit"),
+        ({"limit": "-1"}, "limit"),
+        ({"limit": "1e9"}, "limit"),
+        ({"cursor": "' OR 1=1 --"}, "cursor"),
+        ({"cursor": "x" * 600}, "cursor"),
+        ({"cursor": ["-1"]}, "cursor"),  # signed as ours, not an offset
+        ({"cursor": ["2026-03-02T09:00:00+00:00", str(uuid.UUID(int=1))]}, "cursor"),  # old
+    ],
 )
 def test_bad_queue_input_is_a_422_naming_the_field(
     client: Any, session: Any, coordinator: Actor, query: dict[str, str], field: str
 ) -> None:
-    response = client.get(IN_LIMBO, query_string=query)
-    assert response.status_code == 422
-    assert response.mimetype == "application/problem+json"
-    assert list(response.json["errors"]) == [field]
+    if isinstance(query.get("cursor"), list):
+        query = {"cursor": encode_cursor(query["cursor"])}
+    for path in (IN_LIMBO, f"{IN_LIMBO}/referrals"):
+        response = client.get(path, query_string=query)
+        assert response.status_code == 422
+        assert response.mimetype == "application/problem+json"
+        assert list(response.json["errors"]) == [field]

@@ -569,6 +569,18 @@ ROUTES: list[Route] = [
         )
         for param, slot in OUTSIDE_SLOTS.items()
     ),
+    # a coordinator's nudge from the in-limbo queue: oversight, refused to agencies at the edge
+    Route(
+        "POST",
+        "/api/v1/reports/in-limbo/<referral_id>/nudge",
+        "referral_id",
+        "referral",
+        token=EDGE,
+        staff=EDGE,
+        body=_fixed({"to": "receiver"}),
+        subject="referral",
+        hub={"coordinator": 200, "hub_admin": EDGE},
+    ),
     # the FHIR interface: the same objects through the same services, as FHIR resources
     Route(
         "GET",
@@ -1030,6 +1042,18 @@ PAGE_ROUTES: list[Page] = [
         body=_fixed({"hours": "Mon-Fri 9-17"}),
     ),
     # oversight: a coordinator's page (the agency's own staff are refused at the edge)
+    Page(
+        "POST",
+        "/network/in-limbo/<referral_id>/nudge",
+        "referral_id",
+        "referral",
+        staff=EDGE,
+        body=_fixed({"to": "receiver"}),
+        subject="referral",
+        hub_proof=None,  # the form is accepted with a redirect to the queue
+        hub={"coordinator": 302, "hub_admin": EDGE},
+        role="coordinator",
+    ),
     Page(
         "GET",
         "/network/referrals/<referral_id>",
@@ -1885,4 +1909,39 @@ def test_hub_wide_roles(app: Flask, world: World, role: str) -> None:
         proof = route.hub_proof_slot
         if proof and foreign.status < 300 and str(other.ids[proof]) not in foreign.text():
             failures.append(f"{route.name}: the answer does not name {proof}")
+    assert not failures, "\n".join(failures)
+
+
+IN_LIMBO_READS = ("/api/v1/reports/in-limbo", "/api/v1/reports/in-limbo/referrals")
+
+
+@pytest.mark.parametrize("kind", KINDS, ids=[kind.value for kind in KINDS])
+def test_the_in_limbo_queue_is_oversight_in_both_shapes(
+    app: Flask, world: World, kind: AgencyKind
+) -> None:
+    """The queue spans every agency and so has no id to isolate: an agency's staff are
+    refused both shapes (bundle items and rows) before anything is read; its system with
+    `audit:read`, and the hub's coordinators, read them without any survivor's data; a hub
+    administrator is refused. Nothing is written but the record of the read."""
+    tenant = world.tenants[kind]
+    everyone = set().union(*(t.pii for t in world.tenants.values()), world.other.pii)
+    coordinator, administrator = (
+        staff_caller(app, *world.hub_staff[role]) for role in ("coordinator", "hub_admin")
+    )
+    callers = {
+        "staff": (staff_caller(app, tenant.staff, tenant.totp), 403),
+        "system": (token_caller(app, tenant), 200),
+        "coordinator": (coordinator, 200),
+        "hub_admin": (administrator, 403),
+    }
+    failures = []
+    for who, (caller, wanted) in callers.items():
+        for path in IN_LIMBO_READS:
+            seen = exchange(world, caller.http, "GET", path, caller.headers_for("GET"), None)
+            if seen.status != wanted:
+                failures.append(f"{who} {path}: {seen.status}, wanted {wanted}")
+            if seen.leaks(everyone):
+                failures.append(f"{who} {path}: survivor data {seen.leaks(everyone)}")
+            if seen.written:
+                failures.append(f"{who} {path}: wrote {seen.written}")
     assert not failures, "\n".join(failures)

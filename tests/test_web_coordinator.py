@@ -24,6 +24,7 @@ from referral_hub.audit import checkpoints
 from referral_hub.audit.models import AuditEvent
 from referral_hub.core.actor import Actor
 from referral_hub.core.db import transaction
+from referral_hub.referrals.models import Referral
 from referral_hub.reports import series
 from referral_hub.reports.handoffs import Period
 from referral_hub.web import charts
@@ -272,8 +273,8 @@ def test_anonymous_visitors_are_sent_to_sign_in(client: Any) -> None:
     assert response.headers["Location"].endswith("/login?next=/network/in-limbo")
 
 
-def test_the_limbo_queue_lists_stuck_bundles_oldest_first_with_timeline_links(
-    client: Any, day: Network, as_user: Callable[..., Actor]
+def test_the_limbo_queue_lists_stuck_referrals_with_reference_and_timeline_links(
+    client: Any, day: Network, as_user: Callable[..., Actor], session: Any
 ) -> None:
     as_user("coordinator")
     page = client.get("/network/in-limbo").get_data(as_text=True)
@@ -281,7 +282,8 @@ def test_the_limbo_queue_lists_stuck_bundles_oldest_first_with_timeline_links(
     # b1: placed at D; b2: both needs settled; b3: legal advocacy waitlisted past its deadline
     b3 = str(day.referral_ids["b3c"])
     assert f'href="/network/referrals/{b3}"' in page
-    assert "an answer is overdue" in page
+    assert "on a waiting list past the decision deadline" in page
+    assert session.get(Referral, day.referral_ids["b3c"]).client_reference in page
     assert f"/network/referrals/{day.referral_ids['b1d']}" not in page  # b1 is fine
     fragment = client.get("/network/in-limbo", headers={"HX-Request": "true"})
     text = fragment.get_data(as_text=True)

@@ -86,7 +86,18 @@ TEMPLATES = {
         "{Urgency} referral: {what} in the referral hub",
         "{Urgency} referral: {what}{due}.\n\nOpen it: {url}{path}\n",
     ),
+    "referral_nudged": (
+        "A hub coordinator asks you to {what}: {urgency} referral {reference}",
+        "A coordinator of the referral hub is following up the {urgency} referral "
+        "{reference}. Please {what}{due}.\n\nOpen it: {url}{path}\n",
+    ),
 }
+# the templates that carry a referral's facts, and which: never anything about her
+FACTS = {
+    "referral_waiting": frozenset({"urgency", "what", "due", "path"}),
+    "referral_nudged": frozenset({"urgency", "reference", "what", "due", "path"}),
+}
+REFERENCE = re.compile(r"[A-Za-z0-9-]{4,40}")  # a client reference (clients.schemas)
 
 # where each side does its work on a referral (checked against the app's routes by a test)
 LINKS = {
@@ -100,6 +111,8 @@ WHAT = {
     "arrive": "confirm her arrival",
     "provide": "answer their question",
     "look": "see what changed",
+    "refer": "refer her to another service",
+    "check": "check that she is on her way",
 }
 URGENCIES = ("emergency", "urgent", "routine")
 
@@ -118,22 +131,24 @@ def send_email(
     """Queue a fixed-text e-mail to a staff address, in the current transaction."""
     if template not in TEMPLATES:
         raise ValueError(f"unknown e-mail template {template!r}")
-    if (values is not None) != (template == "referral_waiting"):
-        raise ValueError("a referral's e-mail, and only it, carries values")
+    if (values is not None) != (template in FACTS):
+        raise ValueError("a referral's e-mails, and only they, carry values")
     if (template in SECRET_LINKS) != (link_token is not None):
         raise ValueError(f"template {template!r} and link token do not go together")
     payload: dict[str, object] = {"to": to, "template": template}
     if values is not None:
-        payload["values"] = _checked(values)
+        payload["values"] = _checked(template, values)
     if link_token is not None:
         payload["link"] = crypto.encrypt(link_token.encode()).decode()
     return outbox.add("email", payload)
 
 
-def _checked(values: dict[str, str]) -> dict[str, str]:
+def _checked(template: str, values: dict[str, str]) -> dict[str, str]:
     """Only the closed list of facts a referral's e-mail may carry."""
-    if set(values) != {"urgency", "what", "due", "path"}:
-        raise ValueError(f"a referral e-mail carries urgency, what, due and path: {values}")
+    if set(values) != FACTS[template]:
+        raise ValueError(f"{template} carries {sorted(FACTS[template])}: {values}")
+    if "reference" in values and not REFERENCE.fullmatch(values["reference"]):
+        raise ValueError(f"not a client reference: {values['reference']!r}")
     if values["urgency"] not in URGENCIES or values["what"] not in WHAT:
         raise ValueError(f"unknown urgency or action in {values}")
     if values["due"]:
@@ -192,6 +207,8 @@ def _words(values: dict[str, str] | None) -> dict[str, str]:
         due = f" by {moment:%H:%M on %d %b} ({moment.tzname()})"
     return {
         "Urgency": values["urgency"].capitalize(),
+        "urgency": values["urgency"],
+        "reference": values.get("reference", ""),
         "what": WHAT[values["what"]],
         "due": due,
         "path": values["path"],

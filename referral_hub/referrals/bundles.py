@@ -279,7 +279,7 @@ def classify(facts: NeedFacts) -> tuple[str, int, str | None]:
     nothing left open without a placement.
     """
     hops = facts.hops
-    limit = 2 if facts.urgency == Urgency.EMERGENCY else 3
+    limit = hop_limit(facts.urgency)
     if facts.met:
         return "met", hops, None
     if facts.placed:
@@ -293,6 +293,11 @@ def classify(facts: NeedFacts) -> tuple[str, int, str | None]:
         return "pending", hops, why
     why = f"{hops} hops" if hops >= limit else "nothing open"
     return ("unmet" if hops else "searching"), hops, why
+
+
+def hop_limit(urgency: Urgency | str) -> int:
+    """How many hops put a need in limbo: fewer for an emergency, which has no time to lose."""
+    return 2 if Urgency(urgency) == Urgency.EMERGENCY else 3
 
 
 def limbo_reason(category: str, why: str) -> str:

@@ -1,8 +1,11 @@
-"""The handoff figures as one flat CSV: `metric,dimension,value`, one figure per line.
+"""The reports as CSV.
 
-Long format, so a spreadsheet can filter or pivot it and new figures never move a
-column. `dimension` is empty for a single figure and holds the status, reason, hop count
-or agency id otherwise; an agency's name is its own `…name` line.
+Handoff figures: one flat `metric,dimension,value` file, one figure per line. Long
+format, so a spreadsheet can filter or pivot it and new figures never move a column.
+`dimension` is empty for a single figure and holds the status, reason, hop count or agency
+id otherwise; an agency's name is its own `…name` line.
+
+The in-limbo queue: one line per row, in the queue's order, with the numbers to call.
 """
 
 from __future__ import annotations
@@ -75,3 +78,39 @@ def handoff_rows(figures: dict[str, Any]) -> Iterator[dict[str, Any]]:
             yield line(f"runaround.{key}", agency[key], agency["agency_id"])
     for key, count in figures["referred_outside"].items():
         yield line("referred_outside", count, key)
+
+
+LIMBO_COLUMNS = (
+    "client_reference",
+    "urgency",
+    "why",
+    "status",
+    "deadline",
+    "overdue_seconds",
+    "hops",
+    "category",
+    "service",
+    "receiver",
+    "receiver_phone",
+    "sender",
+    "sender_phone",
+    "referral_id",
+    "bundle_id",
+)
+
+
+def limbo_csv(items: list[dict[str, Any]]) -> str:
+    return csv_text(
+        LIMBO_COLUMNS,
+        (
+            item
+            | {
+                "service": item["service"]["name"],
+                "receiver": item["receiver"]["name"],
+                "receiver_phone": item["service"]["phone"],
+                "sender": item["sender"]["name"],
+                "sender_phone": item["sender"]["phone"],
+            }
+            for item in items
+        ),
+    )

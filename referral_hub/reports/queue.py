@@ -1,53 +1,33 @@
-"""The in-limbo queue as the coordinators' page shows it: each stuck need with its referrals.
+"""The in-limbo queue as the coordinators' page shows it: each row with what may be asked of
+each side now (`nudges.owed`) and when that side may next be nudged.
 
-`service.in_limbo_report` checks the role, pages the queue and records the read; this adds
-one query for the referrals of the page's needs (their receiving agency, status and when
-sent), so each links to its timeline. No survivor data: ids, names, statuses, times.
+`service.in_limbo_rows` checks the role, pages the queue and records the read. No
+survivor data: her reference, names, numbers for referrers, states and times.
 """
 
 from __future__ import annotations
 
-import uuid
-from collections import defaultdict
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from flask import current_app
 
-from referral_hub.agencies.models import Agency
+from referral_hub.core import clock
 from referral_hub.core.actor import Actor
-from referral_hub.extensions import db
-from referral_hub.referrals.models import Referral
-from referral_hub.reports import service
+from referral_hub.reports import nudges, service
 
 
 def limbo_queue(actor: Actor, *, limit: int, cursor: str | None) -> dict[str, Any]:
-    items, next_cursor = service.in_limbo_report(actor, limit=limit, cursor=cursor)
-    need_ids = [need["need_id"] for item in items for need in item["needs"]]
-    by_need = referrals_by_need(need_ids)
+    items, next_cursor = service.in_limbo_rows(actor, limit=limit, cursor=cursor)
+    interval = timedelta(minutes=current_app.config["LIMBO_NUDGE_MINUTES"])
+    now = clock.now()
     for item in items:
-        for need in item["needs"]:
-            need["referrals"] = by_need.get(need["need_id"], [])
+        item["asks"] = {}
+        for side in nudges.SIDES:
+            what = nudges.owed(item["status"], side)
+            if what is None:
+                continue
+            last = item["last_nudged"][side]
+            again = last + interval if last is not None and now < last + interval else None
+            item["asks"][side] = {"what": what, "last": last, "again_at": again}
     return {"items": items, "next_cursor": next_cursor}
-
-
-def referrals_by_need(need_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[dict[str, Any]]]:
-    """The referrals of these needs, oldest first, with the receiving agency's name."""
-    found: dict[uuid.UUID, list[dict[str, Any]]] = defaultdict(list)
-    if not need_ids:
-        return found
-    rows = db.session.execute(
-        select(Referral.id, Referral.need_id, Referral.status, Referral.sent_at, Agency.name)
-        .join(Agency, Agency.id == Referral.receiver_agency_id)
-        .where(Referral.need_id.in_(need_ids))
-        .order_by(Referral.created_at, Referral.id)
-    )
-    for row in rows:
-        found[row.need_id].append(
-            {
-                "id": row.id,
-                "status": getattr(row.status, "value", row.status),
-                "sent_at": row.sent_at,
-                "receiver": row.name,
-            }
-        )
-    return found

@@ -10,6 +10,8 @@ from marshmallow import ValidationError, fields, post_load, validate, validates_
 from referral_hub.core import clock
 from referral_hub.core.schemas import HubSchema, PageArgs
 from referral_hub.referrals.schemas import NEED_STATUSES
+from referral_hub.reports.limbo import WHY
+from referral_hub.reports.nudges import SIDES
 
 MAX_DAYS = 366
 DEFAULT_DAYS = 30
@@ -239,7 +241,92 @@ class HandoffReportSchema(HubSchema):
 
 
 class InLimboArgs(PageArgs):
-    pass
+    format = fields.String(load_default="json", validate=validate.OneOf(["json", "csv"]))
+
+
+class LimboReceiverSchema(HubSchema):
+    id = fields.UUID()
+    name = fields.String()
+
+
+class LimboSenderSchema(LimboReceiverSchema):
+    phone = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "A number for referrers: the first (by name) of the sending "
+            "agency's active services that lists one."
+        },
+    )
+
+
+class LimboServiceSchema(HubSchema):
+    id = fields.UUID()
+    name = fields.String()
+    phone = fields.String(allow_none=True, metadata={"description": "Phone for referrers."})
+
+
+class LimboNudgesSchema(HubSchema):
+    receiver = fields.AwareDateTime(allow_none=True)
+    sender = fields.AwareDateTime(allow_none=True)
+
+
+class LimboItemSchema(HubSchema):
+    """A referral a survivor may be falling through, with both agencies and their numbers."""
+
+    referral_id = fields.UUID()
+    client_reference = fields.String(metadata={"description": "Her random reference, no PII."})
+    status = fields.String()
+    urgency = fields.String()
+    why = fields.String(
+        validate=validate.OneOf(WHY),
+        metadata={
+            "description": "unacknowledged, decision_overdue, question_unanswered (the "
+            "sender owes the receiver an answer), waitlist_overdue, arrival_overdue (accepted, "
+            "no arrival by the end of the hold), too_many_hops (open in a need that bounced "
+            "2+ times for an emergency, 3+ otherwise), nothing_open (the need's latest "
+            "referral; nothing is open for it and it is not placed)"
+        },
+    )
+    hops = fields.Integer(
+        metadata={
+            "description": "The need's declined, expired or unfinished referrals, while it "
+            "is neither placed nor met (0 otherwise, and outside a bundle)."
+        }
+    )
+    deadline = fields.AwareDateTime(
+        allow_none=True, metadata={"description": "What the referral's state runs against."}
+    )
+    overdue_seconds = fields.Integer(allow_none=True)
+    sent_at = fields.AwareDateTime(allow_none=True)
+    closed_at = fields.AwareDateTime(allow_none=True)
+    bundle_id = fields.UUID(allow_none=True)
+    need_id = fields.UUID(allow_none=True)
+    category = fields.String()
+    service = fields.Nested(LimboServiceSchema)
+    receiver = fields.Nested(LimboReceiverSchema)
+    sender = fields.Nested(LimboSenderSchema)
+    last_nudged = fields.Nested(LimboNudgesSchema)
+
+
+class NudgeArgs(HubSchema):
+    to = fields.String(
+        required=True,
+        validate=validate.OneOf(SIDES),
+        metadata={
+            "description": "receiver: the receiving agency's providers are asked to act on "
+            "it; sender: the sending agency's intake workers are asked to answer the "
+            "receiver's question, or to refer her elsewhere (its refer-again page)"
+        },
+    )
+
+
+class NudgeSchema(HubSchema):
+    referral_id = fields.UUID()
+    to = fields.String()
+    what = fields.String()
+    at = fields.AwareDateTime()
+    notified = fields.Integer(metadata={"description": "Staff e-mailed (0: call them)."})
+    next_allowed_at = fields.AwareDateTime()
 
 
 class LimboNeedSchema(HubSchema):
@@ -251,7 +338,13 @@ class LimboNeedSchema(HubSchema):
 
 
 class LimboBundleSchema(HubSchema):
-    bundle_id = fields.UUID()
+    bundle_id = fields.UUID(
+        allow_none=True,
+        metadata={
+            "description": "Null: a referral sent outside any bundle is stuck; the item is "
+            "that referral alone (its urgency, sender and creation time, `needs` empty)."
+        },
+    )
     urgency = fields.String()
     sender_agency_id = fields.UUID()
     sender_agency_name = fields.String()
@@ -262,6 +355,15 @@ class LimboBundleSchema(HubSchema):
     runaround = fields.Nested(
         "LimboRunaroundSchema",
         metadata={"description": "Her runaround across all her needs, by reference only."},
+    )
+    client_reference = fields.String(metadata={"description": "Her random reference, no PII."})
+    referrals = fields.List(
+        fields.Nested(LimboItemSchema),
+        metadata={
+            "description": "Its stuck referrals, most urgent first, as "
+            "`/reports/in-limbo/referrals` gives them (the item's place in the queue is its "
+            "first one's)."
+        },
     )
 
 
@@ -286,3 +388,9 @@ class LimboRunaroundSchema(HubSchema):
     needs_placed = fields.Integer()
     needs_unmet = fields.Integer()
     needs = fields.List(fields.Nested(LimboRunaroundNeedSchema))
+
+
+class LimboRowSchema(LimboItemSchema):
+    """A referral in limbo with her runaround beside it (the coordinators' queue rows)."""
+
+    runaround = fields.Nested(LimboRunaroundSchema, allow_none=True)

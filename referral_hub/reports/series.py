@@ -100,9 +100,10 @@ LIMBO_CAP = 100
 
 
 def in_limbo_count(now: datetime) -> dict[str, Any]:
-    """How many bundles are in limbo now, counted up to `LIMBO_CAP` (then "100 or more")."""
-    items, more = limbo.in_limbo(now, LIMBO_CAP, None)
-    return {"count": len(items), "more": more is not None}
+    """How many rows the in-limbo queue has now, counted up to `LIMBO_CAP` (then "100 or
+    more")."""
+    found, more = limbo.count(now, LIMBO_CAP)
+    return {"count": found, "more": more}
 
 
 # --- the queries ------------------------------------------------------------------------------

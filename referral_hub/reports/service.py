@@ -8,7 +8,7 @@ since who looked at the network's performance, and when, is part of the oversigh
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from referral_hub.audit import service as audit
@@ -17,7 +17,7 @@ from referral_hub.core import clock
 from referral_hub.core.actor import Actor, ActorKind
 from referral_hub.core.errors import Forbidden, ValidationFailed
 from referral_hub.core.pagination import decode_cursor, encode_cursor
-from referral_hub.reports import handoffs, limbo, runaround
+from referral_hub.reports import handoffs, limbo, limbo_bundles, runaround
 
 REPORT_SCOPE = "audit:read"
 
@@ -56,9 +56,27 @@ def handoff_report(
 def in_limbo_report(
     actor: Actor, *, limit: int, cursor: str | None
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """One page of the in-limbo queue, oldest bundle first."""
+    """One page of the in-limbo queue as bundle items, most urgent first (`priority`)."""
+    return _in_limbo(actor, limit, cursor, "bundles")
+
+
+def in_limbo_rows(
+    actor: Actor, *, limit: int, cursor: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of the in-limbo queue as its stuck referrals, most urgent first."""
+    return _in_limbo(actor, limit, cursor, "referrals")
+
+
+def _in_limbo(
+    actor: Actor, limit: int, cursor: str | None, shape: str
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The one read behind both shapes (the queue's rules and order are `limbo`'s alone):
+    the role, the page, her runaround beside each item by her reference only, and the
+    audited read."""
     may_read_reports(actor)
-    items, next_position = limbo.in_limbo(clock.now(), limit, _position(cursor))
+    offset = _offset(cursor)
+    read = limbo_bundles.in_limbo if shape == "bundles" else limbo.in_limbo
+    items, more = read(clock.now(), limit, offset)
     client_ids = [item.pop("client_id") for item in items]
     runarounds = runaround.for_clients(client_ids)  # by her reference only: no survivor data
     for item, client_id in zip(items, client_ids, strict=True):
@@ -67,9 +85,14 @@ def in_limbo_report(
         actor,
         "report.viewed",
         ("report", "in_limbo"),
-        details={"report": "in_limbo", "count": len(items), "runarounds": len(runarounds)},
+        details={
+            "report": "in_limbo",
+            "shape": shape,
+            "count": len(items),
+            "runarounds": len(runarounds),
+        },
     )
-    next_cursor = encode_cursor(list(next_position)) if next_position else None
+    next_cursor = encode_cursor([offset + len(items)]) if more else None
     return items, next_cursor
 
 
@@ -79,12 +102,10 @@ def client_runaround(actor: Actor, client_id: uuid.UUID) -> dict[str, Any]:
     return runaround.for_client(actor, client.id, client.reference)
 
 
-def _position(cursor: str | None) -> limbo.Position | None:
+def _offset(cursor: str | None) -> int:
     if not cursor:
-        return None
+        return 0
     values = decode_cursor(cursor)
-    try:
-        moment, bundle_id = values
-        return datetime.fromisoformat(moment), uuid.UUID(bundle_id)
-    except (TypeError, ValueError):
-        raise ValidationFailed(errors={"cursor": ["Invalid cursor."]}) from None
+    if len(values) != 1 or not isinstance(values[0], str) or not values[0].isdigit():
+        raise ValidationFailed(errors={"cursor": ["Invalid cursor."]})
+    return int(values[0])

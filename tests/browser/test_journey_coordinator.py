@@ -56,6 +56,14 @@ def test_coordinator_oversees_the_network(page: Page, live_server: Any) -> None:
     expect(page.get_by_role("heading", level=1)).to_have_text("In limbo")
     expect(page.locator("#limbo-queue")).to_have_attribute("hx-trigger", "every 30s")
     check_page(page, "in limbo")
+    # the demo's stuck referrals: one nudge, answered in place by htmx
+    nudges = page.locator(
+        "#limbo-queue button:not([disabled])", has_text=re.compile("^(Nudge|Ask) ")
+    )
+    expect(nudges.first).to_be_visible()
+    nudges.first.click()
+    expect(page.locator("#limbo-queue .notice")).to_contain_text("agency")
+    check_page(page, "in limbo, nudged")
     timeline_links = page.get_by_role("link", name=re.compile("^Timeline of the referral"))
     if timeline_links.count():
         timeline_links.first.click()

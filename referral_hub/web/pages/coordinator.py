@@ -9,19 +9,20 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from typing import Any
+from typing import Any, NoReturn
 
 from flask import current_app, flash, g, redirect, render_template, request, url_for
+from marshmallow import ValidationError
 
 from referral_hub.audit.schemas import AuditEventListArgs
 from referral_hub.core import clock
-from referral_hub.core.errors import NotFound
+from referral_hub.core.errors import DomainError, NotFound
 from referral_hub.directory.vocabulary import Category
 from referral_hub.referrals import oversight as referral_oversight
 from referral_hub.referrals.states import DECLINE_REASONS
-from referral_hub.reports import audit_page, export, queue, series
+from referral_hub.reports import audit_page, export, nudges, queue, series
 from referral_hub.reports import disclosures as disclosure_accounting
-from referral_hub.reports.schemas import HandoffReportArgs, InLimboArgs
+from referral_hub.reports.schemas import HandoffReportArgs, InLimboArgs, NudgeArgs
 from referral_hub.web import charts, forms
 from referral_hub.web.charts import Series
 from referral_hub.web.pagekit import is_htmx, page_blueprint, staff_only
@@ -49,6 +50,8 @@ ACTION_WORDS = {
     "referral.messages_read": "Messages read",
     "referral.reminded": "Reminder sent to the receiving agency",
     "referral.escalated": "Escalated to coordinators",
+    "referral.receiver_nudged": "A coordinator nudged the receiving agency",
+    "referral.sender_nudged": "A coordinator asked the sending agency to act",
     "client.pii_viewed": "Her details were viewed",
     "client.created": "Client record created",
     "client.disclosures_viewed": "Disclosure report viewed",
@@ -60,10 +63,6 @@ ACTION_WORDS = {
     "auth.login": "Signed in",
     "auth.login_failed": "Sign-in failed",
     "access.denied": "Access refused",
-}
-LIMBO_WHY = {
-    "waiting past its deadline": "an answer is overdue",
-    "nothing open": "nothing is open: no referral is waiting and none was accepted",
 }
 STATUS_GROUP_WORDS = {
     "waiting": ("Waiting for an answer", "blue"),
@@ -89,18 +88,6 @@ def action_words(action: str) -> str:
         return ACTION_WORDS[action]
     words = action.replace(".", " ").replace("_", " ")
     return words[:1].upper() + words[1:]
-
-
-@blp.app_template_filter("limbo_why")
-def limbo_why(why: str | None) -> str:
-    if not why:
-        return ""
-    if why in LIMBO_WHY:
-        return LIMBO_WHY[why]
-    if why.endswith(" hops"):
-        count = why.split(" ")[0]
-        return f"sent on {count} times: declined, expired or ended unfinished at each agency"
-    return why
 
 
 def _category(value: str) -> str:
@@ -264,20 +251,113 @@ def handoffs_csv() -> Any:
 # --- in limbo ---------------------------------------------------------------------------------
 
 
+WHY_WORDS = {
+    "unacknowledged": "not acknowledged: nobody has opened it in time",
+    "decision_overdue": "no decision in time",
+    "question_unanswered": "they asked the sender a question, still unanswered",
+    "waitlist_overdue": "on a waiting list past the decision deadline",
+    "arrival_overdue": "accepted, but her arrival is not confirmed and the hold is ending",
+    "too_many_hops": "sent on too many times",
+    "nothing_open": "nothing open for this need: it has to be referred again",
+}
+ASK_WORDS = {
+    ("receiver", "acknowledge"): "Nudge {name} to acknowledge",
+    ("receiver", "decide"): "Nudge {name} to decide",
+    ("receiver", "arrive"): "Nudge {name} to confirm her arrival",
+    ("sender", "provide"): "Ask {name} to answer the question",
+    ("sender", "refer"): "Ask {name} to refer her elsewhere",
+    ("sender", "check"): "Ask {name} to check she is on her way",
+}
+
+
+@blp.app_template_filter("limbo_row_why")
+def limbo_row_why(why: str) -> str:
+    return WHY_WORDS.get(why, why.replace("_", " "))
+
+
 @blp.get("/in-limbo")
 @staff_only("coordinator")
 def limbo() -> Any:
+    page, cursor = _requested_page()
+    return _queue_page(page, cursor)
+
+
+def _requested_page() -> tuple[dict[str, Any], str | None]:
+    """The page of the queue `?limit=&cursor=` asks for (refused: the page says why)."""
     with forms.rejecting("coordinator/limbo.html", values=request.args, page=None, now=clock.now()):
         args = forms.load(InLimboArgs(), request.args)
         page = queue.limbo_queue(g.actor, limit=args["limit"], cursor=args["cursor"])
+    return page, args["cursor"]
+
+
+def _queue_page(
+    page: dict[str, Any] | None,
+    cursor: str | None,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> Any:
+    """The whole page, or the queue alone for htmx (its poll and its forms)."""
     template = "coordinator/_limbo_queue.html" if is_htmx() else "coordinator/limbo.html"
-    return render_template(
+    html = render_template(
         template,
         page=page,
-        cursor=args["cursor"],
+        cursor=cursor,
         category=_category,
+        ask_words=ASK_WORDS,
         now=clock.now(),
+        **extra,
     )
+    return html, status, headers or {}
+
+
+@blp.get("/in-limbo.csv")
+@staff_only("coordinator")
+def limbo_csv() -> Any:
+    """The queue's page as the API's CSV, in the queue's order."""
+    page, _ = _requested_page()
+    return current_app.response_class(
+        export.limbo_csv(page["items"]),
+        mimetype="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="in-limbo.csv"'},
+    )
+
+
+@blp.post("/in-limbo/<uuid:referral_id>/nudge")
+@staff_only("coordinator")
+def nudge(referral_id: uuid.UUID) -> Any:
+    """Nudge one side (`to`); htmx gets the queue back with what happened, a form a
+    redirect. Refused (bad side, nothing owed, too soon): the queue with the reason, and
+    the request's transaction rolled back (the queue read again to show it included)."""
+    try:
+        args = forms.load(NudgeArgs(), request.form)
+        done = nudges.nudge(g.actor, referral_id, args["to"])
+    except ValidationError as error:
+        _refuse(forms.flatten(error.messages), "Please choose whom to nudge.", 422)
+    except DomainError as error:
+        if error.status >= 500 or error.status in (401, 403, 404):
+            raise
+        _refuse(forms.flatten(error.errors or {}), error.detail, error.status, error)
+    side = "receiving" if done["to"] == "receiver" else "sending"
+    said = f"Sent: {done['notified']} staff at the {side} agency were e-mailed."
+    if not done["notified"]:
+        said = f"Recorded, but nobody at the {side} agency can be e-mailed: call them."
+    if is_htmx():
+        return _queue_page(_first_page(), None, announce=said)
+    flash(said, "success")
+    return redirect(url_for(".limbo"))
+
+
+def _first_page() -> dict[str, Any]:
+    return queue.limbo_queue(g.actor, limit=InLimboArgs().load({})["limit"], cursor=None)
+
+
+def _refuse(
+    errors: forms.FormErrors, problem: str, status: int, error: DomainError | None = None
+) -> NoReturn:
+    headers = {k: v for k, v in (error.headers if error else {}).items() if k == "Retry-After"}
+    page = _queue_page(_first_page(), None, status, headers, errors=errors, problem=problem)
+    raise forms.Rejected(page, error)
 
 
 # --- a referral's timeline --------------------------------------------------------------------
