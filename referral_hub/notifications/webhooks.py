@@ -48,6 +48,8 @@ EVENTS = (
     # not a state: the consent an accepted referral went under ended; the receiver's access
     # to her data (messages and notes included) ended with it
     "referral.access_ended",
+    # not a state: the receiver kept the accepted referral's place longer (once)
+    "referral.hold_extended",
 )
 
 

@@ -12,6 +12,7 @@ from referral_hub.referrals import bundles, conversation, service
 from referral_hub.referrals.schemas import (
     BundleCreateArgs,
     BundleSchema,
+    ExtendHoldArgs,
     MessageArgs,
     MessageSchema,
     ReferralCreateArgs,
@@ -75,6 +76,16 @@ def post_message(referral_id: uuid.UUID, body: str) -> Any:
 def timeline(referral_id: uuid.UUID) -> Any:
     """The referral's audit events, in order."""
     return conversation.timeline(current_actor(), referral_id)
+
+
+@blp.route("/referrals/<uuid:referral_id>/extend-hold", methods=["POST"])
+@require(*PARTIES, scopes="referrals:write")
+@blp.arguments(ExtendHoldArgs, as_kwargs=True)
+@blp.response(200, ReferralSchema)
+def extend_hold(referral_id: uuid.UUID, **payload: Any) -> Any:
+    """The receiver keeps an accepted referral's place longer, once, for a coded reason
+    (by the hold's own length unless `minutes` is given). A second time: 409 conflict."""
+    return service.describe(service.extend_hold(current_actor(), referral_id, **payload))
 
 
 # the converter lists the actions, so the document gives them as an enum (others: 404)
