@@ -174,12 +174,12 @@ def open_overflow(service_id: uuid.UUID, **fields: Any) -> Any:
     return overflow.describe(window, clock.now())
 
 
-@blp.route("/services/<uuid:service_id>/overflow/<uuid:window_id>", methods=["DELETE"])
+@blp.route("/overflow/<uuid:window_id>/close", methods=["POST"])
 @require(*EDITORS, scopes="capacity:write")
 @blp.response(200, OverflowSchema)
-def close_overflow(service_id: uuid.UUID, window_id: uuid.UUID) -> Any:
-    """Close a window early; places already held stay held for their referrals."""
-    window = service.close_overflow(current_actor(), service_id, window_id)
+def close_overflow(window_id: uuid.UUID) -> Any:
+    """Close an overflow window early; places already held stay held for their referrals."""
+    window = service.close_overflow(current_actor(), window_id)
     return overflow.describe(window, clock.now())
 
 

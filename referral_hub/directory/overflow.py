@@ -138,16 +138,19 @@ def open_window(
     return window
 
 
-def close_window(actor: Actor, service: Service, window_id: uuid.UUID) -> OverflowWindow:
-    """Close a window early: its free places leave search at once; places already held
-    stay held for their referrals."""
+def get(window_id: uuid.UUID) -> OverflowWindow:
+    """A window, locked for the change about to be made to it."""
     window = db.session.scalar(
-        select(OverflowWindow)
-        .where(OverflowWindow.id == window_id, OverflowWindow.service_id == service.id)
-        .with_for_update()
+        select(OverflowWindow).where(OverflowWindow.id == window_id).with_for_update()
     )
     if window is None:
         raise NotFound()
+    return window
+
+
+def close_window(actor: Actor, service: Service, window: OverflowWindow) -> OverflowWindow:
+    """Close a window early: its free places leave search at once; places already held
+    stay held for their referrals."""
     if window.closed_at is None:
         window.closed_at = clock.now()
         audit.record(actor, "overflow.closed", service, details={"overflow_id": str(window.id)})

@@ -521,10 +521,12 @@ def open_overflow(
     )
 
 
-def close_overflow(actor: Actor, service_id: uuid.UUID, window_id: uuid.UUID) -> OverflowWindow:
-    service = _load(service_id)
+def close_overflow(actor: Actor, window_id: uuid.UUID) -> OverflowWindow:
+    """Close a window early: a directory entry's, so another agency's is refused (403)."""
+    window = overflow.get(window_id)
+    service = _load(window.service_id)
     _may_edit(actor, service.agency_id, scope="capacity:write")
-    return overflow.close_window(actor, service, window_id)
+    return overflow.close_window(actor, service, window)
 
 
 def overflow_windows(actor: Actor, service_id: uuid.UUID) -> list[OverflowWindow]:
