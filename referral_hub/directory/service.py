@@ -315,7 +315,11 @@ def _ttl(category: Category) -> timedelta:
     return ttl_for(category, config["CAPACITY_TTL_BED_HOURS"], config["CAPACITY_TTL_OTHER_HOURS"])
 
 
-def capacity_view(service: Service, now: datetime) -> dict[str, Any] | None:
+def capacity_view(
+    service: Service, now: datetime, *, with_overflow: bool = True
+) -> dict[str, Any] | None:
+    """The live figures; `with_overflow` reads the service's open overflow windows too (the
+    HSDS export, which has no field for them, leaves them unread)."""
     capacity = service.capacity
     if capacity is None:
         return None
@@ -326,7 +330,7 @@ def capacity_view(service: Service, now: datetime) -> dict[str, Any] | None:
         "total": capacity.total,
         "available": capacity.available,
         "held": capacity.held,
-        "overflow_available": overflow.available_now(service, now),
+        "overflow_available": overflow.available_now(service, now) if with_overflow else 0,
         "updated_at": capacity.updated_at,
         "freshness": freshness.value,
         "stale": freshness in (Freshness.STALE, Freshness.UNKNOWN),
