@@ -232,6 +232,8 @@ def test_the_referral_page_extends_the_hold_once(
     assert "Hold extended" in page and "Her hospital discharge is delayed" in page
     again = client.post(path, data={"csrf_token": token, "reason": "other"})
     assert again.status_code == 409
+    assert "already extended once" in again.get_data(as_text=True)
+    assert "Nothing was changed: this referral is now" not in again.get_data(as_text=True)
     session.expire_all()
     row = session.get(Referral, referral.id)
     assert row.hold_extension_reason == "discharge_delayed"
