@@ -57,16 +57,13 @@ def free_places(service_id: Any, now: Any) -> Any:
 
 
 def has_free_place(service_id: Any, now: Any) -> Any:
-    """SQL: the service has an open window with a free place."""
+    """SQL: the service has an open window with a free place. Uncorrelated, so PostgreSQL
+    reads the few open windows once and hashes them (a correlated EXISTS, probed for every
+    full service a search passes, doubled an unfiltered "free now" search at 10,000
+    services with 500 windows open)."""
     w = OverflowWindow.__table__
-    return (
-        select(w.c.id)
-        .where(
-            w.c.service_id == service_id,
-            open_clause(w, now),
-            w.c.held + w.c.used < w.c.places,
-        )
-        .exists()
+    return service_id.in_(
+        select(w.c.service_id).where(open_clause(w, now), w.c.held + w.c.used < w.c.places)
     )
 
 
