@@ -37,6 +37,8 @@ def register(app: Flask) -> None:
     from referral_hub.directory import service as directory
     from referral_hub.directory.api import blp as directory_blp
     from referral_hub.extensions import csrf
+    from referral_hub.fhir import outcome as fhir_outcome
+    from referral_hub.fhir.api import blp as fhir_blp
     from referral_hub.jobs import periodic
     from referral_hub.jobs import service as outbox
     from referral_hub.jobs.queue import build_queue
@@ -94,7 +96,9 @@ def register(app: Flask) -> None:
     api.register_blueprint(survivor_blp)
     # the revocation cascade: consent (below) signals, referrals (above) act
     consent.consent_ended.connect(_withdraw_referrals, weak=False)
-    for blueprint in (oauth_blp, health_blp):
+    # FHIR: the same problems, answered as OperationOutcome
+    app.extensions.setdefault("problem_renderers", {})["/fhir/"] = fhir_outcome.render
+    for blueprint in (oauth_blp, health_blp, fhir_blp):
         app.register_blueprint(blueprint)
     web_pages.register(app)
     csrf.exempt(oauth_blp)

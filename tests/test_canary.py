@@ -90,13 +90,17 @@ def test_the_canary(app: Flask, client: Any, session: Any, log_lines: Any) -> No
     assert responses["messages_after_revoke"] == (403, 403)
     for body in responses["closed"]:
         assert leaks(body) == [], "a refused read of the messages carried them"
-    # and nowhere else
-    assert leaks(json.dumps(log_lines())) == [], "a log line carried survivor data"
-    assert log_lines(), "nothing was logged: the check would prove nothing"
     for body in responses["errors"]:
         assert leaks(body) == [], "an error body echoed survivor data"
     for body in responses["exports"]:
         assert leaks(body) == [], "an export carried survivor data"
+    nowhere_else(app, session, log_lines)
+
+
+def nowhere_else(app: Flask, session: Any, log_lines: Any) -> None:
+    """No log line, plain column, e-mail, Redis key or value carries a marker."""
+    assert leaks(json.dumps(log_lines())) == [], "a log line carried survivor data"
+    assert log_lines(), "nothing was logged: the check would prove nothing"
     for table in db.metadata.sorted_tables:
         for row in session.execute(text(f'SELECT * FROM "{table.name}"')):  # noqa: S608 - metadata names
             assert leaks(" ".join(str(value) for value in row)) == [], table.name
@@ -220,7 +224,10 @@ def _journey(app: Flask, client: Any) -> dict[str, Any]:
     post_after = client.post(
         f"{referral}/messages", json={"body": WORDS["to_sender"]}, headers=bearer["shelter"]
     )
+    runaround = client.get(f"{url}/runaround", headers=bearer["owner"])
+    assert runaround.status_code == 200 and runaround.json["doors"] == 1
     exports = [
+        runaround.get_data(),
         client.get(f"{url}/disclosures", headers=bearer["owner"]).get_data(),
         client.get(f"{url}/disclosures?format=csv", headers=bearer["owner"]).get_data(),
         client.get(f"{url}/consents", headers=bearer["owner"]).get_data(),
@@ -423,3 +430,42 @@ def test_the_canary_at_her_own_door(app: Flask, client: Any, session: Any, log_l
         if row.payload.get("template") == "survivor_code_locked"
     ]
     assert alerts and all(door_leaks(json.dumps(alert)) == [] for alert in alerts)
+
+
+def test_the_canary_through_fhir(app: Flask, client: Any, session: Any, log_lines: Any) -> None:
+    """The same markers sent by a clinic's EHR as a FHIR Task (her name, phone, the note) under
+    a consent for contact only: the shelter's system reads nothing of her before accepting,
+    her phone after it and never her name or the note; refused Tasks do not echo them; and
+    they are stored nowhere but sealed."""
+    from tests import fhir_world
+
+    world = fhir_world.build(client)
+    clinic, shelter = world["clinic_auth"], world["shelter_auth"]
+    task = fhir_world.referral_task(world, categories=("contact",))
+    patient, _, request = task["contained"]
+    patient.update(
+        name=[{"text": PII["name"]}], telecom=[{"system": "phone", "value": PII["contact"]}]
+    )
+    request["note"] = [{"text": WORDS["note"]}]
+    bad = json.loads(json.dumps(task))
+    bad["contained"][0]["birthDate"] = PII["health"]
+    worse = json.loads(json.dumps(task))
+    worse["contained"][1]["provision"]["class"][0]["code"] = PII["justice"]
+    errors = [client.post("/fhir/Task", json=body, headers=clinic) for body in (bad, worse)]
+    assert [response.status_code for response in errors] == [400, 422]
+    sent = client.post("/fhir/Task", json=task, headers=clinic)
+    assert sent.status_code == 201, sent.get_data(as_text=True)
+    referral_id = sent.json["id"]
+    patient_url = f"/fhir/{sent.json['for']['reference']}"
+    before = client.get(patient_url, headers=shelter).get_data()
+    moved = client.patch(f"/fhir/Task/{referral_id}", json={"status": "accepted"}, headers=shelter)
+    assert moved.status_code == 200
+    after = client.get(patient_url, headers=shelter).json
+    assert after["telecom"] == [{"system": "phone", "value": PII["contact"]}]
+    assert leaks(json.dumps(after)) == [PII["contact"]]  # her phone, and only that
+    reads = [before, *(response.get_data() for response in errors)]
+    for path in (f"/fhir/Task/{referral_id}", f"/fhir/ServiceRequest/{referral_id}", "/fhir/Task"):
+        reads += [client.get(path, headers=auth).get_data() for auth in (clinic, shelter)]
+    for body in reads:
+        assert leaks(body) == [], body[:300]
+    nowhere_else(app, session, log_lines)

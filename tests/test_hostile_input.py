@@ -1190,6 +1190,89 @@ FORM_TARGETS = [
     Target("me.sign_out", "POST", "form", "/me/sign-out", SURVIVOR),
     Target("me.quick_exit", "POST", "form", "/me/exit", SURVIVOR),
 ]
+
+
+def fhir_task(w: World) -> dict[str, Any]:
+    """A clinic's referral Task for agency C's case management, everything contained."""
+    return {
+        "resourceType": "Task",
+        "status": "requested",
+        "intent": "order",
+        "priority": "routine",
+        "code": {
+            "coding": [{"system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "fulfill"}]
+        },
+        "focus": {"reference": "#sr"},
+        "for": {"reference": "#pat"},
+        "owner": {"reference": f"Organization/{w.third}"},
+        "contained": [
+            {
+                "resourceType": "Patient",
+                "id": "pat",
+                "name": [{"text": "Ana Quiroga"}],
+                "gender": "female",
+                "telecom": [{"system": "phone", "value": "555-0100"}],
+            },
+            {
+                "resourceType": "Consent",
+                "id": "consent",
+                "status": "active",
+                "scope": {"text": "patient-privacy"},
+                "category": [{"text": "IDSCL"}],
+                "policyRule": {"text": "release of information"},
+                "sourceAttachment": {"language": "en", "title": "Form 3"},
+                "provision": {
+                    "actor": [
+                        {
+                            "role": {"text": "IRCP"},
+                            "reference": {"reference": f"Organization/{w.third}"},
+                        }
+                    ],
+                    "purpose": [
+                        {"system": FHIR_HUB + "/service-category", "code": "case_management"}
+                    ],
+                    "class": [{"system": FHIR_HUB + "/data-category", "code": "contact"}],
+                },
+            },
+            {
+                "resourceType": "ServiceRequest",
+                "id": "sr",
+                "status": "active",
+                "intent": "order",
+                "subject": {"reference": "#pat"},
+                "performer": [{"reference": f"HealthcareService/{w.fourth_service}"}],
+                "supportingInfo": [{"reference": "#consent"}],
+                "note": [{"text": "She needs a quiet room."}],
+            },
+        ],
+    }
+
+
+FHIR_HUB = "https://referral-hub.example/fhir/CodeSystem"
+# the FHIR interface (OperationOutcome errors): a clinic's new referral, and the receiver
+# moving it by Task status (sent -> received: acknowledge)
+FHIR_TARGETS = [
+    Target("fhir.create_task", "POST", "fhir", "/fhir/Task", "intake", fhir_task),
+    Target(
+        "fhir.patch_task",
+        "PATCH",
+        "fhir",
+        "/fhir/Task/{own_referral}",
+        "receiver",
+        # a partial Task (JSON Patch operations: test_fhir.py)
+        lambda w: {"status": "received", "statusReason": {"text": "Seen by the night shift"}},
+        foreign={"own_referral": ("other_referral",)},
+    ),
+    Target(
+        "fhir.replace_task",
+        "PUT",
+        "fhir",
+        "/fhir/Task/{own_referral}",
+        "receiver",
+        lambda w: {"resourceType": "Task", "status": "received", "intent": "order"},
+        foreign={"own_referral": ("other_referral",)},
+    ),
+]
 TARGETS: dict[str, Target] = {}  # filled below, once the page targets are defined
 
 
@@ -1471,6 +1554,96 @@ def act_cases(target: Target, w: World) -> list[Case]:
                     dumps(document),
                     statuses=frozenset({400, 422}),
                     names=next(iter(cast(dict[str, Any], document))),
+                )
+            )
+    return cases
+
+
+# elements of each FHIR target's body that the hub reads and checks: a hostile value there
+# is refused; in the others (texts and codings the hub does not keep) it may be taken
+FHIR_CHECKED = {
+    "fhir.create_task": {
+        "resourceType",
+        "status",
+        "intent",
+        "priority",
+        "code.coding.0.code",
+        "focus.reference",
+        "for.reference",
+        "owner.reference",
+        "contained.0.gender",
+        "contained.1.status",
+        "contained.1.provision.actor.0.reference.reference",
+        "contained.1.provision.purpose.0.code",
+        "contained.1.provision.class.0.code",
+        "contained.1.sourceAttachment.language",
+        "contained.2.performer.0.reference",
+        "contained.2.supportingInfo.0.reference",
+    },
+    "fhir.patch_task": {"status"},
+    "fhir.replace_task": {"resourceType", "status"},
+}
+WRONG_TYPES: dict[str, Any] = {
+    "a number": 12345,
+    "true": True,
+    "an object": {"x": 1},
+    "an array": ["x"],
+}
+
+
+def leaves(document: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], Any]]:
+    if isinstance(document, dict):
+        for key, value in document.items():
+            yield from leaves(value, (*path, key))
+    elif isinstance(document, list):
+        for index, value in enumerate(document):
+            yield from leaves(value, (*path, index))
+    else:
+        yield path, document
+
+
+def fhir_corpus(target: Target, w: World) -> list[Case]:
+    """The JSON API's intake, credential and path cases (its schema-derived ones do not
+    apply: FHIR resources are read through the R4B models), then every element of the body:
+    wrong JSON types and every hostile string, refused where the hub reads the element."""
+    from dataclasses import replace
+
+    url = target.url(w)
+    base = target.body(w) if target.body else {}
+    checked = FHIR_CHECKED[target.endpoint]
+    cases = []
+    for case in api_corpus(target, w, None):
+        if case.category == "server-owned field":
+            continue  # FHIR resources carry ids and meta; the models say what is allowed
+        if case.category == "not an object" and target.method == "PATCH":
+            case = replace(case, statuses=frozenset({400, 422}))  # an array is JSON Patch
+        # a malformed id matches no Task route: the read-only catch-all of /fhir answers PUT
+        # and PATCH with 405 (a well-formed missing id: 404)
+        garbage = case.category == "other tenant" and "-> missing" not in case.label
+        if garbage and case.statuses == frozenset({404}):
+            case = replace(case, statuses=frozenset({404, 405}))
+        cases.append(case)
+    for path, _ in leaves(base):
+        where = dotted(path)
+        outcome = REJECT if where in checked else EITHER
+        hostile = {
+            **{f"wrong type: {label}": value for label, value in WRONG_TYPES.items()},
+            **{
+                f"string: {label}": text
+                for label, text in itertools.chain(INJECTION.items(), CONTROL.items())
+            },
+        }
+        for label, value in hostile.items():
+            cases.append(
+                Case(
+                    f"{where}: {label}",
+                    "wrong type" if label.startswith("wrong") else "field value",
+                    target.method,
+                    url,
+                    dumps(with_value(base, path, value)),
+                    content_type="application/fhir+json",
+                    outcome=outcome,
+                    statuses=frozenset({400, 422}) if outcome == REJECT else None,
                 )
             )
     return cases
@@ -2421,6 +2594,10 @@ PAGE_FORMS: dict[str, PageForm] = {
         strict={"status": "choice", "agency": "uuid"},
         unmarked=("status",),  # a hidden field of the suspend/reactivate button
     ),
+    "admin.agency_participation": PageForm(
+        lambda w: [("participation", "counts_only")],
+        strict={"participation": "choice", "agency": "uuid"},
+    ),
     "bundles.new": PageForm(
         lambda w: [
             ("urgency", "routine"),
@@ -2640,6 +2817,7 @@ PAGE_TARGETS = [
     ),
     Target("admin.update_agency", "POST", "page", "/admin/agency", "admin"),
     Target("admin.agency_status", "POST", "page", "/admin/agency/status", "hub_admin"),
+    Target("admin.agency_participation", "POST", "page", "/admin/agency/participation", "admin"),
     Target(
         "bundles.new",
         "POST",
@@ -2987,10 +3165,17 @@ def page_corpus(target: Target, w: World) -> list[Case]:
     return cases
 
 
-TARGETS.update({t.endpoint: t for t in API_TARGETS + OAUTH_TARGETS + FORM_TARGETS + PAGE_TARGETS})
+TARGETS.update(
+    {
+        t.endpoint: t
+        for t in API_TARGETS + OAUTH_TARGETS + FORM_TARGETS + PAGE_TARGETS + FHIR_TARGETS
+    }
+)
 
 
 def corpus(app: Flask, target: Target, w: World) -> list[Case]:
+    if target.kind == "fhir":
+        return fhir_corpus(target, w)
     if target.kind == "api":
         return api_corpus(target, w, schema_of(app, target))
     if target.kind == "oauth":
@@ -3048,6 +3233,28 @@ def problem_faults(response: Any, case: Case) -> list[str]:
     return faults
 
 
+def outcome_faults(response: Any, case: Case) -> list[str]:
+    """What is wrong with a FHIR error response: it must be an OperationOutcome that the
+    R4B model parses, naming the element where the case names one."""
+    from fhir.resources.R4B.operationoutcome import OperationOutcome
+
+    if response.mimetype != "application/fhir+json":
+        return [f"error is {response.mimetype or 'untyped'}, not application/fhir+json"]
+    try:
+        outcome = OperationOutcome.model_validate(json.loads(response.get_data()))
+    except ValueError as error:
+        return [f"not an OperationOutcome: {str(error)[:200]}"]
+    faults = []
+    if not outcome.issue or any(issue.severity != "error" for issue in outcome.issue):
+        faults.append("an OperationOutcome without error issues")
+    expressions = [e for issue in outcome.issue for e in issue.expression or []]
+    if case.names and not any(names_field(e, case.names) for e in expressions):
+        faults.append(f"issues {expressions[:5]} do not name {case.names!r}")
+    if response.status_code == 401 and "WWW-Authenticate" not in response.headers:
+        faults.append("401 without WWW-Authenticate")
+    return faults
+
+
 def names_field(key: str, expected: str) -> bool:
     """Does an `errors` key name the field (dotted path, `$.`/`[i]` spellings allowed)?"""
     key = re.sub(r"\[(\d+)\]", r".\1", key.removeprefix("$.").removeprefix("json."))
@@ -3071,7 +3278,9 @@ def response_faults(response: Any, case: Case, kind: str) -> list[str]:
     elif case.statuses and status not in case.statuses and case.outcome != ACCEPT:
         faults.append(f"status {status}, expected {sorted(case.statuses)}")
     if status >= 400:
-        if kind == "api" or response.mimetype == PROBLEM:
+        if kind == "fhir":
+            faults += outcome_faults(response, case)
+        elif kind == "api" or response.mimetype == PROBLEM:
             faults += problem_faults(response, case)
         elif kind == "oauth":
             try:
@@ -3528,7 +3737,7 @@ def test_hostile_inputs(
     runner = Runner(
         app,
         clients,
-        person.actor() if person and target.kind == "api" else None,
+        person.actor() if person and target.kind in ("api", "fhir") else None,
         fill,
         target.kind,
         acting,

@@ -19,8 +19,9 @@ from referral_hub.core.actor import Actor, ActorKind
 from referral_hub.core.db import transaction
 from referral_hub.directory.models import Capacity
 from referral_hub.jobs.models import OutboxMessage
-from referral_hub.referrals import conversation
+from referral_hub.referrals import bundles, conversation
 from referral_hub.referrals import service as referrals
+from referral_hub.referrals.deadlines import Urgency, add_business_days
 from referral_hub.referrals.models import Referral
 from referral_hub.referrals.states import State
 from tests import factories
@@ -72,6 +73,52 @@ def actions(session: Any, referral_id: Any) -> list[str]:
 
 def emails(session: Any) -> int:
     return len(session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "email")).all())
+
+
+def test_in_one_bundle_the_emergency_need_expires_and_the_routine_one_waits_its_days(
+    app: Flask, session: Any, setting: dict[str, Any], run_jobs: Callable[[], int]
+) -> None:
+    """Issue 17: the clinic in a bundle no longer gets the shelter's 30-minute night."""
+    with transaction():
+        clinic = factories.directory_service(factories.agency(), "immigration_counsel")
+        factories.capacity(clinic, total=4, available=2)
+    # a periodic job's id is its slot (the frozen second): the next test's sweep 16 minutes
+    # after its own start must not find this test's job of the same second already done
+    start = clock.now() + timedelta(hours=7, seconds=13)
+    with clock.frozen_at(start) as frozen:
+        with transaction():
+            bundle = bundles.create_bundle(
+                setting["intake"],
+                client_id=setting["client"].id,
+                urgency=Urgency.ROUTINE,  # the default; the shelter need says emergency
+                needs=[
+                    {
+                        "category": "emergency_shelter",
+                        "urgency": Urgency.EMERGENCY,
+                        "service_ids": [setting["shelter"].id],
+                        "data_categories": ["profile"],
+                    },
+                    {
+                        "category": "immigration_counsel",
+                        "service_ids": [clinic.id],
+                        "data_categories": ["profile"],
+                    },
+                ],
+            )
+        for minutes in (16, 15, 15):  # reminded, escalated, then past expire_by (45 min)
+            frozen.advance(timedelta(minutes=minutes))
+            run_sweep(app, run_jobs)
+    session.expire_all()
+    by_service = {
+        r.service_id: r
+        for r in session.scalars(select(Referral).where(Referral.bundle_id == bundle.id))
+    }
+    shelter, counsel = by_service[setting["shelter"].id], by_service[clinic.id]
+    assert shelter.status == State.EXPIRED
+    assert counsel.status == State.SENT
+    assert counsel.acknowledge_by == add_business_days(start, 1)
+    assert counsel.respond_by == add_business_days(start, 3)
+    assert actions(session, counsel.id) == ["referral.created", "referral.sent"]  # no reminder
 
 
 def test_remind_then_escalate_then_expire_with_next_best_matches(

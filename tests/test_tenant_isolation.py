@@ -106,6 +106,7 @@ DIRECTORY_WRITE_REASON = (
 NOT_AN_ID = {
     ("/problems/<code>", "code"): "a problem code's documentation page, the same for everyone",
     ("/static/<filename>", "filename"): "static files, the same for everyone",
+    ("/fhir/<_rest>", "_rest"): "any other path under /fhir: a 404 OperationOutcome for all",
     ("/api/v1/referrals/<referral_id>/<action>", "action"): (
         "the transition's name; every public action is its own row of ROUTES"
     ),
@@ -387,6 +388,9 @@ ROUTES: list[Route] = [
         proof="agency",
         hub=STAFF_ONLY,
     ),
+    Route(  # her runaround: the doors she was sent to, for her own agency
+        "GET", f"{CLIENT}/runaround", "client_id", "client", subject="client", hub=STAFF_ONLY
+    ),
     Route(
         "POST",
         f"{CLIENT}/erase",
@@ -483,6 +487,58 @@ ROUTES: list[Route] = [
         subject="referral",
         proof=None,
         hub={"coordinator": 403, "hub_admin": EDGE},
+    ),
+    # the FHIR interface: the same objects through the same services, as FHIR resources
+    Route(
+        "GET",
+        "/fhir/Task/<referral_id>",
+        "referral_id",
+        "referral",
+        subject="referral",
+        hub=OVERSIGHT,
+    ),
+    Route(
+        "GET",
+        "/fhir/ServiceRequest/<referral_id>",
+        "referral_id",
+        "referral",
+        subject="referral",
+        hub=OVERSIGHT,
+    ),
+    *(
+        Route(
+            method,
+            "/fhir/Task/<referral_id>",
+            "referral_id",
+            "received",
+            body=_fixed(body),
+            subject="referral",
+            hub={"coordinator": 403, "hub_admin": EDGE},
+        )
+        for method, body in (
+            ("PATCH", {"status": "accepted"}),
+            ("PUT", {"resourceType": "Task", "status": "accepted"}),
+        )
+    ),
+    Route(
+        "GET",
+        "/fhir/Consent/<consent_id>",
+        "consent_id",
+        "consent",
+        subject="consent",
+        hub=STAFF_ONLY,
+    ),
+    Route(
+        "GET", "/fhir/Patient/<client_id>", "client_id", "client", subject="client", hub=STAFF_ONLY
+    ),
+    Route(
+        "GET",
+        "/fhir/HealthcareService/<service_id>",
+        "service_id",
+        "service",
+        access=DIRECTORY,
+        reason=DIRECTORY_REASON,
+        hub={"coordinator": 200, "hub_admin": 200},
     ),
     # services: directory entries; only their agency changes them
     Route(
@@ -1487,8 +1543,9 @@ def test_every_route_with_an_id_is_classified(app: Flask) -> None:
         assert route.access == PRIVATE or route.reason, f"{route.name}: say why"
         assert route.access != PRIVATE or route.subject, f"{route.name}: audit subject"
         assert set(route.hub) == {"coordinator", "hub_admin"}, f"{route.name}: hub roles"
-    assert all(route.rule.startswith("/api/") for route in ROUTES), "a page among the API rows"
-    assert not any(page.rule.startswith("/api/") for page in PAGE_ROUTES), "an API page row"
+    machine = ("/api/", "/fhir/")
+    assert all(route.rule.startswith(machine) for route in ROUTES), "a page among the API rows"
+    assert not any(page.rule.startswith(machine) for page in PAGE_ROUTES), "an API page row"
     # the published contract agrees: every uuid path parameter in the OpenAPI document is
     # one the matrix covers, and the other way round
     with app.app_context():
@@ -1573,6 +1630,8 @@ def matrix(
         headers = caller.headers_for(route.method)
         page = isinstance(route, Page)
         error_type = "text/html; charset=utf-8" if page else "application/problem+json"
+        if route.rule.startswith("/fhir/"):
+            error_type = "application/fhir+json"  # OperationOutcome
 
         def send(
             varied: uuid.UUID,

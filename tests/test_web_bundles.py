@@ -224,7 +224,7 @@ def test_a_recipient_the_consent_does_not_cover_is_named_beside_its_service_and_
     before = counts(session)
     form = {
         "csrf_token": token,
-        "urgency": "urgent",
+        "needs-0.urgency": "urgent",
         "needs-0.category": "emergency_shelter",
         "needs-0.service_ids": [str(net["shelter_a"].id), str(net["shelter_c"].id)],
         "needs-0.service_ids.present": "1",
@@ -242,6 +242,94 @@ def test_a_recipient_the_consent_does_not_cover_is_named_beside_its_service_and_
     assert "kept note" in html
     assert re.search(r'value="identity" checked', html)
     assert '<option value="urgent" selected>' in html
+
+
+def as_a_browser_sends(html: str) -> dict[str, list[str]]:
+    """The form exactly as the page rendered it, submitted untouched: hidden inputs, ticked
+    boxes, each select's selected option, textareas' text."""
+    form = html.split('<form method="post" novalidate>', 1)[1].split("</form>", 1)[0]
+    sent: dict[str, list[str]] = {}
+    for tag in re.findall(r"<input [^>]*>", form):
+        name, value = re.search(r'name="([^"]+)"', tag), re.search(r'value="([^"]*)"', tag)
+        if name and ('type="hidden"' in tag or " checked" in tag):
+            sent.setdefault(name.group(1), []).append(value.group(1) if value else "")
+    for name, options in re.findall(r'<select [^>]*name="([^"]+)"[^>]*>(.*?)</select>', form, re.S):
+        chosen = re.search(r'<option value="([^"]*)" selected>', options)
+        sent[name] = [chosen.group(1) if chosen else ""]
+    for name, body in re.findall(
+        r'<textarea [^>]*name="([^"]+)"[^>]*>(.*?)</textarea>', form, re.S
+    ):
+        sent[name] = [body]
+    return sent
+
+
+def test_each_need_starts_from_the_urgency_intake_recorded_and_nothing_is_typed_again(
+    client: Any, session: Any, net: dict[str, Any]
+) -> None:
+    """Issue 17: urgency asked on the client and again on the bundle ("Missing data")."""
+    with transaction():
+        net["client"].profile = {
+            "language": "es",
+            "urgency": "routine",
+            "urgencies": {"emergency_shelter": "emergency"},
+        }
+    sign_in(client, net["worker"])
+    set_plan(
+        client,
+        {"emergency_shelter": [net["shelter_a"].id], "legal_advocacy": [net["counsel"].id]},
+    )
+    html = client.get(new_url(net)).get_data(as_text=True)
+    sent = as_a_browser_sends(html)
+    assert sent["needs-0.urgency"] == ["emergency"]  # her shelter need's own
+    assert sent["needs-1.urgency"] == ["routine"]  # her overall urgency
+    assert "urgency" not in sent  # not asked again for the bundle
+    start = clock.now()
+    with clock.frozen_at(start):
+        response = client.post(new_url(net), data=sent)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    assert "Missing data" not in response.get_data(as_text=True)
+    bundle = session.scalars(select(Bundle).where(Bundle.client_id == net["client"].id)).one()
+    shelter = referral_to(bundle, net["shelter_a"], session)
+    counsel = referral_to(bundle, net["counsel"], session)
+    assert shelter.urgency.value == "emergency"
+    assert shelter.acknowledge_by == start + timedelta(minutes=15)
+    assert counsel.urgency.value == "routine" and counsel.acknowledge_by > start + timedelta(
+        hours=23
+    )
+    follow = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert re.search(r'class="need-urgency">Emergency<', follow)
+    assert re.search(r'class="need-urgency">Routine<', follow)
+
+
+def test_a_need_changed_on_the_bundle_form_keeps_its_own_choice(
+    client: Any, session: Any, net: dict[str, Any]
+) -> None:
+    with transaction():
+        net["client"].profile = {"urgency": "urgent"}
+    sign_in(client, net["worker"])
+    set_plan(client, {"emergency_shelter": [net["shelter_a"].id]})
+    sent = as_a_browser_sends(client.get(new_url(net)).get_data(as_text=True))
+    assert sent["needs-0.urgency"] == ["urgent"]
+    sent["needs-0.urgency"] = ["emergency"]  # things got worse since intake
+    assert client.post(new_url(net), data=sent).status_code == 302
+    bundle = session.scalars(select(Bundle).where(Bundle.client_id == net["client"].id)).one()
+    assert referral_to(bundle, net["shelter_a"], session).urgency.value == "emergency"
+
+
+def test_with_no_urgency_on_her_record_the_need_asks_and_says_so_beside_it(
+    client: Any, session: Any, net: dict[str, Any]
+) -> None:
+    sign_in(client, net["worker"])
+    set_plan(client, {"emergency_shelter": [net["shelter_a"].id]})
+    html = client.get(new_url(net)).get_data(as_text=True)
+    assert "Her record does not say" in html
+    before = counts(session)
+    refused = client.post(new_url(net), data=as_a_browser_sends(html))
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 422
+    assert re.search(r'id="need-0-urgency-error" class="field-error">Choose how urgent', page)
+    assert "Missing data" not in page and "Field may not be null" not in page
+    assert counts(session) == before
 
 
 def test_do_not_refer_is_refused_beside_the_service(
@@ -282,7 +370,8 @@ def test_a_form_missing_urgency_and_services_is_refused_with_words_beside_the_fi
     )
     html = response.get_data(as_text=True)
     assert response.status_code == 422
-    assert 'id="f-urgency-error"' in html
+    assert 'id="need-0-urgency-error"' in html
+    assert "Choose how urgent this need is." in html
     assert "Choose one to three services for this need." in html
     assert 'id="need-0-note-error"' in html
     assert counts(session) == before

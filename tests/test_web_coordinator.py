@@ -182,9 +182,10 @@ def test_dashboard_shows_key_figures_and_charts_for_the_period(
         "chart-declines",
         "chart-freshness",
         "chart-hops",
+        "chart-runaround",
     ):
         assert f'<figure class="chart" id="{chart}">' in page
-    assert page.count('role="img"') == 5 and page.count("Data table") == 5
+    assert page.count('role="img"') == 6 and page.count("Data table") == 6
     # one column for the one day: every status group's count written in the data table
     assert (
         '<th scope="row">2 Mar</th><td>1</td><td>3</td><td>1</td><td>6</td><td>1</td><td>2</td>'

@@ -480,7 +480,14 @@ def test_creating_a_client_seals_pii_and_goes_to_consent(
         ({"profile.age_range": "ancient"}, "profile.age_range", "Choose one of"),
         ({"profile.language": "spanish please"}, "profile.language", "Not a language we know"),
         ({"pii.dob": "31/02/2001"}, "pii.dob", "Give a date"),
-        ({"reference": "no spaces allowed"}, "reference", "String does not match"),
+        ({"reference": "no spaces allowed"}, "reference", "Use 4 to 40 letters"),
+        ({"pii.dob": "2031-01-01"}, "pii.dob", "A date of birth cannot be in the future."),
+        ({"pii.dob": "1850-06-01"}, "pii.dob", "That is over 120 years ago"),
+        (
+            {"profile.urgencies.emergency_shelter": "soon"},
+            "profile.urgencies.emergency_shelter",
+            "Choose one of",
+        ),
     ],
 )
 def test_a_bad_client_form_is_422_beside_the_field_and_writes_nothing(
@@ -808,17 +815,44 @@ def test_the_consent_text_is_in_her_language_and_lists_only_what_is_ticked(
     assert "Identity" not in text(refused).split("consent-categories")[1].split("</ul>")[0]
 
 
-def test_what_the_search_said_about_her_is_not_asked_again(
-    client: Any, world: dict[str, Any]
-) -> None:
-    token = signed_in(client, world["worker"])
-    back = "category=emergency_shelter&age=30&gender=female&language=Spanish"
+def plan_a_bed(client: Any, world: dict[str, Any], token: str, back: str = "") -> None:
+    """ "Add to plan" on a search result (`back`: the search it came from)."""
     added = client.post(
         "/intake/plan",
         data={"csrf_token": token, "service_id": str(world["beds"][0].id), "back": back},
     )
     assert added.status_code == 302
+
+
+def test_what_the_search_said_about_her_is_not_asked_again(
+    client: Any, world: dict[str, Any]
+) -> None:
+    token = signed_in(client, world["worker"])
+    search = "category=emergency_shelter&age=30&gender=female&language=Spanish"
+    plan_a_bed(client, world, token, search)
     page = text(client.get("/intake/clients/new"))
     assert re.search(r'<option value="25_39"\s+selected', page)
     assert re.search(r'<option value="female"\s+selected', page)
     assert 'value="Spanish"' in page
+
+
+def test_each_planned_needs_urgency_is_asked_once_on_new_client_and_kept_on_her_record(
+    client: Any, session: Any, world: dict[str, Any]
+) -> None:
+    token = signed_in(client, world["worker"])
+    plan_a_bed(client, world, token)
+    page = text(client.get("/intake/clients/new"))
+    assert 'name="profile.urgencies.emergency_shelter"' in page
+    response = client.post(
+        "/intake/clients/new",
+        data={
+            "csrf_token": token,
+            "profile.urgency": "routine",
+            "profile.urgencies.emergency_shelter": "emergency",
+        },
+    )
+    assert response.status_code == 302
+    record = session.scalars(select(Client).where(Client.owner_agency_id == world["home"].id)).one()
+    assert record.profile == {"urgency": "routine", "urgencies": {"emergency_shelter": "emergency"}}
+    shown = text(client.get(f"/intake/clients/{record.id}"))
+    assert "Urgency of each need" in shown and "Emergency shelter: Emergency" in shown

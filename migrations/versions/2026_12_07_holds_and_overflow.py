@@ -2,7 +2,7 @@
 and overflow places opened for a while.
 
 Revision ID: 7c41e2b9d0a5
-Revises: 5b0e3c7d9a21
+Revises: 7d2a9c4e1b63
 Create Date: 2026-12-07 23:10:00
 """
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "7c41e2b9d0a5"
-down_revision = "5b0e3c7d9a21"
+down_revision = "7d2a9c4e1b63"
 branch_labels = None
 depends_on = None
 

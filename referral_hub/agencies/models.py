@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from referral_hub.agencies.vocabulary import AgencyKind as AgencyKind
 from referral_hub.agencies.vocabulary import AgencyStatus as AgencyStatus
+from referral_hub.agencies.vocabulary import Participation as Participation
 from referral_hub.core.db import Base, Timestamps, UUIDPrimaryKey, str_enum
 
 
@@ -32,6 +33,12 @@ class Agency(UUIDPrimaryKey, Timestamps, Base):
     is_victim_service_provider: Mapped[bool] = mapped_column(default=False)
     status: Mapped[AgencyStatus] = mapped_column(
         str_enum(AgencyStatus, "agency_status"), default=AgencyStatus.ACTIVE
+    )
+    # counts only: its capacity shows in search, but it receives no referrals
+    participation: Mapped[Participation] = mapped_column(
+        str_enum(Participation, "agency_participation"),
+        default=Participation.RECEIVES_REFERRALS,
+        server_default=Participation.RECEIVES_REFERRALS.value,
     )
     city: Mapped[str | None] = mapped_column(String(120))
     region: Mapped[str | None] = mapped_column(String(120))

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
-from referral_hub.agencies.models import AgencyKind, AgencyStatus, Role
+from referral_hub.agencies.models import AgencyKind, AgencyStatus, Participation, Role
 from referral_hub.core.schemas import HubSchema, PageArgs, StrictBoolean, page_schema
+
+PARTICIPATION_NOTE = (
+    "`receives_referrals` (the default): its services take referrals through the hub. "
+    "`counts_only`: its capacity shows in search, but it receives no referrals (call it)."
+)
 
 
 class AgencySchema(HubSchema):
@@ -14,6 +19,11 @@ class AgencySchema(HubSchema):
     kind = fields.Enum(AgencyKind, by_value=True)
     is_victim_service_provider = fields.Boolean()
     status = fields.Enum(AgencyStatus, by_value=True)
+    participation = fields.Enum(
+        Participation,
+        by_value=True,
+        metadata={"description": PARTICIPATION_NOTE},
+    )
     city = fields.String(allow_none=True)
     region = fields.String(allow_none=True)
     created_at = fields.AwareDateTime(dump_only=True)

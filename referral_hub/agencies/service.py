@@ -10,9 +10,16 @@ from argon2 import PasswordHasher
 from flask import current_app
 from sqlalchemy import func, select
 
-from referral_hub.agencies.models import Agency, AgencyKind, AgencyStatus, Role, User
+from referral_hub.agencies.models import (
+    Agency,
+    AgencyKind,
+    AgencyStatus,
+    Participation,
+    Role,
+    User,
+)
 from referral_hub.audit import service as audit
-from referral_hub.core.actor import Actor
+from referral_hub.core.actor import Actor, ActorKind
 from referral_hub.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from referral_hub.core.pagination import paginate
 from referral_hub.core.tenancy import foreign
@@ -87,6 +94,31 @@ def get_agency(actor: Actor, agency_id: uuid.UUID) -> Agency:
     agency = db.session.get(Agency, agency_id)
     if agency is None:
         raise NotFound()
+    return agency
+
+
+def set_participation(actor: Actor, agency_id: uuid.UUID, participation: Participation) -> Agency:
+    """Receive referrals, or publish counts only: the agency's own administrators (or its
+    systems with `admin`) and hub administrators decide. Referrals already sent to it run
+    their course; only new ones are refused (referrals.service.send_referral)."""
+    agency = get_agency(actor, agency_id)
+    if not actor.is_hub_wide:
+        if actor.agency_id != agency.id:  # a directory entry: no secret, but not theirs
+            raise Forbidden("Administrators change their own agency only.")
+        system = actor.kind == ActorKind.CLIENT and "admin" in actor.scopes
+        if not (actor.has_role("agency_admin") or system):
+            raise Forbidden("Only the agency's administrators decide how it takes part.")
+    if agency.participation == participation:
+        return agency
+    previous = agency.participation
+    agency.participation = participation
+    db.session.flush()
+    audit.record(
+        actor,
+        "agency.participation_changed",
+        agency,
+        details={"from": previous.value, "to": participation.value},
+    )
     return agency
 
 

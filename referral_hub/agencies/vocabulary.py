@@ -29,3 +29,17 @@ def is_law_enforcement(kind: AgencyKind | str | None) -> bool:
 class AgencyStatus(StrEnum):
     ACTIVE = "active"
     SUSPENDED = "suspended"
+
+
+class Participation(StrEnum):
+    """How an agency takes part: it receives referrals through the hub (the default), or it
+    publishes its services' capacity only, so workers see its beds and call it instead."""
+
+    RECEIVES_REFERRALS = "receives_referrals"
+    COUNTS_ONLY = "counts_only"
+
+
+def receives_referrals(participation: Participation | str | None) -> bool:
+    """The one test for "may this agency be sent a referral": not when it publishes counts
+    only (None, an agency not yet loaded with the column, reads as the default)."""
+    return participation is None or str(participation) != Participation.COUNTS_ONLY.value

@@ -11,8 +11,13 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from referral_hub.agencies.models import Agency, AgencyStatus, Role, User
-from referral_hub.agencies.service import check_new_password, get_agency, password_hasher
+from referral_hub.agencies.models import Agency, AgencyStatus, Participation, Role, User
+from referral_hub.agencies.service import (
+    check_new_password,
+    get_agency,
+    password_hasher,
+    set_participation,
+)
 from referral_hub.audit import service as audit
 from referral_hub.auth import codes
 from referral_hub.auth.models import AccessToken, ApiClient
@@ -184,6 +189,7 @@ def set_agency_status(actor: Actor, agency_id: uuid.UUID, status: AgencyStatus) 
 
 def update_agency(actor: Actor, agency_id: uuid.UUID, **changes: Any) -> Agency:
     status = changes.pop("status", None)
+    participation = changes.pop("participation", None)
     agency = get_agency(actor, agency_id)
     if changes:
         if not _is_hub_admin(actor) and actor.agency_id != agency.id:
@@ -191,6 +197,8 @@ def update_agency(actor: Actor, agency_id: uuid.UUID, **changes: Any) -> Agency:
         for name, value in changes.items():
             setattr(agency, name, value)
         audit.record(actor, "agency.updated", agency, fields=sorted(changes))
+    if participation is not None:
+        set_participation(actor, agency_id, Participation(participation))
     if status is not None:
         set_agency_status(actor, agency_id, AgencyStatus(status))
     db.session.flush()

@@ -11,6 +11,7 @@ from referral_hub.auth import ratelimit
 from referral_hub.core.actor import ANONYMOUS, ActorKind
 from referral_hub.core.db import transaction
 from referral_hub.core.errors import DomainError, Forbidden, NotFound, RateLimited, Unauthorized
+from referral_hub.core.http import MACHINE_PREFIXES
 from referral_hub.extensions import csrf
 
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -24,7 +25,7 @@ def check_csrf() -> None:
     """
     if request.method not in UNSAFE or request.path.startswith("/oauth/"):
         return
-    if request.path.startswith("/api/") and g.get("auth_via") != "session":
+    if request.path.startswith(MACHINE_PREFIXES) and g.get("auth_via") != "session":
         return
     try:
         csrf.protect()
@@ -37,7 +38,7 @@ def check_csrf() -> None:
 
 def limit_api_calls() -> None:
     """Each caller gets API_REQUESTS_PER_WINDOW requests per window across the API."""
-    if not request.path.startswith("/api/") or g.actor.kind == ActorKind.ANONYMOUS:
+    if not request.path.startswith(MACHINE_PREFIXES) or g.actor.kind == ActorKind.ANONYMOUS:
         return
     config = current_app.config
     # counted at once (Redis, or a short transaction of its own when counted in the

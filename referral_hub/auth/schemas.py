@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
-from referral_hub.agencies.models import AgencyStatus, Role
+from referral_hub.agencies.models import AgencyStatus, Participation, Role
+from referral_hub.agencies.schemas import PARTICIPATION_NOTE
 from referral_hub.auth.models import SCOPES
 from referral_hub.core.schemas import HubSchema, StrictBoolean
 
@@ -48,6 +49,9 @@ class AgencyUpdateArgs(HubSchema):
     region = fields.String(allow_none=True, validate=validate.Length(max=120))
     is_victim_service_provider = StrictBoolean()
     status = fields.Enum(AgencyStatus, by_value=True)
+    participation = fields.Enum(
+        Participation, by_value=True, metadata={"description": PARTICIPATION_NOTE}
+    )
 
 
 class MeSchema(HubSchema):

@@ -5,8 +5,18 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from referral_hub.core.schemas import HubSchema, Pattern
+from referral_hub.directory.vocabulary import Category
 
+URGENCIES = ["emergency", "urgent", "routine"]
+NEEDS = [category.value for category in Category]
 BCP47 = Pattern(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$", error="Not a BCP 47 language tag.")
+
+
+# her needs' urgencies, one optional field per service category
+NeedUrgenciesSchema = HubSchema.from_dict(
+    {need: fields.String(validate=validate.OneOf(URGENCIES)) for need in NEEDS},
+    name="NeedUrgenciesSchema",
+)
 
 
 class ProfileSchema(HubSchema):
@@ -25,7 +35,17 @@ class ProfileSchema(HubSchema):
     accessibility = fields.List(
         fields.String(validate=validate.Length(max=40)), validate=validate.Length(max=10)
     )
-    urgency = fields.String(validate=validate.OneOf(["emergency", "urgent", "routine"]))
+    urgency = fields.String(
+        validate=validate.OneOf(URGENCIES),
+        metadata={"description": "Overall: for a need with no urgency of its own."},
+    )
+    urgencies = fields.Nested(
+        NeedUrgenciesSchema,
+        metadata={
+            "description": "Each need's urgency, by service category, asked once at intake: "
+            "a bundle for her starts from it. Only her own agency reads it."
+        },
+    )
 
 
 class PiiSchema(HubSchema):
@@ -39,7 +59,11 @@ class PiiSchema(HubSchema):
 
 
 class ClientCreateArgs(HubSchema):
-    reference = fields.String(validate=Pattern(r"^[A-Za-z0-9-]{4,40}$"))
+    reference = fields.String(
+        validate=Pattern(
+            r"^[A-Za-z0-9-]{4,40}$", error="Use 4 to 40 letters, digits and dashes (no spaces)."
+        )
+    )
     profile = fields.Nested(ProfileSchema, load_default=dict)
     pii = fields.Nested(PiiSchema, load_default=dict)
     do_not_refer = fields.List(fields.UUID(), load_default=list, validate=validate.Length(max=200))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import secrets
 import uuid
+from datetime import date
 from typing import Any
 
 from sqlalchemy import select
@@ -13,7 +14,7 @@ from sqlalchemy import select
 from referral_hub.agencies.models import Agency
 from referral_hub.audit import service as audit
 from referral_hub.clients.models import Client
-from referral_hub.core import envelope, keystore
+from referral_hub.core import clock, envelope, keystore
 from referral_hub.core.actor import Actor, ActorKind
 from referral_hub.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from referral_hub.core.tenancy import foreign
@@ -29,6 +30,7 @@ PII_FIELDS = {
     "health": "health",
     "justice": "justice",
 }
+MAX_AGE = 120  # years: the profile's age ranges end at "60 or older", the search at 120
 SEALED = ("identity", "contact", "narrative", "immigration", "health", "justice")
 _ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read out over a phone
 
@@ -75,6 +77,7 @@ def create_client(
     for index, agency_id in enumerate(do_not_refer or []):
         if db.session.get(Agency, agency_id) is None:
             raise ValidationFailed(errors={f"do_not_refer.{index}": ["Unknown agency."]})
+    _check_birth_date((pii or {}).get("dob"))
     if reference is None:
         reference = _unused_reference()
     elif _reference_taken(reference):
@@ -102,6 +105,39 @@ def create_client(
         ),
     )
     return client
+
+
+def discard_new_client_key(client_id: uuid.UUID) -> None:
+    """A client created in a request that is being refused (its transaction rolls back):
+    her key, stored first and on its own, goes too, so the refusal leaves nothing behind."""
+    keystore.destroy([client_id])
+
+
+def _check_birth_date(dob: date | str | None) -> None:
+    """A date of birth that makes sense: not in the future, not over 120 years ago (the
+    API's schema gives a date; callers inside the hub may hand its ISO text)."""
+    if isinstance(dob, str):
+        try:
+            dob = date.fromisoformat(dob)
+        except ValueError:
+            raise ValidationFailed(errors={"pii.dob": ["Not a valid date."]}) from None
+    if dob is None:
+        return
+    today = clock.now().date()
+    if dob > today:
+        raise ValidationFailed(errors={"pii.dob": ["A date of birth cannot be in the future."]})
+    if dob < today.replace(year=today.year - MAX_AGE, day=min(today.day, 28)):
+        raise ValidationFailed(
+            errors={"pii.dob": [f"That is over {MAX_AGE} years ago: check the year."]}
+        )
+
+
+def urgency_for(client: Client, category: str) -> str | None:
+    """How urgent her need of this category is, as intake recorded it (that need's own,
+    else her overall urgency); None when it was never asked."""
+    profile = client.profile or {}
+    own = (profile.get("urgencies") or {}).get(category)
+    return str(own or profile.get("urgency") or "") or None
 
 
 def _seal(client: Client, her_key: bytes, pii: dict[str, Any]) -> None:

@@ -50,7 +50,7 @@ def get_client(client_id: uuid.UUID) -> Any:
         "id": record.id,
         "reference": record.reference,
         "owner_agency": record.owner_agency_id,
-        "profile": record.profile if "profile" in shown.categories else {},
+        "profile": shown.profile,
         "pii": shown.pii,
         "categories": sorted(shown.categories),
         "do_not_refer": record.do_not_refer

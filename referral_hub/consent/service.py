@@ -249,6 +249,19 @@ class Disclosure:
     categories: frozenset[str]
     consent_id: uuid.UUID | None
     pii: dict[str, Any]
+    owner: bool = False
+
+    @property
+    def profile(self) -> dict[str, Any]:
+        """Her non-identifying profile, when it may be read. Each need's urgency stays
+        with her own agency: it names her other needs (immigration counsel, health) to a
+        service that has no business knowing them; a receiver has its referral's urgency."""
+        if "profile" not in self.categories:
+            return {}
+        profile = dict(self.client.profile or {})
+        if not self.owner:
+            profile.pop("urgencies", None)
+        return profile
 
 
 def _stage(grant: AccessGrant | None) -> policy.Stage:
@@ -364,7 +377,7 @@ def disclose_client(
             consent_id=consent_id,
             details={"as": "owner" if owner else "recipient"},
         )
-    return Disclosure(client, categories, consent_id, pii)
+    return Disclosure(client, categories, consent_id, pii, owner=owner)
 
 
 def open_grant(

@@ -22,6 +22,8 @@ from referral_hub.core.problems import PROBLEM_MEDIA_TYPE, from_http_exception, 
 from referral_hub.core.schemas import ProblemSchema, flatten_messages, has_type_mismatch
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# paths machines call with bearer tokens and JSON bodies: the JSON API and the FHIR interface
+MACHINE_PREFIXES = ("/api/", "/fhir/")
 
 
 class HubParser(FlaskParser):
@@ -132,7 +134,7 @@ def read_json_body() -> None:
 
     g.json_body = None
     g.json_present = False
-    if request.method not in BODY_METHODS or not request.path.startswith("/api/"):
+    if request.method not in BODY_METHODS or not request.path.startswith(MACHINE_PREFIXES):
         return
     limit = int(request.max_content_length or 1024 * 1024)
     if request.content_length is not None and request.content_length > limit:
@@ -205,7 +207,10 @@ def _refuse_unwanted_body(document: Any) -> None:
 
 
 def _takes_json_body(view: Any) -> bool:
-    """Declared with `@blp.arguments(Schema)` (JSON) or a documented `requestBody`."""
+    """Declared with `@blp.arguments(Schema)` (JSON), a documented `requestBody`, or marked
+    `takes_body = True` (views outside flask-smorest, such as the FHIR interface's)."""
+    if getattr(view, "takes_body", False):
+        return True
     doc = getattr(view, "_apidoc", {})
     parameters = doc.get("arguments", {}).get("parameters", [])
     return any(p.get("in", "json") == "json" for p in parameters) or (

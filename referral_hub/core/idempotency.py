@@ -38,6 +38,7 @@ from referral_hub.core.db import (
     transaction,
 )
 from referral_hub.core.errors import Conflict, IdempotencyKeyReused, ValidationFailed
+from referral_hub.core.http import MACHINE_PREFIXES
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ def _fingerprint() -> str:
 def begin() -> Response | None:
     """Before the view: claim the key, replay a finished answer, or refuse."""
     key = request.headers.get(HEADER)
-    if key is None or request.method != "POST" or not request.path.startswith("/api/"):
+    if key is None or request.method != "POST" or not request.path.startswith(MACHINE_PREFIXES):
         return None
     if not _KEY_FORMAT.match(key):
         raise ValidationFailed(errors={HEADER: ["1 to 255 visible ASCII characters."]})

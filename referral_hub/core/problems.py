@@ -11,9 +11,10 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, current_app, g, has_request_context, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from referral_hub.core.db import is_unavailable
@@ -22,6 +23,9 @@ from referral_hub.core.errors import DomainError, NotFound, ServiceUnavailable
 log = logging.getLogger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+# another wire format for the same problems under a path prefix (the FHIR interface answers
+# OperationOutcome): `app.extensions["problem_renderers"][prefix] = render(body, headers)`
+ProblemRenderer = Callable[[dict[str, Any], dict[str, str]], Response]
 
 CODE_BY_STATUS = {
     400: "validation_error",
@@ -77,10 +81,23 @@ def problem_response(
     **extra: Any,
 ) -> Response:
     body = problem_body(status, code, title, detail, errors, **extra)
+    renderer = _renderer()
+    if renderer is not None:
+        return renderer(body, dict(headers or {}))
     response = Response(json.dumps(body), status=status, mimetype=PROBLEM_MEDIA_TYPE)
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
+
+
+def _renderer() -> ProblemRenderer | None:
+    if not has_request_context():
+        return None
+    renderers: dict[str, ProblemRenderer] = current_app.extensions.get("problem_renderers", {})
+    for prefix, render in renderers.items():
+        if request.path.startswith(prefix):
+            return render
+    return None
 
 
 def from_domain_error(error: DomainError) -> Response:
@@ -115,7 +132,9 @@ def _safe_description(error: HTTPException) -> str:
 
 
 def wants_problem_json() -> bool:
-    """API and OAuth paths answer problems; staff pages keep HTML error pages."""
+    """API, OAuth and FHIR paths answer problems; staff pages keep HTML error pages."""
+    if _renderer() is not None:
+        return True
     return request.path.startswith(("/api/", "/oauth/")) or request.path in (
         "/openapi.json",
         "/healthz",

@@ -6,6 +6,7 @@ from typing import Any, ClassVar
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
+from referral_hub.agencies.schemas import PARTICIPATION_NOTE
 from referral_hub.core.schemas import (
     HTTP_URL,
     HubSchema,
@@ -291,6 +292,10 @@ class SearchAgencySchema(HubSchema):
     id = fields.UUID()
     name = fields.String()
     kind = fields.String()
+    participation = fields.String(metadata={"description": PARTICIPATION_NOTE})
+    receives_referrals = fields.Boolean(
+        metadata={"description": "False: counts only. Call the service; do not refer."}
+    )
 
 
 class SearchItemSchema(HubSchema):

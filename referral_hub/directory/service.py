@@ -22,6 +22,7 @@ from sqlalchemy.orm.util import identity_key
 
 from referral_hub.agencies.models import Agency, AgencyStatus
 from referral_hub.agencies.service import email_staff
+from referral_hub.agencies.vocabulary import Participation, receives_referrals
 from referral_hub.audit import service as audit
 from referral_hub.core import clock, crypto
 from referral_hub.core.actor import Actor, ActorKind
@@ -837,6 +838,7 @@ def ranked_rows(shape: SearchShape, *extra: Any) -> Any:
         c.search_lon,
         a.name.label("agency_name"),
         a.kind.label("agency_kind"),
+        a.participation.label("agency_participation"),
         score.label("score"),
         stale_last.label("stale_last"),
         *extra,
@@ -920,7 +922,13 @@ def result(row: Any, query: SearchQuery, now: datetime) -> dict[str, Any]:
             "languages": row.languages,
             "phone": row.phone,
         },
-        "agency": {"id": row.agency_id, "name": row.agency_name, "kind": row.agency_kind},
+        "agency": {
+            "id": row.agency_id,
+            "name": row.agency_name,
+            "kind": row.agency_kind,
+            "participation": Participation(row.agency_participation).value,
+            "receives_referrals": receives_referrals(row.agency_participation),
+        },
         "capacity": {
             "unit": row.unit,
             "total": row.total,

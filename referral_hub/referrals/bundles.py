@@ -22,8 +22,9 @@ from referral_hub.core.errors import DomainError, NotFound, ValidationFailed
 from referral_hub.core.tenancy import foreign
 from referral_hub.directory import service as directory
 from referral_hub.extensions import db
+from referral_hub.referrals import priority
 from referral_hub.referrals import service as referrals
-from referral_hub.referrals.deadlines import Urgency
+from referral_hub.referrals.deadlines import Urgency, unset_urgencies
 from referral_hub.referrals.models import Bundle, Need, Referral
 from referral_hub.referrals.states import OPEN, State
 
@@ -32,34 +33,51 @@ PLACED = frozenset({State.ACCEPTED, State.ENGAGED})
 MET = frozenset({State.COMPLETED})
 
 
+def need_urgencies(needs: list[dict[str, Any]], default: Urgency | None) -> list[Urgency]:
+    """Each need's own urgency, else the bundle's: a need with neither is refused by name."""
+    missing = unset_urgencies(needs, default)
+    if missing:
+        raise ValidationFailed(errors=missing)
+    return [Urgency(need.get("urgency") or str(default)) for need in needs]
+
+
+def most_urgent(urgencies: Iterable[Urgency | str]) -> Urgency:
+    return min((Urgency(u) for u in urgencies), key=lambda u: priority.URGENCY_RANK[u])
+
+
 def create_bundle(
     actor: Actor,
     *,
     client_id: uuid.UUID,
-    urgency: Urgency,
     needs: list[dict[str, Any]],
+    urgency: Urgency | None = None,
     consent_id: uuid.UUID | None = None,
 ) -> Bundle:
-    """All or nothing: any need that cannot be sent fails the whole bundle."""
+    """All or nothing: any need that cannot be sent fails the whole bundle.
+
+    Each need carries its own urgency (`urgency` is the default for needs that give none),
+    and its referrals' deadlines follow it: the shelter tonight, the clinic next week."""
     client = clients.load_owned(actor, client_id)
     # before the bundle row names it: an unknown consent id is a 422, not a foreign-key failure
     referrals._consent_for(client.id, consent_id)
     categories = [need["category"] for need in needs]
     if len(set(categories)) != len(categories):
         raise ValidationFailed(errors={"needs": ["One need per service category."]})
+    urgencies = need_urgencies(needs, urgency)
     bundle = Bundle(
         client_id=client.id,
         sender_agency_id=client.owner_agency_id,
         consent_id=consent_id,
-        urgency=urgency,
+        urgency=most_urgent(urgencies),
         created_by=actor.id,
     )
     db.session.add(bundle)
     db.session.flush()
-    for index, wanted in enumerate(needs):
+    for index, (wanted, need_urgency) in enumerate(zip(needs, urgencies, strict=True)):
         need = Need(
             bundle_id=bundle.id,
             category=wanted["category"],
+            urgency=need_urgency,
             data_categories=wanted["data_categories"],
         )
         db.session.add(need)
@@ -75,7 +93,7 @@ def create_bundle(
                     actor,
                     client_id=client.id,
                     service_id=service_id,
-                    urgency=urgency,
+                    urgency=need_urgency,
                     data_categories=wanted["data_categories"],
                     consent_id=consent_id,
                     note=wanted.get("note"),
@@ -99,7 +117,12 @@ def create_bundle(
         "bundle.created",
         bundle,
         client_reference=client.reference,
-        details={"needs": len(needs)},
+        details={
+            "needs": len(needs),
+            "urgency": {
+                need["category"]: value.value for need, value in zip(needs, urgencies, strict=True)
+            },
+        },
     )
     return bundle
 
@@ -123,13 +146,14 @@ def describe(bundle: Bundle, now: datetime | None = None) -> dict[str, Any]:
                 select(Referral).where(Referral.need_id == need.id).order_by(Referral.created_at)
             )
         )
-        status, hops, why = need_status(items, bundle.urgency, now)
+        status, hops, why = need_status(items, need.urgency, now)
         if why:
             limbo_reasons.append(limbo_reason(need.category, why))
         needs.append(
             {
                 "id": need.id,
                 "category": need.category,
+                "urgency": need.urgency.value,
                 "status": status,
                 "hops": hops,
                 "referrals": [referrals.describe(item) for item in items],
@@ -181,6 +205,7 @@ class NeedFacts:
     state sets, and `classify` is the one rule that turns the facts into a status.
     """
 
+    urgency: Urgency  # the need's own: its hop limit depends on it
     hops: int = 0
     met: bool = False
     placed: bool = False
@@ -188,10 +213,11 @@ class NeedFacts:
     late: bool = False
 
     @classmethod
-    def of_referrals(cls, items: Iterable[Referral], now: datetime) -> NeedFacts:
+    def of_referrals(cls, items: Iterable[Referral], urgency: Urgency, now: datetime) -> NeedFacts:
         items = list(items)
         waiting = [item for item in items if item.status in OPEN]
         return cls(
+            urgency=Urgency(urgency),
             hops=sum(1 for item in items if item.status in HOPS),
             met=any(item.status in MET for item in items),
             placed=any(item.status in PLACED for item in items),
@@ -218,6 +244,7 @@ def facts_by_need(
             Need.bundle_id,
             Need.id,
             Need.category,
+            Need.urgency,
             func.sum(case((in_(HOPS), 1), else_=0)).label("hops"),
             any_where(in_(MET)).label("met"),
             any_where(in_(PLACED)).label("placed"),
@@ -226,12 +253,13 @@ def facts_by_need(
         )
         .outerjoin(Referral, Referral.need_id == Need.id)
         .where(Need.bundle_id.in_(list(bundle_ids)))
-        .group_by(Need.bundle_id, Need.id, Need.category)
+        .group_by(Need.bundle_id, Need.id, Need.category, Need.urgency)
         .order_by(Need.bundle_id, Need.category)
     ).all()
     found: dict[uuid.UUID, list[tuple[uuid.UUID, str, NeedFacts]]] = {}
     for row in rows:
         facts = NeedFacts(
+            urgency=Urgency(row.urgency),
             hops=int(row.hops or 0),
             met=bool(row.met),
             placed=bool(row.placed),
@@ -242,14 +270,14 @@ def facts_by_need(
     return found
 
 
-def classify(facts: NeedFacts, urgency: Urgency) -> tuple[str, int, str | None]:
+def classify(facts: NeedFacts) -> tuple[str, int, str | None]:
     """(status, hops, why it is in limbo or None): the one definition of "in limbo".
 
-    In limbo: waiting past its deadline, or 2+ hops (emergency) / 3+ (other), or nothing
-    left open without a placement.
+    In limbo: waiting past its deadline, or 2+ hops (an emergency need) / 3+ (other), or
+    nothing left open without a placement.
     """
     hops = facts.hops
-    limit = 2 if urgency == Urgency.EMERGENCY else 3
+    limit = 2 if facts.urgency == Urgency.EMERGENCY else 3
     if facts.met:
         return "met", hops, None
     if facts.placed:
@@ -273,4 +301,4 @@ def need_status(
     items: list[Referral], urgency: Urgency, now: datetime
 ) -> tuple[str, int, str | None]:
     """(status, hops, why it is in limbo or None) of a need whose referrals are loaded."""
-    return classify(NeedFacts.of_referrals(items, now), urgency)
+    return classify(NeedFacts.of_referrals(items, urgency, now))

@@ -23,6 +23,7 @@ from referral_hub.core.actor import Actor
 from referral_hub.core.errors import Forbidden
 from referral_hub.extensions import db
 from referral_hub.referrals import bundles, priority
+from referral_hub.referrals.deadlines import Urgency
 from referral_hub.referrals.models import Bundle, Need, Referral
 from referral_hub.referrals.states import OPEN, State
 
@@ -68,12 +69,23 @@ def sent_bundles(
     found.sort(
         key=lambda item: (
             item["status"] == "met",
-            *priority.key(item["urgency"], item["next_deadline"], now),
+            *_most_pressing(item, now),
             not item["in_limbo"],
             -item["created_at"].timestamp(),
         )
     )
     return found
+
+
+def _most_pressing(item: dict[str, Any], now: datetime) -> tuple[Any, ...]:
+    """The bundle's place in the one order: that of its most pressing need, each need with
+    its own urgency and deadline (an overdue emergency shelter, not a routine clinic)."""
+    timed = [
+        priority.key(need["urgency"], need["next_deadline"], now)
+        for need in item["needs"]
+        if need["next_deadline"] is not None
+    ]
+    return min(timed, default=priority.key(item["urgency"], None, now))
 
 
 def _bundles(
@@ -132,6 +144,7 @@ def _needs(
     found: dict[uuid.UUID, list[dict[str, Any]]] = {}
     for row in rows:
         facts = bundles.NeedFacts(
+            urgency=Urgency(row.urgency),
             hops=int(row.hops or 0),
             met=bool(row.met),
             placed=bool(row.placed),
@@ -167,6 +180,7 @@ def _needs_statement() -> Any:
             Need.bundle_id,
             Need.id,
             Need.category,
+            Need.urgency,
             func.sum(case((_in(bundles.HOPS), 1), else_=0)).label("hops"),
             any_where(_in(bundles.MET)).label("met"),
             any_where(_in(bundles.PLACED)).label("placed"),
@@ -180,7 +194,7 @@ def _needs_statement() -> Any:
             Need.bundle_id.in_(bindparam("bundle_ids", expanding=True, type_=Uuid())),
             Bundle.sender_agency_id == bindparam("agency_id", type_=Uuid()),
         )
-        .group_by(Need.bundle_id, Need.id, Need.category)
+        .group_by(Need.bundle_id, Need.id, Need.category, Need.urgency)
         .order_by(Need.bundle_id, Need.category)
     )
 
@@ -201,13 +215,14 @@ def _item(row: Any, needs: list[dict[str, Any]]) -> dict[str, Any]:
     shown = []
     reasons = []
     for need in needs:
-        status, hops, why = bundles.classify(need["facts"], row.urgency)
+        status, hops, why = bundles.classify(need["facts"])
         if why:
             reasons.append(bundles.limbo_reason(need["category"], why))
         shown.append(
             {
                 "need_id": need["need_id"],
                 "category": need["category"],
+                "urgency": need["facts"].urgency.value,
                 "status": status,
                 "hops": hops,
                 "why": why,

@@ -11,8 +11,10 @@ an appointment, not a bed tonight: no arrival window, the hold lasts until it en
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import datetime, time, timedelta
 from enum import StrEnum
+from typing import Any
 
 from referral_hub.referrals.states import State
 
@@ -21,6 +23,20 @@ class Urgency(StrEnum):
     EMERGENCY = "emergency"
     URGENT = "urgent"
     ROUTINE = "routine"
+
+
+UNSET = "Say how urgent this need is (or give the bundle's urgency)."
+
+
+def unset_urgencies(needs: Iterable[Mapping[str, Any]], default: object) -> dict[str, list[str]]:
+    """The needs that have no urgency of their own and no bundle default, by field path."""
+    if default is not None:
+        return {}
+    return {
+        f"needs.{index}.urgency": [UNSET]
+        for index, need in enumerate(needs)
+        if need.get("urgency") is None
+    }
 
 
 # the deadline the receiver works against in each state: (what is due, the column)

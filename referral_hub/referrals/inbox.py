@@ -226,7 +226,7 @@ def _client_view(actor: Actor, referral: Referral) -> dict[str, Any] | None:
         return None  # e.g. a law-enforcement receiver without her opt-in
     return {
         "categories": sorted(shown.categories),
-        "profile": shown.client.profile if "profile" in shown.categories else {},
+        "profile": shown.profile,
         "pii": shown.pii,
         "accepted_stage": referral.status in states.ACCEPTED_STAGE,
     }

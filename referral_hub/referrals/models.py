@@ -26,6 +26,8 @@ class Bundle(UUIDPrimaryKey, Base):
     consent_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("consent.id", ondelete="SET NULL")
     )
+    # the most urgent of its needs': what lists of bundles label and sort by (each need
+    # keeps its own, and its referrals' deadlines follow that one)
     urgency: Mapped[Urgency] = mapped_column(str_enum(Urgency, "bundle_urgency", 16))
     created_at: Mapped[datetime] = mapped_column(default=clock.now, index=True)  # limbo queue
     created_by: Mapped[str | None] = mapped_column(String(64))
@@ -38,6 +40,8 @@ class Need(UUIDPrimaryKey, Base):
         ForeignKey("bundle.id", ondelete="CASCADE"), index=True
     )
     category: Mapped[str] = mapped_column(String(32))
+    # a shelter tonight and immigration counsel next week: each need's own deadlines
+    urgency: Mapped[Urgency] = mapped_column(str_enum(Urgency, "need_urgency", 16))
     data_categories: Mapped[list[str]] = mapped_column(JSON, default=list)
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from marshmallow import fields, validate
+from typing import Any, ClassVar
+
+from marshmallow import ValidationError, fields, validate, validates_schema
 
 from referral_hub.consent.policy import CATEGORIES
 from referral_hub.core.schemas import HubSchema, PageArgs, StrictBoolean, StrictInteger
 from referral_hub.directory.vocabulary import Category
-from referral_hub.referrals.deadlines import EXTENSION_REASONS, Urgency
+from referral_hub.referrals.deadlines import EXTENSION_REASONS, Urgency, unset_urgencies
 from referral_hub.referrals.states import (
     COMPLETION_OUTCOMES,
     DECLINE_REASONS,
@@ -117,6 +119,14 @@ class ExtendHoldArgs(HubSchema):
 
 class NeedArgs(HubSchema):
     category = fields.String(required=True, validate=validate.OneOf([c.value for c in Category]))
+    urgency = fields.Enum(
+        Urgency,
+        by_value=True,
+        metadata={
+            "description": "This need's own urgency: its referrals' deadlines follow it. "
+            "Omitted: the bundle's `urgency`."
+        },
+    )
     service_ids = fields.List(fields.UUID(), required=True, validate=validate.Length(min=1, max=3))
     data_categories = fields.List(
         fields.String(validate=validate.OneOf(CATEGORIES)), load_default=lambda: ["profile"]
@@ -127,15 +137,47 @@ class NeedArgs(HubSchema):
 class BundleCreateArgs(HubSchema):
     client_id = fields.UUID(required=True)
     consent_id = fields.UUID(load_default=None)
-    urgency = fields.Enum(Urgency, by_value=True, required=True)
+    urgency = fields.Enum(
+        Urgency,
+        by_value=True,
+        metadata={
+            "description": "The urgency of every need that gives none of its own "
+            "(required unless each need gives one)."
+        },
+    )
     needs = fields.List(
         fields.Nested(NeedArgs), required=True, validate=validate.Length(min=1, max=11)
     )
+
+    @validates_schema(skip_on_field_errors=False)
+    def _every_need_has_an_urgency(self, data: dict[str, Any], **kwargs: Any) -> None:
+        """Said with the other fields' errors (the service holds the same rule)."""
+        needs = data.get("needs")
+        if isinstance(needs, list):
+            missing = unset_urgencies(needs, data.get("urgency"))
+            if missing:
+                raise ValidationError(
+                    {
+                        "needs": {
+                            int(key.split(".")[1]): {"urgency": m} for key, m in missing.items()
+                        }
+                    }
+                )
+
+    class Meta(HubSchema.Meta):
+        # the same rule, for the document (core.http.SchemaRulesPlugin)
+        json_schema: ClassVar[dict[str, Any]] = {
+            "anyOf": [
+                {"required": ["urgency"]},
+                {"properties": {"needs": {"items": {"required": ["urgency"]}}}},
+            ]
+        }
 
 
 class NeedSchema(HubSchema):
     id = fields.UUID()
     category = fields.String()
+    urgency = fields.String(validate=validate.OneOf(URGENCIES))
     status = fields.String(validate=validate.OneOf(NEED_STATUSES))
     hops = fields.Integer()
     referrals = fields.List(fields.Nested(ReferralSchema))

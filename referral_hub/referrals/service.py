@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import contextlib
 import uuid
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from referral_hub.agencies.models import AgencyStatus
 from referral_hub.agencies.service import email_staff
-from referral_hub.agencies.vocabulary import is_law_enforcement
+from referral_hub.agencies.vocabulary import is_law_enforcement, receives_referrals
 from referral_hub.audit import service as audit
 from referral_hub.clients import service as clients
 from referral_hub.consent import policy
@@ -108,6 +109,7 @@ def send_referral(
     service = directory.get_service(actor, service_id)
     if service.status != ServiceStatus.ACTIVE or service.agency.status != AgencyStatus.ACTIVE:
         raise ValidationFailed(errors={"service_id": ["This service is not taking referrals now."]})
+    refuse_counts_only(service.agency)
     if str(service.agency_id) in client.do_not_refer:
         raise DoNotRefer(errors={"service_id": ["The client asked not to be sent to this agency."]})
     if previous_referral_id is not None:
@@ -124,6 +126,8 @@ def send_referral(
             raise ValidationFailed(
                 errors={"service_id": ["Not a service of this need's category."]}
             )
+        # the same need, whichever door asks: it stays in her bundle and counts its hops
+        bundle_id, need_id = earlier.bundle_id, earlier.need_id
     categories = frozenset(data_categories) | {policy.PROFILE}
     record = _consent_for(client.id, consent_id)
     receiver = policy.Reader(
@@ -191,6 +195,15 @@ def send_referral(
     return referral
 
 
+COUNTS_ONLY_WORDS = "{name} publishes its capacity only and takes no referrals: call them."
+
+
+def refuse_counts_only(agency: Any) -> None:
+    """An agency that publishes counts only receives no referral (nothing is written)."""
+    if not receives_referrals(agency.participation):
+        raise ValidationFailed(errors={"service_id": [COUNTS_ONLY_WORDS.format(name=agency.name)]})
+
+
 def _consent_for(client_id: uuid.UUID, consent_id: uuid.UUID | None) -> Consent | None:
     if consent_id is None:
         return None
@@ -239,16 +252,34 @@ def get_referral(actor: Actor, referral_id: uuid.UUID, *, lock: bool = False) ->
 def list_referrals(
     actor: Actor,
     *,
-    box: str,
+    box: str | None,
     status: str | None,
     urgency: str | None,
     limit: int,
     cursor: str | None,
+    statuses: Collection[str] = (),
+    updated: Sequence[tuple[str, datetime]] = (),
 ) -> tuple[list[Referral], str | None]:
-    column = Referral.sender_agency_id if box == "sent" else Referral.receiver_agency_id
-    statement = select(Referral).where(column == actor.agency_id)
+    """The agency's sent or received referrals (`box` None: both), oldest first.
+
+    `statuses` keeps any of several states; `updated` holds (operator, moment) pairs, the
+    operator one of `gt`, `ge`, `lt`, `le`, `eq` (the FHIR interface's `_lastUpdated`)."""
+    if box is None:
+        statement = select(Referral).where(
+            or_(
+                Referral.sender_agency_id == actor.agency_id,
+                Referral.receiver_agency_id == actor.agency_id,
+            )
+        )
+    else:
+        column = Referral.sender_agency_id if box == "sent" else Referral.receiver_agency_id
+        statement = select(Referral).where(column == actor.agency_id)
     if status:
         statement = statement.where(Referral.status == status)
+    if statuses:
+        statement = statement.where(Referral.status.in_(list(statuses)))
+    for operator, moment in updated:
+        statement = statement.where(_COMPARE[operator](Referral.updated_at, moment))
     if urgency:
         statement = statement.where(Referral.urgency == urgency)
     return paginate(
@@ -258,6 +289,34 @@ def list_referrals(
         cursor,
         [datetime.fromisoformat, uuid.UUID],
     )
+
+
+_COMPARE: dict[str, Callable[[Any, datetime], Any]] = {
+    "gt": lambda column, moment: column > moment,
+    "ge": lambda column, moment: column >= moment,
+    "lt": lambda column, moment: column < moment,
+    "le": lambda column, moment: column <= moment,
+    "eq": lambda column, moment: column == moment,
+}
+
+
+def consent_for_party(actor: Actor, consent_id: uuid.UUID) -> tuple[Consent, Referral | None]:
+    """A consent its owner reads whole, or a receiver reads through the newest referral it
+    received under it (returned with it); anyone else: 404, as for a missing id."""
+    record = db.session.get(Consent, consent_id)
+    if record is None:
+        raise NotFound()
+    if actor.kind == ActorKind.SYSTEM or record.owner_agency_id == actor.agency_id:
+        return record, None
+    referral = db.session.scalar(
+        select(Referral)
+        .where(Referral.consent_id == consent_id, Referral.receiver_agency_id == actor.agency_id)
+        .order_by(Referral.created_at.desc())
+        .limit(1)
+    )
+    if referral is None:
+        raise foreign("consent", record.id)
+    return record, referral
 
 
 # --- transitions ----------------------------------------------------------------------------
@@ -270,6 +329,9 @@ def transition(actor: Actor, referral_id: uuid.UUID, action: str, **payload: Any
         if need_id is not None:
             db.session.scalar(select(Need.id).where(Need.id == need_id).with_for_update())
     referral = get_referral(actor, referral_id, lock=True)
+    if action == "send" and actor.agency_id == referral.sender_agency_id:
+        # a draft kept from before its agency chose counts only
+        refuse_counts_only(directory.get_service(actor, referral.service_id).agency)
     return _apply(actor, referral, action, payload)
 
 

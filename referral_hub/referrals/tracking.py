@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from referral_hub.agencies.models import Agency
 from referral_hub.agencies.service import agency_names
-from referral_hub.agencies.vocabulary import is_law_enforcement
+from referral_hub.agencies.vocabulary import is_law_enforcement, receives_referrals
 from referral_hub.audit.models import AuditEvent
 from referral_hub.clients import service as clients
 from referral_hub.clients.models import Client
@@ -67,6 +67,7 @@ def service_cards(ids: Iterable[uuid.UUID | str]) -> dict[str, dict[str, Any]]:
             Agency.name.label("agency_name"),
             Agency.kind.label("agency_kind"),
             Agency.status.label("agency_status"),
+            Agency.participation.label("agency_participation"),
         )
         .join(Agency, Agency.id == Service.agency_id)
         .where(Service.id.in_(sorted(wanted)))
@@ -80,6 +81,7 @@ def service_cards(ids: Iterable[uuid.UUID | str]) -> dict[str, dict[str, Any]]:
             "agency_name": row.agency_name,
             "law_enforcement": is_law_enforcement(row.agency_kind),
             "active": row.status.value == "active" and row.agency_status.value == "active",
+            "receives_referrals": receives_referrals(row.agency_participation),
         }
         for row in rows
     }
@@ -115,7 +117,8 @@ def bundle_form(
     plan: dict[str, list[str]],
 ) -> dict[str, Any]:
     """Everything the new-bundle page shows: her reference, the consent, each planned need
-    with its services and what the consent lets each of them receive."""
+    with its services, what the consent lets each of them receive, and its urgency as her
+    record gives it."""
     client = clients.load_owned(actor, client_id)
     record = None
     if consent_id is not None:
@@ -146,8 +149,9 @@ def bundle_form(
                     "do_not_refer": str(card["agency_id"]) in client.do_not_refer,
                 }
             )
-        if services:
-            needs.append({"category": category, "services": services})
+        if services:  # how urgent, as intake recorded it: not asked twice
+            urgency = clients.urgency_for(client, category)
+            needs.append({"category": category, "services": services, "urgency": urgency})
     summary = consent_summary(record, now)
     return {
         "client": {"id": client.id, "reference": client.reference},
@@ -201,13 +205,16 @@ def _suggestions(
                 suggested.append(service_id)
     if suggested:
         cards = service_cards(suggested)
-        return [cards[s] for s in suggested if s in cards][:SUGGESTIONS]
+        usable = [cards[s] for s in suggested if s in cards and cards[s]["receives_referrals"]]
+        return usable[:SUGGESTIONS]
     query = directory.SearchQuery(categories=(Category(category),), available=True, limit=10)
     found = []
     for match in directory.search(actor, query):
         service_id = str(match["service"]["id"])
         kind = match["agency"]["kind"]
         if service_id in avoid or str(match["agency"]["id"]) in avoid:
+            continue
+        if not match["agency"]["receives_referrals"]:  # counts only: she is told to call
             continue
         found.append(
             {
@@ -219,6 +226,7 @@ def _suggestions(
                 "available": match["capacity"]["available"],
                 "law_enforcement": is_law_enforcement(kind),
                 "active": True,
+                "receives_referrals": True,
             }
         )
     return found[:SUGGESTIONS]
@@ -376,8 +384,6 @@ def refer_again(
         urgency=earlier.urgency,
         data_categories=sorted(shares),
         consent_id=earlier.consent_id,
-        bundle_id=earlier.bundle_id,
-        need_id=earlier.need_id,
         previous_referral_id=earlier.id,
     )
 
@@ -478,7 +484,7 @@ def recent_bundles(actor: Actor, limit: int = LIST_LIMIT) -> list[dict[str, Any]
     for row in rows:
         needs = []
         for _need_id, category, need_facts in facts.get(row.id, []):
-            status, hops, why = bundles.classify(need_facts, row.urgency)
+            status, hops, why = bundles.classify(need_facts)
             needs.append({"category": category, "status": status, "hops": hops, "limbo": why})
         statuses = {need["status"] for need in needs}
         overall = (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Any
+from uuid import UUID
 
 from flask import current_app
 
@@ -16,6 +17,7 @@ from referral_hub.reports.schemas import (
     HandoffReportSchema,
     InLimboArgs,
     LimboBundleSchema,
+    RunaroundSchema,
 )
 
 blp = HubBlueprint("reports", __name__, url_prefix="/api/v1", description="Coordinator reports")
@@ -60,3 +62,12 @@ def in_limbo(limit: int, cursor: str | None) -> Any:
     """Bundles in limbo, oldest first, each with why (per need)."""
     items, next_cursor = service.in_limbo_report(current_actor(), limit=limit, cursor=cursor)
     return {"items": items, "next_cursor": next_cursor}
+
+
+@blp.route("/clients/<uuid:client_id>/runaround")
+@require("intake", "agency_admin", scopes="referrals:read")
+@blp.response(200, RunaroundSchema)
+def client_runaround(client_id: UUID) -> Any:
+    """Her runaround, for her own agency: every door she was sent to per need, the hops,
+    and the time from her first referral to a place. Another agency's client is a 404."""
+    return service.client_runaround(current_actor(), client_id)

@@ -23,6 +23,15 @@ AGENCY_FIGURES = (
     "acceptance_rate",
     "decline_rate",
 )
+RUNAROUND_FIGURES = (
+    "needs",
+    "placed",
+    "unmet",
+    "hops_median",
+    "hops_p90",
+    "placement_median_seconds",
+    "placement_p90_seconds",
+)
 STALE_FIGURES = ("stale_services", "never_set", "oldest_update")
 
 
@@ -62,3 +71,7 @@ def handoff_rows(figures: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield line("stale_capacity_agency.name", agency["agency_name"], agency["agency_id"])
         for key in STALE_FIGURES:
             yield line(f"stale_capacity_agency.{key}", agency[key], agency["agency_id"])
+    for agency in figures["runaround_by_agency"]:
+        yield line("runaround.sending_agency.name", agency["agency_name"], agency["agency_id"])
+        for key in RUNAROUND_FIGURES:
+            yield line(f"runaround.{key}", agency[key], agency["agency_id"])

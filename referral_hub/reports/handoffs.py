@@ -23,6 +23,7 @@ from referral_hub.extensions import db
 from referral_hub.referrals.bundles import HOPS
 from referral_hub.referrals.models import Referral
 from referral_hub.referrals.states import DECLINE_REASONS, State
+from referral_hub.reports import runaround
 from referral_hub.reports.sql import PERCENTS, nearest_rank, seconds_between
 
 NO_SHOW = "no_show"
@@ -93,6 +94,7 @@ def figures(period: Period, now: datetime) -> dict[str, Any]:
         "hops_per_bundle": hops_per_bundle(period),
         "time_to_placement": durations(placement_seconds(period)),
         "stale_capacity_agencies": stale_capacity_agencies(now),
+        "runaround_by_agency": runaround.by_agency(period.start, period.end),
     }
 
 

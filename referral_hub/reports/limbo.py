@@ -50,6 +50,7 @@ def _bundles_after(after: Position | None) -> list[Any]:
             Bundle.created_at,
             Bundle.urgency,
             Bundle.sender_agency_id,
+            Bundle.client_id,
             Agency.name.label("sender_agency_name"),
         )
         .join(Agency, Agency.id == Bundle.sender_agency_id)
@@ -73,7 +74,7 @@ def _limbo_item(
     shown = []
     reasons = []
     for need_id, category, facts in needs:
-        status, hops, why = bundles.classify(facts, row.urgency)
+        status, hops, why = bundles.classify(facts)
         if why:
             reasons.append(bundles.limbo_reason(category, why))
         shown.append(
@@ -86,6 +87,7 @@ def _limbo_item(
         "urgency": row.urgency.value,
         "sender_agency_id": row.sender_agency_id,
         "sender_agency_name": row.sender_agency_name,
+        "client_id": row.client_id,  # for her runaround; never shown (her reference is)
         "created_at": row.created_at,
         "waiting_seconds": round((now - row.created_at).total_seconds()),
         "reasons": reasons,

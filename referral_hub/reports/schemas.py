@@ -116,6 +116,64 @@ class StaleAgencySchema(HubSchema):
     oldest_update = fields.AwareDateTime(allow_none=True)
 
 
+class RunaroundAgencySchema(HubSchema):
+    """Her runaround, per sending agency: over the needs whose episode began in the period."""
+
+    agency_id = fields.UUID()
+    agency_name = fields.String()
+    needs = fields.Integer()
+    placed = fields.Integer(metadata={"description": "Needs a receiver accepted."})
+    unmet = fields.Integer(metadata={"description": "Needs whose every referral ended."})
+    hops_median = fields.Integer(allow_none=True, metadata={"description": PERCENTILE_NOTE})
+    hops_p90 = fields.Integer(allow_none=True, metadata={"description": PERCENTILE_NOTE})
+    placement_median_seconds = fields.Integer(
+        allow_none=True, metadata={"description": PERCENTILE_NOTE}
+    )
+    placement_p90_seconds = fields.Integer(
+        allow_none=True, metadata={"description": PERCENTILE_NOTE}
+    )
+
+
+class RunaroundDoorSchema(HubSchema):
+    referral_id = fields.UUID()
+    service_name = fields.String()
+    agency_name = fields.String()
+    status = fields.String()
+    sent_at = fields.AwareDateTime()
+    accepted_at = fields.AwareDateTime(allow_none=True)
+    closed_at = fields.AwareDateTime(allow_none=True)
+
+
+class RunaroundNeedSchema(HubSchema):
+    bundle_id = fields.UUID(allow_none=True)
+    need_id = fields.UUID(allow_none=True, metadata={"description": "Null: sent alone."})
+    category = fields.String()
+    status = fields.String(validate=validate.OneOf(["placed", "waiting", "unmet"]))
+    doors = fields.Integer(metadata={"description": "Referrals sent for this need."})
+    hops = fields.Integer(metadata={"description": "Declined, expired or ended unfinished."})
+    first_referral_at = fields.AwareDateTime(
+        metadata={"description": "The episode's first referral (the bundle's)."}
+    )
+    placed_at = fields.AwareDateTime(allow_none=True)
+    seconds_to_placement = fields.Integer(allow_none=True)
+    days_to_placement = fields.Float(allow_none=True)
+    referrals = fields.List(
+        fields.Nested(RunaroundDoorSchema), metadata={"description": "Oldest first."}
+    )
+
+
+class RunaroundSchema(HubSchema):
+    """Her runaround: every door she was sent to, per need. No survivor data."""
+
+    client_id = fields.UUID()
+    client_reference = fields.String()
+    doors = fields.Integer()
+    hops = fields.Integer()
+    needs_placed = fields.Integer()
+    needs_unmet = fields.Integer()
+    needs = fields.List(fields.Nested(RunaroundNeedSchema))
+
+
 class HandoffReportSchema(HubSchema):
     """Handoff figures over the referrals sent in the period, each as it stands now."""
 
@@ -160,6 +218,14 @@ class HandoffReportSchema(HubSchema):
         fields.Nested(StaleAgencySchema),
         metadata={"description": "As of `generated_at`, whatever the period."},
     )
+    runaround_by_agency = fields.List(
+        fields.Nested(RunaroundAgencySchema),
+        metadata={
+            "description": "Per sending agency, over the needs whose episode (a bundle, or "
+            "a referral sent alone) began in the period: hops, and time from the first "
+            "referral to placement."
+        },
+    )
 
 
 class InLimboArgs(PageArgs):
@@ -183,3 +249,30 @@ class LimboBundleSchema(HubSchema):
     waiting_seconds = fields.Integer(metadata={"description": "Since the bundle was created."})
     reasons = fields.List(fields.String(), metadata={"description": "`category: why` per need."})
     needs = fields.List(fields.Nested(LimboNeedSchema))
+    runaround = fields.Nested(
+        "LimboRunaroundSchema",
+        metadata={"description": "Her runaround across all her needs, by reference only."},
+    )
+
+
+class LimboRunaroundNeedSchema(HubSchema):
+    bundle_id = fields.UUID(allow_none=True)
+    category = fields.String()
+    status = fields.String(validate=validate.OneOf(["placed", "waiting", "unmet"]))
+    doors = fields.Integer()
+    hops = fields.Integer()
+    first_referral_at = fields.AwareDateTime()
+    placed_at = fields.AwareDateTime(allow_none=True)
+    seconds_to_placement = fields.Integer(allow_none=True)
+    days_to_placement = fields.Float(allow_none=True)
+
+
+class LimboRunaroundSchema(HubSchema):
+    """Her runaround beside the queue: her reference and figures, no doors listed."""
+
+    client_reference = fields.String()
+    doors = fields.Integer()
+    hops = fields.Integer()
+    needs_placed = fields.Integer()
+    needs_unmet = fields.Integer()
+    needs = fields.List(fields.Nested(LimboRunaroundNeedSchema))

@@ -12,11 +12,12 @@ from datetime import date, datetime
 from typing import Any
 
 from referral_hub.audit import service as audit
+from referral_hub.clients import service as clients
 from referral_hub.core import clock
 from referral_hub.core.actor import Actor, ActorKind
 from referral_hub.core.errors import Forbidden, ValidationFailed
 from referral_hub.core.pagination import decode_cursor, encode_cursor
-from referral_hub.reports import handoffs, limbo
+from referral_hub.reports import handoffs, limbo, runaround
 
 REPORT_SCOPE = "audit:read"
 
@@ -58,14 +59,24 @@ def in_limbo_report(
     """One page of the in-limbo queue, oldest bundle first."""
     may_read_reports(actor)
     items, next_position = limbo.in_limbo(clock.now(), limit, _position(cursor))
+    client_ids = [item.pop("client_id") for item in items]
+    runarounds = runaround.for_clients(client_ids)  # by her reference only: no survivor data
+    for item, client_id in zip(items, client_ids, strict=True):
+        item["runaround"] = runarounds.get(client_id)
     audit.record(
         actor,
         "report.viewed",
         ("report", "in_limbo"),
-        details={"report": "in_limbo", "count": len(items)},
+        details={"report": "in_limbo", "count": len(items), "runarounds": len(runarounds)},
     )
     next_cursor = encode_cursor(list(next_position)) if next_position else None
     return items, next_cursor
+
+
+def client_runaround(actor: Actor, client_id: uuid.UUID) -> dict[str, Any]:
+    """Her runaround for her own agency (another agency's client: 404, as if missing)."""
+    client = clients.load_owned(actor, client_id)
+    return runaround.for_client(actor, client.id, client.reference)
 
 
 def _position(cursor: str | None) -> limbo.Position | None:

@@ -39,10 +39,11 @@ def _seconds_sqlite(element: seconds_between, compiler: SQLCompiler, **kw: Any) 
 
 
 def nearest_rank(
-    values: Select[Any], percents: Sequence[int] = PERCENTS
+    values: Select[Any], percents: Sequence[int] = PERCENTS, *, grouped: bool = False
 ) -> Select[*tuple[Any, ...]]:
     """One row over the single column of `values` (NULLs left out): `observed`, how many
-    values there are, and `p<N>` for each N of `percents`.
+    values there are, and `p<N>` for each N of `percents`. With `grouped`, `values` has two
+    columns, a group and the value: one such row per group, its first column `grp`.
 
     Nearest rank: with the n values in ascending order, the P-th percentile is the value
     at rank ceil(P * n / 100), so every figure is a duration that really happened (the
@@ -50,12 +51,15 @@ def nearest_rank(
     division, `(P * n + 99) // 100`, which both databases compute the same way.
     """
     inner = values.subquery("observed")
-    value = next(iter(inner.c))
+    columns = list(inner.c)
+    group = columns[0] if grouped else None
+    value = columns[-1]
     ranked = (
         select(
+            *([group.label("grp")] if group is not None else []),
             value.label("value"),
-            func.row_number().over(order_by=value).label("position"),
-            func.count().over().label("n"),
+            func.row_number().over(partition_by=group, order_by=value).label("position"),
+            func.count().over(partition_by=group).label("n"),
         )
         .where(value.is_not(None))
         .subquery("ranked")
@@ -66,4 +70,6 @@ def nearest_rank(
         )
         for p in percents
     ]
-    return select(func.count().label("observed"), *wanted).select_from(ranked)
+    if group is None:
+        return select(func.count().label("observed"), *wanted).select_from(ranked)
+    return select(ranked.c.grp, func.count().label("observed"), *wanted).group_by(ranked.c.grp)

@@ -131,10 +131,10 @@ def test_intake_sends_follows_and_acts_on_a_bundle(page: Page, live_server: Any)
 
     with expect_status(page, 422):
         page.get_by_role("button", name="Send the bundle").click()
-    expect(page.locator("#f-urgency-error")).to_be_visible()
+    expect(page.locator("#need-0-urgency-error")).to_be_visible()  # her record gives none
     check_page(page, "new bundle refused")
 
-    page.get_by_label("How urgent is it?").select_option("urgent")
+    page.get_by_label("How urgent is this need?").select_option("urgent")
     page.get_by_label("Contact details").check()
     page.get_by_role("button", name="Send the bundle").click()
     expect(page.get_by_role("heading", level=1)).to_have_text(f"Bundle for {made['reference']}")

@@ -19,7 +19,7 @@ from werkzeug.datastructures import MultiDict
 
 from referral_hub.agencies import service as agencies
 from referral_hub.agencies.schemas import UserCreateArgs
-from referral_hub.agencies.vocabulary import AgencyStatus
+from referral_hub.agencies.vocabulary import AgencyStatus, Participation, receives_referrals
 from referral_hub.auth import admin as access
 from referral_hub.auth import admin_reads
 from referral_hub.auth import service as auth
@@ -551,4 +551,27 @@ def agency_status() -> Any:
         flash(f"{updated.name} is suspended: its staff and systems were signed out.")
     else:
         flash(f"{updated.name} is active again.")
+    return _back("admin.agency", agency_id)
+
+
+@blp.post("/agency/participation")
+@staff_only(*ADMINS)
+def agency_participation() -> Any:
+    """Receive referrals, or publish counts only (the agency's administrators or the hub's)."""
+    agency_id = _agency_id()
+    context = _frame(agency_id)
+    values = _agency_values(context["agency"])
+    with forms.rejecting("admin/agency.html", values=values, **context):
+        data = forms.load(AgencyUpdateArgs(only=("participation",)), request.form)
+        if "participation" not in data:
+            raise ValidationFailed(
+                errors={"participation": ["Choose whether it receives referrals."]}
+            )
+        updated = agencies.set_participation(
+            g.actor, agency_id, Participation(data["participation"])
+        )
+    if receives_referrals(updated.participation):
+        flash(f"{updated.name} receives referrals through the hub.")
+    else:
+        flash(f"{updated.name} publishes counts only: workers are told to call, not to refer.")
     return _back("admin.agency", agency_id)

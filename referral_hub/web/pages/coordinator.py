@@ -222,7 +222,25 @@ def _charts(data: dict[str, Any]) -> list[Any]:
         tone="purple",
         empty_text="No bundle was begun in this period.",
     )
-    return [by_status, accept, decline, freshness, hop_chart]
+    runaround = charts.bar_chart(
+        "chart-runaround",
+        "Her runaround per sending agency: median hours from first referral to a place",
+        [
+            (
+                f"{row['agency_name']} (median {row['hops_median']} hops, "
+                f"{row['placed']} of {row['needs']} needs placed)",
+                round((row["placement_median_seconds"] or 0) / 3600, 1),
+            )
+            for row in figures["runaround_by_agency"]
+        ],
+        description="Horizontal bars, one per agency that sent referrals: the median time "
+        "its clients' needs begun in the period took to be placed.",
+        heading="Sending agency",
+        value_heading="Median hours to placement",
+        tone="purple",
+        empty_text="No need begun in this period has been placed yet.",
+    )
+    return [by_status, accept, decline, freshness, hop_chart, runaround]
 
 
 @blp.get("/handoffs.csv")

@@ -32,7 +32,7 @@ from referral_hub.clients.schemas import ClientCreateArgs
 from referral_hub.consent import service as consent
 from referral_hub.consent.schemas import ConsentCreateArgs, RevokeArgs
 from referral_hub.core import clock
-from referral_hub.core.errors import NotFound
+from referral_hub.core.errors import NotFound, ValidationFailed
 from referral_hub.core.schemas import HubSchema
 from referral_hub.directory import near_misses, places
 from referral_hub.directory import service as directory
@@ -41,6 +41,8 @@ from referral_hub.directory.schemas import SearchArgs
 from referral_hub.directory.summaries import summaries
 from referral_hub.directory.vocabulary import ACCESSIBILITY, GENDERS, POPULATIONS, Category
 from referral_hub.referrals import dashboard as sent
+from referral_hub.referrals.service import refuse_counts_only
+from referral_hub.reports import service as reports
 from referral_hub.survivor.queries import pending_erasures
 from referral_hub.web import consent_texts, forms, i18n, plan
 from referral_hub.web.pagekit import is_htmx, page_blueprint, staff_only
@@ -251,6 +253,7 @@ PROFILE_LABELS = {
     "household": "Household",
     "accessibility": "Access needs",
     "urgency": "Urgency",
+    "urgencies": "Urgency of each need",
 }
 
 
@@ -269,6 +272,12 @@ def profile_facts(profile: dict[str, Any]) -> list[tuple[str, str]]:
         label = PROFILE_LABELS.get(key, str(key).replace("_", " ").capitalize())
         if key == "language" and isinstance(value, str):
             shown = language_words(value)
+        elif isinstance(value, dict):  # each need's urgency
+            known = vocabulary["urgency"]
+            shown = "; ".join(
+                f"{words(need)}: {known.get(str(level), str(level))}"
+                for need, level in value.items()
+            )
         elif isinstance(value, list):
             shown = ", ".join(str(v).replace("_", " ") for v in value) or "none"
         else:
@@ -396,6 +405,11 @@ def plan_add() -> Any:
     except ValidationError:
         return _plan_answer(request.form.get("back", ""), "Choose a service from the results.")
     service = directory.get_service(g.actor, args["service_id"])  # a missing one: 404
+    try:
+        refuse_counts_only(service.agency)  # the send would refuse it: the plan does too
+    except ValidationFailed as refused:
+        call = f" {service.phone}" if service.phone else ""
+        return _plan_answer(args["back"], (refused.errors or {})["service_id"][0] + call)
     category = service.category.value
     plan.remember_search(args["back"])
     if not plan.add(category, str(service.id)):
@@ -673,10 +687,21 @@ def _client_form_context() -> dict[str, Any]:
     }
 
 
+URGENCY_FIELD = "profile.urgencies."
+
+
+def _urgency_needs(form: MultiDict[str, str]) -> list[str]:
+    """The needs New client asks the urgency of: the plan's, and any other the form posted
+    (so a refused value is shown again beside its own field)."""
+    needs = [need["category"] for need in plan_view()]
+    posted = {name[len(URGENCY_FIELD) :] for name in form if name.startswith(URGENCY_FIELD)}
+    return needs + [c.value for c in Category if c.value in posted and c.value not in needs]
+
+
 @blp.route("/clients/new", methods=["GET", "POST"])
 @staff_only("intake")
 def new_client() -> Any:
-    context = _client_form_context()
+    context = _client_form_context() | {"urgency_needs": _urgency_needs(request.form)}
     if request.method == "GET":  # what the search said about her, not asked twice
         values = MultiDict(plan.profile_defaults())
         return render_template("intake/new_client.html", values=values, **context)
@@ -722,6 +747,7 @@ def _client_context(client_id: uuid.UUID, details: bool = False) -> dict[str, An
         "bundles": sent.sent_bundles(
             g.actor, client_id=client_id, open_only=False, limit=20, now=now
         ),
+        "runaround": reports.client_runaround(g.actor, client_id),
         "pii": shown.pii if shown else None,
         "category_words": {key: label for key, label, _ in DATA_CATEGORIES},
         "pii_groups": PII_GROUPS,
