@@ -44,7 +44,14 @@ WORDS = {
 }
 
 
-SCOPES = ("clients:write", "clients:read", "directory:read", "referrals:read", "referrals:write")
+SCOPES = (
+    "clients:write",
+    "clients:read",
+    "directory:read",
+    "referrals:read",
+    "referrals:write",
+    "capacity:write",
+)
 
 
 def consent_body(recipient: uuid.UUID, **changes: Any) -> dict[str, Any]:
@@ -198,6 +205,30 @@ def _journey(app: Flask, client: Any) -> dict[str, Any]:
     )
     assert handed.status_code == 200, handed.json
     accepted = client.get(url, headers=bearer["shelter"]).json
+    # the hold kept longer, once, for a coded reason: words in its place are refused unechoed
+    extend = f"{referral}/extend-hold"
+    errors.append(
+        client.post(extend, json={"reason": WORDS["note"]}, headers=bearer["shelter"]).get_data()
+    )
+    errors.append(
+        client.post(
+            extend,
+            json={"reason": "transport_delayed", "minutes": PII["name"]},
+            headers=bearer["shelter"],
+        ).get_data()
+    )
+    extended = client.post(extend, json={"reason": "transport_delayed"}, headers=bearer["shelter"])
+    assert extended.status_code == 200, extended.json
+    errors.append(
+        client.post(extend, json={"reason": "other"}, headers=bearer["shelter"]).get_data()
+    )
+    refused = client.post(  # overflow with her words where times and counts belong
+        f"/api/v1/services/{beds.id}/overflow",
+        json={"starts_at": PII["name"], "ends_at": PII["contact"], "places": PII["health"]},
+        headers=bearer["shelter"],
+    )
+    assert refused.status_code in (400, 422)
+    errors.append(refused.get_data())
     shelter_messages = client.get(f"{referral}/messages", headers=bearer["shelter"]).json
     sender_messages = client.get(f"{referral}/messages", headers=bearer["owner"]).json
     outsider_status = client.get(url, headers=bearer["outsider"]).status_code

@@ -408,17 +408,39 @@ def test_many_accepts_for_the_last_bed_exactly_one_wins(committing_app: Flask) -
         _last_bed_round(committing_app)
 
 
-def _last_bed_round(committing_app: Flask) -> None:
+def test_many_accepts_for_the_last_overflow_place_exactly_one_wins(
+    committing_app: Flask,
+) -> None:
+    """Regular beds full, one overflow place open: one racer holds it, the rest 409."""
+    with committing_app.app_context():
+        rounds = 20 if db.engine.dialect.name == "postgresql" else 3
+    for _ in range(rounds):
+        _last_bed_round(committing_app, overflow=True)
+
+
+def _last_bed_round(committing_app: Flask, overflow: bool = False) -> None:
     from referral_hub.clients import service as clients
     from referral_hub.core.actor import Actor, ActorKind
-    from referral_hub.directory.models import Capacity
+    from referral_hub.directory import service as directory
+    from referral_hub.directory.models import Capacity, OverflowWindow
     from referral_hub.referrals import service as referrals
+    from referral_hub.referrals.models import Referral
 
     world = _referral_world(committing_app, services=1, free=1)
     ((agency_id, service_id),) = world["shelters"]
     with committing_app.app_context():
         racers = 50 if db.engine.dialect.name == "postgresql" else 10
         with transaction():
+            if overflow:  # the regular bed is gone; one overflow place is open tonight
+                directory.set_capacity(SYSTEM, service_id, total=1, available=0)
+                now = clock.now()
+                directory.open_overflow(
+                    SYSTEM,
+                    service_id,
+                    starts_at=now - timedelta(minutes=1),
+                    ends_at=now + timedelta(hours=12),
+                    places=1,
+                )
             ids = []
             for _ in range(racers):
                 person = clients.create_client(world["intake"], profile={"language": "en"})
@@ -456,7 +478,16 @@ def _last_bed_round(committing_app: Flask) -> None:
     assert sorted(outcomes) == ["NoCapacity"] * (racers - 1) + ["accepted"]
     with committing_app.app_context():
         row = db.session.get(Capacity, service_id)
-        assert (row.available, row.held) == (0, 1)
+        assert (row.available, row.held) == ((0, 0) if overflow else (0, 1))
+        if overflow:
+            (window,) = db.session.scalars(
+                select(OverflowWindow).where(OverflowWindow.service_id == service_id)
+            ).all()
+            assert (window.held, window.used) == (1, 0)
+            winner = db.session.scalars(
+                select(Referral).where(Referral.hold_overflow_id == window.id)
+            ).all()
+            assert len(winner) == 1 and winner[0].status.value == "accepted"
         db.session.remove()
 
 

@@ -72,6 +72,7 @@ def test_creating_a_service_starts_with_unknown_capacity(client: Any, hub: dict[
         "total": 0,
         "available": 0,
         "held": 0,
+        "overflow_available": 0,
         "updated_at": None,
         "freshness": "unknown",
         "stale": True,

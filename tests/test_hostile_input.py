@@ -333,6 +333,10 @@ class World:
     own_webhook: str
     other_webhook: str
     own_bundle: str
+    own_accepted: str  # urgent, sent by A, accepted by C: C may extend its hold
+    other_accepted: str  # urgent, sent by B, accepted by A
+    own_overflow: str  # an overflow window on A's service
+    other_overflow: str  # and on B's
     her_client: str  # agency A's client who holds an access code to her own door
     her_consent: str
     own_erasure_request: str  # asked for at the door, by agency A's client / agency B's
@@ -410,6 +414,7 @@ def build_world(http: FlaskClient) -> World:
     from referral_hub.clients.service import create_client
     from referral_hub.consent.service import record_consent
     from referral_hub.core.actor import SYSTEM
+    from referral_hub.directory import service as directory
     from referral_hub.notifications.webhooks import subscribe
     from referral_hub.referrals import bundles, outside
     from referral_hub.referrals import service as referrals
@@ -527,6 +532,33 @@ def build_world(http: FlaskClient) -> World:
             records[f"{name}_link"] = link
             if name == "own":
                 link_token = token
+        # accepted urgent referrals, one received by each caller that may extend its hold
+        third_provider = Actor(
+            ActorKind.USER, "hostile", agencies["third"].id, frozenset({"provider"})
+        )
+        own_provider = Actor(ActorKind.USER, "hostile", agencies["own"].id, frozenset({"provider"}))
+        for name, sender, service, receiver in (
+            ("own_accepted", own_intake, third_service, third_provider),
+            ("other_accepted", other_actor, own_service, own_provider),
+        ):
+            person = create_client(sender, profile={"language": "en"})
+            records[name] = referrals.send_referral(
+                sender,
+                client_id=person.id,
+                service_id=service.id,
+                urgency=Urgency.URGENT,
+                data_categories=["profile"],
+            )
+            referrals.transition(receiver, records[name].id, "accept")
+        # an overflow window open on the own and on another agency's service
+        for name, service in (("own_overflow", own_service), ("other_overflow", other_service)):
+            records[name] = directory.open_overflow(
+                SYSTEM,
+                service.id,
+                starts_at=clock_now(),
+                ends_at=clock_now() + timedelta(days=2),
+                places=2,
+            )
         records["own_bundle"] = bundles.create_bundle(
             own_intake,
             client_id=referred.id,
@@ -1239,6 +1271,38 @@ API_TARGETS = [
         "provider",
         None,
         foreign={"own_service": ("other_service", "third_service")},
+    ),
+    Target(
+        "directory.open_overflow",
+        "POST",
+        "api",
+        "/api/v1/services/{own_service}/overflow",
+        "provider",
+        lambda w: {
+            "starts_at": clock_now().isoformat(),
+            "ends_at": (clock_now() + timedelta(hours=8)).isoformat(),
+            "places": 3,
+            "note": "Cots in the hall.",
+        },
+        foreign={"own_service": ("other_service", "third_service")},
+    ),
+    Target(
+        "directory.close_overflow",
+        "POST",
+        "api",
+        "/api/v1/overflow/{own_overflow}/close",
+        "provider",
+        None,
+        foreign={"own_overflow": ("other_overflow",)},
+    ),
+    Target(
+        "referrals.extend_hold",
+        "POST",
+        "api",
+        "/api/v1/referrals/{own_accepted}/extend-hold",
+        "receiver",
+        lambda w: {"reason": "transport_delayed", "minutes": 60},
+        foreign={"own_accepted": ("other_referral", "other_accepted")},
     ),
     Target(
         "directory.hsds_import",
@@ -2898,6 +2962,27 @@ PAGE_FORMS: dict[str, PageForm] = {
         strict={"total": "number", "available": "number"},
         loose_names=("total", "available"),  # the card's ids hold the service id
     ),
+    "provider.capacity_hold": PageForm(
+        lambda w: [("hold_minutes", "120"), ("night_hold_minutes", "480")],
+        strict={"hold_minutes": "number", "night_hold_minutes": "number"},
+        loose_names=("hold_minutes", "night_hold_minutes"),  # the card's ids hold the service id
+    ),
+    "provider.overflow_open": PageForm(
+        lambda w: [
+            ("starts_at", _local_time(timedelta(0))),
+            ("ends_at", _local_time(timedelta(hours=8))),
+            ("places", "3"),
+            ("note", "Cots in the hall"),
+        ],
+        free=("note",),
+        strict={"starts_at": "datetime", "ends_at": "datetime", "places": "number"},
+        loose_names=("starts_at", "ends_at", "places", "note"),
+    ),
+    "provider.overflow_close": _button("a button: close the overflow places now"),
+    "provider.extend_hold": PageForm(
+        lambda w: [("reason", "transport_delayed")],
+        strict={"reason": "choice", "minutes": "number"},
+    ),
     "provider.capacity_less": _button("a button: one bed fewer free"),
     "provider.capacity_more": _button("a button: one bed more free"),
     "provider.capacity_confirm": _button("a button: the numbers are still true"),
@@ -3150,6 +3235,38 @@ PAGE_TARGETS = [
         foreign={"own_service": ("other_service", "third_service")},
     ),
     Target(
+        "provider.capacity_hold",
+        "POST",
+        "page",
+        "/provider/capacity/{own_service}/hold",
+        "provider",
+        foreign={"own_service": ("other_service", "third_service")},
+    ),
+    Target(
+        "provider.overflow_open",
+        "POST",
+        "page",
+        "/provider/capacity/{own_service}/overflow",
+        "provider",
+        foreign={"own_service": ("other_service", "third_service")},
+    ),
+    Target(
+        "provider.overflow_close",
+        "POST",
+        "page",
+        "/provider/overflow/{own_overflow}/close",
+        "provider",
+        foreign={"own_overflow": ("other_overflow",)},
+    ),
+    Target(
+        "provider.extend_hold",
+        "POST",
+        "page",
+        "/provider/referrals/{other_accepted}/extend-hold",
+        "provider",
+        foreign={"other_accepted": ("own_accepted", "own_referral")},
+    ),
+    Target(
         "provider.capacity_less",
         "POST",
         "page",
@@ -3259,8 +3376,11 @@ def page_corpus(target: Target, w: World) -> list[Case]:
                 valid,
                 "{csrf}",
                 path=target.url(w, **{param: getattr(w, other)}),
-                # a service is in the public directory: not yours is a 403, not a 404
-                statuses=frozenset({403, 404} if other.endswith("_service") else {404}),
+                # a service (and its overflow places) is in the public directory: not yours
+                # is a 403, not a 404
+                statuses=frozenset(
+                    {403, 404} if other.endswith(("_service", "_overflow")) else {404}
+                ),
             )
         add(
             f"{param}: missing",

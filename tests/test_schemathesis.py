@@ -320,6 +320,9 @@ RULES_BEYOND_THE_DOCUMENT: dict[str, dict[str, str]] = {
     "PUT /api/v1/services/{service_id}/capacity": {
         "available": "at most `total`: JSON Schema cannot compare two values",
     },
+    "POST /api/v1/services/{service_id}/overflow": {
+        "ends_at": "after starts_at, at most 31 days after it, and not past",
+    },
     "POST /api/v1/hsds/import": {
         "$*": "an HSDS 3.0 document, checked against the 75 KB HSDS service schema, which "
         "the OpenAPI document names but does not inline",

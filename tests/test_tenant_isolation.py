@@ -216,6 +216,25 @@ def _fixed(body: dict[str, Any]) -> Body:
     return lambda tenant, world: dict(body)
 
 
+def _overflow(tenant: Tenant, world: World) -> dict[str, Any]:
+    now = clock.now()
+    return {
+        "starts_at": now.isoformat(),
+        "ends_at": (now + timedelta(hours=6)).isoformat(),
+        "places": 2,
+    }
+
+
+def _page_overflow(tenant: Tenant, world: World) -> dict[str, Any]:
+    """As the board's datetime-local fields send it (the hub's zone is UTC in tests)."""
+    now = clock.now()
+    return {
+        "starts_at": now.strftime("%Y-%m-%dT%H:%M"),
+        "ends_at": (now + timedelta(hours=6)).strftime("%Y-%m-%dT%H:%M"),
+        "places": 2,
+    }
+
+
 # which of a tenant's referrals each action is tried on (one its side may take it from),
 # and a body that makes the own-object call valid
 ACTION_SLOT = {
@@ -581,6 +600,20 @@ ROUTES: list[Route] = [
         subject="referral",
         hub={"coordinator": 200, "hub_admin": EDGE},
     ),
+    # the receiver keeps her place longer, once; the tenant's accepted referral is routine
+    # (no arrival deadline to extend), so its own answer is 409 — after it was found
+    Route(
+        "POST",
+        f"{REFERRAL}/extend-hold",
+        "referral_id",
+        "received_accepted",
+        token=409,
+        staff=409,
+        body=_fixed({"reason": "transport_delayed"}),
+        subject="referral",
+        proof=None,
+        hub={"coordinator": 403, "hub_admin": EDGE},
+    ),
     # the FHIR interface: the same objects through the same services, as FHIR resources
     Route(
         "GET",
@@ -684,6 +717,37 @@ ROUTES: list[Route] = [
         access=DIRECTORY_WRITE,
         reason=DIRECTORY_WRITE_REASON,
         proof=None,
+        hub=ADMINISTRATION,
+    ),
+    # overflow places: directory entries too (listed to all, changed by their agency only)
+    Route(
+        "GET",
+        f"{SERVICE}/overflow",
+        "service_id",
+        "service",
+        access=DIRECTORY,
+        reason="overflow places are part of the public directory, like capacity",
+        hub={"coordinator": 200, "hub_admin": 200},
+    ),
+    Route(
+        "POST",
+        f"{SERVICE}/overflow",
+        "service_id",
+        "service",
+        token=201,
+        staff=201,
+        body=_overflow,
+        access=DIRECTORY_WRITE,
+        reason=DIRECTORY_WRITE_REASON,
+        hub={"coordinator": EDGE, "hub_admin": 201},
+    ),
+    Route(
+        "POST",
+        "/api/v1/overflow/<window_id>/close",
+        "window_id",
+        "overflow",
+        access=DIRECTORY_WRITE,
+        reason=DIRECTORY_WRITE_REASON,
         hub=ADMINISTRATION,
     ),
     # webhooks: the agency administrator's
@@ -983,6 +1047,32 @@ PAGE_ROUTES: list[Page] = [
     _card("more"),
     _card("confirm"),
     _card("set", _fixed({"total": 20, "available": 5})),
+    _card("hold", _fixed({"hold_minutes": 120, "night_hold_minutes": 480})),
+    _card("overflow", _page_overflow),
+    Page(
+        "POST",
+        "/provider/overflow/<window_id>/close",
+        "window_id",
+        "overflow",
+        staff=302,
+        access=DIRECTORY_WRITE,
+        reason=DIRECTORY_WRITE_REASON,
+        proof=None,
+        hub=NO_HUB,
+        role="provider",
+    ),
+    Page(
+        "POST",
+        f"{RECEIVED}/extend-hold",
+        "referral_id",
+        "received_accepted",
+        staff=409,  # routine: no arrival deadline to extend (found first, then refused)
+        body=_fixed({"reason": "transport_delayed"}),
+        subject="referral",
+        proof=None,
+        hub=NO_HUB,
+        role="provider",
+    ),
     # administration: the agency's staff, systems, webhooks and services
     _admin("GET", ADMIN_USER, "user_id", "user", "user_account"),
     _admin(
@@ -1204,6 +1294,14 @@ def build_tenant(kind: AgencyKind, partner: dict[str, Any]) -> Tenant:
     keep(None, f"{mark} house", f"{mark} hidden lane")
     pii.update((f"{mark} house", f"{mark} hidden lane"))
     directory.set_capacity(actor, service.id, total=10, available=10, note="ten beds")
+    window = directory.open_overflow(
+        actor,
+        service.id,
+        starts_at=clock.now() - timedelta(hours=1),
+        ends_at=clock.now() + timedelta(days=30),
+        places=3,
+    )
+    ids["overflow"] = window.id  # a directory entry's: public, like the service's id
 
     def own_client(label: str) -> Any:
         record = create_client(
@@ -1353,6 +1451,7 @@ def build_tenant(kind: AgencyKind, partner: dict[str, Any]) -> Tenant:
     keep("delivery", delivery.id)
 
     public = {str(agency.id), agency.id.hex, agency.name, str(service.id), service.id.hex}
+    public.update((str(window.id), window.id.hex))
     public.add(service.name)
     return Tenant(
         kind=kind,
@@ -1462,7 +1561,9 @@ STATE_ROWS: dict[str, list[tuple[str | None, str, str]]] = {
         (None, "service", "id"),
         (None, "capacity", "service_id"),
         (None, "capacity_change", "service_id"),
+        (None, "overflow_window", "service_id"),
     ],
+    "overflow": [(None, "overflow_window", "id")],
     "webhook": [(None, "webhook", "id"), (None, "outbox_message", "target")],
     "erasure_request": [(None, "erasure_request", "id")],
     "outside_referral": [(None, "outside_referral", "id"), (None, "outside_link", "referral_id")],
@@ -1609,6 +1710,7 @@ PARAM_SLOT = {
     "service_id": "service",
     "webhook_id": "webhook",
     "request_id": "erasure_request",
+    "window_id": "overflow",
 }
 
 

@@ -318,7 +318,8 @@ def _plans() -> list[Plan]:
         Plan(DOOR, 0.9, R, [("mental_health", [[("lakeside", "ack"), ("clinic_mh", "open")]])]),
         Plan(HOT, 0.02, E, [("emergency_shelter", [[("hl_beds", "open"), ("refuge", "open")]])]),
         Plan(DOOR, 0.1, U, [("legal_advocacy", [[("legal", "open")]])]),
-        Plan(HOT, 0.5, U, [("emergency_shelter", [[("hl_beds", "accepted")]])]),
+        # accepted within the hold (90 minutes at Harbor Light): still waiting for her
+        Plan(HOT, 0.04, U, [("emergency_shelter", [[("hl_beds", "accepted")]])]),
     ]
 
 

@@ -12,7 +12,7 @@ from flask import current_app, g
 from referral_hub.core import clock
 from referral_hub.core.authz import current_actor, require
 from referral_hub.core.http import HubBlueprint
-from referral_hub.directory import hsds, near_misses, service
+from referral_hub.directory import hsds, near_misses, overflow, service
 from referral_hub.directory.schemas import (
     CapacityHistoryPageSchema,
     CapacityPutArgs,
@@ -23,6 +23,8 @@ from referral_hub.directory.schemas import (
     HsdsImportArgs,
     HsdsImportReportSchema,
     HsdsPageSchema,
+    OverflowArgs,
+    OverflowSchema,
     SearchArgs,
     SearchResultSchema,
     ServiceCreateArgs,
@@ -148,6 +150,37 @@ def confirm_capacity(service_id: uuid.UUID) -> Any:
     """The numbers are still true: refresh the timestamp without changing them."""
     confirmed = service.confirm_capacity(current_actor(), service_id)
     return service.capacity_view(confirmed, clock.now())
+
+
+@blp.route("/services/<uuid:service_id>/overflow")
+@require(scopes="directory:read")
+@blp.response(200, OverflowSchema(many=True))
+def list_overflow(service_id: uuid.UUID) -> Any:
+    """The service's overflow windows that are open or still to come."""
+    now = clock.now()
+    return [
+        overflow.describe(w, now) for w in service.overflow_windows(current_actor(), service_id)
+    ]
+
+
+@blp.route("/services/<uuid:service_id>/overflow", methods=["POST"])
+@require(*EDITORS, scopes="capacity:write")
+@blp.arguments(OverflowArgs, as_kwargs=True)
+@blp.response(201, OverflowSchema)
+def open_overflow(service_id: uuid.UUID, **fields: Any) -> Any:
+    """Open temporary places for a while. Search shows them as `overflow_available`; a hold
+    takes one only when no regular unit is free; they close by themselves at `ends_at`."""
+    window = service.open_overflow(current_actor(), service_id, **fields)
+    return overflow.describe(window, clock.now())
+
+
+@blp.route("/overflow/<uuid:window_id>/close", methods=["POST"])
+@require(*EDITORS, scopes="capacity:write")
+@blp.response(200, OverflowSchema)
+def close_overflow(window_id: uuid.UUID) -> Any:
+    """Close an overflow window early; places already held stay held for their referrals."""
+    window = service.close_overflow(current_actor(), window_id)
+    return overflow.describe(window, clock.now())
 
 
 @blp.route("/services/<uuid:service_id>/capacity/history")

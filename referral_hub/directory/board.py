@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from referral_hub.core.actor import Actor
+from referral_hub.directory import overflow
 from referral_hub.directory import service as directory
 from referral_hub.directory.freshness import Freshness
 from referral_hub.directory.models import Service
@@ -45,4 +46,12 @@ def card(service: Service, now: datetime) -> dict[str, Any]:
         "capacity": view,
         "stale_at": stale_at,
         "fresh": view is not None and view["freshness"] == Freshness.FRESH.value,
+        "hold_minutes": service.hold_minutes,
+        "night_hold_minutes": service.night_hold_minutes,
+        # open and coming overflow windows (ended ones count no more, swept or not)
+        "overflow": [
+            overflow.describe(window, now)
+            for window in service.overflow_windows
+            if window.ends_at > now
+        ],
     }

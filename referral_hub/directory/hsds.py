@@ -234,7 +234,7 @@ def _hub_view(service: Service, viewer: Actor) -> dict[str, Any]:
 
 def _capacities(service: Service) -> list[dict[str, Any]]:
     """The live figure as an HSDS 3.1 service_capacity; none while it was never set."""
-    view = directory.capacity_view(service, clock.now())
+    view = directory.capacity_view(service, clock.now(), with_overflow=False)
     if view is None or view["updated_at"] is None:
         return []
     unit = Unit(view["unit"])

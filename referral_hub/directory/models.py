@@ -37,6 +37,11 @@ class Service(UUIDPrimaryKey, Timestamps, Base):
         CheckConstraint(
             "max_age IS NULL OR min_age IS NULL OR max_age >= min_age", name="age_range_ordered"
         ),
+        CheckConstraint("hold_minutes BETWEEN 15 AND 4320", name="hold_minutes_in_range"),
+        CheckConstraint(
+            "night_hold_minutes IS NULL OR night_hold_minutes BETWEEN 15 AND 4320",
+            name="night_hold_minutes_in_range",
+        ),
     )
 
     agency_id: Mapped[uuid.UUID] = mapped_column(
@@ -65,6 +70,10 @@ class Service(UUIDPrimaryKey, Timestamps, Base):
     eligibility_notes: Mapped[str | None] = mapped_column(Text)
     service_area: Mapped[str | None] = mapped_column(String(300))
     hours: Mapped[str | None] = mapped_column(String(300))
+    # how long an accepted referral holds a place here (frozen on the referral at accept);
+    # `night_hold_minutes`, when set, applies to accepts between 22:00 and 07:00 hub time
+    hold_minutes: Mapped[int] = mapped_column(default=90, server_default="90")
+    night_hold_minutes: Mapped[int | None] = mapped_column(Integer)
     # location
     location_name: Mapped[str | None] = mapped_column(String(200))
     city: Mapped[str | None] = mapped_column(String(120))
@@ -86,6 +95,13 @@ class Service(UUIDPrimaryKey, Timestamps, Base):
         back_populates="service", uselist=False, cascade="all, delete-orphan"
     )
     language_rows: Mapped[list[ServiceLanguage]] = relationship(cascade="all, delete-orphan")
+    # the windows not yet closed (the sweep closes ended ones): what capacity views count
+    overflow_windows: Mapped[list[OverflowWindow]] = relationship(
+        primaryjoin="and_(Service.id == OverflowWindow.service_id, "
+        "OverflowWindow.closed_at.is_(None))",
+        viewonly=True,
+        order_by="OverflowWindow.ends_at",
+    )
 
     def __repr__(self) -> str:
         return f"<Service {self.id} {self.category} {self.status}>"
@@ -178,3 +194,34 @@ class CapacityChange(UUIDPrimaryKey, Base):
     held: Mapped[int]
     actor_id: Mapped[str | None] = mapped_column(String(64))
     note: Mapped[str | None] = mapped_column(String(300))
+
+
+class OverflowWindow(UUIDPrimaryKey, Base):
+    """Temporary places ("white-flag" nights) a provider opens on a service for a while.
+
+    Open while `starts_at <= now < ends_at` and not closed early: read-time truth, so a
+    window closes by itself at its end; the periodic sweep only stamps `closed_at` on the
+    ended ones for the record. Invariant (CHECK): held + used <= places.
+    """
+
+    __tablename__ = "overflow_window"
+    __table_args__ = (
+        CheckConstraint("places >= 1", name="places_positive"),
+        CheckConstraint("held >= 0", name="held_not_negative"),
+        CheckConstraint("used >= 0", name="used_not_negative"),
+        CheckConstraint("held + used <= places", name="within_places"),
+        CheckConstraint("ends_at > starts_at", name="ends_after_start"),
+        Index("ix_overflow_window_service_ends", "service_id", "ends_at"),
+    )
+
+    service_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("service.id", ondelete="CASCADE"))
+    agency_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("agency.id", ondelete="RESTRICT"))
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    places: Mapped[int]
+    held: Mapped[int] = mapped_column(default=0)
+    used: Mapped[int] = mapped_column(default=0)  # placements: held, then arrived
+    note: Mapped[str | None] = mapped_column(String(300))  # about the places, never about her
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    closed_at: Mapped[datetime | None]

@@ -27,6 +27,7 @@ from referral_hub.directory.vocabulary import (
     Unit,
 )
 
+HOLD_MAX = 72 * 60
 BCP47 = Pattern(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$", error="Not a BCP 47 language tag.")
 
 
@@ -99,6 +100,9 @@ class CapacitySchema(HubSchema):
     total = StrictInteger()
     available = StrictInteger()
     held = StrictInteger()
+    overflow_available = StrictInteger(
+        metadata={"description": "Free overflow places open now, counted apart from `available`."}
+    )
     updated_at = fields.AwareDateTime(allow_none=True)
     freshness = fields.String(validate=validate.OneOf(["fresh", "aging", "stale", "unknown"]))
     stale = fields.Boolean()
@@ -118,6 +122,15 @@ class ServiceFields(HubSchema):
     hours = fields.String(allow_none=True, validate=validate.Length(max=300))
     location = fields.Nested(LocationArgs)
     unit = fields.Enum(Unit, by_value=True)
+    hold_minutes = StrictInteger(
+        validate=validate.Range(min=15, max=HOLD_MAX),
+        metadata={"description": "How long an accepted referral holds a place (default 90)."},
+    )
+    night_hold_minutes = StrictInteger(
+        allow_none=True,
+        validate=validate.Range(min=15, max=HOLD_MAX),
+        metadata={"description": "The hold for accepts from 22:00 to 07:00 hub time, if other."},
+    )
 
 
 class ServiceCreateArgs(ServiceFields):
@@ -144,6 +157,8 @@ class ServiceSchema(HubSchema):
     eligibility = fields.Nested(EligibilitySchema)
     service_area = fields.String(allow_none=True)
     hours = fields.String(allow_none=True)
+    hold_minutes = StrictInteger()
+    night_hold_minutes = StrictInteger(allow_none=True)
     location = fields.Nested(LocationSchema)
     capacity = fields.Nested(CapacitySchema, allow_none=True)
     created_at = fields.AwareDateTime()
@@ -159,6 +174,31 @@ class CapacityPutArgs(HubSchema):
     def _fits(self, data: dict[str, Any], **_: Any) -> None:
         if data.get("available", 0) > data.get("total", 0):
             raise ValidationError("Cannot exceed total.", "available")
+
+
+class OverflowArgs(HubSchema):
+    starts_at = fields.AwareDateTime(required=True)
+    ends_at = fields.AwareDateTime(required=True)
+    places = StrictInteger(required=True, validate=validate.Range(min=1, max=500))
+    note = fields.String(
+        allow_none=True,
+        validate=validate.Length(max=300),
+        metadata={"description": "About the places (cots in the hall), never about a person."},
+    )
+
+
+class OverflowSchema(HubSchema):
+    id = fields.UUID()
+    service_id = fields.UUID()
+    starts_at = fields.AwareDateTime()
+    ends_at = fields.AwareDateTime()
+    places = StrictInteger()
+    held = StrictInteger()
+    used = StrictInteger()
+    available = StrictInteger()
+    open = fields.Boolean()
+    note = fields.String(allow_none=True)
+    closed_at = fields.AwareDateTime(allow_none=True)
 
 
 class CapacityChangeSchema(HubSchema):

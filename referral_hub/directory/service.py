@@ -17,7 +17,7 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import Float, Integer, and_, bindparam, case, func, or_, select, update
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.util import identity_key
 
 from referral_hub.agencies.models import Agency, AgencyStatus
@@ -29,9 +29,15 @@ from referral_hub.core.actor import Actor, ActorKind
 from referral_hub.core.db import UTCDateTime
 from referral_hub.core.errors import Forbidden, NotFound, ValidationFailed
 from referral_hub.core.pagination import paginate
-from referral_hub.directory import geo, holds
+from referral_hub.directory import geo, holds, overflow
 from referral_hub.directory.freshness import WEIGHT, Freshness, tier, ttl_for
-from referral_hub.directory.models import Capacity, CapacityChange, Service, ServiceLanguage
+from referral_hub.directory.models import (
+    Capacity,
+    CapacityChange,
+    OverflowWindow,
+    Service,
+    ServiceLanguage,
+)
 from referral_hub.directory.vocabulary import (
     ACCESSIBILITY,
     GENDERS,
@@ -151,6 +157,21 @@ def without_places(extra: dict[str, Any]) -> dict[str, Any]:
     return kept
 
 
+HOLD_RANGE = (15, 72 * 60)  # minutes: 15 min to 72 h
+
+
+def _check_hold_lengths(day: Any, night: Any) -> None:
+    """The provider's hold lengths, whole minutes in range (the pages and the API alike)."""
+    low, high = HOLD_RANGE
+    for name, value in (("hold_minutes", day), ("night_hold_minutes", night)):
+        if value is None and name == "night_hold_minutes":
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ValidationFailed(
+                errors={name: [f"Whole minutes from {low} to {high} (15 min to 72 h)."]}
+            )
+
+
 def create_service(actor: Actor, *, agency_id: uuid.UUID | None = None, **fields: Any) -> Service:
     agency_id = agency_id or actor.agency_id
     if agency_id is None:
@@ -163,6 +184,8 @@ def create_service(actor: Actor, *, agency_id: uuid.UUID | None = None, **fields
     eligibility = fields.pop("eligibility", None) or {}
     location = fields.pop("location", None) or {}
     fields.setdefault("status", ServiceStatus.ACTIVE)
+    fields.setdefault("hold_minutes", 90)
+    _check_hold_lengths(fields["hold_minutes"], fields.get("night_hold_minutes"))
     service = Service(agency_id=agency.id, **fields)
     _apply_eligibility(service, eligibility)
     _apply_location(service, location)
@@ -178,6 +201,11 @@ def update_service(actor: Actor, service_id: uuid.UUID, **changes: Any) -> Servi
     service = _load(service_id)
     _may_edit(actor, service.agency_id)
     touched = sorted(changes)
+    if "hold_minutes" in changes or "night_hold_minutes" in changes:
+        _check_hold_lengths(
+            changes.get("hold_minutes", service.hold_minutes),
+            changes.get("night_hold_minutes", service.night_hold_minutes),
+        )
     if "eligibility" in changes:
         current = eligibility_of(service)
         _apply_eligibility(service, current | (changes.pop("eligibility") or {}))
@@ -271,6 +299,8 @@ def describe(service: Service, viewer: Actor, now: datetime | None = None) -> di
         "eligibility": eligibility_of(service),
         "service_area": service.service_area,
         "hours": service.hours,
+        "hold_minutes": service.hold_minutes,
+        "night_hold_minutes": service.night_hold_minutes,
         "location": location_for(service, viewer),
         "capacity": capacity_view(service, now or clock.now()),
         "created_at": service.created_at,
@@ -286,7 +316,11 @@ def _ttl(category: Category) -> timedelta:
     return ttl_for(category, config["CAPACITY_TTL_BED_HOURS"], config["CAPACITY_TTL_OTHER_HOURS"])
 
 
-def capacity_view(service: Service, now: datetime) -> dict[str, Any] | None:
+def capacity_view(
+    service: Service, now: datetime, *, with_overflow: bool = True
+) -> dict[str, Any] | None:
+    """The live figures; `with_overflow` reads the service's open overflow windows too (the
+    HSDS export, which has no field for them, leaves them unread)."""
     capacity = service.capacity
     if capacity is None:
         return None
@@ -297,6 +331,7 @@ def capacity_view(service: Service, now: datetime) -> dict[str, Any] | None:
         "total": capacity.total,
         "available": capacity.available,
         "held": capacity.held,
+        "overflow_available": overflow.available_now(service, now) if with_overflow else 0,
         "updated_at": capacity.updated_at,
         "freshness": freshness.value,
         "stale": freshness in (Freshness.STALE, Freshness.UNKNOWN),
@@ -434,6 +469,76 @@ def consume_unit(actor: Actor, service_id: uuid.UUID, *, note: str | None = None
     return _move(actor, service_id, "consume", note)
 
 
+def hold_place(
+    actor: Actor, service_id: uuid.UUID, *, note: str | None = None
+) -> tuple[bool, uuid.UUID | None]:
+    """Hold a place for an accepted referral: a regular unit first, an open overflow place
+    when none is free. (held, the overflow window's id or None)."""
+    if _move(actor, service_id, "hold", note):
+        return True, None
+    window_id = overflow.hold(db.session.connection(), service_id, clock.now())
+    if window_id is None:
+        return False, None
+    _forget_loaded(service_id)
+    return True, window_id
+
+
+def release_place(
+    actor: Actor, service_id: uuid.UUID, window_id: uuid.UUID | None, *, note: str | None = None
+) -> bool:
+    """Give a held place back to where it came from."""
+    if window_id is None:
+        return release_unit(actor, service_id, note=note)
+    _forget_loaded(service_id)
+    return overflow.release(db.session.connection(), window_id)
+
+
+def consume_place(
+    actor: Actor, service_id: uuid.UUID, window_id: uuid.UUID | None, *, note: str | None = None
+) -> bool:
+    """She arrived: the held place (regular or overflow) is in use."""
+    if window_id is None:
+        return consume_unit(actor, service_id, note=note)
+    _forget_loaded(service_id)
+    return overflow.consume(db.session.connection(), window_id)
+
+
+def _forget_loaded(service_id: uuid.UUID) -> None:
+    loaded = db.session.identity_map.get(identity_key(Service, service_id))
+    if loaded is not None:  # a service object read earlier in this transaction is stale now
+        db.session.expire(loaded, ["capacity", "overflow_windows"])
+
+
+def open_overflow(
+    actor: Actor,
+    service_id: uuid.UUID,
+    *,
+    starts_at: datetime,
+    ends_at: datetime,
+    places: int,
+    note: str | None = None,
+) -> OverflowWindow:
+    """Open temporary places on one's own service (`directory.overflow`)."""
+    service = _load(service_id)
+    _may_edit(actor, service.agency_id, scope="capacity:write")
+    return overflow.open_window(
+        actor, service, starts_at=starts_at, ends_at=ends_at, places=places, note=note
+    )
+
+
+def close_overflow(actor: Actor, window_id: uuid.UUID) -> OverflowWindow:
+    """Close a window early: a directory entry's, so another agency's is refused (403)."""
+    window = overflow.get(window_id)
+    service = _load(window.service_id)
+    _may_edit(actor, service.agency_id, scope="capacity:write")
+    return overflow.close_window(actor, service, window)
+
+
+def overflow_windows(actor: Actor, service_id: uuid.UUID) -> list[OverflowWindow]:
+    """A service's open and coming overflow windows: the directory's, for everyone."""
+    return overflow.windows(_load(service_id), clock.now())
+
+
 def _move(actor: Actor, service_id: uuid.UUID, kind: str, note: str | None) -> bool:
     """Callers (referral transitions) have already checked who may touch this service."""
     moved = holds.move(
@@ -441,9 +546,7 @@ def _move(actor: Actor, service_id: uuid.UUID, kind: str, note: str | None) -> b
     )
     if moved is None:
         return False
-    loaded = db.session.identity_map.get(identity_key(Service, service_id))
-    if loaded is not None:  # a service object read earlier in this transaction is stale now
-        db.session.expire(loaded, ["capacity"])
+    _forget_loaded(service_id)
     return True
 
 
@@ -637,8 +740,10 @@ def filter_clauses(shape: SearchShape) -> dict[str, Any]:
     definition search filters on and near misses relax."""
     c = Capacity.__table__.c
     clauses: dict[str, Any] = {}
-    if "available" in shape:
-        clauses["available"] = c.available > 0
+    if "available" in shape:  # a regular unit free, or an overflow place open and free
+        clauses["available"] = or_(
+            c.available > 0, overflow.has_free_place(c.service_id, _p("now", UTCDateTime()))
+        )
     if "age" in shape:
         clauses["age"] = and_(
             or_(c.min_age.is_(None), c.min_age <= _p("age", Integer())),
@@ -754,6 +859,9 @@ def with_service(ranked: Any) -> Any:
         s.max_age,
         s.languages,
         s.phone,
+        overflow.free_places(ranked.c.service_id, _p("now", UTCDateTime())).label(
+            "overflow_available"
+        ),
     ).join(Service.__table__, s.id == ranked.c.service_id)
 
 
@@ -826,6 +934,7 @@ def result(row: Any, query: SearchQuery, now: datetime) -> dict[str, Any]:
             "total": row.total,
             "available": row.available,
             "held": row.held,
+            "overflow_available": int(row.overflow_available or 0),
             "updated_at": updated_at,
             "freshness": freshness.value,
             "stale": stale,
@@ -845,7 +954,11 @@ def list_services(
     values.pop("limit")
     statement = (
         select(Service)
-        .options(joinedload(Service.agency), joinedload(Service.capacity))
+        .options(
+            joinedload(Service.agency),
+            joinedload(Service.capacity),
+            selectinload(Service.overflow_windows),
+        )
         .join(Capacity, Capacity.service_id == Service.id)
         .join(Agency, Agency.id == Service.agency_id)
         .where(*_filters(query.shape()))

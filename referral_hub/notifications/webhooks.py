@@ -53,6 +53,8 @@ EVENTS = (
     "referral.outside_accepted",
     "referral.outside_declined",
     "referral.outside_withdrawn",
+    # not a state: the receiver kept the accepted referral's place longer (once)
+    "referral.hold_extended",
 )
 
 

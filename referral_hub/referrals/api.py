@@ -13,6 +13,7 @@ from referral_hub.referrals.schemas import (
     AssignArgs,
     BundleCreateArgs,
     BundleSchema,
+    ExtendHoldArgs,
     HandoverArgs,
     MessageArgs,
     MessageSchema,
@@ -88,6 +89,16 @@ def assign(referral_id: uuid.UUID, **fields: Any) -> Any:
     up): a colleague only; another agency's user or an unknown id is a 422 on `assignee_id`.
     An optional handover `note` is sealed as a message."""
     return service.describe(assignment.assign(current_actor(), referral_id, **fields))
+
+
+@blp.route("/referrals/<uuid:referral_id>/extend-hold", methods=["POST"])
+@require(*PARTIES, scopes="referrals:write")
+@blp.arguments(ExtendHoldArgs, as_kwargs=True)
+@blp.response(200, ReferralSchema)
+def extend_hold(referral_id: uuid.UUID, **payload: Any) -> Any:
+    """The receiver keeps an accepted referral's place longer, once, for a coded reason
+    (by the hold's own length unless `minutes` is given). A second time: 409 conflict."""
+    return service.describe(service.extend_hold(current_actor(), referral_id, **payload))
 
 
 # the converter lists the actions, so the document gives them as an enum (others: 404)

@@ -1,14 +1,18 @@
-"""Deadlines frozen on a referral when it is sent. Pure.
+"""Deadlines frozen on a referral when it is sent, and its hold's when accepted. Pure.
 
-emergency: acknowledge in 15 min, decide in 30 min, arrive within 3 h of acceptance;
-urgent: 1 h, 4 h, 24 h; routine: 1 and 3 business days (weekends skipped), no arrival
-window.
+emergency: acknowledge in 15 min, decide in 30 min; urgent: 1 h, 4 h; routine: 1 and 3
+business days (weekends skipped).
+
+Arrival: an emergency or urgent referral holds its place for the service's hold length
+(the provider's; 90 minutes unless set, its night value for accepts between 22:00 and
+07:00 hub time), frozen on the referral at accept, extendable once. A routine referral is
+an appointment, not a bed tonight: no arrival window, the hold lasts until it ends.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -63,12 +67,36 @@ def answer_deadlines(urgency: Urgency, sent_at: datetime) -> tuple[datetime, dat
     return add_business_days(sent_at, 1), add_business_days(sent_at, 3)
 
 
-def arrival_deadline(urgency: Urgency, accepted_at: datetime) -> datetime | None:
-    if urgency == Urgency.EMERGENCY:
-        return accepted_at + timedelta(hours=3)
-    if urgency == Urgency.URGENT:
-        return accepted_at + timedelta(hours=24)
-    return None
+HOLD_MINUTES_DEFAULT = 90
+HOLD_MINUTES_MIN, HOLD_MINUTES_MAX = 15, 72 * 60
+NIGHT_STARTS, NIGHT_ENDS = time(22, 0), time(7, 0)
+# why a receiver keeps the place longer (coded: the timeline shows it, free text never)
+EXTENSION_REASONS = (
+    "transport_delayed",
+    "discharge_delayed",
+    "client_requested",
+    "safety_planning",
+    "other",
+)
+
+
+def is_night(local: datetime) -> bool:
+    """22:00 up to (not including) 07:00, on the hub's clock."""
+    moment = local.time()
+    return moment >= NIGHT_STARTS or moment < NIGHT_ENDS
+
+
+def hold_length(day_minutes: int, night_minutes: int | None, local: datetime) -> int:
+    """The service's hold length for an accept at `local` (hub time)."""
+    if night_minutes is not None and is_night(local):
+        return night_minutes
+    return day_minutes
+
+
+def arrival_deadline(urgency: Urgency, accepted_at: datetime, hold_minutes: int) -> datetime | None:
+    if urgency == Urgency.ROUTINE:
+        return None
+    return accepted_at + timedelta(minutes=hold_minutes)
 
 
 # how long before the decision deadline its caseworker is reminded (the agency and the

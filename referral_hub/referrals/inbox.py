@@ -262,6 +262,12 @@ def _read_note(actor: Actor, referral: Referral) -> str | None:
 # --- the receiver's answers -----------------------------------------------------------------
 
 
+def extend_hold(actor: Actor, referral_id: uuid.UUID, **payload: Any) -> Referral:
+    """The receiver keeps her place longer, once (`referrals.service.extend_hold`)."""
+    _own_received(actor, referral_id)
+    return referrals.extend_hold(actor, referral_id, **payload)
+
+
 def answer(actor: Actor, referral_id: uuid.UUID, action: str, **payload: Any) -> Referral:
     """One receiver action from the inbox: only the receiver's moves, on its own referrals.
     The move and the words that go with it are the service's (the API makes the same)."""

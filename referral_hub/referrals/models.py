@@ -85,6 +85,14 @@ class Referral(UUIDPrimaryKey, Base):
     data_categories: Mapped[list[str]] = mapped_column(JSON, default=list)  # frozen at send
     note: Mapped[bytes | None]  # sealed under the client's key, like her PII
     holds_unit: Mapped[bool] = mapped_column(default=False)
+    # the hold's terms, frozen at accept: its length (the service's day or night value then),
+    # the overflow window it took a place from (None: regular capacity), and its one extension
+    hold_minutes: Mapped[int | None]
+    hold_overflow_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("overflow_window.id", ondelete="SET NULL")
+    )
+    hold_extended_at: Mapped[datetime | None]
+    hold_extension_reason: Mapped[str | None] = mapped_column(String(40))
     acknowledge_by: Mapped[datetime | None]
     respond_by: Mapped[datetime | None]
     arrive_by: Mapped[datetime | None]

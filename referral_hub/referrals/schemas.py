@@ -9,7 +9,7 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 from referral_hub.consent.policy import CATEGORIES
 from referral_hub.core.schemas import HubSchema, PageArgs, StrictBoolean, StrictInteger
 from referral_hub.directory.vocabulary import Category
-from referral_hub.referrals.deadlines import Urgency, unset_urgencies
+from referral_hub.referrals.deadlines import EXTENSION_REASONS, Urgency, unset_urgencies
 from referral_hub.referrals.states import (
     COMPLETION_OUTCOMES,
     DECLINE_REASONS,
@@ -67,6 +67,15 @@ class ReferralSchema(HubSchema):
     acknowledge_by = fields.AwareDateTime(allow_none=True)
     respond_by = fields.AwareDateTime(allow_none=True)
     arrive_by = fields.AwareDateTime(allow_none=True)
+    hold_minutes = StrictInteger(
+        allow_none=True,
+        metadata={"description": "The hold's length, frozen from the service's at accept."},
+    )
+    hold_overflow = fields.Boolean(
+        metadata={"description": "The hold took an overflow place, not a regular unit."}
+    )
+    hold_extended_at = fields.AwareDateTime(allow_none=True)
+    hold_extension_reason = fields.String(allow_none=True)
     expire_by = fields.AwareDateTime(allow_none=True)
     suggested_service_ids = fields.List(
         fields.UUID(), metadata={"description": "Next best matches, when it expired."}
@@ -135,6 +144,14 @@ class TransitionArgs(HubSchema):
     eta = fields.AwareDateTime()
     outcome = fields.String(validate=validate.Length(max=200))
     outcome_code = fields.String(validate=validate.OneOf(COMPLETION_OUTCOMES))
+
+
+class ExtendHoldArgs(HubSchema):
+    reason = fields.String(required=True, validate=validate.OneOf(EXTENSION_REASONS))
+    minutes = StrictInteger(
+        validate=validate.Range(min=15, max=72 * 60),
+        metadata={"description": "How much longer; the hold's own length when left out."},
+    )
 
 
 class NeedArgs(HubSchema):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Callable, Collection, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -49,9 +49,14 @@ from referral_hub.notifications.service import referral_link
 from referral_hub.referrals import messages, states
 from referral_hub.referrals.deadlines import (
     DEADLINES,
+    EXTENSION_REASONS,
+    HOLD_MINUTES_DEFAULT,
+    HOLD_MINUTES_MAX,
+    HOLD_MINUTES_MIN,
     Urgency,
     answer_deadlines,
     arrival_deadline,
+    hold_length,
 )
 from referral_hub.referrals.models import Need, Referral
 from referral_hub.referrals.states import Side, State
@@ -448,7 +453,7 @@ def _receiver_words(actor: Actor, action: str, payload: dict[str, Any]) -> str |
                 lines.append(f"You could try: {other.name} ({other.agency.name}).")
         return "\n".join(lines) or None
     if action == "waitlist" and payload.get("eta") is not None:
-        zone = ZoneInfo(current_app.config.get("DISPLAY_TIMEZONE") or "UTC")
+        zone = hub_zone()
         eta: datetime = payload["eta"].astimezone(zone)
         place = f"position {payload['position']}, " if payload.get("position") else ""
         return f"On our waiting list ({place}a place expected around {eta:%d %b %Y})."
@@ -501,15 +506,13 @@ def _effects(
         # whoever first takes it up for the receiver (acknowledges, or answers at once) owns it
         referral.receiver_assignee_id = person(actor)
     if move.target == State.ACCEPTED:
-        referral.holds_unit = True
-        referral.accepted_at = now
-        referral.arrive_by = arrival_deadline(referral.urgency, now)
-        if not directory.hold_unit(actor, referral.service_id, note=f"referral {referral.id}"):
-            raise NoCapacity("Nothing is free at this service right now.")
+        _take_hold(actor, referral, now)
         consent.set_grant(str(referral.id), accepted=True)
     elif move.target == State.ENGAGED and referral.holds_unit:
         referral.holds_unit = False
-        directory.consume_unit(actor, referral.service_id, note=f"referral {referral.id}")
+        directory.consume_place(
+            actor, referral.service_id, referral.hold_overflow_id, note=f"referral {referral.id}"
+        )
     if move.target == State.DECLINED:
         referral.decline_reason = payload["reason"]
     if move.target == State.NOT_COMPLETED:
@@ -518,7 +521,75 @@ def _effects(
         _record_outcome(referral, payload.get("outcome_code"), payload.get("outcome"))
     if move.target in states.TERMINAL and referral.holds_unit:
         referral.holds_unit = False
-        directory.release_unit(actor, referral.service_id, note=f"referral {referral.id}")
+        directory.release_place(
+            actor, referral.service_id, referral.hold_overflow_id, note=f"referral {referral.id}"
+        )
+
+
+def _take_hold(actor: Actor, referral: Referral, now: datetime) -> None:
+    """Hold a place on the service's terms as they are now, frozen on the referral: later
+    changes to the service's hold length do not move this referral's arrival deadline."""
+    service = directory.get_service(actor, referral.service_id)
+    referral.hold_minutes = hold_length(
+        service.hold_minutes, service.night_hold_minutes, now.astimezone(hub_zone())
+    )
+    referral.holds_unit = True
+    referral.accepted_at = now
+    referral.arrive_by = arrival_deadline(referral.urgency, now, referral.hold_minutes)
+    held, window_id = directory.hold_place(
+        actor, referral.service_id, note=f"referral {referral.id}"
+    )
+    if not held:
+        raise NoCapacity("Nothing is free at this service right now.")
+    referral.hold_overflow_id = window_id
+
+
+def hub_zone() -> ZoneInfo:
+    return ZoneInfo(current_app.config.get("DISPLAY_TIMEZONE") or "UTC")
+
+
+def extend_hold(
+    actor: Actor, referral_id: uuid.UUID, *, reason: str, minutes: int | None = None
+) -> Referral:
+    """Keep an accepted referral's place longer, once, for a coded reason (the receiver's
+    call; on the record and on the sender's timeline). By the hold's own length unless
+    `minutes` says otherwise."""
+    if reason not in EXTENSION_REASONS:
+        raise ValidationFailed(errors={"reason": [f"One of: {', '.join(EXTENSION_REASONS)}."]})
+    if minutes is not None and not HOLD_MINUTES_MIN <= minutes <= HOLD_MINUTES_MAX:
+        raise ValidationFailed(
+            errors={"minutes": [f"From {HOLD_MINUTES_MIN} to {HOLD_MINUTES_MAX} minutes."]}
+        )
+    referral = get_referral(actor, referral_id, lock=True)
+    if Side.RECEIVER not in _sides(actor, referral) or actor.kind == ActorKind.SYSTEM:
+        raise Forbidden("Only the receiving agency may extend its hold.")
+    if referral.status != State.ACCEPTED or referral.arrive_by is None:
+        raise IllegalTransition("Only an accepted referral's arrival deadline can be extended.")
+    if referral.hold_extended_at is not None:
+        raise Conflict(
+            "This hold was already extended once.",
+            errors={"reason": ["A hold may be extended once."]},
+        )
+    added = minutes or referral.hold_minutes or HOLD_MINUTES_DEFAULT
+    referral.arrive_by = referral.arrive_by + timedelta(minutes=added)
+    referral.hold_extended_at = clock.now()
+    referral.hold_extension_reason = reason
+    audit.record(
+        actor,
+        "referral.hold_extended",
+        referral,
+        client_reference=referral.client_reference,
+        details={"reason": reason, "minutes": added},
+    )
+    webhooks.announce(
+        "referral.hold_extended",
+        {referral.sender_agency_id, referral.receiver_agency_id},
+        {"referral_id": str(referral.id), "status": referral.status.value},
+    )
+    live.referral_changed(
+        referral.id, referral.bundle_id, {referral.sender_agency_id, referral.receiver_agency_id}
+    )
+    return referral
 
 
 def _record_outcome(referral: Referral, code: str | None, words: str | None) -> None:
@@ -687,6 +758,10 @@ def describe(referral: Referral) -> dict[str, Any]:
         "acknowledge_by": referral.acknowledge_by,
         "respond_by": referral.respond_by,
         "arrive_by": referral.arrive_by,
+        "hold_minutes": referral.hold_minutes,
+        "hold_overflow": referral.hold_overflow_id is not None,
+        "hold_extended_at": referral.hold_extended_at,
+        "hold_extension_reason": referral.hold_extension_reason,
         "expire_by": referral.expire_by,
         "suggested_service_ids": referral.suggested_service_ids,
         "decline_reason": referral.decline_reason,

@@ -54,6 +54,8 @@ def handoff_rows(figures: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield line("referrals.by_status", count, status)
     yield line("referrals.expired", figures["expired"])
     yield line("referrals.no_show", figures["no_show"])
+    yield line("placements.regular", figures["placements_regular"])
+    yield line("placements.overflow", figures["placements_overflow"])
     for name in DURATIONS:
         for key in ("count", "median_seconds", "p90_seconds"):
             yield line(f"{name}.{key}", figures[name][key])

@@ -131,16 +131,25 @@ def counts_by_status(period: Period) -> dict[str, int]:
 
 
 def outcome_counts(period: Period) -> dict[str, int]:
-    """Expired (nobody answered in time) and no-show (accepted, she never arrived)."""
+    """Expired (nobody answered in time), no-show (accepted, she never arrived), and the
+    placements (acceptances) on regular units and on overflow places, counted apart."""
+    accepted = and_(Referral.accepted_at.is_not(None), COUNTED)
     row = db.session.execute(
         select(
             _count_where(_is(State.EXPIRED)).label("expired"),
             _count_where(and_(_is(State.NOT_COMPLETED), Referral.outcome == NO_SHOW)).label(
                 "no_show"
             ),
+            _count_where(and_(accepted, Referral.hold_overflow_id.is_(None))).label("regular"),
+            _count_where(and_(accepted, Referral.hold_overflow_id.is_not(None))).label("overflow"),
         ).where(_sent_in(period))
     ).one()
-    return {"expired": int(row.expired), "no_show": int(row.no_show)}
+    return {
+        "expired": int(row.expired),
+        "no_show": int(row.no_show),
+        "placements_regular": int(row.regular),
+        "placements_overflow": int(row.overflow),
+    }
 
 
 def durations(values: Select[Any]) -> dict[str, Any]:

@@ -200,6 +200,12 @@ class HandoffReportSchema(HubSchema):
     )
     expired = fields.Integer()
     no_show = fields.Integer(metadata={"description": "Accepted, and she did not arrive."})
+    placements_regular = fields.Integer(
+        metadata={"description": "Accepted on a regular unit of the service."}
+    )
+    placements_overflow = fields.Integer(
+        metadata={"description": "Accepted on an overflow place the provider opened for a while."}
+    )
     time_to_acknowledge = fields.Nested(
         DurationSchema,
         metadata={

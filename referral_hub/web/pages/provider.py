@@ -17,18 +17,20 @@ from flask import flash, g, redirect, render_template, request, url_for
 from referral_hub.core import clock
 from referral_hub.directory import board
 from referral_hub.directory import service as directory
-from referral_hub.directory.schemas import CapacityPutArgs
+from referral_hub.directory.schemas import CapacityPutArgs, OverflowArgs, ServiceUpdateArgs
 from referral_hub.referrals import conversation
 from referral_hub.referrals import inbox as receiving
+from referral_hub.referrals.deadlines import EXTENSION_REASONS
 from referral_hub.referrals.schemas import (
     URGENCIES,
+    ExtendHoldArgs,
     HandoverArgs,
     MessageArgs,
     ReferralListArgs,
     TransitionArgs,
 )
 from referral_hub.referrals.states import DECLINE_REASONS, UNFINISHED_REASONS, State
-from referral_hub.web import forms
+from referral_hub.web import forms, i18n
 from referral_hub.web.pagekit import is_htmx, page_blueprint, staff_only
 
 blp = page_blueprint("provider", __name__, url_prefix="/provider")
@@ -95,9 +97,18 @@ TIMELINE_WORDS = {
     "referral.message_sent": "Message sent",
     "referral.assigned": "Caseworker changed",
     "referral.assignee_reminded": "Caseworker reminded",
+    "referral.hold_extended": i18n.lazy_gettext("Hold extended"),
 }
 # the inbox's "whose" filter: everyone's by default (see docs/web.md)
 ASSIGNEE_OPTIONS = [("me", "Mine"), ("none", "Nobody's yet")]
+EXTENSION_WORDS = {
+    "transport_delayed": i18n.lazy_gettext("Her transport is delayed"),
+    "discharge_delayed": i18n.lazy_gettext("Her hospital discharge is delayed"),
+    "client_requested": i18n.lazy_gettext("She asked for more time"),
+    "safety_planning": i18n.lazy_gettext("Safety planning takes longer"),
+    "other": i18n.lazy_gettext("Another reason"),
+}
+HOLD_FIELDS = ServiceUpdateArgs(only=("hold_minutes", "night_hold_minutes"))
 PII_LABELS = {
     "name": "Name",
     "dob": "Date of birth",
@@ -121,6 +132,8 @@ def _words() -> dict[str, Any]:
         "pii_labels": PII_LABELS,
         "decline_options": [(r, DECLINE_WORDS.get(r, r)) for r in DECLINE_REASONS],
         "unfinished_options": [(r, UNFINISHED_WORDS.get(r, r)) for r in UNFINISHED_REASONS],
+        "extension_words": EXTENSION_WORDS,
+        "extension_options": [(r, EXTENSION_WORDS[r]) for r in EXTENSION_REASONS],
         "now": clock.now(),
     }
 
@@ -194,6 +207,18 @@ def message(referral_id: uuid.UUID) -> Any:
         conversation.post_message(g.actor, referral_id, fields["body"])
     flash("Message sent.", "success")
     return redirect(url_for("provider.referral", referral_id=referral_id, _anchor="messages"))
+
+
+@blp.post("/referrals/<uuid:referral_id>/extend-hold")
+@staff_only("provider")
+def extend_hold(referral_id: uuid.UUID) -> Any:
+    """Keep her place longer, once (the API's `extend-hold`: the same service)."""
+    context = _refused_page(referral_id, "extend-hold")
+    with forms.rejecting("provider/referral.html", **context):
+        payload = forms.load(ExtendHoldArgs(), request.form)
+        receiving.extend_hold(g.actor, referral_id, **payload)
+    flash(i18n.gettext("Hold extended: the sender sees the new arrival time."), "success")
+    return redirect(url_for("provider.referral", referral_id=referral_id))
 
 
 # --- capacity board -------------------------------------------------------------------------
@@ -273,3 +298,30 @@ def capacity_set(service_id: uuid.UUID) -> Any:
         numbers = forms.load(CapacityPutArgs(), request.form)
         directory.set_capacity(g.actor, service_id, **numbers)
     return _card_done(service_id, "numbers set.")
+
+
+@blp.post("/capacity/<uuid:service_id>/hold")
+@staff_only("provider")
+def capacity_hold(service_id: uuid.UUID) -> Any:
+    """The service's hold lengths; a blank night value means the day value all day."""
+    with _refusing(service_id):
+        lengths = forms.load(HOLD_FIELDS, request.form)
+        lengths.setdefault("night_hold_minutes", None)  # left blank: no night value
+        directory.update_service(g.actor, service_id, **lengths)
+    return _card_done(service_id, i18n.gettext("hold length saved."))
+
+
+@blp.post("/capacity/<uuid:service_id>/overflow")
+@staff_only("provider")
+def overflow_open(service_id: uuid.UUID) -> Any:
+    with _refusing(service_id):
+        window = forms.load(OverflowArgs(), request.form)
+        directory.open_overflow(g.actor, service_id, **window)
+    return _card_done(service_id, i18n.gettext("overflow places opened."))
+
+
+@blp.post("/overflow/<uuid:window_id>/close")
+@staff_only("provider")
+def overflow_close(window_id: uuid.UUID) -> Any:
+    window = directory.close_overflow(g.actor, window_id)
+    return _card_done(window.service_id, i18n.gettext("overflow places closed."))
