@@ -109,6 +109,7 @@ def test_the_hold_is_90_minutes_unless_the_provider_says_otherwise(
     referral = send(net)
     start = clock.now().replace(hour=12, minute=0, second=0, microsecond=0)
     with clock.frozen_at(start):
+        fresh_tokens(client, net)  # noon may be hours away from now
         accepted = accept(client, net, referral).json
     assert accepted["hold_minutes"] == 90
     assert parse(accepted["arrive_by"]) == start + timedelta(minutes=90)
@@ -124,6 +125,7 @@ def test_hold_length_is_frozen_on_the_referral_at_accept(
     referral = send(net)
     start = clock.now().replace(hour=12, minute=0, second=0, microsecond=0)
     with clock.frozen_at(start) as frozen:
+        fresh_tokens(client, net)  # noon may be hours away from now
         accepted = accept(client, net, referral).json
         assert accepted["hold_minutes"] == 240
         assert patch_service(client, net, {"hold_minutes": 15}).status_code == 200
