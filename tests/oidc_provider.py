@@ -55,7 +55,7 @@ class LocalProvider:
 
 def _handler(provider: LocalProvider) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
+        def log_message(self, format: str, *args: Any) -> None:
             return
 
         def _json(self, status: int, body: dict[str, Any]) -> None:
@@ -88,8 +88,10 @@ def _handler(provider: LocalProvider) -> type[BaseHTTPRequestHandler]:
                 provider.seen.append(query)
                 code = secrets.token_urlsafe(16)
                 provider.codes[code] = query
-                target = query["redirect_uri"] + "?" + urlencode(
-                    {"code": code, "state": query.get("state", "")}
+                target = (
+                    query["redirect_uri"]
+                    + "?"
+                    + urlencode({"code": code, "state": query.get("state", "")})
                 )
                 self.send_response(302)
                 self.send_header("Location", target)

@@ -123,6 +123,8 @@ def set_sso(
     problem = _issuer_problem(issuer)
     if problem:
         raise ValidationFailed(errors={"issuer": [problem]})
+    if not client_id.strip():
+        raise ValidationFailed(errors={"client_id": ["Give the client ID the provider gave you."]})
     domains = _clean_domains(agency.id, email_domains)
     config = db.session.get(AgencySso, agency.id)
     secret = (client_secret or "").strip()

@@ -228,23 +228,23 @@ def sso_start() -> Any:
         return render_template("signin/sso.html", error=error), 422
     try:
         sso.refuse_if_throttled(_client_ip(), email)
-    except RateLimited as error:
-        return _throttled(error, "signin/sso.html", email=email)
+    except RateLimited as throttled:
+        return _throttled(throttled, "signin/sso.html", email=email)
     provider = sso.provider_for_email(email)
     if provider is None:
-        error = gettext(
+        message = gettext(
             "Staff with this address sign in with their password here, not through an "
             "agency's own sign-in."
         )
-        return render_template("signin/sso.html", error=error, email=email), 422
+        return render_template("signin/sso.html", error=message, email=email), 422
     session["sso"] = {"agency_id": str(provider.agency_id), "at": int(time.time())}
     try:
         return sso_client.start(
             provider, url_for("signin.sso_callback", _external=True), login_hint=email
         )
     except sso_client.SsoFailed:
-        error = gettext("Your agency's sign-in service does not answer. Try again soon.")
-        return render_template("signin/sso.html", error=error, email=email), 502
+        message = gettext("Your agency's sign-in service does not answer. Try again soon.")
+        return render_template("signin/sso.html", error=message, email=email), 502
 
 
 def _sso_refused(status: int = 401, error: str | None = None) -> Any:
