@@ -438,3 +438,44 @@ def test_the_admin_page_saves_and_never_shows_the_secret(
     text = bad.get_data(as_text=True)
     assert bad.status_code == 422 and "typed-secret-should-not-return" not in text
     assert 'id="f-issuer-error"' in text or "issuer" in text
+
+
+def test_a_second_subject_for_a_linked_account_is_refused(
+    client: Any, session: Any, world: dict[str, Any], provider: LocalProvider
+) -> None:
+    """The provider gave her address to someone else: the account stays with its subject."""
+    worker = world["worker"]
+    as_person(provider, worker.email, sub="first-person")
+    through_provider(client, worker.email)
+    assert signed_in_as(client) == str(worker.id)
+    sign_out(client)
+    as_person(provider, worker.email, sub="someone-new")
+    assert through_provider(client, worker.email).status_code == 401
+    assert signed_in_as(client) is None
+    assert failures(session)[-1].details == {"reason": "sso_subject_mismatch", "method": "sso"}
+
+
+def test_a_provider_that_does_not_answer_is_said_so_and_nothing_is_kept(
+    app: Flask, client: Any, session: Any, world: dict[str, Any]
+) -> None:
+    import socket
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    with transaction():
+        sso.set_sso(
+            SYSTEM,
+            world["other"].id,
+            issuer=f"http://127.0.0.1:{port}",
+            client_id=CLIENT_ID,
+            client_secret=CLIENT_SECRET,
+            email_domains=["silent.example.org"],
+            enabled=True,
+        )
+    page = client.get("/login/sso").get_data(as_text=True)
+    answer = client.post(
+        "/login/sso", data={"email": "a@silent.example.org", "csrf_token": csrf_from(page)}
+    )
+    assert answer.status_code == 502 and "does not answer" in answer.get_data(as_text=True)
+    assert signed_in_as(client) is None
