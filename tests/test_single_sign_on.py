@@ -479,3 +479,26 @@ def test_a_provider_that_does_not_answer_is_said_so_and_nothing_is_kept(
     )
     assert answer.status_code == 502 and "does not answer" in answer.get_data(as_text=True)
     assert signed_in_as(client) is None
+
+
+@pytest.mark.parametrize(
+    "issuer", ["https://127.0.0.1", "https://localhost", "https://10.0.0.8", "https://0x7f000001"]
+)
+def test_in_production_an_issuer_that_points_inwards_is_refused(
+    app: Flask,
+    client: Any,
+    session: Any,
+    world: dict[str, Any],
+    provider: LocalProvider,
+    monkeypatch: pytest.MonkeyPatch,
+    issuer: str,
+) -> None:
+    monkeypatch.setitem(app.config, "SSO_ALLOW_PLAIN_HTTP", False)
+    monkeypatch.setitem(app.config, "HUB_ENV", "production")
+    headers = admin_token(client, world["other"])
+    path = f"/api/v1/agencies/{world['other'].id}/sso"
+    settings = good_settings(provider, issuer=issuer, email_domains=["inward.example.org"])
+    answer = client.put(path, json=settings, headers=headers)
+    assert answer.status_code == 422
+    assert "public" in " ".join(answer.json["errors"]["issuer"])
+    assert session.get(AgencySso, world["other"].id) is None

@@ -29,6 +29,7 @@ from referral_hub.core import crypto
 from referral_hub.core.actor import ANONYMOUS, Actor, user_actor
 from referral_hub.core.errors import ValidationFailed
 from referral_hub.extensions import db
+from referral_hub.notifications import egress
 
 DOMAIN = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
 # RFC 8176: the provider says more than one factor was used
@@ -85,6 +86,19 @@ def _issuer_problem(issuer: str) -> str | None:
         return "Use the provider's https:// issuer address."
     if not parts.hostname or parts.query or parts.fragment or parts.username:
         return "Use the provider's issuer address, like https://login.agency.org."
+    return inward_issuer(issuer)
+
+
+def inward_issuer(issuer: str) -> str | None:
+    """In production the hub must not be made to call inwards (loopback, private ranges,
+    cloud metadata) through a provider address, as for webhooks; else None."""
+    config = current_app.config
+    if config["HUB_ENV"] != "production" or config.get("SSO_ALLOW_PLAIN_HTTP", False):
+        return None
+    try:
+        egress.check(issuer, public_only=True)
+    except egress.Refused as refusal:
+        return str(refusal)
     return None
 
 

@@ -16,7 +16,7 @@ from authlib.integrations.flask_client import FlaskIntegration, FlaskOAuth2App
 from joserfc.errors import JoseError
 from requests import RequestException
 
-from referral_hub.auth.sso import Provider
+from referral_hub.auth.sso import Provider, inward_issuer
 
 TIMEOUT_SECONDS = 10
 LEEWAY_SECONDS = 60
@@ -50,6 +50,8 @@ def _app(provider: Provider) -> FlaskOAuth2App:
 def start(provider: Provider, redirect_uri: str, login_hint: str | None) -> Any:
     """The redirect to the provider's sign-in page."""
     hint = {"login_hint": login_hint} if login_hint else {}
+    if inward_issuer(provider.issuer):  # its name may point inwards since it was saved
+        raise SsoFailed("sso_provider_not_public")
     try:
         return _app(provider).authorize_redirect(redirect_uri, **hint)
     except (OAuthError, RequestException, ValueError, KeyError, RuntimeError):
