@@ -281,3 +281,7 @@ API_SPEC_OPTIONS = {
 # Flask debug mode: never in production (the hub refuses to start with it).
 DEBUG = False
 TESTING = False
+
+# Single sign-on: an agency's OpenID Connect issuer must be https. Only a test or a local
+# demo provider on plain http may turn this on.
+SSO_ALLOW_PLAIN_HTTP = False

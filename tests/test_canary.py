@@ -43,6 +43,9 @@ WORDS = {
     "handover": f"Handover{MARK}",
 }
 
+# not hers, but as secret: an agency's single sign-on client secret
+PROVIDER_SECRET = f"ProviderSecret{MARK}"
+
 
 SCOPES = (
     "clients:write",
@@ -71,7 +74,8 @@ def consent_body(recipient: uuid.UUID, **changes: Any) -> dict[str, Any]:
 
 def leaks(blob: str | bytes) -> list[str]:
     text_blob = blob.decode("utf-8", "replace") if isinstance(blob, bytes) else blob
-    return [value for value in (*PII.values(), *WORDS.values()) if value in text_blob]
+    markers = (*PII.values(), *WORDS.values(), PROVIDER_SECRET)
+    return [value for value in markers if value in text_blob]
 
 
 def test_the_canary(app: Flask, client: Any, session: Any, log_lines: Any, act_as: Any) -> None:
@@ -604,4 +608,35 @@ def test_the_canary_outside_the_hub(app: Flask, client: Any, session: Any, log_l
     ]
     for blob in [*errors, *exports]:
         assert leaks(blob) == [], "an answer about the outside referral carried her data"
+
+
+def test_the_canary_in_single_sign_on_settings(
+    app: Flask, client: Any, session: Any, log_lines: Any
+) -> None:
+    """An agency's provider secret is kept encrypted: never in an answer, a page, a log
+    line, an audit detail, the idempotency table, a plain column or Redis."""
+    with transaction():
+        agency = factories.agency()
+        client_id, secret = factories.api_client(agency, ["admin"])
+        admin = factories.with_password(factories.user(agency, ["agency_admin"]))
+        totp = factories.with_totp(admin)
+    bearer = {"Authorization": f"Bearer {factories.token(client, client_id, secret)}"}
+    url = f"/api/v1/agencies/{agency.id}/sso"
+    settings = {
+        "issuer": "https://login.canary.example",
+        "client_id": "hub",
+        "client_secret": PROVIDER_SECRET,
+        "email_domains": [f"canary-{MARK}.example"],
+        "enabled": True,
+    }
+    put = client.put(url, json=settings, headers={**bearer, "Idempotency-Key": f"sso-{MARK}"})
+    assert put.status_code == 200, put.get_data(as_text=True)
+    refused = client.put(url, json={**settings, "issuer": "ftp://x"}, headers=bearer)
+    assert refused.status_code == 422
+    got = client.get(url, headers=bearer)
+    assert got.json["client_secret_set"] is True
+    factories.sign_in(client, admin, totp)
+    page = client.get("/admin/sso")
+    for answer in (put, refused, got, page):
+        assert leaks(answer.get_data()) == [], answer.request.path
     nowhere_else(app, session, log_lines)

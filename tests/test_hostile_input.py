@@ -967,6 +967,21 @@ API_TARGETS = [
         foreign={"own": ("other", "third")},
     ),
     Target(
+        "access.put_sso",
+        "PUT",
+        "api",
+        "/api/v1/agencies/{own}/sso",
+        "admin",
+        lambda w: {
+            "issuer": "https://login.agency.example",
+            "client_id": "hub",
+            "client_secret": "a provider secret",
+            "email_domains": ["sso-hostile.example"],
+            "enabled": True,
+        },
+        foreign={"own": ("other",)},
+    ),
+    Target(
         "access.create_api_client",
         "POST",
         "api",
@@ -1327,6 +1342,7 @@ FORM_TARGETS = [
     Target("signin.recovery_code", "POST", "form", "/login/recovery", "hub_admin"),
     Target("signin.recovery_codes", "POST", "form", "/account/recovery-codes", "hub_admin"),
     Target("signin.forgot", "POST", "form", "/login/forgot"),
+    Target("signin.sso_start", "POST", "form", "/login/sso"),
     Target("signin.reset", "POST", "form", "/login/reset"),
     # her door: signing in (with a code never issued), out, and the quick exit
     Target("me.sign_in", "POST", "form", "/me/sign-in"),
@@ -2496,7 +2512,7 @@ def form_corpus(target: Target, w: World) -> list[Case]:
     elif target.endpoint in SIGN_OUTS:
         fields_ = {"next": "/"}
         hostile_fields = ()
-    elif target.endpoint == "signin.forgot":
+    elif target.endpoint in ("signin.forgot", "signin.sso_start"):
         # a well-formed address is always answered 200 (known or not, so as to tell
         # nothing): the baseline is one the form must refuse, and every variant with it
         fields_ = {"email": "not-an-address"}
@@ -2666,6 +2682,13 @@ STRICT_VALUES: dict[str, dict[str, str]] = {
         ),
         "10,000 characters": "x" * 10_000,
     },
+    "domain": {
+        "no dot": "localhost",
+        "markup": "<script>.example",
+        "sql": "'; DROP TABLE agency; --",
+        "NUL": "a\x00.example",
+        "10,000 characters": "x" * 10_000,
+    },
     "url": {
         "javascript": "javascript:alert(1)",
         "data": "data:text/html,<script>alert(1)</script>",
@@ -2809,6 +2832,17 @@ PAGE_FORMS: dict[str, PageForm] = {
         free=("name", "city", "region"),
         strict={"agency": "uuid"},
         shown=("name",),
+    ),
+    "admin.update_sso": PageForm(
+        lambda w: [
+            ("issuer", "https://login.agency.example"),
+            ("client_id", "hub"),
+            ("client_secret", "a provider secret"),
+            ("email_domains", "sso-page.example, second.example"),
+            ("enabled", "on"),
+        ],
+        free=("client_id",),
+        strict={"issuer": "url", "email_domains": "domain", "agency": "uuid"},
     ),
     "admin.agency_status": PageForm(
         lambda w: [("agency", w.other), ("status", "suspended")],
@@ -3057,6 +3091,7 @@ PAGE_TARGETS = [
         foreign={"own_service": ("other_service",)},
     ),
     Target("admin.update_agency", "POST", "page", "/admin/agency", "admin"),
+    Target("admin.update_sso", "POST", "page", "/admin/sso", "admin"),
     Target("admin.agency_status", "POST", "page", "/admin/agency/status", "hub_admin"),
     Target("admin.agency_participation", "POST", "page", "/admin/agency/participation", "admin"),
     Target(
@@ -3892,7 +3927,7 @@ def prepare(
     foreign_csrf = factories.csrf_from(stranger.get("/login").get_data(as_text=True))
     session_client = app.test_client()
     person = w.people.get(target.person or "intake")
-    if target.endpoint in ("signin.login", "signin.forgot", "signin.reset") or (
+    if target.endpoint in ("signin.login", "signin.forgot", "signin.reset", "signin.sso_start") or (
         target.kind == "oauth"
     ):
         csrf = factories.csrf_from(session_client.get("/login").get_data(as_text=True))

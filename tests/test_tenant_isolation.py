@@ -132,6 +132,7 @@ REVOKE_CLIENT = f"{API_CLIENTS}/<client_pk>/revoke"
 CLIENT_KEYS = f"{API_CLIENTS}/<client_pk>/keys"
 # a system's public keys (private_key_jwt): any valid JWK Set will do
 CLIENT_JWKS = {"keys": [ECKey.generate_key("P-384", parameters={"kid": "matrix"}).as_dict()]}
+SSO = f"{AGENCY_ROUTE}/sso"
 CLIENT = "/api/v1/clients/<client_id>"
 REFERRAL = "/api/v1/referrals/<referral_id>"
 SERVICE = "/api/v1/services/<service_id>"
@@ -196,6 +197,17 @@ def _new_user(tenant: Tenant, world: World) -> dict[str, Any]:
         "email": f"new-{uuid.uuid4().hex[:10]}@agency.example",
         "display_name": "New starter",
         "roles": ["intake"],
+    }
+
+
+def _sso_settings(tenant: Tenant, world: World) -> dict[str, Any]:
+    """A provider of its own (each e-mail domain signs in through one agency only)."""
+    return {
+        "issuer": "https://login.agency.example",
+        "client_id": "hub",
+        "client_secret": "a provider secret",
+        "email_domains": [f"sso-{uuid.uuid4().hex[:10]}.example"],
+        "enabled": True,
     }
 
 
@@ -317,6 +329,16 @@ ROUTES: list[Route] = [
         hub=ADMINISTRATION,
     ),
     Route("GET", USERS, "agency_id", "agency", subject="agency", proof="user", hub=ADMINISTRATION),
+    Route("GET", SSO, "agency_id", "agency", subject="agency", hub=ADMINISTRATION),
+    Route(
+        "PUT",
+        SSO,
+        "agency_id",
+        "agency",
+        body=_sso_settings,
+        subject="agency",
+        hub=ADMINISTRATION,
+    ),
     Route(
         "POST",
         USERS,

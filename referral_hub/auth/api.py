@@ -5,8 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from flask import url_for
+
 from referral_hub.agencies.schemas import AgencySchema, UserSchema
-from referral_hub.auth import admin, service
+from referral_hub.auth import admin, service, sso
 from referral_hub.auth.schemas import (
     AgencyUpdateArgs,
     ApiClientCreateArgs,
@@ -14,6 +16,8 @@ from referral_hub.auth.schemas import (
     ApiClientKeysArgs,
     ApiClientSchema,
     MeSchema,
+    SsoSchema,
+    SsoUpdateArgs,
     UserUpdateArgs,
 )
 from referral_hub.core.authz import ANY_SCOPE, current_actor, require
@@ -102,3 +106,25 @@ def update_user(user_id: uuid.UUID, **changes: Any) -> Any:
 def update_agency(agency_id: uuid.UUID, **changes: Any) -> Any:
     """Edit an agency; `status` (suspend or reinstate) is for hub administrators only."""
     return admin.update_agency(current_actor(), agency_id, **changes)
+
+
+def _with_redirect_uri(described: dict[str, Any]) -> dict[str, Any]:
+    return {**described, "redirect_uri": url_for("signin.sso_callback", _external=True)}
+
+
+@blp.route("/agencies/<uuid:agency_id>/sso")
+@require("agency_admin", "hub_admin", scopes="admin")
+@blp.response(200, SsoSchema)
+def get_sso(agency_id: uuid.UUID) -> Any:
+    """The agency's single sign-on provider (the secret only as set or not set)."""
+    return _with_redirect_uri(sso.get_sso(current_actor(), agency_id))
+
+
+@blp.route("/agencies/<uuid:agency_id>/sso", methods=["PUT"])
+@require("agency_admin", "hub_admin", scopes="admin")
+@blp.arguments(SsoUpdateArgs, as_kwargs=True)
+@blp.response(200, SsoSchema)
+def put_sso(agency_id: uuid.UUID, **settings: Any) -> Any:
+    """Set the agency's OpenID Connect provider for staff sign-in. It maps to existing
+    staff accounts only; nobody gets an account by signing in."""
+    return _with_redirect_uri(sso.set_sso(current_actor(), agency_id, **settings))

@@ -14,7 +14,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String
+from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from referral_hub.agencies.models import Agency
@@ -200,3 +200,44 @@ class PasswordResetToken(UUIDPrimaryKey, Base):
 
     def __repr__(self) -> str:
         return f"<PasswordResetToken {self.id} user={self.user_id} used={self.used_at is not None}>"
+
+
+class AgencySso(Base):
+    """An agency's own OpenID Connect provider, for its staff's single sign-on (optional).
+
+    The client secret is encrypted with the field keys; it is never shown back, only
+    whether it is set. Each e-mail domain belongs to at most one agency's provider.
+    """
+
+    __tablename__ = "agency_sso"
+
+    agency_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("agency.id", ondelete="CASCADE"), primary_key=True
+    )
+    issuer: Mapped[str] = mapped_column(String(300))
+    client_id: Mapped[str] = mapped_column(String(200))
+    client_secret: Mapped[bytes | None]
+    email_domains: Mapped[list[str]] = mapped_column(JSON, default=list)
+    enabled: Mapped[bool] = mapped_column(default=False)
+    updated_at: Mapped[datetime] = mapped_column(default=clock.now, onupdate=clock.now)
+
+    def __repr__(self) -> str:
+        return f"<AgencySso agency={self.agency_id} enabled={self.enabled}>"
+
+
+class SsoLink(UUIDPrimaryKey, Base):
+    """Which provider subject signs in as which staff account: made on the first sign-in
+    (matched by verified e-mail), then the only way that subject maps to an account."""
+
+    __tablename__ = "sso_link"
+    __table_args__ = (UniqueConstraint("issuer", "subject"), UniqueConstraint("user_id", "issuer"))
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), index=True
+    )
+    issuer: Mapped[str] = mapped_column(String(300))
+    subject: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+    def __repr__(self) -> str:
+        return f"<SsoLink {self.id} user={self.user_id}>"

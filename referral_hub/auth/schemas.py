@@ -77,3 +77,39 @@ class MeSchema(HubSchema):
     agency_id = fields.UUID(allow_none=True)
     roles = fields.List(fields.String())
     scopes = fields.List(fields.String())
+
+
+class SsoSchema(HubSchema):
+    """An agency's single sign-on provider; the client secret is never shown, only whether
+    one is set."""
+
+    agency_id = fields.UUID(dump_only=True)
+    issuer = fields.String(allow_none=True)
+    client_id = fields.String(allow_none=True)
+    client_secret_set = fields.Boolean(dump_only=True)
+    email_domains = fields.List(fields.String())
+    enabled = fields.Boolean()
+    updated_at = fields.AwareDateTime(dump_only=True, allow_none=True)
+    redirect_uri = fields.String(
+        dump_only=True,
+        metadata={"description": "The address to register at the provider for this hub."},
+    )
+
+
+class SsoUpdateArgs(HubSchema):
+    issuer = fields.String(
+        required=True,
+        validate=validate.Length(min=8, max=300),
+        metadata={"description": "The provider's issuer, e.g. https://login.agency.org."},
+    )
+    client_id = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    client_secret = fields.String(
+        load_only=True,
+        validate=validate.Length(max=500),
+        metadata={"description": "Write-only; leave out to keep the one saved."},
+    )
+    # each domain is checked by the service (so a refusal names this field, not an item)
+    email_domains = fields.List(
+        fields.String(), required=True, validate=validate.Length(min=1, max=10)
+    )
+    enabled = StrictBoolean(required=True)

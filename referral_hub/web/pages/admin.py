@@ -21,9 +21,14 @@ from referral_hub.agencies import service as agencies
 from referral_hub.agencies.schemas import UserCreateArgs
 from referral_hub.agencies.vocabulary import AgencyStatus, Participation, receives_referrals
 from referral_hub.auth import admin as access
-from referral_hub.auth import admin_reads
+from referral_hub.auth import admin_reads, sso
 from referral_hub.auth import service as auth
-from referral_hub.auth.schemas import AgencyUpdateArgs, ApiClientCreateArgs, UserUpdateArgs
+from referral_hub.auth.schemas import (
+    AgencyUpdateArgs,
+    ApiClientCreateArgs,
+    SsoUpdateArgs,
+    UserUpdateArgs,
+)
 from referral_hub.auth.scopes import SCOPES
 from referral_hub.core import clock
 from referral_hub.core.errors import Forbidden, NotFound, ValidationFailed
@@ -592,3 +597,53 @@ def agency_participation() -> Any:
     else:
         flash(f"{updated.name} publishes counts only: workers are told to call, not to refer.")
     return _back("admin.agency", agency_id)
+
+
+# --- single sign-on -------------------------------------------------------------------------
+
+
+def _sso_values(described: dict[str, Any]) -> MultiDict[str, str]:
+    return MultiDict(
+        {
+            "issuer": described["issuer"] or "",
+            "client_id": described["client_id"] or "",
+            "email_domains": ", ".join(described["email_domains"]),
+            "enabled": "on" if described["enabled"] else "",
+        }
+    )
+
+
+def _sso_context(agency_id: uuid.UUID) -> dict[str, Any]:
+    described = sso.get_sso(g.actor, agency_id)
+    return {
+        **_frame(agency_id),
+        "sso": described,
+        "redirect_uri": url_for("signin.sso_callback", _external=True),
+    }
+
+
+@blp.get("/sso")
+@staff_only(*ADMINS)
+def sso_page() -> Any:
+    context = _sso_context(_agency_id())
+    return render_template("admin/sso.html", values=_sso_values(context["sso"]), **context)
+
+
+@blp.post("/sso")
+@staff_only(*ADMINS)
+def update_sso() -> Any:
+    """Save the agency's provider; the secret field left blank keeps the saved secret."""
+    agency_id = _agency_id()
+    context = _sso_context(agency_id)
+    form = MultiDict(request.form)
+    form.pop("client_secret", None)  # never echoed back into the page
+    with forms.rejecting("admin/sso.html", values=form, **context):
+        posted = MultiDict(request.form)
+        posted.setlist(
+            "email_domains",
+            [d for d in posted.get("email_domains", "").replace(",", " ").split() if d],
+        )
+        data = forms.load(SsoUpdateArgs(), posted)
+        sso.set_sso(g.actor, agency_id, **data)
+    flash("Saved the single sign-on settings.")
+    return _back("admin.sso_page", agency_id)

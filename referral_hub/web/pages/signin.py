@@ -23,10 +23,11 @@ import segno
 from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
 from markupsafe import Markup
 
-from referral_hub.auth import recovery, service, sessions
+from referral_hub.auth import recovery, service, sessions, sso, sso_client
 from referral_hub.core import crypto
 from referral_hub.core.errors import NotFound, RateLimited, ValidationFailed
 from referral_hub.web import kept_forms, plan
+from referral_hub.web.i18n import gettext
 
 blp = Blueprint("signin", __name__)
 PENDING_SECONDS = service.PENDING_SECONDS
@@ -212,6 +213,71 @@ def reset() -> Any:
         "info",
     )
     return redirect(url_for("signin.login"))
+
+
+SSO_PENDING_SECONDS = 600
+
+
+@blp.route("/login/sso", methods=["GET", "POST"])
+def sso_start() -> Any:
+    """Her work e-mail picks her agency's provider (by domain only: the answer is the same
+    whether or not the address has an account here), then off to its sign-in page."""
+    if request.method == "GET":
+        return render_template("signin/sso.html")
+    email = request.form.get("email", "")[:254].strip()
+    if not (EMAIL.fullmatch(email) and email.isprintable()):
+        error = gettext("Enter your work e-mail address, like name@agency.org.")
+        return render_template("signin/sso.html", error=error), 422
+    try:
+        sso.refuse_if_throttled(_client_ip(), email)
+    except RateLimited as throttled:
+        return _throttled(throttled, "signin/sso.html", email=email)
+    provider = sso.provider_for_email(email)
+    if provider is None:
+        message = gettext(
+            "Staff with this address sign in with their password here, not through an "
+            "agency's own sign-in."
+        )
+        return render_template("signin/sso.html", error=message, email=email), 422
+    session["sso"] = {"agency_id": str(provider.agency_id), "at": int(time.time())}
+    try:
+        return sso_client.start(
+            provider, url_for("signin.sso_callback", _external=True), login_hint=email
+        )
+    except sso_client.SsoFailed:
+        message = gettext("Your agency's sign-in service does not answer. Try again soon.")
+        return render_template("signin/sso.html", error=message, email=email), 502
+
+
+def _sso_refused(status: int = 401, error: str | None = None) -> Any:
+    return render_template("signin/sso_refused.html", error=error), status
+
+
+@blp.get("/login/sso/callback")
+def sso_callback() -> Any:
+    """Back from the provider: verify its ID token, then an existing account or a refusal."""
+    pending = session.pop("sso", None)
+    if not pending or time.time() - pending["at"] > SSO_PENDING_SECONDS:
+        return _sso_refused(400)
+    provider = sso.provider_of(uuid.UUID(pending["agency_id"]))
+    if provider is None:
+        return _sso_refused(400)
+    try:
+        sso.refuse_if_throttled(_client_ip())
+        try:
+            claims = sso_client.finish(provider)
+        except sso_client.SsoFailed as failure:
+            sso.refused(provider.agency_id, failure.reason, _client_ip())
+            return _sso_refused()
+        result = sso.sign_in_with_claims(provider, claims, _client_ip())
+    except RateLimited as error:
+        return _throttled(error, "signin/sso_refused.html")
+    if result.next_step == "failed" or result.user is None:
+        return _sso_refused()
+    if result.next_step == "done":
+        return _finish(result.user.id)
+    session["pending"] = {"user_id": str(result.user.id), "at": int(time.time())}
+    return redirect(url_for("signin.code" if result.next_step == "totp" else "signin.enrol"))
 
 
 @blp.route("/login/enrol", methods=["GET", "POST"])
