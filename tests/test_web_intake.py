@@ -537,6 +537,8 @@ def test_client_page_shows_reference_consents_and_bundles_without_pii(
     before = audit_count(session)
     page = text(client.get(f"/intake/clients/{person.id}"))
     assert person.reference in page and world["shelter"].name in page and "Active" in page
+    assert f"<title>Client {person.reference} · Referral hub</title>" in page
+    assert page.count('id="runaround-h"') == 1  # her runaround, once, in the page body
     assert f"/intake/bundles/{bundle.id}" in page
     assert f"/intake/clients/{person.id}/consents/{granted.id}/revoke" in page
     assert "Marker-Name-c3" not in page  # PII only on request
