@@ -328,6 +328,10 @@ RULES_BEYOND_THE_DOCUMENT: dict[str, dict[str, str]] = {
         "the OpenAPI document names but does not inline",
     },
     "POST /api/v1/clients": {"do_not_refer.*": "agencies that exist"},
+    "POST /api/v1/outside-organisations": {
+        "email": "an address whose domain has a dot and a real top-level part: the document's "
+        "`email` format is looser than the check",
+    },
     "POST /api/v1/clients/{client_id}/consents": {
         "recipients.*": "agencies that exist",
         "purposes": "law_enforcement_contact when a recipient is a law-enforcement agency",

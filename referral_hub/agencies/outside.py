@@ -45,6 +45,7 @@ def add_organisation(
         created_by=actor.id,
     )
     db.session.add(organisation)
+    db.session.flush()  # its created_at, for the answer
     audit.record(actor, "outside_organisation.recorded", organisation)
     return organisation
 

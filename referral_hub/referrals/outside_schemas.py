@@ -2,19 +2,40 @@
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 from marshmallow import fields, validate
 
 from referral_hub.consent.policy import CATEGORIES
-from referral_hub.core.schemas import HubSchema
+from referral_hub.core.schemas import HubSchema, Pattern
 from referral_hub.directory.vocabulary import Category
 from referral_hub.referrals.deadlines import Urgency
 from referral_hub.referrals.states import DECLINE_REASONS
 
 
 class OrganisationArgs(HubSchema):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    name = fields.String(
+        required=True,
+        validate=[validate.Length(min=1, max=200), Pattern(r"^\s*\S[\s\S]*$", error="Required.")],
+    )
     phone = fields.String(load_default=None, validate=validate.Length(max=40))
     email = fields.Email(load_default=None, validate=validate.Length(max=254))
+
+    class Meta(HubSchema.Meta):
+        # the service's rule, for the document (core.http.SchemaRulesPlugin): a way to
+        # reach them, a phone or an e-mail that is not blank
+        json_schema: ClassVar[dict[str, Any]] = {
+            "anyOf": [
+                {
+                    "properties": {"phone": {"type": "string", "pattern": "\\S"}},
+                    "required": ["phone"],
+                },
+                {
+                    "properties": {"email": {"type": "string", "pattern": "\\S"}},
+                    "required": ["email"],
+                },
+            ]
+        }
 
 
 class OrganisationSchema(HubSchema):

@@ -127,7 +127,7 @@ def test_provider_answers_referrals_and_keeps_capacity_true(page: Page, live_ser
     expect(page.locator("#capacity-status")).to_contain_text("confirmed as still true")
     expect(card.locator(".badge-fresh")).to_be_visible()
 
-    card.locator("summary").click()
+    card.locator("summary", has_text="Set exact numbers").click()
     total = card.get_by_label(re.compile("^Total"))
     with expect_status(page, 422):
         card.get_by_label("Free now").fill("999")
