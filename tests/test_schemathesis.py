@@ -329,6 +329,7 @@ RULES_BEYOND_THE_DOCUMENT: dict[str, dict[str, str]] = {
     },
     "POST /api/v1/clients": {"do_not_refer.*": "agencies that exist"},
     "POST /api/v1/outside-organisations": {
+        "name": "not blank (spaces alone are no name)",
         "email": "an address whose domain has a dot and a real top-level part: the document's "
         "`email` format is looser than the check",
     },

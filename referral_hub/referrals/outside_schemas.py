@@ -7,17 +7,14 @@ from typing import Any, ClassVar
 from marshmallow import fields, validate
 
 from referral_hub.consent.policy import CATEGORIES
-from referral_hub.core.schemas import HubSchema, Pattern
+from referral_hub.core.schemas import HubSchema
 from referral_hub.directory.vocabulary import Category
 from referral_hub.referrals.deadlines import Urgency
 from referral_hub.referrals.states import DECLINE_REASONS
 
 
 class OrganisationArgs(HubSchema):
-    name = fields.String(
-        required=True,
-        validate=[validate.Length(min=1, max=200), Pattern(r"^\s*\S[\s\S]*$", error="Required.")],
-    )
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     phone = fields.String(load_default=None, validate=validate.Length(max=40))
     email = fields.Email(load_default=None, validate=validate.Length(max=254))
 
