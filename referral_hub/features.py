@@ -13,10 +13,13 @@ from referral_hub.extensions import api
 def _withdraw_referrals(
     _sender: object, consent_id: object, reason: str, agency_id: object = None
 ) -> None:
+    from referral_hub.referrals import outside
     from referral_hub.referrals import service as referrals
 
     referrals.withdraw_under_consent(consent_id, reason, agency_id)  # type: ignore[arg-type]
     referrals.end_access_under_consent(consent_id, reason, agency_id)  # type: ignore[arg-type]
+    # referrals outside the hub too (a consent names an outside organisation as a recipient)
+    outside.withdraw_under_consent(consent_id, reason, agency_id)  # type: ignore[arg-type]
 
 
 def register(app: Flask) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import func, select
 
-from referral_hub.agencies.models import Agency
+from referral_hub.agencies.models import Agency, OutsideOrganisation
 from referral_hub.audit import service as audit
 from referral_hub.clients import service as clients
 from referral_hub.clients.models import Client
@@ -24,7 +24,7 @@ from referral_hub.directory import hsds
 from referral_hub.directory import service as directory
 from referral_hub.directory.models import Capacity, Service
 from referral_hub.referrals import bundles
-from referral_hub.referrals.models import Bundle, Message, Referral
+from referral_hub.referrals.models import Bundle, Message, OutsideReferral, Referral
 from referral_hub.referrals.states import OPEN, State
 from tests.test_hsds import validator_for
 
@@ -127,6 +127,17 @@ def test_seed_demo_adds_a_month_of_activity_once(app: Flask, session: Any) -> No
         assert [d["id"] for d in exported if not check.is_valid(d)] == [], version
         with_capacity[version] = sum(1 for d in exported if d.get("capacities"))
     assert with_capacity["3.0"] == 0 and with_capacity["3.1"] >= listed // 2, with_capacity
+
+    # an organisation not on the hub, on the hotline's list, with a referral sent to it
+    # and its answer still due
+    hotline = session.scalar(select(Agency).where(Agency.name == HOTLINE))
+    [organisation] = session.scalars(
+        select(OutsideOrganisation).where(OutsideOrganisation.owner_agency_id == hotline.id)
+    ).all()
+    [sent_outside] = session.scalars(select(OutsideReferral)).all()
+    assert sent_outside.organisation_id == organisation.id
+    assert sent_outside.sender_agency_id == hotline.id and sent_outside.status == State.SENT
+    assert sent_outside.respond_by is not None and sent_outside.respond_by > now
 
     # the chain verifies; a second run adds nothing
     verified = invoke(app, "audit-verify")

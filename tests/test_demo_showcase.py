@@ -3,6 +3,7 @@ search filter has a service that passes it and a near miss failing it alone."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -68,3 +69,38 @@ def test_night_intake_is_in_the_hours(showcase: None) -> None:
     assert "After-hours immigration advice — Nuevo Día Immigrant Legal Center" in names
     hours = {offer[4] for *_, offers in SHOWCASE for offer in offers}
     assert any("night" in text for text in hours)
+
+
+def test_the_day_one_features_are_shown_set(showcase: None) -> None:
+    """Hold lengths of its own (24 h for a discharge respite, a night hold), overflow
+    places open tonight, and an agency that publishes counts only."""
+    from sqlalchemy import select
+
+    from referral_hub.agencies import service as agencies
+    from referral_hub.agencies.vocabulary import Participation
+    from referral_hub.core import clock
+    from referral_hub.demo.showcase import COUNTS_ONLY, OVERFLOW, RESPITE
+    from referral_hub.directory import overflow
+    from referral_hub.directory.models import Service
+    from referral_hub.extensions import db
+
+    def service(agency_name: str, label: str) -> Service:
+        agency = agencies.find_agency_by_name(agency_name)
+        assert agency is not None
+        return db.session.scalars(
+            select(Service).where(
+                Service.agency_id == agency.id, Service.name == f"{label} — {agency_name}"
+            )
+        ).one()
+
+    respite = service(RESPITE, "Hospital-discharge respite beds")
+    assert (respite.hold_minutes, respite.night_hold_minutes) == (24 * 60, None)
+    family = service("Casa Esperanza Family Shelter", "Family emergency beds")
+    assert family.night_hold_minutes is not None and family.night_hold_minutes > 90
+    counts_only = agencies.find_agency_by_name(COUNTS_ONLY)
+    assert counts_only is not None and counts_only.participation == Participation.COUNTS_ONLY
+    now = clock.now()
+    agency_name, label, places, _ = OVERFLOW
+    [window] = overflow.windows(service(agency_name, label), now)
+    assert overflow.is_open(window, now) and window.places == places
+    assert window.ends_at - now >= timedelta(hours=4)

@@ -128,3 +128,30 @@ def test_nothing_outside_the_closed_list_gets_into_an_e_mail(
 ) -> None:
     with pytest.raises(ValueError):
         notifications.send_email("staff@agency.example", "referral_waiting", values)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {
+            "organisation": "Riverside Refuge\nBcc: someone@else.example",
+            "path": f"/intake/outside/{uuid.uuid4()}",
+        },
+        {"organisation": "Riverside Refuge", "path": "/provider/referrals/x"},
+        {"organisation": "Riverside Refuge", "path": f"/o/{uuid.uuid4()}"},
+        {"organisation": "", "path": f"/intake/outside/{uuid.uuid4()}"},
+        {"organisation": "R" * 201, "path": f"/intake/outside/{uuid.uuid4()}"},
+        {
+            "organisation": "Riverside Refuge",
+            "path": f"/intake/outside/{uuid.uuid4()}",
+            "reference": "DEMO-001",
+        },
+    ],
+)
+def test_the_outside_notice_carries_one_line_of_name_and_its_page_only(
+    session: Any, values: dict[str, str]
+) -> None:
+    with pytest.raises(ValueError):
+        notifications.send_email("staff@agency.example", "outside_no_answer", values)
+    fine = {"organisation": "Riverside Refuge", "path": f"/intake/outside/{uuid.uuid4()}"}
+    assert notifications.send_email("staff@agency.example", "outside_no_answer", fine)

@@ -434,3 +434,214 @@ def test_reports_count_referrals_outside_the_hub(app: Flask, net: dict[str, Any]
     earlier = reports.handoff_report(SYSTEM, first_day=date(2020, 1, 1), last_day=date(2020, 1, 2))
     assert earlier["referred_outside"]["sent"] == 0
     assert db.session.get(OutsideOrganisation, second_org.id) is not None
+
+
+# --- her consent governs them too: revoked, expired, withdrawn from that organisation -------
+
+
+def _run_task(app: Flask, run_jobs: Any, name: str) -> None:
+    """As the scheduler would: hand the periodic task to the queue, let a worker run it."""
+    app.extensions["hub_queue"].enqueue_task(name, slot=int(clock.now().timestamp()))
+    run_jobs()
+
+
+def _mail_rows(template: str) -> list[OutboxMessage]:
+    rows = db.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "email"))
+    return [row for row in rows if row.payload["template"] == template]
+
+
+def _without_ids(text: str) -> str:
+    return re.sub(r"[0-9a-f]{32}|[0-9a-f-]{36}", "<id>", text)
+
+
+def _assert_withdrawn_under_consent(
+    client: Any, net: dict[str, Any], referral: OutsideReferral, token: str, reason: str
+) -> None:
+    db.session.expire_all()
+    stored = db.session.get_one(OutsideReferral, referral.id)
+    assert stored.status == State.WITHDRAWN and stored.closed_at is not None
+    [event] = [e for e in _events("outside_referral.withdrawn") if e.subject_id == str(stored.id)]
+    assert event.details == {"reason": reason, "from": "sent"}
+    assert event.actor_type == "system" and event.consent_id == net["consent"].id
+    links = db.session.scalars(select(OutsideLink).where(OutsideLink.referral_id == stored.id))
+    assert all(link.revoked_at is not None for link in links)
+    dead = client.get(f"/o/{token}")
+    wrong = client.get(f"/o/{token[:-2]}{'AA' if not token.endswith('AA') else 'BB'}")
+    assert dead.status_code == wrong.status_code == 404
+    # the same refusal as any dead link (but for the request's own id)
+    assert _without_ids(dead.get_data(as_text=True)) == _without_ids(wrong.get_data(as_text=True))
+    with pytest.raises(NotFound):
+        outside.answer_by_link(token, "accept", address="203.0.113.8")
+    told = {row.payload["to"] for row in _mail_rows("action_waiting")}
+    assert net["worker"].email in told  # the sending agency hears, in the fixed text
+
+
+def test_revoking_her_consent_withdraws_the_unanswered_outside_referral(
+    client: Any, net: dict[str, Any]
+) -> None:
+    referral = _send(net)
+    _, token = _link(net, referral)
+    with transaction():
+        consent.revoke_consent(net["actor"], net["consent"].id, "she asked")
+    _assert_withdrawn_under_consent(client, net, referral, token, "consent revoked")
+    heard = [
+        row.payload
+        for row in db.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "webhook"))
+        if row.payload["event"] == "referral.outside_withdrawn"
+    ]
+    assert [(p["outside_referral_id"], p["status"]) for p in heard] == [
+        (str(referral.id), "withdrawn")
+    ]
+
+
+def _expiring(net: dict[str, Any]) -> dict[str, Any]:
+    """Her consent naming the refuge, ending in two hours (its links outlive it)."""
+    with transaction():
+        short = factories.written_consent(
+            net["actor"],
+            net["client"].id,
+            recipients=[net["refuge"].id],
+            purposes=["emergency_shelter"],
+            data_categories=["contact"],
+            expires_at=clock.now() + timedelta(hours=2),
+        )
+    return {**net, "consent": short}
+
+
+def test_her_consent_expiring_withdraws_it_through_the_periodic_job(
+    app: Flask, client: Any, net: dict[str, Any], run_jobs: Any
+) -> None:
+    net = _expiring(net)
+    referral = _send(net)
+    _, token = _link(net, referral)
+    with clock.frozen_at(net["consent"].expires_at + timedelta(minutes=1)):
+        _run_task(app, run_jobs, "consent.expire")
+        _assert_withdrawn_under_consent(client, net, referral, token, "consent expired")
+
+
+def test_withdrawing_her_consent_from_one_organisation_withdraws_only_that_referral(
+    client: Any, net: dict[str, Any]
+) -> None:
+    with transaction():
+        legal = organisations.add_organisation(net["actor"], name="Harbour Legal", phone="3")
+        both = factories.written_consent(
+            net["actor"],
+            net["client"].id,
+            recipients=[net["refuge"].id, legal.id],
+            purposes=["emergency_shelter"],
+            data_categories=["contact"],
+        )
+    net = {**net, "consent": both}
+    to_refuge = _send(net)
+    to_legal = _send(net, organisation_id=legal.id)
+    _, token = _link(net, to_refuge)
+    with transaction():
+        consent.revoke_consent(net["actor"], both.id, "not them", agency_id=net["refuge"].id)
+    _assert_withdrawn_under_consent(client, net, to_refuge, token, "consent revoked")
+    assert db.session.get_one(OutsideReferral, to_legal.id).status == State.SENT
+    assert len(_events("outside_referral.withdrawn")) == 1
+
+
+def test_an_accepted_outside_referral_stays_accepted_and_its_link_reads_nothing(
+    app: Flask, client: Any, net: dict[str, Any], run_jobs: Any
+) -> None:
+    net = _expiring(net)
+    referral = _send(net)
+    _, token = _link(net, referral)
+    assert CONTACT in client.get(f"/o/{token}").get_data(as_text=True)
+    with transaction():
+        outside.answer_by_link(token, "accept", address="203.0.113.9")
+    with clock.frozen_at(net["consent"].expires_at + timedelta(minutes=1)):
+        _run_task(app, run_jobs, "consent.expire")
+        db.session.expire_all()
+        assert db.session.get_one(OutsideReferral, referral.id).status == State.ACCEPTED
+        page = client.get(f"/o/{token}")
+    assert page.status_code == 200 and CONTACT not in page.get_data(as_text=True)
+    assert _events("outside_referral.withdrawn") == []
+
+
+# --- an answer deadline: past it, the sender is told to call them -----------------------------
+
+
+def test_the_answer_deadline_is_set_at_send_from_the_urgency_and_shown(
+    client: Any, act_as: Any, net: dict[str, Any]
+) -> None:
+    from referral_hub.referrals.deadlines import Urgency, answer_deadlines
+
+    referral = _send(net, urgency="emergency")
+    assert referral.respond_by == answer_deadlines(Urgency.EMERGENCY, referral.sent_at)[1]
+    assert referral.respond_by == referral.sent_at + timedelta(minutes=30)
+    act_as(net["actor"])
+    answer = client.get(f"/api/v1/outside-referrals/{referral.id}").json
+    assert answer["respond_by"] == referral.respond_by.isoformat()
+    assert "Answer due by" in client.get(f"/intake/outside/{referral.id}").get_data(as_text=True)
+    listed = client.get(f"/intake/outside/clients/{net['client'].id}").get_data(as_text=True)
+    assert "answer due by" in listed
+
+
+def test_past_the_deadline_unanswered_the_sender_is_told_once_to_call_them(
+    app: Flask, client: Any, act_as: Any, net: dict[str, Any], run_jobs: Any
+) -> None:
+    import email
+    from email import policy as email_policy
+    from pathlib import Path
+
+    from referral_hub.referrals.deadlines_sweep import sweep
+
+    referral = _send(net)  # urgent: an answer within 4 hours
+    with clock.frozen_at(referral.respond_by - timedelta(minutes=1)):
+        _run_task(app, run_jobs, "referrals.deadlines")
+        assert _mail_rows("outside_no_answer") == []
+    with clock.frozen_at(referral.respond_by + timedelta(minutes=1)):
+        _run_task(app, run_jobs, "referrals.deadlines")
+        _run_task(app, run_jobs, "referrals.deadlines")  # once
+        with transaction():
+            assert sweep()["outside_unanswered"] == 0
+        act_as(net["actor"])
+        page = client.get(f"/intake/outside/{referral.id}").get_data(as_text=True)
+    [row] = _mail_rows("outside_no_answer")
+    assert row.payload["to"] == net["worker"].email  # who sent it, not the whole agency
+    assert row.payload["values"] == {
+        "organisation": "Riverside Refuge",
+        "path": f"/intake/outside/{referral.id}",
+    }
+    [event] = _events("outside_referral.no_answer_told")
+    assert event.subject_id == str(referral.id) and event.details["to"] == str(net["worker"].id)
+    assert "call them" in page
+    run_jobs()
+    mail = Path(app.instance_path) / app.config["MAIL_FOLDER"] / f"{row.id}.eml"
+    message = email.message_from_bytes(mail.read_bytes(), policy=email_policy.default)
+    assert message["Subject"] == "No answer yet from Riverside Refuge — call them"
+    body = message.get_body().get_content()  # type: ignore[union-attr]
+    assert "No answer yet from Riverside Refuge — call them." in body
+    assert f"/intake/outside/{referral.id}" in body
+    for secret in (CONTACT, HEALTH, net["client"].reference, ORG_PHONE, ORG_EMAIL):
+        assert secret not in body
+
+
+def test_an_answer_before_the_deadline_means_no_notice(
+    app: Flask, net: dict[str, Any], run_jobs: Any
+) -> None:
+    referral = _send(net)
+    _, token = _link(net, referral)
+    with transaction():
+        outside.answer_by_link(token, "decline", address="203.0.113.9", reason="no_capacity")
+    with clock.frozen_at(referral.respond_by + timedelta(days=1)):
+        _run_task(app, run_jobs, "referrals.deadlines")
+    assert _mail_rows("outside_no_answer") == []
+    assert _events("outside_referral.no_answer_told") == []
+
+
+def test_with_nobody_to_own_it_the_sending_agency_is_told(
+    app: Flask, net: dict[str, Any], run_jobs: Any
+) -> None:
+    referral = _send(net)
+    with transaction():
+        net["worker"].is_active = False  # the worker who sent it left
+        colleague = factories.user(net["home"], ["intake"])
+    with clock.frozen_at(referral.respond_by + timedelta(minutes=1)):
+        _run_task(app, run_jobs, "referrals.deadlines")
+    told = {row.payload["to"] for row in _mail_rows("outside_no_answer")}
+    assert colleague.email in told and net["worker"].email not in told
+    [event] = _events("outside_referral.no_answer_told")
+    assert event.details["to"] == "agency"

@@ -26,6 +26,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from referral_hub.agencies import outside as organisations
 from referral_hub.agencies import service as agencies
 from referral_hub.agencies.models import Agency
 from referral_hub.clients import service as clients
@@ -37,7 +38,7 @@ from referral_hub.core.db import transaction
 from referral_hub.directory import service as directory
 from referral_hub.directory.models import Service
 from referral_hub.extensions import db
-from referral_hub.referrals import bundles, conversation, deadlines_sweep, states
+from referral_hub.referrals import bundles, conversation, deadlines_sweep, outside, states
 from referral_hub.referrals import service as referrals
 from referral_hub.referrals.deadlines import Urgency
 from referral_hub.referrals.models import Referral
@@ -724,6 +725,52 @@ def _capacity_upkeep(world: World, end: datetime) -> None:
         world.timeline.at(end - timedelta(hours=hours), confirm())
 
 
+# a referral to an organisation not on the hub: on the hotline's own list, under her consent
+# naming it, sent a few hours before the end so its answer is still due
+OUTSIDE_ORGANISATION = ("Eastside Church Night Shelter", "+1 555 0190")  # fictitious
+OUTSIDE_SENT_BEFORE = timedelta(hours=3)
+
+
+def _outside_referral(world: World) -> Script:
+    sender = world.senders[HOTLINE]
+    name, phone = OUTSIDE_ORGANISATION
+    organisation = organisations.add_organisation(sender, name=name, phone=phone)
+    number = next(world.numbers)
+    client = clients.create_client(
+        sender,
+        reference=f"{REFERENCE_PREFIX}{number:03d}",
+        profile=dict(PROFILES[1], urgency=Urgency.URGENT.value),
+        pii={
+            "name": f"Demo Person {number}",
+            "contact": f"Demo phone 555-01{number:02d} (fictional)",
+        },
+    )
+    yield world.minutes(3, 8)  # the consent conversation: this church, a bed tonight
+    signed = clock.now()
+    granted = consent.record_consent(
+        sender,
+        client.id,
+        recipients=[organisation.id],
+        purposes=["emergency_shelter"],
+        data_categories=["contact"],
+        method="written",
+        signer="survivor",
+        form_version="2026-01",
+        form_language="en",
+        signed_at=signed,
+        expires_at=signed + timedelta(days=30),
+    )
+    outside.refer_outside(
+        sender,
+        client_id=client.id,
+        organisation_id=organisation.id,
+        consent_id=granted.id,
+        purpose="emergency_shelter",
+        urgency=Urgency.URGENT,
+        data_categories=["contact"],
+    )
+
+
 def already_seeded() -> bool:
     return (
         db.session.scalar(
@@ -797,6 +844,7 @@ def seed_activity(echo: Callable[[str], None] = print, seed_value: int = 8) -> d
             start = end - timedelta(days=plan.days_ago, minutes=world.rng.uniform(-jitter, jitter))
             world.timeline.at(min(start, end - timedelta(minutes=20)), _episode(world, plan))
         _capacity_upkeep(world, end)
+        world.timeline.at(end - OUTSIDE_SENT_BEFORE, _outside_referral(world))
         shown = [0]
 
         def progress(moment: datetime) -> None:

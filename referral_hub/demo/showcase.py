@@ -13,16 +13,28 @@ Here, written out by hand (no random draw, the same every run):
   English only, needs ID, needs a police report, labour trafficking only, no wheelchair
   access, foreign nationals not listed, children not taken, beyond the radius;
 - an immigration clinic that answers the phone at night, in Spanish.
+
+And what a provider sets up on its first day, shown set: a hospital-discharge respite whose
+beds are held 24 hours (`HOLDS`), a family shelter holding its beds until morning for an
+accept at night, overflow places opened tonight at the Millbrook refuge (`OVERFLOW`), and a
+winter shelter that publishes its counts only (`COUNTS_ONLY`): workers see its beds and
+call it. All through the services, as its administrators would.
 """
 
 from __future__ import annotations
 
 import zlib
 from collections.abc import Callable
+from datetime import datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import current_app
 
 from referral_hub.agencies import service as agencies
 from referral_hub.agencies.models import AgencyKind
+from referral_hub.agencies.vocabulary import Participation
+from referral_hub.core import clock
 from referral_hub.core.actor import SYSTEM
 
 RIVERBEND = (41.88, -87.63)  # the demo's centre (demo.CENTRE)
@@ -60,6 +72,8 @@ FAMILY: dict[str, Any] = {
 }
 NIGHT = "24/7; night intake by phone 22:00-07:00"
 
+RESPITE = "St. Luke's Discharge Respite"
+COUNTS_ONLY = "Riverbend Winter Shelter"
 # (service label, category, eligibility changes, (total, free), hours, (km north, km east))
 Offer = tuple[str, str, dict[str, Any], tuple[int, int], str, tuple[float, float]]
 # agency name, kind, victim service provider, town point, services
@@ -185,7 +199,49 @@ SHOWCASE: list[tuple[str, AgencyKind, bool, tuple[float, float], list[Offer]]] =
             ),
         ],
     ),
+    (
+        RESPITE,
+        AgencyKind.HEALTH,
+        False,
+        RIVERBEND,
+        [
+            (
+                "Hospital-discharge respite beds",
+                "transitional_housing",
+                {"accepts_children": False},
+                (6, 2),
+                "24/7; discharges accepted day and night",
+                (-0.4, -0.5),
+            )
+        ],
+    ),
+    (
+        COUNTS_ONLY,
+        AgencyKind.SHELTER,
+        False,
+        RIVERBEND,
+        [
+            (
+                "Winter overflow beds",
+                "emergency_shelter",
+                {"languages": ["en"], "accepts_children": False},
+                (20, 6),
+                "Nightly 19:00-08:00, November to March",
+                (-1.0, -0.8),
+            )
+        ],
+    ),
 ]
+
+
+# hold lengths a provider set, by (agency, service label): (minutes by day, at night)
+HOLDS: dict[tuple[str, str], tuple[int, int | None]] = {
+    (RESPITE, "Hospital-discharge respite beds"): (24 * 60, None),  # a discharge takes a day
+    ("Casa Esperanza Family Shelter", "Family emergency beds"): (90, 10 * 60),  # until morning
+}
+# overflow places opened tonight: (agency, service label, places, why)
+OVERFLOW = ("Millbrook Family Refuge", "Family emergency beds", 4, "Cold night: cots in the hall")
+OVERFLOW_UNTIL = time(8, 0)  # hub time, the morning after
 
 
 def seed_showcase(echo: Callable[[str], None] = print) -> int:
@@ -204,23 +260,44 @@ def seed_showcase(echo: Callable[[str], None] = print) -> int:
             region="Riverbend County",
         )
         made += 1
+        if name == COUNTS_ONLY:
+            agencies.set_participation(SYSTEM, agency.id, Participation.COUNTS_ONLY)
         for offer in offers:
-            _offer(agency.id, agency.name, (lat, lon), offer)
+            service_id = _offer(agency.id, agency.name, (lat, lon), offer)
             made += 1
+            if (name, offer[0]) == OVERFLOW[:2]:
+                _open_overflow(service_id)
     echo(f"  family shelters and night services {len(SHOWCASE)}/{len(SHOWCASE)}")
     return made
+
+
+def _open_overflow(service_id: Any) -> None:
+    """Places opened now until the next morning (at least a few hours: "tonight")."""
+    from referral_hub.directory import service as directory
+
+    zone = ZoneInfo(current_app.config.get("DISPLAY_TIMEZONE") or "UTC")
+    now = clock.now()
+    local = now.astimezone(zone)
+    morning = datetime.combine(local.date(), OVERFLOW_UNTIL, tzinfo=zone)
+    while morning < local + timedelta(hours=4):
+        morning += timedelta(days=1)
+    *_, places, why = OVERFLOW
+    directory.open_overflow(
+        SYSTEM, service_id, starts_at=now, ends_at=morning, places=places, note=why
+    )
 
 
 def _town(latitude: float) -> str:
     return "Millbrook" if latitude == MILLBROOK[0] else "Riverbend"
 
 
-def _offer(agency_id: Any, agency_name: str, town: tuple[float, float], offer: Offer) -> None:
+def _offer(agency_id: Any, agency_name: str, town: tuple[float, float], offer: Offer) -> Any:
     from referral_hub.directory import service as directory
     from referral_hub.directory.vocabulary import BED_CATEGORIES, Category
 
     label, category, changes, (total, free), hours, (north, east) = offer
     category_enum = Category(category)
+    day, night = HOLDS.get((agency_name, label), (90, None))
     service = directory.create_service(
         SYSTEM,
         agency_id=agency_id,
@@ -242,5 +319,8 @@ def _offer(agency_id: Any, agency_name: str, town: tuple[float, float], offer: O
             "longitude": round(town[1] + east / 83.0, 5),
             "confidential": category_enum in BED_CATEGORIES,
         },
+        hold_minutes=day,
+        night_hold_minutes=night,
     )
     directory.set_capacity(SYSTEM, service.id, total=total, available=free)
+    return service.id

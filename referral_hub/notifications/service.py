@@ -91,12 +91,21 @@ TEMPLATES = {
         "A coordinator of the referral hub is following up the {urgency} referral "
         "{reference}. Please {what}{due}.\n\nOpen it: {url}{path}\n",
     ),
+    "outside_no_answer": (
+        "No answer yet from {organisation} — call them",
+        "No answer yet from {organisation} — call them.\n\nThe referral: {url}{path}\n",
+    ),
 }
 # the templates that carry a referral's facts, and which: never anything about her
 FACTS = {
     "referral_waiting": frozenset({"urgency", "what", "due", "path"}),
     "referral_nudged": frozenset({"urgency", "reference", "what", "due", "path"}),
+    # an outside referral past its answer deadline: the organisation's name (theirs, not
+    # hers; its phone and e-mail stay on the page) and the sender's page for it
+    "outside_no_answer": frozenset({"organisation", "path"}),
 }
+OUTSIDE_LINK = "/intake/outside/{referral}"
+ORGANISATION = re.compile(r"[^\x00-\x1f\x7f]{1,200}")  # one line of text: a name
 REFERENCE = re.compile(r"[A-Za-z0-9-]{4,40}")  # a client reference (clients.schemas)
 
 # where each side does its work on a referral (checked against the app's routes by a test)
@@ -147,6 +156,12 @@ def _checked(template: str, values: dict[str, str]) -> dict[str, str]:
     """Only the closed list of facts a referral's e-mail may carry."""
     if set(values) != FACTS[template]:
         raise ValueError(f"{template} carries {sorted(FACTS[template])}: {values}")
+    if template == "outside_no_answer":
+        if not ORGANISATION.fullmatch(values["organisation"]):
+            raise ValueError("an organisation's name is one line of text")
+        if not _matches(OUTSIDE_LINK, values["path"]):
+            raise ValueError(f"not an outside referral's page: {values['path']!r}")
+        return dict(values)
     if "reference" in values and not REFERENCE.fullmatch(values["reference"]):
         raise ValueError(f"not a client reference: {values['reference']!r}")
     if values["urgency"] not in URGENCIES or values["what"] not in WHAT:
@@ -200,6 +215,8 @@ def deliver_email(message: OutboxMessage) -> None:
 def _words(values: dict[str, str] | None) -> dict[str, str]:
     if not values:
         return {}
+    if "organisation" in values:
+        return {"organisation": values["organisation"], "path": values["path"]}
     due = ""
     if values["due"]:
         zone = ZoneInfo(current_app.config.get("DISPLAY_TIMEZONE") or "UTC")

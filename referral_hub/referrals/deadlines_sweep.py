@@ -11,7 +11,9 @@ marks what it did, so running it twice (or late) does each thing once.
 4. still unanswered past `expire_by`: expired, the sender told, and the next best matches
    (same category, free now, nearby, not the same service, not a do-not-refer agency) kept
    on the referral for the sender;
-5. accepted but not arrived by `arrive_by`: no-show, and the bed is released.
+5. accepted but not arrived by `arrive_by`: no-show, and the bed is released;
+6. a referral outside the hub still unanswered past its `respond_by`: nobody there has an
+   account to remind, so the sender is told to call them (`outside.tell_unanswered`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from referral_hub.core.actor import SYSTEM
 from referral_hub.directory import service as directory
 from referral_hub.extensions import db
 from referral_hub.notifications.service import send_email
+from referral_hub.referrals import outside
 from referral_hub.referrals import service as referrals
 from referral_hub.referrals.deadlines import ASSIGNEE_NOTICE
 from referral_hub.referrals.models import Referral
@@ -42,7 +45,14 @@ AWAITING_ANSWER = [
 
 def sweep() -> dict[str, int]:
     now = clock.now()
-    done = {"reminded": 0, "assignee_reminded": 0, "escalated": 0, "expired": 0, "no_show": 0}
+    done = {
+        "reminded": 0,
+        "assignee_reminded": 0,
+        "escalated": 0,
+        "expired": 0,
+        "no_show": 0,
+        "outside_unanswered": 0,
+    }
     for referral in db.session.scalars(
         select(Referral).where(
             Referral.status == State.SENT,
@@ -111,6 +121,7 @@ def sweep() -> dict[str, int]:
     ).all():
         referrals.transition(SYSTEM, referral.id, "no-show")
         done["no_show"] += 1
+    done["outside_unanswered"] = outside.tell_unanswered()
     return done
 
 

@@ -171,6 +171,10 @@ class OutsideReferral(UUIDPrimaryKey, Base):
     )
     data_categories: Mapped[list[str]] = mapped_column(JSON, default=list)  # frozen at send
     sent_at: Mapped[datetime] = mapped_column(default=clock.now, index=True)
+    # the answer is due by then (`deadlines.answer_deadlines`, as a hub referral's decision);
+    # once it passes unanswered the sender is told to call them, once (`no_answer_told_at`)
+    respond_by: Mapped[datetime | None] = mapped_column(index=True)
+    no_answer_told_at: Mapped[datetime | None]
     answered_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
     decline_reason: Mapped[str | None] = mapped_column(String(40))

@@ -12,6 +12,11 @@ receiver, as an `outside` actor named by that link (no agency, no account); ever
 audited (`referral.outside_link_opened`). Tokens are 192 random bits, shown once and kept
 only as SHA-256; a link expires (OUTSIDE_LINK_HOURS), can be revoked by the sender, a new
 one replaces the old, and after an answer it shows the outcome only.
+
+Her consent governs it as it governs a hub referral: when it ends (`consent_ended`) an
+unanswered one is withdrawn (`withdraw_under_consent`). Its answer is due by `respond_by`
+(a hub referral's decision deadline for its urgency); past it, the deadline sweep tells the
+sender to call them, once (`tell_unanswered`).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from referral_hub.agencies import outside as organisations
+from referral_hub.agencies.models import User
 from referral_hub.agencies.service import agency_names, email_staff
 from referral_hub.audit import service as audit
 from referral_hub.auth import ratelimit
@@ -49,9 +55,10 @@ from referral_hub.core.tenancy import foreign
 from referral_hub.directory.vocabulary import Category
 from referral_hub.extensions import db
 from referral_hub.notifications import webhooks
+from referral_hub.notifications.service import OUTSIDE_LINK, send_email
 from referral_hub.referrals import states
-from referral_hub.referrals.deadlines import Urgency
-from referral_hub.referrals.models import OutsideLink, OutsideReferral
+from referral_hub.referrals.deadlines import Urgency, answer_deadlines
+from referral_hub.referrals.models import Bundle, OutsideLink, OutsideReferral
 from referral_hub.referrals.states import Side, State
 
 PURPOSES = tuple(category.value for category in Category)
@@ -122,6 +129,7 @@ def refer_outside(
         status=State.SENT,
         data_categories=sorted(categories),
         sent_at=now,
+        respond_by=answer_deadlines(Urgency(urgency), now)[1],
         created_by=actor.id,
     )
     db.session.add(referral)
@@ -253,6 +261,126 @@ def _revoke(actor: Actor, referral: OutsideReferral, link: OutsideLink, now: dat
         client_reference=referral.client_reference,
         details={"link_id": str(link.id)},
     )
+
+
+# --- her consent ended ------------------------------------------------------------------------
+
+
+def withdraw_under_consent(
+    consent_id: uuid.UUID, reason: str, organisation_id: uuid.UUID | None = None
+) -> int:
+    """The revocation cascade, as for hub referrals: an outside referral still waiting for
+    an answer under the consent (to `organisation_id` only, when she withdrew the consent
+    from that organisation alone) is withdrawn, its live links revoked, on the record; the
+    sending agency is told with the fixed-text notice. An answered one stays as it is — its
+    link shows the outcome only, and the letter asks the consent as it is now."""
+    statement = (
+        select(OutsideReferral)
+        .where(OutsideReferral.consent_id == consent_id, OutsideReferral.status == State.SENT)
+        .order_by(OutsideReferral.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if organisation_id is not None:
+        statement = statement.where(OutsideReferral.organisation_id == organisation_id)
+    now = clock.now()
+    senders = set()
+    withdrawn = 0
+    for referral in db.session.scalars(statement).all():
+        referral.status = State.WITHDRAWN
+        referral.closed_at = now
+        _revoke_live(SYSTEM, referral, now)
+        audit.record(
+            SYSTEM,
+            "outside_referral.withdrawn",
+            referral,
+            client_reference=referral.client_reference,
+            consent_id=consent_id,
+            details={"reason": f"consent {reason}", "from": State.SENT.value},
+        )
+        _announce(referral)
+        senders.add(referral.sender_agency_id)
+        withdrawn += 1
+    for agency_id in sorted(senders):
+        email_staff(agency_id, {"intake", "agency_admin"}, "action_waiting")
+    return withdrawn
+
+
+# --- no answer by its deadline -----------------------------------------------------------------
+
+
+def tell_unanswered() -> int:
+    """Periodic (the deadline sweep): an outside referral still unanswered past `respond_by`
+    has nobody on the other side to remind, so the sender is told to call them — its
+    caseworker, else its agency's intake staff — once, on the record. Returns how many."""
+    now = clock.now()
+    statement = (
+        select(OutsideReferral)
+        .where(
+            OutsideReferral.status == State.SENT,
+            OutsideReferral.respond_by < now,
+            OutsideReferral.no_answer_told_at.is_(None),
+        )
+        .order_by(OutsideReferral.respond_by, OutsideReferral.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    told = 0
+    for referral in db.session.scalars(statement).all():
+        referral.no_answer_told_at = now
+        organisation = organisations.get_organisation(SYSTEM, referral.organisation_id)
+        values = {
+            "organisation": _one_line(organisation.name),
+            "path": OUTSIDE_LINK.format(referral=referral.id),
+        }
+        caseworker = _sender_caseworker(referral)
+        if caseworker is not None:
+            send_email(caseworker.email, "outside_no_answer", values)
+        else:
+            email_staff(
+                referral.sender_agency_id, {"intake", "agency_admin"}, "outside_no_answer", values
+            )
+        audit.record(
+            SYSTEM,
+            "outside_referral.no_answer_told",
+            referral,
+            client_reference=referral.client_reference,
+            details={
+                "respond_by": referral.respond_by.isoformat() if referral.respond_by else None,
+                "to": str(caseworker.id) if caseworker is not None else "agency",
+            },
+        )
+        told += 1
+    return told
+
+
+def _one_line(name: str) -> str:
+    """The name as one line of printable text (as typed, it could hold a line break)."""
+    printable = "".join(char if char.isprintable() else " " for char in name)
+    return " ".join(printable.split())[:200] or "the organisation"
+
+
+def _sender_caseworker(referral: OutsideReferral) -> User | None:
+    """Who owns it at the sending agency: the caseworker of its bundle when it is part of
+    one, else the worker who sent it — while an active intake worker of that agency."""
+    user_id: uuid.UUID | None = None
+    if referral.bundle_id is not None:
+        bundle = db.session.get(Bundle, referral.bundle_id)
+        user_id = bundle.sender_assignee_id if bundle is not None else None
+    if user_id is None and referral.created_by:
+        try:
+            user_id = uuid.UUID(referral.created_by)
+        except ValueError:
+            user_id = None
+    user = db.session.get(User, user_id) if user_id is not None else None
+    if (
+        user is None
+        or user.agency_id != referral.sender_agency_id
+        or not user.is_active
+        or not {"intake", "agency_admin"} & set(user.roles)
+    ):
+        return None
+    return user
 
 
 # --- what goes out: the letter and the link page ----------------------------------------------
@@ -462,6 +590,7 @@ def describe(referral: OutsideReferral) -> dict[str, Any]:
         "purpose": referral.purpose,
         "data_categories": referral.data_categories,
         "sent_at": referral.sent_at,
+        "respond_by": referral.respond_by,
         "answered_at": referral.answered_at,
         "decline_reason": referral.decline_reason,
     }

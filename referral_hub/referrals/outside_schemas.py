@@ -69,6 +69,13 @@ class OutsideReferralSchema(HubSchema):
     purpose = fields.String()
     data_categories = fields.List(fields.String())
     sent_at = fields.AwareDateTime()
+    respond_by = fields.AwareDateTime(
+        allow_none=True,
+        metadata={
+            "description": "The answer is due by then (from the urgency, as a hub referral's "
+            "decision); past it unanswered, the sender is told to call them."
+        },
+    )
     answered_at = fields.AwareDateTime(allow_none=True)
     decline_reason = fields.String(allow_none=True)
 
