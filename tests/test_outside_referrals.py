@@ -25,12 +25,13 @@ from referral_hub.consent import service as consent
 from referral_hub.core import clock
 from referral_hub.core.actor import SYSTEM, Actor, ActorKind
 from referral_hub.core.db import transaction
-from referral_hub.core.errors import NotFound
+from referral_hub.core.errors import NotFound, ValidationFailed
 from referral_hub.extensions import db
 from referral_hub.jobs.models import OutboxMessage
 from referral_hub.notifications import webhooks
 from referral_hub.referrals import outside
-from referral_hub.referrals.models import OutsideLink, OutsideReferral
+from referral_hub.referrals.deadlines import Urgency
+from referral_hub.referrals.models import Bundle, OutsideLink, OutsideReferral
 from referral_hub.referrals.states import State
 from referral_hub.reports import service as reports
 from tests import factories
@@ -109,6 +110,23 @@ def _events(action: str) -> list[AuditEvent]:
 
 
 # --- the consent must name the organisation ---------------------------------------------------
+
+
+def test_a_bundle_of_another_client_or_none_is_refused_and_nothing_is_written(
+    net: dict[str, Any],
+) -> None:
+    with transaction():
+        someone_else = clients.create_client(net["actor"], pii={}, profile={})
+        theirs = Bundle(  # the row alone: what matters is whose client it names
+            client_id=someone_else.id, sender_agency_id=net["home"].id, urgency=Urgency.ROUTINE
+        )
+        db.session.add(theirs)
+    for bundle_id in (theirs.id, uuid.uuid4()):
+        with pytest.raises(ValidationFailed) as refused:
+            _send(net, bundle_id=bundle_id)
+        assert "bundle_id" in refused.value.errors
+    assert _count(OutsideReferral) == 0
+    assert _events("referral.outside_sent") == []
 
 
 def test_the_api_refuses_a_consent_that_does_not_name_the_organisation(
@@ -460,7 +478,7 @@ def _assert_withdrawn_under_consent(
     db.session.expire_all()
     stored = db.session.get_one(OutsideReferral, referral.id)
     assert stored.status == State.WITHDRAWN and stored.closed_at is not None
-    [event] = [e for e in _events("outside_referral.withdrawn") if e.subject_id == str(stored.id)]
+    [event] = [e for e in _events("referral.outside_withdrawn") if e.subject_id == str(stored.id)]
     assert event.details == {"reason": reason, "from": "sent"}
     assert event.actor_type == "system" and event.consent_id == net["consent"].id
     links = db.session.scalars(select(OutsideLink).where(OutsideLink.referral_id == stored.id))
@@ -539,7 +557,7 @@ def test_withdrawing_her_consent_from_one_organisation_withdraws_only_that_refer
         consent.revoke_consent(net["actor"], both.id, "not them", agency_id=net["refuge"].id)
     _assert_withdrawn_under_consent(client, net, to_refuge, token, "consent revoked")
     assert db.session.get_one(OutsideReferral, to_legal.id).status == State.SENT
-    assert len(_events("outside_referral.withdrawn")) == 1
+    assert len(_events("referral.outside_withdrawn")) == 1
 
 
 def test_an_accepted_outside_referral_stays_accepted_and_its_link_reads_nothing(
@@ -557,7 +575,7 @@ def test_an_accepted_outside_referral_stays_accepted_and_its_link_reads_nothing(
         assert db.session.get_one(OutsideReferral, referral.id).status == State.ACCEPTED
         page = client.get(f"/o/{token}")
     assert page.status_code == 200 and CONTACT not in page.get_data(as_text=True)
-    assert _events("outside_referral.withdrawn") == []
+    assert _events("referral.outside_withdrawn") == []
 
 
 # --- an answer deadline: past it, the sender is told to call them -----------------------------
@@ -605,7 +623,7 @@ def test_past_the_deadline_unanswered_the_sender_is_told_once_to_call_them(
         "organisation": "Riverside Refuge",
         "path": f"/intake/outside/{referral.id}",
     }
-    [event] = _events("outside_referral.no_answer_told")
+    [event] = _events("referral.outside_no_answer_told")
     assert event.subject_id == str(referral.id) and event.details["to"] == str(net["worker"].id)
     assert "call them" in page
     run_jobs()
@@ -629,7 +647,7 @@ def test_an_answer_before_the_deadline_means_no_notice(
     with clock.frozen_at(referral.respond_by + timedelta(days=1)):
         _run_task(app, run_jobs, "referrals.deadlines")
     assert _mail_rows("outside_no_answer") == []
-    assert _events("outside_referral.no_answer_told") == []
+    assert _events("referral.outside_no_answer_told") == []
 
 
 def test_with_nobody_to_own_it_the_sending_agency_is_told(
@@ -643,5 +661,5 @@ def test_with_nobody_to_own_it_the_sending_agency_is_told(
         _run_task(app, run_jobs, "referrals.deadlines")
     told = {row.payload["to"] for row in _mail_rows("outside_no_answer")}
     assert colleague.email in told and net["worker"].email not in told
-    [event] = _events("outside_referral.no_answer_told")
+    [event] = _events("referral.outside_no_answer_told")
     assert event.details["to"] == "agency"

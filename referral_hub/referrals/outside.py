@@ -99,6 +99,10 @@ def refer_outside(
     record = db.session.get(Consent, consent_id)
     if record is None or record.client_id != client.id:
         raise ValidationFailed(errors={"consent_id": ["No such consent for this client."]})
+    if bundle_id is not None:  # another agency's bundle, or another client's: looks missing
+        bundle = db.session.get(Bundle, bundle_id)
+        if bundle is None or bundle.client_id != client.id:
+            raise ValidationFailed(errors={"bundle_id": ["No such bundle for this client."]})
     now = clock.now()
     facts = consent.facts(record)
     if not policy.is_active(facts, now):
@@ -292,7 +296,7 @@ def withdraw_under_consent(
         _revoke_live(SYSTEM, referral, now)
         audit.record(
             SYSTEM,
-            "outside_referral.withdrawn",
+            "referral.outside_withdrawn",
             referral,
             client_reference=referral.client_reference,
             consent_id=consent_id,
@@ -342,7 +346,7 @@ def tell_unanswered() -> int:
             )
         audit.record(
             SYSTEM,
-            "outside_referral.no_answer_told",
+            "referral.outside_no_answer_told",
             referral,
             client_reference=referral.client_reference,
             details={
@@ -461,7 +465,7 @@ def letter(actor: Actor, referral_id: uuid.UUID) -> Shared:
     return shared
 
 
-def _live_link(token: str, address: str, *, lock: bool = False) -> OutsideLink:
+def _live_link(token: str, address: str) -> OutsideLink:
     """The link for `token` if it still works; every failure looks the same (404)."""
     config = current_app.config
     used = ratelimit.hit_now(
@@ -474,10 +478,7 @@ def _live_link(token: str, address: str, *, lock: bool = False) -> OutsideLink:
         )
     if not token or len(token) > 100:
         raise NotFound()
-    statement = select(OutsideLink).where(OutsideLink.token_digest == digest(token))
-    if lock:
-        statement = statement.with_for_update()
-    link = db.session.scalar(statement)
+    link = db.session.scalar(select(OutsideLink).where(OutsideLink.token_digest == digest(token)))
     if link is None or link.revoked_at is not None or clock.now() >= link.expires_at:
         raise NotFound()
     return link
@@ -520,15 +521,25 @@ def answer_by_link(
     reason: str | None = None,
 ) -> OutsideReferral:
     """The outside worker accepts or declines (with a coded reason) — once."""
-    link = _live_link(token, address, lock=True)
+    # the referral is locked before its link, in the order withdrawal and a new link take
+    # them (referral, then its links), so an answer racing either cannot deadlock with it
+    found = _live_link(token, address)
     referral = db.session.scalar(
         select(OutsideReferral)
-        .where(OutsideReferral.id == link.referral_id)
+        .where(OutsideReferral.id == found.referral_id)
         .with_for_update()
         .execution_options(populate_existing=True)
     )
     if referral is None or referral.status == State.WITHDRAWN:
         raise NotFound()
+    link = db.session.scalar(
+        select(OutsideLink)
+        .where(OutsideLink.id == found.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if link is None or link.revoked_at is not None or clock.now() >= link.expires_at:
+        raise NotFound()  # revoked or replaced while this answer waited for the lock
     if action not in ("accept", "decline"):
         raise ValidationFailed(errors={"action": ["One of: accept, decline."]})
     actor = outside_actor(link.id)
