@@ -66,6 +66,23 @@ def acknowledged(net: dict[str, Any], urgency: str = "urgent") -> Referral:
     return referral
 
 
+def a_bundle(net: dict[str, Any], client_id: uuid.UUID | None = None) -> Bundle:
+    """A bundle of one need sent by the intake worker (she owns it and its referral)."""
+    with transaction():
+        return bundles.create_bundle(
+            factories.actor_for(net["intake"]),
+            client_id=client_id or net["client"].id,
+            urgency="urgent",  # type: ignore[arg-type]
+            needs=[
+                {
+                    "category": "emergency_shelter",
+                    "service_ids": [net["shelter"].id],
+                    "data_categories": ["profile"],
+                }
+            ],
+        )
+
+
 def fresh(session: Any, referral: Referral) -> Referral:
     session.expire_all()
     return session.get(Referral, referral.id)
@@ -113,19 +130,7 @@ def test_the_sender_owns_what_she_sends_and_the_acknowledger_the_receiving_side(
 
 
 def test_a_bundle_is_owned_by_whoever_opened_it(session: Any, net: dict[str, Any]) -> None:
-    with transaction():
-        bundle = bundles.create_bundle(
-            factories.actor_for(net["intake"]),
-            client_id=net["client"].id,
-            urgency="urgent",  # type: ignore[arg-type]
-            needs=[
-                {
-                    "category": "emergency_shelter",
-                    "service_ids": [net["shelter"].id],
-                    "data_categories": ["profile"],
-                }
-            ],
-        )
+    bundle = a_bundle(net)
     assert bundle.sender_assignee_id == net["intake"].id
     assert bundles.describe(bundle)["sender_assignee"] == net["intake"].id
 
@@ -255,19 +260,7 @@ def test_the_sender_hands_over_and_another_agency_sees_nothing(
 def test_a_bundle_is_handed_over_with_its_open_referrals(
     client: Any, session: Any, net: dict[str, Any]
 ) -> None:
-    with transaction():
-        bundle = bundles.create_bundle(
-            factories.actor_for(net["intake"]),
-            client_id=net["client"].id,
-            urgency="urgent",  # type: ignore[arg-type]
-            needs=[
-                {
-                    "category": "emergency_shelter",
-                    "service_ids": [net["shelter"].id],
-                    "data_categories": ["profile"],
-                }
-            ],
-        )
+    bundle = a_bundle(net)
     csrf = factories.sign_in(client, net["intake"])
     response = client.post(
         f"/api/v1/bundles/{bundle.id}/assign",
@@ -421,22 +414,11 @@ def test_the_intake_dashboard_shows_mine_or_everyones(
     client: Any, session: Any, net: dict[str, Any]
 ) -> None:
     def bundle_for() -> Any:
-        intake = factories.actor_for(net["intake"])
         with transaction():
-            person = clients.create_client(intake, profile={"language": "es"})
-            made = bundles.create_bundle(
-                intake,
-                client_id=person.id,
-                urgency="urgent",  # type: ignore[arg-type]
-                needs=[
-                    {
-                        "category": "emergency_shelter",
-                        "service_ids": [net["shelter"].id],
-                        "data_categories": ["profile"],
-                    }
-                ],
+            person = clients.create_client(
+                factories.actor_for(net["intake"]), profile={"language": "es"}
             )
-        return made, person.reference
+        return a_bundle(net, person.id), person.reference
 
     _, kept_reference = bundle_for()
     handed, handed_reference = bundle_for()
@@ -455,23 +437,6 @@ def test_the_intake_dashboard_shows_mine_or_everyones(
 
 
 # --- the intake bundle page: the sending side hands a bundle over ---------------------------
-
-
-def a_bundle(net: dict[str, Any]) -> Bundle:
-    """A bundle of one need sent by the intake worker (she owns it and its referral)."""
-    with transaction():
-        return bundles.create_bundle(
-            factories.actor_for(net["intake"]),
-            client_id=net["client"].id,
-            urgency="urgent",  # type: ignore[arg-type]
-            needs=[
-                {
-                    "category": "emergency_shelter",
-                    "service_ids": [net["shelter"].id],
-                    "data_categories": ["profile"],
-                }
-            ],
-        )
 
 
 def bundled(session: Any, bundle: Bundle) -> Referral:
