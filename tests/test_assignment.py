@@ -36,7 +36,7 @@ def net(session: Any) -> dict[str, Any]:
         factories.capacity(shelter, total=10, available=5)
         people = {
             "intake": factories.with_password(factories.user(sender, ["intake"])),
-            "intake2": factories.user(sender, ["intake"]),
+            "intake2": factories.with_password(factories.user(sender, ["intake"])),
             "provider": factories.with_password(factories.user(receiver, ["provider"])),
             "provider2": factories.with_password(factories.user(receiver, ["provider"])),
             "receiver_intake": factories.user(receiver, ["intake"]),
@@ -64,6 +64,23 @@ def acknowledged(net: dict[str, Any], urgency: str = "urgent") -> Referral:
     with transaction():
         referrals.transition(factories.actor_for(net["provider"]), referral.id, "acknowledge")
     return referral
+
+
+def a_bundle(net: dict[str, Any], client_id: uuid.UUID | None = None) -> Bundle:
+    """A bundle of one need sent by the intake worker (she owns it and its referral)."""
+    with transaction():
+        return bundles.create_bundle(
+            factories.actor_for(net["intake"]),
+            client_id=client_id or net["client"].id,
+            urgency="urgent",  # type: ignore[arg-type]
+            needs=[
+                {
+                    "category": "emergency_shelter",
+                    "service_ids": [net["shelter"].id],
+                    "data_categories": ["profile"],
+                }
+            ],
+        )
 
 
 def fresh(session: Any, referral: Referral) -> Referral:
@@ -113,19 +130,7 @@ def test_the_sender_owns_what_she_sends_and_the_acknowledger_the_receiving_side(
 
 
 def test_a_bundle_is_owned_by_whoever_opened_it(session: Any, net: dict[str, Any]) -> None:
-    with transaction():
-        bundle = bundles.create_bundle(
-            factories.actor_for(net["intake"]),
-            client_id=net["client"].id,
-            urgency="urgent",  # type: ignore[arg-type]
-            needs=[
-                {
-                    "category": "emergency_shelter",
-                    "service_ids": [net["shelter"].id],
-                    "data_categories": ["profile"],
-                }
-            ],
-        )
+    bundle = a_bundle(net)
     assert bundle.sender_assignee_id == net["intake"].id
     assert bundles.describe(bundle)["sender_assignee"] == net["intake"].id
 
@@ -255,19 +260,7 @@ def test_the_sender_hands_over_and_another_agency_sees_nothing(
 def test_a_bundle_is_handed_over_with_its_open_referrals(
     client: Any, session: Any, net: dict[str, Any]
 ) -> None:
-    with transaction():
-        bundle = bundles.create_bundle(
-            factories.actor_for(net["intake"]),
-            client_id=net["client"].id,
-            urgency="urgent",  # type: ignore[arg-type]
-            needs=[
-                {
-                    "category": "emergency_shelter",
-                    "service_ids": [net["shelter"].id],
-                    "data_categories": ["profile"],
-                }
-            ],
-        )
+    bundle = a_bundle(net)
     csrf = factories.sign_in(client, net["intake"])
     response = client.post(
         f"/api/v1/bundles/{bundle.id}/assign",
@@ -421,22 +414,11 @@ def test_the_intake_dashboard_shows_mine_or_everyones(
     client: Any, session: Any, net: dict[str, Any]
 ) -> None:
     def bundle_for() -> Any:
-        intake = factories.actor_for(net["intake"])
         with transaction():
-            person = clients.create_client(intake, profile={"language": "es"})
-            made = bundles.create_bundle(
-                intake,
-                client_id=person.id,
-                urgency="urgent",  # type: ignore[arg-type]
-                needs=[
-                    {
-                        "category": "emergency_shelter",
-                        "service_ids": [net["shelter"].id],
-                        "data_categories": ["profile"],
-                    }
-                ],
+            person = clients.create_client(
+                factories.actor_for(net["intake"]), profile={"language": "es"}
             )
-        return made, person.reference
+        return a_bundle(net, person.id), person.reference
 
     _, kept_reference = bundle_for()
     handed, handed_reference = bundle_for()
@@ -452,3 +434,163 @@ def test_the_intake_dashboard_shows_mine_or_everyones(
     theirs = client.get(f"/intake/?assignee={net['intake2'].id}").get_data(as_text=True)
     assert handed_reference in theirs and kept_reference not in theirs
     assert client.get("/intake/?assignee=whoever").status_code == 422
+
+
+# --- the intake bundle page: the sending side hands a bundle over ---------------------------
+
+
+def bundled(session: Any, bundle: Bundle) -> Referral:
+    session.expire_all()
+    return session.scalars(select(Referral).where(Referral.bundle_id == bundle.id)).one()
+
+
+def unescaped(response: Any) -> str:
+    return str(response.get_data(as_text=True)).replace("&#39;", "'").replace("&#34;", '"')
+
+
+def test_the_intake_page_hands_a_bundle_over_with_a_sealed_note(
+    app: Flask, client: Any, session: Any, net: dict[str, Any]
+) -> None:
+    bundle = a_bundle(net)
+    factories.sign_in(client, net["intake"])
+    page = client.get(f"/intake/bundles/{bundle.id}").get_data(as_text=True)
+    assert 'id="form-assign"' in page
+    assert f'Caseworker: <strong id="caseworker">{net["intake"].display_name}</strong>' in page
+    # the picker: her intake colleagues only (not herself, the receiver's staff or outsiders)
+    picker = page[
+        page.index('id="f-assignee_id"') : page.index("</select>", page.index("f-assignee_id"))
+    ]
+    assert f'value="{net["intake2"].id}"' in picker
+    for other in ("intake", "provider", "receiver_intake", "outsider"):
+        assert f'value="{net[other].id}"' not in picker
+    mails_before = mail_to(session)
+    response = client.post(
+        f"/intake/bundles/{bundle.id}/assign",
+        data={
+            "csrf_token": factories.csrf_from(page),
+            "assignee_id": str(net["intake2"].id),
+            "note": NOTE,
+        },
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)[:2000]
+    assert response.headers["Location"].endswith(f"/intake/bundles/{bundle.id}")
+    referral = bundled(session, bundle)
+    assert session.get(Bundle, bundle.id).sender_assignee_id == net["intake2"].id
+    assert referral.sender_assignee_id == net["intake2"].id
+    [handed] = events(session, "bundle.assigned")
+    assert handed.details == {"from": str(net["intake"].id), "to": str(net["intake2"].id)}
+    [assigned] = events(session, "referral.assigned")
+    assert assigned.details["with_note"] is True and NOTE not in str(assigned.details)
+    # the note is sealed at rest and read by the new caseworker (and the receiver) only
+    [row] = session.scalars(select(Message).where(Message.referral_id == referral.id)).all()
+    assert b"ground-floor" not in row.body
+    assert list(mail_to(session, mails_before).values()) == [net["intake2"].email]
+    with pytest.raises(NotFound):
+        conversation.list_messages(factories.actor_for(net["outsider"]), referral.id)
+    colleague = app.test_client()  # the new caseworker, in her own browser
+    factories.sign_in(colleague, net["intake2"])
+    page = colleague.get(f"/intake/bundles/{bundle.id}").get_data(as_text=True)
+    assert f'Caseworker: <strong id="caseworker">{net["intake2"].display_name}</strong>' in page
+    listed = colleague.get("/intake/bundles/").get_data(as_text=True)
+    assert f"<td>{net['intake2'].display_name}</td>" in listed
+    assert net["client"].reference in colleague.get("/intake/?assignee=me").get_data(as_text=True)
+    thread = unescaped(colleague.get(f"/intake/bundles/{bundle.id}/referrals/{referral.id}"))
+    assert f"Handover: {NOTE}" in thread
+
+
+@pytest.mark.parametrize("who", ["outsider", "provider", "receiver_intake", "unknown"])
+def test_the_intake_page_refuses_anyone_but_a_colleague_and_keeps_what_was_typed(
+    client: Any, session: Any, net: dict[str, Any], who: str
+) -> None:
+    bundle = a_bundle(net)
+    factories.sign_in(client, net["intake"])
+    csrf = factories.csrf_from(client.get(f"/intake/bundles/{bundle.id}").get_data(as_text=True))
+    target = uuid.uuid4() if who == "unknown" else net[who].id
+    audit_before = session.scalar(select(func.count()).select_from(AuditEvent))
+    mails_before = mail_to(session)
+    response = client.post(
+        f"/intake/bundles/{bundle.id}/assign",
+        data={"csrf_token": csrf, "assignee_id": str(target), "note": NOTE},
+    )
+    assert response.status_code == 422
+    page = unescaped(response)
+    assert 'id="f-assignee_id-error"' in page
+    assert "Not an active caseworker of this side's agency." in page
+    assert f">{NOTE}</textarea>" in page  # what she typed is kept
+    assert 'role="alert"' in page
+    assert session.get(Bundle, bundle.id).sender_assignee_id == net["intake"].id
+    assert bundled(session, bundle).sender_assignee_id == net["intake"].id
+    assert session.scalar(select(func.count()).select_from(AuditEvent)) == audit_before
+    assert session.scalar(select(func.count()).select_from(Message)) == 0
+    assert mail_to(session, mails_before) == {}
+
+
+def test_another_agencys_intake_worker_cannot_hand_the_bundle_over(
+    app: Flask, client: Any, session: Any, net: dict[str, Any]
+) -> None:
+    bundle = a_bundle(net)
+    with transaction():
+        stranger = factories.with_password(factories.user(net["outsider"].agency, ["intake"]))
+    factories.sign_in(client, stranger)
+    csrf = factories.csrf_from(client.get("/intake/").get_data(as_text=True))
+    response = client.post(
+        f"/intake/bundles/{bundle.id}/assign",
+        data={"csrf_token": csrf, "assignee_id": str(stranger.id), "note": NOTE},
+    )
+    assert response.status_code == 404  # another agency's bundle looks missing
+    assert session.get(Bundle, bundle.id).sender_assignee_id == net["intake"].id
+    assert events(session, "bundle.assigned") == []
+    assert session.scalar(select(func.count()).select_from(Message)) == 0
+    [denied] = events(session, "access.denied")
+    assert denied.subject_id == str(bundle.id)
+
+
+def test_the_intake_page_refuses_a_handover_without_its_csrf_token(
+    client: Any, session: Any, net: dict[str, Any]
+) -> None:
+    bundle = a_bundle(net)
+    factories.sign_in(client, net["intake"])
+    response = client.post(
+        f"/intake/bundles/{bundle.id}/assign",
+        data={"assignee_id": str(net["intake2"].id), "note": NOTE},
+    )
+    assert response.status_code in (400, 403)
+    assert session.get(Bundle, bundle.id).sender_assignee_id == net["intake"].id
+    assert events(session, "bundle.assigned") == []
+
+
+# --- ordinary notices: the caseworker first, then the agency --------------------------------
+
+
+def test_the_other_sides_moves_reach_each_sides_caseworker_and_else_its_agency(
+    session: Any, net: dict[str, Any]
+) -> None:
+    referral = send(net)
+    with transaction():  # the sending side is handed to a colleague
+        assignment.assign(
+            factories.actor_for(net["intake"]),
+            referral.id,
+            side="sender",
+            assignee_id=net["intake2"].id,
+        )
+
+    def moved(who: str, action: str, **payload: Any) -> list[str]:
+        before = mail_to(session)
+        with transaction():
+            referrals.transition(factories.actor_for(net[who]), referral.id, action, **payload)
+        return sorted(mail_to(session, before).values())
+
+    # the receiver's moves: the sender's caseworker alone, not whoever sent it
+    assert moved("provider", "acknowledge") == [net["intake2"].email]
+    assert moved("provider", "request-info", question="Age?") == [net["intake2"].email]
+    # the sender's answer: the receiver's caseworker (who acknowledged), not her colleagues
+    assert moved("intake2", "provide-info", answer="34") == [net["provider"].email]
+    # a caseworker who left owns nothing: her agency's intake staff hear instead
+    with transaction():
+        session.get(type(net["intake2"]), net["intake2"].id).is_active = False
+    assert moved("provider", "decline", reason="no_capacity") == [net["intake"].email]
+    payloads = session.scalars(
+        select(OutboxMessage.payload).where(OutboxMessage.kind == "email")
+    ).all()
+    assert all(referral.client_reference not in str(p) for p in payloads)
+    assert all(NOTE not in str(p) for p in payloads)

@@ -2873,6 +2873,11 @@ PAGE_FORMS: dict[str, PageForm] = {
         # marks a service it offered: a junk id or category is refused with the form's problem
         unmarked=("needs-0.category", "needs-0.service_ids", "needs-0.data_categories"),
     ),
+    "bundles.hand_over": PageForm(
+        lambda w: [("assignee_id", w.people["second_factor"].user_id), ("note", "Over to you")],
+        free=("note",),
+        strict={"assignee_id": "uuid"},
+    ),
     "bundles.post_message": PageForm(
         lambda w: [("body", "When can she arrive?")], free=("body",), shown=("body",)
     ),
@@ -3100,6 +3105,14 @@ PAGE_TARGETS = [
         "page",
         "/intake/bundles/new?client={own_client}&consent={own_consent}",
         "intake",
+    ),
+    Target(
+        "bundles.hand_over",
+        "POST",
+        "page",
+        "/intake/bundles/{own_bundle}/assign",
+        "intake",
+        foreign={"own_bundle": ("other_referral",)},
     ),
     Target(
         "bundles.post_message",

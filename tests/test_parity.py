@@ -27,7 +27,7 @@ from referral_hub.extensions import db
 from referral_hub.jobs.models import OutboxMessage
 from referral_hub.referrals import bundles
 from referral_hub.referrals import service as referrals
-from referral_hub.referrals.models import Message, Referral
+from referral_hub.referrals.models import Bundle, Message, Referral
 from tests import factories
 from tests.factories import actor_for, csrf_from, sign_in
 
@@ -48,6 +48,8 @@ class World:
     consent_id: uuid.UUID
     worker: Any
     provider: Any
+    colleague: Any  # a second intake worker at the sender
+    provider_colleague: Any  # a second provider at the receiver
 
 
 def build_world() -> World:
@@ -56,6 +58,8 @@ def build_world() -> World:
         shelter = factories.agency()
         worker = factories.with_password(factories.user(home, ["intake"]))
         provider = factories.with_password(factories.user(shelter, ["provider"]))
+        colleague = factories.user(home, ["intake"])
+        provider_colleague = factories.user(shelter, ["provider"])
         first = factories.directory_service(shelter, "emergency_shelter")
         second = factories.directory_service(shelter, "emergency_shelter")
         for service in (first, second):
@@ -99,12 +103,27 @@ def build_world() -> World:
         person.reference: "REFERENCE",
         worker.email: "WORKER_EMAIL",
         provider.email: "PROVIDER_EMAIL",
+        str(colleague.id): "COLLEAGUE",
+        colleague.email: "COLLEAGUE_EMAIL",
+        str(provider_colleague.id): "PROVIDER_COLLEAGUE",
+        provider_colleague.email: "PROVIDER_COLLEAGUE_EMAIL",
         home.name: "SENDER_NAME",
         shelter.name: "RECEIVER_NAME",
         first.name: "FIRST_SERVICE_NAME",
         second.name: "SECOND_SERVICE_NAME",
     }
-    return World(names, bundle.id, referral.id, second.id, person.id, granted.id, worker, provider)
+    return World(
+        names,
+        bundle.id,
+        referral.id,
+        second.id,
+        person.id,
+        granted.id,
+        worker,
+        provider,
+        colleague,
+        provider_colleague,
+    )
 
 
 def move(world: World, *steps: tuple[str, str, dict[str, Any]]) -> None:
@@ -195,6 +214,29 @@ def intake_message_page(world: World) -> tuple[str, dict[str, str]]:
     return path, {"body": "We can take her at 9."}
 
 
+HANDOVER_NOTE = "She calls back after six; ask for the evening desk."
+
+
+def bundle_handover_api(world: World) -> tuple[str, dict[str, Any]]:
+    body = {"assignee_id": str(world.colleague.id), "note": HANDOVER_NOTE}
+    return f"/api/v1/bundles/{world.bundle_id}/assign", body
+
+
+def bundle_handover_page(world: World) -> tuple[str, dict[str, str]]:
+    form = {"assignee_id": str(world.colleague.id), "note": HANDOVER_NOTE}
+    return f"/intake/bundles/{world.bundle_id}/assign", form
+
+
+def receiver_handover_api(world: World) -> tuple[str, dict[str, Any]]:
+    body = {"side": "receiver", "assignee_id": str(world.provider_colleague.id)}
+    return f"/api/v1/referrals/{world.referral_id}/assign", body | {"note": HANDOVER_NOTE}
+
+
+def receiver_handover_page(world: World) -> tuple[str, dict[str, str]]:
+    form = {"assignee_id": str(world.provider_colleague.id), "note": HANDOVER_NOTE}
+    return f"/provider/referrals/{world.referral_id}/assign", form
+
+
 COMPLETED = {"outcome_code": "goals_met", "outcome": "Moved on to transitional housing."}
 DECLINE = {
     "reason": "not_eligible",
@@ -241,6 +283,8 @@ VERBS = [
     Verb("refer again", "intake", (ACK, DECLINED), refer_again_api, refer_again_page),
     Verb("message (receiver)", "provider", (ACK,), message_api, provider_message_page),
     Verb("message (sender)", "intake", (ACK,), message_api, intake_message_page),
+    Verb("hand over (bundle)", "intake", (ACK,), bundle_handover_api, bundle_handover_page),
+    Verb("hand over (receiver)", "provider", (ACK,), receiver_handover_api, receiver_handover_page),
 ]
 
 
@@ -275,8 +319,8 @@ class Names:
 
 
 def outcome(world: World, since_seq: int, since_outbox: set[uuid.UUID]) -> dict[str, Any]:
-    """What the verb left: the bundle's referrals, messages and capacity; the audit events
-    and the outbox rows it added."""
+    """What the verb left: the bundle's referrals (who owns each side too), its caseworker,
+    messages and capacity; the audit events and the outbox rows it added."""
     db.session.expire_all()
     names = Names(world.names)
     events = db.session.scalars(
@@ -310,9 +354,12 @@ def outcome(world: World, since_seq: int, since_outbox: set[uuid.UUID]) -> dict[
                 "holds_unit": r.holds_unit,
                 "data_categories": sorted(r.data_categories),
                 "urgency": r.urgency.value,
+                "sender_assignee": names(r.sender_assignee_id),
+                "receiver_assignee": names(r.receiver_assignee_id),
             }
             for r in rows
         ],
+        "bundle_assignee": names(db.session.get(Bundle, world.bundle_id).sender_assignee_id),
         "messages": db.session.scalar(
             select(db.func.count())
             .select_from(Message)

@@ -1002,6 +1002,19 @@ PAGE_ROUTES: list[Page] = [
     # following a bundle: the sender's; the referral must be the bundle's own
     Page("GET", BUNDLE_PAGE, "bundle_id", "bundle", subject="bundle", hub=NO_HUB),
     Page("GET", f"{BUNDLE_PAGE}/receipt", "bundle_id", "bundle", subject="bundle", hub=NO_HUB),
+    # handing the bundle over: the tenant's second user is a provider, refused by rule (the
+    # form again, 422) once the bundle is loaded as the caller's own
+    Page(
+        "POST",
+        f"{BUNDLE_PAGE}/assign",
+        "bundle_id",
+        "bundle",
+        staff=422,
+        body=_colleague(None),
+        subject="bundle",
+        proof=None,
+        hub=NO_HUB,
+    ),
     *(
         row
         for param in ("bundle_id", "referral_id")

@@ -22,29 +22,20 @@ from referral_hub.core.errors import Conflict, Forbidden, ValidationFailed
 from referral_hub.extensions import db
 from referral_hub.live import service as live
 from referral_hub.notifications.service import send_email
-from referral_hub.referrals import bundles, messages, states
+from referral_hub.referrals import bundles, messages, notices, states
 from referral_hub.referrals import service as referrals
 from referral_hub.referrals.models import Bundle, Referral
 from referral_hub.referrals.states import State
 
 SIDES = ("sender", "receiver")
-# who may own a side: the roles that work that side's referrals
-SIDE_ROLES = {"sender": {"intake", "agency_admin"}, "receiver": {"provider", "agency_admin"}}
+# who may own a side: the roles that work that side's referrals (the notices' rule too)
+SIDE_ROLES = notices.SIDE_ROLES
 NOT_A_COLLEAGUE = "Not an active caseworker of this side's agency."
-
-
-def _side_agency(referral: Referral, side: str) -> uuid.UUID:
-    return referral.sender_agency_id if side == "sender" else referral.receiver_agency_id
 
 
 def _colleague(agency_id: uuid.UUID, side: str, user_id: uuid.UUID) -> User:
     user = db.session.get(User, user_id)
-    if (
-        user is None
-        or user.agency_id != agency_id
-        or not user.is_active
-        or not SIDE_ROLES[side] & set(user.roles)
-    ):
+    if user is None or not notices.may_own(user, agency_id, side):
         raise ValidationFailed(errors={"assignee_id": [NOT_A_COLLEAGUE]})
     return user
 
@@ -68,7 +59,7 @@ def assign(
 ) -> Referral:
     """Name (or change) the caseworker on `side`, with an optional handover note."""
     referral = referrals.get_referral(actor, referral_id, lock=True)
-    agency_id = _side_agency(referral, side)
+    agency_id = notices.side_agency(referral, side)
     _own_side(actor, agency_id, side)
     if referral.status in states.TERMINAL:
         raise Conflict("An ended referral is not handed over.")

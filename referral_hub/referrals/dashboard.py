@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Integer, Uuid, and_, bindparam, case, func, or_, select
 
+from referral_hub.agencies.models import User
 from referral_hub.clients.models import Client
 from referral_hub.core import clock
 from referral_hub.core.actor import Actor
@@ -45,9 +46,10 @@ def sent_bundles(
 
     `open_only` leaves out bundles whose every need is met. Ordered for a worker: in limbo
     first, then by urgency, then newest first. Each item: bundle id, client id and
-    reference, urgency, created_at, status, in_limbo, limbo_reasons, next_deadline and
-    needs (category, status, hops, why, next_deadline). `assignee` (`me`, a user id,
-    `none`) keeps the bundles whose caseworker is that person (or nobody).
+    reference, caseworker (a staff name, or None), urgency, created_at, status, in_limbo,
+    limbo_reasons, next_deadline and needs (category, status, hops, why, next_deadline).
+    `assignee` (`me`, a user id, `none`) keeps the bundles whose caseworker is that person
+    (or nobody).
     """
     if actor.agency_id is None:
         raise Forbidden("Bundles belong to an agency.")
@@ -121,8 +123,10 @@ def _bundles_statement(of_client: bool, paged: bool) -> Any:
             Bundle.urgency,
             Bundle.created_at,
             Client.reference.label("client_reference"),
+            User.display_name.label("caseworker"),
         )
         .join(Client, Client.id == Bundle.client_id)
+        .outerjoin(User, User.id == Bundle.sender_assignee_id)
         .where(Bundle.sender_agency_id == bindparam("agency_id", type_=Uuid()))
         .order_by(Bundle.created_at.desc(), Bundle.id.desc())
         .limit(bindparam("batch", type_=Integer()))
@@ -251,6 +255,7 @@ def _item(row: Any, needs: list[dict[str, Any]]) -> dict[str, Any]:
         "bundle_id": row.id,
         "client_id": row.client_id,
         "client_reference": row.client_reference,
+        "caseworker": row.caseworker,
         "urgency": row.urgency.value,
         "created_at": created_at,
         "status": overall,

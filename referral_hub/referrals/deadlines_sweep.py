@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from referral_hub.agencies.models import User
 from referral_hub.agencies.service import email_staff
 from referral_hub.audit import service as audit
 from referral_hub.clients.models import Client
@@ -29,7 +28,7 @@ from referral_hub.core.actor import SYSTEM
 from referral_hub.directory import service as directory
 from referral_hub.extensions import db
 from referral_hub.notifications.service import send_email
-from referral_hub.referrals import outside
+from referral_hub.referrals import notices, outside
 from referral_hub.referrals import service as referrals
 from referral_hub.referrals.deadlines import ASSIGNEE_NOTICE
 from referral_hub.referrals.models import Referral
@@ -63,7 +62,7 @@ def sweep() -> dict[str, int]:
         referral.reminded_at = now
         email_staff(
             referral.receiver_agency_id,
-            {"provider", "agency_admin"},
+            set(notices.SIDE_ROLES["receiver"]),
             "referral_waiting",
             referrals.what_waits(referral, "receiver"),
         )
@@ -99,8 +98,8 @@ def sweep() -> dict[str, int]:
         side = _whose_move(referral)
         values = referrals.what_waits(referral, side)
         email_staff(
-            referral.sender_agency_id if side == "sender" else referral.receiver_agency_id,
-            {"intake", "agency_admin"} if side == "sender" else {"provider", "agency_admin"},
+            notices.side_agency(referral, side),
+            set(notices.SIDE_ROLES[side]),
             "referral_waiting" if values else "action_waiting",
             values,
         )
@@ -135,9 +134,8 @@ def _remind_assignee(referral: Referral) -> bool:
     if referral.assignee_reminded_at is not None:
         return False
     side = _whose_move(referral)
-    user_id = getattr(referral, f"{side}_assignee_id")
-    user = db.session.get(User, user_id) if user_id is not None else None
-    if user is None or not user.is_active:
+    user = notices.caseworker(referral, side)  # the one rule of who owns a side
+    if user is None:
         return False
     values = referrals.what_waits(referral, side)
     referral.assignee_reminded_at = referral.respond_by

@@ -56,7 +56,7 @@ from referral_hub.directory.vocabulary import Category
 from referral_hub.extensions import db
 from referral_hub.notifications import webhooks
 from referral_hub.notifications.service import OUTSIDE_LINK, send_email
-from referral_hub.referrals import states
+from referral_hub.referrals import notices, states
 from referral_hub.referrals.deadlines import Urgency, answer_deadlines
 from referral_hub.referrals.models import Bundle, OutsideLink, OutsideReferral
 from referral_hub.referrals.states import Side, State
@@ -306,7 +306,7 @@ def withdraw_under_consent(
         senders.add(referral.sender_agency_id)
         withdrawn += 1
     for agency_id in sorted(senders):
-        email_staff(agency_id, {"intake", "agency_admin"}, "action_waiting")
+        email_staff(agency_id, set(notices.SIDE_ROLES["sender"]), "action_waiting")
     return withdrawn
 
 
@@ -342,7 +342,10 @@ def tell_unanswered() -> int:
             send_email(caseworker.email, "outside_no_answer", values)
         else:
             email_staff(
-                referral.sender_agency_id, {"intake", "agency_admin"}, "outside_no_answer", values
+                referral.sender_agency_id,
+                set(notices.SIDE_ROLES["sender"]),
+                "outside_no_answer",
+                values,
             )
         audit.record(
             SYSTEM,
@@ -377,14 +380,7 @@ def _sender_caseworker(referral: OutsideReferral) -> User | None:
         except ValueError:
             user_id = None
     user = db.session.get(User, user_id) if user_id is not None else None
-    if (
-        user is None
-        or user.agency_id != referral.sender_agency_id
-        or not user.is_active
-        or not {"intake", "agency_admin"} & set(user.roles)
-    ):
-        return None
-    return user
+    return user if notices.may_own(user, referral.sender_agency_id, "sender") else None
 
 
 # --- what goes out: the letter and the link page ----------------------------------------------
@@ -585,7 +581,7 @@ def _move(
     )
     _announce(referral)
     if side == Side.RECEIVER:  # a fixed-text e-mail: something waits, nothing about her
-        email_staff(referral.sender_agency_id, {"intake", "agency_admin"}, "action_waiting")
+        email_staff(referral.sender_agency_id, set(notices.SIDE_ROLES["sender"]), "action_waiting")
 
 
 def describe(referral: OutsideReferral) -> dict[str, Any]:

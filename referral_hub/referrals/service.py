@@ -18,7 +18,6 @@ from flask import current_app
 from sqlalchemy import or_, select
 
 from referral_hub.agencies.models import AgencyStatus, User
-from referral_hub.agencies.service import email_staff
 from referral_hub.agencies.vocabulary import is_law_enforcement, receives_referrals
 from referral_hub.audit import service as audit
 from referral_hub.clients import service as clients
@@ -46,7 +45,7 @@ from referral_hub.extensions import db
 from referral_hub.live import service as live
 from referral_hub.notifications import webhooks
 from referral_hub.notifications.service import referral_link
-from referral_hub.referrals import messages, states
+from referral_hub.referrals import messages, notices, states
 from referral_hub.referrals.deadlines import (
     DEADLINES,
     EXTENSION_REASONS,
@@ -619,7 +618,8 @@ def _supersede_siblings(winner: Referral) -> None:
 
 
 def _notify(referral: Referral, move: states.Transition) -> None:
-    """E-mail the other party's staff that something waits for them: nothing else in it."""
+    """E-mail the other party that something waits for it — its caseworker, or its staff
+    while nobody owns that side (`notices.tell`): nothing else in it."""
     to_receiver = move.side == Side.SENDER or move.target == State.SUPERSEDED
     to_sender = move.side in (Side.RECEIVER, Side.COORDINATOR) or move.target in (
         State.EXPIRED,
@@ -627,14 +627,10 @@ def _notify(referral: Referral, move: states.Transition) -> None:
     )
     if move.side == Side.COORDINATOR:
         to_receiver = True
-    recipients: list[tuple[str, uuid.UUID, set[str]]] = []
-    if to_receiver:
-        recipients.append(("receiver", referral.receiver_agency_id, {"provider", "agency_admin"}))
-    if to_sender:
-        recipients.append(("sender", referral.sender_agency_id, {"intake", "agency_admin"}))
-    for side, agency_id, roles in recipients:
+    sides = (["receiver"] if to_receiver else []) + (["sender"] if to_sender else [])
+    for side in sides:
         values = what_waits(referral, side)
-        email_staff(agency_id, roles, "referral_waiting" if values else "action_waiting", values)
+        notices.tell([(referral, side)], "referral_waiting" if values else "action_waiting", values)
 
 
 def what_waits(referral: Referral, side: str) -> dict[str, str] | None:
@@ -669,7 +665,7 @@ def withdraw_under_consent(
         )
     ]
     withdrawn = 0
-    senders = set()
+    told: list[tuple[Referral, str]] = []
     statement = select(Referral).where(
         Referral.consent_id == consent_id, Referral.status.in_(open_before_acceptance)
     )
@@ -689,18 +685,10 @@ def withdraw_under_consent(
             )
         else:  # the receiver is told by the move; the sender (expiry: nobody acted) here
             transition(SYSTEM, referral.id, "withdraw", reason=f"consent {reason}")
-            senders.add(referral.sender_agency_id)
+            told.append((referral, "sender"))
         withdrawn += 1
-    _tell(senders, set())
+    notices.tell(told, "action_waiting")  # one fixed text per person or agency
     return withdrawn
-
-
-def _tell(senders: set[uuid.UUID], receivers: set[uuid.UUID]) -> None:
-    """One fixed-text e-mail per agency and side, however many referrals it concerns."""
-    for agency_id in senders:
-        email_staff(agency_id, {"intake", "agency_admin"}, "action_waiting")
-    for agency_id in receivers:
-        email_staff(agency_id, {"provider", "agency_admin"}, "action_waiting")
 
 
 def end_access_under_consent(
@@ -710,7 +698,7 @@ def end_access_under_consent(
     be in the bed), the receiver's access to her data ended with the consent — every read
     asks the policy, so nothing is left to close — and both sides are told, on the record."""
     ended = 0
-    senders, receivers = set(), set()
+    told: list[tuple[Referral, str]] = []
     statement = select(Referral).where(
         Referral.consent_id == consent_id,
         Referral.status.in_([state.value for state in states.ACCEPTED_STAGE]),
@@ -726,15 +714,14 @@ def end_access_under_consent(
             consent_id=consent_id,
             details={"reason": f"consent {reason}", "status": referral.status.value},
         )
-        senders.add(referral.sender_agency_id)
-        receivers.add(referral.receiver_agency_id)
+        told += [(referral, "sender"), (referral, "receiver")]
         webhooks.announce(
             "referral.access_ended",
             {referral.sender_agency_id, referral.receiver_agency_id},
             {"referral_id": str(referral.id), "status": referral.status.value},
         )
         ended += 1
-    _tell(senders, receivers)
+    notices.tell(told, "action_waiting")
     return ended
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from referral_hub.agencies.models import Agency
+from referral_hub.agencies.models import Agency, User
 from referral_hub.agencies.service import agency_names
 from referral_hub.agencies.vocabulary import is_law_enforcement, receives_referrals
 from referral_hub.audit.models import AuditEvent
@@ -33,7 +33,7 @@ from referral_hub.directory import service as directory
 from referral_hub.directory.models import Service
 from referral_hub.directory.vocabulary import Category
 from referral_hub.extensions import db
-from referral_hub.referrals import bundles, conversation, states
+from referral_hub.referrals import assignment, bundles, conversation, states
 from referral_hub.referrals import service as referrals
 from referral_hub.referrals.models import Bundle, Referral
 from referral_hub.referrals.states import State
@@ -275,6 +275,7 @@ def follow_bundle(
             )
     return view | {
         "reference": client.reference,
+        "caseworker": assignment.name_of(bundle.sender_assignee_id),
         "urgency": bundle.urgency.value,
         "created_at": bundle.created_at,
         "client_id": bundle.client_id,
@@ -335,6 +336,25 @@ def follow_referral(
 
 
 # --- what the sender does from these pages --------------------------------------------------
+
+
+def handover_choices(actor: Actor, bundle_id: uuid.UUID) -> list[dict[str, Any]]:
+    """Whom the bundle may be handed to: the agency's intake colleagues (names, no e-mail),
+    the present caseworker left out."""
+    bundle = own_bundle(actor, bundle_id)
+    return [
+        colleague
+        for colleague in assignment.colleagues(actor, "sender")
+        if colleague["id"] != bundle.sender_assignee_id
+    ]
+
+
+def hand_over(
+    actor: Actor, bundle_id: uuid.UUID, assignee_id: uuid.UUID, note: str | None = None
+) -> Bundle:
+    """The intake page hands its own bundle over (the API's `assign`: the same service)."""
+    own_bundle(actor, bundle_id)
+    return assignment.assign_bundle(actor, bundle_id, assignee_id=assignee_id, note=note)
 
 
 def act(
@@ -472,8 +492,15 @@ def _receipt_entry(entry: dict[str, Any]) -> dict[str, Any]:
 def recent_bundles(actor: Actor, limit: int = LIST_LIMIT) -> list[dict[str, Any]]:
     """The agency's latest bundles with their derived status: two queries in all."""
     rows = db.session.execute(
-        select(Bundle.id, Bundle.urgency, Bundle.created_at, Client.reference)
+        select(
+            Bundle.id,
+            Bundle.urgency,
+            Bundle.created_at,
+            Client.reference,
+            User.display_name.label("caseworker"),
+        )
         .join(Client, Client.id == Bundle.client_id)
+        .outerjoin(User, User.id == Bundle.sender_assignee_id)
         .where(Bundle.sender_agency_id == actor.agency_id)
         .order_by(Bundle.created_at.desc(), Bundle.id)
         .limit(limit)
@@ -494,6 +521,7 @@ def recent_bundles(actor: Actor, limit: int = LIST_LIMIT) -> list[dict[str, Any]
             {
                 "id": row.id,
                 "reference": row.reference,
+                "caseworker": row.caseworker,
                 "urgency": row.urgency.value,
                 "created_at": row.created_at,
                 "needs": needs,

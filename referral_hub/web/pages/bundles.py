@@ -18,6 +18,7 @@ from referral_hub.core.errors import DomainError, NotFound
 from referral_hub.referrals import bundles, tracking
 from referral_hub.referrals.schemas import (
     BundleCreateArgs,
+    HandoverArgs,
     MessageArgs,
     NeedArgs,
     ReferralCreateArgs,
@@ -173,8 +174,30 @@ def new() -> Any:
 @staff_only("intake")
 def detail(bundle_id: uuid.UUID) -> Any:
     view = tracking.follow_bundle(g.actor, bundle_id)
-    template = "bundles/_live.html" if is_htmx() else "bundles/detail.html"
-    return render_template(template, b=view, now=view["now"])
+    if is_htmx():
+        return render_template("bundles/_live.html", b=view, now=view["now"])
+    choices = tracking.handover_choices(g.actor, bundle_id)
+    return render_template("bundles/detail.html", b=view, now=view["now"], choices=choices)
+
+
+@blp.post("/<uuid:bundle_id>/assign")
+@staff_only("intake")
+def hand_over(bundle_id: uuid.UUID) -> Any:
+    """Hand the bundle (and the sending side of its open referrals) to a colleague, with an
+    optional note sealed on each of them — the API's `assign`, through the same service."""
+    view = tracking.follow_bundle(g.actor, bundle_id)
+    refused = {
+        "b": view,
+        "now": view["now"],
+        "choices": tracking.handover_choices(g.actor, bundle_id),
+        "values": request.form,
+        "failed": "assign",
+    }
+    with forms.rejecting("bundles/detail.html", **refused):
+        fields = forms.load(HandoverArgs(), request.form)
+        tracking.hand_over(g.actor, bundle_id, fields["assignee_id"], fields.get("note"))
+    flash(i18n.gettext("Handed over: your colleague was told."))
+    return redirect(url_for(".detail", bundle_id=bundle_id))
 
 
 @blp.get("/<uuid:bundle_id>/referrals/<uuid:referral_id>")
