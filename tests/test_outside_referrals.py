@@ -32,7 +32,7 @@ from referral_hub.notifications import webhooks
 from referral_hub.referrals import outside
 from referral_hub.referrals.models import OutsideLink, OutsideReferral
 from referral_hub.referrals.states import State
-from referral_hub.reports import service as reports
+from referral_hub.reports import queries as reports
 from tests import factories
 
 MARK = "Zq7Outside"

@@ -217,6 +217,7 @@ def _town(latitude: float) -> str:
 
 def _offer(agency_id: Any, agency_name: str, town: tuple[float, float], offer: Offer) -> None:
     from referral_hub.directory import service as directory
+    from referral_hub.directory.capacity import set_capacity
     from referral_hub.directory.vocabulary import BED_CATEGORIES, Category
 
     label, category, changes, (total, free), hours, (north, east) = offer
@@ -243,4 +244,4 @@ def _offer(agency_id: Any, agency_name: str, town: tuple[float, float], offer: O
             "confidential": category_enum in BED_CATEGORIES,
         },
     )
-    directory.set_capacity(SYSTEM, service.id, total=total, available=free)
+    set_capacity(SYSTEM, service.id, total=total, available=free)
