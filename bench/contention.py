@@ -94,7 +94,7 @@ def _racers(
     """One process of racers: each thread holds through the hub, once per round."""
     from referral_hub.core.actor import SYSTEM
     from referral_hub.core.db import transaction
-    from referral_hub.directory import service as directory
+    from referral_hub.directory.capacity import hold_unit
     from referral_hub.extensions import db
 
     app = _hub(threads)
@@ -107,7 +107,7 @@ def _racers(
                     return
                 try:
                     with transaction():
-                        won[index] = int(directory.hold_unit(SYSTEM, service_id))
+                        won[index] = int(hold_unit(SYSTEM, service_id))
                 except Exception:  # a racer's failure is a finding: counted as -1
                     won[index] = -1
                 finally:
@@ -186,7 +186,7 @@ def _hub_holder(
 
     from referral_hub.core.actor import SYSTEM
     from referral_hub.core.db import transaction
-    from referral_hub.directory import service as directory
+    from referral_hub.directory.capacity import hold_unit
     from referral_hub.extensions import db
 
     app = _hub(1)
@@ -197,7 +197,7 @@ def _hub_holder(
 
         def hold() -> bool:
             with transaction():
-                return directory.hold_unit(SYSTEM, rng.choice(ids), note="bench")
+                return hold_unit(SYSTEM, rng.choice(ids), note="bench")
 
         trips = _traced(db.engine.raw_connection, hold)
         start.wait()

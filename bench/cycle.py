@@ -63,6 +63,7 @@ def setup(sink_url: str) -> dict[str, Any]:
     from referral_hub.core.actor import SYSTEM, Actor, ActorKind
     from referral_hub.core.db import transaction
     from referral_hub.directory import service as directory
+    from referral_hub.directory.capacity import set_capacity
     from referral_hub.directory.vocabulary import Category
     from referral_hub.extensions import db
     from referral_hub.notifications.webhooks import subscribe
@@ -79,7 +80,7 @@ def setup(sink_url: str) -> dict[str, Any]:
                 category=Category.EMERGENCY_SHELTER,
                 name="Cycle beds",
             )
-            directory.set_capacity(SYSTEM, shelter.id, total=1_000_000, available=1_000_000)
+            set_capacity(SYSTEM, shelter.id, total=1_000_000, available=1_000_000)
             sender_client, sender_secret = create_api_client(
                 SYSTEM,
                 agency_id=sender.id,

@@ -165,9 +165,8 @@ def raw_sql(query: dict[str, Any]) -> str:
     """The exact statement the hub runs for this query, values inlined."""
     from referral_hub import create_app
     from referral_hub.core import clock
-    from referral_hub.directory.api import to_query
     from referral_hub.directory.schemas import SearchArgs
-    from referral_hub.directory.service import _search_statement
+    from referral_hub.directory.search import _search_statement, to_query
     from referral_hub.extensions import db
 
     app = create_app()

@@ -84,9 +84,8 @@ def hub_statements(database_url: str) -> dict[str, tuple[str, dict[str, Any]]]:
 
     from referral_hub import create_app
     from referral_hub.core import clock
-    from referral_hub.directory.api import to_query
     from referral_hub.directory.schemas import SearchArgs
-    from referral_hub.directory.service import _search_statement
+    from referral_hub.directory.search import _search_statement, to_query
 
     dialect = PGDialect_psycopg()
     statements = {}

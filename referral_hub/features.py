@@ -37,8 +37,8 @@ def register(app: Flask) -> None:
     from referral_hub.consent.api import blp as consent_blp
     from referral_hub.core import idempotency
     from referral_hub.directory import overflow
-    from referral_hub.directory import service as directory
     from referral_hub.directory.api import blp as directory_blp
+    from referral_hub.directory.capacity import remind_stale
     from referral_hub.extensions import csrf
     from referral_hub.fhir import outcome as fhir_outcome
     from referral_hub.fhir.api import blp as fhir_blp
@@ -67,7 +67,7 @@ def register(app: Flask) -> None:
     periodic.register("sessions.purge", "IDEMPOTENCY_PURGE_SECONDS", sessions.purge_expired)
     periodic.register("rate_limits.purge", "IDEMPOTENCY_PURGE_SECONDS", ratelimit.purge_expired)
     periodic.register("assertions.purge", "IDEMPOTENCY_PURGE_SECONDS", assertions.purge_expired)
-    periodic.register("capacity.remind_stale", "STALE_REMINDER_SECONDS", directory.remind_stale)
+    periodic.register("capacity.remind_stale", "STALE_REMINDER_SECONDS", remind_stale)
     # overflow stops counting at its end by itself; this only stamps the ended windows closed
     periodic.register("overflow.close_ended", "STALE_REMINDER_SECONDS", overflow.close_ended)
     periodic.register("consent.expire", "CONSENT_EXPIRY_SECONDS", consent.expire_consents)

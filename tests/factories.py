@@ -175,9 +175,9 @@ def directory_service(of: Agency, category: str = "emergency_shelter", **fields:
 
 
 def capacity(of_service: Any, total: int, available: int) -> Any:
-    from referral_hub.directory import service as directory
+    from referral_hub.directory.capacity import set_capacity
 
-    return directory.set_capacity(SYSTEM, of_service.id, total=total, available=available)
+    return set_capacity(SYSTEM, of_service.id, total=total, available=available)
 
 
 def sent_referral(sender: Actor, client_id: Any, service_id: Any, **fields: Any) -> Any:

@@ -678,6 +678,7 @@ def _setup(sink: str) -> dict[str, Any]:
     from referral_hub.core.actor import SYSTEM, Actor, ActorKind
     from referral_hub.core.db import transaction
     from referral_hub.directory import service as directory
+    from referral_hub.directory.capacity import set_capacity
     from referral_hub.directory.vocabulary import Category
     from referral_hub.extensions import db
     from referral_hub.notifications.webhooks import subscribe
@@ -691,7 +692,7 @@ def _setup(sink: str) -> dict[str, Any]:
             beds = directory.create_service(
                 SYSTEM, agency_id=shelter.id, category=Category.EMERGENCY_SHELTER, name="Beds"
             )
-            directory.set_capacity(SYSTEM, beds.id, total=1_000_000, available=1_000_000)
+            set_capacity(SYSTEM, beds.id, total=1_000_000, available=1_000_000)
             client, secret = create_api_client(
                 SYSTEM,
                 agency_id=sender.id,

@@ -101,7 +101,7 @@ def test_seed_bench_adds_searchable_services_with_history(app: Flask, session: A
 
     from referral_hub.core.actor import SYSTEM
     from referral_hub.directory.models import CapacityChange, Service
-    from referral_hub.directory.service import SearchQuery, search
+    from referral_hub.directory.search import SearchQuery, search
 
     result = invoke(app, "seed-bench", "--services", "60")
     assert result.exit_code == 0, result.output

@@ -89,7 +89,7 @@ def test_concurrent_capacity_updates_and_holds_lose_nothing(committing_app: Flas
     """Ten people setting the numbers while ten referrals are accepted at once."""
     from sqlalchemy import func
 
-    from referral_hub.directory import service as directory
+    from referral_hub.directory.capacity import hold_unit, set_capacity
     from referral_hub.directory.models import Capacity, CapacityChange
     from tests import factories
 
@@ -108,7 +108,7 @@ def test_concurrent_capacity_updates_and_holds_lose_nothing(committing_app: Flas
             try:
                 barrier.wait()
                 with transaction():
-                    directory.set_capacity(SYSTEM, service_id, total=30, available=free)
+                    set_capacity(SYSTEM, service_id, total=30, available=free)
                 outcomes.append(("set", True))
             except BaseException as exc:
                 errors.append(exc)
@@ -120,7 +120,7 @@ def test_concurrent_capacity_updates_and_holds_lose_nothing(committing_app: Flas
             try:
                 barrier.wait()
                 with transaction():
-                    outcomes.append(("hold", directory.hold_unit(SYSTEM, service_id)))
+                    outcomes.append(("hold", hold_unit(SYSTEM, service_id)))
             except BaseException as exc:
                 errors.append(exc)
             finally:
@@ -148,7 +148,7 @@ def test_concurrent_capacity_updates_and_holds_lose_nothing(committing_app: Flas
 
 
 def test_the_last_bed_goes_to_exactly_one_of_many_racers(committing_app: Flask) -> None:
-    from referral_hub.directory import service as directory
+    from referral_hub.directory.capacity import hold_unit
     from referral_hub.directory.models import Capacity, CapacityChange
     from tests import factories
 
@@ -167,7 +167,7 @@ def test_the_last_bed_goes_to_exactly_one_of_many_racers(committing_app: Flask) 
             try:
                 barrier.wait()
                 with transaction():
-                    wins.append(directory.hold_unit(SYSTEM, service_id))
+                    wins.append(hold_unit(SYSTEM, service_id))
             finally:
                 db.session.remove()
 
@@ -421,7 +421,7 @@ def test_many_accepts_for_the_last_overflow_place_exactly_one_wins(
 def _last_bed_round(committing_app: Flask, overflow: bool = False) -> None:
     from referral_hub.clients import service as clients
     from referral_hub.core.actor import Actor, ActorKind
-    from referral_hub.directory import service as directory
+    from referral_hub.directory.capacity import open_overflow, set_capacity
     from referral_hub.directory.models import Capacity, OverflowWindow
     from referral_hub.referrals import service as referrals
     from referral_hub.referrals.models import Referral
@@ -432,9 +432,9 @@ def _last_bed_round(committing_app: Flask, overflow: bool = False) -> None:
         racers = 50 if db.engine.dialect.name == "postgresql" else 10
         with transaction():
             if overflow:  # the regular bed is gone; one overflow place is open tonight
-                directory.set_capacity(SYSTEM, service_id, total=1, available=0)
+                set_capacity(SYSTEM, service_id, total=1, available=0)
                 now = clock.now()
-                directory.open_overflow(
+                open_overflow(
                     SYSTEM,
                     service_id,
                     starts_at=now - timedelta(minutes=1),

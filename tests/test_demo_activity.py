@@ -21,7 +21,7 @@ from referral_hub.core import clock
 from referral_hub.core.actor import SYSTEM
 from referral_hub.demo.activity import HARBOR, HOTLINE, OPEN_DOOR, Timeline
 from referral_hub.directory import hsds
-from referral_hub.directory import service as directory
+from referral_hub.directory.freshness import capacity_view
 from referral_hub.directory.models import Capacity, Service
 from referral_hub.referrals import bundles
 from referral_hub.referrals.models import Bundle, Message, OutsideReferral, Referral
@@ -105,8 +105,8 @@ def test_seed_demo_adds_a_month_of_activity_once(app: Flask, session: Any) -> No
             Service.agency_id == harbor.id, Service.category == "emergency_shelter"
         )
     )
-    assert directory.capacity_view(beds, now)["freshness"] == "fresh"  # type: ignore[index]
-    views = [directory.capacity_view(s, now) for s in session.scalars(select(Service))]
+    assert capacity_view(beds, now)["freshness"] == "fresh"  # type: ignore[index]
+    views = [capacity_view(s, now) for s in session.scalars(select(Service))]
     assert any(view and view["freshness"] == "stale" for view in views)
     # capacity holds match the referrals holding units
     held = session.scalar(select(func.count()).select_from(Referral).where(Referral.holds_unit))

@@ -12,8 +12,7 @@ from referral_hub.core.actor import SYSTEM
 from referral_hub.core.db import transaction
 from referral_hub.demo.showcase import REFERENCE, SHOWCASE, seed_showcase
 from referral_hub.directory import near_misses
-from referral_hub.directory.api import to_query
-from referral_hub.directory.service import search
+from referral_hub.directory.search import search, to_query
 
 
 @pytest.fixture

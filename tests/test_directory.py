@@ -212,6 +212,10 @@ def test_the_database_refuses_capacity_that_breaks_the_invariant(session: Any) -
 def test_freshness_moves_with_the_clock_and_confirmation_renews_it(session: Any) -> None:
     from referral_hub.core.actor import SYSTEM
     from referral_hub.directory import service as directory
+    from referral_hub.directory.capacity import (
+        confirm_capacity,
+    )
+    from referral_hub.directory.freshness import capacity_view
 
     start = clock.now()
     with clock.frozen_at(start) as frozen:
@@ -229,15 +233,15 @@ def test_freshness_moves_with_the_clock_and_confirmation_renews_it(session: Any)
             )
         assert seen == ["fresh", "aging", "aging", "stale"]
         with transaction():
-            confirmed = directory.confirm_capacity(SYSTEM, shelter.id)
-        view = directory.capacity_view(confirmed, clock.now())
+            confirmed = confirm_capacity(SYSTEM, shelter.id)
+        view = capacity_view(confirmed, clock.now())
         assert (view["freshness"], view["available"]) == ("fresh", 2)
 
 
 def test_stale_capacity_reminds_the_agency_once(
     client: Any, session: Any, hub: dict[str, Any]
 ) -> None:
-    from referral_hub.directory.service import remind_stale
+    from referral_hub.directory.capacity import remind_stale
 
     with transaction():
         provider = factories.user(hub["own"], ["provider"])
@@ -283,7 +287,11 @@ def test_each_move_writes_its_history_row_and_a_refused_one_writes_nothing(sessi
     """Holds, releases and uses are one conditional write with their history row: the row
     carries the numbers the write left, and a move that finds no unit changes nothing."""
     from referral_hub.core.actor import SYSTEM
-    from referral_hub.directory import service as directory
+    from referral_hub.directory.capacity import (
+        consume_unit,
+        hold_unit,
+        release_unit,
+    )
 
     with transaction():
         shelter = factories.directory_service(factories.agency())
@@ -304,14 +312,14 @@ def test_each_move_writes_its_history_row_and_a_refused_one_writes_nothing(sessi
         return [tuple(row) for row in rows]
 
     with transaction():
-        assert directory.release_unit(SYSTEM, shelter.id, note="nothing held") is False
-        assert directory.consume_unit(SYSTEM, shelter.id, note="nothing held") is False
-        assert directory.hold_unit(SYSTEM, shelter.id, note="referral a") is True
-        assert directory.hold_unit(SYSTEM, shelter.id, note="none free") is False
+        assert release_unit(SYSTEM, shelter.id, note="nothing held") is False
+        assert consume_unit(SYSTEM, shelter.id, note="nothing held") is False
+        assert hold_unit(SYSTEM, shelter.id, note="referral a") is True
+        assert hold_unit(SYSTEM, shelter.id, note="none free") is False
     assert history() == [("hold", 3, 0, 1, "referral a")]
     with transaction():
-        assert directory.consume_unit(SYSTEM, shelter.id, note="referral a") is True
-        assert directory.release_unit(SYSTEM, shelter.id, note="nothing held") is False
+        assert consume_unit(SYSTEM, shelter.id, note="referral a") is True
+        assert release_unit(SYSTEM, shelter.id, note="nothing held") is False
     assert history()[-1] == ("consume", 3, 0, 0, "referral a")
     row = session.get(Capacity, shelter.id)
     session.refresh(row)
@@ -327,16 +335,51 @@ def test_each_move_writes_its_history_row_and_a_refused_one_writes_nothing(sessi
 
 def test_a_move_rolled_back_leaves_neither_its_unit_nor_its_history(session: Any) -> None:
     from referral_hub.core.actor import SYSTEM
-    from referral_hub.directory import service as directory
+    from referral_hub.directory.capacity import (
+        hold_unit,
+    )
 
     with transaction():
         shelter = factories.directory_service(factories.agency())
         factories.capacity(shelter, total=2, available=2)
     before = session.scalar(select(func.count()).select_from(CapacityChange))
     with pytest.raises(RuntimeError), transaction():
-        assert directory.hold_unit(SYSTEM, shelter.id, note="referral b")
+        assert hold_unit(SYSTEM, shelter.id, note="referral b")
         raise RuntimeError("the referral's own change failed")
     assert session.scalar(select(func.count()).select_from(CapacityChange)) == before
     row = session.get(Capacity, shelter.id)
     session.refresh(row)
     assert (row.available, row.held) == (2, 0)
+
+
+def test_summaries_are_typed_and_say_what_the_api_says(client: Any, hub: dict[str, Any]) -> None:
+    """A handful of picks in one read: name, agency and the eligibility the API describes,
+    as frozen records; ids that are unknown or not ids at all are left out."""
+    import uuid
+    from dataclasses import FrozenInstanceError, asdict
+
+    from referral_hub.directory.queries import Rules, ServiceSummary, summaries
+
+    shelter = create(client, hub)
+    counsel = create(client, hub, {"name": "Legal clinic", "category": "legal_advocacy"})
+    known = summaries([uuid.UUID(shelter["id"]), counsel["id"], "not-an-id", uuid.uuid4()])
+    assert set(known) == {uuid.UUID(shelter["id"]), uuid.UUID(counsel["id"])}
+    summary = known[uuid.UUID(shelter["id"])]
+    assert isinstance(summary, ServiceSummary)
+    assert isinstance(summary.eligibility, Rules)
+    assert (summary.name, summary.category, summary.status) == (
+        "Harbor Light Beds",
+        "emergency_shelter",
+        "active",
+    )
+    assert (summary.agency_id, summary.agency_name) == (hub["own"].id, hub["own"].name)
+    assert summary.confidential is True
+    described = {
+        key: tuple(value) if isinstance(value, list) else value
+        for key, value in shelter["eligibility"].items()
+        if key != "notes"
+    }
+    assert asdict(summary.eligibility) == described
+    assert known[uuid.UUID(counsel["id"])].eligibility.genders == ()
+    with pytest.raises(FrozenInstanceError):
+        summary.name = "Another name"  # type: ignore[misc]

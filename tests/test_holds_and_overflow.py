@@ -22,9 +22,10 @@ from referral_hub.core.actor import Actor, ActorKind
 from referral_hub.core.db import transaction
 from referral_hub.core.errors import ValidationFailed
 from referral_hub.directory import service as directory
+from referral_hub.directory.capacity import set_capacity
 from referral_hub.directory.models import Capacity, OverflowWindow, Service
 from referral_hub.referrals.models import Referral
-from referral_hub.reports import service as reports
+from referral_hub.reports import queries as reports
 from tests import factories
 
 SCOPES = [
@@ -348,7 +349,7 @@ def test_overflow_shows_in_search_only_in_its_window_and_closes_by_itself(
     app: Flask, client: Any, net: dict[str, Any], session: Any, run_jobs: Callable[[], int]
 ) -> None:
     with transaction():
-        directory.set_capacity(
+        set_capacity(
             Actor(ActorKind.USER, "p", net["receiver"].id, frozenset({"provider"})),
             net["shelter"].id,
             total=1,

@@ -414,7 +414,7 @@ def build_world(http: FlaskClient) -> World:
     from referral_hub.clients.service import create_client
     from referral_hub.consent.service import record_consent
     from referral_hub.core.actor import SYSTEM
-    from referral_hub.directory import service as directory
+    from referral_hub.directory.capacity import open_overflow
     from referral_hub.notifications.webhooks import subscribe
     from referral_hub.referrals import bundles, outside
     from referral_hub.referrals import service as referrals
@@ -552,7 +552,7 @@ def build_world(http: FlaskClient) -> World:
             referrals.transition(receiver, records[name].id, "accept")
         # an overflow window open on the own and on another agency's service
         for name, service in (("own_overflow", own_service), ("other_overflow", other_service)):
-            records[name] = directory.open_overflow(
+            records[name] = open_overflow(
                 SYSTEM,
                 service.id,
                 starts_at=clock_now(),

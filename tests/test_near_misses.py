@@ -14,8 +14,9 @@ from referral_hub.core.actor import SYSTEM
 from referral_hub.core.db import transaction
 from referral_hub.demo.showcase import FAMILY, REFERENCE
 from referral_hub.directory import near_misses
-from referral_hub.directory.api import to_query
-from referral_hub.directory.service import SearchQuery, hold_unit, search, update_service
+from referral_hub.directory.capacity import hold_unit
+from referral_hub.directory.search import SearchQuery, search, to_query
+from referral_hub.directory.service import update_service
 from tests import factories
 
 CENTRE = (41.88, -87.63)

@@ -33,7 +33,7 @@ from referral_hub.referrals import outside
 from referral_hub.referrals.deadlines import Urgency
 from referral_hub.referrals.models import Bundle, OutsideLink, OutsideReferral
 from referral_hub.referrals.states import State
-from referral_hub.reports import service as reports
+from referral_hub.reports import queries as reports
 from tests import factories
 
 MARK = "Zq7Outside"

@@ -22,7 +22,7 @@ from referral_hub.core import clock
 from referral_hub.core.actor import SYSTEM, Actor, ActorKind
 from referral_hub.core.db import transaction
 from referral_hub.core.pagination import encode_cursor
-from referral_hub.directory import service as directory
+from referral_hub.directory.capacity import confirm_capacity
 from referral_hub.directory.vocabulary import ServiceStatus
 from referral_hub.referrals import bundles, deadlines_sweep
 from referral_hub.referrals import service as referrals
@@ -213,7 +213,7 @@ def play_the_day(net: Network, at: Callable[[float], None]) -> None:
     act(net, "r8", "withdraw", by="sender", reason="found a place elsewhere")
     at(27 * 60)  # next day, 12:00: D says its numbers still hold; the deadline sweep runs
     with transaction():
-        directory.confirm_capacity(SYSTEM, net.services["D"].id)
+        confirm_capacity(SYSTEM, net.services["D"].id)
         done = deadlines_sweep.sweep()
     assert (done["expired"], done["no_show"]) == (1, 1)  # r4 unanswered; r5 never arrived
     at(28 * 60)  # 3 March, outside a report on 2 March only

@@ -12,7 +12,7 @@ from referral_hub.auth import admin
 from referral_hub.core import clock
 from referral_hub.core.actor import SYSTEM
 from referral_hub.core.db import transaction
-from referral_hub.directory.service import SearchQuery, search
+from referral_hub.directory.search import SearchQuery, search
 from tests import factories
 
 CENTRE = (41.88, -87.63)

@@ -72,6 +72,7 @@ from referral_hub.core import clock, keystore
 from referral_hub.core.actor import SYSTEM, Actor, ActorKind, survivor_actor
 from referral_hub.core.db import transaction
 from referral_hub.directory import service as directory
+from referral_hub.directory.capacity import open_overflow, set_capacity
 from referral_hub.directory.vocabulary import Category
 from referral_hub.extensions import api, db
 from referral_hub.jobs.models import OutboxMessage, OutboxStatus
@@ -1328,8 +1329,8 @@ def build_tenant(kind: AgencyKind, partner: dict[str, Any]) -> Tenant:
     # a confidential site's address: not her data, but held as closely
     keep(None, f"{mark} house", f"{mark} hidden lane")
     pii.update((f"{mark} house", f"{mark} hidden lane"))
-    directory.set_capacity(actor, service.id, total=10, available=10, note="ten beds")
-    window = directory.open_overflow(
+    set_capacity(actor, service.id, total=10, available=10, note="ten beds")
+    window = open_overflow(
         actor,
         service.id,
         starts_at=clock.now() - timedelta(hours=1),
@@ -1505,7 +1506,7 @@ def build_partner() -> dict[str, Any]:
     agency = agencies.create_agency(SYSTEM, name=f"Partner {_mark()}", kind=AgencyKind.SHELTER)
     shelter = factories.directory_service(agency, "emergency_shelter")
     case = factories.directory_service(agency, "case_management")
-    directory.set_capacity(SYSTEM, shelter.id, total=50, available=50)
+    set_capacity(SYSTEM, shelter.id, total=50, available=50)
     return {
         "agency": agency.id,
         "shelter": shelter.id,

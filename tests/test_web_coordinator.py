@@ -459,12 +459,12 @@ def test_the_services_behind_the_pages_refuse_anyone_but_coordinators(
     as_user: Callable[..., Actor], session: Any
 ) -> None:
     from referral_hub.core.errors import Forbidden
-    from referral_hub.reports import audit_page, disclosures, queue
+    from referral_hub.reports import audit_page, disclosures, queries
 
     provider = as_user("provider")
     calls: list[Callable[[], Any]] = [
         lambda: series.dashboard(provider, first_day=date(2026, 3, 1), last_day=date(2026, 3, 2)),
-        lambda: queue.limbo_queue(provider, limit=5, cursor=None),
+        lambda: queries.limbo_queue(provider, limit=5, cursor=None),
         lambda: audit_page.audit_page(provider, {}, limit=5, cursor=None),
         lambda: audit_page.verify_now(provider),
         lambda: audit_page.public_key_pem(provider),

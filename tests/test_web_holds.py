@@ -15,7 +15,7 @@ from referral_hub.clients import service as clients
 from referral_hub.core import clock
 from referral_hub.core.actor import Actor, ActorKind
 from referral_hub.core.db import transaction
-from referral_hub.directory import service as directory
+from referral_hub.directory.capacity import open_overflow
 from referral_hub.directory.models import OverflowWindow, Service
 from referral_hub.referrals import service as referrals
 from referral_hub.referrals.models import Referral
@@ -164,7 +164,7 @@ def test_another_agencys_provider_cannot_set_holds_or_touch_overflow(
     client: Any, net: dict[str, Any], session: Any
 ) -> None:
     with transaction():
-        window = directory.open_overflow(
+        window = open_overflow(
             net["provider_actor"],
             net["shelter"].id,
             starts_at=clock.now(),
@@ -197,7 +197,7 @@ def test_another_agencys_provider_cannot_set_holds_or_touch_overflow(
 
 def accepted_on_overflow(net: dict[str, Any]) -> Referral:
     with transaction():
-        directory.open_overflow(
+        open_overflow(
             net["provider_actor"],
             net["shelter"].id,
             starts_at=clock.now() - timedelta(minutes=1),

@@ -17,9 +17,9 @@ from referral_hub.consent import service as consent
 from referral_hub.core import clock
 from referral_hub.core.actor import Actor, ActorKind
 from referral_hub.core.db import transaction
-from referral_hub.directory import board
-from referral_hub.directory import service as directory
+from referral_hub.directory.capacity import adjust_available
 from referral_hub.directory.models import Capacity
+from referral_hub.directory.queries import board_services
 from referral_hub.referrals import inbox, states
 from referral_hub.referrals import service as referrals
 from referral_hub.referrals.models import Message, Referral
@@ -661,10 +661,38 @@ def test_board_adjust_is_one_step_and_scoped(session: Any, net: dict[str, Any]) 
     from referral_hub.core.errors import Forbidden, ValidationFailed
 
     with pytest.raises(ValidationFailed), transaction():
-        directory.adjust_available(net["receiver_actor"], net["shelter"].id, 2)
+        adjust_available(net["receiver_actor"], net["shelter"].id, 2)
     with pytest.raises(Forbidden), transaction():
-        directory.adjust_available(net["receiver_actor"], net["elsewhere"].id, -1)
-    assert [s.name for s in board.agency_services(net["receiver_actor"])] == [
+        adjust_available(net["receiver_actor"], net["elsewhere"].id, -1)
+    assert [s.name for s in board_services(net["receiver_actor"])] == [
         "Harbor beds",
         "Legal clinic",
     ]
+
+
+def test_a_board_card_is_typed_and_carries_the_apis_numbers(
+    session: Any, net: dict[str, Any]
+) -> None:
+    """The board's card is a frozen record whose figures are the API's capacity, field for
+    field, and its own dates follow from them."""
+    from dataclasses import FrozenInstanceError, asdict
+
+    from referral_hub.directory.freshness import capacity_view
+    from referral_hub.directory.queries import BoardCard, Figures, board_card
+
+    now = clock.now() + timedelta(hours=2)
+    cards = [board_card(service, now) for service in board_services(net["receiver_actor"])]
+    assert [card.name for card in cards] == ["Harbor beds", "Legal clinic"]
+    card = cards[0]
+    assert isinstance(card, BoardCard)
+    assert isinstance(card.capacity, Figures)
+    assert asdict(card.capacity) == capacity_view(net["shelter"], now)
+    assert (card.capacity.total, card.capacity.available, card.capacity.held) == (10, 5, 0)
+    assert card.capacity.updated_at is not None
+    assert card.stale_at == card.capacity.updated_at + timedelta(
+        hours=card.capacity.stale_after_hours
+    )
+    assert card.fresh is (card.capacity.freshness == "fresh")
+    assert card.overflow == ()
+    with pytest.raises(FrozenInstanceError):
+        card.name = "Another name"  # type: ignore[misc]

@@ -251,7 +251,7 @@ def _eligibility(agency: Agency, category: Any, rng: random.Random) -> dict[str,
 
 def _capacity(service: Any, rng: random.Random) -> None:
     """Mixed freshness: most fresh, some aging, some stale, a few never set."""
-    from referral_hub.directory import service as directory
+    from referral_hub.directory.capacity import set_capacity
 
     roll = rng.random()
     if roll < 0.08:
@@ -260,4 +260,4 @@ def _capacity(service: Any, rng: random.Random) -> None:
     total = rng.randint(2, 24)
     available = rng.randint(0, total)
     with clock.frozen_at(clock.now() - timedelta(hours=hours_ago)):
-        directory.set_capacity(SYSTEM, service.id, total=total, available=available)
+        set_capacity(SYSTEM, service.id, total=total, available=available)

@@ -36,6 +36,7 @@ from referral_hub.core import clock
 from referral_hub.core.actor import SYSTEM, Actor, user_actor
 from referral_hub.core.db import transaction
 from referral_hub.directory import service as directory
+from referral_hub.directory.capacity import confirm_capacity, set_capacity
 from referral_hub.directory.models import Service
 from referral_hub.extensions import db
 from referral_hub.referrals import bundles, conversation, deadlines_sweep, outside, states
@@ -420,7 +421,7 @@ def _make_room(actor: Actor, service_id: uuid.UUID) -> None:
     if capacity is None or capacity.available > 0:
         return
     total = max(capacity.total, capacity.held + 1)
-    directory.set_capacity(actor, service_id, total=total, available=1, note="a place came free")
+    set_capacity(actor, service_id, total=total, available=1, note="a place came free")
 
 
 def _say(actor: Actor, referral: Referral, text: str) -> None:
@@ -698,7 +699,7 @@ def _capacity_upkeep(world: World, end: datetime) -> None:
     def daily() -> Script:
         for _ in range(DAYS // 2):
             for name in names:
-                directory.confirm_capacity(harbor, world.services[name].id)
+                confirm_capacity(harbor, world.services[name].id)
             yield timedelta(days=2)
 
     world.timeline.at(end - timedelta(days=DAYS, hours=-9), daily())
@@ -718,7 +719,7 @@ def _capacity_upkeep(world: World, end: datetime) -> None:
         actor = world.receivers[service.agency_id]
 
         def confirm(actor: Actor = actor, service_id: uuid.UUID = service.id) -> Script:
-            directory.confirm_capacity(actor, service_id)
+            confirm_capacity(actor, service_id)
             return
             yield
 

@@ -273,7 +273,7 @@ def seed_showcase(echo: Callable[[str], None] = print) -> int:
 
 def _open_overflow(service_id: Any) -> None:
     """Places opened now until the next morning (at least a few hours: "tonight")."""
-    from referral_hub.directory import service as directory
+    from referral_hub.directory.capacity import open_overflow
 
     zone = ZoneInfo(current_app.config.get("DISPLAY_TIMEZONE") or "UTC")
     now = clock.now()
@@ -282,9 +282,7 @@ def _open_overflow(service_id: Any) -> None:
     while morning < local + timedelta(hours=4):
         morning += timedelta(days=1)
     *_, places, why = OVERFLOW
-    directory.open_overflow(
-        SYSTEM, service_id, starts_at=now, ends_at=morning, places=places, note=why
-    )
+    open_overflow(SYSTEM, service_id, starts_at=now, ends_at=morning, places=places, note=why)
 
 
 def _town(latitude: float) -> str:
@@ -293,6 +291,7 @@ def _town(latitude: float) -> str:
 
 def _offer(agency_id: Any, agency_name: str, town: tuple[float, float], offer: Offer) -> Any:
     from referral_hub.directory import service as directory
+    from referral_hub.directory.capacity import set_capacity
     from referral_hub.directory.vocabulary import BED_CATEGORIES, Category
 
     label, category, changes, (total, free), hours, (north, east) = offer
@@ -322,5 +321,5 @@ def _offer(agency_id: Any, agency_name: str, town: tuple[float, float], offer: O
         hold_minutes=day,
         night_hold_minutes=night,
     )
-    directory.set_capacity(SYSTEM, service.id, total=total, available=free)
+    set_capacity(SYSTEM, service.id, total=total, available=free)
     return service.id

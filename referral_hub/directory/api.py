@@ -12,7 +12,9 @@ from flask import current_app, g
 from referral_hub.core import clock
 from referral_hub.core.authz import current_actor, require
 from referral_hub.core.http import HubBlueprint
-from referral_hub.directory import hsds, near_misses, overflow, service
+from referral_hub.directory import capacity, hsds, near_misses, overflow, queries, service
+from referral_hub.directory import search as finder
+from referral_hub.directory.freshness import capacity_view
 from referral_hub.directory.schemas import (
     CapacityHistoryPageSchema,
     CapacityPutArgs,
@@ -40,29 +42,6 @@ blp = HubBlueprint(
 EDITORS = ("agency_admin", "provider", "hub_admin")
 
 
-def to_query(args: dict[str, Any], limit: int = 20) -> service.SearchQuery:
-    near = None
-    if args.get("near"):
-        lat, lon = (float(part) for part in args["near"].split(","))
-        near = (lat, lon)
-    return service.SearchQuery(
-        categories=tuple(args.get("category") or ()),
-        available=bool(args.get("available")),
-        age=args.get("age"),
-        gender=args.get("gender"),
-        populations=tuple(args.get("population") or ()),
-        languages=tuple(args.get("language") or ()),
-        near=near,
-        radius_km=args.get("radius_km"),
-        limit=limit,
-        trafficking_types=tuple(args.get("trafficking_type") or ()),
-        accessibility=tuple(args.get("accessibility") or ()),
-        no_id_needed=bool(args.get("no_id_needed")),
-        no_police_report_needed=bool(args.get("no_police_report_needed")),
-        accepts_children=bool(args.get("accepts_children")),
-    )
-
-
 @blp.route("/search")
 @require(scopes="directory:read")
 @blp.arguments(SearchArgs, location="query")
@@ -73,8 +52,8 @@ def search(args: dict[str, Any]) -> Any:
     Fewer than a handful found: `near_misses` lists the closest services that fail one to
     three of the filters, each with what it misses (fewest misses, nearest, most free first).
     """
-    actor, query = current_actor(), to_query(args, args["limit"])
-    items = service.search(actor, query)
+    actor, query = current_actor(), finder.to_query(args, args["limit"])
+    items = finder.search(actor, query)
     near = near_misses.for_search(actor, query, items)
     # the hottest read: the service layer already built exactly SearchResultSchema's shape
     # (a test holds it to that), so it goes out as JSON without a second field-by-field pass
@@ -96,9 +75,9 @@ def _plain(value: Any) -> str:
 @blp.response(200, ServicePageSchema)
 def list_services(args: dict[str, Any]) -> Any:
     actor = current_actor()
-    items, next_cursor = service.list_services(
+    items, next_cursor = finder.list_services(
         actor,
-        to_query({k: v for k, v in args.items() if k in FilterArgs().fields}),
+        finder.to_query({k: v for k, v in args.items() if k in FilterArgs().fields}),
         agency_id=args.get("agency_id"),
         limit=args["limit"],
         cursor=args.get("cursor"),
@@ -139,8 +118,8 @@ def update_service(service_id: uuid.UUID, **changes: Any) -> Any:
 def put_capacity(service_id: uuid.UUID, total: int, available: int, note: str | None = None) -> Any:
     """Set the numbers. Units held for accepted referrals stay held."""
     actor = current_actor()
-    updated = service.set_capacity(actor, service_id, total=total, available=available, note=note)
-    return service.capacity_view(updated, clock.now())
+    updated = capacity.set_capacity(actor, service_id, total=total, available=available, note=note)
+    return capacity_view(updated, clock.now())
 
 
 @blp.route("/services/<uuid:service_id>/capacity/confirm", methods=["POST"])
@@ -148,8 +127,8 @@ def put_capacity(service_id: uuid.UUID, total: int, available: int, note: str | 
 @blp.response(200, CapacitySchema)
 def confirm_capacity(service_id: uuid.UUID) -> Any:
     """The numbers are still true: refresh the timestamp without changing them."""
-    confirmed = service.confirm_capacity(current_actor(), service_id)
-    return service.capacity_view(confirmed, clock.now())
+    confirmed = capacity.confirm_capacity(current_actor(), service_id)
+    return capacity_view(confirmed, clock.now())
 
 
 @blp.route("/services/<uuid:service_id>/overflow")
@@ -159,7 +138,7 @@ def list_overflow(service_id: uuid.UUID) -> Any:
     """The service's overflow windows that are open or still to come."""
     now = clock.now()
     return [
-        overflow.describe(w, now) for w in service.overflow_windows(current_actor(), service_id)
+        overflow.describe(w, now) for w in queries.overflow_windows(current_actor(), service_id)
     ]
 
 
@@ -170,7 +149,7 @@ def list_overflow(service_id: uuid.UUID) -> Any:
 def open_overflow(service_id: uuid.UUID, **fields: Any) -> Any:
     """Open temporary places for a while. Search shows them as `overflow_available`; a hold
     takes one only when no regular unit is free; they close by themselves at `ends_at`."""
-    window = service.open_overflow(current_actor(), service_id, **fields)
+    window = capacity.open_overflow(current_actor(), service_id, **fields)
     return overflow.describe(window, clock.now())
 
 
@@ -179,7 +158,7 @@ def open_overflow(service_id: uuid.UUID, **fields: Any) -> Any:
 @blp.response(200, OverflowSchema)
 def close_overflow(window_id: uuid.UUID) -> Any:
     """Close an overflow window early; places already held stay held for their referrals."""
-    window = service.close_overflow(current_actor(), window_id)
+    window = capacity.close_overflow(current_actor(), window_id)
     return overflow.describe(window, clock.now())
 
 
@@ -188,7 +167,7 @@ def close_overflow(window_id: uuid.UUID) -> Any:
 @blp.arguments(HistoryArgs, location="query", as_kwargs=True)
 @blp.response(200, CapacityHistoryPageSchema)
 def capacity_history(service_id: uuid.UUID, since: Any, limit: int, cursor: str | None) -> Any:
-    items, next_cursor = service.capacity_history(
+    items, next_cursor = queries.capacity_history(
         current_actor(), service_id, since=since, limit=limit, cursor=cursor
     )
     return {"items": items, "next_cursor": next_cursor}

@@ -38,6 +38,7 @@ from referral_hub.core import clock
 from referral_hub.core.actor import Actor, ActorKind
 from referral_hub.core.errors import Forbidden, ValidationFailed
 from referral_hub.directory import service as directory
+from referral_hub.directory.freshness import capacity_view
 from referral_hub.directory.models import Service
 from referral_hub.directory.vocabulary import (
     ACCESSIBILITY,
@@ -234,7 +235,7 @@ def _hub_view(service: Service, viewer: Actor) -> dict[str, Any]:
 
 def _capacities(service: Service) -> list[dict[str, Any]]:
     """The live figure as an HSDS 3.1 service_capacity; none while it was never set."""
-    view = directory.capacity_view(service, clock.now(), with_overflow=False)
+    view = capacity_view(service, clock.now(), with_overflow=False)
     if view is None or view["updated_at"] is None:
         return []
     unit = Unit(view["unit"])

@@ -8,7 +8,7 @@ little they miss (fewest filters failed, then nearest, then most free capacity).
 Why one query that counts misses, rather than one search per dropped filter: dropping one
 filter at a time finds nothing when every candidate misses two things (the commonest 11 pm
 case), and dropping pairs is dozens of queries. Here each filter is a 0/1 column computed
-from the very clauses search uses (`service.filter_clauses`), summed, and the database
+from the very clauses search uses (`search.filter_clauses`), summed, and the database
 keeps the best few (top-N sort, LIMIT). It reads the index range the search reads —
 (listed, category, point), a radius search's box widened to `REACH` times the radius, never
 the whole directory — and only the few returned reach Python, where the reasons are
@@ -31,7 +31,7 @@ from sqlalchemy import Float, Integer, and_, bindparam, case
 from referral_hub.core import clock
 from referral_hub.core.actor import Actor
 from referral_hub.directory import geo
-from referral_hub.directory import service as directory
+from referral_hub.directory import search as finder
 from referral_hub.directory.models import Capacity
 from referral_hub.directory.vocabulary import (
     ACCESSIBILITY,
@@ -66,7 +66,7 @@ PARAMETERS = {
 
 
 def for_search(
-    actor: Actor, query: directory.SearchQuery, found: list[dict[str, Any]]
+    actor: Actor, query: finder.SearchQuery, found: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
     """The near misses to show beside `found` (search's results): none once it found a
     handful (or as many as its limit asked for)."""
@@ -75,7 +75,7 @@ def for_search(
     return find(actor, query)
 
 
-def find(actor: Actor, query: directory.SearchQuery, limit: int = LIMIT) -> list[dict[str, Any]]:
+def find(actor: Actor, query: finder.SearchQuery, limit: int = LIMIT) -> list[dict[str, Any]]:
     """Up to `limit` services failing 1 to `MAX_MISSES` of the query's filters, best first:
     each a search result (same shape) with `misses`, what it fails and why."""
     shape = query.shape()
@@ -89,7 +89,7 @@ def find(actor: Actor, query: directory.SearchQuery, limit: int = LIMIT) -> list
         names = ("reach_min_lat", "reach_max_lat", "reach_min_lon", "reach_max_lon")
         values |= dict(zip(names, box, strict=True))
     rows = db.session.execute(_statement(shape), values).all()
-    return [directory.result(row, query, now) | {"misses": misses(row, query)} for row in rows]
+    return [finder.result(row, query, now) | {"misses": misses(row, query)} for row in rows]
 
 
 def _p(name: str, type_: Any = None) -> Any:
@@ -97,16 +97,16 @@ def _p(name: str, type_: Any = None) -> Any:
 
 
 @functools.lru_cache(maxsize=512)
-def _statement(shape: directory.SearchShape) -> Any:
+def _statement(shape: finder.SearchShape) -> Any:
     """Built once per shape of query, like search's; values are bound at execution."""
     c = Capacity.__table__.c
     flags: dict[str, Any] = {}
-    for name, clause in directory.filter_clauses(shape).items():
+    for name, clause in finder.filter_clauses(shape).items():
         # the radius's box is for the index: the miss is the distance alone
-        kept = directory.within_radius() if name == "radius" else clause
+        kept = finder.within_radius() if name == "radius" else clause
         flags[name] = case((kept, 0), else_=1)
     missed = functools.reduce(operator.add, flags.values())
-    where = [*directory.visible(), missed.between(1, _p("max_misses", Integer()))]
+    where = [*finder.visible(), missed.between(1, _p("max_misses", Integer()))]
     if "radius" in shape:
         where += [
             c.search_lat.between(_p("reach_min_lat", Float()), _p("reach_max_lat", Float())),
@@ -116,9 +116,9 @@ def _statement(shape: directory.SearchShape) -> Any:
     if "near" in shape:
         placed = [
             case((c.search_lat.is_(None), 1), else_=0).label("no_point"),
-            directory.squared_distance().label("distance_order"),
+            finder.squared_distance().label("distance_order"),
         ]
-    rows = directory.ranked_rows(
+    rows = finder.ranked_rows(
         shape,
         *(flag.label(f"miss_{name}") for name, flag in flags.items()),
         missed.label("missed"),
@@ -137,7 +137,7 @@ def _statement(shape: directory.SearchShape) -> Any:
         .subquery("near")
     )
     outer = [ranked.c.missed, *(ranked.c[column.name] for column in placed)]
-    return directory.with_service(ranked).order_by(
+    return finder.with_service(ranked).order_by(
         *outer, ranked.c.available.desc(), ranked.c.service_id
     )
 
@@ -145,7 +145,7 @@ def _statement(shape: directory.SearchShape) -> Any:
 # --- why ------------------------------------------------------------------------------------
 
 
-def misses(row: Any, query: directory.SearchQuery) -> list[dict[str, Any]]:
+def misses(row: Any, query: finder.SearchQuery) -> list[dict[str, Any]]:
     """What the service fails, in the order of search's filters: `filter` (the search
     parameter), `reason` (a code the pages word), and the facts the words need."""
     found = []
@@ -160,7 +160,7 @@ def _missing(wanted: tuple[str, ...], bits: int, vocabulary: tuple[str, ...]) ->
     return [value for value in dict.fromkeys(wanted) if not bits & mask([value], vocabulary)]
 
 
-def _why(name: str, row: Any, query: directory.SearchQuery) -> dict[str, Any]:
+def _why(name: str, row: Any, query: finder.SearchQuery) -> dict[str, Any]:
     if name == "available":
         if row.updated_at is None:
             return {"reason": "capacity_unknown"}
@@ -194,7 +194,7 @@ def _why(name: str, row: Any, query: directory.SearchQuery) -> dict[str, Any]:
     }[name]
 
 
-def _km_outside(row: Any, query: directory.SearchQuery) -> int:
+def _km_outside(row: Any, query: finder.SearchQuery) -> int:
     """Whole km beyond the radius, from the same (coarse, for a confidential site) point
     and the same rounding as the distance search reports: it says no more than that."""
     (lat, lon), radius = query.near or (row.search_lat, row.search_lon), query.radius_km or 0.0

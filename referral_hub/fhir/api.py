@@ -21,6 +21,7 @@ from referral_hub.consent import service as consent
 from referral_hub.core import clock
 from referral_hub.core.authz import current_actor, require
 from referral_hub.core.errors import MalformedRequest, NotFound
+from referral_hub.directory import search as finder
 from referral_hub.directory import service as directory
 from referral_hub.directory.vocabulary import Category
 from referral_hub.fhir import capability, inbound, search
@@ -102,10 +103,10 @@ def search_services() -> Response:
     actor = current_actor()
     wanted = search.categories(params.get("category", []))
     near, radius = search.near(params.get("location.near", []))
-    query = directory.SearchQuery(
+    query = finder.SearchQuery(
         categories=tuple(Category(code) for code in wanted), near=near, radius_km=radius
     )
-    items, next_cursor = directory.list_services(
+    items, next_cursor = finder.list_services(
         actor, query, agency_id=None, limit=search.count(params), cursor=search.cursor(params)
     )
     now = clock.now()

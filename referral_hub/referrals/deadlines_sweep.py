@@ -25,6 +25,7 @@ from referral_hub.audit import service as audit
 from referral_hub.clients.models import Client
 from referral_hub.core import clock
 from referral_hub.core.actor import SYSTEM
+from referral_hub.directory import search as finder
 from referral_hub.directory import service as directory
 from referral_hub.extensions import db
 from referral_hub.notifications.service import send_email
@@ -157,12 +158,10 @@ def _next_best(referral: Referral) -> list[str]:
     near = None
     if service.search_lat is not None and service.search_lon is not None:
         near = (service.search_lat, service.search_lon)
-    query = directory.SearchQuery(
-        categories=(service.category,), available=True, near=near, limit=10
-    )
+    query = finder.SearchQuery(categories=(service.category,), available=True, near=near, limit=10)
     matches = [
         str(item["service"]["id"])
-        for item in directory.search(SYSTEM, query)
+        for item in finder.search(SYSTEM, query)
         if str(item["agency"]["id"]) not in avoid and item["service"]["id"] != service.id
     ]
     return matches[:3]

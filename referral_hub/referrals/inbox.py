@@ -24,6 +24,7 @@ from referral_hub.consent import service as consent
 from referral_hub.core import clock, envelope
 from referral_hub.core.actor import Actor
 from referral_hub.core.errors import NotFound
+from referral_hub.directory import search as finder
 from referral_hub.directory import service as directory
 from referral_hub.directory.models import Service
 from referral_hub.extensions import db
@@ -178,9 +179,9 @@ def received_referral(
         referral.sender_agency_id: sender.name,
         referral.receiver_agency_id: service.agency.name,
     }
-    suggestions, _ = directory.list_services(
+    suggestions, _ = finder.list_services(
         actor,
-        directory.SearchQuery(categories=(service.category,)),
+        finder.SearchQuery(categories=(service.category,)),
         agency_id=None,
         limit=SUGGESTION_LIMIT,
         cursor=None,

@@ -40,6 +40,7 @@ from referral_hub.core.errors import (
 from referral_hub.core.pagination import paginate
 from referral_hub.core.tenancy import foreign
 from referral_hub.directory import service as directory
+from referral_hub.directory.capacity import consume_place, hold_place, release_place
 from referral_hub.directory.vocabulary import ServiceStatus
 from referral_hub.extensions import db
 from referral_hub.live import service as live
@@ -509,7 +510,7 @@ def _effects(
         consent.set_grant(str(referral.id), accepted=True)
     elif move.target == State.ENGAGED and referral.holds_unit:
         referral.holds_unit = False
-        directory.consume_place(
+        consume_place(
             actor, referral.service_id, referral.hold_overflow_id, note=f"referral {referral.id}"
         )
     if move.target == State.DECLINED:
@@ -520,7 +521,7 @@ def _effects(
         _record_outcome(referral, payload.get("outcome_code"), payload.get("outcome"))
     if move.target in states.TERMINAL and referral.holds_unit:
         referral.holds_unit = False
-        directory.release_place(
+        release_place(
             actor, referral.service_id, referral.hold_overflow_id, note=f"referral {referral.id}"
         )
 
@@ -535,9 +536,7 @@ def _take_hold(actor: Actor, referral: Referral, now: datetime) -> None:
     referral.holds_unit = True
     referral.accepted_at = now
     referral.arrive_by = arrival_deadline(referral.urgency, now, referral.hold_minutes)
-    held, window_id = directory.hold_place(
-        actor, referral.service_id, note=f"referral {referral.id}"
-    )
+    held, window_id = hold_place(actor, referral.service_id, note=f"referral {referral.id}")
     if not held:
         raise NoCapacity("Nothing is free at this service right now.")
     referral.hold_overflow_id = window_id

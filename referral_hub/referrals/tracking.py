@@ -29,6 +29,7 @@ from referral_hub.core import clock
 from referral_hub.core.actor import Actor
 from referral_hub.core.errors import NotFound
 from referral_hub.core.tenancy import foreign
+from referral_hub.directory import search as finder
 from referral_hub.directory import service as directory
 from referral_hub.directory.models import Service
 from referral_hub.directory.vocabulary import Category
@@ -207,9 +208,9 @@ def _suggestions(
         cards = service_cards(suggested)
         usable = [cards[s] for s in suggested if s in cards and cards[s]["receives_referrals"]]
         return usable[:SUGGESTIONS]
-    query = directory.SearchQuery(categories=(Category(category),), available=True, limit=10)
+    query = finder.SearchQuery(categories=(Category(category),), available=True, limit=10)
     found = []
-    for match in directory.search(actor, query):
+    for match in finder.search(actor, query):
         service_id = str(match["service"]["id"])
         kind = match["agency"]["kind"]
         if service_id in avoid or str(match["agency"]["id"]) in avoid:

@@ -11,7 +11,7 @@ from flask import current_app
 from referral_hub.core.authz import current_actor, require
 from referral_hub.core.http import HubBlueprint
 from referral_hub.core.schemas import page_schema
-from referral_hub.reports import export, nudges, service
+from referral_hub.reports import export, nudges, queries
 from referral_hub.reports.schemas import (
     HandoffReportArgs,
     HandoffReportSchema,
@@ -36,7 +36,7 @@ HANDOFFS_NOTE = (
 
 
 @blp.route("/reports/handoffs")
-@require(*OVERSEERS, scopes=service.REPORT_SCOPE)
+@require(*OVERSEERS, scopes=queries.REPORT_SCOPE)
 @blp.arguments(HandoffReportArgs, location="query", as_kwargs=True)
 @blp.response(200, HandoffReportSchema)
 @blp.doc(
@@ -45,7 +45,7 @@ HANDOFFS_NOTE = (
 )
 def handoffs(first_day: date, last_day: date, format: str) -> Any:
     """How handoffs went for the referrals sent in a period."""
-    figures = service.handoff_report(
+    figures = queries.handoff_report(
         current_actor(), first_day=first_day, last_day=last_day, export_format=format
     )
     if format != "csv":
@@ -59,7 +59,7 @@ def handoffs(first_day: date, last_day: date, format: str) -> Any:
 
 
 @blp.route("/reports/in-limbo")
-@require(*OVERSEERS, scopes=service.REPORT_SCOPE)
+@require(*OVERSEERS, scopes=queries.REPORT_SCOPE)
 @blp.arguments(InLimboArgs, location="query", as_kwargs=True)
 @blp.response(200, LimboPageSchema)
 @blp.doc(
@@ -74,13 +74,13 @@ def handoffs(first_day: date, last_day: date, format: str) -> Any:
 )
 def in_limbo(limit: int, cursor: str | None, format: str) -> Any:
     """Bundles in limbo, most urgent first, each with why (per need and per referral)."""
-    items, next_cursor = service.in_limbo_report(current_actor(), limit=limit, cursor=cursor)
+    items, next_cursor = queries.in_limbo_report(current_actor(), limit=limit, cursor=cursor)
     rows = [row for item in items for row in item["referrals"]] if format == "csv" else []
     return _page_or_csv(items, next_cursor, format, rows)
 
 
 @blp.route("/reports/in-limbo/referrals")
-@require(*OVERSEERS, scopes=service.REPORT_SCOPE)
+@require(*OVERSEERS, scopes=queries.REPORT_SCOPE)
 @blp.arguments(InLimboArgs, location="query", as_kwargs=True)
 @blp.response(200, LimboRowPageSchema)
 @blp.doc(
@@ -92,7 +92,7 @@ def in_limbo(limit: int, cursor: str | None, format: str) -> Any:
 )
 def in_limbo_referrals(limit: int, cursor: str | None, format: str) -> Any:
     """Referrals in limbo, urgent first, each with why."""
-    items, next_cursor = service.in_limbo_rows(current_actor(), limit=limit, cursor=cursor)
+    items, next_cursor = queries.in_limbo_rows(current_actor(), limit=limit, cursor=cursor)
     return _page_or_csv(items, next_cursor, format, items)
 
 
@@ -126,4 +126,4 @@ def nudge(referral_id: uuid.UUID, to: str) -> Any:
 def client_runaround(client_id: uuid.UUID) -> Any:
     """Her runaround, for her own agency: every door she was sent to per need, the hops,
     and the time from her first referral to a place. Another agency's client is a 404."""
-    return service.client_runaround(current_actor(), client_id)
+    return queries.client_runaround(current_actor(), client_id)

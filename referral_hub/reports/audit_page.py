@@ -15,7 +15,7 @@ from referral_hub.agencies.service import agency_names
 from referral_hub.audit import checkpoints, oversight
 from referral_hub.audit import service as audit
 from referral_hub.core.actor import Actor
-from referral_hub.reports.service import may_read_reports
+from referral_hub.reports.queries import may_read_reports
 
 
 def checkpoint_status() -> dict[str, Any]:

@@ -33,7 +33,7 @@ from referral_hub.core.errors import NotFound
 from referral_hub.core.schemas import HubSchema
 from referral_hub.extensions import db
 from referral_hub.referrals.models import Referral
-from referral_hub.reports.service import may_read_reports
+from referral_hub.reports.queries import may_read_reports
 
 DISCLOSING = ("client.pii_viewed", "referral.sent", "referral.accepted")
 LIMIT = 500  # one survivor's trail; more than this is a case for the API's export

@@ -4,7 +4,7 @@ Referrals by status over time (per UTC day in SQL, gathered into weeks or months
 the time-to-accept distribution in buckets, and capacity freshness per agency. Like
 `handoffs`, these are hub-wide, read-only aggregates for coordinators (oversight spans
 every agency), so `dashboard` checks the role before any query and records the read
-(through `service.handoff_report`). No query here selects a client id, reference or any
+(through `queries.handoff_report`). No query here selects a client id, reference or any
 survivor data: counts by day, status, bucket and agency only.
 """
 
@@ -26,7 +26,7 @@ from referral_hub.directory.models import Capacity
 from referral_hub.extensions import db
 from referral_hub.referrals.models import Referral
 from referral_hub.referrals.states import State
-from referral_hub.reports import limbo, service
+from referral_hub.reports import limbo, queries
 from referral_hub.reports.handoffs import COUNTED, Period
 from referral_hub.reports.sql import seconds_between
 
@@ -83,8 +83,8 @@ def _sent_in(period: Period) -> Any:
 def dashboard(actor: Actor, *, first_day: date, last_day: date) -> dict[str, Any]:
     """Everything the network dashboard shows: the handoff figures (the read recorded as
     the handoff report's), the status series, the time-to-accept buckets, freshness now."""
-    service.may_read_reports(actor)
-    figures = service.handoff_report(actor, first_day=first_day, last_day=last_day)
+    queries.may_read_reports(actor)
+    figures = queries.handoff_report(actor, first_day=first_day, last_day=last_day)
     period = Period(first_day, last_day)
     now = clock.now()
     return {

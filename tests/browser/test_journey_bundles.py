@@ -24,19 +24,19 @@ def _client_with_consent(server: LiveServer, tag: str) -> dict[str, Any]:
     from referral_hub.core import clock
     from referral_hub.core.actor import SYSTEM, Actor, ActorKind
     from referral_hub.core.db import transaction
-    from referral_hub.directory import service as directory
+    from referral_hub.directory import search as finder
     from referral_hub.directory.vocabulary import Category
 
     with server.app.app_context(), transaction():
         intake = agencies.find_user_by_email(INTAKE)
         assert intake is not None
         sender = Actor(ActorKind.USER, str(intake.id), intake.agency_id, frozenset(intake.roles))
-        query = directory.SearchQuery(
+        query = finder.SearchQuery(
             categories=(Category.EMERGENCY_SHELTER,), available=True, limit=30
         )
         found = [
             item
-            for item in directory.search(SYSTEM, query)
+            for item in finder.search(SYSTEM, query)
             if item["agency"]["kind"] != "law_enforcement"
             and (item["capacity"]["available"] or 0) > 2
         ]

@@ -52,14 +52,14 @@ def _free_beds_tonight(server: LiveServer) -> None:
 
     from referral_hub.core.actor import SYSTEM
     from referral_hub.core.db import transaction
-    from referral_hub.directory import service as directory
+    from referral_hub.directory.capacity import set_capacity
     from referral_hub.directory.models import Service
     from referral_hub.extensions import db
 
     with server.app.app_context(), transaction():
         for name in (SHELTER, COUNSEL):
             service = db.session.scalars(select(Service).where(Service.name == name)).one()
-            directory.set_capacity(SYSTEM, service.id, total=8, available=3)
+            set_capacity(SYSTEM, service.id, total=8, available=3)
 
 
 def _session_runs_out(server: LiveServer) -> None:

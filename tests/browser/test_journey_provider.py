@@ -24,7 +24,7 @@ def _refer(server: LiveServer, *, urgency: str, contact: str) -> tuple[str, str]
     from referral_hub.core import clock
     from referral_hub.core.actor import Actor, ActorKind
     from referral_hub.core.db import transaction
-    from referral_hub.directory import board
+    from referral_hub.directory.queries import board_services
     from referral_hub.referrals import service as referrals
 
     with server.app.app_context(), transaction():
@@ -37,7 +37,7 @@ def _refer(server: LiveServer, *, urgency: str, contact: str) -> tuple[str, str]
         )
         service = next(
             s
-            for s in board.agency_services(receiver)
+            for s in board_services(receiver)
             if s.capacity is not None and s.capacity.available > 2
         )
         person = clients.create_client(

@@ -31,9 +31,9 @@ def _her_referrals(server: LiveServer, tag: str) -> dict[str, Any]:
     from referral_hub.clients import service as clients
     from referral_hub.core.actor import SYSTEM, Actor, ActorKind
     from referral_hub.core.db import transaction
-    from referral_hub.directory import board
-    from referral_hub.directory import service as directory
+    from referral_hub.directory.capacity import set_capacity
     from referral_hub.directory.models import Service
+    from referral_hub.directory.queries import board_services
     from referral_hub.extensions import db
     from referral_hub.referrals import service as referrals
 
@@ -45,10 +45,10 @@ def _her_referrals(server: LiveServer, tag: str) -> dict[str, Any]:
     with server.app.app_context(), transaction():
         intake, provider = actor(INTAKE), actor(SHELTER_PROVIDER)
         shelter = next(
-            s for s in board.agency_services(provider) if s.category.value == "emergency_shelter"
+            s for s in board_services(provider) if s.category.value == "emergency_shelter"
         )
         # beds free tonight, whatever earlier journeys on this server took
-        directory.set_capacity(SYSTEM, shelter.id, total=10, available=5)
+        set_capacity(SYSTEM, shelter.id, total=10, available=5)
         counsel = db.session.scalars(
             select(Service).where(
                 Service.category == "immigration_counsel",

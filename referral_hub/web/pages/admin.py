@@ -21,8 +21,9 @@ from referral_hub.agencies import service as agencies
 from referral_hub.agencies.schemas import UserCreateArgs
 from referral_hub.agencies.vocabulary import AgencyStatus, Participation, receives_referrals
 from referral_hub.auth import admin as access
-from referral_hub.auth import admin_reads, sso
 from referral_hub.auth import service as auth
+from referral_hub.auth import sso
+from referral_hub.auth.queries import administered_agency, get_user
 from referral_hub.auth.schemas import (
     AgencyUpdateArgs,
     ApiClientCreateArgs,
@@ -32,8 +33,8 @@ from referral_hub.auth.schemas import (
 from referral_hub.auth.scopes import SCOPES
 from referral_hub.core import clock
 from referral_hub.core.errors import Forbidden, NotFound, ValidationFailed
-from referral_hub.directory import owned
 from referral_hub.directory import service as directory
+from referral_hub.directory.queries import owned_service, owned_services
 from referral_hub.directory.schemas import ServiceCreateArgs, ServiceUpdateArgs
 from referral_hub.directory.vocabulary import (
     ACCESSIBILITY,
@@ -111,7 +112,7 @@ def _scope(agency_id: uuid.UUID) -> dict[str, str]:
 
 def _frame(agency_id: uuid.UUID) -> dict[str, Any]:
     """What every admin page shows around its content: the agency, the picker, now."""
-    agency = admin_reads.administered_agency(g.actor, agency_id)
+    agency = administered_agency(g.actor, agency_id)
     picker: list[tuple[str, str]] = []
     if _is_hub_admin():
         items, _ = agencies.list_agencies(g.actor, limit=200, cursor=None)
@@ -184,7 +185,7 @@ def create_user() -> Any:
 
 
 def _user_context(user_id: uuid.UUID) -> dict[str, Any]:
-    person = admin_reads.get_user(g.actor, user_id)
+    person = get_user(g.actor, user_id)
     grantable = _grantable_roles()
     return _frame(person.agency_id) | {
         "person": person,
@@ -445,7 +446,7 @@ def _cleared(form: MultiDict[str, str]) -> dict[str, None]:
 @staff_only(*ADMINS)
 def services() -> Any:
     frame = _frame(_agency_id())
-    items = owned.agency_services(g.actor, frame["agency"].id)
+    items = owned_services(g.actor, frame["agency"].id)
     return render_template("admin/services.html", items=items, **frame)
 
 
@@ -500,7 +501,7 @@ def _service_values(described: dict[str, Any]) -> MultiDict[str, str]:
 @blp.route("/services/<uuid:service_id>", methods=["GET", "POST"])
 @staff_only(*ADMINS)
 def service(service_id: uuid.UUID) -> Any:
-    item = owned.owned_service(g.actor, service_id)
+    item = owned_service(g.actor, service_id)
     described = directory.describe(item, g.actor)
     # the address is the owning agency's: a hub admin from elsewhere does not see or edit it
     is_owner = g.actor.agency_id == item.agency_id

@@ -20,7 +20,7 @@ from referral_hub.core.errors import DomainError, NotFound
 from referral_hub.directory.vocabulary import Category
 from referral_hub.referrals import oversight as referral_oversight
 from referral_hub.referrals.states import DECLINE_REASONS
-from referral_hub.reports import audit_page, export, nudges, queue, series
+from referral_hub.reports import audit_page, export, nudges, queries, series
 from referral_hub.reports import disclosures as disclosure_accounting
 from referral_hub.reports.schemas import HandoffReportArgs, InLimboArgs, NudgeArgs
 from referral_hub.web import charts, forms
@@ -237,9 +237,7 @@ def handoffs_csv() -> Any:
     with forms.rejecting("coordinator/dashboard.html", values=request.args, **_period_defaults()):
         args = forms.load(HandoffReportArgs(), request.args, format="csv")
     first, last = args["first_day"], args["last_day"]
-    from referral_hub.reports import service as reports
-
-    figures = reports.handoff_report(g.actor, first_day=first, last_day=last, export_format="csv")
+    figures = queries.handoff_report(g.actor, first_day=first, last_day=last, export_format="csv")
     filename = f"handoffs-{first.isoformat()}-{last.isoformat()}.csv"
     return current_app.response_class(
         export.handoff_csv(figures),
@@ -286,7 +284,7 @@ def _requested_page() -> tuple[dict[str, Any], str | None]:
     """The page of the queue `?limit=&cursor=` asks for (refused: the page says why)."""
     with forms.rejecting("coordinator/limbo.html", values=request.args, page=None, now=clock.now()):
         args = forms.load(InLimboArgs(), request.args)
-        page = queue.limbo_queue(g.actor, limit=args["limit"], cursor=args["cursor"])
+        page = queries.limbo_queue(g.actor, limit=args["limit"], cursor=args["cursor"])
     return page, args["cursor"]
 
 
@@ -349,7 +347,7 @@ def nudge(referral_id: uuid.UUID) -> Any:
 
 
 def _first_page() -> dict[str, Any]:
-    return queue.limbo_queue(g.actor, limit=InLimboArgs().load({})["limit"], cursor=None)
+    return queries.limbo_queue(g.actor, limit=InLimboArgs().load({})["limit"], cursor=None)
 
 
 def _refuse(

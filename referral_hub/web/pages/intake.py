@@ -36,15 +36,15 @@ from referral_hub.core import clock
 from referral_hub.core.errors import NotFound, ValidationFailed
 from referral_hub.core.schemas import HubSchema
 from referral_hub.directory import near_misses, places
+from referral_hub.directory import search as finder
 from referral_hub.directory import service as directory
-from referral_hub.directory.api import to_query
+from referral_hub.directory.queries import ServiceSummary, summaries
 from referral_hub.directory.schemas import SearchArgs
-from referral_hub.directory.summaries import summaries
 from referral_hub.directory.vocabulary import ACCESSIBILITY, GENDERS, POPULATIONS, Category
 from referral_hub.referrals import dashboard as sent
 from referral_hub.referrals.schemas import MineArgs
 from referral_hub.referrals.service import refuse_counts_only
-from referral_hub.reports import service as reports
+from referral_hub.reports import queries as reports
 from referral_hub.survivor.queries import pending_erasures
 from referral_hub.web import consent_texts, forms, i18n, plan
 from referral_hub.web.pagekit import is_htmx, page_blueprint, staff_only
@@ -363,7 +363,7 @@ def bundle_url(bundle_id: Any) -> str:
 # --- the plan --------------------------------------------------------------------------------
 
 
-def plan_view(known: dict[uuid.UUID, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+def plan_view(known: dict[uuid.UUID, ServiceSummary] | None = None) -> list[dict[str, Any]]:
     """The plan by need, each pick with its name and agency (one query for all, none when
     the caller already read them in `known`)."""
     picked = plan.needs()
@@ -518,8 +518,8 @@ def search() -> Any:
         context["plan_needs"] = plan_view()
         with forms.rejecting("intake/search.html", values=request.args, **context):
             raise  # the same page, errors beside the fields, status 422
-    query = to_query(args, args["limit"])
-    items = directory.search(g.actor, query)
+    query = finder.to_query(args, args["limit"])
+    items = finder.search(g.actor, query)
     close = near_misses.for_search(g.actor, query, items)
     # one read for the results' eligibility and the plan's names
     known = summaries([item["service"]["id"] for item in items] + plan.service_ids())
@@ -532,13 +532,13 @@ def search() -> Any:
 
 
 def highlights(
-    item: dict[str, Any], args: dict[str, Any], known: dict[uuid.UUID, dict[str, Any]]
+    item: dict[str, Any], args: dict[str, Any], known: dict[uuid.UUID, ServiceSummary]
 ) -> dict[str, list[str]]:
     """What fits what the worker asked for, and what may not fit her."""
     fits: list[str] = []
     misses: list[str] = []
     summary = known.get(item["service"]["id"])
-    rules = summary["eligibility"] if summary else {}
+    rules = summary.eligibility if summary else None
     capacity = item["capacity"] or {}
     unit = capacity.get("unit") or "place"
     if capacity.get("available"):
@@ -547,7 +547,7 @@ def highlights(
         )
     else:
         misses.append(f"No {unit} free right now")
-    low, high = rules.get("min_age"), rules.get("max_age")
+    low, high = (rules.min_age, rules.max_age) if rules else (None, None)
     ages = (
         f"ages {low} to {high}"
         if low is not None and high is not None
@@ -561,7 +561,7 @@ def highlights(
         fits.append(f"Takes age {args['age']} ({ages})")
     elif low is not None or high is not None:
         misses.append(f"Only {ages}")
-    genders = rules.get("genders") or []
+    genders = rules.genders if rules else ()
     if args.get("gender"):
         fits.append(
             f"Serves {GENDER_WORDS[args['gender']].lower()}" + ("" if genders else " (all genders)")
@@ -570,7 +570,7 @@ def highlights(
         misses.append("Only " + ", ".join(GENDER_WORDS[g_].lower() for g_ in genders))
     for population in args.get("population") or []:
         fits.append(f"Serves {POPULATION_WORDS[population].lower()}")
-    spoken = rules.get("languages") or item["service"].get("languages") or []
+    spoken = (rules.languages if rules else ()) or item["service"].get("languages") or []
     wanted = {tag.split("-", 1)[0].lower() for tag in args.get("language") or []}
     if wanted:
         fits.append(
@@ -581,15 +581,15 @@ def highlights(
         )
     elif spoken:
         fits.append("Languages: " + ", ".join(language_words(tag) for tag in spoken))
-    if rules.get("no_police_report_needed"):
+    if rules and rules.no_police_report_needed:
         fits.append("No police report needed")
     elif rules:
         misses.append("May ask for a police report")
-    if rules.get("no_id_needed"):
+    if rules and rules.no_id_needed:
         fits.append("No ID needed")
     elif rules:
         misses.append("May ask for ID")
-    if rules.get("accepts_children"):
+    if rules and rules.accepts_children:
         fits.append("Accepts children")
     elif "with_children" in (args.get("population") or []):
         misses.append("Does not say it accepts children")
@@ -790,10 +790,10 @@ def revoke(client_id: uuid.UUID, consent_id: uuid.UUID) -> Any:
 def _consent_context(client_id: uuid.UUID, language: str | None) -> dict[str, Any]:
     record = clients.load_owned(g.actor, client_id)
     needs = plan_view()
-    planned: dict[str, dict[str, Any]] = {}
+    planned: dict[str, ServiceSummary] = {}
     for need in needs:
         for service in need["services"]:
-            planned.setdefault(str(service["agency_id"]), service)
+            planned.setdefault(str(service.agency_id), service)
     everyone = _agency_options()
     kinds = {aid: kind for aid, _, kind in everyone}
     # organisations not on the hub that her agency refers to: she may name them too
@@ -804,16 +804,14 @@ def _consent_context(client_id: uuid.UUID, language: str | None) -> dict[str, An
         "text": text,
         "languages": consent_texts.languages(),
         "plan_needs": needs,
-        "planned_agencies": [
-            (aid, s["agency_name"], s["agency_kind"]) for aid, s in planned.items()
-        ],
+        "planned_agencies": [(aid, s.agency_name, s.agency_kind) for aid, s in planned.items()],
         "other_agencies": [(aid, name) for aid, name, _ in everyone if aid not in planned],
         "agency_names": {aid: name for aid, name, _ in everyone}
         | {aid: name for aid, name in outside_options},
         "outside_organisations": outside_options,
         "law_enforcement": {aid for aid, kind in kinds.items() if is_law_enforcement(kind)},
         "law_enforcement_planned": [
-            s["agency_name"] for s in planned.values() if is_law_enforcement(s["agency_kind"])
+            s.agency_name for s in planned.values() if is_law_enforcement(s.agency_kind)
         ],
         "purpose_options": [(c.value, words(c.value)) for c in Category],
         "data_categories": DATA_CATEGORIES,

@@ -1,7 +1,8 @@
 """Providers: the received inbox, one referral with its answers, and the capacity board.
 
 Reads go through `referrals.inbox` (the receiver's view: bounded, tenant-scoped, every look
-at her data audited) and `directory.board`; answers through the referral state machine.
+at her data audited) and `directory.queries` (the capacity board); answers through the
+referral state machine.
 A refused answer comes back on the referral page with the error beside its form and
 without her data: the refused request is rolled back, and with it any record of a look,
 so the page must not show what it could not record.
@@ -15,8 +16,15 @@ from typing import Any
 from flask import flash, g, redirect, render_template, request, url_for
 
 from referral_hub.core import clock
-from referral_hub.directory import board
 from referral_hub.directory import service as directory
+from referral_hub.directory.capacity import (
+    adjust_available,
+    close_overflow,
+    confirm_capacity,
+    open_overflow,
+    set_capacity,
+)
+from referral_hub.directory.queries import board_card, board_services
 from referral_hub.directory.schemas import CapacityPutArgs, OverflowArgs, ServiceUpdateArgs
 from referral_hub.referrals import conversation
 from referral_hub.referrals import inbox as receiving
@@ -226,7 +234,7 @@ def extend_hold(referral_id: uuid.UUID) -> Any:
 
 def _board(**extra: Any) -> dict[str, Any]:
     now = clock.now()
-    cards = [board.card(service, now) for service in board.agency_services(g.actor)]
+    cards = [board_card(service, now) for service in board_services(g.actor)]
     return {"cards": cards, "now": now, "values": {}, "error_for": None} | extra
 
 
@@ -239,11 +247,11 @@ def capacity() -> Any:
 def _card_done(service_id: uuid.UUID, said: str) -> Any:
     """htmx: the service's new card (and the words for the live region); else back to the board."""
     now = clock.now()
-    card = board.card(directory.get_service(g.actor, service_id), now)
-    numbers = card["capacity"]
-    words = f"{card['name']}: {said}"
+    card = board_card(directory.get_service(g.actor, service_id), now)
+    numbers = card.capacity
+    words = f"{card.name}: {said}"
     if numbers is not None:
-        words += f" {numbers['available']} of {numbers['total']} free."
+        words += f" {numbers.available} of {numbers.total} free."
     if is_htmx():
         return render_template("provider/_capacity_card.html", c=card, now=now, announce=words)
     flash(words, "success")
@@ -254,13 +262,13 @@ def _refusing(service_id: uuid.UUID) -> Any:
     """Refused: the card (htmx) or the whole board, the error beside the field."""
     if is_htmx():
         now = clock.now()
-        card = board.card(directory.get_service(g.actor, service_id), now)
+        card = board_card(directory.get_service(g.actor, service_id), now)
         return forms.rejecting(
             "provider/_capacity_card.html",
             c=card,
             now=now,
             values=request.form,
-            error_for=card["id"],
+            error_for=card.id,
         )
     return forms.rejecting(
         "provider/capacity.html", **_board(values=request.form, error_for=service_id)
@@ -271,7 +279,7 @@ def _refusing(service_id: uuid.UUID) -> Any:
 @staff_only("provider")
 def capacity_less(service_id: uuid.UUID) -> Any:
     with _refusing(service_id):
-        directory.adjust_available(g.actor, service_id, -1)
+        adjust_available(g.actor, service_id, -1)
     return _card_done(service_id, "one fewer free.")
 
 
@@ -279,7 +287,7 @@ def capacity_less(service_id: uuid.UUID) -> Any:
 @staff_only("provider")
 def capacity_more(service_id: uuid.UUID) -> Any:
     with _refusing(service_id):
-        directory.adjust_available(g.actor, service_id, +1)
+        adjust_available(g.actor, service_id, +1)
     return _card_done(service_id, "one more free.")
 
 
@@ -287,7 +295,7 @@ def capacity_more(service_id: uuid.UUID) -> Any:
 @staff_only("provider")
 def capacity_confirm(service_id: uuid.UUID) -> Any:
     with _refusing(service_id):
-        directory.confirm_capacity(g.actor, service_id)
+        confirm_capacity(g.actor, service_id)
     return _card_done(service_id, "confirmed as still true.")
 
 
@@ -296,7 +304,7 @@ def capacity_confirm(service_id: uuid.UUID) -> Any:
 def capacity_set(service_id: uuid.UUID) -> Any:
     with _refusing(service_id):
         numbers = forms.load(CapacityPutArgs(), request.form)
-        directory.set_capacity(g.actor, service_id, **numbers)
+        set_capacity(g.actor, service_id, **numbers)
     return _card_done(service_id, "numbers set.")
 
 
@@ -316,12 +324,12 @@ def capacity_hold(service_id: uuid.UUID) -> Any:
 def overflow_open(service_id: uuid.UUID) -> Any:
     with _refusing(service_id):
         window = forms.load(OverflowArgs(), request.form)
-        directory.open_overflow(g.actor, service_id, **window)
+        open_overflow(g.actor, service_id, **window)
     return _card_done(service_id, i18n.gettext("overflow places opened."))
 
 
 @blp.post("/overflow/<uuid:window_id>/close")
 @staff_only("provider")
 def overflow_close(window_id: uuid.UUID) -> Any:
-    window = directory.close_overflow(g.actor, window_id)
+    window = close_overflow(g.actor, window_id)
     return _card_done(window.service_id, i18n.gettext("overflow places closed."))

@@ -1,4 +1,5 @@
-"""Reads the administration pages need that the admin services do not offer.
+"""The administration reads: an agency and a staff member, for those who administer them
+(the writes are `auth.admin`).
 
 Same tenancy as `auth.admin`: hub administrators see every agency, agency administrators
 their own; anyone else's agency or staff member looks missing (404, on the record).

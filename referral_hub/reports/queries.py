@@ -1,15 +1,26 @@
-"""Coordinator reports: who may read them, and the record that they were read.
+"""Coordinator reports: who may read them, the reads themselves, and the record that they
+were read.
 
 Reports span every agency (oversight is hub-wide) but carry no survivor data: ids,
 agency names, statuses, counts and durations only. Each read is still an audit event,
 since who looked at the network's performance, and when, is part of the oversight record.
+
+This is the reports' read home: the handoff report, the in-limbo queue in each of its
+shapes (bundle items for the API, rows for the API's row view, rows with what may be
+asked of each side for the coordinators' page), her runaround for her own agency. The SQL
+behind them lives by topic (`handoffs`, `limbo`, `limbo_bundles`, `runaround`); the
+dashboard's charts (`series`), the audit page (`audit_page`) and disclosure accounting
+(`disclosures`) are reads of their own that check the role through `may_read_reports`.
+The reports' one write, the nudges, is `nudges`.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
+
+from flask import current_app
 
 from referral_hub.audit import service as audit
 from referral_hub.clients import service as clients
@@ -17,7 +28,7 @@ from referral_hub.core import clock
 from referral_hub.core.actor import Actor, ActorKind
 from referral_hub.core.errors import Forbidden, ValidationFailed
 from referral_hub.core.pagination import decode_cursor, encode_cursor
-from referral_hub.reports import handoffs, limbo, limbo_bundles, runaround
+from referral_hub.reports import handoffs, limbo, limbo_bundles, nudges, runaround
 
 REPORT_SCOPE = "audit:read"
 
@@ -65,6 +76,25 @@ def in_limbo_rows(
 ) -> tuple[list[dict[str, Any]], str | None]:
     """One page of the in-limbo queue as its stuck referrals, most urgent first."""
     return _in_limbo(actor, limit, cursor, "referrals")
+
+
+def limbo_queue(actor: Actor, *, limit: int, cursor: str | None) -> dict[str, Any]:
+    """The in-limbo queue as the coordinators' page shows it: each row with what may be
+    asked of each side now (`nudges.owed`) and when that side may next be nudged. No
+    survivor data: her reference, names, numbers for referrers, states and times."""
+    items, next_cursor = in_limbo_rows(actor, limit=limit, cursor=cursor)
+    interval = timedelta(minutes=current_app.config["LIMBO_NUDGE_MINUTES"])
+    now = clock.now()
+    for item in items:
+        item["asks"] = {}
+        for side in nudges.SIDES:
+            what = nudges.owed(item["status"], side)
+            if what is None:
+                continue
+            last = item["last_nudged"][side]
+            again = last + interval if last is not None and now < last + interval else None
+            item["asks"][side] = {"what": what, "last": last, "again_at": again}
+    return {"items": items, "next_cursor": next_cursor}
 
 
 def _in_limbo(
