@@ -25,9 +25,11 @@ from referral_hub.core.db import transaction
 from referral_hub.core.errors import Forbidden, NotFound
 from referral_hub.extensions import db
 from referral_hub.jobs.models import OutboxMessage
-from referral_hub.referrals import bundles, conversation, inbox, tracking
+from referral_hub.referrals import bundles, conversation
 from referral_hub.referrals import service as referrals
 from referral_hub.referrals.models import Referral
+from referral_hub.referrals.queries import received as inbox
+from referral_hub.referrals.queries import sent as tracking
 from referral_hub.referrals.states import State
 from referral_hub.reports import disclosures
 from tests import factories
@@ -464,7 +466,7 @@ def _reads(http: Any, referral: Referral) -> list[str]:
     through_api = response.json["categories"] if response.status_code == 200 else []
     with transaction():
         page = inbox.received_referral(_staff_of(agency_id), referral.id)
-    through_page = page["client"]["categories"] if page["client"] else []
+    through_page = page.client.categories if page.client else []
     assert through_api == through_page, (through_api, through_page)
     try:
         with transaction():
@@ -491,7 +493,7 @@ def test_expiry_ends_an_accepted_referrals_access_like_revocation(
             assert consent.expire_consents() == 1
         with transaction():
             view = inbox.received_referral(harbor, referral.id)
-    assert view["access_ended"] and view["note"] is None and view["client"] is None
+    assert view.access_ended and view.note is None and view.client is None
     session.expire_all()
     assert session.get(Referral, referral.id).status == State.ACCEPTED
     (ended,) = session.scalars(

@@ -1,16 +1,19 @@
-"""The sending agency's view of its bundles: what the intake pages read and do.
+"""The sending agency's view of its bundles: what the intake pages read.
 
 Reads put names next to ids (services, agencies) with one query per kind, not one per
 row, and never touch survivor PII — only references, statuses and categories; the one
 read of survivor data here (messages) goes through `conversation.list_messages`, which
-audits it. Every bundle here is the actor's own agency's: another agency's bundle, or a
-referral that is not in the bundle named, looks missing.
+audits it. Every bundle here is the actor's own agency's (`bundles.own_bundle`): another
+agency's bundle, or a referral that is not in the bundle named, looks missing. What the
+sender does from these pages (withdraw, answer, a message, refer again) is the services'
+own: the pages call `referrals.service`, `conversation` and `bundles` directly.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -28,7 +31,6 @@ from referral_hub.consent.models import Consent
 from referral_hub.core import clock
 from referral_hub.core.actor import Actor
 from referral_hub.core.errors import NotFound
-from referral_hub.core.tenancy import foreign
 from referral_hub.directory import service as directory
 from referral_hub.directory.models import Service
 from referral_hub.directory.vocabulary import Category
@@ -44,10 +46,141 @@ SUGGESTIONS = 3
 LIST_LIMIT = 50
 
 
+@dataclass(frozen=True, slots=True)
+class ServiceCard:
+    """A service with its agency's name: what the sender's pages show next to an id."""
+
+    id: uuid.UUID
+    name: str
+    category: str
+    agency_id: uuid.UUID
+    agency_name: str
+    law_enforcement: bool
+    active: bool
+    receives_referrals: bool
+    available: int | None = None  # a free match's places, when the search gave them
+
+    def reader(self) -> policy.Reader:
+        return policy.Reader(self.agency_id, is_law_enforcement=self.law_enforcement)
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedService(ServiceCard):
+    """A service of the plan on the new-bundle form: what her consent lets it receive
+    (`covered`), whether the consent names its agency, whether she asked not to be sent
+    there."""
+
+    covered: list[str] | None = None
+    named: bool = False
+    do_not_refer: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Suggestion(ServiceCard):
+    """Where to refer again, with what her consent lets the referral carry there."""
+
+    shares: list[str] | None = None
+
+
+def _card_fields(card: ServiceCard) -> dict[str, Any]:
+    return {f.name: getattr(card, f.name) for f in fields(ServiceCard)}
+
+
+@dataclass(frozen=True, slots=True)
+class FollowedReferral:
+    """One referral of a bundle as its sender follows it: statuses, deadlines, names and
+    coded reasons (no survivor data), and what the sender may do next."""
+
+    id: uuid.UUID
+    status: str
+    urgency: str
+    service: uuid.UUID
+    service_name: str
+    agency_name: str
+    data_categories: list[str]
+    previous_referral_id: uuid.UUID | None
+    suggested_service_ids: list[str]
+    acknowledge_by: datetime | None
+    respond_by: datetime | None
+    arrive_by: datetime | None
+    expire_by: datetime | None
+    hold_overflow: bool
+    hold_extended_at: datetime | None
+    hold_extension_reason: str | None
+    decline_reason: str | None
+    outcome: str | None
+    created_at: datetime
+    waitlist_position: int | None
+    open: bool
+    ended: bool
+    may_withdraw: bool
+    info_requested: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FollowedNeed:
+    id: uuid.UUID
+    category: str
+    urgency: str
+    status: str
+    hops: int
+    referrals: list[FollowedReferral]
+    refer_again_from: FollowedReferral | None  # the last ended one: refer again from it
+    suggestions: list[Suggestion]
+
+
+@dataclass(frozen=True, slots=True)
+class FollowedBundle:
+    """The bundle page: its needs with their referrals, in-limbo reasons, and her reference."""
+
+    id: uuid.UUID
+    status: str
+    in_limbo: bool
+    limbo_reasons: list[str]
+    needs: list[FollowedNeed]
+    reference: str
+    urgency: str
+    created_at: datetime
+    client_id: uuid.UUID
+    consent_id: uuid.UUID | None
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FollowedReferralPage:
+    """One referral of the bundle, with its messages (None: left out, not read)."""
+
+    bundle: FollowedBundle
+    need: FollowedNeed
+    referral: FollowedReferral
+    messages: list[dict[str, Any]] | None
+
+
+@dataclass(frozen=True, slots=True)
+class NeedLine:
+    category: str
+    status: str
+    hops: int
+    limbo: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class BundleLine:
+    """A bundle in the agency's list of its latest ones."""
+
+    id: uuid.UUID
+    reference: str
+    urgency: str
+    created_at: datetime
+    needs: list[NeedLine]
+    status: str
+    in_limbo: bool
+
+
 # --- names next to ids ----------------------------------------------------------------------
 
 
-def service_cards(ids: Iterable[uuid.UUID | str]) -> dict[str, dict[str, Any]]:
+def service_cards(ids: Iterable[uuid.UUID | str]) -> dict[str, ServiceCard]:
     """Service id (str) → name, category, agency: one query for all of them."""
     wanted = set()
     for value in ids:
@@ -73,16 +206,16 @@ def service_cards(ids: Iterable[uuid.UUID | str]) -> dict[str, dict[str, Any]]:
         .where(Service.id.in_(sorted(wanted)))
     ).all()
     return {
-        str(row.id): {
-            "id": row.id,
-            "name": row.name,
-            "category": row.category.value,
-            "agency_id": row.agency_id,
-            "agency_name": row.agency_name,
-            "law_enforcement": is_law_enforcement(row.agency_kind),
-            "active": row.status.value == "active" and row.agency_status.value == "active",
-            "receives_referrals": receives_referrals(row.agency_participation),
-        }
+        str(row.id): ServiceCard(
+            id=row.id,
+            name=row.name,
+            category=row.category.value,
+            agency_id=row.agency_id,
+            agency_name=row.agency_name,
+            law_enforcement=is_law_enforcement(row.agency_kind),
+            active=row.status.value == "active" and row.agency_status.value == "active",
+            receives_referrals=receives_referrals(row.agency_participation),
+        )
         for row in rows
     }
 
@@ -137,17 +270,16 @@ def bundle_form(
             card = cards.get(service_id)
             if card is None:
                 continue  # gone from the directory since it was picked
-            reader = policy.Reader(card["agency_id"], is_law_enforcement=card["law_enforcement"])
             allowed = policy.sendable(
-                facts, reader, card["category"], frozenset(policy.CATEGORIES), now
+                facts, card.reader(), card.category, frozenset(policy.CATEGORIES), now
             )
             services.append(
-                card
-                | {
-                    "covered": sorted(allowed - {policy.PROFILE}),
-                    "named": facts is not None and card["agency_id"] in facts.recipients,
-                    "do_not_refer": str(card["agency_id"]) in client.do_not_refer,
-                }
+                PlannedService(
+                    **_card_fields(card),
+                    covered=sorted(allowed - {policy.PROFILE}),
+                    named=facts is not None and card.agency_id in facts.recipients,
+                    do_not_refer=str(card.agency_id) in client.do_not_refer,
+                )
             )
         if services:  # how urgent, as intake recorded it: not asked twice
             urgency = clients.urgency_for(client, category)
@@ -162,14 +294,6 @@ def bundle_form(
 
 
 # --- one bundle, followed live --------------------------------------------------------------
-
-
-def own_bundle(actor: Actor, bundle_id: uuid.UUID) -> Bundle:
-    """The actor's agency's bundle (a coordinator elsewhere follows it on the network pages)."""
-    bundle = bundles.get_bundle(actor, bundle_id)
-    if bundle.sender_agency_id != actor.agency_id:
-        raise foreign("bundle", bundle.id)
-    return bundle
 
 
 def _waitlist_positions(referral_ids: list[uuid.UUID]) -> dict[str, int]:
@@ -194,18 +318,18 @@ def _waitlist_positions(referral_ids: list[uuid.UUID]) -> dict[str, int]:
 
 
 def _suggestions(
-    actor: Actor, category: str, ended: list[dict[str, Any]], avoid: set[str]
-) -> list[dict[str, Any]]:
+    actor: Actor, category: str, ended: list[FollowedReferral], avoid: set[str]
+) -> list[ServiceCard]:
     """Where to refer again: the hub's suggestions on the ended referrals, else the best
     free matches of the same category (not a service or agency this need already used)."""
     suggested: list[str] = []
     for item in reversed(ended):
-        for service_id in item["suggested_service_ids"] or []:
+        for service_id in item.suggested_service_ids or []:
             if service_id not in suggested and service_id not in avoid:
                 suggested.append(service_id)
     if suggested:
         cards = service_cards(suggested)
-        usable = [cards[s] for s in suggested if s in cards and cards[s]["receives_referrals"]]
+        usable = [cards[s] for s in suggested if s in cards and cards[s].receives_referrals]
         return usable[:SUGGESTIONS]
     query = directory.SearchQuery(categories=(Category(category),), available=True, limit=10)
     found = []
@@ -217,91 +341,127 @@ def _suggestions(
         if not match["agency"]["receives_referrals"]:  # counts only: she is told to call
             continue
         found.append(
-            {
-                "id": match["service"]["id"],
-                "name": match["service"]["name"],
-                "category": category,
-                "agency_id": match["agency"]["id"],
-                "agency_name": match["agency"]["name"],
-                "available": match["capacity"]["available"],
-                "law_enforcement": is_law_enforcement(kind),
-                "active": True,
-                "receives_referrals": True,
-            }
+            ServiceCard(
+                id=match["service"]["id"],
+                name=match["service"]["name"],
+                category=category,
+                agency_id=match["agency"]["id"],
+                agency_name=match["agency"]["name"],
+                available=match["capacity"]["available"],
+                law_enforcement=is_law_enforcement(kind),
+                active=True,
+                receives_referrals=True,
+            )
         )
     return found[:SUGGESTIONS]
 
 
 def follow_bundle(
     actor: Actor, bundle_id: uuid.UUID, now: datetime | None = None
-) -> dict[str, Any]:
+) -> FollowedBundle:
     """The bundle as the sender follows it: needs, their referrals with names and
     deadlines, hops, in-limbo reasons, and where to refer again."""
     now = now or clock.now()
-    bundle = own_bundle(actor, bundle_id)
+    bundle = bundles.own_bundle(actor, bundle_id)
     view = bundles.describe(bundle, now)
     items = [r for need in view["needs"] for r in need["referrals"]]
     cards = service_cards(r["service"] for r in items)
     positions = _waitlist_positions([r["id"] for r in items])
     client = clients.load_owned(actor, bundle.client_id)  # her reference, do-not-refer list
     facts = consent.facts(db.session.get(Consent, bundle.consent_id) if bundle.consent_id else None)
+    needs = []
     for need in view["needs"]:
-        ended = []
+        ended: list[FollowedReferral] = []
         avoid: set[str] = set(client.do_not_refer)
+        followed = []
         for item in need["referrals"]:
-            card = cards.get(str(item["service"]), {})
-            state = State(item["status"])
-            item["service_name"] = card.get("name", "A service no longer listed")
-            item["agency_name"] = card.get("agency_name", "")
-            item["waitlist_position"] = positions.get(str(item["id"]))
-            item["open"] = state in states.OPEN
-            item["ended"] = state in ENDED
-            item["may_withdraw"] = states.find(state, "withdraw") is not None
-            item["info_requested"] = state == State.INFO_REQUESTED
+            card = cards.get(str(item["service"]))
+            referral = _followed(item, card, positions.get(str(item["id"])))
+            followed.append(referral)
             avoid.add(str(item["service"]))
-            if item["agency_name"] and state not in ENDED:
-                avoid.add(str(card["agency_id"]))
-            if item["ended"]:
-                ended.append(item)
-        need["refer_again_from"] = ended[-1] if ended else None
-        need["suggestions"] = (
+            if card is not None and not referral.ended:
+                avoid.add(str(card.agency_id))
+            if referral.ended:
+                ended.append(referral)
+        suggestions = (
             _suggestions(actor, need["category"], ended, avoid)
             if ended and need["status"] not in ("placed", "met")
             else []
         )
-        for suggestion in need["suggestions"]:
-            suggestion["shares"] = sorted(
-                _shareable(facts, suggestion, ended[-1]["data_categories"], now) - {policy.PROFILE}
+        needs.append(
+            FollowedNeed(
+                id=need["id"],
+                category=need["category"],
+                urgency=need["urgency"],
+                status=need["status"],
+                hops=need["hops"],
+                referrals=followed,
+                refer_again_from=ended[-1] if ended else None,
+                suggestions=[
+                    Suggestion(
+                        **_card_fields(card),
+                        shares=sorted(
+                            referrals.shareable(
+                                facts,
+                                card.reader(),
+                                card.category,
+                                ended[-1].data_categories,
+                                now,
+                            )
+                            - {policy.PROFILE}
+                        ),
+                    )
+                    for card in suggestions
+                ],
             )
-    return view | {
-        "reference": client.reference,
-        "urgency": bundle.urgency.value,
-        "created_at": bundle.created_at,
-        "client_id": bundle.client_id,
-        "consent_id": bundle.consent_id,
-        "now": now,
-    }
+        )
+    return FollowedBundle(
+        id=view["id"],
+        status=view["status"],
+        in_limbo=view["in_limbo"],
+        limbo_reasons=view["limbo_reasons"],
+        needs=needs,
+        reference=client.reference,
+        urgency=bundle.urgency.value,
+        created_at=bundle.created_at,
+        client_id=bundle.client_id,
+        consent_id=bundle.consent_id,
+        now=now,
+    )
 
 
-def _shareable(
-    facts: policy.ConsentFacts | None,
-    card: dict[str, Any],
-    wanted: Iterable[str],
-    now: datetime,
-) -> frozenset[str]:
-    """Of `wanted`, what her consent lets go to this service's agency now (profile always)."""
-    reader = policy.Reader(card["agency_id"], is_law_enforcement=card["law_enforcement"])
-    return policy.sendable(
-        facts, reader, card["category"], frozenset(wanted) | {policy.PROFILE}, now
-    ) | {policy.PROFILE}
-
-
-def referral_in_bundle(actor: Actor, bundle_id: uuid.UUID, referral_id: uuid.UUID) -> Referral:
-    bundle = own_bundle(actor, bundle_id)
-    referral = referrals.get_referral(actor, referral_id)
-    if referral.bundle_id != bundle.id:
-        raise NotFound()
-    return referral
+def _followed(
+    item: dict[str, Any], card: ServiceCard | None, position: int | None
+) -> FollowedReferral:
+    """A referral's description (`referrals.service.describe`) with names and what may
+    come next."""
+    state = State(item["status"])
+    return FollowedReferral(
+        id=item["id"],
+        status=item["status"],
+        urgency=item["urgency"],
+        service=item["service"],
+        service_name=card.name if card else "A service no longer listed",
+        agency_name=card.agency_name if card else "",
+        data_categories=list(item["data_categories"] or []),
+        previous_referral_id=item["previous_referral_id"],
+        suggested_service_ids=list(item["suggested_service_ids"] or []),
+        acknowledge_by=item["acknowledge_by"],
+        respond_by=item["respond_by"],
+        arrive_by=item["arrive_by"],
+        expire_by=item["expire_by"],
+        hold_overflow=item["hold_overflow"],
+        hold_extended_at=item["hold_extended_at"],
+        hold_extension_reason=item["hold_extension_reason"],
+        decline_reason=item["decline_reason"],
+        outcome=item["outcome"],
+        created_at=item["created_at"],
+        waitlist_position=position,
+        open=state in states.OPEN,
+        ended=state in ENDED,
+        may_withdraw=states.find(state, "withdraw") is not None,
+        info_requested=state == State.INFO_REQUESTED,
+    )
 
 
 def follow_referral(
@@ -310,82 +470,25 @@ def follow_referral(
     referral_id: uuid.UUID,
     *,
     with_messages: bool = True,
-) -> dict[str, Any]:
+) -> FollowedReferralPage:
     """One referral of the bundle: the bundle view's entry, plus its messages (an audited
     read of survivor data; left out when the page only re-shows a refused form)."""
     view = follow_bundle(actor, bundle_id)
-    for need in view["needs"]:
-        for item in need["referrals"]:
-            if item["id"] == referral_id:
+    for need in view.needs:
+        for item in need.referrals:
+            if item.id == referral_id:
                 messages = conversation.list_messages(actor, referral_id) if with_messages else None
                 names = agency_names({m["author_agency"] for m in messages or []})
                 for message in messages or []:
                     message["agency_name"] = names.get(str(message["author_agency"]), "")
                     message["ours"] = message["author_agency"] == actor.agency_id
-                return {
-                    "bundle": view,
-                    "need": need,
-                    "referral": item,
-                    "messages": messages,
-                }
+                return FollowedReferralPage(
+                    bundle=view, need=need, referral=item, messages=messages
+                )
     # not one of this bundle's: another agency's referral is recorded as a foreign attempt
-    # (and answers as missing), exactly as the actions below record it
-    referral_in_bundle(actor, bundle_id, referral_id)
+    # (and answers as missing), exactly as the actions record it
+    bundles.referral_in_bundle(actor, bundle_id, referral_id)
     raise NotFound()
-
-
-# --- what the sender does from these pages --------------------------------------------------
-
-
-def act(
-    actor: Actor, bundle_id: uuid.UUID, referral_id: uuid.UUID, action: str, **payload: Any
-) -> Referral:
-    """A sender's move (withdraw) on a referral of this bundle."""
-    referral = referral_in_bundle(actor, bundle_id, referral_id)
-    return referrals.transition(actor, referral.id, action, **payload)
-
-
-def provide_info(
-    actor: Actor, bundle_id: uuid.UUID, referral_id: uuid.UUID, answer: str | None
-) -> Referral:
-    """Answer the receiver's question (the service keeps the words as a sealed message) and
-    the referral moves back to acknowledged."""
-    referral = referral_in_bundle(actor, bundle_id, referral_id)
-    return referrals.transition(actor, referral.id, "provide-info", answer=answer)
-
-
-def post_message(
-    actor: Actor, bundle_id: uuid.UUID, referral_id: uuid.UUID, body: str
-) -> dict[str, Any]:
-    referral = referral_in_bundle(actor, bundle_id, referral_id)
-    return conversation.post_message(actor, referral.id, body)
-
-
-def refer_again(
-    actor: Actor, bundle_id: uuid.UUID, referral_id: uuid.UUID, service_id: uuid.UUID
-) -> Referral:
-    """A new referral for the same need, following the ended one: same client, consent and
-    urgency; of the categories shared before, those her consent allows for the new agency
-    (the page says which before the button is pressed). That the service serves the need's
-    category is the send's own rule, whichever door asks."""
-    earlier = referral_in_bundle(actor, bundle_id, referral_id)
-    service = directory.get_service(actor, service_id)
-    record = db.session.get(Consent, earlier.consent_id) if earlier.consent_id else None
-    card = {
-        "agency_id": service.agency_id,
-        "category": service.category.value,
-        "law_enforcement": is_law_enforcement(service.agency.kind),
-    }
-    shares = _shareable(consent.facts(record), card, earlier.data_categories, clock.now())
-    return referrals.send_referral(
-        actor,
-        client_id=earlier.client_id,
-        service_id=service.id,
-        urgency=earlier.urgency,
-        data_categories=sorted(shares),
-        consent_id=earlier.consent_id,
-        previous_referral_id=earlier.id,
-    )
 
 
 # --- the survivor's receipt -----------------------------------------------------------------
@@ -399,7 +502,7 @@ def receipt(actor: Actor, bundle_id: uuid.UUID) -> dict[str, Any]:
     `reads_now` is exactly what that agency reads through the API and its pages now (her
     record, the referral page), `reads_on_accept` what an open referral would open once
     accepted. A category the consent allows but no referral shared is not on it."""
-    bundle = own_bundle(actor, bundle_id)
+    bundle = bundles.own_bundle(actor, bundle_id)
     now = clock.now()
     record = db.session.get(Consent, bundle.consent_id) if bundle.consent_id else None
     sent = list(
@@ -418,11 +521,11 @@ def receipt(actor: Actor, bundle_id: uuid.UUID) -> dict[str, Any]:
             continue
         entry = by_agency.setdefault(
             str(referral.receiver_agency_id),
-            {"name": card["agency_name"], "asked": [], "now": set(), "later": set(), "open": 0}
+            {"name": card.agency_name, "asked": [], "now": set(), "later": set(), "open": 0}
             | {"accepted": 0},
         )
-        if card["category"] not in entry["asked"]:
-            entry["asked"].append(card["category"])
+        if card.category not in entry["asked"]:
+            entry["asked"].append(card.category)
         reads_now, reads_later = consent.receiver_reads(
             referral.receiver_agency_id, referral.client_id
         )
@@ -469,7 +572,7 @@ def _receipt_entry(entry: dict[str, Any]) -> dict[str, Any]:
 # --- the agency's bundles -------------------------------------------------------------------
 
 
-def recent_bundles(actor: Actor, limit: int = LIST_LIMIT) -> list[dict[str, Any]]:
+def recent_bundles(actor: Actor, limit: int = LIST_LIMIT) -> list[BundleLine]:
     """The agency's latest bundles with their derived status: two queries in all."""
     rows = db.session.execute(
         select(Bundle.id, Bundle.urgency, Bundle.created_at, Client.reference)
@@ -485,20 +588,20 @@ def recent_bundles(actor: Actor, limit: int = LIST_LIMIT) -> list[dict[str, Any]
         needs = []
         for _need_id, category, need_facts in facts.get(row.id, []):
             status, hops, why = bundles.classify(need_facts)
-            needs.append({"category": category, "status": status, "hops": hops, "limbo": why})
-        statuses = {need["status"] for need in needs}
+            needs.append(NeedLine(category=category, status=status, hops=hops, limbo=why))
+        statuses = {need.status for need in needs}
         overall = (
             "met" if statuses <= {"met"} else "placed" if statuses <= {"met", "placed"} else "open"
         )
         listed.append(
-            {
-                "id": row.id,
-                "reference": row.reference,
-                "urgency": row.urgency.value,
-                "created_at": row.created_at,
-                "needs": needs,
-                "status": overall,
-                "in_limbo": any(need["limbo"] for need in needs),
-            }
+            BundleLine(
+                id=row.id,
+                reference=row.reference,
+                urgency=row.urgency.value,
+                created_at=row.created_at,
+                needs=needs,
+                status=overall,
+                in_limbo=any(need.limbo for need in needs),
+            )
         )
     return listed
