@@ -195,16 +195,16 @@ def test_defect1_through_a_bundle_the_receipt_and_the_record_agree(
                 }
             ],
         )
-        (agency,) = tracking.receipt(hub["sender"], bundle.id)["agencies"]
-    assert (agency["reads_now"], agency["reads_on_accept"]) == (
+        (agency,) = tracking.receipt(hub["sender"], bundle.id).agencies
+    assert (agency.reads_now, agency.reads_on_accept) == (
         ["profile"],
         ["identity", "profile"],
     )
     (referral,) = session.scalars(select(Referral).where(Referral.bundle_id == bundle.id)).all()
     _accept(hub, referral.id)
     with transaction():
-        (agency,) = tracking.receipt(hub["sender"], bundle.id)["agencies"]
-    assert agency["reads_now"] == agency["categories"] + ["profile"] == ["identity", "profile"]
+        (agency,) = tracking.receipt(hub["sender"], bundle.id).agencies
+    assert agency.reads_now == [*agency.categories, "profile"] == ["identity", "profile"]
     response = client.get(f"/api/v1/clients/{person.id}", headers=hub["as_harbor"])
     assert response.json["categories"] == ["identity", "profile"]
     assert PII["immigration"] not in response.get_data(as_text=True)
@@ -427,11 +427,11 @@ def test_the_receipt_lists_for_each_agency_exactly_what_it_reads(
         with transaction():
             consent.revoke_consent(intake, record.id, "she asked")
 
-    def receipt() -> dict[str, dict[str, Any]]:
+    def receipt() -> dict[str, tracking.ReceiptAgency]:
         with transaction():
             facts = tracking.receipt(intake, bundle.id)
         names = {a.name: a.id for a, _ in services}
-        return {str(names[entry["name"]]): entry for entry in facts["agencies"]}
+        return {str(names[entry.name]): entry for entry in facts.agencies}
 
     listed = receipt()
     session.expire_all()
@@ -440,17 +440,17 @@ def test_the_receipt_lists_for_each_agency_exactly_what_it_reads(
     ]
     for referral in open_ones:
         entry = listed[str(referral.receiver_agency_id)]
-        assert entry["reads_now"] == _reads(client, referral), entry
+        assert entry.reads_now == _reads(client, referral), entry
     for referral in open_ones:  # what the receipt promises on acceptance, then accepted
         if referral.status in (State.SENT, State.ACKNOWLEDGED):
             with transaction():
                 referrals.transition(_staff_of(referral.receiver_agency_id), referral.id, "accept")
-            assert listed[str(referral.receiver_agency_id)]["reads_on_accept"] == _reads(
+            assert listed[str(referral.receiver_agency_id)].reads_on_accept == _reads(
                 client, referral
             )
     after = receipt()
     for referral in open_ones:
-        assert after[str(referral.receiver_agency_id)]["reads_now"] == _reads(client, referral)
+        assert after[str(referral.receiver_agency_id)].reads_now == _reads(client, referral)
 
 
 def _staff_of(agency_id: uuid.UUID) -> Actor:

@@ -157,6 +157,76 @@ class FollowedReferralPage:
 
 
 @dataclass(frozen=True, slots=True)
+class Recipient:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentSummary:
+    """What a consent allows: whom, for what, which kinds of data (her profile aside), and
+    its dates — nothing about her."""
+
+    id: uuid.UUID
+    status: str
+    recipients: list[Recipient]
+    purposes: list[str]
+    data_categories: list[str]
+    signed_at: datetime
+    expires_at: datetime | None
+    language: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClientRef:
+    id: uuid.UUID
+    reference: str
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedNeed:
+    category: str
+    services: list[PlannedService]
+    urgency: str | None  # as intake recorded it on her record
+
+
+@dataclass(frozen=True, slots=True)
+class BundleForm:
+    """The new-bundle page: her reference, the consent, what it lets go, the planned needs."""
+
+    client: ClientRef
+    consent: ConsentSummary | None
+    shareable: list[str]
+    needs: list[PlannedNeed]
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptAgency:
+    """One agency on her receipt: the services asked of it, its stage (closed, ended,
+    accepted, offered), what it reads now and would read once it accepts, and the data
+    beyond the basic facts in the receipt's words."""
+
+    name: str
+    asked: list[str]
+    stage: str
+    reads_now: list[str]
+    reads_on_accept: list[str]
+    categories: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    reference: str
+    client_id: uuid.UUID
+    sender: str
+    consent: ConsentSummary | None
+    language: str
+    agencies: list[ReceiptAgency]
+    created_at: datetime
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class NeedLine:
     category: str
     status: str
@@ -220,24 +290,24 @@ def service_cards(ids: Iterable[uuid.UUID | str]) -> dict[str, ServiceCard]:
     }
 
 
-def consent_summary(record: Consent | None, now: datetime) -> dict[str, Any] | None:
+def consent_summary(record: Consent | None, now: datetime) -> ConsentSummary | None:
     """What a consent allows, without anything about her beyond categories and dates."""
     if record is None:
         return None
     names = agency_names(record.covered_recipients)
-    return {
-        "id": record.id,
-        "status": record.status(now),
-        "recipients": [
-            {"id": agency, "name": names.get(agency, "an agency no longer listed")}
+    return ConsentSummary(
+        id=record.id,
+        status=record.status(now),
+        recipients=[
+            Recipient(id=agency, name=names.get(agency, "an agency no longer listed"))
             for agency in record.covered_recipients
         ],
-        "purposes": list(record.purposes),
-        "data_categories": [c for c in record.data_categories if c != policy.PROFILE],
-        "signed_at": record.signed_at,
-        "expires_at": record.expires_at,
-        "language": record.form_language,
-    }
+        purposes=list(record.purposes),
+        data_categories=[c for c in record.data_categories if c != policy.PROFILE],
+        signed_at=record.signed_at,
+        expires_at=record.expires_at,
+        language=record.form_language,
+    )
 
 
 # --- the new-bundle form --------------------------------------------------------------------
@@ -248,7 +318,7 @@ def bundle_form(
     client_id: uuid.UUID,
     consent_id: uuid.UUID | None,
     plan: dict[str, list[str]],
-) -> dict[str, Any]:
+) -> BundleForm:
     """Everything the new-bundle page shows: her reference, the consent, each planned need
     with its services, what the consent lets each of them receive, and its urgency as her
     record gives it."""
@@ -283,14 +353,14 @@ def bundle_form(
             )
         if services:  # how urgent, as intake recorded it: not asked twice
             urgency = clients.urgency_for(client, category)
-            needs.append({"category": category, "services": services, "urgency": urgency})
+            needs.append(PlannedNeed(category=category, services=services, urgency=urgency))
     summary = consent_summary(record, now)
-    return {
-        "client": {"id": client.id, "reference": client.reference},
-        "consent": summary,
-        "shareable": summary["data_categories"] if summary else [],
-        "needs": needs,
-    }
+    return BundleForm(
+        client=ClientRef(id=client.id, reference=client.reference),
+        consent=summary,
+        shareable=summary.data_categories if summary else [],
+        needs=needs,
+    )
 
 
 # --- one bundle, followed live --------------------------------------------------------------
@@ -494,7 +564,7 @@ def follow_referral(
 # --- the survivor's receipt -----------------------------------------------------------------
 
 
-def receipt(actor: Actor, bundle_id: uuid.UUID) -> dict[str, Any]:
+def receipt(actor: Actor, bundle_id: uuid.UUID) -> Receipt:
     """What she may carry away: her reference, who received which kinds of data for what
     and until when, and whom to ask to stop it — nothing else about her.
 
@@ -534,19 +604,19 @@ def receipt(actor: Actor, bundle_id: uuid.UUID) -> dict[str, Any]:
         entry["accepted"] += referral.status in states.ACCEPTED_STAGE and bool(reads_now)
     sender = agency_names([bundle.sender_agency_id]).get(str(bundle.sender_agency_id), "")
     summary = consent_summary(record, now)
-    return {
-        "reference": clients.load_owned(actor, bundle.client_id).reference,
-        "client_id": bundle.client_id,
-        "sender": sender,
-        "consent": summary,
-        "language": summary["language"] if summary else "en",
-        "agencies": [_receipt_entry(entry) for entry in by_agency.values()],
-        "created_at": bundle.created_at,
-        "now": now,
-    }
+    return Receipt(
+        reference=clients.load_owned(actor, bundle.client_id).reference,
+        client_id=bundle.client_id,
+        sender=sender,
+        consent=summary,
+        language=summary.language if summary else "en",
+        agencies=[_receipt_entry(entry) for entry in by_agency.values()],
+        created_at=bundle.created_at,
+        now=now,
+    )
 
 
-def _receipt_entry(entry: dict[str, Any]) -> dict[str, Any]:
+def _receipt_entry(entry: dict[str, Any]) -> ReceiptAgency:
     """One agency on her receipt: closed (nothing open), ended (open, but her consent no
     longer lets it see anything), accepted (it sees more than the basics now) or offered."""
     later = entry["later"] | entry["now"]
@@ -558,15 +628,15 @@ def _receipt_entry(entry: dict[str, Any]) -> dict[str, Any]:
         stage = "accepted"
     else:
         stage = "offered"
-    return {
-        "name": entry["name"],
-        "asked": entry["asked"],
-        "stage": stage,
-        "reads_now": sorted(entry["now"]),
-        "reads_on_accept": sorted(later),
+    return ReceiptAgency(
+        name=entry["name"],
+        asked=entry["asked"],
+        stage=stage,
+        reads_now=sorted(entry["now"]),
+        reads_on_accept=sorted(later),
         # the data beyond the basic facts, in the words the receipt uses
-        "categories": sorted((later if stage == "offered" else entry["now"]) - {policy.PROFILE}),
-    }
+        categories=sorted((later if stage == "offered" else entry["now"]) - {policy.PROFILE}),
+    )
 
 
 # --- the agency's bundles -------------------------------------------------------------------

@@ -149,7 +149,7 @@ def new() -> Any:
     consent_id = _uuid_arg("consent")
     page = sent.bundle_form(g.actor, client_id, consent_id, plan.needs())
     context: dict[str, Any] = {"page": page, "urgencies": URGENCIES, "now": clock.now()}
-    if request.method == "GET" or not page["needs"]:
+    if request.method == "GET" or not page.needs:
         return render_template("bundles/new.html", values=None, errors=None, **context)
     needs = posted_needs(request.form)
     with forms.rejecting("bundles/new.html", values=request.form, sent=needs, **context):
@@ -164,7 +164,7 @@ def new() -> Any:
     plan.clear()
     count = sum(len(need["service_ids"]) for need in args["needs"])
     plural = "s" if count != 1 else ""
-    flash(f"Bundle sent: {count} referral{plural} for {page['client']['reference']}.")
+    flash(f"Bundle sent: {count} referral{plural} for {page.client.reference}.")
     return redirect(url_for(".detail", bundle_id=bundle.id))
 
 
@@ -264,10 +264,10 @@ def refer_again(bundle_id: uuid.UUID, referral_id: uuid.UUID) -> Any:
 @staff_only("intake")
 def receipt(bundle_id: uuid.UUID) -> Any:
     facts = sent.receipt(g.actor, bundle_id)
-    safe = request.args.get("safe") == "1" or her_access.safe_only(facts["client_id"])
+    safe = request.args.get("safe") == "1" or her_access.safe_only(facts.client_id)
     if safe and request.args.get("full") != "1":
-        return her_access.render_safe_receipt(facts["client_id"])
-    g.language = i18n.pick(facts["language"])
+        return her_access.render_safe_receipt(facts.client_id)
+    g.language = i18n.pick(facts.language)
     me_url = current_app.config["PUBLIC_URL"].rstrip("/") + url_for("me.home")
     hotline = current_app.config["HUB_HOTLINE"]
     return render_template("bundles/receipt.html", r=facts, me_url=me_url, hotline=hotline)
