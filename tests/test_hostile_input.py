@@ -3993,7 +3993,7 @@ def prepare(
 def prepare_page(http: FlaskClient, target: Target, w: World, csrf: str) -> dict[str, str]:
     """What a page target needs beyond signing in: the plan in the session, the bundle's
     referral (asked a question by its receiver, so that an answer may be given)."""
-    from referral_hub.referrals import inbox
+    from referral_hub.referrals import service as referrals
     from referral_hub.referrals.models import Referral
 
     if target.endpoint in ("bundles.new", "intake.plan_remove"):
@@ -4011,7 +4011,7 @@ def prepare_page(http: FlaskClient, target: Target, w: World, csrf: str) -> dict
         referral_id = str(referral.id)
     if target.endpoint == "bundles.provide_info":
         with transaction():
-            inbox.answer(
+            referrals.transition(
                 w.people["receiver"].actor(),
                 uuid.UUID(referral_id),
                 "request-info",

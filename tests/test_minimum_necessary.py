@@ -25,9 +25,11 @@ from referral_hub.core.db import transaction
 from referral_hub.core.errors import Forbidden, NotFound
 from referral_hub.extensions import db
 from referral_hub.jobs.models import OutboxMessage
-from referral_hub.referrals import bundles, conversation, inbox, tracking
+from referral_hub.referrals import bundles, conversation
 from referral_hub.referrals import service as referrals
 from referral_hub.referrals.models import Referral
+from referral_hub.referrals.queries import received as inbox
+from referral_hub.referrals.queries import sent as tracking
 from referral_hub.referrals.states import State
 from referral_hub.reports import disclosures
 from tests import factories
@@ -193,16 +195,16 @@ def test_defect1_through_a_bundle_the_receipt_and_the_record_agree(
                 }
             ],
         )
-        (agency,) = tracking.receipt(hub["sender"], bundle.id)["agencies"]
-    assert (agency["reads_now"], agency["reads_on_accept"]) == (
+        (agency,) = tracking.receipt(hub["sender"], bundle.id).agencies
+    assert (agency.reads_now, agency.reads_on_accept) == (
         ["profile"],
         ["identity", "profile"],
     )
     (referral,) = session.scalars(select(Referral).where(Referral.bundle_id == bundle.id)).all()
     _accept(hub, referral.id)
     with transaction():
-        (agency,) = tracking.receipt(hub["sender"], bundle.id)["agencies"]
-    assert agency["reads_now"] == agency["categories"] + ["profile"] == ["identity", "profile"]
+        (agency,) = tracking.receipt(hub["sender"], bundle.id).agencies
+    assert agency.reads_now == [*agency.categories, "profile"] == ["identity", "profile"]
     response = client.get(f"/api/v1/clients/{person.id}", headers=hub["as_harbor"])
     assert response.json["categories"] == ["identity", "profile"]
     assert PII["immigration"] not in response.get_data(as_text=True)
@@ -425,11 +427,11 @@ def test_the_receipt_lists_for_each_agency_exactly_what_it_reads(
         with transaction():
             consent.revoke_consent(intake, record.id, "she asked")
 
-    def receipt() -> dict[str, dict[str, Any]]:
+    def receipt() -> dict[str, tracking.ReceiptAgency]:
         with transaction():
             facts = tracking.receipt(intake, bundle.id)
         names = {a.name: a.id for a, _ in services}
-        return {str(names[entry["name"]]): entry for entry in facts["agencies"]}
+        return {str(names[entry.name]): entry for entry in facts.agencies}
 
     listed = receipt()
     session.expire_all()
@@ -438,17 +440,17 @@ def test_the_receipt_lists_for_each_agency_exactly_what_it_reads(
     ]
     for referral in open_ones:
         entry = listed[str(referral.receiver_agency_id)]
-        assert entry["reads_now"] == _reads(client, referral), entry
+        assert entry.reads_now == _reads(client, referral), entry
     for referral in open_ones:  # what the receipt promises on acceptance, then accepted
         if referral.status in (State.SENT, State.ACKNOWLEDGED):
             with transaction():
                 referrals.transition(_staff_of(referral.receiver_agency_id), referral.id, "accept")
-            assert listed[str(referral.receiver_agency_id)]["reads_on_accept"] == _reads(
+            assert listed[str(referral.receiver_agency_id)].reads_on_accept == _reads(
                 client, referral
             )
     after = receipt()
     for referral in open_ones:
-        assert after[str(referral.receiver_agency_id)]["reads_now"] == _reads(client, referral)
+        assert after[str(referral.receiver_agency_id)].reads_now == _reads(client, referral)
 
 
 def _staff_of(agency_id: uuid.UUID) -> Actor:
@@ -464,7 +466,7 @@ def _reads(http: Any, referral: Referral) -> list[str]:
     through_api = response.json["categories"] if response.status_code == 200 else []
     with transaction():
         page = inbox.received_referral(_staff_of(agency_id), referral.id)
-    through_page = page["client"]["categories"] if page["client"] else []
+    through_page = page.client.categories if page.client else []
     assert through_api == through_page, (through_api, through_page)
     try:
         with transaction():
@@ -491,7 +493,7 @@ def test_expiry_ends_an_accepted_referrals_access_like_revocation(
             assert consent.expire_consents() == 1
         with transaction():
             view = inbox.received_referral(harbor, referral.id)
-    assert view["access_ended"] and view["note"] is None and view["client"] is None
+    assert view.access_ended and view.note is None and view.client is None
     session.expire_all()
     assert session.get(Referral, referral.id).status == State.ACCEPTED
     (ended,) = session.scalars(

@@ -17,9 +17,10 @@ from referral_hub.core import clock
 from referral_hub.core.actor import Actor, ActorKind
 from referral_hub.core.db import transaction
 from referral_hub.core.errors import ValidationFailed
-from referral_hub.referrals import bundles, dashboard
+from referral_hub.referrals import bundles
 from referral_hub.referrals.deadlines import Urgency, add_business_days
 from referral_hub.referrals.models import Bundle, Need, Referral
+from referral_hub.referrals.queries import dashboard
 from referral_hub.referrals.states import State
 from tests import factories
 
@@ -161,7 +162,7 @@ def test_hops_put_the_emergency_need_in_limbo_not_the_routine_one(
         "immigration_counsel": (2, None),
     }
     (item,) = dashboard.sent_bundles(net["intake"], open_only=False)
-    assert {n["category"]: (n["urgency"], n["why"]) for n in item["needs"]} == {
+    assert {n.category: (n.urgency, n.why) for n in item.needs} == {
         "emergency_shelter": ("emergency", "2 hops"),
         "immigration_counsel": ("routine", None),
     }
@@ -186,8 +187,8 @@ def test_the_dashboard_ranks_a_bundle_by_its_most_pressing_need_not_its_headline
         referral_for(session, mixed, net["counsel"]).acknowledge_by = now - timedelta(minutes=10)
         referral_for(session, single, net["counsel"]).acknowledge_by = now - timedelta(hours=1)
     listed = dashboard.sent_bundles(net["intake"], now=now)
-    assert [item["bundle_id"] for item in listed] == [single.id, mixed.id]
-    assert listed[1]["urgency"] == "emergency"  # its headline: the most urgent need
+    assert [item.bundle_id for item in listed] == [single.id, mixed.id]
+    assert listed[1].urgency == "emergency"  # its headline: the most urgent need
 
 
 # --- the API ---------------------------------------------------------------------------------

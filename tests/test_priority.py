@@ -10,10 +10,12 @@ from referral_hub.clients import service as clients
 from referral_hub.core import clock
 from referral_hub.core.db import transaction
 from referral_hub.extensions import db
-from referral_hub.referrals import dashboard, inbox, priority
+from referral_hub.referrals import priority
 from referral_hub.referrals import service as referrals
 from referral_hub.referrals.deadlines import Urgency
 from referral_hub.referrals.models import Bundle, Referral
+from referral_hub.referrals.queries import dashboard
+from referral_hub.referrals.queries import received as inbox
 from tests import factories
 
 
@@ -78,7 +80,7 @@ def test_the_inbox_puts_an_overdue_referral_above_one_with_nothing_due(session: 
         )
         db.session.get(Referral, overdue.id).acknowledge_by = clock.now() - timedelta(hours=2)
         db.session.get(Referral, soon.id).acknowledge_by = clock.now() + timedelta(minutes=5)
-    listed = [row["id"] for row in inbox.received(w["provider"])]
+    listed = [row.id for row in inbox.received(w["provider"])]
     assert listed == [overdue.id, soon.id, arrived.id]
 
 
@@ -95,7 +97,7 @@ def test_the_dashboard_puts_overdue_work_above_fresh_work_of_any_urgency(session
             made[name] = referrals_bundle(w["intake"], person.id, service.id, urgency)
             sent = db.session.query(Referral).filter(Referral.bundle_id == made[name].id).one()
             sent.acknowledge_by = clock.now() + due
-    listed = [item["bundle_id"] for item in dashboard.sent_bundles(w["intake"], limit=10)]
+    listed = [item.bundle_id for item in dashboard.sent_bundles(w["intake"], limit=10)]
     ours = [bundle_id for bundle_id in listed if bundle_id in {b.id for b in made.values()}]
     assert ours == [
         made["overdue emergency"].id,
@@ -133,4 +135,4 @@ def test_a_referral_unacknowledged_past_its_deadline_is_in_limbo(session: Any) -
     assert items[sent.id]["why"] == "unacknowledged"
     assert items[sent.id]["bundle_id"] == bundle.id
     mine = dashboard.sent_bundles(w["intake"], limit=10)
-    assert [item["in_limbo"] for item in mine if item["bundle_id"] == bundle.id] == [True]
+    assert [item.in_limbo for item in mine if item.bundle_id == bundle.id] == [True]

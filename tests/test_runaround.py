@@ -20,7 +20,7 @@ from referral_hub.clients import service as clients
 from referral_hub.core import clock
 from referral_hub.core.actor import Actor, ActorKind
 from referral_hub.core.db import transaction
-from referral_hub.referrals import bundles, tracking
+from referral_hub.referrals import bundles
 from referral_hub.referrals import service as referrals
 from referral_hub.referrals.models import Referral
 from tests import factories
@@ -109,7 +109,7 @@ def history(session: Any) -> Iterator[History]:
                     referrals.transition(_provider(legal), sent[legal.id], "decline", **decline)
             at(next_at)
             with transaction():
-                again = tracking.refer_again(worker, made.id, doors[-1], shelters[hop + 1].id)
+                again = referrals.refer_again(worker, doors[-1], shelters[hop + 1].id)
             doors.append(again.id)
         at(48)
         with transaction():

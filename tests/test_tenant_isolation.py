@@ -80,7 +80,7 @@ from referral_hub.notifications.webhooks import subscribe
 from referral_hub.referrals import bundles, conversation, outside
 from referral_hub.referrals import service as referrals
 from referral_hub.referrals.deadlines import Urgency
-from referral_hub.referrals.inbox import RECEIVER_ACTIONS as PROVIDER_ACTIONS
+from referral_hub.referrals.queries.received import RECEIVER_ACTIONS as PROVIDER_ACTIONS
 from referral_hub.referrals.states import PUBLIC_ACTIONS
 from referral_hub.survivor import access
 from referral_hub.survivor import service as survivor

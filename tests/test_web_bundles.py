@@ -17,9 +17,10 @@ from referral_hub.clients import service as clients
 from referral_hub.core import clock
 from referral_hub.core.actor import SYSTEM, Actor, ActorKind
 from referral_hub.core.db import transaction
-from referral_hub.referrals import bundles, tracking
+from referral_hub.referrals import bundles
 from referral_hub.referrals import service as referrals
 from referral_hub.referrals.models import Bundle, Message, Need, Referral
+from referral_hub.referrals.queries import sent as tracking
 from referral_hub.referrals.states import State
 from tests import factories
 from tests.factories import actor_for, csrf_from, sign_in
@@ -778,4 +779,4 @@ def test_tracking_reads_are_scoped_to_the_sending_agency(session: Any, net: dict
             read(outsider, bundle.id)
     assert tracking.recent_bundles(outsider) == []
     mine = tracking.recent_bundles(net["actor"])
-    assert [item["id"] for item in mine] == [bundle.id]
+    assert [item.id for item in mine] == [bundle.id]

@@ -21,10 +21,10 @@ from referral_hub.core import clock
 from referral_hub.core.db import transaction
 from referral_hub.extensions import db
 from referral_hub.referrals import bundles
-from referral_hub.referrals import dashboard as sent
 from referral_hub.referrals import service as referrals
 from referral_hub.referrals.deadlines import Urgency
 from referral_hub.referrals.models import Referral
+from referral_hub.referrals.queries import dashboard as sent
 from tests import factories
 
 SHELTER_POINT = {"latitude": 41.88, "longitude": -87.63, "city": "Riverbend"}
@@ -247,8 +247,8 @@ def test_sent_bundles_is_tenant_scoped_bounded_and_leaves_out_met(
     first = send_bundle(world, person, world["beds"][:2], Urgency.URGENT)
     mine = factories.actor_for(world["worker"])
     items = sent.sent_bundles(mine)
-    assert [item["bundle_id"] for item in items] == [first.id]
-    assert items[0]["needs"][0]["status"] == "pending" and items[0]["next_deadline"] is not None
+    assert [item.bundle_id for item in items] == [first.id]
+    assert items[0].needs[0].status == "pending" and items[0].next_deadline is not None
     assert sent.sent_bundles(factories.actor_for(world["stranger"])) == []
     # met: accepted, arrived, completed → gone from the open list, kept for the client page
     provider = factories.actor_for(world["provider"])
@@ -262,7 +262,7 @@ def test_sent_bundles_is_tenant_scoped_bounded_and_leaves_out_met(
             referrals.transition(provider, referral.id, action)
     assert sent.sent_bundles(mine) == []
     everything = sent.sent_bundles(mine, client_id=person.id, open_only=False)
-    assert [item["status"] for item in everything] == ["met"]
+    assert [item.status for item in everything] == ["met"]
     assert len(sent.sent_bundles(mine, open_only=False, limit=1)) == 1
 
 

@@ -20,9 +20,10 @@ from referral_hub.core.db import transaction
 from referral_hub.directory.capacity import adjust_available
 from referral_hub.directory.models import Capacity
 from referral_hub.directory.queries import board_services
-from referral_hub.referrals import inbox, states
 from referral_hub.referrals import service as referrals
+from referral_hub.referrals import states
 from referral_hub.referrals.models import Message, Referral
+from referral_hub.referrals.queries import received as inbox
 from referral_hub.referrals.states import State
 from tests import factories
 from tests.factories import sign_in
@@ -193,12 +194,12 @@ def test_inbox_lists_open_referrals_by_urgency_then_nearest_deadline(
     assert "555-0100" not in page  # no PII in lists
 
     items = inbox.received(net["receiver_actor"])
-    assert [item["id"] for item in items] == [
+    assert [item.id for item in items] == [
         r.id for r in (emergency, urgent_early, urgent_late, routine, ended_later, ended)
     ]
-    assert [
-        item["id"] for item in inbox.received(factories.actor_for(net["outsider_provider"]))
-    ] == [foreign.id]
+    assert [item.id for item in inbox.received(factories.actor_for(net["outsider_provider"]))] == [
+        foreign.id
+    ]
 
 
 def test_an_overdue_deadline_is_red_in_words(client: Any, net: dict[str, Any]) -> None:

@@ -137,6 +137,25 @@ def get_bundle(actor: Actor, bundle_id: uuid.UUID) -> Bundle:
     return bundle
 
 
+def own_bundle(actor: Actor, bundle_id: uuid.UUID) -> Bundle:
+    """The actor's agency's bundle (a coordinator elsewhere follows it on the network pages,
+    not on the sender's)."""
+    bundle = get_bundle(actor, bundle_id)
+    if bundle.sender_agency_id != actor.agency_id:
+        raise foreign("bundle", bundle.id)
+    return bundle
+
+
+def referral_in_bundle(actor: Actor, bundle_id: uuid.UUID, referral_id: uuid.UUID) -> Referral:
+    """A referral of the actor's agency's bundle, as the sender's pages name it (under its
+    bundle): another agency's bundle, or a referral that is not in it, looks missing."""
+    bundle = own_bundle(actor, bundle_id)
+    referral = referrals.get_referral(actor, referral_id)
+    if referral.bundle_id != bundle.id:
+        raise NotFound()
+    return referral
+
+
 def describe(bundle: Bundle, now: datetime | None = None) -> dict[str, Any]:
     now = now or clock.now()
     needs = []

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -194,6 +194,49 @@ def send_referral(
     if send:  # nobody else can see it yet: no need to load and lock it again
         _apply(actor, referral, "send", {})
     return referral
+
+
+def shareable(
+    facts: policy.ConsentFacts | None,
+    reader: policy.Reader,
+    category: str,
+    wanted: Iterable[str],
+    now: datetime,
+) -> frozenset[str]:
+    """Of `wanted`, what her consent lets go to `reader` for `category` now (the profile
+    always): what a referral made again from an ended one carries, and what the sender's
+    page says it would carry before the button is pressed."""
+    categories = frozenset(wanted) | {policy.PROFILE}
+    return policy.sendable(facts, reader, category, categories, now) | {policy.PROFILE}
+
+
+def refer_again(actor: Actor, referral_id: uuid.UUID, service_id: uuid.UUID) -> Referral:
+    """A new referral for the same need, following the ended one: same client, consent and
+    urgency; of the categories shared before, those her consent allows for the new agency.
+    That the earlier one ended and the service serves the need's category is the send's own
+    rule, whichever door asks."""
+    earlier = get_referral(actor, referral_id)
+    service = directory.get_service(actor, service_id)
+    record = db.session.get(Consent, earlier.consent_id) if earlier.consent_id else None
+    reader = policy.Reader(
+        service.agency_id, is_law_enforcement=is_law_enforcement(service.agency.kind)
+    )
+    shares = shareable(
+        consent.facts(record),
+        reader,
+        service.category.value,
+        earlier.data_categories,
+        clock.now(),
+    )
+    return send_referral(
+        actor,
+        client_id=earlier.client_id,
+        service_id=service.id,
+        urgency=earlier.urgency,
+        data_categories=sorted(shares),
+        consent_id=earlier.consent_id,
+        previous_referral_id=earlier.id,
+    )
 
 
 COUNTS_ONLY_WORDS = "{name} publishes its capacity only and takes no referrals: call them."

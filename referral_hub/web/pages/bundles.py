@@ -15,7 +15,9 @@ from werkzeug.routing import BuildError
 
 from referral_hub.core import clock
 from referral_hub.core.errors import DomainError, NotFound
-from referral_hub.referrals import bundles, tracking
+from referral_hub.referrals import assignment, bundles, conversation
+from referral_hub.referrals import service as referrals
+from referral_hub.referrals.queries import sent
 from referral_hub.referrals.schemas import (
     BundleCreateArgs,
     HandoverArgs,
@@ -25,7 +27,7 @@ from referral_hub.referrals.schemas import (
     TransitionArgs,
 )
 from referral_hub.web import forms, i18n, plan
-from referral_hub.web.pagekit import is_htmx, page_blueprint, staff_only
+from referral_hub.web.pagekit import context_of, is_htmx, page_blueprint, staff_only
 from referral_hub.web.pages import her_access
 
 blp = page_blueprint("bundles", __name__, url_prefix="/intake/bundles")
@@ -118,7 +120,7 @@ def _uuid_arg(name: str) -> uuid.UUID | None:
 @staff_only("intake")
 def index() -> Any:
     return render_template(
-        "bundles/index.html", items=tracking.recent_bundles(g.actor), now=clock.now()
+        "bundles/index.html", items=sent.recent_bundles(g.actor), now=clock.now()
     )
 
 
@@ -146,9 +148,9 @@ def new() -> Any:
     if client_id is None:
         raise NotFound("Start a bundle from a client's page.")
     consent_id = _uuid_arg("consent")
-    page = tracking.bundle_form(g.actor, client_id, consent_id, plan.needs())
+    page = sent.bundle_form(g.actor, client_id, consent_id, plan.needs())
     context: dict[str, Any] = {"page": page, "urgencies": URGENCIES, "now": clock.now()}
-    if request.method == "GET" or not page["needs"]:
+    if request.method == "GET" or not page.needs:
         return render_template("bundles/new.html", values=None, errors=None, **context)
     needs = posted_needs(request.form)
     with forms.rejecting("bundles/new.html", values=request.form, sent=needs, **context):
@@ -163,7 +165,7 @@ def new() -> Any:
     plan.clear()
     count = sum(len(need["service_ids"]) for need in args["needs"])
     plural = "s" if count != 1 else ""
-    flash(f"Bundle sent: {count} referral{plural} for {page['client']['reference']}.")
+    flash(f"Bundle sent: {count} referral{plural} for {page.client.reference}.")
     return redirect(url_for(".detail", bundle_id=bundle.id))
 
 
@@ -173,29 +175,32 @@ def new() -> Any:
 @blp.get("/<uuid:bundle_id>")
 @staff_only("intake")
 def detail(bundle_id: uuid.UUID) -> Any:
-    view = tracking.follow_bundle(g.actor, bundle_id)
+    view = sent.follow_bundle(g.actor, bundle_id)
     if is_htmx():
-        return render_template("bundles/_live.html", b=view, now=view["now"])
-    choices = tracking.handover_choices(g.actor, bundle_id)
-    return render_template("bundles/detail.html", b=view, now=view["now"], choices=choices)
+        return render_template("bundles/_live.html", b=view, now=view.now)
+    choices = sent.handover_choices(g.actor, bundle_id)
+    return render_template("bundles/detail.html", b=view, now=view.now, choices=choices)
 
 
 @blp.post("/<uuid:bundle_id>/assign")
 @staff_only("intake")
 def hand_over(bundle_id: uuid.UUID) -> Any:
     """Hand the bundle (and the sending side of its open referrals) to a colleague, with an
-    optional note sealed on each of them — the API's `assign`, through the same service."""
-    view = tracking.follow_bundle(g.actor, bundle_id)
-    refused = {
+    optional note sealed on each of them — the API's `assign`, through the same service.
+    Another agency's bundle looks missing: the page's own read refuses it first."""
+    view = sent.follow_bundle(g.actor, bundle_id)
+    refused: dict[str, Any] = {
         "b": view,
-        "now": view["now"],
-        "choices": tracking.handover_choices(g.actor, bundle_id),
+        "now": view.now,
+        "choices": sent.handover_choices(g.actor, bundle_id),
         "values": request.form,
         "failed": "assign",
     }
     with forms.rejecting("bundles/detail.html", **refused):
         fields = forms.load(HandoverArgs(), request.form)
-        tracking.hand_over(g.actor, bundle_id, fields["assignee_id"], fields.get("note"))
+        assignment.assign_bundle(
+            g.actor, bundle_id, assignee_id=fields["assignee_id"], note=fields.get("note")
+        )
     flash(i18n.gettext("Handed over: your colleague was told."))
     return redirect(url_for(".detail", bundle_id=bundle_id))
 
@@ -203,9 +208,9 @@ def hand_over(bundle_id: uuid.UUID) -> Any:
 @blp.get("/<uuid:bundle_id>/referrals/<uuid:referral_id>")
 @staff_only("intake")
 def referral(bundle_id: uuid.UUID, referral_id: uuid.UUID) -> Any:
-    view = tracking.follow_referral(g.actor, bundle_id, referral_id)
+    view = sent.follow_referral(g.actor, bundle_id, referral_id)
     return render_template(
-        "bundles/referral.html", values=None, errors=None, now=view["bundle"]["now"], **view
+        "bundles/referral.html", values=None, errors=None, now=view.bundle.now, **context_of(view)
     )
 
 
@@ -219,13 +224,13 @@ def _refusing(bundle_id: uuid.UUID, referral_id: uuid.UUID, form: str) -> Iterat
     except (ValidationError, DomainError) as error:
         if isinstance(error, DomainError) and (error.status >= 500 or error.status in (401, 404)):
             raise
-        view = tracking.follow_referral(g.actor, bundle_id, referral_id, with_messages=False)
+        view = sent.follow_referral(g.actor, bundle_id, referral_id, with_messages=False)
         with forms.rejecting(
             "bundles/referral.html",
             values=request.form,
-            now=view["bundle"]["now"],
+            now=view.bundle.now,
             failed=form,
-            **view,
+            **context_of(view),
         ):
             raise error
 
@@ -239,7 +244,8 @@ def _back(bundle_id: uuid.UUID, referral_id: uuid.UUID) -> Any:
 def post_message(bundle_id: uuid.UUID, referral_id: uuid.UUID) -> Any:
     with _refusing(bundle_id, referral_id, "message"):
         args = forms.load(MessageArgs(), request.form)
-        tracking.post_message(g.actor, bundle_id, referral_id, args["body"])
+        referral = bundles.referral_in_bundle(g.actor, bundle_id, referral_id)
+        conversation.post_message(g.actor, referral.id, args["body"])
     flash("Message sent.")
     return _back(bundle_id, referral_id)
 
@@ -249,7 +255,8 @@ def post_message(bundle_id: uuid.UUID, referral_id: uuid.UUID) -> Any:
 def provide_info(bundle_id: uuid.UUID, referral_id: uuid.UUID) -> Any:
     with _refusing(bundle_id, referral_id, "answer"):
         args = forms.load(TransitionArgs(only=("answer",)), request.form)
-        tracking.provide_info(g.actor, bundle_id, referral_id, args.get("answer"))
+        referral = bundles.referral_in_bundle(g.actor, bundle_id, referral_id)
+        referrals.transition(g.actor, referral.id, "provide-info", answer=args.get("answer"))
     flash("Answer sent; the referral is back with them to decide.")
     return _back(bundle_id, referral_id)
 
@@ -259,7 +266,8 @@ def provide_info(bundle_id: uuid.UUID, referral_id: uuid.UUID) -> Any:
 def withdraw(bundle_id: uuid.UUID, referral_id: uuid.UUID) -> Any:
     with _refusing(bundle_id, referral_id, "withdraw"):
         args = forms.load(TransitionArgs(only=("reason",)), request.form)
-        tracking.act(g.actor, bundle_id, referral_id, "withdraw", **args)
+        referral = bundles.referral_in_bundle(g.actor, bundle_id, referral_id)
+        referrals.transition(g.actor, referral.id, "withdraw", **args)
     flash("Referral withdrawn.")
     return _back(bundle_id, referral_id)
 
@@ -269,7 +277,8 @@ def withdraw(bundle_id: uuid.UUID, referral_id: uuid.UUID) -> Any:
 def refer_again(bundle_id: uuid.UUID, referral_id: uuid.UUID) -> Any:
     with _refusing(bundle_id, referral_id, "refer_again"):
         args = forms.load(ReferralCreateArgs(only=("service_id",)), request.form)
-        tracking.refer_again(g.actor, bundle_id, referral_id, args["service_id"])
+        earlier = bundles.referral_in_bundle(g.actor, bundle_id, referral_id)
+        referrals.refer_again(g.actor, earlier.id, args["service_id"])
     flash("Referred again: the new referral is on its way.")
     return redirect(url_for(".detail", bundle_id=bundle_id))
 
@@ -280,11 +289,11 @@ def refer_again(bundle_id: uuid.UUID, referral_id: uuid.UUID) -> Any:
 @blp.get("/<uuid:bundle_id>/receipt")
 @staff_only("intake")
 def receipt(bundle_id: uuid.UUID) -> Any:
-    facts = tracking.receipt(g.actor, bundle_id)
-    safe = request.args.get("safe") == "1" or her_access.safe_only(facts["client_id"])
+    facts = sent.receipt(g.actor, bundle_id)
+    safe = request.args.get("safe") == "1" or her_access.safe_only(facts.client_id)
     if safe and request.args.get("full") != "1":
-        return her_access.render_safe_receipt(facts["client_id"])
-    g.language = i18n.pick(facts["language"])
+        return her_access.render_safe_receipt(facts.client_id)
+    g.language = i18n.pick(facts.language)
     me_url = current_app.config["PUBLIC_URL"].rstrip("/") + url_for("me.home")
     hotline = current_app.config["HUB_HOTLINE"]
     return render_template("bundles/receipt.html", r=facts, me_url=me_url, hotline=hotline)

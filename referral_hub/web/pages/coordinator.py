@@ -18,7 +18,7 @@ from referral_hub.audit.schemas import AuditEventListArgs
 from referral_hub.core import clock
 from referral_hub.core.errors import DomainError, NotFound
 from referral_hub.directory.vocabulary import Category
-from referral_hub.referrals import oversight as referral_oversight
+from referral_hub.referrals.queries import timeline as referral_timeline
 from referral_hub.referrals.states import DECLINE_REASONS
 from referral_hub.reports import audit_page, export, nudges, queries, series
 from referral_hub.reports import disclosures as disclosure_accounting
@@ -364,7 +364,7 @@ def _refuse(
 @blp.get("/referrals/<uuid:referral_id>")
 @staff_only("coordinator")
 def timeline(referral_id: uuid.UUID) -> Any:
-    view = referral_oversight.timeline_view(g.actor, referral_id)
+    view = referral_timeline.timeline_view(g.actor, referral_id)
     return render_template("coordinator/timeline.html", view=view, now=clock.now())
 
 

@@ -41,7 +41,7 @@ from referral_hub.directory import service as directory
 from referral_hub.directory.queries import ServiceSummary, summaries
 from referral_hub.directory.schemas import SearchArgs
 from referral_hub.directory.vocabulary import ACCESSIBILITY, GENDERS, POPULATIONS, Category
-from referral_hub.referrals import dashboard as sent
+from referral_hub.referrals.queries import dashboard as sent_dashboard
 from referral_hub.referrals.schemas import MineArgs
 from referral_hub.referrals.service import refuse_counts_only
 from referral_hub.reports import queries as reports
@@ -448,7 +448,7 @@ def dashboard() -> Any:
     refused: dict[str, Any] = {"bundles": [], "now": now, "plan_needs": [], "erasures": []}
     with forms.rejecting("intake/dashboard.html", **refused):
         whose = forms.load(MineArgs(), request.args)["assignee"]
-    items = sent.sent_bundles(g.actor, limit=50, now=now, assignee=whose)
+    items = sent_dashboard.sent_bundles(g.actor, limit=50, now=now, assignee=whose)
     if is_htmx():
         return render_template("intake/_bundles.html", bundles=items, now=now, whose=whose)
     return render_template(
@@ -750,7 +750,7 @@ def _client_context(client_id: uuid.UUID, details: bool = False) -> dict[str, An
             }
             for item in reversed(records)
         ],
-        "bundles": sent.sent_bundles(
+        "bundles": sent_dashboard.sent_bundles(
             g.actor, client_id=client_id, open_only=False, limit=20, now=now
         ),
         "runaround": reports.client_runaround(g.actor, client_id),

@@ -1,11 +1,14 @@
 """Providers: the received inbox, one referral with its answers, and the capacity board.
 
-Reads go through `referrals.inbox` (the receiver's view: bounded, tenant-scoped, every look
-at her data audited) and `directory.queries` (the capacity board); answers through the
-referral state machine.
-A refused answer comes back on the referral page with the error beside its form and
-without her data: the refused request is rolled back, and with it any record of a look,
-so the page must not show what it could not record.
+Reads go through `referrals.queries.received` (the receiver's view: bounded, tenant-
+scoped, every look at her data audited) and `directory.queries` (the capacity board);
+answers through the referral services themselves (the state machine, the hold, the
+handover, the messages), which the API calls too. Every answer first reads the page's
+facts without her data (the refused form's page): a referral this agency did not
+receive, or a draft, looks missing there. A refused answer comes back on the referral
+page with the error beside its form and without her data: the refused request is rolled
+back, and with it any record of a look, so the page must not show what it could not
+record.
 """
 
 from __future__ import annotations
@@ -26,9 +29,10 @@ from referral_hub.directory.capacity import (
 )
 from referral_hub.directory.queries import board_card, board_services
 from referral_hub.directory.schemas import CapacityPutArgs, OverflowArgs, ServiceUpdateArgs
-from referral_hub.referrals import conversation
-from referral_hub.referrals import inbox as receiving
+from referral_hub.referrals import assignment, conversation
+from referral_hub.referrals import service as referrals
 from referral_hub.referrals.deadlines import EXTENSION_REASONS
+from referral_hub.referrals.queries import received as receiving
 from referral_hub.referrals.schemas import (
     URGENCIES,
     ExtendHoldArgs,
@@ -39,7 +43,7 @@ from referral_hub.referrals.schemas import (
 )
 from referral_hub.referrals.states import DECLINE_REASONS, UNFINISHED_REASONS, State
 from referral_hub.web import forms, i18n
-from referral_hub.web.pagekit import is_htmx, page_blueprint, staff_only
+from referral_hub.web.pagekit import context_of, is_htmx, page_blueprint, staff_only
 
 blp = page_blueprint("provider", __name__, url_prefix="/provider")
 
@@ -175,13 +179,14 @@ def inbox() -> Any:
 @staff_only("provider")
 def referral(referral_id: uuid.UUID) -> Any:
     view = receiving.received_referral(g.actor, referral_id)
-    return render_template("provider/referral.html", **_words(), **view, values={})
+    return render_template("provider/referral.html", **_words(), **context_of(view), values={})
 
 
 def _refused_page(referral_id: uuid.UUID, form_action: str) -> dict[str, Any]:
-    """The page's facts without her data, for a form that is being refused."""
+    """The page's facts without her data, for a form that is being refused. Read before
+    the answer: a referral that is not this agency's received one looks missing."""
     view = receiving.received_referral(g.actor, referral_id, disclose=False)
-    return _words() | view | {"values": request.form, "form_action": form_action}
+    return _words() | context_of(view) | {"values": request.form, "form_action": form_action}
 
 
 @blp.post(f"/referrals/<uuid:referral_id>/<any({ACTIONS_PATH}):action>")
@@ -190,7 +195,7 @@ def act(referral_id: uuid.UUID, action: str) -> Any:
     context = _refused_page(referral_id, action)
     with forms.rejecting("provider/referral.html", **context):
         payload = forms.load(TransitionArgs(), request.form)
-        receiving.answer(g.actor, referral_id, action, **payload)
+        referrals.transition(g.actor, referral_id, action, **payload)
     flash(ACTION_WORDS[action][1], "success")
     return redirect(url_for("provider.referral", referral_id=referral_id))
 
@@ -201,7 +206,13 @@ def hand_over(referral_id: uuid.UUID) -> Any:
     context = _refused_page(referral_id, "assign")
     with forms.rejecting("provider/referral.html", **context):
         fields = forms.load(HandoverArgs(), request.form)
-        receiving.hand_over(g.actor, referral_id, fields["assignee_id"], fields.get("note"))
+        assignment.assign(
+            g.actor,
+            referral_id,
+            side="receiver",
+            assignee_id=fields["assignee_id"],
+            note=fields.get("note"),
+        )
     flash("Handed over: your colleague was told.", "success")
     return redirect(url_for("provider.referral", referral_id=referral_id))
 
@@ -224,7 +235,7 @@ def extend_hold(referral_id: uuid.UUID) -> Any:
     context = _refused_page(referral_id, "extend-hold")
     with forms.rejecting("provider/referral.html", **context):
         payload = forms.load(ExtendHoldArgs(), request.form)
-        receiving.extend_hold(g.actor, referral_id, **payload)
+        referrals.extend_hold(g.actor, referral_id, **payload)
     flash(i18n.gettext("Hold extended: the sender sees the new arrival time."), "success")
     return redirect(url_for("provider.referral", referral_id=referral_id))
 

@@ -1,5 +1,7 @@
-"""The receiving agency's side of its referrals: the inbox in order of what is due first, one
-referral as its receiver may see it now, and the receiver's answers.
+"""The receiving agency's side of its referrals: the inbox in order of what is due first, and
+one referral as its receiver may see it now. The receiver's answers are the services' own
+(`referrals.service.transition`, `extend_hold`, `assignment.assign`,
+`conversation.post_message`): the pages call them directly.
 
 The inbox is one bounded query (the service and sender names joined in, no per-row reads)
 scoped to the actor's own agency. The detail reads her data through the audited consent
@@ -11,6 +13,8 @@ it any record of a look).
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import case, select
@@ -66,13 +70,110 @@ INBOX_COLUMNS = (
 )
 
 
-def next_deadline(referral: Any) -> dict[str, Any] | None:
+@dataclass(frozen=True, slots=True)
+class Deadline:
+    """What the receiver must do next (`acknowledge`, `decide`, `arrive`) and by when."""
+
+    what: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class InboxRow:
+    """One referral in the receiver's inbox: no sealed note, no survivor data."""
+
+    id: uuid.UUID
+    status: str
+    urgency: str
+    client_reference: str
+    acknowledge_by: datetime | None
+    respond_by: datetime | None
+    arrive_by: datetime | None
+    created_at: datetime
+    closed_at: datetime | None
+    service_name: str
+    service_category: str
+    sender_name: str
+    assignee_name: str | None
+    deadline: Deadline | None
+    open: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceFacts:
+    id: uuid.UUID
+    name: str
+    category: str
+    unit: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class OtherService:
+    """A service of the same category the receiver may suggest when it declines."""
+
+    id: uuid.UUID
+    name: str
+    agency_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One event of the referral's timeline, with the acting agency's name (ids and coded
+    details only: the chain never held survivor data)."""
+
+    seq: int
+    at: datetime
+    action: str
+    actor_type: str
+    agency: uuid.UUID | None
+    agency_name: str | None
+    details: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ClientView:
+    """What the consent policy lets the receiver read of her now."""
+
+    categories: list[str]
+    profile: dict[str, Any]
+    pii: dict[str, Any]
+    accepted_stage: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedReferral:
+    """Everything the receiver's referral page shows. `referral` is the API's description of
+    it (`referrals.service.describe`); `client`, `note` and `messages` are filled only when
+    the read disclosed them (each read audited)."""
+
+    referral: dict[str, Any]
+    service: ServiceFacts
+    sender_name: str
+    receiver_name: str
+    deadline: Deadline | None
+    open: bool
+    actions: list[str]
+    timeline: list[Event]
+    suggestions: list[OtherService]
+    disclosed: bool
+    access_ended: bool
+    client: ClientView | None
+    note: str | None
+    messages: list[dict[str, Any]]
+    agency_names: dict[uuid.UUID, str]
+    assignee_name: str | None
+    colleagues: list[dict[str, Any]]
+    caseworker_names: dict[str, str]
+    assignable: bool
+
+
+def next_deadline(referral: Any) -> Deadline | None:
     """What is due next on this referral for its receiver, and when (None: nothing timed)."""
     due = DEADLINES.get(referral.status)
     if due is None:
         return None
     when = getattr(referral, due[1])
-    return {"what": due[0], "at": when} if when is not None else None
+    return Deadline(what=due[0], at=when) if when is not None else None
 
 
 def _deadline_column() -> Any:
@@ -101,7 +202,7 @@ def received(
     urgency: str | None = None,
     assignee: str | None = None,
     limit: int = INBOX_LIMIT,
-) -> list[dict[str, Any]]:
+) -> list[InboxRow]:
     """Referrals sent to the actor's agency: open ones first, urgent first (`priority`:
     overdue emergencies, overdue, due soonest, untimed), then ended ones, most recently
     ended first. Drafts are the sender's own. `assignee` (`me`, a user id, `none`) keeps
@@ -144,14 +245,16 @@ def received(
     if owner is not None:
         statement = statement.where(owner(Referral.receiver_assignee_id))
     return [
-        {
-            **row._asdict(),
-            "status": row.status.value,
-            "urgency": row.urgency.value,
-            "service_category": row.service_category.value,
-            "deadline": next_deadline(row),
-            "open": row.status in states.OPEN,
-        }
+        InboxRow(
+            **row._asdict()
+            | {
+                "status": row.status.value,
+                "urgency": row.urgency.value,
+                "service_category": row.service_category.value,
+                "deadline": next_deadline(row),
+                "open": row.status in states.OPEN,
+            }
+        )
         for row in db.session.execute(statement)
     ]
 
@@ -159,9 +262,9 @@ def received(
 # --- one referral ---------------------------------------------------------------------------
 
 
-def _own_received(actor: Actor, referral_id: uuid.UUID, *, lock: bool = False) -> Referral:
+def _own_received(actor: Actor, referral_id: uuid.UUID) -> Referral:
     """A referral this actor's agency received and that was sent; anything else looks missing."""
-    referral = referrals.get_referral(actor, referral_id, lock=lock)
+    referral = referrals.get_referral(actor, referral_id)
     if referral.receiver_agency_id != actor.agency_id or referral.status == State.DRAFT:
         raise NotFound()
     return referral
@@ -169,7 +272,7 @@ def _own_received(actor: Actor, referral_id: uuid.UUID, *, lock: bool = False) -
 
 def received_referral(
     actor: Actor, referral_id: uuid.UUID, *, disclose: bool = True
-) -> dict[str, Any]:
+) -> ReceivedReferral:
     """Everything the receiver's page shows. With `disclose`, her data as the consent
     policy allows it now, the sender's note and the messages — each read audited."""
     referral = _own_received(actor, referral_id)
@@ -187,52 +290,61 @@ def received_referral(
         cursor=None,
     )
     colleagues = assignment.colleagues(actor, "receiver")
-    view: dict[str, Any] = {
-        "referral": referrals.describe(referral),
-        "service": {
-            "id": service.id,
-            "name": service.name,
-            "category": service.category.value,
-            "unit": service.capacity.unit.value if service.capacity else None,
-        },
-        "sender_name": sender.name,
-        "receiver_name": service.agency.name,
-        "deadline": next_deadline(referral),
-        "open": referral.status in states.OPEN,
-        "actions": actions_for(referral.status),
-        "timeline": [
-            entry | {"agency_name": names.get(entry["agency"])}
+    view = ReceivedReferral(
+        referral=referrals.describe(referral),
+        service=ServiceFacts(
+            id=service.id,
+            name=service.name,
+            category=service.category.value,
+            unit=service.capacity.unit.value if service.capacity else None,
+        ),
+        sender_name=sender.name,
+        receiver_name=service.agency.name,
+        deadline=next_deadline(referral),
+        open=referral.status in states.OPEN,
+        actions=actions_for(referral.status),
+        timeline=[
+            Event(
+                seq=entry["seq"],
+                at=entry["at"],
+                action=entry["action"],
+                actor_type=entry["actor_type"],
+                agency=entry["agency"],
+                agency_name=names.get(entry["agency"]),
+                details=entry["details"] or {},
+            )
             for entry in conversation.timeline(actor, referral.id)
         ],
-        "suggestions": [
-            {"id": other.id, "name": other.name, "agency_name": other.agency.name}
+        suggestions=[
+            OtherService(id=other.id, name=other.name, agency_name=other.agency.name)
             for other in suggestions
             if other.id != service.id
         ],
-        "disclosed": disclose,
-        "access_ended": False,
-        "client": None,
-        "note": None,
-        "messages": [],
-        "agency_names": names,
-        "assignee_name": assignment.name_of(referral.receiver_assignee_id),
-        "colleagues": colleagues,
-        "caseworker_names": {str(c["id"]): c["name"] for c in colleagues},
-        "assignable": referral.status not in states.TERMINAL
+        disclosed=disclose,
+        access_ended=False,
+        client=None,
+        note=None,
+        messages=[],
+        agency_names=names,
+        assignee_name=assignment.name_of(referral.receiver_assignee_id),
+        colleagues=colleagues,
+        caseworker_names={str(c["id"]): c["name"] for c in colleagues},
+        assignable=referral.status not in states.TERMINAL
         and referral.status not in (State.DRAFT, State.SENT),
-    }
+    )
     if not disclose:
         return view
     if not messages.is_open_to(actor, referral):
-        view["access_ended"] = True  # her data, the note and the messages: closed to us now
-        return view
-    view["client"] = _client_view(actor, referral)
-    view["note"] = _read_note(actor, referral)
-    view["messages"] = conversation.list_messages(actor, referral.id)
-    return view
+        return replace(view, access_ended=True)  # her data, the note, the messages: closed
+    return replace(
+        view,
+        client=_client_view(actor, referral),
+        note=_read_note(actor, referral),
+        messages=conversation.list_messages(actor, referral.id),
+    )
 
 
-def _client_view(actor: Actor, referral: Referral) -> dict[str, Any] | None:
+def _client_view(actor: Actor, referral: Referral) -> ClientView | None:
     """What the consent policy lets this agency read of her now (None: nothing)."""
     if referral.status in states.TERMINAL:
         return None  # the receiver's window closed with the referral
@@ -240,12 +352,12 @@ def _client_view(actor: Actor, referral: Referral) -> dict[str, Any] | None:
         shown = consent.disclose_client(actor, referral.client_id, str(referral.id))
     except NotFound:
         return None  # e.g. a law-enforcement receiver without her opt-in
-    return {
-        "categories": sorted(shown.categories),
-        "profile": shown.profile,
-        "pii": shown.pii,
-        "accepted_stage": referral.status in states.ACCEPTED_STAGE,
-    }
+    return ClientView(
+        categories=sorted(shown.categories),
+        profile=shown.profile,
+        pii=shown.pii,
+        accepted_stage=referral.status in states.ACCEPTED_STAGE,
+    )
 
 
 def _read_note(actor: Actor, referral: Referral) -> str | None:
@@ -258,31 +370,3 @@ def _read_note(actor: Actor, referral: Referral) -> str | None:
     text = envelope.open_sealed(key, referral.note, f"referral.note:{referral.id}").decode()
     audit.record(actor, "referral.note_read", referral, client_reference=referral.client_reference)
     return text
-
-
-# --- the receiver's answers -----------------------------------------------------------------
-
-
-def extend_hold(actor: Actor, referral_id: uuid.UUID, **payload: Any) -> Referral:
-    """The receiver keeps her place longer, once (`referrals.service.extend_hold`)."""
-    _own_received(actor, referral_id)
-    return referrals.extend_hold(actor, referral_id, **payload)
-
-
-def answer(actor: Actor, referral_id: uuid.UUID, action: str, **payload: Any) -> Referral:
-    """One receiver action from the inbox: only the receiver's moves, on its own referrals.
-    The move and the words that go with it are the service's (the API makes the same)."""
-    if action not in RECEIVER_ACTIONS:
-        raise NotFound()
-    _own_received(actor, referral_id)
-    return referrals.transition(actor, referral_id, action, **payload)
-
-
-def hand_over(
-    actor: Actor, referral_id: uuid.UUID, assignee_id: uuid.UUID, note: str | None = None
-) -> Referral:
-    """The receiver's page names its own side's caseworker (the API's `assign`)."""
-    _own_received(actor, referral_id)
-    return assignment.assign(
-        actor, referral_id, side="receiver", assignee_id=assignee_id, note=note
-    )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import uuid
 from collections.abc import Collection, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -33,6 +34,38 @@ BATCH = 200
 MAX_SCANNED = 2000  # bundles looked at for one page, at most: the page stays cheap
 
 
+@dataclass(frozen=True, slots=True)
+class SentNeed:
+    """One need of a sent bundle: its status (`bundles.classify`), failed hops, why it is in
+    limbo (None: it is not) and, while pending or placed, what the sender waits for next."""
+
+    need_id: uuid.UUID
+    category: str
+    urgency: str
+    status: str
+    hops: int
+    why: str | None
+    next_deadline: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class SentBundle:
+    """A bundle on the intake dashboard (and a client's page): references, statuses,
+    categories and times only."""
+
+    bundle_id: uuid.UUID
+    client_id: uuid.UUID
+    client_reference: str
+    caseworker: str | None  # the sending caseworker's name; None: nobody yet
+    urgency: str
+    created_at: datetime
+    status: str
+    in_limbo: bool
+    limbo_reasons: list[str]
+    next_deadline: datetime | None
+    needs: list[SentNeed]
+
+
 def sent_bundles(
     actor: Actor,
     *,
@@ -41,7 +74,7 @@ def sent_bundles(
     limit: int = 50,
     now: datetime | None = None,
     assignee: str | None = None,
-) -> list[dict[str, Any]]:
+) -> list[SentBundle]:
     """Up to `limit` bundles the actor's agency sent (of one client, if given).
 
     `open_only` leaves out bundles whose every need is met. Ordered for a worker: in limbo
@@ -56,7 +89,7 @@ def sent_bundles(
     owner = referrals.assignee_filter(actor, assignee)
     whose = owner(Bundle.sender_assignee_id) if owner is not None else None
     now = now or clock.now()
-    found: list[dict[str, Any]] = []
+    found: list[SentBundle] = []
     after: tuple[datetime, uuid.UUID] | None = None
     scanned = 0
     while len(found) < limit and scanned < MAX_SCANNED:
@@ -65,7 +98,7 @@ def sent_bundles(
         needs = _needs(actor.agency_id, [row.id for row in rows], now)
         for row in rows:
             item = _item(row, needs.get(row.id, []))
-            if open_only and item["status"] == "met":
+            if open_only and item.status == "met":
                 continue
             found.append(item)
             if len(found) == limit:
@@ -75,24 +108,24 @@ def sent_bundles(
         after = (rows[-1].created_at, rows[-1].id)
     found.sort(
         key=lambda item: (
-            item["status"] == "met",
+            item.status == "met",
             *_most_pressing(item, now),
-            not item["in_limbo"],
-            -item["created_at"].timestamp(),
+            not item.in_limbo,
+            -item.created_at.timestamp(),
         )
     )
     return found
 
 
-def _most_pressing(item: dict[str, Any], now: datetime) -> tuple[Any, ...]:
+def _most_pressing(item: SentBundle, now: datetime) -> tuple[Any, ...]:
     """The bundle's place in the one order: that of its most pressing need, each need with
     its own urgency and deadline (an overdue emergency shelter, not a routine clinic)."""
     timed = [
-        priority.key(need["urgency"], need["next_deadline"], now)
-        for need in item["needs"]
-        if need["next_deadline"] is not None
+        priority.key(need.urgency, need.next_deadline, now)
+        for need in item.needs
+        if need.next_deadline is not None
     ]
-    return min(timed, default=priority.key(item["urgency"], None, now))
+    return min(timed, default=priority.key(item.urgency, None, now))
 
 
 def _bundles(
@@ -225,7 +258,7 @@ def _aware(row: Any) -> datetime | None:
     return value  # type: ignore[no-any-return]
 
 
-def _item(row: Any, needs: list[dict[str, Any]]) -> dict[str, Any]:
+def _item(row: Any, needs: list[dict[str, Any]]) -> SentBundle:
     shown = []
     reasons = []
     for need in needs:
@@ -233,34 +266,34 @@ def _item(row: Any, needs: list[dict[str, Any]]) -> dict[str, Any]:
         if why:
             reasons.append(bundles.limbo_reason(need["category"], why))
         shown.append(
-            {
-                "need_id": need["need_id"],
-                "category": need["category"],
-                "urgency": need["facts"].urgency.value,
-                "status": status,
-                "hops": hops,
-                "why": why,
-                "next_deadline": need["next"] if status in ("pending", "placed") else None,
-            }
+            SentNeed(
+                need_id=need["need_id"],
+                category=need["category"],
+                urgency=need["facts"].urgency.value,
+                status=status,
+                hops=hops,
+                why=why,
+                next_deadline=need["next"] if status in ("pending", "placed") else None,
+            )
         )
-    statuses = {need["status"] for need in shown}
+    statuses = {need.status for need in shown}
     overall = (
         "met" if statuses <= {"met"} else "placed" if statuses <= {"met", "placed"} else "open"
     )
-    deadlines = [need["next_deadline"] for need in shown if need["next_deadline"] is not None]
+    deadlines = [need.next_deadline for need in shown if need.next_deadline is not None]
     created_at = row.created_at
     if created_at.tzinfo is None:
         created_at = created_at.replace(tzinfo=clock.now().tzinfo)
-    return {
-        "bundle_id": row.id,
-        "client_id": row.client_id,
-        "client_reference": row.client_reference,
-        "caseworker": row.caseworker,
-        "urgency": row.urgency.value,
-        "created_at": created_at,
-        "status": overall,
-        "in_limbo": bool(reasons),
-        "limbo_reasons": reasons,
-        "next_deadline": min(deadlines) if deadlines else None,
-        "needs": shown,
-    }
+    return SentBundle(
+        bundle_id=row.id,
+        client_id=row.client_id,
+        client_reference=row.client_reference,
+        caseworker=row.caseworker,
+        urgency=row.urgency.value,
+        created_at=created_at,
+        status=overall,
+        in_limbo=bool(reasons),
+        limbo_reasons=reasons,
+        next_deadline=min(deadlines) if deadlines else None,
+        needs=shown,
+    )
