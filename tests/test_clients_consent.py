@@ -157,6 +157,50 @@ def test_progressive_disclosure_revocation_and_expiry(
     assert client.get(url, headers=world["as_shelter"]).status_code == 404
 
 
+def test_her_do_not_refer_list_is_her_agencys_alone(
+    client: Any, session: Any, world: dict[str, Any]
+) -> None:
+    """The list of agencies she must never be sent to reaches her own agency, never a
+    receiver (an agency named on it would learn she fears it): one rule, in the service
+    the API and the pages call."""
+    body = {
+        "profile": {"age_range": "18_24", "language": "es", "urgency": "urgent"},
+        "pii": MARKERS,
+        "do_not_refer": [str(world["other"].id)],
+    }
+    created = client.post("/api/v1/clients", json=body, headers=world["as_owner"])
+    assert created.status_code == 201, created.json
+    client_id = created.json["id"]
+    recorded = client.post(
+        f"/api/v1/clients/{client_id}/consents", json=consent_body(world), headers=world["as_owner"]
+    )
+    with transaction():
+        consent.open_grant(
+            uuid.UUID(client_id),
+            world["shelter"].id,
+            uuid.UUID(recorded.json["id"]),
+            "referral-dnr",
+            **SHELTER,
+        )
+        consent.set_grant("referral-dnr", accepted=True)
+    url = f"/api/v1/clients/{client_id}"
+    assert client.get(url, headers=world["as_owner"]).json["do_not_refer"] == [
+        str(world["other"].id)
+    ]
+    receiver = client.get(url, headers=world["as_shelter"]).json
+    assert receiver["pii"]["name"] == MARKERS["name"]  # it reads her, but not the list
+    assert receiver["do_not_refer"] == []
+    with transaction():
+        shelter_user = factories.user(world["shelter"], roles=("provider",))
+        owner_user = factories.user(world["owner"])
+        reader = factories.actor_for(shelter_user)
+        keeper = factories.actor_for(owner_user)
+        as_receiver = consent.disclose_client(reader, uuid.UUID(client_id))
+        as_owner = consent.disclose_client(keeper, uuid.UUID(client_id))
+    assert as_receiver.do_not_refer == []
+    assert as_owner.do_not_refer == [str(world["other"].id)]
+
+
 def test_expiry_bites_at_the_exact_moment(client: Any, session: Any, world: dict[str, Any]) -> None:
     client_id = new_client(client, world)
     expires = clock.now() + timedelta(days=10)

@@ -152,6 +152,8 @@ class Verb:
     before: tuple[tuple[str, str, dict[str, Any]], ...]
     api: Callable[[World], tuple[str, dict[str, Any]]]
     page: Callable[[World], tuple[str, dict[str, str]]]
+    # what the page's door needs first in the worker's own session (the plan), not the hub's
+    prepare: Callable[[World, Any], None] | None = None
 
 
 def said(body: dict[str, Any], world: World) -> dict[str, Any]:
@@ -235,6 +237,42 @@ def receiver_handover_api(world: World) -> tuple[str, dict[str, Any]]:
 def receiver_handover_page(world: World) -> tuple[str, dict[str, str]]:
     form = {"assignee_id": str(world.provider_colleague.id), "note": HANDOVER_NOTE}
     return f"/provider/referrals/{world.referral_id}/assign", form
+SEND_NOTE = "She arrives by the evening bus."
+
+
+def send_bundle_api(world: World) -> tuple[str, dict[str, Any]]:
+    return "/api/v1/bundles", {
+        "client_id": str(world.client_id),
+        "consent_id": str(world.consent_id),
+        "urgency": "emergency",
+        "needs": [
+            {
+                "category": "emergency_shelter",
+                "service_ids": [str(world.other_service_id)],
+                "data_categories": ["contact"],
+                "note": SEND_NOTE,
+            }
+        ],
+    }
+
+
+def plan_in_session(world: World, http: Any) -> None:
+    """The page sends the worker's plan: the second shelter, picked from the search."""
+    with http.session_transaction() as stored:
+        stored["plan"] = {"emergency_shelter": [str(world.other_service_id)]}
+
+
+def send_bundle_page(world: World) -> tuple[str, dict[str, str]]:
+    path = f"/intake/bundles/new?client={world.client_id}&consent={world.consent_id}"
+    return path, {
+        "urgency": "emergency",
+        "needs-0.category": "emergency_shelter",
+        "needs-0.service_ids": str(world.other_service_id),
+        "needs-0.service_ids.present": "1",
+        "needs-0.data_categories": "contact",
+        "needs-0.data_categories.present": "1",
+        "needs-0.note": SEND_NOTE,
+    }
 
 
 COMPLETED = {"outcome_code": "goals_met", "outcome": "Moved on to transitional housing."}
@@ -285,6 +323,7 @@ VERBS = [
     Verb("message (sender)", "intake", (ACK,), message_api, intake_message_page),
     Verb("hand over (bundle)", "intake", (ACK,), bundle_handover_api, bundle_handover_page),
     Verb("hand over (receiver)", "provider", (ACK,), receiver_handover_api, receiver_handover_page),
+    Verb("send bundle", "intake", (), send_bundle_api, send_bundle_page, plan_in_session),
 ]
 
 
@@ -376,6 +415,8 @@ def drive(app: Flask, verb: Verb, door: str) -> dict[str, Any]:
     person = world.provider if verb.who == "provider" else world.worker
     http = app.test_client()
     token = sign_in(http, person)
+    if door == "page" and verb.prepare is not None:
+        verb.prepare(world, http)
     since_seq = db.session.scalar(select(db.func.max(AuditEvent.seq))) or 0
     since_outbox = set(db.session.scalars(select(OutboxMessage.id)))
     if door == "api":

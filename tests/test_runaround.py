@@ -208,7 +208,7 @@ def test_her_page_shows_the_same_figures(
     section = page[page.index('id="runaround-h"') :]
     assert "5 doors so far, 4 hops" in section
     assert "2.0 days" in section and "Not placed yet" in section
-    assert "Not met: every referral ended" in section
+    assert "Not met — every referral ended" in section
     assert section.index("Shelter 0") < section.index("Shelter 3")
     act_as(history.stranger)
     assert client.get(f"/intake/clients/{history.person.id}").status_code == 404

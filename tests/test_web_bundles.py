@@ -412,10 +412,10 @@ def test_the_bundle_page_shows_needs_referrals_deadlines_and_a_polling_region(
     reference = net["client"].reference
     assert f"<h1>Bundle for {reference}</h1>" in html
     assert "Night Beds" in html and "Safe Nights Shelter" in html
-    assert "Sent — waiting for them to open it" in html
+    assert "New — not opened yet" in html
     assert "answer due" in html and 'class="countdown' in html
     assert "Place 4 on the list." in html
-    assert "Reason: outside their area." in html
+    assert "Reason: Outside the service area." in html
     assert "1 hop " in html
     live = re.search(r'<section id="bundle-live"[^>]*>', html).group(0)
     assert 'hx-trigger="every 15s, hub-live"' in live and 'aria-live="polite"' in live

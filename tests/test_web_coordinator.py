@@ -198,7 +198,7 @@ def test_dashboard_shows_key_figures_and_charts_for_the_period(
     assert '<th scope="row">15 to 60 min</th><td>3</td>' in accept
     assert '<th scope="row">1 to 4 hours</th><td>1</td>' in accept
     declines = page[page.index('id="chart-declines"') :]
-    assert '<th scope="row">No capacity</th><td>3</td>' in declines
+    assert '<th scope="row">No space free</th><td>3</td>' in declines
     assert day.agencies["E"].name in page[page.index('id="chart-freshness"') :]
     assert 'href="/network/handoffs.csv?from=2026-03-02&amp;to=2026-03-02"' in page
     assert 'hx-boost="false" download' in page

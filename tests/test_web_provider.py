@@ -189,7 +189,7 @@ def test_inbox_lists_open_referrals_by_urgency_then_nearest_deadline(
         str(r.id) for r in (emergency, urgent_early, urgent_late, routine, ended_later, ended)
     ]
     assert str(draft.id) not in page and str(foreign.id) not in page
-    assert "Acknowledge: <time" in page and "New: acknowledge it" in page
+    assert "Acknowledge: <time" in page and "New — not opened yet" in page
     assert net["sender"].name in page and "Harbor beds" in page
     assert "555-0100" not in page  # no PII in lists
 

@@ -53,9 +53,7 @@ def get_client(client_id: uuid.UUID) -> Any:
         "profile": shown.profile,
         "pii": shown.pii,
         "categories": sorted(shown.categories),
-        "do_not_refer": record.do_not_refer
-        if record.owner_agency_id == current_actor().agency_id
-        else [],
+        "do_not_refer": shown.do_not_refer,
         "consent_id": shown.consent_id,
     }
 

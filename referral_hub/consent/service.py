@@ -9,7 +9,7 @@ cannot be written, the transaction fails and nothing is returned.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -257,6 +257,9 @@ class Disclosure:
     consent_id: uuid.UUID | None
     pii: dict[str, Any]
     owner: bool = False
+    # the agencies she must never be sent to: her own agency's to know (it keeps the list),
+    # no receiver's — an agency on it would learn she fears it
+    do_not_refer: list[str] = field(default_factory=list)
 
     @property
     def profile(self) -> dict[str, Any]:
@@ -384,7 +387,15 @@ def disclose_client(
             consent_id=consent_id,
             details={"as": "owner" if owner else "recipient"},
         )
-    return Disclosure(client, categories, consent_id, pii, owner=owner)
+    keeps_list = client.owner_agency_id == actor.agency_id
+    return Disclosure(
+        client,
+        categories,
+        consent_id,
+        pii,
+        owner=owner,
+        do_not_refer=list(client.do_not_refer or []) if keeps_list else [],
+    )
 
 
 def open_grant(

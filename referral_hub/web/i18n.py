@@ -9,6 +9,8 @@ A view picks the language for its request: `g.language = i18n.pick(tag)`. Templa
 use `{{ _("Hello %(name)s", name=x) }}` and `{% trans %}` blocks; Python code uses
 `gettext`, `ngettext` and `lazy_gettext` from here. Placeholders are always `%(name)s`
 and a literal percent sign is `%%`, in Python as in templates (Jinja's "newstyle").
+The words the staff pages put on codes (statuses, reasons, categories) are lazy strings in
+`web/words.py`.
 
 Adding a language: its code in `SUPPORTED` and its own name in `LANGUAGE_NAMES`, then
 `make translations` creates its catalogue from the template (`messages.pot`) to translate.
@@ -18,6 +20,8 @@ from __future__ import annotations
 
 import functools
 import io
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +63,20 @@ def catalogue(language: str) -> NullTranslations:
     write_mo(compiled, messages, use_fuzzy=False)
     compiled.seek(0)
     return Translations(compiled)
+
+
+@contextmanager
+def speaking(language: str) -> Iterator[None]:
+    """Words rendered inside the block are in `language`; the request's language after."""
+    before = g.get("language")
+    g.language = language
+    try:
+        yield
+    finally:
+        if before is None:
+            g.pop("language", None)
+        else:
+            g.language = before
 
 
 def _translations() -> NullTranslations:

@@ -141,7 +141,7 @@ def test_intake_sends_follows_and_acts_on_a_bundle(page: Page, live_server: Any)
     expect(page.locator(".flash")).to_contain_text("Bundle sent: 2 referrals")
     live = page.locator("#bundle-live")
     expect(live).to_have_attribute("hx-trigger", "every 15s, hub-live")
-    expect(live).to_contain_text("Sent — waiting for them to open it")
+    expect(live).to_contain_text("New — not opened yet")
     bundle_id = page.url.rstrip("/").rsplit("/", 1)[-1]
     check_page(page, "bundle sent")
 

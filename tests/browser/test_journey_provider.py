@@ -77,7 +77,7 @@ def test_provider_answers_referrals_and_keeps_capacity_true(page: Page, live_ser
     expect(page.get_by_role("heading", level=1)).to_have_text("Referrals received")
     expect(page.locator("#inbox-list")).to_have_attribute("hx-trigger", "every 30s, hub-live")
     row = page.locator("tr", has=page.get_by_role("link", name=re.compile(taken)))
-    expect(row).to_contain_text("New: acknowledge it")
+    expect(row).to_contain_text("New — not opened yet")
     expect(row.locator("time.countdown")).to_contain_text(re.compile(r"in \d+ min"))
     check_page(page, "inbox", readme="provider-inbox")
 

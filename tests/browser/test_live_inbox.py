@@ -29,7 +29,7 @@ def test_the_inbox_shows_a_new_referral_without_a_reload(page: Page, live_server
 
     row = page.locator("#inbox-list tr", has=page.get_by_role("link", name=re.compile(reference)))
     expect(row).to_be_visible(timeout=ARRIVES_WITHIN_MS)
-    expect(row).to_contain_text("New: acknowledge it")
+    expect(row).to_contain_text("New — not opened yet")
     assert page.evaluate("() => window.__sameDocument === true"), "the page was reloaded"
     assert [url for url in requests if "/provider/" in url], "the list fetched itself again"
     check_page(page, "inbox, a referral arrived")

@@ -47,39 +47,14 @@ from referral_hub.directory.vocabulary import (
 )
 from referral_hub.notifications import webhooks
 from referral_hub.notifications.api import DeliveryArgs, WebhookArgs
-from referral_hub.web import forms
+from referral_hub.web import forms, words
 from referral_hub.web.pagekit import page_blueprint, staff_only
 
 blp = page_blueprint("admin", __name__, url_prefix="/admin")
 ADMINS = ("agency_admin", "hub_admin")
 PAGE_SIZE = 50
 
-ROLE_WORDS = {
-    "intake": "Intake worker (finds services, sends referrals)",
-    "provider": "Provider (receives referrals, keeps capacity up to date)",
-    "coordinator": "Network coordinator (oversees every agency's referrals)",
-    "agency_admin": "Agency administrator (staff, systems, services)",
-    "hub_admin": "Hub administrator (every agency)",
-}
-ROLE_SHORT = {
-    "intake": "Intake",
-    "provider": "Provider",
-    "coordinator": "Coordinator",
-    "agency_admin": "Agency admin",
-    "hub_admin": "Hub admin",
-}
-SCOPE_WORDS = {
-    "directory:read": "Read the service directory and capacity",
-    "capacity:write": "Update this agency's capacity numbers",
-    "clients:write": "Create and update client records (with consent)",
-    "clients:read": "Read client records this agency may see",
-    "referrals:read": "Read this agency's referrals",
-    "referrals:write": "Send and answer referrals",
-    "audit:read": "Read the hub's audit trail (hub administrators only)",
-    "admin": "Administer this agency (staff, services, webhooks)",
-}
 HUB_ONLY_SCOPES = {"audit:read"}
-STATUS_WORDS = {"pending": "Waiting to be sent", "delivered": "Delivered", "dead": "Gave up"}
 SERVICE_NULLABLE = ("description", "url", "email", "phone", "service_area", "hours")
 
 
@@ -145,7 +120,7 @@ def _grantable_roles() -> list[str]:
 
 
 def _role_options(roles: list[str]) -> list[tuple[str, str]]:
-    return [(role, ROLE_WORDS[role]) for role in roles]
+    return [(role, str(words.ROLE[role])) for role in roles]
 
 
 # --- users ----------------------------------------------------------------------------------
@@ -161,7 +136,7 @@ def _users_context(agency_id: uuid.UUID) -> dict[str, Any]:
         "people": people,
         "next_cursor": next_cursor,
         "role_options": _role_options(_grantable_roles()),
-        "role_short": ROLE_SHORT,
+        "role_short": words.ROLE_SHORT,
     }
 
 
@@ -192,7 +167,7 @@ def _user_context(user_id: uuid.UUID) -> dict[str, Any]:
         "role_options": _role_options(grantable),
         # roles this admin may not change are kept as they are (hidden fields)
         "kept_roles": [r for r in person.roles if r not in grantable],
-        "role_words": ROLE_WORDS,
+        "role_words": words.ROLE,
         "is_self": str(person.id) == g.actor.id,
         "may_manage": access.may_manage(g.actor, person),
     }
@@ -266,8 +241,8 @@ def _clients_context(agency_id: uuid.UUID) -> dict[str, Any]:
     scopes = [s for s in SCOPES if _is_hub_admin() or s not in HUB_ONLY_SCOPES]
     return frame | {
         "clients": auth.list_api_clients(g.actor, frame["agency"].id),
-        "scope_options": [(s, f"{s}: {SCOPE_WORDS.get(s, s)}") for s in scopes],
-        "scope_words": SCOPE_WORDS,
+        "scope_options": [(s, f"{s}: {words.SCOPE.get(s, s)}") for s in scopes],
+        "scope_words": words.SCOPE,
     }
 
 
@@ -387,7 +362,8 @@ def error_words(text: str | None) -> str:
 @staff_only("agency_admin")
 def webhook(webhook_id: uuid.UUID) -> Any:
     wanted = request.args.get("status", "")
-    status = DeliveryArgs().load({"status": wanted})["status"] if wanted in STATUS_WORDS else None
+    known = wanted in words.DELIVERY_STATUS
+    status = DeliveryArgs().load({"status": wanted})["status"] if known else None
     rows = webhooks.deliveries(g.actor, webhook_id, status)
     context = _webhooks_context()
     hook = next((h for h in context["hooks"] if h.id == webhook_id), None)
@@ -400,7 +376,7 @@ def webhook(webhook_id: uuid.UUID) -> Any:
         rows=shown,
         total=len(rows),
         status=status or "",
-        status_words=STATUS_WORDS,
+        status_words=words.DELIVERY_STATUS,
         error_words=error_words,
         **context,
     )
@@ -410,17 +386,17 @@ def webhook(webhook_id: uuid.UUID) -> Any:
 
 
 def _service_options() -> dict[str, Any]:
-    words = {
-        "genders": GENDERS,
-        "populations": POPULATIONS,
-        "trafficking_types": TRAFFICKING_TYPES,
-        "accessibility": ACCESSIBILITY,
+    codes = {
+        "genders": (GENDERS, words.GENDER),
+        "populations": (POPULATIONS, words.POPULATION),
+        "trafficking_types": (TRAFFICKING_TYPES, words.TRAFFICKING),
+        "accessibility": (ACCESSIBILITY, words.ACCESSIBILITY),
     }
     return {
-        "categories": [(c.value, c.value.replace("_", " ").capitalize()) for c in Category],
-        "statuses": [(s.value, s.value.replace("_", " ").capitalize()) for s in ServiceStatus],
-        "units": [(u.value, u.value.capitalize() + "s") for u in Unit],
-        "choice": {k: [(v, v.replace("_", " ")) for v in vs] for k, vs in words.items()},
+        "categories": [(c.value, words.CATEGORY[c.value]) for c in Category],
+        "statuses": [(s.value, words.SERVICE_STATUS[s.value]) for s in ServiceStatus],
+        "units": [(u.value, words.UNIT[u.value]) for u in Unit],
+        "choice": {k: [(v, said[v]) for v in vs] for k, (vs, said) in codes.items()},
     }
 
 

@@ -26,61 +26,13 @@ from referral_hub.referrals.schemas import (
     ReferralCreateArgs,
     TransitionArgs,
 )
-from referral_hub.web import forms, i18n, plan
+from referral_hub.web import forms, i18n, plan, words
 from referral_hub.web.pagekit import context_of, is_htmx, page_blueprint, staff_only
 from referral_hub.web.pages import her_access
 
 blp = page_blueprint("bundles", __name__, url_prefix="/intake/bundles")
 
 MAX_NEEDS = 11  # BundleCreateArgs allows 11; one more is read so the schema can refuse it
-
-URGENCIES = [
-    ("emergency", "Emergency — answer within 30 minutes, arrive within 3 hours"),
-    ("urgent", "Urgent — answer within 4 hours, arrive within 24 hours"),
-    ("routine", "Routine — answer within 3 business days"),
-]
-
-REFERRAL_WORDS = {
-    "draft": "Not sent yet",
-    "sent": "Sent — waiting for them to open it",
-    "acknowledged": "Seen — they are deciding",
-    "info_requested": "They asked you for more information",
-    "waitlisted": "On their waiting list",
-    "accepted": "Accepted — a place is held for her",
-    "engaged": "She arrived",
-    "completed": "Completed",
-    "not_completed": "Ended before it was finished",
-    "declined": "Declined",
-    "withdrawn": "Withdrawn",
-    "expired": "Expired — no answer in time",
-    "superseded": "Closed — another service accepted first",
-    "entered_in_error": "Entered in error",
-}
-NEED_WORDS = {
-    "searching": "Nothing open — refer again",
-    "pending": "Waiting for an answer",
-    "placed": "Placed",
-    "met": "Met",
-    "unmet": "Not met — every referral ended",
-}
-BUNDLE_WORDS = {"open": "Still open", "placed": "Every need placed", "met": "Every need met"}
-DECLINE_WORDS = {
-    "no_capacity": "no space",
-    "not_eligible": "not eligible",
-    "safety_conflict": "safety conflict",
-    "out_of_area": "outside their area",
-    "language": "language",
-    "other": "other reason",
-}
-DATA_WORDS = {
-    "profile": "basic profile (no name)",
-    "identity": "identity",
-    "contact": "contact details",
-    "narrative": "her story",
-    "immigration": "immigration",
-    "health": "health",
-    "justice": "justice / court",
-}
 
 
 def client_page(client_id: uuid.UUID) -> str | None:
@@ -95,11 +47,11 @@ def client_page(client_id: uuid.UUID) -> str | None:
 def _words() -> dict[str, Any]:
     return {
         "client_page": client_page,
-        "referral_words": REFERRAL_WORDS,
-        "need_words": NEED_WORDS,
-        "bundle_words": BUNDLE_WORDS,
-        "decline_words": DECLINE_WORDS,
-        "data_words": DATA_WORDS,
+        "referral_words": words.REFERRAL_STATUS,
+        "need_words": words.NEED_STATUS,
+        "bundle_words": words.BUNDLE_STATUS,
+        "decline_words": words.DECLINE_REASON,
+        "data_words": words.DATA_CATEGORY,
     }
 
 
@@ -149,7 +101,11 @@ def new() -> Any:
         raise NotFound("Start a bundle from a client's page.")
     consent_id = _uuid_arg("consent")
     page = sent.bundle_form(g.actor, client_id, consent_id, plan.needs())
-    context: dict[str, Any] = {"page": page, "urgencies": URGENCIES, "now": clock.now()}
+    context: dict[str, Any] = {
+        "page": page,
+        "urgencies": list(words.URGENCY_DEADLINES.items()),
+        "now": clock.now(),
+    }
     if request.method == "GET" or not page.needs:
         return render_template("bundles/new.html", values=None, errors=None, **context)
     needs = posted_needs(request.form)

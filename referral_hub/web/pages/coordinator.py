@@ -23,71 +23,32 @@ from referral_hub.referrals.states import DECLINE_REASONS
 from referral_hub.reports import audit_page, export, nudges, queries, series
 from referral_hub.reports import disclosures as disclosure_accounting
 from referral_hub.reports.schemas import HandoffReportArgs, InLimboArgs, NudgeArgs
-from referral_hub.web import charts, forms
+from referral_hub.web import charts, forms, words
 from referral_hub.web.charts import Series
 from referral_hub.web.pagekit import is_htmx, page_blueprint, staff_only
 
 blp = page_blueprint("coordinator", __name__, url_prefix="/network")
 
-# --- words for people ---------------------------------------------------------------------
+# --- words for people (web/words.py) and the charts' colours -------------------------------
 
-ACTION_WORDS = {
-    "referral.created": "Referral drafted",
-    "referral.sent": "Referral sent",
-    "referral.acknowledged": "Acknowledged (looking at it)",
-    "referral.info_requested": "Asked the sender for more information",
-    "referral.waitlisted": "Put on the waiting list",
-    "referral.accepted": "Accepted: a place is held for her",
-    "referral.engaged": "Arrival confirmed",
-    "referral.completed": "Completed",
-    "referral.not_completed": "Ended unfinished",
-    "referral.declined": "Declined",
-    "referral.withdrawn": "Withdrawn by the sending agency",
-    "referral.expired": "Expired: nobody answered in time",
-    "referral.superseded": "Closed: another agency accepted first",
-    "referral.entered_in_error": "Marked as entered in error",
-    "referral.message_sent": "Message sent",
-    "referral.messages_read": "Messages read",
-    "referral.reminded": "Reminder sent to the receiving agency",
-    "referral.escalated": "Escalated to coordinators",
-    "referral.receiver_nudged": "A coordinator nudged the receiving agency",
-    "referral.sender_nudged": "A coordinator asked the sending agency to act",
-    "client.pii_viewed": "Her details were viewed",
-    "client.created": "Client record created",
-    "client.disclosures_viewed": "Disclosure report viewed",
-    "consent.recorded": "Consent recorded",
-    "consent.revoked": "Consent withdrawn",
-    "audit.verified": "Audit chain verified",
-    "audit.events_read": "Audit trail searched",
-    "report.viewed": "Report viewed",
-    "auth.login": "Signed in",
-    "auth.login_failed": "Sign-in failed",
-    "access.denied": "Access refused",
+STATUS_GROUP_COLOURS = {
+    "waiting": "blue",
+    "placed": "green",
+    "completed": "teal",
+    "declined": "red",
+    "expired": "brown",
+    "ended_otherwise": "grey",
 }
-STATUS_GROUP_WORDS = {
-    "waiting": ("Waiting for an answer", "blue"),
-    "placed": ("Accepted or arrived", "green"),
-    "completed": ("Completed", "teal"),
-    "declined": ("Declined", "red"),
-    "expired": ("Expired", "brown"),
-    "ended_otherwise": ("Withdrawn, superseded or unfinished", "grey"),
-}
-FRESHNESS_WORDS = {
-    "fresh": ("Fresh", "green"),
-    "aging": ("Ageing", "olive"),
-    "stale": ("Stale", "orange"),
-    "unknown": ("Never set", "grey"),
-}
+FRESHNESS_COLOURS = {"fresh": "green", "aging": "olive", "stale": "orange", "unknown": "grey"}
 FRESHNESS_ROWS = 12  # agencies drawn in the freshness chart (the table lists all)
-OUTCOMES = [("success", "Succeeded"), ("denied", "Refused"), ("failure", "Failed")]
 
 
 @blp.app_template_filter("action_words")
 def action_words(action: str) -> str:
-    if action in ACTION_WORDS:
-        return ACTION_WORDS[action]
-    words = action.replace(".", " ").replace("_", " ")
-    return words[:1].upper() + words[1:]
+    if action in words.EVENT:
+        return str(words.EVENT[action])
+    spelled = action.replace(".", " ").replace("_", " ")
+    return spelled[:1].upper() + spelled[1:]
 
 
 def _category(value: str) -> str:
@@ -139,7 +100,7 @@ def _charts(data: dict[str, Any]) -> list[Any]:
         f"Referrals sent per {size}, by where they stand now",
         [_tick(start, size) for start in status["starts"]],
         [
-            Series(STATUS_GROUP_WORDS[group][0], values, STATUS_GROUP_WORDS[group][1])
+            Series(str(words.STATUS_GROUP[group]), values, STATUS_GROUP_COLOURS[group])
             for group, values in status["groups"].items()
         ],
         description=f"Stacked columns, one per {size} of sending; each segment is a status.",
@@ -162,7 +123,10 @@ def _charts(data: dict[str, Any]) -> list[Any]:
     decline = charts.bar_chart(
         "chart-declines",
         "Why referrals were declined",
-        [(reason.replace("_", " ").capitalize(), declines[reason]) for reason in reasons],
+        [
+            (str(words.DECLINE_REASON.get(reason, reason.replace("_", " "))), declines[reason])
+            for reason in reasons
+        ],
         description="Horizontal bars: declined referrals by the reason given.",
         heading="Reason",
         value_heading="Referrals declined",
@@ -180,9 +144,9 @@ def _charts(data: dict[str, Any]) -> list[Any]:
         [row["agency_name"] for row in fresh_rows],
         [
             Series(
-                FRESHNESS_WORDS[kind][0],
+                str(words.FRESHNESS[kind]),
                 [row[kind] for row in fresh_rows],
-                FRESHNESS_WORDS[kind][1],
+                FRESHNESS_COLOURS[kind],
             )
             for kind in series.FRESHNESS
         ],
@@ -249,28 +213,9 @@ def handoffs_csv() -> Any:
 # --- in limbo ---------------------------------------------------------------------------------
 
 
-WHY_WORDS = {
-    "unacknowledged": "not acknowledged: nobody has opened it in time",
-    "decision_overdue": "no decision in time",
-    "question_unanswered": "they asked the sender a question, still unanswered",
-    "waitlist_overdue": "on a waiting list past the decision deadline",
-    "arrival_overdue": "accepted, but her arrival is not confirmed and the hold is ending",
-    "too_many_hops": "sent on too many times",
-    "nothing_open": "nothing open for this need: it has to be referred again",
-}
-ASK_WORDS = {
-    ("receiver", "acknowledge"): "Nudge {name} to acknowledge",
-    ("receiver", "decide"): "Nudge {name} to decide",
-    ("receiver", "arrive"): "Nudge {name} to confirm her arrival",
-    ("sender", "provide"): "Ask {name} to answer the question",
-    ("sender", "refer"): "Ask {name} to refer her elsewhere",
-    ("sender", "check"): "Ask {name} to check she is on her way",
-}
-
-
 @blp.app_template_filter("limbo_row_why")
 def limbo_row_why(why: str) -> str:
-    return WHY_WORDS.get(why, why.replace("_", " "))
+    return str(words.LIMBO_REASON.get(why, why.replace("_", " ")))
 
 
 @blp.get("/in-limbo")
@@ -302,7 +247,7 @@ def _queue_page(
         page=page,
         cursor=cursor,
         category=_category,
-        ask_words=ASK_WORDS,
+        ask_words=words.NUDGE,
         now=clock.now(),
         **extra,
     )
@@ -374,7 +319,11 @@ def timeline(referral_id: uuid.UUID) -> Any:
 @blp.get("/audit")
 @staff_only("coordinator")
 def audit() -> Any:
-    context = {"outcomes": OUTCOMES, "now": clock.now(), **audit_page.overview(g.actor)}
+    context = {
+        "outcomes": list(words.AUDIT_OUTCOME.items()),
+        "now": clock.now(),
+        **audit_page.overview(g.actor),
+    }
     with forms.rejecting("coordinator/audit.html", values=request.args, page=None, **context):
         args = forms.load(AuditEventListArgs(), request.args)
         limit, cursor = args.pop("limit"), args.pop("cursor")

@@ -31,6 +31,7 @@ from referral_hub.agencies.vocabulary import is_law_enforcement
 from referral_hub.clients import service as clients
 from referral_hub.clients.schemas import ClientCreateArgs
 from referral_hub.consent import service as consent
+from referral_hub.consent.policy import CATEGORIES
 from referral_hub.consent.schemas import ConsentCreateArgs, RevokeArgs
 from referral_hub.core import clock
 from referral_hub.core.errors import NotFound, ValidationFailed
@@ -47,155 +48,43 @@ from referral_hub.referrals.service import refuse_counts_only
 from referral_hub.reports import queries as reports
 from referral_hub.survivor.queries import pending_erasures
 from referral_hub.web import consent_texts, forms, i18n, plan
+from referral_hub.web import words as vocab
 from referral_hub.web.pagekit import is_htmx, page_blueprint, staff_only
 
 blp = page_blueprint("intake", __name__, url_prefix="/intake")
 
 # --- words for people ------------------------------------------------------------------------
 
-CATEGORY_WORDS = {
-    "emergency_shelter": "Emergency shelter",
-    "transitional_housing": "Transitional housing",
-    "immigration_counsel": "Immigration counsel",
-    "legal_advocacy": "Legal advocacy",
-    "primary_care": "Primary care",
-    "mental_health": "Mental health",
-    "substance_use": "Substance use",
-    "case_management": "Case management",
-    "interpretation": "Interpretation",
-    "job_training": "Job training",
-    "other": "Other",
-    "law_enforcement_contact": "Contact with law enforcement",
-}
-POPULATION_WORDS = {
-    "minor": "Minors (under 18)",
-    "foreign_national": "Foreign nationals / no status",
-    "tribal": "Tribal members",
-    "in_custody": "People in custody",
-    "lgbtq": "LGBTQ+",
-    "with_children": "People with children",
-    "male": "Men and boys",
-}
-GENDER_WORDS = {
-    "female": "Female",
-    "male": "Male",
-    "nonbinary": "Nonbinary",
-    "transgender": "Transgender",
-    "undisclosed": "Prefers not to say",
-}
-LANGUAGE_WORDS = {
-    "en": "English",
-    "es": "Spanish",
-    "tl": "Tagalog",
-    "vi": "Vietnamese",
-    "zh": "Chinese",
-    "ht": "Haitian Creole",
-    "uk": "Ukrainian",
-    "ar": "Arabic",
-    "ru": "Russian",
-    "fr": "French",
-    "pt": "Portuguese",
-}
-AGE_RANGES = [
-    ("under_12", "Under 12"),
-    ("12_17", "12 to 17"),
-    ("18_24", "18 to 24"),
-    ("25_39", "25 to 39"),
-    ("40_59", "40 to 59"),
-    ("60_plus", "60 or older"),
-]
-HOUSEHOLDS = [
-    ("alone", "Alone"),
-    ("with_children", "With children"),
-    ("with_adults", "With other adults"),
-    ("with_family", "With family"),
-]
-URGENCIES = [
-    ("emergency", "Emergency — needs help today"),
-    ("urgent", "Urgent — within a day or two"),
-    ("routine", "Routine"),
-]
-# data categories: what each is for, for the worker choosing the minimum necessary
-DATA_CATEGORIES = [
-    (
-        "profile",
-        "General profile",
-        "Age range, gender, language, household, urgency. No name: "
-        "may go with any referral, even without consent.",
-    ),
-    (
-        "identity",
-        "Identity",
-        "Name and date of birth. Only if the service must know who "
-        "is coming (a bed booked in her name, an appointment).",
-    ),
-    (
-        "contact",
-        "Contact",
-        "How to reach her safely. Only if the service will call or write to her directly.",
-    ),
-    (
-        "narrative",
-        "Her story",
-        "What happened, in her words, so she does not retell it. "
-        "Share only with services that need it (legal, counselling).",
-    ),
-    (
-        "immigration",
-        "Immigration",
-        "Status and documents. For immigration counsel; rarely anyone else.",
-    ),
-    (
-        "health",
-        "Health",
-        "Conditions, medication, pregnancy. For clinics, or a shelter "
-        "that must know of a health need.",
-    ),
-    (
-        "justice",
-        "Justice",
-        "Court cases, arrests, police reports. For legal help (for example record relief).",
-    ),
-]
 # the PII fields of the new-client form, grouped by the category they are sealed in
 PII_GROUPS = [
-    ("identity", [("pii.name", "Name", "text"), ("pii.dob", "Date of birth", "date")]),
-    ("contact", [("pii.contact", "Contact details", "textarea")]),
-    ("narrative", [("pii.narrative", "Her story", "textarea")]),
-    ("immigration", [("pii.immigration", "Immigration situation", "textarea")]),
-    ("health", [("pii.health", "Health needs", "textarea")]),
-    ("justice", [("pii.justice", "Justice involvement", "textarea")]),
+    ("identity", [("name", "text"), ("dob", "date")]),
+    ("contact", [("contact", "textarea")]),
+    ("narrative", [("narrative", "textarea")]),
+    ("immigration", [("immigration", "textarea")]),
+    ("health", [("health", "textarea")]),
+    ("justice", [("justice", "textarea")]),
 ]
-METHODS = [
-    ("written", "Signed on paper"),
-    ("electronic", "Signed electronically"),
-    ("verbal_attested", "Agreed aloud (I attest to it)"),
-]
-SIGNERS = [
-    ("survivor", "The survivor herself"),
-    ("representative", "A representative (parent, guardian, ...)"),
-]
-FRESHNESS_WORDS = {
-    "fresh": "Fresh",
-    "aging": "Aging",
-    "stale": "Stale — call to check",
-    "unknown": "Unknown — never updated",
-}
-STATUS_WORDS = {
-    "searching": "Searching",
-    "pending": "Waiting for an answer",
-    "placed": "Placed",
-    "met": "Met",
-    "unmet": "Not met",
-}
+
+
+def pii_groups() -> list[tuple[str, list[tuple[str, Any, str]]]]:
+    """The new-client form's PII fields (`pii.<name>`, label, input kind) by category."""
+    return [
+        (category, [(f"pii.{name}", vocab.PII_FIELD[name], kind) for name, kind in fields])
+        for category, fields in PII_GROUPS
+    ]
+
+
+def data_categories() -> list[tuple[str, Any, Any]]:
+    """(category, its words, what it is for) of every data category, in the policy's order."""
+    return [(c, vocab.DATA_CATEGORY[c], vocab.DATA_CATEGORY_HINT[c]) for c in CATEGORIES]
 
 
 def words(value: Any) -> str:
     text = str(getattr(value, "value", value) or "")
-    return (
-        CATEGORY_WORDS.get(text)
-        or POPULATION_WORDS.get(text)
-        or STATUS_WORDS.get(text)
+    return str(
+        vocab.CATEGORY.get(text)
+        or vocab.POPULATION.get(text)
+        or vocab.NEED_STATUS.get(text)
         or text.replace("_", " ").capitalize()
     )
 
@@ -223,9 +112,13 @@ def language_tag(typed: str) -> str:
     the hub stores; anything unknown is left as typed, for the schema to judge."""
     text = typed.strip()
     wanted = text.lower()
-    for code, name in LANGUAGE_WORDS.items():
-        if wanted == name.lower():
+    with i18n.speaking(i18n.SOURCE):  # the English names, whatever the page's language
+        english = {str(name).lower(): code for code, name in vocab.LANGUAGE.items()}
+    for code, name in vocab.LANGUAGE.items():
+        if wanted == str(name).lower():
             return code
+    if wanted in english:
+        return english[wanted]
     return OWN_NAMES.get(wanted, text)
 
 
@@ -239,7 +132,7 @@ def with_language_tags(form: MultiDict[str, str], *names: str) -> MultiDict[str,
 
 
 def language_words(tag: str) -> str:
-    name = LANGUAGE_WORDS.get(tag.split("-", 1)[0].lower())
+    name = vocab.LANGUAGE.get(tag.split("-", 1)[0].lower())
     return f"{name} ({tag})" if name else tag
 
 
@@ -248,30 +141,19 @@ def _intake_words(value: Any) -> str:
     return words(value)
 
 
-PROFILE_LABELS = {
-    "age_range": "Age",
-    "gender": "Gender",
-    "language": "Language",
-    "household": "Household",
-    "accessibility": "Access needs",
-    "urgency": "Urgency",
-    "urgencies": "Urgency of each need",
-}
-
-
 @blp.app_template_filter("profile_facts")
 def profile_facts(profile: dict[str, Any]) -> list[tuple[str, str]]:
     """Her needs profile as a worker reads it: "Age: 25 to 39", "Language: Spanish (es)" —
     never the stored codes (every page that shows a profile uses this)."""
-    vocabulary: dict[str, dict[str, str]] = {
-        "age_range": dict(AGE_RANGES),
-        "gender": GENDER_WORDS,
-        "household": dict(HOUSEHOLDS),
-        "urgency": {key: label.split(" — ")[0] for key, label in URGENCIES},
+    vocabulary: dict[str, vocab.Words] = {
+        "age_range": vocab.AGE_RANGE,
+        "gender": vocab.GENDER,
+        "household": vocab.HOUSEHOLD,
+        "urgency": vocab.URGENCY,
     }
     facts = []
     for key, value in profile.items():
-        label = PROFILE_LABELS.get(key, str(key).replace("_", " ").capitalize())
+        label = str(vocab.PROFILE_FACT.get(key, str(key).replace("_", " ").capitalize()))
         if key == "language" and isinstance(value, str):
             shown = language_words(value)
         elif isinstance(value, dict):  # each need's urgency
@@ -284,7 +166,7 @@ def profile_facts(profile: dict[str, Any]) -> list[tuple[str, str]]:
             shown = ", ".join(str(v).replace("_", " ") for v in value) or "none"
         else:
             known = vocabulary.get(key, {})
-            shown = known.get(str(value), str(value).replace("_", " ").capitalize())
+            shown = str(known.get(str(value), str(value).replace("_", " ").capitalize()))
         facts.append((label, shown))
     return facts
 
@@ -339,7 +221,7 @@ def _links() -> dict[str, Any]:
         "bundle_url": bundle_url,
         "words": words,
         "language_words": language_words,
-        "freshness_words": FRESHNESS_WORDS,
+        "freshness_words": vocab.FRESHNESS,
         "now": clock.now(),
     }
 
@@ -468,8 +350,8 @@ def _search_context() -> dict[str, Any]:
     return {
         "town_options": [(town.name, town.name) for town in places.towns()],
         "category_options": [(c.value, words(c.value)) for c in Category],
-        "gender_options": [(g_, GENDER_WORDS[g_]) for g_ in GENDERS],
-        "population_options": [(p, POPULATION_WORDS[p]) for p in POPULATIONS],
+        "gender_options": [(g_, vocab.GENDER[g_]) for g_ in GENDERS],
+        "population_options": [(p, vocab.POPULATION[p]) for p in POPULATIONS],
         "plan_needs": [],
         "back": request.query_string.decode(),
         "results": [],
@@ -564,12 +446,12 @@ def highlights(
     genders = rules.genders if rules else ()
     if args.get("gender"):
         fits.append(
-            f"Serves {GENDER_WORDS[args['gender']].lower()}" + ("" if genders else " (all genders)")
+            f"Serves {vocab.GENDER[args['gender']].lower()}" + ("" if genders else " (all genders)")
         )
     elif genders:
-        misses.append("Only " + ", ".join(GENDER_WORDS[g_].lower() for g_ in genders))
+        misses.append("Only " + ", ".join(vocab.GENDER[g_].lower() for g_ in genders))
     for population in args.get("population") or []:
-        fits.append(f"Serves {POPULATION_WORDS[population].lower()}")
+        fits.append(f"Serves {vocab.POPULATION[population].lower()}")
     spoken = (rules.languages if rules else ()) or item["service"].get("languages") or []
     wanted = {tag.split("-", 1)[0].lower() for tag in args.get("language") or []}
     if wanted:
@@ -596,25 +478,12 @@ def highlights(
     return {"fits": fits, "misses": misses}
 
 
-ACCESS_WORDS = {
-    "wheelchair": i18n.lazy_gettext("wheelchair access"),
-    "sign_language": i18n.lazy_gettext("sign language"),
-    "braille": i18n.lazy_gettext("Braille"),
-    "service_animals": i18n.lazy_gettext("service animals"),
-    "ground_floor": i18n.lazy_gettext("ground-floor rooms"),
-}
-TRAFFICKING_WORDS = {
-    "sex": i18n.lazy_gettext("survivors of sex trafficking"),
-    "labor": i18n.lazy_gettext("survivors of labour trafficking"),
-}
-
-
 def _listed(values: list[str], names: dict[str, Any]) -> str:
     return ", ".join(str(names.get(value, value.replace("_", " "))) for value in values)
 
 
 def _language_names(tags: list[str]) -> str:
-    return ", ".join(LANGUAGE_WORDS.get(tag.split("-", 1)[0].lower(), tag) for tag in tags)
+    return ", ".join(str(vocab.LANGUAGE.get(tag.split("-", 1)[0].lower(), tag)) for tag in tags)
 
 
 def miss_words(miss: dict[str, Any]) -> str:
@@ -638,10 +507,10 @@ def miss_words(miss: dict[str, Any]) -> str:
             return _("ages %(low)s and over only", low=low)
         return _("up to age %(high)s only", high=high)
     if reason == "genders_only":
-        genders = {key: label.lower() for key, label in GENDER_WORDS.items()}
+        genders = {key: label.lower() for key, label in vocab.GENDER.items()}
         return _("serves only: %(genders)s", genders=_listed(miss["values"], genders))
     if reason == "populations_not_listed":
-        groups = {key: label.lower() for key, label in POPULATION_WORDS.items()}
+        groups = {key: label.lower() for key, label in vocab.POPULATION.items()}
         return _("does not list %(groups)s", groups=_listed(miss["values"], groups))
     if reason == "languages_not_listed":
         wanted = _language_names(miss["values"])
@@ -653,9 +522,11 @@ def miss_words(miss: dict[str, Any]) -> str:
             )
         return _("does not list %(wanted)s", wanted=wanted)
     if reason == "trafficking_types_not_listed":
-        return _("does not list %(types)s", types=_listed(miss["values"], TRAFFICKING_WORDS))
+        return _("does not list %(types)s", types=_listed(miss["values"], vocab.TRAFFICKING))
     if reason == "accessibility_not_listed":
-        return _("does not list %(features)s", features=_listed(miss["values"], ACCESS_WORDS))
+        return _(
+            "does not list %(features)s", features=_listed(miss["values"], vocab.ACCESSIBILITY)
+        )
     if reason == "outside_radius":
         return _("%(km)s km outside your radius", km=miss["km_outside"])
     plain = {
@@ -679,14 +550,14 @@ def _agency_options() -> list[tuple[str, str, str]]:
 def _client_form_context() -> dict[str, Any]:
     return {
         "agency_options": [(aid, name) for aid, name, _ in _agency_options()],
-        "age_ranges": AGE_RANGES,
-        "gender_options": [(k, v) for k, v in GENDER_WORDS.items()],
-        "households": HOUSEHOLDS,
-        "urgencies": URGENCIES,
+        "age_ranges": list(vocab.AGE_RANGE.items()),
+        "gender_options": [(k, v) for k, v in vocab.GENDER.items()],
+        "households": list(vocab.HOUSEHOLD.items()),
+        "urgencies": list(vocab.URGENCY_FOR_HER.items()),
         "accessibility_options": [(a, a.replace("_", " ").capitalize()) for a in ACCESSIBILITY],
         "pii_groups": [
-            (category, label, hint, dict(PII_GROUPS)[category])
-            for category, label, hint in DATA_CATEGORIES
+            (category, label, hint, dict(pii_groups())[category])
+            for category, label, hint in data_categories()
             if category in dict(PII_GROUPS)
         ],
         "plan_needs": plan_view(),
@@ -755,8 +626,8 @@ def _client_context(client_id: uuid.UUID, details: bool = False) -> dict[str, An
         ),
         "runaround": reports.client_runaround(g.actor, client_id),
         "pii": shown.pii if shown else None,
-        "category_words": {key: label for key, label, _ in DATA_CATEGORIES},
-        "pii_groups": PII_GROUPS,
+        "category_words": vocab.DATA_CATEGORY,
+        "pii_groups": pii_groups(),
         "now": now,
     }
 
@@ -814,9 +685,9 @@ def _consent_context(client_id: uuid.UUID, language: str | None) -> dict[str, An
             s.agency_name for s in planned.values() if is_law_enforcement(s.agency_kind)
         ],
         "purpose_options": [(c.value, words(c.value)) for c in Category],
-        "data_categories": DATA_CATEGORIES,
-        "methods": METHODS,
-        "signers": SIGNERS,
+        "data_categories": data_categories(),
+        "methods": list(vocab.SIGNING_METHOD.items()),
+        "signers": list(vocab.SIGNER.items()),
         "max_days": consent.MAX_DAYS,
         "default_days": consent.DEFAULT_DAYS,
     }

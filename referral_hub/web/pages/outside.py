@@ -12,6 +12,7 @@ from werkzeug.wrappers import Response
 
 from referral_hub.agencies import outside as organisations
 from referral_hub.consent import service as consent
+from referral_hub.consent.policy import CATEGORIES
 from referral_hub.core import clock
 from referral_hub.directory.vocabulary import Category
 from referral_hub.referrals import outside
@@ -21,22 +22,17 @@ from referral_hub.referrals.outside_schemas import (
     OutsideReferralArgs,
 )
 from referral_hub.referrals.states import DECLINE_REASONS
-from referral_hub.web import forms, i18n
+from referral_hub.web import forms, i18n, words
 from referral_hub.web.pagekit import page_blueprint, staff_only
 
 blp = page_blueprint("outside", __name__, url_prefix="/intake/outside")
 link_blp = page_blueprint("outside_link", __name__, url_prefix="/o")
 
-CATEGORY_OPTIONS = [(c.value, c.value.replace("_", " ").capitalize()) for c in Category]
-DATA_OPTIONS = [
-    ("identity", "identity"),
-    ("contact", "contact details"),
-    ("narrative", "her story"),
-    ("immigration", "immigration"),
-    ("health", "health"),
-    ("justice", "justice / court"),
-]
-URGENCY_OPTIONS = [("emergency", "Emergency"), ("urgent", "Urgent"), ("routine", "Routine")]
+
+@blp.context_processor
+@link_blp.context_processor
+def _words() -> dict[str, Any]:
+    return {"status_words": words.REFERRAL_STATUS, "decline_words": words.DECLINE_REASON}
 
 
 def _form_context(client_id: uuid.UUID) -> dict[str, Any]:
@@ -49,9 +45,9 @@ def _form_context(client_id: uuid.UUID) -> dict[str, Any]:
             (str(c.id), f"Signed {c.signed_at:%d/%m/%Y}, until {c.expires_at:%d/%m/%Y}")
             for c in consents
         ],
-        "purposes": CATEGORY_OPTIONS,
-        "data_options": DATA_OPTIONS,
-        "urgencies": URGENCY_OPTIONS,
+        "purposes": [(c.value, words.CATEGORY[c.value]) for c in Category],
+        "data_options": [(d, words.DATA_CATEGORY[d]) for d in CATEGORIES if d != "profile"],
+        "urgencies": list(words.URGENCY.items()),
         "sent": [
             (item, organisations.get_organisation(g.actor, item.organisation_id).name)
             for item in outside.list_outside(g.actor, client_id)

@@ -42,110 +42,28 @@ from referral_hub.referrals.schemas import (
     TransitionArgs,
 )
 from referral_hub.referrals.states import DECLINE_REASONS, UNFINISHED_REASONS, State
-from referral_hub.web import forms, i18n
+from referral_hub.web import forms, i18n, words
 from referral_hub.web.pagekit import context_of, is_htmx, page_blueprint, staff_only
 
 blp = page_blueprint("provider", __name__, url_prefix="/provider")
 
-# the state in words, as the receiving worker reads it
-STATUS_WORDS = {
-    State.SENT: "New: acknowledge it",
-    State.ACKNOWLEDGED: "Acknowledged: decide",
-    State.INFO_REQUESTED: "Waiting for the sender's answer",
-    State.WAITLISTED: "On your waiting list",
-    State.ACCEPTED: "Accepted: waiting for her to arrive",
-    State.ENGAGED: "Arrived: in your service",
-    State.COMPLETED: "Completed",
-    State.NOT_COMPLETED: "Ended unfinished",
-    State.DECLINED: "Declined",
-    State.WITHDRAWN: "Withdrawn by the sender",
-    State.EXPIRED: "Expired: not answered in time",
-    State.SUPERSEDED: "Placed elsewhere first",
-    State.ENTERED_IN_ERROR: "Entered in error",
-    State.DRAFT: "Draft",
-}
-DEADLINE_WORDS = {"acknowledge": "Acknowledge", "decide": "Decide", "arrive": "Arrival due"}
-DECLINE_WORDS = {
-    "no_capacity": "No space free",
-    "not_eligible": "Not eligible for this service",
-    "safety_conflict": "Safety conflict",
-    "out_of_area": "Outside our service area",
-    "language": "We cannot serve her language",
-    "other": "Other reason (say why in the note)",
-}
-UNFINISHED_WORDS = {
-    "no_show": "She did not arrive",
-    "left": "She left",
-    "unreachable": "We cannot reach her",
-    "ineligible_after_assessment": "Not eligible after assessment",
-}
-ACTION_WORDS = {
-    "acknowledge": ("Acknowledge", "Acknowledged: the sender knows you are looking at it."),
-    "request-info": ("Ask the sender", "Question sent; the referral waits for the answer."),
-    "waitlist": ("Put on the waiting list", "Put on your waiting list."),
-    "accept": ("Accept", "Accepted: one place is held for her."),
-    "decline": ("Decline", "Declined; the sender was told."),
-    "confirm-arrival": ("Confirm she arrived", "Arrival confirmed."),
-    "complete": ("Complete", "Marked completed."),
-    "end-unfinished": ("End unfinished", "Ended unfinished."),
-}
-TIMELINE_WORDS = {
-    "referral.created": "Drafted",
-    "referral.sent": "Sent to you",
-    "referral.acknowledged": "Acknowledged",
-    "referral.info_requested": "More information asked for",
-    "referral.waitlisted": "Put on the waiting list",
-    "referral.accepted": "Accepted",
-    "referral.engaged": "Arrival confirmed",
-    "referral.completed": "Completed",
-    "referral.not_completed": "Ended unfinished",
-    "referral.declined": "Declined",
-    "referral.withdrawn": "Withdrawn",
-    "referral.expired": "Expired",
-    "referral.superseded": "Placed elsewhere first",
-    "referral.entered_in_error": "Marked as entered in error",
-    "referral.reminded": "Reminder sent",
-    "referral.escalated": "Escalated to coordinators",
-    "referral.message_sent": "Message sent",
-    "referral.assigned": "Caseworker changed",
-    "referral.assignee_reminded": "Caseworker reminded",
-    "referral.hold_extended": i18n.lazy_gettext("Hold extended"),
-}
-# the inbox's "whose" filter: everyone's by default (see docs/web.md)
-ASSIGNEE_OPTIONS = [("me", "Mine"), ("none", "Nobody's yet")]
-EXTENSION_WORDS = {
-    "transport_delayed": i18n.lazy_gettext("Her transport is delayed"),
-    "discharge_delayed": i18n.lazy_gettext("Her hospital discharge is delayed"),
-    "client_requested": i18n.lazy_gettext("She asked for more time"),
-    "safety_planning": i18n.lazy_gettext("Safety planning takes longer"),
-    "other": i18n.lazy_gettext("Another reason"),
-}
 HOLD_FIELDS = ServiceUpdateArgs(only=("hold_minutes", "night_hold_minutes"))
-PII_LABELS = {
-    "name": "Name",
-    "dob": "Date of birth",
-    "contact": "Contact",
-    "narrative": "Her story",
-    "immigration": "Immigration",
-    "health": "Health",
-    "justice": "Justice",
-}
 ACTIONS_PATH = ", ".join(f'"{action}"' for action in receiving.RECEIVER_ACTIONS)
 
 
 def _words() -> dict[str, Any]:
     return {
-        "status_words": STATUS_WORDS,
-        "deadline_words": DEADLINE_WORDS,
-        "decline_words": DECLINE_WORDS,
-        "unfinished_words": UNFINISHED_WORDS,
-        "action_words": ACTION_WORDS,
-        "timeline_words": TIMELINE_WORDS,
-        "pii_labels": PII_LABELS,
-        "decline_options": [(r, DECLINE_WORDS.get(r, r)) for r in DECLINE_REASONS],
-        "unfinished_options": [(r, UNFINISHED_WORDS.get(r, r)) for r in UNFINISHED_REASONS],
-        "extension_words": EXTENSION_WORDS,
-        "extension_options": [(r, EXTENSION_WORDS[r]) for r in EXTENSION_REASONS],
+        "status_words": words.REFERRAL_STATUS,
+        "deadline_words": words.DEADLINE,
+        "decline_words": words.DECLINE_REASON,
+        "unfinished_words": words.UNFINISHED_REASON,
+        "action_words": words.RECEIVER_ACTION,
+        "timeline_words": words.EVENT,
+        "pii_labels": words.PII_FIELD,
+        "decline_options": [(r, words.DECLINE_REASON[r]) for r in DECLINE_REASONS],
+        "unfinished_options": [(r, words.UNFINISHED_REASON[r]) for r in UNFINISHED_REASONS],
+        "extension_words": words.EXTENSION_REASON,
+        "extension_options": [(r, words.EXTENSION_REASON[r]) for r in EXTENSION_REASONS],
         "now": clock.now(),
     }
 
@@ -157,9 +75,9 @@ def _words() -> dict[str, Any]:
 @staff_only("provider")
 def inbox() -> Any:
     context = _words() | {
-        "status_options": [(s.value, w) for s, w in STATUS_WORDS.items() if s != State.DRAFT],
-        "urgency_options": [(u, u.capitalize()) for u in URGENCIES],
-        "assignee_options": ASSIGNEE_OPTIONS,
+        "status_options": [(s.value, words.REFERRAL_STATUS[s]) for s in State if s != State.DRAFT],
+        "urgency_options": [(u, words.URGENCY[u]) for u in URGENCIES],
+        "assignee_options": list(words.WHOSE.items()),  # everyone's unless chosen
         "values": request.args,
         "items": [],
     }
@@ -196,7 +114,7 @@ def act(referral_id: uuid.UUID, action: str) -> Any:
     with forms.rejecting("provider/referral.html", **context):
         payload = forms.load(TransitionArgs(), request.form)
         referrals.transition(g.actor, referral_id, action, **payload)
-    flash(ACTION_WORDS[action][1], "success")
+    flash(str(words.RECEIVER_ACTION[action][1]), "success")
     return redirect(url_for("provider.referral", referral_id=referral_id))
 
 
