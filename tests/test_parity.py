@@ -237,6 +237,8 @@ def receiver_handover_api(world: World) -> tuple[str, dict[str, Any]]:
 def receiver_handover_page(world: World) -> tuple[str, dict[str, str]]:
     form = {"assignee_id": str(world.provider_colleague.id), "note": HANDOVER_NOTE}
     return f"/provider/referrals/{world.referral_id}/assign", form
+
+
 SEND_NOTE = "She arrives by the evening bus."
 
 

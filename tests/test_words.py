@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from flask import Flask, g, request_started
+from referral_hub.referrals.inbox import RECEIVER_ACTIONS
 from sqlalchemy import select
 
 from referral_hub.agencies.models import Role
@@ -30,7 +31,6 @@ from referral_hub.directory.vocabulary import (
 from referral_hub.extensions import db
 from referral_hub.jobs.models import OutboxStatus
 from referral_hub.referrals.deadlines import DEADLINES, EXTENSION_REASONS, Urgency
-from referral_hub.referrals.inbox import RECEIVER_ACTIONS
 from referral_hub.referrals.models import Referral
 from referral_hub.referrals.schemas import NEED_STATUSES
 from referral_hub.referrals.states import DECLINE_REASONS, UNFINISHED_REASONS, State

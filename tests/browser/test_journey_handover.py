@@ -82,7 +82,7 @@ def _intake_bundle(server: LiveServer) -> tuple[str, str]:
     from referral_hub.clients import service as clients
     from referral_hub.core.actor import SYSTEM, Actor, ActorKind
     from referral_hub.core.db import transaction
-    from referral_hub.directory import service as directory
+    from referral_hub.directory import search as finder
     from referral_hub.directory.vocabulary import Category
     from referral_hub.referrals import bundles
 
@@ -90,12 +90,12 @@ def _intake_bundle(server: LiveServer) -> tuple[str, str]:
         intake = agencies.find_user_by_email(INTAKE)
         assert intake is not None
         sender = Actor(ActorKind.USER, str(intake.id), intake.agency_id, frozenset(intake.roles))
-        query = directory.SearchQuery(
+        query = finder.SearchQuery(
             categories=(Category.EMERGENCY_SHELTER,), available=True, limit=30
         )
         shelter = next(
             item
-            for item in directory.search(SYSTEM, query)
+            for item in finder.search(SYSTEM, query)
             if item["agency"]["receives_referrals"] and item["agency"]["kind"] != "law_enforcement"
         )
         person = clients.create_client(sender, pii={}, profile={"language": "en"})
