@@ -9,7 +9,7 @@ the request's transaction rolls back, so a refused form never leaves a half-writ
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import date, datetime, time
 from typing import Any
@@ -155,24 +155,41 @@ def load(schema: Schema, form: MultiDict[str, str], **extra: Any) -> dict[str, A
 
 
 @contextmanager
-def rejecting(template: str, status: int = 422, **context: Any) -> Iterator[None]:
+def rejecting(
+    template: str,
+    status: int = 422,
+    *,
+    later: Callable[[], dict[str, Any]] | None = None,
+    **context: Any,
+) -> Iterator[None]:
     """Turn a validation error or a refused rule into the same page, errors beside fields.
 
     The page gets `errors` (FormErrors), `problem` (one sentence for the top of the form)
     and whatever else `context` holds; the caller passes `values=request.form` so nothing
-    typed is lost.
+    typed is lost. `later` builds the rest of the page only when the form is refused: a
+    tap that succeeds (most of them) does not pay for a page it will not show. The rules
+    refuse before they write, so what `later` reads is what the page showed.
     """
     try:
         yield
     except ValidationError as error:
         errors = flatten(error.messages)
         page = render_template(
-            template, errors=errors, problem="Please correct the fields marked below.", **context
+            template,
+            errors=errors,
+            problem="Please correct the fields marked below.",
+            **_context(context, later),
         )
         raise Rejected((page, status)) from None
     except DomainError as error:
         if error.status >= 500 or error.status in (401, 404):
             raise
         errors = flatten(error.errors or {})
-        page = render_template(template, errors=errors, problem=error.detail, **context)
+        page = render_template(
+            template, errors=errors, problem=error.detail, **_context(context, later)
+        )
         raise Rejected((page, error.status if error.status != 400 else status), error) from None
+
+
+def _context(given: dict[str, Any], later: Callable[[], dict[str, Any]] | None) -> dict[str, Any]:
+    return given | later() if later is not None else given

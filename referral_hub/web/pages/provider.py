@@ -188,19 +188,19 @@ def _card_done(service_id: uuid.UUID, said: str) -> Any:
 
 
 def _refusing(service_id: uuid.UUID) -> Any:
-    """Refused: the card (htmx) or the whole board, the error beside the field."""
-    if is_htmx():
+    """Refused: the card (htmx) or the whole board, the error beside the field — read only
+    when the tap is refused, so a tap that counts costs its write and the new card alone."""
+
+    def card() -> dict[str, Any]:
         now = clock.now()
-        card = board_card(directory.get_service(g.actor, service_id), now)
-        return forms.rejecting(
-            "provider/_capacity_card.html",
-            c=card,
-            now=now,
-            values=request.form,
-            error_for=card.id,
-        )
+        shown = board_card(directory.get_service(g.actor, service_id), now)
+        return {"c": shown, "now": now, "error_for": shown.id}
+
+    if is_htmx():
+        return forms.rejecting("provider/_capacity_card.html", values=request.form, later=card)
     return forms.rejecting(
-        "provider/capacity.html", **_board(values=request.form, error_for=service_id)
+        "provider/capacity.html",
+        later=lambda: _board(values=request.form, error_for=service_id),
     )
 
 
