@@ -121,7 +121,7 @@ def test_hub_help_answers_without_building_the_app() -> None:
     import sys
     from pathlib import Path
 
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     done = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "flask", "--app", "wsgi", "hub", "--help"],
         cwd=root,

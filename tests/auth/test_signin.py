@@ -259,7 +259,7 @@ def test_security_headers(client: Any, session: Any) -> None:
 
 def test_production_adds_hsts_and_secure_cookies(tmp_path: Any) -> None:
     from referral_hub import create_app
-    from tests.test_config import production
+    from tests.system.test_config import production
 
     app = create_app(production())
     assert app.config["SESSION_COOKIE_SECURE"] is True

@@ -30,7 +30,7 @@ from referral_hub.reports.handoffs import Period
 from referral_hub.web import charts
 from referral_hub.web.charts import Series
 from tests import factories
-from tests.test_reports import Network, frozen, network, play_the_day  # noqa: F401 (fixtures)
+from tests.reports.test_reports import Network, frozen, network, play_the_day  # noqa: F401 (fixtures)
 
 DAY = {"from": "2026-03-02", "to": "2026-03-02"}
 

@@ -35,7 +35,7 @@ from referral_hub.core.db import transaction
 from referral_hub.referrals.deadlines import Urgency
 from tests import factories
 
-DOCUMENT = Path(__file__).resolve().parent.parent / "docs" / "openapi.json"
+DOCUMENT = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
 NIGHTLY = os.environ.get("SCHEMATHESIS_MAX_EXAMPLES")
 MAX_EXAMPLES = int(NIGHTLY or 5)
 

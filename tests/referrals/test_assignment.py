@@ -23,7 +23,7 @@ from referral_hub.referrals import assignment, bundles, conversation
 from referral_hub.referrals import service as referrals
 from referral_hub.referrals.models import Bundle, Message, Referral
 from tests import factories
-from tests.test_referral_deadlines import run_sweep
+from tests.referrals.test_referral_deadlines import run_sweep
 
 NOTE = "She prefers a ground-floor room; call after 6."
 

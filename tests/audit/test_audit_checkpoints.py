@@ -23,7 +23,7 @@ from referral_hub.core import clock
 from referral_hub.core.actor import SYSTEM, Actor, ActorKind
 from referral_hub.core.db import transaction
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 OTHER_KEY = "nF3x0P2bq4mJgJ7wYyVw1rXcH6kq0yQvT4m8sA9dE2c="
 
 

@@ -34,7 +34,7 @@ from referral_hub.core.db import transaction
 from referral_hub.extensions import db
 from tests import factories
 
-SCRIPT = Path(__file__).resolve().parent.parent / "config" / "postgres" / "app_role.sql"
+SCRIPT = Path(__file__).resolve().parents[2] / "config" / "postgres" / "app_role.sql"
 TRIGGER_REFUSAL = r"append-only|only moves forward"
 PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE")
 

@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask
 from openapi_spec_validator import validate
 
-COMMITTED = Path(__file__).resolve().parent.parent / "docs" / "openapi.json"
+COMMITTED = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
 
 
 def test_the_served_document_is_valid_openapi_3_1(client: Any, session: Any) -> None:

@@ -21,7 +21,7 @@ from referral_hub.directory.models import Service
 from tests import factories
 
 # the official schemas and examples, kept in the repository with their licence
-DATA = Path(__file__).resolve().parent / "data" / "hsds"
+DATA = Path(__file__).resolve().parents[1] / "data" / "hsds"
 HSDS = DATA / "3.0"
 VERSIONS = ("3.0", "3.1")
 SERVICE_EXAMPLES = [
@@ -455,6 +455,6 @@ def test_the_cli_dry_runs_with_progress(app: Any, session: Any, tmp_path: Path) 
 
 
 def test_the_list_of_what_does_not_round_trip_is_documented() -> None:
-    text = (Path(__file__).resolve().parent.parent / "docs" / "hsds.md").read_text()
+    text = (Path(__file__).resolve().parents[2] / "docs" / "hsds.md").read_text()
     for name in hsds.NOT_ROUND_TRIPPED:
         assert f"`{name}`" in text

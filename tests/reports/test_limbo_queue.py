@@ -27,7 +27,7 @@ from referral_hub.referrals import service as referrals
 from referral_hub.referrals.models import Referral
 from referral_hub.reports import limbo, series
 from tests import factories
-from tests.test_notification_words import _mails
+from tests.notifications.test_notification_words import _mails
 
 T0 = datetime(2026, 3, 4, 21, 0, tzinfo=UTC)  # a Wednesday night
 QUEUE = "/api/v1/reports/in-limbo"

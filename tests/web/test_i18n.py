@@ -16,7 +16,7 @@ from flask import Flask, g, render_template, render_template_string
 from referral_hub.core.errors import Forbidden, NotFound
 from referral_hub.web import i18n
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PLACEHOLDER = re.compile(r"%\((\w+)\)")
 
 

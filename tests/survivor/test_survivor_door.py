@@ -638,8 +638,8 @@ def test_guesses_count_across_two_app_instances(
     after five in all, and an address's failures are one allowance across both."""
     from referral_hub import create_app
     from referral_hub.auth.ratelimit import RedisBackend
+    from tests.auth.test_signin import redis_connection
     from tests.conftest import fresh_database_url, migrated_app
-    from tests.test_signin import redis_connection
 
     url = fresh_database_url(f"me_{worker_id}", tmp_path_factory)
     redis = redis_connection()

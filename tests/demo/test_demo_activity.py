@@ -26,7 +26,7 @@ from referral_hub.directory.models import Capacity, Service
 from referral_hub.referrals import bundles
 from referral_hub.referrals.models import Bundle, Message, Referral
 from referral_hub.referrals.states import OPEN, State
-from tests.test_hsds import validator_for
+from tests.directory.test_hsds import validator_for
 
 
 def invoke(app: Flask, *args: str) -> Any:

@@ -33,7 +33,7 @@ from referral_hub.referrals.models import Referral
 from referral_hub.referrals.states import State
 from tests import factories
 from tests import fhir_world as w
-from tests.test_directory import SHELTER
+from tests.directory.test_directory import SHELTER
 
 CONFIDENTIAL_SITE = SHELTER["location"]
 
