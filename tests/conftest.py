@@ -280,7 +280,7 @@ def run_jobs(app: Flask) -> Callable[[], int]:
 
 
 @pytest.fixture(autouse=True)
-def _empty_test_queue(app: Flask) -> Iterator[None]:
+def _empty_test_queue(app: Flask) -> None:
     """Jobs left in Redis by an earlier (rolled back) test must not leak into this one."""
     from referral_hub.jobs.queue import RqQueue
 
@@ -291,7 +291,6 @@ def _empty_test_queue(app: Flask) -> Iterator[None]:
         from referral_hub.auth.ratelimit import RedisBackend
 
         RedisBackend(queue.redis, app.config["REDIS_KEY_PREFIX"]).clear()
-    yield
 
 
 @pytest.fixture(autouse=True)

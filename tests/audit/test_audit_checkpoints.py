@@ -40,7 +40,8 @@ def test_the_job_signs_the_head_when_enough_events_or_minutes_have_passed(
         add_events(3)
         with transaction():
             first = checkpoints.make_checkpoint()
-        assert first is not None and first["seq"] == audit.head()[0]
+        assert first is not None
+        assert first["seq"] == audit.head()[0]
 
         add_events(2)
         with transaction():
@@ -49,7 +50,8 @@ def test_the_job_signs_the_head_when_enough_events_or_minutes_have_passed(
         now.advance(timedelta(minutes=app.config["AUDIT_CHECKPOINT_EVERY_MINUTES"]))
         with transaction():
             second = checkpoints.make_checkpoint()
-        assert second is not None and second["seq"] == first["seq"] + 2
+        assert second is not None
+        assert second["seq"] == first["seq"] + 2
         with transaction():
             assert checkpoints.make_checkpoint(force=True) is None  # nothing new to sign
 
@@ -60,10 +62,12 @@ def test_the_job_signs_the_head_when_enough_events_or_minutes_have_passed(
             third = checkpoints.make_checkpoint()
     finally:
         app.config["AUDIT_CHECKPOINT_EVERY_EVENTS"] = 1000
-    assert third is not None and third["seq"] == second["seq"] + 4
+    assert third is not None
+    assert third["seq"] == second["seq"] + 4
 
     latest = checkpoints.latest()
-    assert latest is not None and latest.seq == third["seq"]
+    assert latest is not None
+    assert latest.seq == third["seq"]
     assert (latest.seq, latest.chain_hash) == audit.head()
     keys = checkpoints.trusted_keys()
     assert signing.signature_problem(latest.document(), keys) is None
@@ -114,17 +118,21 @@ def test_after_rotation_old_checkpoints_verify_with_the_old_public_key(
             after = checkpoints.make_checkpoint(force=True)
     finally:
         app.config["AUDIT_SIGNING_KEY"] = saved
-    assert before and after and before["key_id"] == signing.key_id(old)
+    assert before
+    assert after
+    assert before["key_id"] == signing.key_id(old)
     assert after["key_id"] != before["key_id"]
     listed = {key["key_id"]: key for key in checkpoints.public_keys()}
     assert set(listed) >= {before["key_id"], after["key_id"]}
-    assert listed[after["key_id"]]["current"] and not listed[before["key_id"]]["current"]
+    assert listed[after["key_id"]]["current"]
+    assert not listed[before["key_id"]]["current"]
     assert verification.verify_stored(full=True)[0].ok
     # an auditor who only has the new key is told the older checkpoints are not hers to trust
     only_new = {after["key_id"]: checkpoints.trusted_keys()[after["key_id"]]}
     stored = checkpoints.listed(limit=1000)
     problems = [cp.seq for cp in stored if signing.signature_problem(cp.document(), only_new)]
-    assert before["seq"] in problems and after["seq"] not in problems
+    assert before["seq"] in problems
+    assert after["seq"] not in problems
 
 
 def run_verifier(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -183,21 +191,21 @@ def test_an_exported_chain_verifies_offline_and_a_tampered_copy_does_not(
     other = signing.load_private_key(OTHER_KEY).public_key()
     wrong_key.write_text(signing.public_pem(other))
     refused = run_verifier(str(export), "--public-key", str(wrong_key), "--json", cwd=tmp_path)
-    assert refused.returncode == 1 and '"reason": "signature"' in refused.stdout
+    assert refused.returncode == 1
+    assert '"reason": "signature"' in refused.stdout
 
     unusable = run_verifier(
         str(export), "--public-key", str(tmp_path / "missing.pem"), cwd=tmp_path
     )
-    assert unusable.returncode == 2 and "cannot start" in unusable.stderr
+    assert unusable.returncode == 2
+    assert "cannot start" in unusable.stderr
 
     with_tail = tmp_path / "all.jsonl"
     result = runner.invoke(args=["hub", "audit-export", str(with_tail), "--include-unsigned"])
     assert result.exit_code == 0, result.output
     verified = run_verifier(str(with_tail), "--public-key", str(key_file), cwd=tmp_path)
-    assert (
-        verified.returncode == 0
-        and "5 events after the last checkpoint are unsigned" in verified.stdout
-    )
+    assert verified.returncode == 0
+    assert "5 events after the last checkpoint are unsigned" in verified.stdout
 
 
 # --- the API ---------------------------------------------------------------------------------
@@ -218,7 +226,8 @@ def test_checkpoints_page_in_seq_order_and_verify_with_the_listed_key(
     assert keys.status_code == 200, keys.json
     current = keys.json["current_key_id"]
     listed = {key["key_id"]: key for key in keys.json["keys"]}
-    assert listed[current]["current"] and listed[current]["algorithm"] == "Ed25519"
+    assert listed[current]["current"]
+    assert listed[current]["algorithm"] == "Ed25519"
     trusted = signing.load_public_keys(listed[current]["pem"])
 
     seen, cursor = [], None
@@ -244,12 +253,14 @@ def test_online_verification_reports_and_is_recorded(
     response = client.get("/api/v1/audit/verify")
     assert response.status_code == 200, response.json
     report = response.json
-    assert report["ok"] and report["first_bad_seq"] is None
+    assert report["ok"]
+    assert report["first_bad_seq"] is None
     assert report["head"]["seq"] == report["events_checked"] > 0
     assert report["last_checkpoint"]["seq"] <= report["head"]["seq"]
     seq, _ = audit.head()
     recorded = session.get(AuditEvent, seq)
-    assert recorded.action == "audit.verified" and recorded.outcome == "success"
+    assert recorded.action == "audit.verified"
+    assert recorded.outcome == "success"
     assert recorded.details["events_checked"] == report["events_checked"]
 
 

@@ -108,10 +108,14 @@ def test_the_first_check_is_full_and_the_next_reads_only_the_events_since(
 ) -> None:
     add_events(30)
     first = verify()
-    assert first["ok"] and first["mode"] == "full" and first["from_seq"] == 1
+    assert first["ok"]
+    assert first["mode"] == "full"
+    assert first["from_seq"] == 1
     verified = verification.last_verified()
-    assert verified is not None and verified.seq == first["head"]["seq"]
-    assert verified.chain_hash == first["head"]["hash"] and verified.full
+    assert verified is not None
+    assert verified.seq == first["head"]["seq"]
+    assert verified.chain_hash == first["head"]["hash"]
+    assert verified.full
 
     add_events(25)  # and the first check's own `audit.verified` event lies between
     head_seq = audit.head()[0]
@@ -120,16 +124,20 @@ def test_the_first_check_is_full_and_the_next_reads_only_the_events_since(
         with rows_read_from_the_events(counted):  # counted before this check's own record
             checked, how = verification.verify_stored()
         second = {**checked.as_dict(), **how}
-    assert second["ok"] and second["mode"] == "incremental"
+    assert second["ok"]
+    assert second["mode"] == "incremental"
     assert second["from_seq"] == verified.seq
     # the verified event itself, then each one after it: nothing before it is read
     assert second["events_checked"] == head_seq - verified.seq + 1 == 27
     assert sum(counted) == second["events_checked"], counted
     latest = verification.last_verified()
-    assert latest is not None and (latest.seq, latest.full) == (head_seq, False)
+    assert latest is not None
+    assert (latest.seq, latest.full) == (head_seq, False)
 
     full = verify(full=True)
-    assert full["ok"] and full["mode"] == "full" and full["events_checked"] == audit.head()[0] - 1
+    assert full["ok"]
+    assert full["mode"] == "full"
+    assert full["events_checked"] == audit.head()[0] - 1
     recorded = session.query(AuditVerification).filter_by(seq=full["head"]["seq"]).all()
     assert any(row.full and row.events_checked == full["events_checked"] for row in recorded)
 
@@ -162,7 +170,8 @@ def test_damage_before_the_verified_point_is_found_by_the_full_check(
     add_events(5)
     tamper({anchor - 10: {"outcome": "denied"}})
     missed = verify()
-    assert missed["ok"] and missed["mode"] == "incremental"  # it does not look back there
+    assert missed["ok"]
+    assert missed["mode"] == "incremental"  # it does not look back there
     found = verify(full=True)
     assert (found["ok"], found["first_bad_seq"], found["reason"]) == (False, anchor - 10, "content")
 
@@ -196,9 +205,11 @@ def test_checkpoints_signed_since_are_checked_and_the_last_one_reported(
     add_events(5)
     with transaction():
         after = checkpoints.make_checkpoint(force=True)
-    assert before is not None and after is not None
+    assert before is not None
+    assert after is not None
     report = verify()
-    assert report["ok"] and report["mode"] == "incremental"
+    assert report["ok"]
+    assert report["mode"] == "incremental"
     assert report["checkpoints_checked"] == 1  # only the one signed since the last check
     assert report["last_checkpoint"]["seq"] == after["seq"]
     assert report["unsigned_events"] == report["head"]["seq"] - after["seq"]
@@ -221,10 +232,13 @@ def test_the_api_takes_full_and_says_how_it_checked(
     first = client.get("/api/v1/audit/verify")
     assert first.status_code == 200, first.json
     second = client.get("/api/v1/audit/verify")
-    assert second.json["mode"] == "incremental" and second.json["ok"]
+    assert second.json["mode"] == "incremental"
+    assert second.json["ok"]
     assert second.json["from_seq"] == first.json["head"]["seq"]
     full = client.get("/api/v1/audit/verify", query_string={"full": "true"})
-    assert full.json["mode"] == "full" and full.json["from_seq"] == 1 and full.json["ok"]
+    assert full.json["mode"] == "full"
+    assert full.json["from_seq"] == 1
+    assert full.json["ok"]
     before = audit.head()
     for query in ({"full": "sometimes"}, {"fulll": "true"}):
         refused = client.get("/api/v1/audit/verify", query_string=query)

@@ -279,7 +279,8 @@ def test_damage_at_every_segment_boundary_gets_the_one_pass_report(
         for start in parallel.boundaries(path, SEGMENTS)[1::2]:  # half of them: time
             file.seek(start)
             firsts.append(read_event(file.readline()).seq)
-    assert len(firsts) == SEGMENTS // 2 and all(isinstance(seq, int) for seq in firsts)
+    assert len(firsts) == SEGMENTS // 2
+    assert all(isinstance(seq, int) for seq in firsts)
 
     def damaged(events: list[bytes], k: int) -> dict[str, list[bytes]]:
         flipped = events[k - 1].replace(b'"outcome":"success"', b'"outcome":"failure"')
@@ -306,12 +307,14 @@ def test_an_untouched_export_and_a_late_start_verify_the_same_in_segments(
     path = tmp_path / "export.jsonl"
     path.write_bytes(b"".join(export.lines()))
     one_pass, segmented = both_ways(path, export.checkpoints[:3])
-    assert one_pass["ok"] and one_pass["events_checked"] == EVENTS
+    assert one_pass["ok"]
+    assert one_pass["events_checked"] == EVENTS
     assert segmented == one_pass
     tail = replace(export, header={**export.header, "from_seq": EVERY + 1})
     path.write_bytes(b"".join(replace(tail, events=export.events[EVERY:]).lines()))
     one_pass, segmented = both_ways(path, [])
-    assert one_pass["ok"] and one_pass["events_checked"] == EVENTS - EVERY
+    assert one_pass["ok"]
+    assert one_pass["events_checked"] == EVENTS - EVERY
     assert segmented == one_pass
 
 
@@ -326,8 +329,10 @@ def test_checkpoints_between_the_events_are_found_by_the_segments_too(tmp_path: 
         read_export(path, start, end)
         for start, end in zip(starts, [*starts[1:], None], strict=True)
     ]
-    assert [cp for _, found in parts for cp in found] == whole[1] and len(whole[1]) == 30
+    assert [cp for _, found in parts for cp in found] == whole[1]
+    assert len(whole[1]) == 30
     assert [header for header, _ in parts if header] == [whole[0]]
     one_pass, segmented = both_ways(path, [])
-    assert one_pass["ok"] and one_pass["checkpoints_checked"] == 30
+    assert one_pass["ok"]
+    assert one_pass["checkpoints_checked"] == 30
     assert segmented == one_pass

@@ -116,7 +116,9 @@ def test_turning_on_totp_shows_ten_codes_once_and_keeps_only_keyed_hashes(
         data={"code": pyotp.TOTP(secret).now(), "csrf_token": csrf_from(page)},
     )
     shown = re.findall(r"<li><code>([0-9a-z-]+)</code></li>", done.get_data(as_text=True))
-    assert done.status_code == 200 and len(shown) == 10 and len(set(shown)) == 10
+    assert done.status_code == 200
+    assert len(shown) == 10
+    assert len(set(shown)) == 10
     assert all(re.fullmatch(r"([0-9a-hjkmnp-tv-z]{4}-){3}[0-9a-hjkmnp-tv-z]{4}", c) for c in shown)
     stored = session.scalars(select(RecoveryCode).where(RecoveryCode.user_id == intake.id)).all()
     assert len(stored) == 10
@@ -143,29 +145,35 @@ def test_a_recovery_code_signs_in_once_is_audited_and_the_person_is_told(
     csrf = half_way(client, admin)
     typed = code.upper().replace("-", " ")  # any case, spaces for dashes
     response = client.post("/login/recovery", data={"code": typed, "csrf_token": csrf})
-    assert response.status_code == 302 and response.headers["Location"] == "/"
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/"
     assert client.get("/api/v1/me").json["id"] == str(admin.id)
     landing = client.get("/?overview=1").get_data(as_text=True)
     assert "9 of your codes" in landing
     (used,) = events(session, "auth.recovery_code_used")
-    assert used.details == {"remaining": 9} and used.subject_id == str(admin.id)
+    assert used.details == {"remaining": 9}
+    assert used.subject_id == str(admin.id)
     succeeded = events(session, "auth.login_succeeded")[-1]
     assert succeeded.details == {"factors": ["password", "recovery_code"]}
 
     other = app.test_client()
     csrf = half_way(other, admin)
     replay = other.post("/login/recovery", data={"code": code, "csrf_token": csrf})
-    assert replay.status_code == 401 and "used already" in replay.get_data(as_text=True)
+    assert replay.status_code == 401
+    assert "used already" in replay.get_data(as_text=True)
     assert other.get("/api/v1/me").status_code == 401
     (failed,) = events(session, "auth.recovery_code_failed")
-    assert failed.outcome == "failure" and failed.details == {"reason": "wrong_code"}
+    assert failed.outcome == "failure"
+    assert failed.details == {"reason": "wrong_code"}
 
     ((row, mail),) = mails_to(app, session, run_jobs, admin.email)
     assert row.payload == {"to": admin.email, "template": "recovery_code_used"}
     assert "A recovery code was used" in mail
     bare = code.replace("-", "")
     for text in (mail, everything_recorded(session), json.dumps(log_lines())):
-        assert bare not in text and code not in text and typed not in text
+        assert bare not in text
+        assert code not in text
+        assert typed not in text
 
 
 def test_wrong_recovery_codes_count_with_totp_codes_toward_the_limit(
@@ -178,7 +186,8 @@ def test_wrong_recovery_codes_count_with_totp_codes_toward_the_limit(
         assert answer.status_code == 401, wrong
     good = people["admin_codes"][0]
     limited = client.post("/login/recovery", data={"code": good, "csrf_token": csrf})
-    assert limited.status_code == 429 and 1 <= int(limited.headers["Retry-After"]) <= 60
+    assert limited.status_code == 429
+    assert 1 <= int(limited.headers["Retry-After"]) <= 60
     totp = client.post(
         "/login/code",
         data={"code": fresh_code(people["admin_secret"], admin), "csrf_token": csrf},
@@ -199,7 +208,8 @@ def test_a_new_set_needs_a_fresh_totp_code_and_voids_the_old_one(
     before = sorted(session.scalars(select(RecoveryCode.code_hash)))
     for wrong in ("000000", "12345x", "<script>"):  # 3 of the 5 wrong codes a minute allows
         refused = client.post("/account/recovery-codes", data={"code": wrong, "csrf_token": csrf})
-        assert refused.status_code == 401 and "unchanged" in refused.get_data(as_text=True)
+        assert refused.status_code == 401
+        assert "unchanged" in refused.get_data(as_text=True)
     session.expire_all()
     assert sorted(session.scalars(select(RecoveryCode.code_hash))) == before
     assert client.post("/account/recovery-codes", data={"code": "1"}).status_code == 403  # CSRF
@@ -209,7 +219,9 @@ def test_a_new_set_needs_a_fresh_totp_code_and_voids_the_old_one(
     )
     page = made.get_data(as_text=True)
     new = re.findall(r"<li><code>([0-9a-z-]+)</code></li>", page)
-    assert made.status_code == 200 and len(new) == 10 and "no longer work" in page
+    assert made.status_code == 200
+    assert len(new) == 10
+    assert "no longer work" in page
     assert not set(new) & set(old)
     (generated,) = events(session, "auth.recovery_codes_generated")
     assert generated.details == {"recovery_codes": 10}
@@ -236,7 +248,8 @@ def test_the_recovery_pages_need_the_password_first_and_a_signed_in_person(
     assert client.get("/api/v1/me").status_code == 401
     assert codes.remaining(people["admin"].id) == 10
     refused = client.post("/account/recovery-codes", data={"code": "1", "csrf_token": csrf})
-    assert refused.status_code == 302 and refused.headers["Location"].startswith("/login")
+    assert refused.status_code == 302
+    assert refused.headers["Location"].startswith("/login")
 
 
 def test_an_administrators_second_factor_reset_voids_the_codes(
@@ -282,7 +295,8 @@ def test_asking_for_a_link_answers_the_same_whether_or_not_the_account_exists(
     assert len(session.scalars(select(PasswordResetToken)).all()) == 1
     assert mails_to(app, session, run_jobs, "nobody@agency.example") == []
     ((row, mail),) = mails_to(app, session, run_jobs, people["intake"].email)
-    assert "Reset your referral hub password" in mail and "30 minutes" in mail
+    assert "Reset your referral hub password" in mail
+    assert "30 minutes" in mail
     requested = events(session, "auth.password_reset_requested")
     assert [(e.outcome, e.subject_id) for e in requested] == [
         ("success", str(people["intake"].id)),
@@ -302,7 +316,8 @@ def test_a_disabled_account_gets_no_link_and_the_same_answer(
         session.get(User, people["intake"].id).is_active = False
     answer = ask_for_link(client, people["intake"].email)
     unknown = ask_for_link(app.test_client(), "nobody@agency.example")
-    assert answer.status_code == 200 and without_csrf(answer) == without_csrf(unknown)
+    assert answer.status_code == 200
+    assert without_csrf(answer) == without_csrf(unknown)
     assert session.scalars(select(PasswordResetToken)).all() == []
     assert mails_to(app, session, run_jobs, people["intake"].email) == []
 
@@ -315,7 +330,8 @@ def test_a_malformed_address_is_422_and_nothing_is_written(
     client: Any, session: Any, people: dict[str, Any], address: str
 ) -> None:
     answer = ask_for_link(client, address)
-    assert answer.status_code == 422 and "Enter your work e-mail" in answer.get_data(as_text=True)
+    assert answer.status_code == 422
+    assert "Enter your work e-mail" in answer.get_data(as_text=True)
     assert session.scalars(select(PasswordResetToken)).all() == []
     assert events(session, "auth.password_reset_requested") == []
 
@@ -340,8 +356,10 @@ def test_the_link_sets_a_new_password_once_and_ends_every_session(
 
     form = client.get("/" + path)
     page = form.get_data(as_text=True)
-    assert form.status_code == 200 and form.headers["Referrer-Policy"] == "no-referrer"
-    assert f'name="token" value="{token}"' in page and 'method="post"' in page
+    assert form.status_code == 200
+    assert form.headers["Referrer-Policy"] == "no-referrer"
+    assert f'name="token" value="{token}"' in page
+    assert 'method="post"' in page
     csrf = csrf_from(page)
     hash_before = session.get(User, admin.id).password_hash
 
@@ -356,7 +374,8 @@ def test_the_link_sets_a_new_password_once_and_ends_every_session(
         ("twelve chars\x00nul", None, "NUL"),
     ):
         refused = post(password, again)
-        assert refused.status_code == 422 and problem in refused.get_data(as_text=True)
+        assert refused.status_code == 422
+        assert problem in refused.get_data(as_text=True)
         assert refused.headers["Referrer-Policy"] == "no-referrer"
         session.expire_all()
         assert session.get(User, admin.id).password_hash == hash_before
@@ -364,7 +383,8 @@ def test_the_link_sets_a_new_password_once_and_ends_every_session(
     assert post(NEW_PASSWORD, link_token=token + "x").status_code == 400
 
     done = post(NEW_PASSWORD)
-    assert done.status_code == 302 and done.headers["Location"] == "/login"
+    assert done.status_code == 302
+    assert done.headers["Location"] == "/login"
     assert "signed out everywhere" in client.get("/login").get_data(as_text=True)
     assert signed_in.get("/api/v1/me").status_code == 401
     assert session.scalars(select(StaffSession).where(StaffSession.user_id == admin.id)).all() == []
@@ -387,13 +407,16 @@ def test_the_link_sets_a_new_password_once_and_ends_every_session(
     assert fresh.get("/api/v1/me").status_code == 401
 
     (reset,) = events(session, "auth.password_reset")
-    assert reset.subject_id == str(admin.id) and reset.fields == ["password"]
+    assert reset.subject_id == str(admin.id)
+    assert reset.fields == ["password"]
     failed = events(session, "auth.password_reset_failed")
-    assert len(failed) == 2 and all(e.details == {"reason": "link_not_valid"} for e in failed)
+    assert len(failed) == 2
+    assert all(e.details == {"reason": "link_not_valid"} for e in failed)
     told = mails_to(app, session, run_jobs, admin.email)
     assert [row.payload["template"] for row, _ in told] == ["password_reset", "password_changed"]
     for text in (everything_recorded(session), json.dumps(log_lines()), told[1][1]):
-        assert token not in text and NEW_PASSWORD not in text
+        assert token not in text
+        assert NEW_PASSWORD not in text
 
 
 def test_a_link_expires_and_only_the_newest_works(
@@ -412,7 +435,8 @@ def test_a_link_expires_and_only_the_newest_works(
         csrf = csrf_from(client.get("/login").get_data(as_text=True))
         assert client.get(f"/login/reset?token={second}").status_code == 400
         expired = client.post("/login/reset", data={**data, "csrf_token": csrf})
-        assert expired.status_code == 400 and "does not work" in expired.get_data(as_text=True)
+        assert expired.status_code == 400
+        assert "does not work" in expired.get_data(as_text=True)
     session.expire_all()
     assert session.get(User, intake.id).password_hash is not None
     assert events(session, "auth.password_reset") == []
@@ -443,7 +467,8 @@ def test_bad_links_are_limited_per_client(
         answer = client.post("/login/reset", data={**data, "token": f"guess{attempt}"})
         assert answer.status_code == 400
     limited = client.post("/login/reset", data={**data, "token": "guess5"})
-    assert limited.status_code == 429 and limited.headers["Referrer-Policy"] == "no-referrer"
+    assert limited.status_code == 429
+    assert limited.headers["Referrer-Policy"] == "no-referrer"
 
 
 def test_codes_survive_a_secret_key_change_through_the_fallbacks(

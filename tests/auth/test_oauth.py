@@ -117,7 +117,8 @@ def test_no_plaintext_token_or_secret_anywhere_in_the_database(
                 found.append(table.name)
     assert found == []
     stored = session.scalars(select(AccessToken)).all()
-    assert stored and all(len(row.token_hash) == 64 for row in stored)
+    assert stored
+    assert all(len(row.token_hash) == 64 for row in stored)
 
 
 @pytest.mark.parametrize(
@@ -190,7 +191,8 @@ def test_a_token_with_one_scope_cannot_call_an_endpoint_needing_another(
     assert response.status_code == 403
     assert 'error="insufficient_scope"' in response.headers["WWW-Authenticate"]
     denied = session.scalars(select(AuditEvent).where(AuditEvent.action == "access.denied")).one()
-    assert denied.details["reason"] == "forbidden" and denied.actor_id == client_id
+    assert denied.details["reason"] == "forbidden"
+    assert denied.actor_id == client_id
 
 
 def test_suspending_the_agency_refuses_its_tokens_at_once(
@@ -290,7 +292,8 @@ def test_a_right_secret_asking_a_wrong_scope_locks_out_nobody(
     failure in a per-address bucket shared by every client behind the same NAT."""
     for _ in range(12):
         asked = _token(client, (system["id"], system["secret"]), "admin")
-        assert asked.status_code == 400 and asked.json["error"] == "invalid_scope"
+        assert asked.status_code == 400
+        assert asked.json["error"] == "invalid_scope"
     assert _token(client, system["other"]).status_code == 200  # a neighbour behind the NAT
     assert _token(client, (system["id"], system["secret"])).status_code == 200
 

@@ -108,13 +108,15 @@ def test_a_signed_assertion_gets_a_token_that_reads_fhir(
     response = ask(client, assertion(app, ehr["client_id"], ehr["key"]))
     assert response.status_code == 200, response.get_data(as_text=True)
     body = response.json
-    assert body["token_type"] == "Bearer" and body["expires_in"] == 900
+    assert body["token_type"] == "Bearer"
+    assert body["expires_in"] == 900
     assert set(body["scope"].split()) == set(w.CLINIC_SCOPES)
     auth = {"Authorization": f"Bearer {body['access_token']}"}
     assert client.get("/fhir/metadata", headers=auth).status_code == 200
     task = client.get(f"/fhir/Task/{created.json['id']}", headers=auth)
     assert task.status_code == 200, task.get_data(as_text=True)
-    assert task.json["resourceType"] == "Task" and task.json["status"] == "requested"
+    assert task.json["resourceType"] == "Task"
+    assert task.json["status"] == "requested"
     # a narrower scope, as with a secret
     narrow = ask(client, assertion(app, ehr["client_id"], ehr["key"]), scope="directory:read")
     assert narrow.json["scope"] == "directory:read"
@@ -194,7 +196,8 @@ def test_a_replayed_jti_is_refused(
     assert ask(client, signed).status_code == 200
     before = tokens(session)
     again = ask(client, signed)
-    assert again.status_code == 400 and again.json["error"] == "invalid_client"
+    assert again.status_code == 400
+    assert again.json["error"] == "invalid_client"
     assert tokens(session) == before
     # the same jti in a freshly signed assertion is the same replay
     jti = session.scalars(select(SeenAssertion.jti)).one()
@@ -224,7 +227,8 @@ def test_a_secret_and_an_assertion_together_are_refused(
         set_api_client_keys(SYSTEM, world["clinic"].id, made.id, public_set(key))
     signed = assertion(app, made.client_id, key)
     both = ask(client, signed, client_id=made.client_id, client_secret=secret)
-    assert both.status_code == 400 and both.json["error"] == "invalid_request"
+    assert both.status_code == 400
+    assert both.json["error"] == "invalid_request"
     # its secret still works alone, and so do the other clients' secrets
     assert factories.token(client, made.client_id, secret)
 
@@ -263,8 +267,10 @@ def test_racing_uses_of_one_jti_get_exactly_one_token(committing_app: Flask) -> 
     for thread in threads:
         thread.join(timeout=120)
     # the losers are refused (or, once the failures reach the per-client limit, held off)
-    assert len(statuses) == racers and statuses.count(200) == 1
-    assert set(statuses) - {200} <= {400, 429} and 400 in statuses
+    assert len(statuses) == racers
+    assert statuses.count(200) == 1
+    assert set(statuses) - {200} <= {400, 429}
+    assert 400 in statuses
     with committing_app.app_context():
         pk = db.session.scalar(select(ApiClient.id).where(ApiClient.client_id == client_id))
         issued = db.session.scalar(
@@ -386,7 +392,8 @@ def test_the_admin_page_takes_a_pasted_jwks_and_refuses_a_bad_one(
 
     csrf = factories.sign_in(client, *admins["boss"])
     page = client.get("/admin/api-clients").get_data(as_text=True)
-    assert "Public keys" in page and admins["client_id"] in page
+    assert "Public keys" in page
+    assert admins["client_id"] in page
     url = f"/admin/api-clients/{admins['client_pk']}/keys"
     bad = client.post(url, data={"csrf_token": csrf, "jwks": "{not json"})
     assert bad.status_code == 422
@@ -408,7 +415,8 @@ def test_the_admin_page_takes_a_pasted_jwks_and_refuses_a_bad_one(
 
 def test_smart_configuration_and_the_capability_statement(app: Flask, client: Any) -> None:
     response = client.get("/fhir/.well-known/smart-configuration")
-    assert response.status_code == 200 and response.mimetype == "application/json"
+    assert response.status_code == 200
+    assert response.mimetype == "application/json"
     config = response.json
     assert config["token_endpoint"] == token_url(app)
     assert config["token_endpoint_auth_methods_supported"] == [
@@ -468,6 +476,7 @@ def test_the_cli_registers_a_client_with_keys(
             str(keys_file),
         ]
     )
-    assert refused.exit_code != 0 and "jwks: " in refused.output
+    assert refused.exit_code != 0
+    assert "jwks: " in refused.output
     session.expire_all()
     assert session.scalar(select(func.count()).select_from(ApiClient)) == before

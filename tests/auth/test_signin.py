@@ -53,15 +53,17 @@ def test_password_sign_in_starts_a_rotated_http_only_session(
     client.get("/login")
     before = client.get_cookie("hub_session").value
     response = post_login(client, people["intake"].email, TEST_PASSWORD)
-    assert response.status_code == 302 and response.headers["Location"] == "/"
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/"
     cookie = next(h for h in response.headers.getlist("Set-Cookie") if h.startswith("hub_session="))
-    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert "HttpOnly" in cookie
+    assert "SameSite=Lax" in cookie
     after = client.get_cookie("hub_session").value
     assert after != before  # a token planted before sign-in is worthless after it
     me = client.get("/api/v1/me").json
-    assert (
-        me["kind"] == "user" and me["id"] == str(people["intake"].id) and me["roles"] == ["intake"]
-    )
+    assert me["kind"] == "user"
+    assert me["id"] == str(people["intake"].id)
+    assert me["roles"] == ["intake"]
     assert "auth.login_succeeded" in actions(session)
     stored = session.scalars(
         select(StaffSession).where(StaffSession.user_id == people["intake"].id)
@@ -79,7 +81,8 @@ def test_a_wrong_password_is_refused_counted_and_audited(
     failed = session.scalars(
         select(AuditEvent).where(AuditEvent.action == "auth.login_failed")
     ).one()
-    assert failed.outcome == "failure" and failed.subject_id == str(people["intake"].id)
+    assert failed.outcome == "failure"
+    assert failed.subject_id == str(people["intake"].id)
     assert "not the password" not in str(failed.document())
 
 
@@ -132,12 +135,14 @@ def test_roles_that_need_totp_must_enrol_first(
     )
     assert done.status_code == 200  # the recovery codes, shown once, then on to the hub
     shown = done.get_data(as_text=True)
-    assert "Save your recovery codes" in shown and shown.count("<li><code>") == 10
+    assert "Save your recovery codes" in shown
+    assert shown.count("<li><code>") == 10
     assert 'href="/"' in shown
     assert client.get("/api/v1/me").json["roles"] == ["coordinator"]
     session.expire_all()
     stored = session.get(User, people["coordinator"].id)
-    assert stored.totp_secret is not None and secret.encode() not in stored.totp_secret
+    assert stored.totp_secret is not None
+    assert secret.encode() not in stored.totp_secret
     assert {"auth.totp_enrolled", "auth.login_succeeded"} <= set(actions(session))
 
 
@@ -247,9 +252,8 @@ def test_security_headers(client: Any, session: Any) -> None:
     for path in ("/", "/login", "/api/v1/agencies", "/healthz"):
         headers = client.get(path).headers
         csp = headers["Content-Security-Policy"]
-        assert (
-            "script-src 'self'" in csp and "unsafe" not in csp.split("script-src")[1].split(";")[0]
-        )
+        assert "script-src 'self'" in csp
+        assert "unsafe" not in csp.split("script-src")[1].split(";")[0]
         assert "frame-ancestors 'none'" in csp
         assert headers["X-Content-Type-Options"] == "nosniff"
         assert headers["Referrer-Policy"] == "no-referrer"
@@ -346,7 +350,8 @@ def test_staff_may_turn_on_a_second_factor_themselves(
         "/account/second-factor",
         data={"code": pyotp.TOTP(secret).now(), "csrf_token": csrf_from(page)},
     )
-    assert done.status_code == 200 and "second factor is on" in done.get_data(as_text=True)
+    assert done.status_code == 200
+    assert "second factor is on" in done.get_data(as_text=True)
     later = app.test_client()
     assert (
         post_login(later, people["intake"].email, TEST_PASSWORD)

@@ -125,11 +125,15 @@ def test_an_existing_worker_signs_in_through_her_agency_and_is_linked_by_subject
     as_person(provider, worker.email, sub="abc-123")
     before = users(session)
     landed = through_provider(client, worker.email)
-    assert landed.status_code == 302 and "/login" not in landed.headers["Location"]
+    assert landed.status_code == 302
+    assert "/login" not in landed.headers["Location"]
     assert signed_in_as(client) == str(worker.id)
     asked = provider.seen[-1]
-    assert asked["code_challenge_method"] == "S256" and asked["code_challenge"]
-    assert asked["nonce"] and asked["state"] and asked["login_hint"] == worker.email
+    assert asked["code_challenge_method"] == "S256"
+    assert asked["code_challenge"]
+    assert asked["nonce"]
+    assert asked["state"]
+    assert asked["login_hint"] == worker.email
     (link,) = session.scalars(select(SsoLink).where(SsoLink.user_id == worker.id))
     assert (link.issuer, link.subject) == (provider.issuer, "abc-123")
     succeeded = session.scalars(
@@ -203,7 +207,8 @@ def test_a_bent_or_unknown_sign_in_is_refused_without_a_session_or_an_account(
     assert users(session) == before
     assert session.scalar(select(func.count()).select_from(SsoLink)) == 0
     last = failures(session)[-1]
-    assert last.outcome == "failure" and last.details == {"reason": reason, "method": "sso"}
+    assert last.outcome == "failure"
+    assert last.details == {"reason": reason, "method": "sso"}
 
 
 def test_a_disabled_worker_or_a_suspended_agency_is_refused(
@@ -236,7 +241,8 @@ def test_the_hubs_own_code_is_asked_unless_the_provider_says_it_used_two_factors
         "/login/code",
         data={"code": fresh_code(world["admin_secret"], admin), "csrf_token": csrf_from(page)},
     )
-    assert done.status_code == 302 and signed_in_as(client) == str(admin.id)
+    assert done.status_code == 302
+    assert signed_in_as(client) == str(admin.id)
 
     sign_out(client)
     as_person(provider, admin.email, amr=["pwd", "otp", "mfa"])
@@ -264,7 +270,8 @@ def test_the_start_answers_alike_whether_or_not_the_address_has_an_account(
     elsewhere = client.post(
         "/login/sso", data={"email": "someone@no-sso.example", "csrf_token": csrf_from(page)}
     )
-    assert elsewhere.status_code == 422 and "password" in elsewhere.get_data(as_text=True)
+    assert elsewhere.status_code == 422
+    assert "password" in elsewhere.get_data(as_text=True)
 
 
 def test_a_callback_without_its_state_is_refused(
@@ -273,7 +280,8 @@ def test_a_callback_without_its_state_is_refused(
     page = client.get("/login/sso").get_data(as_text=True)
     client.post("/login/sso", data={"email": world["worker"].email, "csrf_token": csrf_from(page)})
     forged = client.get("/login/sso/callback?code=made-up&state=not-ours")
-    assert forged.status_code == 401 and signed_in_as(client) is None
+    assert forged.status_code == 401
+    assert signed_in_as(client) is None
     assert failures(session)[-1].details == {"reason": "sso_state_mismatch", "method": "sso"}
     assert client.get("/login/sso/callback?code=x&state=y").status_code == 400
 
@@ -289,7 +297,8 @@ def test_failed_single_sign_ons_share_the_sign_in_limit(
     throttled = client.post(
         "/login/sso", data={"email": world["worker"].email, "csrf_token": csrf_from(page)}
     )
-    assert throttled.status_code == 429 and throttled.headers["Retry-After"]
+    assert throttled.status_code == 429
+    assert throttled.headers["Retry-After"]
     password_page = client.get("/login").get_data(as_text=True)
     password = client.post(
         "/login",
@@ -329,10 +338,12 @@ def test_the_agency_admin_sets_it_and_the_secret_is_never_shown_or_logged(
     settings = good_settings(provider)
     put = client.put(path, json=settings, headers=headers)
     assert put.status_code == 200, put.get_data(as_text=True)
-    assert put.json["client_secret_set"] is True and "client_secret" not in put.json
+    assert put.json["client_secret_set"] is True
+    assert "client_secret" not in put.json
     assert put.json["redirect_uri"].endswith("/login/sso/callback")
     got = client.get(path, headers=headers)
-    assert got.json["email_domains"] == [DOMAIN] and got.json["enabled"] is True
+    assert got.json["email_domains"] == [DOMAIN]
+    assert got.json["enabled"] is True
     secret = settings["client_secret"]
     assert secret not in put.get_data(as_text=True) + got.get_data(as_text=True)
     stored = session.get(AgencySso, world["agency"].id)
@@ -342,12 +353,14 @@ def test_the_agency_admin_sets_it_and_the_secret_is_never_shown_or_logged(
     ).all()
     assert events[-1].details == {"enabled": True, "secret_changed": True, "domains": 1}
     recorded = json.dumps([e.document() for e in events], default=str)
-    assert secret not in recorded and CLIENT_SECRET not in recorded
+    assert secret not in recorded
+    assert CLIENT_SECRET not in recorded
     assert secret not in json.dumps(log_lines())
 
     # a blank secret keeps the saved one
     kept = client.put(path, json=good_settings(provider, client_secret=""), headers=headers)
-    assert kept.status_code == 200 and kept.json["client_secret_set"] is True
+    assert kept.status_code == 200
+    assert kept.json["client_secret_set"] is True
     session.refresh(stored)
     assert stored.client_secret is not None
 
@@ -386,11 +399,13 @@ def test_a_domain_belongs_to_one_agency_and_no_secret_at_first_is_refused(
     headers = admin_token(client, world["other"])
     path = f"/api/v1/agencies/{world['other'].id}/sso"
     taken = client.put(path, json=good_settings(provider), headers=headers)
-    assert taken.status_code == 422 and "email_domains" in taken.json["errors"]
+    assert taken.status_code == 422
+    assert "email_domains" in taken.json["errors"]
     settings = good_settings(provider, email_domains=["other.example.org"])
     del settings["client_secret"]
     no_secret = client.put(path, json=settings, headers=headers)
-    assert no_secret.status_code == 422 and "client_secret" in no_secret.json["errors"]
+    assert no_secret.status_code == 422
+    assert "client_secret" in no_secret.json["errors"]
     assert session.get(AgencySso, world["other"].id) is None
 
 
@@ -408,7 +423,8 @@ def test_the_admin_page_saves_and_never_shows_the_secret(
 ) -> None:
     factories.sign_in(client, world["admin"], world["admin_secret"])
     page = client.get("/admin/sso").get_data(as_text=True)
-    assert "Set" in page and CLIENT_SECRET not in page
+    assert "Set" in page
+    assert CLIENT_SECRET not in page
     assert "/login/sso/callback" in page
     saved = client.post(
         "/admin/sso",
@@ -424,7 +440,8 @@ def test_the_admin_page_saves_and_never_shows_the_secret(
     assert saved.status_code == 302, saved.get_data(as_text=True)
     stored = session.get(AgencySso, world["agency"].id)
     session.refresh(stored)
-    assert stored.enabled is False and stored.email_domains == [DOMAIN, "sso2.example.org"]
+    assert stored.enabled is False
+    assert stored.email_domains == [DOMAIN, "sso2.example.org"]
     bad = client.post(
         "/admin/sso",
         data={
@@ -436,7 +453,8 @@ def test_the_admin_page_saves_and_never_shows_the_secret(
         },
     )
     text = bad.get_data(as_text=True)
-    assert bad.status_code == 422 and "typed-secret-should-not-return" not in text
+    assert bad.status_code == 422
+    assert "typed-secret-should-not-return" not in text
     assert 'id="f-issuer-error"' in text or "issuer" in text
 
 
@@ -477,7 +495,8 @@ def test_a_provider_that_does_not_answer_is_said_so_and_nothing_is_kept(
     answer = client.post(
         "/login/sso", data={"email": "a@silent.example.org", "csrf_token": csrf_from(page)}
     )
-    assert answer.status_code == 502 and "does not answer" in answer.get_data(as_text=True)
+    assert answer.status_code == 502
+    assert "does not answer" in answer.get_data(as_text=True)
     assert signed_in_as(client) is None
 
 

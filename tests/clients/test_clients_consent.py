@@ -195,7 +195,8 @@ def test_law_enforcement_sees_nothing_without_the_explicit_purpose(
         json=consent_body(world, recipients=[str(world["police"].id)]),
         headers=world["as_owner"],
     )
-    assert refused.status_code == 422 and "purposes" in refused.json["errors"]
+    assert refused.status_code == 422
+    assert "purposes" in refused.json["errors"]
     body = consent_body(
         world,
         recipients=[str(world["police"].id)],
@@ -404,12 +405,11 @@ def test_disclosures_export_as_csv_with_formulas_neutralised(
     assert response.mimetype == "text/csv"
     lines = response.get_data(as_text=True).strip().splitlines()
     assert lines[0] == "at,agency,user,action,data_categories,consent_id"
-    assert len(lines) == 2 and "client.pii_viewed" in lines[1]
-    assert (
-        cell("=HYPERLINK(1)") == "'=HYPERLINK(1)"
-        and cell("-2+3") == "'-2+3"
-        and cell("plain") == "plain"
-    )
+    assert len(lines) == 2
+    assert "client.pii_viewed" in lines[1]
+    assert cell("=HYPERLINK(1)") == "'=HYPERLINK(1)"
+    assert cell("-2+3") == "'-2+3"
+    assert cell("plain") == "plain"
     bad = client.get(
         f"/api/v1/clients/{client_id}/disclosures?format=xls", headers=world["as_owner"]
     )
@@ -441,11 +441,9 @@ def test_erasure_makes_every_earlier_copy_unreadable_and_keeps_the_chain(
     with pytest.raises(envelope.Undecryptable):
         clients.unseal(restored, {"contact"})  # the hub's keys no longer open the old copy
     stored = session.get(Client, client_id)
-    assert (
-        stored.erased_at is not None
-        and stored.contact is None
-        and stored.reference == before["reference"]
-    )
+    assert stored.erased_at is not None
+    assert stored.contact is None
+    assert stored.reference == before["reference"]
     assert client.get(f"/api/v1/clients/{client_id}", headers=world["as_owner"]).json["pii"] == {}
     assert audit.verify_stored().ok
     assert "client.erased" in set(session.scalars(select(AuditEvent.action)))
@@ -466,4 +464,5 @@ def test_the_retention_sweep_erases_after_the_last_referral_ends(session: Any) -
         consent.open_grant(kept.id, shelter.id, None, "r-open", **PROFILE_ONLY)
     with clock.frozen_at(clock.now() + timedelta(days=91)), transaction():
         assert consent.erasure_sweep() == 1
-    assert keystore.get(done.id) is None and keystore.get(kept.id) is not None
+    assert keystore.get(done.id) is None
+    assert keystore.get(kept.id) is not None

@@ -149,14 +149,16 @@ def test_defect1_a_receiver_reads_the_referrals_categories_not_the_consents(
     assert record.json["categories"] == ["identity", "profile"]
     assert record.json["pii"] == {"name": PII["name"], "dob": PII["dob"]}
     page = _provider_page(client, hub, referral.id)
-    assert PII["name"] in page and PII["health"] not in page
+    assert PII["name"] in page
+    assert PII["health"] not in page
     assert not any(PII[k] in page for k in ("contact", "immigration", "justice", "narrative"))
     viewed = session.scalars(
         select(AuditEvent).where(
             AuditEvent.action == "client.pii_viewed", AuditEvent.actor_agency_id == hub["harbor"].id
         )
     ).all()
-    assert viewed and all(event.fields == ["identity"] for event in viewed)
+    assert viewed
+    assert all(event.fields == ["identity"] for event in viewed)
     with transaction():
         report = disclosures.disclosure_report(
             _staff(hub["intake"], "coordinator"), hub["client"].reference
@@ -229,7 +231,8 @@ def test_defect2_a_consent_for_another_purpose_cannot_ride_along_nor_open_anythi
     )
     # a profile-only send may not carry it either: it would be the shelter's read ceiling
     assert refused.status_code == 422, refused.json
-    assert refused.json["code"] == "consent_required" and "consent_id" in refused.json["errors"]
+    assert refused.json["code"] == "consent_required"
+    assert "consent_id" in refused.json["errors"]
     assert session.scalars(select(Referral)).all() == []
 
     # a referral that carries it anyway (sent before this rule): nothing opens on accept
@@ -272,7 +275,8 @@ def test_defect2_a_bundle_consent_stays_off_a_profile_only_need_it_does_not_cove
         )
     sent = {r.service_id: r for r in session.scalars(select(Referral)).all()}
     assert sent[hub["beds"].id].consent_id == shelter_only
-    assert sent[hub["care"].id].consent_id is None and sent[hub["care"].id].bundle_id == bundle.id
+    assert sent[hub["care"].id].consent_id is None
+    assert sent[hub["care"].id].bundle_id == bundle.id
 
 
 # --- defect 3: messages and the sender's note outlive consent --------------------------------
@@ -311,8 +315,11 @@ def test_defect3_revocation_closes_messages_and_the_note_and_both_sides_are_told
     assert WORDS not in read.get_data(as_text=True)
     assert _record(client, hub).status_code == 404
     page = _provider_page(client, hub, accepted.id)
-    assert NOTE not in page and WORDS not in page and PII["contact"] not in page
-    assert "closed to you" in page and 'id="form-message"' not in page
+    assert NOTE not in page
+    assert WORDS not in page
+    assert PII["contact"] not in page
+    assert "closed to you" in page
+    assert 'id="form-message"' not in page
     # the sender keeps her own record of what was said
     assert client.get(url, headers=hub["as_intake"]).json[0]["body"] == WORDS
     # the referral sent without that consent is untouched: its note still reads
@@ -321,7 +328,8 @@ def test_defect3_revocation_closes_messages_and_the_note_and_both_sides_are_told
     (ended,) = session.scalars(
         select(AuditEvent).where(AuditEvent.action == "referral.access_ended")
     ).all()
-    assert ended.subject_id == str(accepted.id) and ended.consent_id == consent_id
+    assert ended.subject_id == str(accepted.id)
+    assert ended.consent_id == consent_id
     mails = session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "email")).all()
     told = [m.payload["to"] for m in mails if m not in mails_before]
     assert len(told) >= 2
@@ -331,7 +339,8 @@ def test_defect3_revocation_closes_messages_and_the_note_and_both_sides_are_told
     intake_staff = set(
         session.scalars(select(User.email).where(User.agency_id == hub["intake"].id))
     )
-    assert set(told) & harbor_staff and set(told) & intake_staff
+    assert set(told) & harbor_staff
+    assert set(told) & intake_staff
 
 
 def test_defect3_a_referral_withdrawn_by_revocation_closes_its_messages(
@@ -349,7 +358,8 @@ def test_defect3_a_referral_withdrawn_by_revocation_closes_its_messages(
     assert client.get(url, headers=hub["as_harbor"]).status_code == 403
     assert client.post(url, json={"body": "hello?"}, headers=hub["as_harbor"]).status_code == 403
     page = _provider_page(client, hub, referral.id)
-    assert NOTE not in page and WORDS not in page
+    assert NOTE not in page
+    assert WORDS not in page
 
 
 # --- the receipt says exactly what each agency reads ----------------------------------------
@@ -491,7 +501,9 @@ def test_expiry_ends_an_accepted_referrals_access_like_revocation(
             assert consent.expire_consents() == 1
         with transaction():
             view = inbox.received_referral(harbor, referral.id)
-    assert view["access_ended"] and view["note"] is None and view["client"] is None
+    assert view["access_ended"]
+    assert view["note"] is None
+    assert view["client"] is None
     session.expire_all()
     assert session.get(Referral, referral.id).status == State.ACCEPTED
     (ended,) = session.scalars(

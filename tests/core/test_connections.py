@@ -128,7 +128,8 @@ def test_a_get_that_writes_keeps_its_writes_in_one_transaction(committing_app: F
     with _transaction_states(committing_app) as states:
         read_then_write(fail=False)
     if postgres:
-        assert states[0] == "idle" and set(states[1:]) == {"in transaction"}, states
+        assert states[0] == "idle", states
+        assert set(states[1:]) == {"in transaction"}, states
     with pytest.raises(RuntimeError):
         read_then_write(fail=True)
     with committing_app.app_context():

@@ -38,7 +38,8 @@ def assert_problem(response: Any, status: int, code: str) -> dict[str, Any]:
     assert body["status"] == status
     assert body["code"] == code
     assert body["type"] == f"/problems/{code}"
-    assert body["title"] and body["detail"]
+    assert body["title"]
+    assert body["detail"]
     assert body["request_id"] == response.headers["X-Request-Id"]
     assert "Traceback" not in response.get_data(as_text=True)
     return body
@@ -128,7 +129,8 @@ def test_good_input_creates_and_is_audited(client: Any, session: Any, admin: Non
     before = fingerprint(session)
     response = client.post("/api/v1/agencies", json=GOOD)
     assert response.status_code == 201, response.json
-    assert response.json["name"] == "Harbor Light" and response.json["status"] == "active"
+    assert response.json["name"] == "Harbor Light"
+    assert response.json["status"] == "active"
     assert response.headers["Cache-Control"] == "no-store"
     after = fingerprint(session)
     assert (after[0] - before[0], after[1] - before[1]) == (1, 1)
@@ -174,7 +176,8 @@ def test_request_ids_are_echoed_when_safe_and_replaced_when_not(client: Any, ses
     replaced = client.get("/healthz", headers={"X-Request-Id": "bad id <script>"}).headers[
         "X-Request-Id"
     ]
-    assert len(replaced) == 32 and replaced.isalnum()
+    assert len(replaced) == 32
+    assert replaced.isalnum()
     a, b = client.get("/healthz"), client.get("/healthz")
     assert a.headers["X-Request-Id"] != b.headers["X-Request-Id"]
 
@@ -277,7 +280,8 @@ def test_keys_belong_to_one_actor(
     assert client.post("/api/v1/agencies", json=GOOD, headers=headers).status_code == 201
     act_as(Actor(ActorKind.USER, "another-admin", uuid.uuid4(), frozenset({"hub_admin"})))
     other = client.post("/api/v1/agencies", json={**GOOD, "name": "Second"}, headers=headers)
-    assert other.status_code == 201 and "Idempotent-Replayed" not in other.headers
+    assert other.status_code == 201
+    assert "Idempotent-Replayed" not in other.headers
 
 
 @pytest.mark.parametrize("key", ["", "x" * 256, "spaces are not allowed", "é"])
@@ -315,7 +319,8 @@ def test_readiness_is_503_naming_the_failing_dependency(
 
 def test_problem_types_resolve_to_a_page(client: Any, session: Any) -> None:
     page = client.get("/problems/no_capacity")
-    assert page.status_code == 200 and b"No capacity available" in page.data
+    assert page.status_code == 200
+    assert b"No capacity available" in page.data
     assert client.get("/problems/made_up").status_code == 404
 
 

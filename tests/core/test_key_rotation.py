@@ -67,7 +67,8 @@ def test_the_cli_refuses_to_retire_a_key_in_use(app: Flask, session: Any) -> Non
     result = app.test_cli_runner().invoke(
         args=["hub", "rotate-keys", "--retire", envelope.key_id(old[0])]
     )
-    assert result.exit_code != 0 and "do not remove it yet" in result.output
+    assert result.exit_code != 0
+    assert "do not remove it yet" in result.output
 
 
 def test_ten_thousand_keys_stopped_half_way_and_resumed(app: Flask, session: Any) -> None:

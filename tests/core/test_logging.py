@@ -82,7 +82,8 @@ def test_an_unexpected_error_is_a_generic_500_and_a_logged_traceback(
     assert body["code"] == "internal_error"
     assert "maria" not in response.get_data(as_text=True)
     errors = [line for line in log_lines() if line["level"] == "error"]
-    assert errors and errors[0]["request_id"] == body["request_id"]
+    assert errors
+    assert errors[0]["request_id"] == body["request_id"]
     assert "KeyError" in errors[0]["exception"]
     assert "maria.lopez@example.org" not in json.dumps(errors)
 

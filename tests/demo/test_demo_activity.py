@@ -63,7 +63,8 @@ def test_seed_demo_adds_a_month_of_activity_once(app: Flask, session: Any) -> No
 
     # spread over the month, for the charts
     sent = [r.sent_at for r in demo if r.sent_at is not None]
-    assert min(sent) < now - timedelta(days=25) and max(sent) > now - timedelta(hours=2)
+    assert min(sent) < now - timedelta(days=25)
+    assert max(sent) > now - timedelta(hours=2)
     assert len({moment.date() for moment in sent}) >= 15
     assert all(moment <= now for moment in sent)
 
@@ -122,15 +123,18 @@ def test_seed_demo_adds_a_month_of_activity_once(app: Flask, session: Any) -> No
     with_capacity = {}
     for version in ("3.1", "3.0"):
         exported, cursor = hsds.export_all(SYSTEM, limit=500, cursor=None, version=version)
-        assert cursor is None and len(exported) == listed
+        assert cursor is None
+        assert len(exported) == listed
         check = validator_for(version)
         assert [d["id"] for d in exported if not check.is_valid(d)] == [], version
         with_capacity[version] = sum(1 for d in exported if d.get("capacities"))
-    assert with_capacity["3.0"] == 0 and with_capacity["3.1"] >= listed // 2, with_capacity
+    assert with_capacity["3.0"] == 0, with_capacity
+    assert with_capacity["3.1"] >= listed // 2, with_capacity
 
     # the chain verifies; a second run adds nothing
     verified = invoke(app, "audit-verify")
-    assert verified.exit_code == 0 and verified.output.startswith("OK:"), verified.output
+    assert verified.exit_code == 0, verified.output
+    assert verified.output.startswith("OK:"), verified.output
     head = audit.head()
     second = invoke(app, "seed-demo")
     assert second.exit_code == 0, second.output
@@ -156,4 +160,5 @@ def test_timeline_runs_steps_in_time_order_and_nothing_after_its_end(session: An
     timeline.run(lambda moment: None)
     assert [name for name, _ in seen] == ["a", "b", "a", "b"]
     moments = [moment for _, moment in seen]
-    assert moments == sorted(moments) and moments[-1] <= end
+    assert moments == sorted(moments)
+    assert moments[-1] <= end

@@ -48,6 +48,7 @@ def test_coarse_points_hide_a_site_within_about_eleven_km() -> None:
 def test_haversine_and_bounding_box() -> None:
     assert geo.haversine_km(0, 0, 0, 1) == pytest.approx(111.19, abs=0.1)
     min_lat, max_lat, min_lon, max_lon = geo.bounding_box(45.0, 10.0, 50)
-    assert min_lat < 45 < max_lat and min_lon < 10 < max_lon
+    assert min_lat < 45 < max_lat
+    assert min_lon < 10 < max_lon
     assert geo.haversine_km(45, 10, max_lat, 10) == pytest.approx(50, rel=0.01)
     assert geo.haversine_km(45, 10, 45, max_lon) == pytest.approx(50, rel=0.01)

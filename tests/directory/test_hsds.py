@@ -205,11 +205,11 @@ def test_a_bad_document_is_422_naming_the_path_and_nothing_is_written(
     assert set(response.json["errors"]) == {"$.contents[1].status", "$.contents[1].minimum_age"}
     assert count_services(session) == before
     ok = client.post("/api/v1/hsds/import", json=good, headers={"X-CSRFToken": csrf})
-    assert ok.status_code == 200 and ok.json["created"] == 1
+    assert ok.status_code == 200
+    assert ok.json["created"] == 1
     exported = client.get("/api/v1/hsds/services?limit=200", headers={"X-CSRFToken": csrf}).json
-    assert exported["contents"] and all(
-        official_validator().is_valid(d) for d in exported["contents"]
-    )
+    assert exported["contents"]
+    assert all(official_validator().is_valid(d) for d in exported["contents"])
 
 
 def test_only_hub_administrators_import(client: Any, session: Any) -> None:
@@ -226,7 +226,8 @@ def test_only_hub_administrators_import(client: Any, session: Any) -> None:
     dry = client.post(
         "/api/v1/hsds/import?dry_run=true", json=example("service_full.json"), headers=headers
     )
-    assert dry.status_code == 200 and dry.json["dry_run"] is True
+    assert dry.status_code == 200
+    assert dry.json["dry_run"] is True
 
 
 def test_the_cli_imports_a_file(app: Any, session: Any, tmp_path: Path) -> None:
@@ -238,7 +239,8 @@ def test_the_cli_imports_a_file(app: Any, session: Any, tmp_path: Path) -> None:
     broken = tmp_path / "broken.json"
     broken.write_text('{"name": "x", "status": "open", "id": "1"}')
     refused = app.test_cli_runner().invoke(args=["hub", "import-hsds", str(broken)])
-    assert refused.exit_code != 0 and "status" in refused.output
+    assert refused.exit_code != 0
+    assert "status" in refused.output
 
 
 def came_back(sent: Any, exported: dict[str, dict[str, Any]]) -> list[tuple[Any, Any]]:
@@ -305,7 +307,8 @@ def test_the_31_export_carries_live_capacity_with_its_unit(session: Any) -> None
     }
     assert capacity["updated"].startswith(str(shelter.capacity.updated_at.year))
     clinic_unit = hsds.export_service(clinic, SYSTEM, "3.1")["capacities"][0]["unit"]
-    assert clinic_unit["identifier"] != "bed" and clinic_unit["id"] != capacity["unit"]["id"]
+    assert clinic_unit["identifier"] != "bed"
+    assert clinic_unit["id"] != capacity["unit"]["id"]
     assert "capacities" not in hsds.export_service(shelter, SYSTEM, "3.0")
     for document in (shelter_31, hsds.export_service(clinic, SYSTEM, "3.1")):
         assert list(validator_for("3.1").iter_errors(document)) == []
@@ -329,7 +332,8 @@ def test_a_confidential_site_exports_town_only_in_31_even_when_imported_with_an_
     document = hsds.export_service(service, SYSTEM, "3.1")
     assert street not in json.dumps(document)
     for link in document["service_at_locations"]:
-        assert "addresses" not in link["location"] and "latitude" not in link["location"]
+        assert "addresses" not in link["location"]
+        assert "latitude" not in link["location"]
     assert list(validator_for("3.1").iter_errors(document)) == []
 
 
@@ -398,7 +402,8 @@ def test_a_dry_run_reports_and_writes_nothing(session: Any) -> None:
     with transaction():
         report = hsds.import_document(SYSTEM, sent, dry_run=True)
     assert (report.dry_run, report.created, report.agencies_created) == (True, 1, 1)
-    assert report.version == "3.1" and report.changes[0].action == "create"
+    assert report.version == "3.1"
+    assert report.changes[0].action == "create"
     assert count_services(session) == before
     assert session.scalar(select(func.count()).select_from(AuditEvent)) == events
     with transaction():
@@ -420,7 +425,8 @@ def test_the_api_exports_31_and_dry_runs_an_import(client: Any, session: Any) ->
     before = count_services(session)
     dry = client.post("/api/v1/hsds/import?dry_run=true", json=sent, headers=headers)
     assert dry.status_code == 200, dry.json
-    assert dry.json["dry_run"] is True and dry.json["changes"][0]["action"] == "create"
+    assert dry.json["dry_run"] is True
+    assert dry.json["changes"][0]["action"] == "create"
     assert count_services(session) == before
     exported = client.get("/api/v1/hsds/services?version=3.1&limit=200", headers=headers)
     assert exported.status_code == 200
@@ -434,7 +440,8 @@ def test_the_api_exports_31_and_dry_runs_an_import(client: Any, session: Any) ->
         assert set(refused.json["errors"]) == {bad.split("=")[0]}
     for bad in ("dry_run=perhaps", "version=2.0"):
         refused = client.post(f"/api/v1/hsds/import?{bad}", json=sent, headers=headers)
-        assert refused.status_code == 422 and set(refused.json["errors"]) == {bad.split("=")[0]}
+        assert refused.status_code == 422
+        assert set(refused.json["errors"]) == {bad.split("=")[0]}
     broken = sent | {"capacities": [{"id": "c", "available": "many"}]}
     refused = client.post("/api/v1/hsds/import?dry_run=true", json=broken, headers=headers)
     assert refused.status_code == 422
@@ -450,7 +457,8 @@ def test_the_cli_dry_runs_with_progress(app: Any, session: Any, tmp_path: Path) 
         args=["hub", "import-hsds", str(path), "--dry-run", "--version", "3.1"]
     )
     assert result.exit_code == 0, result.output
-    assert "[1/1] would create" in result.output and "nothing written" in result.output
+    assert "[1/1] would create" in result.output
+    assert "nothing written" in result.output
     assert count_services(session) == before
 
 

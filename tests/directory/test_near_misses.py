@@ -203,7 +203,8 @@ def test_shown_only_when_search_found_fewer_than_a_handful(agency: Any) -> None:
     assert named(near_misses.for_search(SYSTEM, ASKED, found)) == ["Almost"]
     make(agency, "Fits 2")
     found = search(SYSTEM, ASKED)
-    assert len(found) == 3 and near_misses.for_search(SYSTEM, ASKED, found) == []
+    assert len(found) == 3
+    assert near_misses.for_search(SYSTEM, ASKED, found) == []
     # a search limited to one found as many as it asked for: no near misses either
     one = SearchQuery(**{**ASKED.__dict__, "limit": 1})
     assert near_misses.for_search(SYSTEM, one, search(SYSTEM, one)) == []
@@ -221,13 +222,15 @@ def test_a_near_miss_never_shows_what_search_would_not(session: Any, agency: Any
         admin.set_agency_status(SYSTEM, other.id, AgencyStatus.SUSPENDED)
     secret = make(agency, "Safe house", km=23.4, confidential=True)
     (item,) = near_misses.find(SYSTEM, ASKED)
-    assert item["service"]["id"] == secret.id and item["service"]["confidential"]
+    assert item["service"]["id"] == secret.id
+    assert item["service"]["confidential"]
     wider = search(SYSTEM, SearchQuery(**{**ASKED.__dict__, "radius_km": 40}))
     assert [r["service"]["id"] for r in wider] == [secret.id]
     assert item["distance_km"] == wider[0]["distance_km"]  # the same coarse, whole-km figure
     assert isinstance(item["distance_km"], int)
     assert item["misses"][0]["km_outside"] == item["distance_km"] - 15
-    assert "latitude" not in str(item) and "address" not in str(item)
+    assert "latitude" not in str(item)
+    assert "address" not in str(item)
 
 
 def test_the_search_endpoint_gives_near_misses(client: Any, session: Any, agency: Any) -> None:
@@ -278,7 +281,8 @@ def test_the_zero_result_page_shows_near_misses_in_words(client: Any, agency: An
     )
     assert response.status_code == 200
     page = response.get_data(as_text=True)
-    assert "No services match" in page and "Try fewer filters" not in page
+    assert "No services match" in page
+    assert "Try fewer filters" not in page
     close = page[page.index('id="near-h"') :]
     assert close.index("Far family beds") < close.index("Casa Almost")  # one miss before two
     assert "Would fit except:" in close
@@ -325,11 +329,13 @@ def test_every_reason_has_words_in_each_language(app: Any, language: str) -> Non
     with app.test_request_context("/"):
         g.language = language
         said = [miss_words(miss) for miss in MISSES]
-    assert all(said) and not any("_" in words for words in said), said
+    assert all(said), said
+    assert not any("_" in words for words in said), said
     assert len(set(said)) == len(said)
     if language == "es":
         assert "a 12 km fuera de su radio" in said
         assert "no figuran niños" in said
     else:
         assert said[0] == "no free places now (2 held for people on the way)"
-        assert "ages 18 to 24 only" in said and "12 km outside your radius" in said
+        assert "ages 18 to 24 only" in said
+        assert "12 km outside your radius" in said

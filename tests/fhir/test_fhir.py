@@ -87,7 +87,8 @@ def expressions(parsed: OperationOutcome) -> set[str]:
 
 def test_metadata_states_what_is_implemented(client: Any, session: Any) -> None:
     response = client.get("/fhir/metadata")
-    assert response.status_code == 200 and response.mimetype == w.FHIR
+    assert response.status_code == 200
+    assert response.mimetype == w.FHIR
     statement = CapabilityStatement.model_validate(response.json)
     by_type = {resource.type: resource for resource in statement.rest[0].resource}
     assert set(by_type) == {"HealthcareService", "Task", "ServiceRequest", "Consent", "Patient"}
@@ -215,15 +216,15 @@ def test_a_confidential_site_has_no_address_or_point(
     text = response.get_data(as_text=True)
     site = response.json["contained"][0]
     assert site["address"] == {"city": "Riverbend", "state": "Riverbend County", "country": "US"}
-    assert "position" not in site and "name" not in site
-    assert (
-        "Hidden Lane" not in text and "41.88" not in text and CONFIDENTIAL_SITE["name"] not in text
-    )
+    assert "position" not in site
+    assert "name" not in site
+    assert "Hidden Lane" not in text
+    assert "41.88" not in text
+    assert CONFIDENTIAL_SITE["name"] not in text
     own = client.get(f"/fhir/HealthcareService/{hidden.id}", headers=world["shelter_auth"])
     site = own.json["contained"][0]  # its own agency sees its address, as in the JSON API
-    assert (
-        site["address"]["line"] == ["12 Hidden Lane"] and site["name"] == CONFIDENTIAL_SITE["name"]
-    )
+    assert site["address"]["line"] == ["12 Hidden Lane"]
+    assert site["name"] == CONFIDENTIAL_SITE["name"]
 
 
 def test_paging_follows_the_next_link_to_the_end(
@@ -242,7 +243,8 @@ def test_paging_follows_the_next_link_to_the_end(
         nxt = [link["url"] for link in bundle["link"] if link["relation"] == "next"]
         url = nxt[0].replace("http://localhost", "") if nxt else ""
         pages += 1
-    assert pages == 2 and len(seen) == len(set(seen)) == 4
+    assert pages == 2
+    assert len(seen) == len(set(seen)) == 4
 
 
 # --- Task: every hub state ------------------------------------------------------------------
@@ -356,12 +358,14 @@ def test_a_posted_task_creates_client_consent_and_referral(
     created, recorded, sent, _ = counts(session)
     assert (created, recorded, sent) == (before[0] + 1, before[1] + 1, before[2] + 1)
     referral = row(session, response.json["id"])
-    assert referral.status == State.SENT and referral.urgency.value == "urgent"
+    assert referral.status == State.SENT
+    assert referral.urgency.value == "urgent"
     assert referral.service_id == world["beds"].id
     assert sorted(referral.data_categories) == ["contact", "identity", "profile"]
     record = session.get(Consent, referral.consent_id)
     assert record.recipients == [str(world["shelter"].id)]
-    assert record.purposes == ["emergency_shelter"] and record.form_language == "es"
+    assert record.purposes == ["emergency_shelter"]
+    assert record.form_language == "es"
     actions = session.scalars(
         select(AuditEvent.action).where(AuditEvent.seq > before[3]).order_by(AuditEvent.seq)
     ).all()
@@ -374,7 +378,8 @@ def test_the_guides_examples_are_accepted_inbound(
     response = post_task(client, world, w.guide_task(world))
     assert response.status_code == 201, response.get_data(as_text=True)
     referral = row(session, response.json["id"])
-    assert referral.consent_id is not None and referral.status == State.SENT
+    assert referral.consent_id is not None
+    assert referral.status == State.SENT
     # the example consent says nothing of categories: her profile only goes
     assert referral.data_categories == ["profile"]
 
@@ -471,7 +476,8 @@ def test_the_receiver_accepts_then_completes_by_patch(
     accepted = patch(
         client, auth, referral_id, [{"op": "replace", "path": "/status", "value": "accepted"}]
     )
-    assert accepted.status_code == 200 and accepted.json["status"] == "accepted"
+    assert accepted.status_code == 200
+    assert accepted.json["status"] == "accepted"
     assert session.get(Capacity, world["beds"].id).held == 1
     done = client.put(
         f"/fhir/Task/{referral_id}",
@@ -564,11 +570,14 @@ def test_before_acceptance_the_receiver_reads_her_profile_only(
     response = client.get(f"/fhir/Patient/{patient_id}", headers=world["shelter_auth"])
     text = response.get_data(as_text=True)
     assert response.json["gender"] == "female"
-    assert w.NAME not in text and w.PHONE not in text and "birthDate" not in text
+    assert w.NAME not in text
+    assert w.PHONE not in text
+    assert "birthDate" not in text
     after = patch(client, world["shelter_auth"], referral_id, {"status": "accepted"})
     assert after.status_code == 200
     opened = client.get(f"/fhir/Patient/{patient_id}", headers=world["shelter_auth"]).json
-    assert opened["name"] == [{"text": w.NAME}] and opened["telecom"][0]["value"] == w.PHONE
+    assert opened["name"] == [{"text": w.NAME}]
+    assert opened["telecom"][0]["value"] == w.PHONE
 
 
 def test_a_receiver_sees_of_the_consent_only_its_own_part(
@@ -588,7 +597,8 @@ def test_a_receiver_sees_of_the_consent_only_its_own_part(
     with transaction():
         consent.revoke_consent(clinic_staff(world), consent_id, "She asked.")
     revoked = client.get(f"/fhir/Consent/{consent_id}", headers=world["shelter_auth"]).json
-    assert revoked["status"] == "inactive" and "class" not in revoked["provision"]
+    assert revoked["status"] == "inactive"
+    assert "class" not in revoked["provision"]
 
 
 def test_a_repeated_post_with_its_idempotency_key_makes_one_referral(
@@ -599,8 +609,10 @@ def test_a_repeated_post_with_its_idempotency_key_makes_one_referral(
     first = client.post("/fhir/Task", json=body, headers=headers)
     before = counts(session)
     again = client.post("/fhir/Task", json=body, headers=headers)
-    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
-    assert again.json == first.json and again.mimetype == w.FHIR
+    assert again.status_code == 201
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json == first.json
+    assert again.mimetype == w.FHIR
     assert counts(session)[:3] == before[:3]
     other = client.post("/fhir/Task", json={**body, "priority": "routine"}, headers=headers)
     parsed = outcome(other, 422)  # as the JSON API answers a key reused with another body

@@ -93,7 +93,8 @@ def emit(client: Any, session: Any) -> dict[str, list[dict[str, Any]]]:
         bundle = client.get("/fhir/HealthcareService", headers=reader).json
         out["HealthcareService"] += [entry["resource"] for entry in bundle["entry"]]
     for kind, items in out.items():
-        assert items and all(item.get("resourceType") == kind for item in items), kind
+        assert items, kind
+        assert all(item.get("resourceType") == kind for item in items), kind
     return out
 
 

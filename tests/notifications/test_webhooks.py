@@ -113,7 +113,8 @@ def test_delivered_exactly_once_after_two_failures_and_signed(
     payload = json.loads(body)
     assert payload["event"] == "referral.sent"
     assert payload["data"] == {"referral_id": str(referral.id), "status": "sent"}
-    assert "Secret Person" not in body.decode() and person.reference not in body.decode()
+    assert "Secret Person" not in body.decode()
+    assert person.reference not in body.decode()
     rows = webhooks.deliveries(admin, hook.id, None)
     assert [(row.status.value, row.attempts) for row in rows] == [("delivered", 3)]
 
@@ -133,7 +134,8 @@ def test_dead_deliveries_are_visible_to_the_agency_admin(
             json={"url": partner.url, "events": ["referral.accepted"]},
             headers={"X-CSRFToken": csrf},
         )
-        assert made.status_code == 201 and made.json["secret"].startswith("whsec_")
+        assert made.status_code == 201
+        assert made.json["secret"].startswith("whsec_")
         listed = client.get("/api/v1/webhooks").json
         assert "secret" not in listed[0]
         with transaction():
@@ -148,7 +150,8 @@ def test_dead_deliveries_are_visible_to_the_agency_admin(
                     outbox.sweep()
                 run_jobs()
         dead = client.get(f"/api/v1/webhooks/{made.json['id']}/deliveries?status=dead").json
-        assert len(dead) == 1 and dead[0]["last_error"] == "receiver answered 500"
+        assert len(dead) == 1
+        assert dead[0]["last_error"] == "receiver answered 500"
         assert (
             client.post(
                 "/api/v1/webhooks",
@@ -291,7 +294,8 @@ def test_production_webhooks_go_only_to_public_https(dns: Dns, url: str, accepte
     else:
         with pytest.raises(ValidationFailed) as refused:
             _public_https(url)
-        assert refused.value.errors and "url" in refused.value.errors
+        assert refused.value.errors
+        assert "url" in refused.value.errors
 
 
 @pytest.mark.parametrize(
@@ -414,7 +418,8 @@ def test_delivery_connects_to_the_address_checked_with_tls_on_the_name(
     assert wire == [(PUBLIC, 443)]
     assert tls_receiver.sni == ["hooks.partner.example"]
     ((headers, _, status),) = tls_receiver.requests
-    assert headers["Host"] == "hooks.partner.example" and status == 200
+    assert headers["Host"] == "hooks.partner.example"
+    assert status == 200
 
 
 def test_a_name_that_turns_inward_after_registration_is_not_called(
@@ -424,7 +429,8 @@ def test_a_name_that_turns_inward_after_registration_is_not_called(
     dns.zone["hooks.partner.example"] = ["127.0.0.1"]  # DNS rebinding
     with pytest.raises(DeliveryFailed, match="refused"):
         webhooks.deliver_webhook(message)
-    assert wire == [] and tls_receiver.requests == []
+    assert wire == []
+    assert tls_receiver.requests == []
 
 
 @pytest.mark.parametrize("url", HOSTILE[:6])

@@ -413,7 +413,8 @@ def test_without_a_caseworker_the_agency_hears_at_the_deadline(
         frozen.advance(timedelta(minutes=6))
         run_sweep(app, run_jobs)
         told = list(mail_to(session, start).values())
-    assert net["provider"].email in told and net["provider2"].email in told
+    assert net["provider"].email in told
+    assert net["provider2"].email in told
     assert events(session, "referral.assignee_reminded") == []
 
 
@@ -446,9 +447,12 @@ def test_the_intake_dashboard_shows_mine_or_everyones(
         )
     factories.sign_in(client, net["intake"])
     everyone = client.get("/intake/").get_data(as_text=True)
-    assert kept_reference in everyone and handed_reference in everyone
+    assert kept_reference in everyone
+    assert handed_reference in everyone
     mine = client.get("/intake/?assignee=me").get_data(as_text=True)
-    assert kept_reference in mine and handed_reference not in mine
+    assert kept_reference in mine
+    assert handed_reference not in mine
     theirs = client.get(f"/intake/?assignee={net['intake2'].id}").get_data(as_text=True)
-    assert handed_reference in theirs and kept_reference not in theirs
+    assert handed_reference in theirs
+    assert kept_reference not in theirs
     assert client.get("/intake/?assignee=whoever").status_code == 422

@@ -113,7 +113,8 @@ def test_the_hold_is_90_minutes_unless_the_provider_says_otherwise(
         accepted = accept(client, net, referral).json
     assert accepted["hold_minutes"] == 90
     assert parse(accepted["arrive_by"]) == start + timedelta(minutes=90)
-    assert accepted["hold_overflow"] is False and accepted["hold_extended_at"] is None
+    assert accepted["hold_overflow"] is False
+    assert accepted["hold_extended_at"] is None
 
 
 def test_hold_length_is_frozen_on_the_referral_at_accept(
@@ -170,7 +171,8 @@ def test_a_routine_referral_keeps_its_place_without_an_arrival_deadline(
     client: Any, net: dict[str, Any]
 ) -> None:
     accepted = accept(client, net, send(net, urgency="routine")).json
-    assert accepted["hold_minutes"] == 90 and accepted["arrive_by"] is None
+    assert accepted["hold_minutes"] == 90
+    assert accepted["arrive_by"] is None
 
 
 @pytest.mark.parametrize(
@@ -265,10 +267,12 @@ def test_a_bad_extension_is_refused_naming_the_field_and_writes_nothing(
     answer = client.post(
         f"/api/v1/referrals/{referral.id}/extend-hold", json=body, headers=net["receiver_api"]
     )
-    assert answer.status_code in (400, 422) and field in answer.json["errors"]
+    assert answer.status_code in (400, 422)
+    assert field in answer.json["errors"]
     session.expire_all()
     row = session.get(Referral, referral.id)
-    assert row.hold_extended_at is None and row.arrive_by == parse(before["arrive_by"])
+    assert row.hold_extended_at is None
+    assert row.arrive_by == parse(before["arrive_by"])
 
 
 def test_only_an_accepted_referral_with_a_deadline_is_extended(
@@ -397,7 +401,8 @@ def test_holds_take_regular_units_first_then_overflow_and_reports_count_them_apa
     on_overflow = accept(client, net, second).json
     refused = accept(client, net, third)
     assert (regular["hold_overflow"], on_overflow["hold_overflow"]) == (False, True)
-    assert refused.status_code == 409 and refused.json["type"].endswith("no_capacity")
+    assert refused.status_code == 409
+    assert refused.json["type"].endswith("no_capacity")
     session.expire_all()
     window = session.get(OverflowWindow, uuid.UUID(opened.json["id"]))
     assert (window.held, window.used) == (1, 0)
@@ -468,5 +473,6 @@ def test_another_agency_cannot_open_or_close_overflow(
     session.expire_all()
     assert session.get(OverflowWindow, uuid.UUID(mine["id"])).closed_at is None
     closed = client.post(closing, headers=net["receiver_api"])
-    assert closed.status_code == 200 and closed.json["open"] is False
+    assert closed.status_code == 200
+    assert closed.json["open"] is False
     assert found(client, net)["overflow_available"] == 0

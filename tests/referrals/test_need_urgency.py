@@ -256,7 +256,8 @@ def test_a_bad_bundle_urgency_is_named_too(
     refused = client.post(
         "/api/v1/bundles", json=body(net) | {"urgency": "yesterday"}, headers=as_sender
     )
-    assert refused.status_code == 422 and "urgency" in refused.json["errors"]
+    assert refused.status_code == 422
+    assert "urgency" in refused.json["errors"]
     assert counts(session) == before
 
 

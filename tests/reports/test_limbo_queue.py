@@ -195,7 +195,8 @@ def test_every_overdue_state_is_listed_urgent_first_with_why(
     for name in ORDER:
         assert by_name[name]["why"] == WHY[name], name
     assert by_name["routine unacknowledged"]["overdue_seconds"] == 3 * 3600
-    assert by_name["bounced"]["hops"] == 2 and by_name["bounced"]["overdue_seconds"] is None
+    assert by_name["bounced"]["hops"] == 2
+    assert by_name["bounced"]["overdue_seconds"] is None
     assert by_name["nothing open"]["deadline"] is None
 
 
@@ -220,7 +221,8 @@ def test_each_row_shows_her_reference_both_agencies_and_their_numbers_but_no_pii
         assert csv.mimetype == "text/csv"
         text = csv.get_data(as_text=True)
         assert text.splitlines()[0].startswith("client_reference,urgency,why,")
-        assert world.references["question"] in text and RECEIVER_PHONE in text
+        assert world.references["question"] in text
+        assert RECEIVER_PHONE in text
         assert HER_NAME not in text
 
 
@@ -242,12 +244,14 @@ def test_the_page_shows_the_queue_with_numbers_to_call_and_the_nudges(
     assert csv.mimetype == "text/csv"
     lines = csv.get_data(as_text=True).splitlines()
     found = [line for line in lines if world.references["emergency unacknowledged"] in line]
-    assert found and found[0].split(",")[1:3] == ["emergency", "unacknowledged"]
+    assert found
+    assert found[0].split(",")[1:3] == ["emergency", "unacknowledged"]
 
 
 def test_the_dashboard_counts_the_queue_rows(session: Any, world: World) -> None:
     everything, more = limbo.in_limbo(clock.now(), 10_000)
-    assert not more and len(ours(world, everything)) == len(ORDER)
+    assert not more
+    assert len(ours(world, everything)) == len(ORDER)
     assert series.in_limbo_count(clock.now()) == {"count": len(everything), "more": False}
     assert limbo.count(clock.now(), cap=len(everything) - 1) == (len(everything) - 1, True)
 
@@ -332,7 +336,8 @@ def test_bundle_items_keep_every_old_field_most_urgent_first(
     ]
     assert (pair["urgency"], pair["sender_agency_name"]) == ("urgent", w.sender_name)
     assert pair["sender_agency_id"] == str(w.intake.agency_id)
-    assert pair["waiting_seconds"] == 0 and pair["created_at"] == T0.isoformat()
+    assert pair["waiting_seconds"] == 0
+    assert pair["created_at"] == T0.isoformat()
     assert pair["reasons"] == ["emergency_shelter: unacknowledged"]
     assert sorted((n["category"], n["status"], n["hops"], n["why"]) for n in pair["needs"]) == [
         ("emergency_shelter", "pending", 0, "unacknowledged"),
@@ -358,13 +363,16 @@ def test_a_stuck_referral_sent_alone_is_an_item_with_a_null_bundle(
     act_as(world.coordinator)
     items = client.get(QUEUE, query_string={"limit": 200}).json["items"]
     (alone,) = [i for i in items if i["referrals"][0]["referral_id"] == str(world.ids["question"])]
-    assert alone["bundle_id"] is None and alone["needs"] == []
+    assert alone["bundle_id"] is None
+    assert alone["needs"] == []
     assert alone["reasons"] == ["emergency_shelter: question_unanswered"]
     assert (alone["urgency"], alone["sender_agency_name"]) == ("urgent", world.sender_name)
-    assert alone["created_at"] == T0.isoformat() and alone["waiting_seconds"] == 0
+    assert alone["created_at"] == T0.isoformat()
+    assert alone["waiting_seconds"] == 0
     assert alone["client_reference"] == world.references["question"]
     assert alone["runaround"]["client_reference"] == world.references["question"]
-    assert len(alone["referrals"]) == 1 and HER_NAME not in str(items)
+    assert len(alone["referrals"]) == 1
+    assert HER_NAME not in str(items)
 
 
 @pytest.mark.parametrize("path", [QUEUE, ROWS])
@@ -408,7 +416,8 @@ def test_a_receiver_nudge_e_mails_its_staff_without_her_data_and_is_on_the_timel
     before = set(session.scalars(select(OutboxMessage.id)))
     response = client.post(nudge_url(referral_id), json={"to": "receiver"})
     assert response.status_code == 200, response.json
-    assert response.json["what"] == "acknowledge" and response.json["notified"] == 1
+    assert response.json["what"] == "acknowledge"
+    assert response.json["notified"] == 1
     (row,) = session.scalars(select(OutboxMessage).where(OutboxMessage.id.not_in(before)))
     values = row.payload["values"]
     assert row.payload["template"] == "referral_nudged"
@@ -430,7 +439,8 @@ def test_a_receiver_nudge_e_mails_its_staff_without_her_data_and_is_on_the_timel
     (mail,) = _mails(app, run_jobs, before)
     body = mail.get_payload(decode=True).decode()
     assert world.references["emergency unacknowledged"] in mail["Subject"]
-    assert f"/provider/referrals/{referral_id}" in body and HER_NAME not in str(mail)
+    assert f"/provider/referrals/{referral_id}" in body
+    assert HER_NAME not in str(mail)
     rows = client.get(ROWS, query_string={"limit": 200}).json["items"]
     items = client.get(QUEUE, query_string={"limit": 200}).json["items"]
     for queue in (rows, [row for item in items for row in item["referrals"]]):
@@ -447,7 +457,8 @@ def test_a_second_nudge_within_the_interval_is_refused_and_writes_nothing(
     frozen.advance(timedelta(minutes=14))
     before = counts(session)
     again = client.post(url, json={"to": "receiver"})
-    assert again.status_code == 429 and again.mimetype == "application/problem+json"
+    assert again.status_code == 429
+    assert again.mimetype == "application/problem+json"
     assert again.json["code"] == "rate_limited"
     assert again.headers["Retry-After"] == "60"
     assert counts(session) == before
@@ -464,7 +475,8 @@ def test_the_sender_is_asked_to_refer_elsewhere_or_to_answer_the_question(
     before = set(session.scalars(select(OutboxMessage.id)))
     stuck = world.ids["nothing open"]
     refer = client.post(nudge_url(stuck), json={"to": "sender"})
-    assert refer.status_code == 200 and refer.json["what"] == "refer"
+    assert refer.status_code == 200
+    assert refer.json["what"] == "refer"
     question = client.post(nudge_url(world.ids["question"]), json={"to": "sender"})
     assert question.json["what"] == "provide"
     lapsing = client.post(nudge_url(world.ids["not arrived"]), json={"to": "sender"})
@@ -502,7 +514,8 @@ def test_bad_input_is_a_problem_naming_the_field_and_writes_nothing(
     act_as(world.coordinator)
     before = counts(session)
     response = client.post(nudge_url(world.ids["undecided"]), json=body)
-    assert response.status_code == status and response.mimetype == "application/problem+json"
+    assert response.status_code == status
+    assert response.mimetype == "application/problem+json"
     assert field_name in response.json["errors"]
     assert counts(session) == before
 
@@ -514,14 +527,14 @@ def test_nothing_owed_or_no_such_referral_writes_nothing(
     before = counts(session)
     # the question is the sender's to answer: nothing waits on the receiver
     owed = client.post(nudge_url(world.ids["question"]), json={"to": "receiver"})
-    assert owed.status_code == 409 and owed.json["errors"] == {
-        "to": ["Nothing waits on the receiver now."]
-    }
+    assert owed.status_code == 409
+    assert owed.json["errors"] == {"to": ["Nothing waits on the receiver now."]}
     # she arrived: nothing to ask of the sender either
     arrived = client.post(nudge_url(world.ids["arrived"]), json={"to": "sender"})
     assert arrived.status_code == 409
     missing = client.post(nudge_url(uuid.uuid4()), json={"to": "receiver"})
-    assert missing.status_code == 404 and missing.mimetype == "application/problem+json"
+    assert missing.status_code == 404
+    assert missing.mimetype == "application/problem+json"
     assert client.post(f"{QUEUE}/not-an-id/nudge", json={"to": "receiver"}).status_code == 404
     assert counts(session) == before
 
@@ -538,7 +551,8 @@ def test_only_coordinators_may_nudge(
     system = client.post(
         url, json={"to": "receiver"}, headers={"Authorization": f"Bearer {auditor}"}
     )
-    assert system.status_code == 403 and system.mimetype == "application/problem+json"
+    assert system.status_code == 403
+    assert system.mimetype == "application/problem+json"
     for roles in ({"intake"}, {"provider", "agency_admin"}, {"hub_admin"}):
         act_as(Actor(ActorKind.USER, "someone", world.intake.agency_id, frozenset(roles)))
         refused = client.post(url, json={"to": "receiver"})
@@ -566,18 +580,23 @@ def test_the_page_nudges_with_its_csrf_token_by_form_and_by_htmx(
     assert client.post(url, data={"to": "receiver"}).status_code in (400, 403)  # no token
     assert counts(session)[1] == before[1]
     done = client.post(url, data={"to": "receiver", "csrf_token": token})
-    assert done.status_code == 302 and done.headers["Location"].endswith("/network/in-limbo")
+    assert done.status_code == 302
+    assert done.headers["Location"].endswith("/network/in-limbo")
     listed = client.get("/network/in-limbo", query_string={"limit": 200}).get_data(as_text=True)
     assert "1 staff at the receiving agency were e-mailed" in listed
-    assert "nudged" in listed and " disabled" in listed
+    assert "nudged" in listed
+    assert " disabled" in listed
     # htmx: the queue comes back in place, with what happened; too soon: the reason, 429
     htmx = {"HX-Request": "true"}
     other = f"/network/in-limbo/{world.ids['not arrived']}/nudge"
     fragment = client.post(other, data={"to": "sender", "csrf_token": token}, headers=htmx)
     text = fragment.get_data(as_text=True)
-    assert fragment.status_code == 200 and text.lstrip().startswith('<div id="limbo-queue"')
+    assert fragment.status_code == 200
+    assert text.lstrip().startswith('<div id="limbo-queue"')
     assert "1 staff at the sending agency were e-mailed" in text
     again = client.post(other, data={"to": "sender", "csrf_token": token}, headers=htmx)
-    assert again.status_code == 429 and "nudge again in 15 minutes" in again.get_data(as_text=True)
+    assert again.status_code == 429
+    assert "nudge again in 15 minutes" in again.get_data(as_text=True)
     bad = client.post(url, data={"to": "police", "csrf_token": token})
-    assert bad.status_code == 422 and "Please choose whom to nudge." in bad.get_data(as_text=True)
+    assert bad.status_code == 422
+    assert "Please choose whom to nudge." in bad.get_data(as_text=True)

@@ -255,7 +255,8 @@ def test_every_handoff_figure_matches_the_hand_computed_one(
         "withdrawn": 1,  # r8
         "waitlisted": 1,  # b3c
     }
-    assert "sent" in report["by_status"] and "draft" not in report["by_status"]
+    assert "sent" in report["by_status"]
+    assert "draft" not in report["by_status"]
     assert (report["expired"], report["no_show"]) == (1, 1)
     # first answers, sorted: 300 300 300 600 600 600 900 900 1200 1200 2400 3600 (n = 12);
     # nearest rank: median at ceil(6) = 6th, p90 at ceil(10.8) = 11th
@@ -369,15 +370,18 @@ def test_a_report_read_is_audited_without_survivor_data(
     response = client.get(HANDOFFS, query_string={"from": "2026-03-02", "to": "2026-03-02"})
     text = response.get_data(as_text=True)
     for person in day.clients:
-        assert str(person.id) not in text and person.reference not in text
+        assert str(person.id) not in text
+        assert person.reference not in text
     event = session.scalars(
         select(AuditEvent)
         .where(AuditEvent.action == "report.viewed")
         .order_by(AuditEvent.seq.desc())
         .limit(1)
     ).one()
-    assert event.subject_type == "report" and event.subject_id == "handoffs"
-    assert event.actor_id == "coordinator" and event.client_reference is None
+    assert event.subject_type == "report"
+    assert event.subject_id == "handoffs"
+    assert event.actor_id == "coordinator"
+    assert event.client_reference is None
     assert event.details == {
         "report": "handoffs",
         "from": "2026-03-02",
@@ -451,7 +455,8 @@ def test_in_limbo_lists_stuck_referrals_urgent_first_with_why(
     (bounced,) = second["referrals"]
     assert bounced["referral_id"] in {str(day.referral_ids[k]) for k in ("b2a", "b2b")}
     assert (bounced["why"], bounced["hops"], bounced["urgency"]) == ("nothing_open", 2, "emergency")
-    assert bounced["deadline"] is None and bounced["category"] == "emergency_shelter"
+    assert bounced["deadline"] is None
+    assert bounced["category"] == "emergency_shelter"
     assert third["reasons"] == ["legal_advocacy: waitlist_overdue"]
     assert third["waiting_seconds"] == (28 * 60 + 20 - 150) * 60
     (waitlisted,) = third["referrals"]

@@ -158,8 +158,10 @@ def test_her_runaround_is_exact_through_the_api(
     assert [door["status"] for door in shelter["referrals"]] == ["declined"] * 3 + ["accepted"]
     legal = _need(body, "legal_advocacy")
     assert (legal["status"], legal["doors"], legal["hops"]) == ("unmet", 1, 1)
-    assert legal["seconds_to_placement"] is None and legal["days_to_placement"] is None
-    assert "profile" not in str(body) and "language" not in str(body)  # no survivor data
+    assert legal["seconds_to_placement"] is None
+    assert legal["days_to_placement"] is None
+    assert "profile" not in str(body)
+    assert "language" not in str(body)  # no survivor data
 
 
 def test_another_agencys_client_runaround_is_exactly_a_missing_one(
@@ -191,10 +193,12 @@ def test_bad_input_is_a_problem_not_a_500(
     assert client.get("/api/v1/clients/not-a-uuid/runaround").status_code == 404
     act_as(history.coordinator)
     period = client.get("/api/v1/reports/handoffs?from=2026-04-07&to=2026-04-06")
-    assert period.status_code == 422 and period.mimetype == "application/problem+json"
+    assert period.status_code == 422
+    assert period.mimetype == "application/problem+json"
     assert set(period.json["errors"]) & {"from", "to"}
     queue = client.get("/api/v1/reports/in-limbo?limit=0")
-    assert queue.status_code == 422 and "limit" in queue.json["errors"]
+    assert queue.status_code == 422
+    assert "limit" in queue.json["errors"]
     provider = _provider(history.shelters[0])
     act_as(provider)  # providers read referrals, not the sending agency's runaround
     assert client.get(f"/api/v1/clients/{history.person.id}/runaround").status_code == 403
@@ -207,7 +211,8 @@ def test_her_page_shows_the_same_figures(
     page = client.get(f"/intake/clients/{history.person.id}").get_data(as_text=True)
     section = page[page.index('id="runaround-h"') :]
     assert "5 doors so far, 4 hops" in section
-    assert "2.0 days" in section and "Not placed yet" in section
+    assert "2.0 days" in section
+    assert "Not placed yet" in section
     assert "Not met: every referral ended" in section
     assert section.index("Shelter 0") < section.index("Shelter 3")
     act_as(history.stranger)
@@ -224,7 +229,8 @@ def test_coordinators_see_it_beside_the_queue_by_reference_audited(
     (item,) = [i for i in items if i["runaround"]["client_reference"] == history.person.reference]
     run = item["runaround"]
     assert (run["doors"], run["hops"], run["needs_placed"], run["needs_unmet"]) == (5, 4, 1, 1)
-    assert "client_id" not in run and "referrals" not in str(run)
+    assert "client_id" not in run
+    assert "referrals" not in str(run)
     assert sorted((n["category"], n["hops"], n["days_to_placement"]) for n in run["needs"]) == [
         ("emergency_shelter", 3, 2.0),
         ("legal_advocacy", 1, None),

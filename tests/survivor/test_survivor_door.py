@@ -138,8 +138,10 @@ def test_the_code_is_80_random_bits_stored_only_as_hashes(world: dict[str, Any])
     row = db.session.scalar(
         select(SurvivorAccess).where(SurvivorAccess.client_id == world["her"].id)
     )
-    assert row.code_digest == access.digest(code) and code not in row.code_digest
-    assert PIN not in row.pin_hash and row.pin_hash.startswith("$argon2id$")
+    assert row.code_digest == access.digest(code)
+    assert code not in row.code_digest
+    assert PIN not in row.pin_hash
+    assert row.pin_hash.startswith("$argon2id$")
     # typed as she might: lower case, spaces instead of dashes
     assert access.digest(code.lower().replace("-", " ")) == row.code_digest
 
@@ -148,7 +150,8 @@ def test_she_signs_in_and_sees_exactly_what_each_agency_can_read(
     client: Any, world: dict[str, Any]
 ) -> None:
     answer = sign_in(client, world["code"])
-    assert answer.status_code == 303 and answer.headers["Location"].endswith("/me")
+    assert answer.status_code == 303
+    assert answer.headers["Location"].endswith("/me")
     response = client.get("/me?lang=en")
     page = response.get_data(as_text=True)
     assert response.headers["Cache-Control"].startswith("no-store")
@@ -156,25 +159,31 @@ def test_she_signs_in_and_sees_exactly_what_each_agency_can_read(
     shelter = holder_text(page, "Harbour Shelter")
     clinic = holder_text(page, "Bridge Legal Clinic")
     # the shelter accepted a referral that shared contact only: basic facts and contact
-    assert "how to reach you" in shelter and "immigration" not in shelter
+    assert "how to reach you" in shelter
+    assert "immigration" not in shelter
     assert "agreed to help you" in shelter
     # the clinic has not accepted: basic facts only, though its referral shares more
-    assert "basic facts" in clinic and "how to reach you" not in clinic
-    assert "received a request" in clinic and "agreed" not in clinic
+    assert "basic facts" in clinic
+    assert "how to reach you" not in clinic
+    assert "received a request" in clinic
+    assert "agreed" not in clinic
     # and the same rule the API serves: what the shelter reads through GET /clients/{id}
     served = client.get(f"/api/v1/clients/{world['her'].id}", headers=world["headers"]["shelter"])
     assert sorted(served.json["categories"]) == ["contact", "profile"]
     viewed = db.session.scalars(
         select(AuditEvent).where(AuditEvent.action == "survivor.viewed_holders")
     ).all()
-    assert viewed and viewed[-1].actor_type == "survivor" and viewed[-1].actor_id is None
+    assert viewed
+    assert viewed[-1].actor_type == "survivor"
+    assert viewed[-1].actor_id is None
 
 
 def test_her_page_speaks_spanish(client: Any, world: dict[str, Any]) -> None:
     sign_in(client, world["code"], lang="es")
     page = client.get("/me").get_data(as_text=True)
     assert '<html lang="es">' in page
-    assert "Quién tiene su información" in page and "Who holds" not in page
+    assert "Quién tiene su información" in page
+    assert "Who holds" not in page
 
 
 def test_every_failure_looks_the_same(client: Any, world: dict[str, Any]) -> None:
@@ -234,7 +243,8 @@ def test_erasure_voids_the_code_and_ends_her_session(client: Any, world: dict[st
     )
     assert answer.status_code == 200
     page = client.get("/me").get_data(as_text=True)
-    assert 'name="pin"' in page and "Harbour Shelter" not in page
+    assert 'name="pin"' in page
+    assert "Harbour Shelter" not in page
     assert sign_in(client, world["code"]).status_code == 401
 
 
@@ -244,7 +254,8 @@ def test_the_session_ends_after_fifteen_idle_minutes(client: Any, world: dict[st
         assert "Harbour Shelter" in client.get("/me").get_data(as_text=True)
         moment.advance(timedelta(minutes=16))
         page = client.get("/me").get_data(as_text=True)
-    assert "Harbour Shelter" not in page and 'name="pin"' in page
+    assert "Harbour Shelter" not in page
+    assert 'name="pin"' in page
 
 
 # --- withdrawing ---------------------------------------------------------------------------------
@@ -275,7 +286,8 @@ def test_withdrawing_one_agency_ends_its_access_at_once_and_its_pending_referral
     event = db.session.scalars(
         select(AuditEvent).where(AuditEvent.action == "consent.withdrawn_from_agency")
     ).one()
-    assert event.actor_type == "survivor" and event.actor_id is None
+    assert event.actor_type == "survivor"
+    assert event.actor_id is None
     assert event.details == {"agency": str(clinic)}
     page = client.get("/me?lang=en").get_data(as_text=True)
     assert "Stop sharing with Bridge Legal Clinic" not in page
@@ -289,7 +301,8 @@ def test_withdrawing_everything_revokes_every_consent_as_staff_revocation_does(
     assert post_on_page(client, "/me/withdraw", everything="1", step="yes").status_code == 303
     db.session.expire_all()
     record = db.session.get(type(world["consent"]), world["consent"].id)
-    assert record.revoked_at is not None and record.revoked_by is None
+    assert record.revoked_at is not None
+    assert record.revoked_by is None
     url = f"/api/v1/clients/{world['her'].id}"
     for name in ("shelter", "clinic"):
         assert client.get(url, headers=world["headers"][name]).status_code == 404
@@ -333,7 +346,8 @@ def test_an_id_that_is_not_one_is_refused_not_read_as_no_choice(
         assert answer.status_code == 422, step
     db.session.expire_all()
     record = db.session.get(type(world["consent"]), world["consent"].id)
-    assert record.revoked_at is None and record.withdrawn_from == []
+    assert record.revoked_at is None
+    assert record.withdrawn_from == []
 
 
 def test_staff_withdraw_a_consent_from_one_agency_through_the_api(
@@ -352,7 +366,8 @@ def test_staff_withdraw_a_consent_from_one_agency_through_the_api(
         json={"reason": "x", "agency_id": str(uuid.uuid4())},
         headers=world["headers"]["owner"],
     )
-    assert stranger.status_code == 422 and "agency_id" in stranger.json["errors"]
+    assert stranger.status_code == 422
+    assert "agency_id" in stranger.json["errors"]
 
 
 def test_the_door_is_only_hers(client: Any, world: dict[str, Any]) -> None:
@@ -476,7 +491,8 @@ def test_with_nothing_open_she_erases_herself_at_once(client: Any, world: dict[s
     assert post_on_page(client, "/me/erase", step="yes", choice="now").status_code == 303
     db.session.expire_all()
     her = db.session.get(type(world["her"]), world["her"].id)
-    assert her.erased_at is not None and her.identity is None
+    assert her.erased_at is not None
+    assert her.identity is None
     event = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "client.erased")).one()
     assert event.actor_type == "survivor"
     assert 'name="pin"' in client.get("/me").get_data(as_text=True)
@@ -503,7 +519,8 @@ def test_how_to_reach_her_is_sealed_and_read_only_under_contact(
     assert words not in client.get("/me").get_data(as_text=True)
     post_on_page(client, "/me/contact", do_not_contact="1")
     shown = client.get(url, headers=world["headers"]["shelter"]).json["pii"]
-    assert shown.get("do_not_contact") is True and "contact_preference" not in shown
+    assert shown.get("do_not_contact") is True
+    assert "contact_preference" not in shown
     blank = post_on_page(client, "/me/contact", how="   ")
     assert blank.status_code == 422
     assert post_on_page(client, "/me/contact", how="x" * 301).status_code == 422
@@ -521,10 +538,12 @@ def test_issuing_through_the_api(client: Any, world: dict[str, Any]) -> None:
     url = f"/api/v1/clients/{world['her'].id}/survivor-access"
     owner = world["headers"]["owner"]
     issued = client.post(url, json={"pin": "123456", "safe_to_carry_only": True}, headers=owner)
-    assert issued.status_code == 201 and issued.headers["Cache-Control"] == "no-store"
+    assert issued.status_code == 201
+    assert issued.headers["Cache-Control"] == "no-store"
     assert re.fullmatch(r"[A-Z2-9]{4}(-[A-Z2-9]{4}){3}", issued.json["code"])
     shown = client.get(url, headers=owner).json
-    assert "code" not in shown and shown["safe_to_carry_only"] is True
+    assert "code" not in shown
+    assert shown["safe_to_carry_only"] is True
     assert client.get(url, headers=world["headers"]["shelter"]).status_code == 404
 
 
@@ -587,21 +606,26 @@ def test_the_card_and_the_safe_receipt_name_no_agency_service_date_or_category(
         ):
             assert word.lower() not in text.lower(), word
         assert not re.search(r"\b20\d\d\b|\d{1,2}/\d{1,2}", text), "a date on the safe receipt"
-        assert app.config["HUB_HOTLINE"] in text and "/me" in text
+        assert app.config["HUB_HOTLINE"] in text
+        assert "/me" in text
         assert "Su tarjeta" in text  # her consent's language
-    assert code in card.get_data(as_text=True) and code not in safe.get_data(as_text=True)
+    assert code in card.get_data(as_text=True)
+    assert code not in safe.get_data(as_text=True)
     # her bundle's receipt is the safe one by default now; the full one on purpose only
     bundle_id = world["bundle"].id
     default = client.get(f"/intake/bundles/{bundle_id}/receipt").get_data(as_text=True)
-    assert "safe-receipt" in default and "Harbour" not in default
+    assert "safe-receipt" in default
+    assert "Harbour" not in default
     full = client.get(f"/intake/bundles/{bundle_id}/receipt?full=1").get_data(as_text=True)
-    assert "safe-receipt" not in full and "Harbour Shelter" in full
+    assert "safe-receipt" not in full
+    assert "Harbour Shelter" in full
     # a mistyped PIN confirmation changes nothing, and says which field
     mismatch = client.post(
         f"/intake/clients/{world['her'].id}/access-code",
         data={"pin": "2468", "pin_again": "2469", "csrf_token": factories.csrf_from(form)},
     )
-    assert mismatch.status_code == 422 and "two PINs differ" in mismatch.get_data(as_text=True)
+    assert mismatch.status_code == 422
+    assert "two PINs differ" in mismatch.get_data(as_text=True)
     assert sign_in(client, code, "2468").status_code == 303
 
 
@@ -610,7 +634,8 @@ def test_quick_exit_ends_her_session_and_leaves_for_a_neutral_site(
 ) -> None:
     sign_in(client, world["code"])
     out = client.get("/me/exit")
-    assert out.status_code == 303 and out.headers["Location"] == app.config["SURVIVOR_EXIT_URL"]
+    assert out.status_code == 303
+    assert out.headers["Location"] == app.config["SURVIVOR_EXIT_URL"]
     assert out.headers["Cache-Control"].startswith("no-store")
     assert 'name="pin"' in client.get("/me").get_data(as_text=True)
 
@@ -659,7 +684,8 @@ def test_guesses_count_across_two_app_instances(
         assert sign_in(first.test_client(), code).status_code == 401
         with first.app_context():
             row = db.session.scalar(select(SurvivorAccess))
-            assert row.locked_until is not None and row.failures == 5
+            assert row.locked_until is not None
+            assert row.failures == 5
             db.session.remove()
         # the address: 8 failures in all (7 so far), then 429 on either instance
         assert sign_in(first.test_client(), access.new_code(), PIN).status_code == 401
@@ -697,7 +723,8 @@ def test_racing_guesses_lock_the_code_exactly_once(committing_app: Flask) -> Non
     assert answers == [401] * racers
     with app.app_context():
         row = db.session.scalar(select(SurvivorAccess))
-        assert row.failures == 5 and row.locked_until is not None
+        assert row.failures == 5
+        assert row.locked_until is not None
         locks = db.session.scalar(
             select(func.count())
             .select_from(AuditEvent)

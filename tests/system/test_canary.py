@@ -121,7 +121,8 @@ def nowhere_else(app: Flask, session: Any, log_lines: Any) -> None:
                 assert leaks(queue.redis.get(key) or b"") == []
             elif kind == b"hash":
                 for field, value in queue.redis.hgetall(key).items():
-                    assert leaks(field) == [] and leaks(value) == []
+                    assert leaks(field) == []
+                    assert leaks(value) == []
             elif kind == b"list":
                 for value in queue.redis.lrange(key, 0, -1):
                     assert leaks(value) == []
@@ -247,7 +248,8 @@ def _journey(app: Flask, client: Any) -> dict[str, Any]:
         f"{referral}/messages", json={"body": WORDS["to_sender"]}, headers=bearer["shelter"]
     )
     runaround = client.get(f"{url}/runaround", headers=bearer["owner"])
-    assert runaround.status_code == 200 and runaround.json["doors"] == 1
+    assert runaround.status_code == 200
+    assert runaround.json["doors"] == 1
     exports = [
         runaround.get_data(),
         client.get(f"{url}/disclosures", headers=bearer["owner"]).get_data(),
@@ -403,7 +405,8 @@ def test_the_canary_in_outcomes_signer_authority_and_confidential_site_names(
     act_as(Actor(ActorKind.USER, "coord-canary", overseer.id, frozenset({"coordinator"})))
     shown = client.get(f"/api/v1/referrals/{referral.id}")
     assert shown.status_code == 200, shown.get_data(as_text=True)
-    assert shown.json["outcome_code"] == "other" and shown.json["outcome"] == "other"
+    assert shown.json["outcome_code"] == "other"
+    assert shown.json["outcome"] == "other"
     assert words not in shown.get_data(as_text=True)
     # the directory shows a confidential site by city only; its owner sees the name
     act_as(intake)
@@ -485,7 +488,8 @@ def test_the_canary_at_her_own_door(app: Flask, client: Any, session: Any, log_l
         for row in session.query(OutboxMessage).all()
         if row.payload.get("template") == "survivor_code_locked"
     ]
-    assert alerts and all(door_leaks(json.dumps(alert)) == [] for alert in alerts)
+    assert alerts
+    assert all(door_leaks(json.dumps(alert)) == [] for alert in alerts)
 
 
 def test_the_canary_through_fhir(app: Flask, client: Any, session: Any, log_lines: Any) -> None:
@@ -522,7 +526,8 @@ def test_the_canary_through_fhir(app: Flask, client: Any, session: Any, log_line
                 "client_assertion": forged,
             },
         )
-        assert refused.json["error"] == "invalid_client" and leaks(refused.get_data()) == []
+        assert refused.json["error"] == "invalid_client"
+        assert leaks(refused.get_data()) == []
     task = fhir_world.referral_task(world, categories=("contact",))
     patient, _, request = task["contained"]
     patient.update(

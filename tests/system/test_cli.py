@@ -73,7 +73,8 @@ def test_errors_say_what_to_do(app: Flask, session: Any) -> None:
     assert "flask hub create-agency" in result.output
     invoke(app, "create-agency", "--name", "Twice", "--kind", "other")
     again = invoke(app, "create-agency", "--name", "twice", "--kind", "other")
-    assert again.exit_code != 0 and "Already taken" in again.output
+    assert again.exit_code != 0
+    assert "Already taken" in again.output
 
 
 def test_seed_demo_is_idempotent_and_shows_progress(app: Flask, session: Any) -> None:

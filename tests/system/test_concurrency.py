@@ -54,7 +54,8 @@ def test_audit_seq_stays_gapless_under_concurrent_writers(committing_app: Flask)
         by_writer: dict[str, int] = {}
         for event in db.session.scalars(select(AuditEvent)):
             by_writer[str(event.subject_id)] = by_writer.get(str(event.subject_id), 0) + 1
-        assert set(by_writer.values()) == {EVENTS_EACH} and len(by_writer) == WRITERS
+        assert set(by_writer.values()) == {EVENTS_EACH}
+        assert len(by_writer) == WRITERS
 
 
 def test_a_failed_request_leaves_no_row_event_or_outbox_row(committing_app: Flask) -> None:
@@ -487,7 +488,8 @@ def _last_bed_round(committing_app: Flask, overflow: bool = False) -> None:
             winner = db.session.scalars(
                 select(Referral).where(Referral.hold_overflow_id == window.id)
             ).all()
-            assert len(winner) == 1 and winner[0].status.value == "accepted"
+            assert len(winner) == 1
+            assert winner[0].status.value == "accepted"
         db.session.remove()
 
 

@@ -58,7 +58,8 @@ class AppRole:
         return TRIGGER_REFUSAL
 
     def apply_script(self) -> None:
-        assert self.owner is not None and self.name is not None
+        assert self.owner is not None
+        assert self.name is not None
         psql = shutil.which("psql")
         assert psql, "psql (the PostgreSQL client) is needed to apply the script"
         url = self.owner.url.set(drivername="postgresql").render_as_string(hide_password=False)
@@ -71,7 +72,8 @@ class AppRole:
             check=False,
         )
         assert result.returncode == 0, result.stderr
-        assert "ERROR" not in result.stderr and "WARNING" not in result.stderr, result.stderr
+        assert "ERROR" not in result.stderr, result.stderr
+        assert "WARNING" not in result.stderr, result.stderr
 
 
 @pytest.fixture
@@ -126,7 +128,8 @@ def test_the_app_role_appends_and_reads_events(app_role: AppRole) -> None:
     event = record_one()
     assert event.seq == start + 1
     stored = db.session.scalar(select(AuditEvent).where(AuditEvent.seq == event.seq))
-    assert stored is not None and stored.action == "hardening.checked"
+    assert stored is not None
+    assert stored.action == "hardening.checked"
     assert audit.head() == (event.seq, event.chain_hash)
 
 
@@ -148,7 +151,8 @@ def test_the_app_role_may_not_rewrite_events(app_role: AppRole, statement: Any) 
     with pytest.raises(DatabaseError, match=app_role.refused("audit_event")), transaction() as s:
         s.execute(statement)
     kept = db.session.scalar(select(AuditEvent).where(AuditEvent.seq == before.seq))
-    assert kept is not None and kept.action == "hardening.checked"
+    assert kept is not None
+    assert kept.action == "hardening.checked"
 
 
 def test_the_head_moves_forward_one_event_at_a_time_only(app_role: AppRole) -> None:
@@ -193,7 +197,8 @@ def test_audited_writes_and_reads_through_the_api_work_under_the_role(
         )
     )
     assert actions[0] == "capacity.updated"
-    assert "client.created" in actions and actions[-1] == "client.pii_viewed"
+    assert "client.created" in actions
+    assert actions[-1] == "client.pii_viewed"
     assert audit.verify_stored().ok
 
 

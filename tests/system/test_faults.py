@@ -121,7 +121,8 @@ def test_redis_away_mid_run_fails_no_request_and_loses_no_notification(tmp_path:
 
             statuses = [status for result in results for status in result[0]]
             failed = [status for status in statuses if status != 201]
-            assert len(results) == total and not failed, (
+            assert len(results) == total
+            assert not failed, (
                 f"{len(failed)} requests failed: {sorted(set(failed))}\n" + stack.logs("gunicorn")
             )
             assert away_at < back_at, "Redis was away for none of the run"
@@ -182,7 +183,8 @@ def test_worker_killed_at_random_points_delivers_every_webhook(tmp_path: Path) -
             answered = _answered(load.results)
             assert all(status == 201 for _, status, *_ in load.answers)
             made = len(answered["referrals"])
-            assert made >= total and sink.total() == 0  # all queued, none sent yet
+            assert made >= total
+            assert sink.total() == 0  # all queued, none sent yet
 
             assert stack.take_wakeup()  # a worker killed just after taking it: no trace
             points = sorted(rng.sample(range(5, made - 5), kills))
@@ -270,7 +272,8 @@ def test_postgres_restart_answers_503_and_leaves_no_partial_state(tmp_path: Path
                     0.05,
                 )
             probe.close()
-            assert stack.processes["gunicorn"].pid == web and stack.alive("gunicorn")
+            assert stack.processes["gunicorn"].pid == web
+            assert stack.alive("gunicorn")
 
             # A quiet restart: nobody asks meanwhile, so no process has seen its pooled
             # connections die. The very first requests afterwards must succeed all the same.
@@ -293,11 +296,13 @@ def test_postgres_restart_answers_503_and_leaves_no_partial_state(tmp_path: Path
             # after_request hooks ran for every answer (request id, security headers)
             assert all(request_id for *_, request_id in answers), "an answer lacks its request id"
             after = [a for a in answers if a[0] > healthy + 0.5]
-            assert after and all(a[1] in (200, 201) for a in after), after[:5]
+            assert after, after[:5]
+            assert all(a[1] in (200, 201) for a in after), after[:5]
             assert during[0] == 503, during
             assert during[1]["checks"]["database"].startswith("error"), during
             assert recovery < 10
-            assert stack.alive("worker") and stack.alive("scheduler"), stack.logs("worker")
+            assert stack.alive("worker"), stack.logs("worker")
+            assert stack.alive("scheduler"), stack.logs("worker")
             web_log = stack.log("gunicorn").read_text()
             # one line per web process and 10 s of outage, not one per request
             assert 1 <= web_log.count("database unavailable on") <= 4, web_log[-3000:]

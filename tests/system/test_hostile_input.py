@@ -4268,7 +4268,9 @@ def test_csv_cells_that_would_run_as_formulas_are_neutralised() -> None:
     text = csv_text(["a", "b"], [{"a": value, "b": [value, "x"]} for value in hostile])
     assert not formula_cells(text)
     # and nothing else is touched
-    assert cell("Harbor Light") == "Harbor Light" and cell(None) == "" and cell(3) == "3"
+    assert cell("Harbor Light") == "Harbor Light"
+    assert cell(None) == ""
+    assert cell(3) == "3"
 
 
 def test_csv_exports_neutralise_hostile_names_and_ids(

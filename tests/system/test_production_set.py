@@ -26,8 +26,10 @@ def test_dockerfile_runs_unprivileged_from_a_locked_install_with_a_healthcheck()
     runtime = stages[-1]
     assert "uv sync --locked" in text
     user_lines = [line for line in runtime.splitlines() if line.startswith("USER ")]
-    assert user_lines and user_lines[-1].split()[1] not in ("root", "0")
-    assert "HEALTHCHECK" in runtime and "/healthz" in runtime
+    assert user_lines
+    assert user_lines[-1].split()[1] not in ("root", "0")
+    assert "HEALTHCHECK" in runtime
+    assert "/healthz" in runtime
     assert 'CMD ["gunicorn", "-c", "config/gunicorn.conf.py", "wsgi:app"]' in runtime
     assert (ROOT / ".dockerignore").read_text().count(".venv") == 1
 
@@ -43,9 +45,11 @@ def test_compose_has_the_whole_set_and_one_scheduler() -> None:
         assert depends["redis"]["condition"] == "service_healthy"
         assert services[name]["environment"]["REFERRAL_HUB_HUB_ENV"] == "production"
     assert services["migrate"]["depends_on"]["db"]["condition"] == "service_healthy"
-    assert "healthcheck" in services["db"] and "healthcheck" in services["redis"]
+    assert "healthcheck" in services["db"]
+    assert "healthcheck" in services["redis"]
     assert "--requirepass" in services["redis"]["command"]
-    assert "ports" not in services["redis"] and "ports" not in services["db"]
+    assert "ports" not in services["redis"]
+    assert "ports" not in services["db"]
     # only the workers, which run the checkpoint job, hold the audit signing key
     holders = [
         name

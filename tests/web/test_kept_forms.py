@@ -37,7 +37,8 @@ def test_a_form_sent_after_the_session_ended_is_finished_after_signing_in(
         "profile.household": "with_children",
     }
     answer = client.post("/intake/clients/new", data=typed, headers={"Origin": "http://localhost"})
-    assert answer.status_code == 302 and "/login" in answer.headers["Location"]
+    assert answer.status_code == 302
+    assert "/login" in answer.headers["Location"]
     # kept sealed in the (server-side) session: not readable in the table
     for row in session.execute(text("SELECT data FROM staff_session")):
         assert "Keptname" not in str(row)
@@ -45,7 +46,8 @@ def test_a_form_sent_after_the_session_ended_is_finished_after_signing_in(
     # signing in led to the kept form: every value, a fresh token, the same address
     resumed = client.get("/resume")
     page = resumed.get_data(as_text=True)
-    assert resumed.status_code == 200 and "Nothing you typed was lost" in page
+    assert resumed.status_code == 200
+    assert "Nothing you typed was lost" in page
     fields = dict(
         (unescape(name), unescape(value))
         for name, value in re.findall(r'name="([^"]+)" value="([^"]*)"', page)
@@ -93,7 +95,8 @@ def test_a_form_posted_from_another_site_is_not_kept(client: Any, session: Any) 
         {},
     ):
         answer = client.post("/intake/clients/new", data={"pii.name": "Planted"}, headers=headers)
-        assert answer.status_code == 302 and "/login" in answer.headers["Location"]
+        assert answer.status_code == 302
+        assert "/login" in answer.headers["Location"]
     factories.sign_in(client, worker)
     assert client.get("/resume").status_code == 302  # nothing to offer
 
@@ -128,7 +131,8 @@ def _plan_and_kept_form(client: Any, worker: Any) -> None:
     _run_out(worker)
     typed = {"csrf_token": token, "pii.name": "Marisol Keptname"}
     answer = client.post("/intake/clients/new", data=typed, headers={"Origin": "http://localhost"})
-    assert answer.status_code == 302 and "/login" in answer.headers["Location"]
+    assert answer.status_code == 302
+    assert "/login" in answer.headers["Location"]
 
 
 def test_a_session_that_ran_out_gives_her_plan_and_form_back_to_the_same_worker(
@@ -153,5 +157,6 @@ def test_another_person_signing_in_after_it_ran_out_gets_none_of_it(
     _plan_and_kept_form(client, worker)
     factories.sign_in(client, colleague)
     with client.session_transaction() as stored:
-        assert "plan" not in stored and "plan_who" not in stored
+        assert "plan" not in stored
+        assert "plan_who" not in stored
     assert client.get("/resume").status_code == 302  # nothing offered

@@ -127,7 +127,8 @@ def test_every_admin_page_renders_for_both_kinds_of_admin(client: Any, world: Wo
         response = client.get(f"{path}?agency={world.other.id}")
         assert response.status_code == 200, path
     users = page(client.get(f"/admin/users?agency={world.other.id}"))
-    assert "Agency you are administering" in users and world.stranger.email in users
+    assert "Agency you are administering" in users
+    assert world.stranger.email in users
     assert client.get("/mail/").status_code == 200
 
 
@@ -143,7 +144,8 @@ def test_an_agency_admin_cannot_reach_another_agencys_records(client: Any, world
     assert client.get(f"/admin/services/{theirs.id}").status_code == 404
     assert client.get(f"/admin/users/{uuid.uuid4()}").status_code == 404
     listed = page(client.get("/admin/users"))
-    assert world.staff.email in listed and world.stranger.email not in listed
+    assert world.staff.email in listed
+    assert world.stranger.email not in listed
 
 
 def test_an_agency_admin_cannot_change_another_agencys_records(
@@ -194,11 +196,14 @@ def test_an_agency_admin_cannot_change_another_agencys_records(
 def test_the_staff_list_shows_roles_in_words_and_second_factor(client: Any, world: World) -> None:
     as_boss(client, world)
     html = page(client.get("/admin/users"))
-    assert world.boss.display_name in html and world.staff.email in html
-    assert "Agency admin" in html and "Intake" in html
+    assert world.boss.display_name in html
+    assert world.staff.email in html
+    assert "Agency admin" in html
+    assert "Intake" in html
     assert "/account/second-factor" in html
     # agency admins are not offered the hub-wide roles
-    assert 'value="coordinator"' not in html and 'value="hub_admin"' not in html
+    assert 'value="coordinator"' not in html
+    assert 'value="hub_admin"' not in html
     assert 'value="agency_admin"' in html
     assert "Off" in html  # staff without a second factor, in words
 
@@ -215,12 +220,15 @@ def test_creating_a_user_is_audited_and_mails_them(client: Any, session: Any, wo
             "roles.present": "1",
         },
     )
-    assert response.status_code == 302 and response.headers["Location"] == "/admin/users"
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/admin/users"
     made = session.scalars(select(User).where(User.email == "rosa.diaz@harbor.example")).one()
-    assert made.agency_id == world.home.id and made.roles == ["intake", "provider"]
+    assert made.agency_id == world.home.id
+    assert made.roles == ["intake", "provider"]
     assert audited(session, "user.created") == 1 + 5  # five made by the fixture, one here
     followed = page(client.get("/admin/users"))
-    assert "Account created for Rosa Diaz" in followed and "rosa.diaz@harbor.example" in followed
+    assert "Account created for Rosa Diaz" in followed
+    assert "rosa.diaz@harbor.example" in followed
 
 
 def test_a_taken_e_mail_is_refused_beside_the_field_and_nothing_written(
@@ -242,7 +250,8 @@ def test_a_taken_e_mail_is_refused_beside_the_field_and_nothing_written(
     html = page(response)
     assert error_beside(html, "email") == "Already taken."
     assert 'value="Typed Name"' in html  # nothing typed is lost
-    assert count(session, User) == users_before and count(session, AuditEvent) == audit_before
+    assert count(session, User) == users_before
+    assert count(session, AuditEvent) == audit_before
 
 
 def test_an_agency_admin_granting_coordinator_is_refused_beside_roles(
@@ -315,7 +324,8 @@ def test_a_hub_admin_grants_coordinator_in_another_agency(
     )
     session.expire_all()
     person = session.get(User, world.stranger.id)
-    assert person.roles == ["coordinator", "intake"] and person.display_name == "Renamed"
+    assert person.roles == ["coordinator", "intake"]
+    assert person.display_name == "Renamed"
     assert audited(session, "user.roles_changed") == 1
     assert audited(session, "user.updated") == 1
 
@@ -325,7 +335,8 @@ def test_disable_enable_and_reset_second_factor(client: Any, session: Any, world
         factories.with_totp(world.staff)
     csrf = as_boss(client, world)
     html = page(client.get(f"/admin/users/{world.staff.id}"))
-    assert "hx-confirm=" in html and "Reset sign-in codes" in html
+    assert "hx-confirm=" in html
+    assert "Reset sign-in codes" in html
     off = client.post(
         f"/admin/users/{world.staff.id}/active", data={"csrf_token": csrf, "is_active": "false"}
     )
@@ -343,7 +354,8 @@ def test_disable_enable_and_reset_second_factor(client: Any, session: Any, world
     assert reset.status_code == 302
     session.expire_all()
     person = session.get(User, world.staff.id)
-    assert person.is_active and person.totp_secret is None
+    assert person.is_active
+    assert person.totp_secret is None
     for action in ("user.disabled", "user.enabled", "auth.totp_reset"):
         assert audited(session, action) == 1, action
 
@@ -405,7 +417,8 @@ def test_an_agency_admin_cannot_take_over_a_hub_wide_account_of_their_agency(
     session.expire_all()
     after = session.get(User, overseer.id)
     assert (after.password_hash, after.totp_secret) == (password_hash, totp_secret)
-    assert after.is_active and after.display_name != "Renamed"
+    assert after.is_active
+    assert after.display_name != "Renamed"
     denied = session.scalars(
         select(AuditEvent).where(
             AuditEvent.action == "access.denied", AuditEvent.subject_id == str(overseer.id)
@@ -470,11 +483,13 @@ def test_an_api_client_secret_is_shown_exactly_once(
     assert "shown only this once" in shown
     assert response.headers["Cache-Control"].startswith("no-store")
     made = session.scalars(select(ApiClient).where(ApiClient.agency_id == world.home.id)).one()
-    assert made.client_id in shown and made.scopes == ["directory:read", "referrals:read"]
+    assert made.client_id in shown
+    assert made.scopes == ["directory:read", "referrals:read"]
     assert audited(session, "api_client.created") == 1
     # never again: not on the list, not in a flash, not in the session cookie
     later = page(client.get("/admin/api-clients"))
-    assert secret.group(1) not in later and made.client_id in later
+    assert secret.group(1) not in later
+    assert made.client_id in later
     cookie = client.get_cookie("session") or client.get_cookie("hub_session")
     assert cookie is None or secret.group(1) not in cookie.value
 
@@ -526,7 +541,8 @@ def test_a_hub_admin_registers_a_client_for_another_agency(
             "scopes.present": "1",
         },
     )
-    assert response.status_code == 200 and "rhs_" in page(response)
+    assert response.status_code == 200
+    assert "rhs_" in page(response)
     assert count(session, ApiClient, ApiClient.agency_id == world.other.id) == 1
 
 
@@ -546,12 +562,14 @@ def test_subscribing_shows_the_signing_secret_once(client: Any, session: Any, wo
     )
     assert response.status_code == 200
     secret = re.search(r'<code class="secret">(whsec_[^<]+)</code>', page(response))
-    assert secret and page(response).count(secret.group(1)) == 1
+    assert secret
+    assert page(response).count(secret.group(1)) == 1
     hook = session.scalars(select(Webhook).where(Webhook.agency_id == world.home.id)).one()
     assert hook.events == ["referral.accepted", "referral.sent"]
     assert audited(session, "webhook.created") == 1
     later = page(client.get("/admin/webhooks"))
-    assert "https://cases.harbor.example/hub" in later and secret.group(1) not in later
+    assert "https://cases.harbor.example/hub" in later
+    assert secret.group(1) not in later
 
 
 def test_a_bad_webhook_url_is_422_beside_the_field(client: Any, session: Any, world: World) -> None:
@@ -593,10 +611,12 @@ def test_the_delivery_log_and_disabling(client: Any, session: Any, world: World)
             )
     csrf = as_boss(client, world)
     log = page(client.get(f"/admin/webhooks/{hook.id}"))
-    assert "Gave up" in log and "Delivered" in log
+    assert "Gave up" in log
+    assert "Delivered" in log
     assert "Your system answered with an error (HTTP status 500)." in log
     dead = page(client.get(f"/admin/webhooks/{hook.id}?status=dead"))
-    assert "Gave up" in dead and "<td>Delivered</td>" not in dead
+    assert "Gave up" in dead
+    assert "<td>Delivered</td>" not in dead
     assert client.get(f"/admin/webhooks/{uuid.uuid4()}").status_code == 404
     off = client.post(f"/admin/webhooks/{hook.id}/disable", data={"csrf_token": csrf})
     assert off.status_code == 302
@@ -637,8 +657,10 @@ def test_the_services_list_shows_every_status_and_capacity(client: Any, world: W
         factories.directory_service(world.other, name="Not ours")
     as_boss(client, world)
     html = page(client.get("/admin/services"))
-    assert "Harbor beds" in html and "3 of 10 beds free" in html
-    assert "Old drop-in" in html and "Inactive" in html
+    assert "Harbor beds" in html
+    assert "3 of 10 beds free" in html
+    assert "Old drop-in" in html
+    assert "Inactive" in html
     assert "Not ours" not in html
     assert "/provider/capacity" in html
 
@@ -667,11 +689,15 @@ def test_creating_a_service(client: Any, session: Any, world: World) -> None:
     response = client.post("/admin/services/new", data=form)
     assert response.status_code == 302, page(response)
     made = session.scalars(select(Service).where(Service.agency_id == world.home.id)).one()
-    assert made.name == "Night shelter" and made.confidential and made.min_age == 18
-    assert made.languages == ["en", "es"] and made.no_id_needed
+    assert made.name == "Night shelter"
+    assert made.confidential
+    assert made.min_age == 18
+    assert made.languages == ["en", "es"]
+    assert made.no_id_needed
     assert audited(session, "service.created") == 1
     edit = page(client.get(f"/admin/services/{made.id}"))
-    assert "1 Hidden Way" in edit and 'value="en, es"' in edit
+    assert "1 Hidden Way" in edit
+    assert 'value="en, es"' in edit
 
 
 def test_a_bad_service_form_keeps_what_was_typed(client: Any, session: Any, world: World) -> None:
@@ -693,7 +719,8 @@ def test_a_bad_service_form_keeps_what_was_typed(client: Any, session: Any, worl
     error_beside(html, "eligibility.min_age")
     error_beside(html, "location.country")
     assert 'id="f-eligibility-languages_text-error"' in html
-    assert 'value="Drop-in"' in html and 'value="english!"' in html
+    assert 'value="Drop-in"' in html
+    assert 'value="english!"' in html
     assert count(session, Service, Service.agency_id == world.home.id) == 0
 
 
@@ -702,7 +729,8 @@ def test_editing_a_service(client: Any, session: Any, world: World) -> None:
         mine = factories.directory_service(world.home, name="Clinic", description="Old text")
     csrf = as_boss(client, world)
     html = page(client.get(f"/admin/services/{mine.id}"))
-    assert 'value="Clinic"' in html and "Old text" in html
+    assert 'value="Clinic"' in html
+    assert "Old text" in html
     response = client.post(
         f"/admin/services/{mine.id}",
         data={
@@ -717,7 +745,8 @@ def test_editing_a_service(client: Any, session: Any, world: World) -> None:
     assert response.status_code == 302
     session.expire_all()
     changed = session.get(Service, mine.id)
-    assert changed.name == "Clinic (walk-in)" and changed.description is None
+    assert changed.name == "Clinic (walk-in)"
+    assert changed.description is None
     assert changed.status.value == "temporarily_closed"
     assert audited(session, "service.updated") == 1
 
@@ -733,7 +762,8 @@ def test_a_hub_admin_edits_another_agencys_service_without_its_address(
         )
     csrf = as_hub(client, world)
     html = page(client.get(f"/admin/services/{theirs.id}"))
-    assert "9 Quiet" not in html and 'name="location.city"' not in html
+    assert "9 Quiet" not in html
+    assert 'name="location.city"' not in html
     response = client.post(
         f"/admin/services/{theirs.id}",
         data={
@@ -747,7 +777,9 @@ def test_a_hub_admin_edits_another_agencys_service_without_its_address(
     assert response.status_code == 302
     session.expire_all()
     kept = session.get(Service, theirs.id)
-    assert kept.confidential and kept.city == "Lakeside" and kept.address_encrypted is not None
+    assert kept.confidential
+    assert kept.city == "Lakeside"
+    assert kept.address_encrypted is not None
 
 
 # --- the agency ---------------------------------------------------------------------------------
@@ -771,7 +803,8 @@ def test_an_agency_admin_edits_their_agency(client: Any, session: Any, world: Wo
     assert response.status_code == 302
     session.expire_all()
     agency = session.get(Agency, world.home.id)
-    assert agency.city == "Riverbend" and agency.is_victim_service_provider
+    assert agency.city == "Riverbend"
+    assert agency.is_victim_service_provider
     assert audited(session, "agency.updated") == 1
     refused = client.post(
         "/admin/agency/status",
@@ -779,7 +812,8 @@ def test_an_agency_admin_edits_their_agency(client: Any, session: Any, world: Wo
     )
     assert refused.status_code == 403
     short = client.post("/admin/agency", data={"csrf_token": csrf, "name": "X"})
-    assert short.status_code == 422 and error_beside(page(short), "name")
+    assert short.status_code == 422
+    assert error_beside(page(short), "name")
 
 
 def test_a_hub_admin_suspends_and_reactivates_an_agency(
@@ -787,7 +821,8 @@ def test_a_hub_admin_suspends_and_reactivates_an_agency(
 ) -> None:
     csrf = as_hub(client, world)
     html = page(client.get(f"/admin/agency?agency={world.other.id}"))
-    assert "Suspend" in html and "hx-confirm" in html
+    assert "Suspend" in html
+    assert "hx-confirm" in html
     off = client.post(
         "/admin/agency/status",
         data={"csrf_token": csrf, "agency": str(world.other.id), "status": "suspended"},
@@ -803,7 +838,8 @@ def test_a_hub_admin_suspends_and_reactivates_an_agency(
     )
     session.expire_all()
     assert session.get(Agency, world.other.id).status == AgencyStatus.ACTIVE
-    assert audited(session, "agency.suspended") == 1 and audited(session, "agency.reinstated") == 1
+    assert audited(session, "agency.suspended") == 1
+    assert audited(session, "agency.reinstated") == 1
 
 
 # --- the mail folder ----------------------------------------------------------------------------
@@ -832,11 +868,13 @@ def test_mailbox_lists_newest_first_and_refuses_odd_names(tmp_path: Path) -> Non
     (folder / "notes.txt").write_text("not mail")
     (tmp_path / "secret.eml").write_text("Subject: secret\n\nkeep out")
     messages, total = mailbox.list_messages(folder)
-    assert [m.subject for m in messages] == ["New", "Café ✓", "Old"] and total == 3
+    assert [m.subject for m in messages] == ["New", "Café ✓", "Old"]
+    assert total == 3
     assert [m.subject for m in mailbox.list_messages(folder, limit=1)[0]] == ["New"]
     assert messages[0].to == "b@x.org"
     found = mailbox.read_message(folder, "b2.eml")
-    assert found is not None and found.body.strip() == "second <b>bold</b>"
+    assert found is not None
+    assert found.body.strip() == "second <b>bold</b>"
     for bad in ["../secret.eml", "..", "notes.txt", "/etc/passwd", "a1.eml/..", ".eml", "a b.eml"]:
         assert mailbox.read_message(folder, bad) is None, bad
     assert mailbox.read_message(folder, "missing.eml") is None
@@ -852,7 +890,8 @@ def test_the_mail_folder_page(app: Flask, client: Any, world: World) -> None:
     try:
         as_hub(client, world)
         listing = page(client.get("/mail/"))
-        assert "Your referral hub account" in listing and "new@x.org" in listing
+        assert "Your referral hub account" in listing
+        assert "new@x.org" in listing
         assert f"/mail/{name}" in listing
         shown = client.get(f"/mail/{name}")
         assert shown.status_code == 200
@@ -870,7 +909,8 @@ def test_the_mail_folder_says_smtp_when_configured(
     as_hub(client, world)
     monkeypatch.setitem(app.config, "SMTP_HOST", "smtp.example.org")
     html = page(client.get("/mail/"))
-    assert "mail server (SMTP)" in html and "<tbody>" not in html
+    assert "mail server (SMTP)" in html
+    assert "<tbody>" not in html
 
 
 def test_a_new_users_e_mail_lands_in_the_mail_folder(

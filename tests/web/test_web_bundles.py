@@ -141,7 +141,8 @@ def test_without_a_plan_the_page_says_so_and_links_to_the_search(
     page = client.get(new_url(net))
     html = page.get_data(as_text=True)
     assert page.status_code == 200
-    assert "Nothing picked yet" in html and 'href="/intake/search"' in html
+    assert "Nothing picked yet" in html
+    assert 'href="/intake/search"' in html
     assert "Send the bundle</button>" not in html
 
 
@@ -164,9 +165,11 @@ def test_the_form_shows_each_need_its_services_in_order_and_what_the_consent_all
     avoided = re.search(rf'value="{net["shelter_c"].id}"[^>]*>', html).group(0)
     assert "checked" not in avoided
     # only what the consent covers is offered
-    assert 'value="contact"' in html and 'value="identity"' in html
+    assert 'value="contact"' in html
+    assert 'value="identity"' in html
     assert 'value="health"' not in html
-    assert SECRET_NAME not in html and SECRET_CONTACT not in html
+    assert SECRET_NAME not in html
+    assert SECRET_CONTACT not in html
 
 
 def test_sending_the_plan_creates_the_bundle_clears_the_plan_and_shows_it(
@@ -204,7 +207,8 @@ def test_sending_the_plan_creates_the_bundle_clears_the_plan_and_shows_it(
     after = counts(session)
     assert (after[0] - before[0], after[1] - before[1], after[2] - before[2]) == (1, 2, 3)
     first = referral_to(bundle, net["shelter_a"], session)
-    assert first.status == State.SENT and first.urgency.value == "emergency"
+    assert first.status == State.SENT
+    assert first.urgency.value == "emergency"
     assert sorted(first.data_categories) == ["contact", "profile"]
     assert referral_to(bundle, net["counsel"], session).data_categories == ["profile"]
     assert "bundle.created" in session.scalars(select(AuditEvent.action)).all()
@@ -238,7 +242,8 @@ def test_a_recipient_the_consent_does_not_cover_is_named_beside_its_service_and_
     assert counts(session) == before  # no bundle, need, referral or audit event
     # the error sits beside the avoided agency's service, and every choice is kept
     fault = re.search(r'id="need-0-service-1-error"[^>]*>([^<]*)<', html)
-    assert fault and "Not covered by consent: identity" in fault.group(1)
+    assert fault
+    assert "Not covered by consent: identity" in fault.group(1)
     assert "kept note" in html
     assert re.search(r'value="identity" checked', html)
     assert '<option value="urgent" selected>' in html
@@ -293,9 +298,8 @@ def test_each_need_starts_from_the_urgency_intake_recorded_and_nothing_is_typed_
     counsel = referral_to(bundle, net["counsel"], session)
     assert shelter.urgency.value == "emergency"
     assert shelter.acknowledge_by == start + timedelta(minutes=15)
-    assert counsel.urgency.value == "routine" and counsel.acknowledge_by > start + timedelta(
-        hours=23
-    )
+    assert counsel.urgency.value == "routine"
+    assert counsel.acknowledge_by > start + timedelta(hours=23)
     follow = client.get(response.headers["Location"]).get_data(as_text=True)
     assert re.search(r'class="need-urgency">Emergency<', follow)
     assert re.search(r'class="need-urgency">Routine<', follow)
@@ -328,7 +332,8 @@ def test_with_no_urgency_on_her_record_the_need_asks_and_says_so_beside_it(
     page = refused.get_data(as_text=True)
     assert refused.status_code == 422
     assert re.search(r'id="need-0-urgency-error" class="field-error">Choose how urgent', page)
-    assert "Missing data" not in page and "Field may not be null" not in page
+    assert "Missing data" not in page
+    assert "Field may not be null" not in page
     assert counts(session) == before
 
 
@@ -386,7 +391,8 @@ def test_another_agencys_client_is_not_found_and_a_provider_is_forbidden(
     provider = app.test_client()
     sign_in(provider, net["provider_here"])
     page = provider.get(new_url(net))
-    assert page.status_code == 403 and "This page is for intake" in page.get_data(as_text=True)
+    assert page.status_code == 403
+    assert "This page is for intake" in page.get_data(as_text=True)
 
 
 def test_anonymous_visitors_are_sent_to_sign_in(client: Any, net: dict[str, Any]) -> None:
@@ -410,14 +416,17 @@ def test_the_bundle_page_shows_needs_referrals_deadlines_and_a_polling_region(
     html = client.get(f"/intake/bundles/{bundle.id}").get_data(as_text=True)
     reference = net["client"].reference
     assert f"<h1>Bundle for {reference}</h1>" in html
-    assert "Night Beds" in html and "Safe Nights Shelter" in html
+    assert "Night Beds" in html
+    assert "Safe Nights Shelter" in html
     assert "Sent — waiting for them to open it" in html
-    assert "answer due" in html and 'class="countdown' in html
+    assert "answer due" in html
+    assert 'class="countdown' in html
     assert "Place 4 on the list." in html
     assert "Reason: outside their area." in html
     assert "1 hop " in html
     live = re.search(r'<section id="bundle-live"[^>]*>', html).group(0)
-    assert 'hx-trigger="every 15s, hub-live"' in live and 'aria-live="polite"' in live
+    assert 'hx-trigger="every 15s, hub-live"' in live
+    assert 'aria-live="polite"' in live
     assert f'hx-get="/intake/bundles/{bundle.id}"' in live
     assert f'data-live="/live/referrals" data-live-bundle="{bundle.id}"' in live
     assert "Refresh the bundle now" in html
@@ -431,7 +440,8 @@ def test_the_htmx_poll_gets_only_the_live_fragment(client: Any, net: dict[str, A
     html = fragment.get_data(as_text=True)
     assert fragment.status_code == 200
     assert html.lstrip().startswith('<section id="bundle-live"')
-    assert "<html" not in html and "<h1>" not in html
+    assert "<html" not in html
+    assert "<h1>" not in html
     boosted = client.get(
         f"/intake/bundles/{bundle.id}", headers={"HX-Request": "true", "HX-Boosted": "true"}
     ).get_data(as_text=True)
@@ -445,7 +455,8 @@ def test_a_bundle_in_limbo_says_why(client: Any, session: Any, net: dict[str, An
             referral.respond_by = clock.now() - timedelta(minutes=5)
     sign_in(client, net["worker"])
     html = client.get(f"/intake/bundles/{bundle.id}").get_data(as_text=True)
-    assert "in limbo" in html and "waiting past its deadline" in html
+    assert "in limbo" in html
+    assert "waiting past its deadline" in html
     assert "overdue" in html
 
 
@@ -502,7 +513,8 @@ def test_the_list_shows_the_agencys_bundles_with_status(
     sign_in(client, net["worker"])
     html = client.get("/intake/bundles/").get_data(as_text=True)
     assert f"Bundle for {net['client'].reference}" in html
-    assert "emergency shelter: Placed" in html and "legal advocacy: Waiting for an answer" in html
+    assert "emergency shelter: Placed" in html
+    assert "legal advocacy: Waiting for an answer" in html
     outsider = app.test_client()
     sign_in(outsider, net["outsider"])
     assert net["client"].reference not in outsider.get("/intake/bundles/").get_data(as_text=True)
@@ -526,7 +538,8 @@ def test_messages_are_listed_and_posted_and_both_are_audited(
         conversation.post_message(net["receiver"], referral.id, "Does she have children?")
     token = sign_in(client, net["worker"])
     html = client.get(referral_page(bundle, referral)).get_data(as_text=True)
-    assert "Does she have children?" in html and "Safe Nights Shelter" in html
+    assert "Does she have children?" in html
+    assert "Safe Nights Shelter" in html
     assert session.scalar(
         select(func.count())
         .select_from(AuditEvent)
@@ -539,7 +552,8 @@ def test_messages_are_listed_and_posted_and_both_are_audited(
     assert response.status_code == 302
     assert response.headers["Location"] == referral_page(bundle, referral)
     page = client.get(response.headers["Location"]).get_data(as_text=True)
-    assert "Message sent." in page and "Two, aged 4 and 7." in page
+    assert "Message sent." in page
+    assert "Two, aged 4 and 7." in page
 
 
 def test_an_empty_message_is_refused_and_nothing_written(
@@ -574,7 +588,8 @@ def test_provide_info_answers_the_question_and_moves_the_referral_back(
     refused = client.post(
         referral_page(bundle, referral) + "/provide-info", data={"csrf_token": token}
     )
-    assert refused.status_code == 422 and 'id="f-answer-error"' in refused.get_data(as_text=True)
+    assert refused.status_code == 422
+    assert 'id="f-answer-error"' in refused.get_data(as_text=True)
     assert counts(session) == before
     response = client.post(
         referral_page(bundle, referral) + "/provide-info",
@@ -586,7 +601,8 @@ def test_provide_info_answers_the_question_and_moves_the_referral_back(
     actions = session.scalars(
         select(AuditEvent.action).where(AuditEvent.subject_id == str(referral.id))
     ).all()
-    assert "referral.acknowledged" in actions and "referral.message_sent" in actions
+    assert "referral.acknowledged" in actions
+    assert "referral.message_sent" in actions
     assert "Yes, she uses a wheelchair." in client.get(referral_page(bundle, referral)).get_data(
         as_text=True
     )
@@ -646,8 +662,10 @@ def test_refer_again_after_a_decline_offers_suggestions_and_sends_a_linked_refer
     assert response.status_code == 302
     assert response.headers["Location"] == f"/intake/bundles/{bundle.id}"
     again = referral_to(bundle, net["shelter_b"], session)
-    assert again.previous_referral_id == declined.id and again.need_id == declined.need_id
-    assert again.status == State.SENT and again.consent_id == net["consent"].id
+    assert again.previous_referral_id == declined.id
+    assert again.need_id == declined.need_id
+    assert again.status == State.SENT
+    assert again.consent_id == net["consent"].id
     page = client.get(f"/intake/bundles/{bundle.id}").get_data(as_text=True)
     assert "Referred again: the new referral is on its way." in page
 
@@ -704,7 +722,8 @@ def test_refer_again_to_a_service_of_another_kind_is_refused(
         referral_page(bundle, declined) + "/refer-again",
         data={"csrf_token": token, "service_id": "not-a-uuid"},
     )
-    assert bad.status_code == 422 and counts(session) == before
+    assert bad.status_code == 422
+    assert counts(session) == before
 
 
 def test_suggestions_from_the_expiry_sweep_are_offered_first(
@@ -737,15 +756,18 @@ def test_the_receipt_is_in_her_language_and_carries_nothing_about_her(
     assert '<html lang="es">' in html
     assert "Su comprobante de derivación" in html
     assert net["client"].reference in html
-    assert "Safe Nights Shelter" in html and "Justice Legal Aid" in html
-    assert "un lugar seguro para dormir esta noche" in html and "ayuda legal" in html
+    assert "Safe Nights Shelter" in html
+    assert "Justice Legal Aid" in html
+    assert "un lugar seguro para dormir esta noche" in html
+    assert "ayuda legal" in html
     assert "cómo contactarle" in html  # contact was shared with the shelter
     assert "Llame o vaya a Harbor Intake Center" in html
     assert net["consent"].expires_at.strftime("%Y") in html
     assert "Use your browser&#39;s Print command" in html or "browser's Print" in html
     for secret in (SECRET_NAME, "Secretname", SECRET_CONTACT, "555-0199", str(net["client"].id)):
         assert secret not in html
-    assert "<script>" not in html and 'style="' not in html
+    assert "<script>" not in html
+    assert 'style="' not in html
 
 
 def test_the_receipt_falls_back_to_english_and_without_consent_says_so(
@@ -761,7 +783,8 @@ def test_the_receipt_falls_back_to_english_and_without_consent_says_so(
     )
     sign_in(client, net["worker"])
     html = client.get(f"/intake/bundles/{bundle.id}/receipt").get_data(as_text=True)
-    assert '<html lang="en">' in html and "Your referral receipt" in html
+    assert '<html lang="en">' in html
+    assert "Your referral receipt" in html
     assert "You did not sign a permission" in html
 
 

@@ -55,7 +55,8 @@ def test_an_empty_dataset_renders_a_friendly_no_data_figure() -> None:
         charts.stacked_bar_chart("c4", "Freshness", [], []),
     ):
         assert html.startswith('<figure class="chart"')
-        assert "<figcaption>" in html and "chart-empty" in html
+        assert "<figcaption>" in html
+        assert "chart-empty" in html
         assert "<svg" not in html  # words, not an empty frame
     assert "Nothing declined." in charts.bar_chart("c", "D", [], empty_text="Nothing declined.")
 
@@ -79,7 +80,8 @@ def test_bar_chart_has_labels_values_title_desc_and_a_data_table() -> None:
     for label in ("No capacity", "Not eligible", "Language"):
         assert f">{label}</text>" in html  # labels written, not colour alone
     assert re.search(r'class="chart-value"[^>]*>6</text>', html)
-    assert "<details" in html and '<th scope="row">No capacity</th><td>6</td>' in html
+    assert "<details" in html
+    assert '<th scope="row">No capacity</th><td>6</td>' in html
     assert "style=" not in html
     first, second, third = widths(html)
     assert first == pytest.approx(2 * second, rel=0.01)  # proportional
@@ -99,9 +101,12 @@ def test_column_and_stacked_charts_are_proportional_and_keyed_in_words() -> None
     )
     assert heights(stacked) == pytest.approx([100, 100, 50])  # totals 4 and 1 of 200 px
     assert 'data-series="Declined"' in stacked
-    assert '<ul class="chart-legend"' in stacked and "Waiting</li>" in stacked
+    assert '<ul class="chart-legend"' in stacked
+    assert "Waiting</li>" in stacked
     # each series has its own pattern, so the key does not rest on colour alone
-    assert 'id="s-p0"' in stacked and 'id="s-p1"' in stacked and "chart-hatch" in stacked
+    assert 'id="s-p0"' in stacked
+    assert 'id="s-p1"' in stacked
+    assert "chart-hatch" in stacked
     assert '<th scope="row">2 Mar</th><td>2</td><td>2</td><td>4</td>' in stacked
     bars = str(
         charts.stacked_bar_chart(
@@ -111,7 +116,8 @@ def test_column_and_stacked_charts_are_proportional_and_keyed_in_words() -> None
             [Series("Fresh", [3, 1], "green"), Series("Stale", [1, 0], "orange")],
         )
     )
-    assert "Shelter &lt;One&gt;" in bars and "<One>" not in bars  # names are escaped
+    assert "Shelter &lt;One&gt;" in bars
+    assert "<One>" not in bars  # names are escaped
     assert widths(bars)[0] == pytest.approx(3 * widths(bars)[1])
     assert "style=" not in stacked + bars + columns
 
@@ -130,7 +136,8 @@ def test_series_sql_reads_utc_days_on_both_databases() -> None:
     assert "EXTRACT(EPOCH FROM" in str(buckets.compile(dialect=postgresql.dialect()))
     assert "julianday" in str(buckets.compile(dialect=sqlite.dialect()))
     for text in (on_postgres, on_sqlite):
-        assert "client_id" not in text and "client_reference" not in text
+        assert "client_id" not in text
+        assert "client_reference" not in text
 
 
 def test_bucket_sizes_follow_the_period_length() -> None:
@@ -186,7 +193,8 @@ def test_dashboard_shows_key_figures_and_charts_for_the_period(
         "chart-runaround",
     ):
         assert f'<figure class="chart" id="{chart}">' in page
-    assert page.count('role="img"') == 6 and page.count("Data table") == 6
+    assert page.count('role="img"') == 6
+    assert page.count("Data table") == 6
     # one column for the one day: every status group's count written in the data table
     assert (
         '<th scope="row">2 Mar</th><td>1</td><td>3</td><td>1</td><td>6</td><td>1</td><td>2</td>'
@@ -278,7 +286,8 @@ def test_the_limbo_queue_lists_stuck_referrals_with_reference_and_timeline_links
 ) -> None:
     as_user("coordinator")
     page = client.get("/network/in-limbo").get_data(as_text=True)
-    assert 'hx-trigger="every 30s"' in page and 'aria-live="polite"' in page
+    assert 'hx-trigger="every 30s"' in page
+    assert 'aria-live="polite"' in page
     # b1: placed at D; b2: both needs settled; b3: legal advocacy waitlisted past its deadline
     b3 = str(day.referral_ids["b3c"])
     assert f'href="/network/referrals/{b3}"' in page
@@ -287,7 +296,8 @@ def test_the_limbo_queue_lists_stuck_referrals_with_reference_and_timeline_links
     assert f"/network/referrals/{day.referral_ids['b1d']}" not in page  # b1 is fine
     fragment = client.get("/network/in-limbo", headers={"HX-Request": "true"})
     text = fragment.get_data(as_text=True)
-    assert text.lstrip().startswith('<div id="limbo-queue"') and "<html" not in text
+    assert text.lstrip().startswith('<div id="limbo-queue"')
+    assert "<html" not in text
     assert b3 in text
 
 
@@ -316,7 +326,8 @@ def test_the_audit_page_lists_events_and_filters_them(
     page = client.get("/network/audit").get_data(as_text=True)
     assert "The latest 50 events, newest first" in page
     seqs = [int(n) for n in re.findall(r"<tr>\s*<td>(\d+)</td>", page)]
-    assert seqs == sorted(seqs, reverse=True) and len(seqs) == 50
+    assert seqs == sorted(seqs, reverse=True)
+    assert len(seqs) == 50
     assert "No checkpoint has been signed yet" in page or "Latest signed" in page
     query = {"action": "referral.declined", "actor_agency_id": str(day.agencies["A"].id)}
     query["limit"] = "2"
@@ -326,7 +337,8 @@ def test_the_audit_page_lists_events_and_filters_them(
     following = re.search(r'<a href="([^"]+)">Next page of events</a>', shown)
     assert following is not None
     next_url = following.group(1).replace("&amp;", "&")
-    assert "action=referral.declined" in next_url and "cursor=" in next_url
+    assert "action=referral.declined" in next_url
+    assert "cursor=" in next_url
     rest = client.get(next_url).get_data(as_text=True)
     assert rest.count("<td>Declined<br>") == 1
     assert "Next page of events" not in rest
@@ -352,7 +364,8 @@ def test_verify_now_runs_the_check_records_it_and_says_so(
     token = factories.csrf_from(client.get("/network/audit").get_data(as_text=True))
     before = events(session, "audit.verified")
     response = client.post("/network/audit/verify", data={"csrf_token": token})
-    assert response.status_code == 302 and response.headers["Location"].endswith("/network/audit")
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith("/network/audit")
     assert events(session, "audit.verified") == before + 1
     page = client.get("/network/audit").get_data(as_text=True)
     assert "The audit chain is intact: all" in page  # the first check reads the whole chain
@@ -375,10 +388,12 @@ def test_checkpoint_status_and_the_public_key(
         signed = checkpoints.make_checkpoint(force=True)
     assert signed is not None
     page = client.get("/network/audit").get_data(as_text=True)
-    assert "Latest signed" in page and signed["key_id"] in page
+    assert "Latest signed" in page
+    assert signed["key_id"] in page
     assert "python -m referral_hub.audit.verify" in page
     key = client.get("/network/audit/public-key.pem")
-    assert key.status_code == 200 and "BEGIN PUBLIC KEY" in key.get_data(as_text=True)
+    assert key.status_code == 200
+    assert "BEGIN PUBLIC KEY" in key.get_data(as_text=True)
     assert "attachment" in key.headers["Content-Disposition"]
 
 
@@ -394,10 +409,13 @@ def test_the_disclosure_report_by_reference_is_recorded(
     rows = re.findall(r"<tr>\s*<td><time.*?</tr>", page, re.S)
     assert len(rows) == 2  # sent to A, accepted by A (nobody opened her details that day)
     sent, accepted = rows[0], rows[-1]
-    assert day.agencies["A"].name in sent and "received a referral" in sent
+    assert day.agencies["A"].name in sent
+    assert "received a referral" in sent
     assert f"sent by {day.agencies['S'].name}" in sent  # the sender is not the recipient
-    assert "profile" in sent and "profile" in accepted  # the kinds of her data
-    assert day.agencies["A"].name in accepted and "accepted her referral" in accepted
+    assert "profile" in sent
+    assert "profile" in accepted  # the kinds of her data
+    assert day.agencies["A"].name in accepted
+    assert "accepted her referral" in accepted
     viewed = session.scalars(
         select(AuditEvent).where(AuditEvent.action == "client.disclosures_viewed")
     ).all()

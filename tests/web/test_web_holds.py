@@ -77,7 +77,8 @@ def test_the_board_sets_hold_lengths_and_a_blank_night_value_clears_it(
         data={"csrf_token": token, "hold_minutes": "120", "night_hold_minutes": ""},
         headers=HTMX,
     ).get_data(as_text=True)
-    assert "Hold length: 120 min" in card and "at night 600 min" not in card
+    assert "Hold length: 120 min" in card
+    assert "at night 600 min" not in card
     session.expire_all()
     assert session.get(Service, net["shelter"].id).night_hold_minutes is None
 
@@ -125,14 +126,16 @@ def test_overflow_opened_on_the_board_shows_in_search_with_its_badge_and_closes(
     )
     assert answer.status_code == 200, answer.get_data(as_text=True)[:2000]
     card = answer.get_data(as_text=True)
-    assert "Overflow tonight" in card and "Cots in the hall" in card
+    assert "Overflow tonight" in card
+    assert "Cots in the hall" in card
     (window,) = session.scalars(select(OverflowWindow)).all()
     searching = app.test_client()
     sign_in(searching, net["worker"])
     found = searching.get(
         "/intake/search", query_string={"category": "emergency_shelter", "available": "on"}
     ).get_data(as_text=True)
-    assert "Harbor beds" in found and "Overflow tonight" in found
+    assert "Harbor beds" in found
+    assert "Overflow tonight" in found
     assert "3 temporary places open now" in found
     closed = client.post(f"/provider/overflow/{window.id}/close", data={"csrf_token": token})
     assert closed.status_code == 302
@@ -218,18 +221,21 @@ def test_the_referral_page_extends_the_hold_once(
     referral = accepted_on_overflow(net)
     token = sign_in(client, net["provider"])
     page = client.get(f"/provider/referrals/{referral.id}").get_data(as_text=True)
-    assert "held for 90 minutes" in page and "Overflow place" in page
+    assert "held for 90 minutes" in page
+    assert "Overflow place" in page
     assert 'id="form-extend-hold"' in page
     path = f"/provider/referrals/{referral.id}/extend-hold"
     refused = client.post(path, data={"csrf_token": token, "reason": ""})
-    assert refused.status_code == 422 and 'id="f-reason-error"' in refused.get_data(as_text=True)
+    assert refused.status_code == 422
+    assert 'id="f-reason-error"' in refused.get_data(as_text=True)
     session.expire_all()
     assert session.get(Referral, referral.id).hold_extended_at is None
     done = client.post(path, data={"csrf_token": token, "reason": "discharge_delayed"})
     assert done.status_code == 302
     page = client.get(f"/provider/referrals/{referral.id}").get_data(as_text=True)
     assert 'id="form-extend-hold"' not in page
-    assert "Hold extended" in page and "Her hospital discharge is delayed" in page
+    assert "Hold extended" in page
+    assert "Her hospital discharge is delayed" in page
     again = client.post(path, data={"csrf_token": token, "reason": "other"})
     assert again.status_code == 409
     assert "already extended once" in again.get_data(as_text=True)

@@ -216,16 +216,21 @@ def test_dashboard_lists_open_bundles_with_status_deadline_and_limbo(
         )
     signed_in(client, world["worker"])
     page = text(client.get("/intake/"))
-    assert calm.reference in page and stuck.reference in page
+    assert calm.reference in page
+    assert stuck.reference in page
     assert theirs_person.reference not in page
     assert page.index(stuck.reference) < page.index(calm.reference)  # stuck first
-    assert "Stuck:" in page and "waiting past its deadline" in page
-    assert "Waiting for an answer" in page and "overdue" in page
+    assert "Stuck:" in page
+    assert "waiting past its deadline" in page
+    assert "Waiting for an answer" in page
+    assert "overdue" in page
     assert f"/intake/bundles/{late.id}" in page
-    assert 'hx-trigger="every 30s, hub-live"' in page and 'aria-live="polite"' in page
+    assert 'hx-trigger="every 30s, hub-live"' in page
+    assert 'aria-live="polite"' in page
     fragment = client.get("/intake/", headers={"HX-Request": "true"})
     assert fragment.status_code == 200
-    assert "<html" not in text(fragment) and stuck.reference in text(fragment)
+    assert "<html" not in text(fragment)
+    assert stuck.reference in text(fragment)
 
 
 def test_dashboard_offers_a_new_intake_and_shows_the_plan(
@@ -233,11 +238,13 @@ def test_dashboard_offers_a_new_intake_and_shows_the_plan(
 ) -> None:
     token = signed_in(client, world["worker"])
     page = text(client.get("/intake/"))
-    assert 'href="/intake/search"' in page and "No open referrals" in page
+    assert 'href="/intake/search"' in page
+    assert "No open referrals" in page
     assert "Your plan in progress" not in page
     client.post("/intake/plan", data={"csrf_token": token, "service_id": str(world["care"].id)})
     page = text(client.get("/intake/"))
-    assert "Your plan in progress" in page and "Walk-in care" in page
+    assert "Your plan in progress" in page
+    assert "Walk-in care" in page
 
 
 def test_sent_bundles_is_tenant_scoped_bounded_and_leaves_out_met(
@@ -248,7 +255,8 @@ def test_sent_bundles_is_tenant_scoped_bounded_and_leaves_out_met(
     mine = factories.actor_for(world["worker"])
     items = sent.sent_bundles(mine)
     assert [item["bundle_id"] for item in items] == [first.id]
-    assert items[0]["needs"][0]["status"] == "pending" and items[0]["next_deadline"] is not None
+    assert items[0]["needs"][0]["status"] == "pending"
+    assert items[0]["next_deadline"] is not None
     assert sent.sent_bundles(factories.actor_for(world["stranger"])) == []
     # met: accepted, arrived, completed → gone from the open list, kept for the client page
     provider = factories.actor_for(world["provider"])
@@ -303,15 +311,23 @@ def test_search_shows_capacity_freshness_distance_and_highlights(
     )
     assert response.status_code == 200
     page = text(response)
-    assert "Beds 0" in page and "Walk-in care" not in page
-    assert "2 of 6 beds free" in page and "Fresh" in page
-    assert "Confidential location" in page and "km away" in page
-    assert "Takes age 25 (ages 18+)" in page and "Works in Spanish (es)" in page
-    assert "No ID needed" in page and "May ask for a police report" in page
-    assert 'name="age"' in page and 'value="25"' in page  # the query is kept in the form
-    assert "Add to plan" in page and 'name="csrf_token"' in page
+    assert "Beds 0" in page
+    assert "Walk-in care" not in page
+    assert "2 of 6 beds free" in page
+    assert "Fresh" in page
+    assert "Confidential location" in page
+    assert "km away" in page
+    assert "Takes age 25 (ages 18+)" in page
+    assert "Works in Spanish (es)" in page
+    assert "No ID needed" in page
+    assert "May ask for a police report" in page
+    assert 'name="age"' in page
+    assert 'value="25"' in page  # the query is kept in the form
+    assert "Add to plan" in page
+    assert 'name="csrf_token"' in page
     # the number to call is where the worker decides, for services that give one
-    assert "To refer, call" in page and 'href="tel:+15550100"' in page
+    assert "To refer, call" in page
+    assert 'href="tel:+15550100"' in page
 
 
 def test_search_near_a_town_from_the_bundled_list(client: Any, world: dict[str, Any]) -> None:
@@ -321,7 +337,8 @@ def test_search_near_a_town_from_the_bundled_list(client: Any, world: dict[str, 
     towns = places.towns()
     assert {"Riverbend", "Northgate"} <= {town.name for town in towns}
     page = text(client.get("/intake/search?place=Northgate&radius_km=10"))
-    assert "Walk-in care" in page and "Beds 0" not in page  # Riverbend is ~31 km away
+    assert "Walk-in care" in page
+    assert "Beds 0" not in page  # Riverbend is ~31 km away
     assert '<option value="Northgate" selected>' in page
 
 
@@ -345,7 +362,8 @@ def test_bad_search_filters_answer_422_beside_the_field(
     assert response.status_code == 422
     page = text(response)
     error = field_error(page, field)
-    assert error is not None and error.startswith(message), (field, error)
+    assert error is not None, (field, error)
+    assert error.startswith(message), (field, error)
     typed = query.split("&")[0].split("=", 1)[1]
     assert f'value="{typed}"' in page or f'value="{typed}" selected' in page or field == "place"
 
@@ -364,8 +382,11 @@ def test_adding_to_the_plan_redirects_back_and_lists_the_pick(
     page = text(client.get(response.headers["Location"]))
     assert "Added Beds 0 to the plan." in page
     panel = page[page.index('id="plan-panel"') :]
-    assert "Emergency shelter" in panel and "Beds 0" in panel and "(1 of 3)" in panel
-    assert "Continue: new client" in panel and "/intake/clients/new" in panel
+    assert "Emergency shelter" in panel
+    assert "Beds 0" in panel
+    assert "(1 of 3)" in panel
+    assert "Continue: new client" in panel
+    assert "/intake/clients/new" in panel
 
 
 def test_the_plan_holds_at_most_three_services_per_need(client: Any, world: dict[str, Any]) -> None:
@@ -379,14 +400,16 @@ def test_the_plan_holds_at_most_three_services_per_need(client: Any, world: dict
     page = text(client.get(fourth.headers["Location"]))
     assert "already has 3 services in the plan" in page
     panel = page[page.index('id="plan-panel"') :]
-    assert "Beds 3" not in panel and "(3 of 3)" in panel
+    assert "Beds 3" not in panel
+    assert "(3 of 3)" in panel
     # another need still has room
     other = client.post(
         "/intake/plan",
         data={"csrf_token": token, "service_id": str(world["care"].id)},
         headers={"HX-Request": "true"},
     )
-    assert other.status_code == 200 and "Walk-in care" in text(other)
+    assert other.status_code == 200
+    assert "Walk-in care" in text(other)
     # with htmx, the refusal comes back as the panel, status 422
     refused = client.post(
         "/intake/plan",
@@ -407,7 +430,8 @@ def test_removing_from_the_plan(client: Any, world: dict[str, Any]) -> None:
         data={"csrf_token": token, "service_id": str(bed.id)},
         headers={"HX-Request": "true"},
     )
-    assert fragment.status_code == 200 and "No services picked yet" in text(fragment)
+    assert fragment.status_code == 200
+    assert "No services picked yet" in text(fragment)
     assert "<html" not in text(fragment)
 
 
@@ -434,7 +458,8 @@ def test_new_client_form_groups_pii_by_category_with_hints(
     for legend in ("General profile", "Identity", "Contact", "Her story", "Immigration", "Health"):
         assert f"<legend>{legend}" in page
     assert "Only if the service must know who is coming" in page
-    assert 'name="do_not_refer"' in page and world["police"].name in page
+    assert 'name="do_not_refer"' in page
+    assert world["police"].name in page
     assert 'name="csrf_token"' in page
 
 
@@ -503,8 +528,10 @@ def test_a_bad_client_form_is_422_beside_the_field_and_writes_nothing(
     assert response.status_code == 422
     page = text(response)
     error = field_error(page, field)
-    assert error is not None and error.startswith(message), error
-    assert 'value="Kept-Name-b2"' in page and "Kept story</textarea>" in page
+    assert error is not None, error
+    assert error.startswith(message), error
+    assert 'value="Kept-Name-b2"' in page
+    assert "Kept story</textarea>" in page
     assert (count(session, Client), audit_count(session)) == before
 
 
@@ -536,7 +563,9 @@ def test_client_page_shows_reference_consents_and_bundles_without_pii(
     signed_in(client, world["worker"])
     before = audit_count(session)
     page = text(client.get(f"/intake/clients/{person.id}"))
-    assert person.reference in page and world["shelter"].name in page and "Active" in page
+    assert person.reference in page
+    assert world["shelter"].name in page
+    assert "Active" in page
     assert f"<title>Client {person.reference} · Referral hub</title>" in page
     assert page.count('id="runaround-h"') == 1  # her runaround, once, in the page body
     assert f"/intake/bundles/{bundle.id}" in page
@@ -544,11 +573,13 @@ def test_client_page_shows_reference_consents_and_bundles_without_pii(
     assert "Marker-Name-c3" not in page  # PII only on request
     assert audit_count(session) == before
     shown = text(client.get(f"/intake/clients/{person.id}?details=1"))
-    assert "Marker-Name-c3" in shown and "Marker-H" in shown
+    assert "Marker-Name-c3" in shown
+    assert "Marker-H" in shown
     viewed = session.scalars(
         select(AuditEvent).where(AuditEvent.action == "client.pii_viewed")
     ).all()
-    assert len(viewed) == 1 and set(viewed[0].fields) == {"identity", "health"}
+    assert len(viewed) == 1
+    assert set(viewed[0].fields) == {"identity", "health"}
 
 
 def test_revoking_a_consent_needs_a_reason_and_is_audited(
@@ -566,12 +597,14 @@ def test_revoking_a_consent_needs_a_reason_and_is_audited(
     session.expire_all()
     assert session.get(Consent, granted.id).revoked_at is None
     done = client.post(url, data={"csrf_token": token, "reason": "she asked by phone"})
-    assert done.status_code == 302 and done.headers["Location"] == f"/intake/clients/{person.id}"
+    assert done.status_code == 302
+    assert done.headers["Location"] == f"/intake/clients/{person.id}"
     session.expire_all()
     assert session.get(Consent, granted.id).revocation_reason == "she asked by phone"
     assert "consent.revoked" in session.scalars(select(AuditEvent.action)).all()
     page = text(client.get(done.headers["Location"]))
-    assert "Consent revoked" in page and "Revoked" in page
+    assert "Consent revoked" in page
+    assert "Revoked" in page
 
 
 def test_revoking_another_clients_consent_through_this_page_is_404(
@@ -605,11 +638,15 @@ def test_consent_form_offers_the_plans_agencies_pre_ticked(
     assert f'value="{world["shelter"].id}" checked' in page
     assert f'value="{world["clinic"].id}" checked' in page
     assert f'value="{world["police"].id}" checked' not in page  # never pre-ticked
-    assert "law enforcement" in page and "Contact with law enforcement" in page
+    assert "law enforcement" in page
+    assert "Contact with law enforcement" in page
     assert f'value="{world["other"].id}"' in page  # any other agency, by the select
-    assert 'value="emergency_shelter" checked' in page and 'value="primary_care" checked' in page
-    assert "Permission to share your information" in page and 'lang="en"' in page
-    assert 'type="date"' in page and 'type="datetime-local"' in page
+    assert 'value="emergency_shelter" checked' in page
+    assert 'value="primary_care" checked' in page
+    assert "Permission to share your information" in page
+    assert 'lang="en"' in page
+    assert 'type="date"' in page
+    assert 'type="datetime-local"' in page
 
 
 def test_consent_text_switches_language(client: Any, world: dict[str, Any]) -> None:
@@ -653,7 +690,8 @@ def test_recording_consent_redirects_to_the_bundle_page(
         f"/intake/bundles/new?client={person.id}&consent={recorded.id}"
     )
     assert recorded.recipients == [str(world["shelter"].id)]
-    assert recorded.form_language == "es" and recorded.form_version == "hub-roi-es-2026.1"
+    assert recorded.form_language == "es"
+    assert recorded.form_version == "hub-roi-es-2026.1"
     assert recorded.data_categories == ["contact", "profile"]
     assert (recorded.expires_at - recorded.signed_at).days in (19, 20)
     assert "consent.recorded" in session.scalars(select(AuditEvent.action)).all()
@@ -690,9 +728,11 @@ def test_a_defective_consent_is_422_beside_the_field_and_stores_nothing(
         assert message in page
     else:
         error = field_error(page, field)
-        assert error is not None and error.startswith(message), error
+        assert error is not None, error
+        assert error.startswith(message), error
     assert (count(session, Consent), audit_count(session)) == before
-    assert 'value="profile" checked' in page and 'value="contact" checked' in page  # kept
+    assert 'value="profile" checked' in page
+    assert 'value="contact" checked' in page  # kept
 
 
 def test_a_law_enforcement_recipient_needs_the_explicit_purpose(
@@ -734,7 +774,8 @@ def test_the_consent_text_spells_the_end_date_in_her_language(
     signed_in(client, world["worker"])
     page = text(client.get(f"/intake/clients/{person.id}/consent?lang=es"))
     ends = (clock.now() + timedelta(days=30)).astimezone(consent_texts_zone())
-    assert f"{ends.day} de " in page and f" de {ends.year}" in page
+    assert f"{ends.day} de " in page
+    assert f" de {ends.year}" in page
 
 
 def consent_texts_zone() -> Any:
@@ -767,7 +808,8 @@ def test_a_language_is_typed_by_its_name_and_stored_as_its_code(
 ) -> None:
     token = signed_in(client, world["worker"])
     found = text(client.get("/intake/search?category=emergency_shelter&language=Spanish"))
-    assert "Beds 0" in found and "Works in Spanish (es)" in found
+    assert "Beds 0" in found
+    assert "Works in Spanish (es)" in found
     assert 'value="Spanish"' in found  # what she typed stays in the field
     for typed in ("Spanish", "español", " es "):
         answer = client.post(
@@ -795,7 +837,8 @@ def test_the_consent_text_is_in_her_language_and_lists_only_what_is_ticked(
     token = signed_in(client, world["worker"])
     person = make_client(world, profile={"language": "es-MX"})
     page = text(client.get(f"/intake/clients/{person.id}/consent"))
-    assert 'lang="es"' in page and "Permiso para compartir su información" in page
+    assert 'lang="es"' in page
+    assert "Permiso para compartir su información" in page
 
     def shown(html: str) -> list[str]:
         block = html.split('<ul class="consent-categories">')[1].split("</ul>")[0]
@@ -857,4 +900,5 @@ def test_each_planned_needs_urgency_is_asked_once_on_new_client_and_kept_on_her_
     record = session.scalars(select(Client).where(Client.owner_agency_id == world["home"].id)).one()
     assert record.profile == {"urgency": "routine", "urgencies": {"emergency_shelter": "emergency"}}
     shown = text(client.get(f"/intake/clients/{record.id}"))
-    assert "Urgency of each need" in shown and "Emergency shelter: Emergency" in shown
+    assert "Urgency of each need" in shown
+    assert "Emergency shelter: Emergency" in shown

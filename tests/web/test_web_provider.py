@@ -187,9 +187,12 @@ def test_inbox_lists_open_referrals_by_urgency_then_nearest_deadline(
     assert shown == [
         str(r.id) for r in (emergency, urgent_early, urgent_late, routine, ended_later, ended)
     ]
-    assert str(draft.id) not in page and str(foreign.id) not in page
-    assert "Acknowledge: <time" in page and "New: acknowledge it" in page
-    assert net["sender"].name in page and "Harbor beds" in page
+    assert str(draft.id) not in page
+    assert str(foreign.id) not in page
+    assert "Acknowledge: <time" in page
+    assert "New: acknowledge it" in page
+    assert net["sender"].name in page
+    assert "Harbor beds" in page
     assert "555-0100" not in page  # no PII in lists
 
     items = inbox.received(net["receiver_actor"])
@@ -215,10 +218,12 @@ def test_inbox_filters_and_refused_filters(client: Any, net: dict[str, Any], ses
     put_in(session, accepted, State.ACCEPTED)
     sign_in(client, net["provider"])
     page = client.get("/provider/?status=accepted").get_data(as_text=True)
-    assert str(accepted.id) in page and str(waiting.id) not in page
+    assert str(accepted.id) in page
+    assert str(waiting.id) not in page
     assert "Arrival due: <time" in page
     page = client.get("/provider/?urgency=routine").get_data(as_text=True)
-    assert str(waiting.id) in page and str(accepted.id) not in page
+    assert str(waiting.id) in page
+    assert str(accepted.id) not in page
     response = client.get("/provider/?urgency=whenever")
     assert response.status_code == 422
     assert 'id="f-urgency-error"' in response.get_data(as_text=True)
@@ -228,13 +233,15 @@ def test_the_inbox_list_polls_as_a_fragment(client: Any, net: dict[str, Any]) ->
     referral = refer(net)
     sign_in(client, net["provider"])
     whole = client.get("/provider/?urgency=urgent").get_data(as_text=True)
-    assert 'hx-trigger="every 30s, hub-live"' in whole and 'aria-live="polite"' in whole
+    assert 'hx-trigger="every 30s, hub-live"' in whole
+    assert 'aria-live="polite"' in whole
     assert 'hx-get="/provider/?urgency=urgent"' in whole
     assert 'data-live="/live/referrals"' in whole
     assert "Refresh the list now" in whole
     fragment = client.get("/provider/?urgency=urgent", headers=HTMX).get_data(as_text=True)
     assert fragment.lstrip().startswith('<section id="inbox-list"')
-    assert "<html" not in fragment and str(referral.id) in fragment
+    assert "<html" not in fragment
+    assert str(referral.id) in fragment
     boosted = client.get("/provider/", headers=HTMX | {"HX-Boosted": "true"})
     assert "<html" in boosted.get_data(as_text=True)
 
@@ -251,7 +258,9 @@ def test_before_accepting_the_receiver_sees_her_needs_only(
     response = client.get(f"/provider/referrals/{referral.id}")
     page = response.get_data(as_text=True)
     assert response.status_code == 200
-    assert "Her needs" in page and "Language" in page and "es" in page
+    assert "Her needs" in page
+    assert "Language" in page
+    assert "es" in page
     assert "555-0100" not in page
     assert "opens when you accept" in page
     assert "She prefers a female worker." in page
@@ -273,7 +282,8 @@ def test_after_accepting_the_consented_data_opens_and_each_look_is_audited(
         page = client.get(f"/provider/referrals/{referral.id}").get_data(as_text=True)
         assert "555-0100 ask for Ana" in page
         assert events(session, "client.pii_viewed") == look
-    assert 'id="form-confirm-arrival"' in page and 'id="form-end-unfinished"' in page
+    assert 'id="form-confirm-arrival"' in page
+    assert 'id="form-end-unfinished"' in page
     assert 'id="form-accept"' not in page
 
 
@@ -284,7 +294,8 @@ def test_after_the_end_nothing_about_her_is_shown(
     put_in(session, referral, State.COMPLETED)
     sign_in(client, net["provider"])
     page = client.get(f"/provider/referrals/{referral.id}").get_data(as_text=True)
-    assert "555-0100" not in page and "Nothing about her is shared" in page
+    assert "555-0100" not in page
+    assert "Nothing about her is shared" in page
     assert "Nothing is waiting for you" in page
 
 
@@ -338,8 +349,10 @@ def test_each_answer_moves_the_referral_and_is_audited(
     assert response.headers["Location"] == f"/provider/referrals/{referral.id}"
     assert status_of(session, referral) == end
     event = session.scalar(select(AuditEvent).where(AuditEvent.action == f"referral.{end.value}"))
-    assert event is not None and event.subject_id == str(referral.id)
-    assert event.actor_id == str(net["provider"].id) and event.details["action"] == action
+    assert event is not None
+    assert event.subject_id == str(referral.id)
+    assert event.actor_id == str(net["provider"].id)
+    assert event.details["action"] == action
     page = client.get(f"/provider/referrals/{referral.id}").get_data(as_text=True)
     assert 'class="flash flash-success"' in page
 
@@ -398,7 +411,8 @@ def test_accepting_with_nothing_free_is_409_beside_the_accept_button(
     assert response.status_code == 409
     form = page.split('id="form-accept"')[1].split("</form>")[0]
     assert "Nothing is free at this service right now." in form
-    assert events(session) == before and status_of(session, referral) == State.SENT
+    assert events(session) == before
+    assert status_of(session, referral) == State.SENT
     assert numbers(session, net["shelter"]) == (10, 0, 0)
 
 
@@ -433,7 +447,8 @@ def test_a_bad_waitlist_position_is_422_beside_the_field(
     )
     assert response.status_code == 422
     page = response.get_data(as_text=True)
-    assert 'id="f-position-error"' in page and 'value="0"' in page
+    assert 'id="f-position-error"' in page
+    assert 'value="0"' in page
     assert status_of(session, referral) == State.SENT
 
 
@@ -456,7 +471,8 @@ def test_decline_with_a_suggestion_tells_the_sender(
     )
     assert status_of(session, referral) == State.DECLINED
     [body] = conversation_bodies(session, net, referral)
-    assert "Full until Friday" in body and "Far beds" in body
+    assert "Full until Friday" in body
+    assert "Far beds" in body
 
 
 def test_a_waitlist_date_reaches_the_sender(client: Any, net: dict[str, Any], session: Any) -> None:
@@ -526,8 +542,11 @@ def test_messages_are_posted_listed_and_an_empty_one_is_refused(
 def test_the_board_shows_every_service_of_the_agency_only(client: Any, net: dict[str, Any]) -> None:
     sign_in(client, net["provider"])
     page = client.get("/provider/capacity").get_data(as_text=True)
-    assert "Harbor beds" in page and "Legal clinic" in page and "Far beds" not in page
-    assert '<span class="big">5</span>' in page and "of 10 beds free" in page
+    assert "Harbor beds" in page
+    assert "Legal clinic" in page
+    assert "Far beds" not in page
+    assert '<span class="big">5</span>' in page
+    assert "of 10 beds free" in page
     assert page.count('class="tap"') == 4
     assert 'aria-live="polite"' in page
 
@@ -549,7 +568,8 @@ def test_minus_plus_and_still_true_change_numbers_and_freshness(
     assert numbers(session, shelter) == (10, 4, 0)
     page = client.get("/provider/capacity").get_data(as_text=True)
     assert "Harbor beds: one fewer free. 4 of 10 free." in page
-    assert "badge-fresh" in page and "stale" not in page.split("Harbor beds")[2][:400]
+    assert "badge-fresh" in page
+    assert "stale" not in page.split("Harbor beds")[2][:400]
 
     client.post(f"{base}/more", data={"csrf_token": token})
     client.post(f"{base}/more", data={"csrf_token": token})
@@ -565,7 +585,8 @@ def test_minus_plus_and_still_true_change_numbers_and_freshness(
     assert clock.now() - session.get(Capacity, shelter.id).updated_at < timedelta(minutes=1)
     assert "Not confirmed" not in client.get("/provider/capacity").get_data(as_text=True)
     assert numbers(session, shelter) == (10, 6, 0)
-    assert events(session, "capacity.updated") >= 3 and events(session, "capacity.confirmed") == 1
+    assert events(session, "capacity.updated") >= 3
+    assert events(session, "capacity.confirmed") == 1
 
 
 def test_minus_at_zero_and_plus_at_the_total_are_refused(
@@ -582,7 +603,8 @@ def test_minus_at_zero_and_plus_at_the_total_are_refused(
     before = events(session)
     response = client.post(f"/provider/capacity/{counsel.id}/less", data={"csrf_token": token})
     assert response.status_code == 422
-    assert numbers(session, counsel) == (4, 0, 0) and events(session) == before
+    assert numbers(session, counsel) == (4, 0, 0)
+    assert events(session) == before
 
 
 def test_with_htmx_a_tap_returns_just_that_card(
@@ -596,9 +618,11 @@ def test_with_htmx_a_tap_returns_just_that_card(
     card = response.get_data(as_text=True)
     assert response.status_code == 200
     assert card.startswith(f'<article class="capacity-card" id="service-{shelter.id}"')
-    assert "<html" not in card and "Legal clinic" not in card
+    assert "<html" not in card
+    assert "Legal clinic" not in card
     assert '<span class="big">4</span>' in card
-    assert f'hx-target="#service-{shelter.id}"' in card and 'hx-swap="outerHTML"' in card
+    assert f'hx-target="#service-{shelter.id}"' in card
+    assert 'hx-swap="outerHTML"' in card
     assert 'id="capacity-status" hx-swap-oob="innerHTML">Harbor beds: one fewer free.' in card
 
 
@@ -627,9 +651,11 @@ def test_exact_numbers_are_set_and_bad_ones_refused_beside_the_field(
         url, data={"total": "5", "available": "9", "csrf_token": token}, headers=HTMX
     )
     fragment = response.get_data(as_text=True)
-    assert response.status_code == 422 and fragment.startswith("<article")
+    assert response.status_code == 422
+    assert fragment.startswith("<article")
     assert "Cannot exceed total." in fragment
-    assert numbers(session, shelter) == (12, 7, 0) and events(session) == before
+    assert numbers(session, shelter) == (12, 7, 0)
+    assert events(session) == before
 
 
 def test_held_units_limit_the_free_count(client: Any, net: dict[str, Any], session: Any) -> None:
