@@ -225,7 +225,7 @@ def test_the_api_sets_the_level_for_the_agency_and_hub_admins_only(
     assert refused.status_code == 403  # a directory entry: no secret, but not theirs
     with transaction():
         system_id, secret = factories.api_client(world["counting"], ["admin"])
-    fresh = app.test_client(use_cookies=False)
+    fresh: Any = app.test_client(use_cookies=False)
     bearer = {"Authorization": "Bearer " + factories.token(fresh, system_id, secret)}
     bad = fresh.patch(path, json={"participation": "sometimes"}, headers=bearer)
     assert bad.status_code == 422

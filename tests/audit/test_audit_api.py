@@ -259,12 +259,12 @@ def test_every_page_is_recorded_and_a_cursor_is_the_readers_own_for_a_while(
         # nor its own reader, once it has expired
         act_as(world.coordinator)
         moment.advance(timedelta(seconds=app.config["AUDIT_CURSOR_SECONDS"] + 1))
-        head = audit.head()
+        head_now = audit.head()
         stale = client.get(URL, query_string={**query, "cursor": cursor})
         assert stale.status_code == 422
         assert stale.mimetype == "application/problem+json"
         assert "cursor" in stale.json["errors"]
-        assert audit.head() == head
+        assert audit.head() == head_now
 
 
 def test_a_query_following_one_survivor_is_on_her_trail(

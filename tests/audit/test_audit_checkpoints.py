@@ -173,7 +173,7 @@ def test_an_exported_chain_verifies_offline_and_a_tampered_copy_does_not(
 
     verified = run_verifier(str(export), "--public-key", str(key_file), cwd=tmp_path)
     assert verified.returncode == 0, verified.stderr
-    head_seq = checkpoints.latest().seq  # type: ignore[union-attr]
+    head_seq = checkpoints.latest().seq
     assert f"OK: {head_seq:,} events" in verified.stdout
 
     lines = export.read_bytes().splitlines(keepends=True)

@@ -156,7 +156,7 @@ def test_damage_after_the_verified_point_is_found_by_the_incremental_check(
         anchor + 5,
         "content",
     )
-    assert verification.last_verified().seq == anchor  # type: ignore[union-attr]
+    assert verification.last_verified().seq == anchor
     recorded = session.get(AuditEvent, audit.head()[0])
     assert (recorded.action, recorded.outcome) == ("audit.verified", "failure")
     assert recorded.details["mode"] == "incremental"

@@ -89,7 +89,7 @@ def mails_to(app: Flask, session: Any, run_jobs: Any, address: str) -> list[tupl
         text = ""
         if mail.exists():
             message = email.message_from_bytes(mail.read_bytes(), policy=email.policy.default)
-            text = str(message["Subject"]) + "\n" + message.get_content()  # type: ignore[attr-defined]
+            text = str(message["Subject"]) + "\n" + message.get_content()
         found.append((row, text))
     return found
 

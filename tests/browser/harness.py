@@ -22,14 +22,14 @@ from urllib.parse import urlsplit
 
 import pytest
 from flask import Flask
-from playwright.sync_api import ConsoleMessage, Page, Request, Response, expect
+from playwright.sync_api import ConsoleMessage, Page, Request, Response, ViewportSize, expect
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts"
 VENDOR = Path(__file__).resolve().parent / "vendor"
 
-DESKTOP = {"width": 1280, "height": 800}
-PHONE = {"width": 390, "height": 844}
+DESKTOP: ViewportSize = {"width": 1280, "height": 800}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 ASSET_BUDGET_BYTES = 150 * 1024
 # Full-page PNGs at two widths are a third of a journey's time: kept when asked for
 # (`make screenshots` sets it), and always of the page a failing test ended on

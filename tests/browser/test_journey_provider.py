@@ -36,6 +36,7 @@ def _refer(server: LiveServer, *, urgency: str, contact: str) -> tuple[str, str]
         receiver = Actor(
             ActorKind.USER, str(provider.id), provider.agency_id, frozenset(provider.roles)
         )
+        assert receiver.agency_id is not None
         service = next(
             s
             for s in board.agency_services(receiver)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -28,7 +29,7 @@ BASE = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 MICRO = timedelta(microseconds=1)
 
 
-def reference_readable(consent, reader, stage, now, shared, purpose):  # type: ignore[no-untyped-def]
+def reference_readable(consent, reader, stage, now, shared, purpose):
     """Written as the rules read, case by case, without sharing code with the policy."""
     everything = set(CATEGORIES)
     if reader.is_owner:
@@ -58,7 +59,7 @@ def reference_readable(consent, reader, stage, now, shared, purpose):  # type: i
     return result
 
 
-def reference_sendable(consent, receiver, purpose, categories, now):  # type: ignore[no-untyped-def]
+def reference_sendable(consent, receiver, purpose, categories, now):
     result = set()
     for category in categories:
         if category not in CATEGORIES:
@@ -98,7 +99,7 @@ readers = st.builds(
 )
 
 
-def every_moment(data, consent):  # type: ignore[no-untyped-def]
+def every_moment(data, consent):
     """Each boundary that matters (expiry -1 µs, at, +1 µs; signing, -1 µs) and one moment
     drawn anywhere: every generated case is checked at all of them."""
     anchor = consent.expires_at if consent is not None else BASE
@@ -126,7 +127,7 @@ SENDABLE_EXAMPLES = 1_000
     shared=st.frozensets(st.sampled_from([*CATEGORIES, "nonsense"])),
     purpose=st.none() | st.sampled_from(SERVICE_CATEGORIES),
 )
-def test_readable_matches_the_reference(data, consent, reader, shared, purpose):  # type: ignore[no-untyped-def]
+def test_readable_matches_the_reference(data, consent, reader, shared, purpose):
     for stage in Stage:
         for now in every_moment(data, consent):
             got = readable(consent, reader, stage, now, shared=shared, purpose=purpose)
@@ -150,7 +151,7 @@ def test_the_property_tests_cover_over_ten_thousand_cases_each() -> None:
     purpose=st.sampled_from(PURPOSES),
     categories=st.frozensets(st.sampled_from([*CATEGORIES, "nonsense"])),
 )
-def test_sendable_matches_the_reference(data, consent, receiver, purpose, categories):  # type: ignore[no-untyped-def]
+def test_sendable_matches_the_reference(data, consent, receiver, purpose, categories):
     for now in every_moment(data, consent):
         assert set(sendable(consent, receiver, purpose, categories, now)) == reference_sendable(
             consent, receiver, purpose, categories, now
@@ -167,7 +168,7 @@ def test_the_expiry_boundary_exactly() -> None:
         expires_at=BASE + timedelta(days=30),
     )
     reader = Reader(agency)
-    shelter = {
+    shelter: dict[str, Any] = {
         "shared": frozenset({"profile", "contact", "narrative"}),
         "purpose": "emergency_shelter",
     }

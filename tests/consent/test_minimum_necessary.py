@@ -238,7 +238,7 @@ def test_defect2_a_consent_for_another_purpose_cannot_ride_along_nor_open_anythi
     # a referral that carries it anyway (sent before this rule): nothing opens on accept
     referral = _send(hub, ["profile"], None)
     with transaction() as tx:
-        tx.get(Referral, referral.id).consent_id = housing  # type: ignore[union-attr]
+        tx.get(Referral, referral.id).consent_id = housing
         grant = tx.scalars(
             select(AccessGrant).where(AccessGrant.referral_id == str(referral.id))
         ).one()

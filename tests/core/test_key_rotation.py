@@ -44,7 +44,9 @@ def test_rotation_resumes_and_retires_the_old_key(app: Flask, session: Any) -> N
         session.expire_all()
         for record in made:
             stored = session.get(Client, record.id)
-            assert keystore.get(record.id)[1] == new_id
+            kept = keystore.get(record.id)
+            assert kept is not None
+            assert kept[1] == new_id
             assert clients.unseal(stored, {"contact"})["contact"].startswith("c")
         from referral_hub.core.actor import SYSTEM
         from referral_hub.directory.service import get_service, location_for
@@ -82,7 +84,7 @@ def test_ten_thousand_keys_stopped_half_way_and_resumed(app: Flask, session: Any
     old = app.config["FIELD_ENCRYPTION_KEYS"]
     new_key = Fernet.generate_key().decode()
     old_fernet = Fernet(old[0])
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "client_id": uuid.uuid4(),
             "wrapped_key": old_fernet.encrypt(bytes([n % 256]) * 32),
@@ -102,7 +104,9 @@ def test_ten_thousand_keys_stopped_half_way_and_resumed(app: Flask, session: Any
         assert keystore.count_with(envelope.key_id(old[0])) == 0
         app.config["FIELD_ENCRYPTION_KEYS"] = [new_key]  # old key gone: every key still opens
         for row in rows[::997]:
-            wrapped, kek_id = keystore.get(row["client_id"])
+            kept = keystore.get(row["client_id"])
+            assert kept is not None
+            wrapped, kek_id = kept
             assert kek_id == new_id
             assert envelope.unwrap(wrapped, kek_id) == bytes([rows.index(row) % 256]) * 32
     finally:

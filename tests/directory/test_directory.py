@@ -4,10 +4,10 @@ freshness, history, and the stale-capacity reminder."""
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
 
 from referral_hub.audit import service as audit
 from referral_hub.core import clock
@@ -17,7 +17,7 @@ from referral_hub.jobs.models import OutboxMessage
 from tests import factories
 
 EDIT_SCOPES = ["directory:read", "capacity:write", "admin"]
-SHELTER = {
+SHELTER: dict[str, Any] = {
     "name": "Harbor Light Beds",
     "category": "emergency_shelter",
     "eligibility": {
@@ -203,7 +203,8 @@ def test_the_database_refuses_capacity_that_breaks_the_invariant(session: Any) -
     for values in ({"available": -1}, {"held": -1}, {"total": 2, "available": 2, "held": 1}):
         with pytest.raises(IntegrityError), transaction() as s:
             s.execute(
-                Capacity.__table__.update()
+                cast(Table, Capacity.__table__)
+                .update()
                 .where(Capacity.service_id == shelter.id)
                 .values(**values)
             )
@@ -231,6 +232,7 @@ def test_freshness_moves_with_the_clock_and_confirmation_renews_it(session: Any)
         with transaction():
             confirmed = directory.confirm_capacity(SYSTEM, shelter.id)
         view = directory.capacity_view(confirmed, clock.now())
+        assert view is not None
         assert (view["freshness"], view["available"]) == ("fresh", 2)
 
 

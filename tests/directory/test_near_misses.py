@@ -16,6 +16,7 @@ from referral_hub.demo.showcase import FAMILY, REFERENCE
 from referral_hub.directory import near_misses
 from referral_hub.directory.api import to_query
 from referral_hub.directory.service import SearchQuery, hold_unit, search, update_service
+from referral_hub.directory.vocabulary import Category
 from tests import factories
 
 CENTRE = (41.88, -87.63)
@@ -177,21 +178,21 @@ def test_ranked_fewest_misses_then_nearest_then_most_free(agency: Any) -> None:
 def test_without_a_place_most_free_capacity_breaks_ties(agency: Any) -> None:
     make(agency, "One free", free=1, no_id_needed=False)
     make(agency, "Six free", free=6, no_id_needed=False)
-    query = SearchQuery(categories=("emergency_shelter",), no_id_needed=True)
+    query = SearchQuery(categories=(Category.EMERGENCY_SHELTER,), no_id_needed=True)
     assert named(near_misses.find(SYSTEM, query)) == ["Six free", "One free"]
 
 
 def test_the_need_is_never_relaxed_and_a_need_alone_has_no_near_misses(agency: Any) -> None:
     make(agency, "Counsel", category="immigration_counsel", languages=["en"])
     assert near_misses.find(SYSTEM, ASKED) == []
-    assert near_misses.find(SYSTEM, SearchQuery(categories=("emergency_shelter",))) == []
+    assert near_misses.find(SYSTEM, SearchQuery(categories=(Category.EMERGENCY_SHELTER,))) == []
 
 
 def test_too_far_beyond_the_radius_is_not_near(agency: Any) -> None:
     make(agency, "Twice the radius and more", km=35)  # radius 15: reach 30 km
     make(agency, "Just outside", km=20)
     assert named(near_misses.find(SYSTEM, ASKED)) == ["Just outside"]
-    small = SearchQuery(categories=("emergency_shelter",), near=CENTRE, radius_km=2)
+    small = SearchQuery(categories=(Category.EMERGENCY_SHELTER,), near=CENTRE, radius_km=2)
     assert near_misses.find(SYSTEM, small) == []  # reach: 2 km + 10, and both are further
 
 
@@ -298,7 +299,7 @@ def test_the_zero_result_page_shows_near_misses_in_words(client: Any, agency: An
     )  # she may still be referred: the worker calls first
 
 
-MISSES = [
+MISSES: list[dict[str, Any]] = [
     {"reason": "no_free_places", "held": 2},
     {"reason": "no_free_places", "held": 0},
     {"reason": "capacity_unknown"},

@@ -13,6 +13,7 @@ from referral_hub.core import clock
 from referral_hub.core.actor import SYSTEM
 from referral_hub.core.db import transaction
 from referral_hub.directory.service import SearchQuery, search
+from referral_hub.directory.vocabulary import Category
 from tests import factories
 
 CENTRE = (41.88, -87.63)
@@ -33,7 +34,7 @@ def agency(session: Any) -> Any:
 
 
 def make(
-    agency: Any, name: str, category: str = "emergency_shelter", free: int = 2, **fields: Any
+    agency: Any, name: str, category: str = "emergency_shelter", free: int | None = 2, **fields: Any
 ) -> Any:
     with transaction():
         service = factories.directory_service(agency, category, name=name, **fields)
@@ -46,8 +47,10 @@ def test_category_filter(agency: Any) -> None:
     make(agency, "Shelter A")
     make(agency, "Counsel A", "immigration_counsel")
     make(agency, "Clinic A", "primary_care")
-    assert names(SearchQuery(categories=("immigration_counsel",))) == ["Counsel A"]
-    assert sorted(names(SearchQuery(categories=("immigration_counsel", "primary_care")))) == [
+    assert names(SearchQuery(categories=(Category.IMMIGRATION_COUNSEL,))) == ["Counsel A"]
+    assert sorted(
+        names(SearchQuery(categories=(Category.IMMIGRATION_COUNSEL, Category.PRIMARY_CARE)))
+    ) == [
         "Clinic A",
         "Counsel A",
     ]
@@ -118,8 +121,6 @@ def test_the_radius_box_leaves_out_the_same_latitude_elsewhere(agency: Any) -> N
 
 
 def test_a_search_without_a_category_reaches_every_category(agency: Any) -> None:
-    from referral_hub.directory.vocabulary import Category
-
     for category in Category:
         make(agency, f"Any {category.value}", category.value)
     found = {item["service"]["category"] for item in search(SYSTEM, SearchQuery(limit=50))}
@@ -228,8 +229,10 @@ def test_accessibility_filter_needs_every_feature_asked_for(agency: Any) -> None
 def test_what_a_service_does_not_ask_for_filters_when_true(agency: Any, flag: str) -> None:
     make(agency, "Yes", eligibility={flag: True})
     make(agency, "No")
-    assert names(SearchQuery(**{flag: True})) == ["Yes"]
-    assert sorted(names(SearchQuery(**{flag: False}))) == ["No", "Yes"]
+    wanted: dict[str, Any] = {flag: True}
+    assert names(SearchQuery(**wanted)) == ["Yes"]
+    wanted[flag] = False
+    assert sorted(names(SearchQuery(**wanted))) == ["No", "Yes"]
 
 
 def test_changing_eligibility_moves_a_service_in_and_out_of_the_filters(agency: Any) -> None:

@@ -50,7 +50,7 @@ def post_task(client: Any, world: dict[str, Any], body: dict[str, Any] | None = 
 
 
 def counts(session: Any) -> tuple[int, int, int, int]:
-    return tuple(  # type: ignore[return-value]
+    return tuple(
         session.scalar(select(func.count()).select_from(model))
         for model in (Client, Consent, Referral, AuditEvent)
     )
@@ -64,7 +64,7 @@ def row(session: Any, referral_id: Any) -> Referral:
 def key_count() -> int:
     """Rows in the key store (its own bind: the test's connection stands in for its engine)."""
     keystore.get(uuid.uuid4())  # the store makes its table on first use
-    store = db.engines[keystore.BIND]
+    store: Any = db.engines[keystore.BIND]  # a Connection here, in the test's transaction
     return int(store.execute(select(func.count()).select_from(ClientKey)).scalar_one())
 
 
@@ -78,7 +78,7 @@ def outcome(response: Any, status: int) -> OperationOutcome:
     return OperationOutcome.model_validate(response.json)
 
 
-def expressions(parsed: OperationOutcome) -> set[str]:
+def expressions(parsed: OperationOutcome) -> set[str | None]:
     return {expression for issue in parsed.issue for expression in issue.expression or []}
 
 
@@ -303,7 +303,7 @@ def test_task_search_by_owner_status_and_last_updated(
     owner = f"Organization/{world['shelter'].id}"
     auth = world["shelter_auth"]
 
-    def ids(query: str) -> list[str]:
+    def ids(query: str) -> list[str | None]:
         bundle = Bundle.model_validate(client.get(f"/fhir/Task?{query}", headers=auth).json)
         return [entry.resource.id for entry in bundle.entry or []]
 
@@ -589,6 +589,7 @@ def test_a_receiver_sees_of_the_consent_only_its_own_part(
     actors[1]["reference"]["reference"] = f"Organization/{world['outsider'].id}"
     referral_id = post_task(client, world, body).json["id"]
     consent_id = row(session, referral_id).consent_id
+    assert consent_id is not None
     mine = client.get(f"/fhir/Consent/{consent_id}", headers=world["shelter_auth"]).json
     assert str(world["outsider"].id) not in str(mine)
     whole = client.get(f"/fhir/Consent/{consent_id}", headers=world["clinic_auth"]).json

@@ -15,6 +15,7 @@ from fhir.resources.R4B.patient import Patient
 from fhir.resources.R4B.servicerequest import ServiceRequest
 from fhir.resources.R4B.task import Task
 from flask import Flask
+from pydantic import BaseModel
 
 from referral_hub.core import clock
 from referral_hub.core.db import transaction
@@ -25,7 +26,7 @@ from referral_hub.referrals.states import State
 from tests import fhir_world as w
 from tests.conftest import rolled_back_app
 
-MODELS = {
+MODELS: dict[str, type[BaseModel]] = {
     "Task": Task,
     "ServiceRequest": ServiceRequest,
     "Consent": Consent,

@@ -5,8 +5,8 @@ number and in time. In-process fan-out on SQLite, Redis pub/sub when REDIS_URL i
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterable, Iterator
+from typing import Any, cast
 
 import pytest
 from flask import Flask
@@ -57,7 +57,7 @@ class Listening:
         self.response = self.http.get("/live/referrals", buffered=False)
         assert self.response.status_code == 200, self.response.get_data(as_text=True)
         assert self.response.mimetype == "text/event-stream"
-        self.frames: Iterator[bytes] = iter(self.response.response)
+        self.frames: Iterator[bytes] = iter(cast(Iterable[bytes], self.response.response))
         opening = next(self.frames).decode()
         assert opening.startswith("retry: ")
 

@@ -19,6 +19,7 @@ from referral_hub.jobs.models import OutboxMessage
 from referral_hub.notifications import service as notifications
 from referral_hub.referrals import bundles
 from referral_hub.referrals import service as referrals
+from referral_hub.referrals.deadlines import Urgency
 from referral_hub.referrals.models import Referral
 from tests import factories
 
@@ -50,7 +51,7 @@ def test_a_sent_referral_tells_the_receiver_what_is_due_by_when_and_where(
         bundle = bundles.create_bundle(
             intake,
             client_id=person.id,
-            urgency="emergency",
+            urgency=Urgency.EMERGENCY,
             needs=[
                 {
                     "category": "emergency_shelter",

@@ -237,7 +237,7 @@ class Dns:
 @pytest.fixture
 def dns(monkeypatch: pytest.MonkeyPatch) -> Dns:
     stub = Dns()
-    monkeypatch.setattr(egress.socket, "getaddrinfo", stub.getaddrinfo)
+    monkeypatch.setattr(f"{egress.__name__}.socket.getaddrinfo", stub.getaddrinfo)
     return stub
 
 
@@ -395,7 +395,7 @@ def wire(monkeypatch: pytest.MonkeyPatch, tls_receiver: TlsReceiver) -> list[tup
         dialled.append(address)
         return real(("127.0.0.1", tls_receiver.server.server_port), *args, **kwargs)
 
-    monkeypatch.setattr(egress.socket, "create_connection", create_connection)
+    monkeypatch.setattr(f"{egress.__name__}.socket.create_connection", create_connection)
     return dialled
 
 

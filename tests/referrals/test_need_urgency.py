@@ -69,7 +69,7 @@ def needs(net: dict[str, Any], **urgencies: str) -> list[dict[str, Any]]:
 
 def make(net: dict[str, Any], default: Urgency | None = None, **urgencies: str) -> Bundle:
     """A bundle for her: the shelter and counsel needs, `urgencies` by category."""
-    extra = {"urgency": default} if default is not None else {}
+    extra: dict[str, Any] = {"urgency": default} if default is not None else {}
     with transaction():
         return bundles.create_bundle(
             net["intake"], client_id=net["client"].id, needs=needs(net, **urgencies), **extra
@@ -127,7 +127,7 @@ def test_a_need_with_no_urgency_and_no_default_is_refused_by_name(
     before = counts(session)
     with pytest.raises(ValidationFailed) as refused:
         make(net, emergency_shelter="emergency")
-    assert list(refused.value.errors) == ["needs.1.urgency"]
+    assert list(refused.value.errors or {}) == ["needs.1.urgency"]
     assert counts(session) == before
 
 

@@ -131,7 +131,7 @@ def test_remind_then_escalate_then_expire_with_next_best_matches(
                 setting["intake"],
                 client_id=setting["client"].id,
                 service_id=setting["shelter"].id,
-                urgency="emergency",
+                urgency=Urgency.EMERGENCY,
                 data_categories=["profile"],
             )
         sent_mails = emails(session)
@@ -163,7 +163,7 @@ def test_a_no_show_releases_the_bed(
                 setting["intake"],
                 client_id=setting["client"].id,
                 service_id=setting["shelter"].id,
-                urgency="emergency",
+                urgency=Urgency.EMERGENCY,
                 data_categories=["profile"],
             )
             referrals.transition(provider, referral.id, "accept")
@@ -186,7 +186,7 @@ def test_messages_are_sealed_audited_and_for_the_parties_only(
             setting["intake"],
             client_id=setting["client"].id,
             service_id=setting["shelter"].id,
-            urgency="urgent",
+            urgency=Urgency.URGENT,
             data_categories=["profile"],
         )
         conversation.post_message(setting["intake"], referral.id, "She arrives by bus at 6pm")

@@ -29,6 +29,7 @@ from referral_hub.directory.models import Capacity
 from referral_hub.extensions import db
 from referral_hub.referrals import bundles, states
 from referral_hub.referrals import service as referrals
+from referral_hub.referrals.deadlines import Urgency
 from referral_hub.referrals.models import Referral
 from referral_hub.referrals.states import Side, State
 from tests import factories
@@ -158,7 +159,7 @@ def test_profile_only_needs_no_consent_but_more_does(net: dict[str, Any]) -> Non
         referrals.transition(net["actors"][Side.SENDER], plain.id, "withdraw", reason="test")
     with pytest.raises(ConsentRequired) as refused:
         send(net, consent_id=None)
-    assert "data_categories" in refused.value.errors
+    assert "data_categories" in (refused.value.errors or {})
     with pytest.raises(ConsentRequired):
         send(net, data_categories=["profile", "narrative"])  # not in the consent
 
@@ -183,7 +184,7 @@ def test_do_not_refer_suspended_agency_and_duplicates(net: dict[str, Any], sessi
         admin.set_agency_status(SYSTEM, other.id, AgencyStatus.SUSPENDED)
     with pytest.raises(ValidationFailed) as refused:
         send(net, service_id=other_service.id, consent_id=None, data_categories=["profile"])
-    assert "service_id" in refused.value.errors
+    assert "service_id" in (refused.value.errors or {})
 
 
 def test_law_enforcement_receives_nothing_without_the_purpose(net: dict[str, Any]) -> None:
@@ -283,7 +284,7 @@ def test_a_bundle_fans_out_and_the_first_accept_wins(net: dict[str, Any], sessio
         bundle = bundles.create_bundle(
             net["actors"][Side.SENDER],
             client_id=net["client"].id,
-            urgency="emergency",
+            urgency=Urgency.EMERGENCY,
             consent_id=latest.id,
             needs=[
                 {
@@ -321,7 +322,7 @@ def test_a_bundle_is_all_or_nothing(net: dict[str, Any], session: Any) -> None:
         bundles.create_bundle(
             net["actors"][Side.SENDER],
             client_id=net["client"].id,
-            urgency="urgent",
+            urgency=Urgency.URGENT,
             consent_id=net["consent"].id,
             needs=[
                 {
@@ -336,13 +337,11 @@ def test_a_bundle_is_all_or_nothing(net: dict[str, Any], session: Any) -> None:
                 },
             ],
         )
-    assert "needs.1.service_ids.0" in refused.value.errors
+    assert "needs.1.service_ids.0" in (refused.value.errors or {})
     assert session.scalars(select(Referral)).all() == before
 
 
 def test_hops_put_a_bundle_in_limbo(net: dict[str, Any]) -> None:
-    from referral_hub.referrals.deadlines import Urgency
-
     items = [Referral(status=State.DECLINED), Referral(status=State.EXPIRED)]
     assert bundles.need_status(items, Urgency.EMERGENCY, clock.now()) == ("unmet", 2, "2 hops")
     assert bundles.need_status(items, Urgency.ROUTINE, clock.now())[2] == "nothing open"

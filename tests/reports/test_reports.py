@@ -26,6 +26,7 @@ from referral_hub.directory import service as directory
 from referral_hub.directory.vocabulary import ServiceStatus
 from referral_hub.referrals import bundles, deadlines_sweep
 from referral_hub.referrals import service as referrals
+from referral_hub.referrals.deadlines import Urgency
 from referral_hub.referrals.models import Bundle, Need, Referral
 from referral_hub.reports.sql import nearest_rank
 from tests import factories
@@ -113,13 +114,13 @@ def send(net: Network, name: str, to: str) -> None:
             net.intake,
             client_id=person.id,
             service_id=net.services[to].id,
-            urgency="urgent",
+            urgency=Urgency.URGENT,
             data_categories=["profile"],
         )
     net.referral_ids[name] = referral.id
 
 
-def bundle(net: Network, name: str, urgency: str, needs: dict[str, str]) -> None:
+def bundle(net: Network, name: str, urgency: Urgency, needs: dict[str, str]) -> None:
     """`needs`: category → the agencies (keys) its referrals go to, e.g. "ABD"."""
     with transaction() as db_session:
         person = clients.create_client(net.intake, profile={"language": "en"})
@@ -180,7 +181,7 @@ def play_the_day(net: Network, at: Callable[[float], None]) -> None:
     act(net, "r1", "confirm-arrival")
     at(60)
     act(net, "r5", "acknowledge")
-    bundle(net, "b1", "urgent", {"emergency_shelter": "ABD"})
+    bundle(net, "b1", Urgency.URGENT, {"emergency_shelter": "ABD"})
     at(70)
     act(net, "b1a", "decline", reason="no_capacity")
     at(80)
@@ -193,7 +194,7 @@ def play_the_day(net: Network, at: Callable[[float], None]) -> None:
     act(net, "b1d", "confirm-arrival")
     at(120)
     act(net, "r5", "accept")
-    bundle(net, "b2", "emergency", {"emergency_shelter": "AB", "legal_advocacy": "C"})
+    bundle(net, "b2", Urgency.EMERGENCY, {"emergency_shelter": "AB", "legal_advocacy": "C"})
     at(125)
     act(net, "b2a", "decline", reason="safety_conflict")
     at(130)
@@ -203,7 +204,7 @@ def play_the_day(net: Network, at: Callable[[float], None]) -> None:
     at(140)
     act(net, "b2c", "confirm-arrival")
     at(150)
-    bundle(net, "b3", "urgent", {"legal_advocacy": "C"})
+    bundle(net, "b3", Urgency.URGENT, {"legal_advocacy": "C"})
     at(155)
     act(net, "b3c", "acknowledge")
     at(160)
@@ -510,7 +511,7 @@ def test_in_limbo_pages_with_a_cursor(
     """Three needs, each one decline short of placement: every page picks up after the last."""
     for minute in (0, 1, 2):
         frozen(minute)
-        bundle(network, f"p{minute}", "routine", {"legal_advocacy": "C"})
+        bundle(network, f"p{minute}", Urgency.ROUTINE, {"legal_advocacy": "C"})
         act(network, f"p{minute}c", "decline", reason="language")
     frozen(10)
     seen = []

@@ -22,6 +22,7 @@ from referral_hub.core.actor import Actor, ActorKind
 from referral_hub.core.db import transaction
 from referral_hub.referrals import bundles, tracking
 from referral_hub.referrals import service as referrals
+from referral_hub.referrals.deadlines import Urgency
 from referral_hub.referrals.models import Referral
 from tests import factories
 
@@ -79,7 +80,7 @@ def history(session: Any) -> Iterator[History]:
             made = bundles.create_bundle(
                 worker,
                 client_id=person.id,
-                urgency="urgent",
+                urgency=Urgency.URGENT,
                 needs=[
                     {
                         "category": "emergency_shelter",

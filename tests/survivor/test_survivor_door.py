@@ -21,6 +21,7 @@ from referral_hub.extensions import db
 from referral_hub.jobs.models import OutboxMessage
 from referral_hub.referrals import bundles
 from referral_hub.referrals import service as referrals
+from referral_hub.referrals.deadlines import Urgency
 from referral_hub.referrals.models import Referral
 from referral_hub.referrals.states import State
 from referral_hub.survivor import access
@@ -60,7 +61,7 @@ def world(client: Any, session: Any) -> dict[str, Any]:
         bundle = bundles.create_bundle(
             intake,
             client_id=her.id,
-            urgency="urgent",
+            urgency=Urgency.URGENT,
             consent_id=granted.id,
             needs=[
                 {

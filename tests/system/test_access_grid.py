@@ -16,6 +16,7 @@ from joserfc.jwk import ECKey
 
 from referral_hub.auth.models import SCOPES
 from referral_hub.core.db import transaction
+from referral_hub.referrals.deadlines import Urgency
 from tests import factories
 
 EDITORS = ("agency_admin", "provider", "hub_admin")
@@ -410,7 +411,7 @@ def world(client: Any, session: Any) -> dict[str, Any]:
         )
         own_service = factories.directory_service(own)
         other_service = factories.directory_service(other)
-        records = {}
+        records: dict[str, Any] = {}
         for name, agency in (("own", own), ("other", other)):
             from referral_hub.clients.service import create_client
             from referral_hub.consent.service import record_consent
@@ -444,7 +445,7 @@ def world(client: Any, session: Any) -> dict[str, Any]:
                 actor,
                 client_id=person.id,
                 service_id=third_service.id,
-                urgency="routine",
+                urgency=Urgency.ROUTINE,
                 data_categories=["profile"],
             )
             from referral_hub.notifications.webhooks import subscribe
@@ -458,7 +459,7 @@ def world(client: Any, session: Any) -> dict[str, Any]:
             records[f"{name}_bundle"] = bundle_service.create_bundle(
                 actor,
                 client_id=person.id,
-                urgency="routine",
+                urgency=Urgency.ROUTINE,
                 needs=[
                     {
                         "category": "case_management",

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import Table, select
 
 from referral_hub.audit import service as audit
 from referral_hub.audit.models import AuditEvent
@@ -16,6 +17,7 @@ from referral_hub.core.actor import SYSTEM
 from referral_hub.core.db import transaction
 from referral_hub.core.errors import NotFound
 from referral_hub.extensions import db
+from referral_hub.referrals.deadlines import Urgency
 
 WRITERS = 20
 EVENTS_EACH = 5
@@ -297,7 +299,7 @@ def test_no_read_that_starts_after_a_revocation_commits_returns_pii(committing_a
     assert not any(late)  # reads that started before the commit may still have seen it
 
 
-def _referral_world(app: Flask, services: int, free: int) -> dict[str, object]:
+def _referral_world(app: Flask, services: int, free: int) -> dict[str, Any]:
     """One sender with a consented client; `services` shelters, each with `free` beds."""
     from referral_hub.clients import service as clients
     from referral_hub.core.actor import Actor, ActorKind
@@ -343,7 +345,7 @@ def test_sibling_referrals_accepted_at_once_exactly_one_wins(committing_app: Fla
             bundle = bundles.create_bundle(
                 world["intake"],
                 client_id=world["client"],
-                urgency="emergency",
+                urgency=Urgency.EMERGENCY,
                 consent_id=world["consent"],
                 needs=[
                     {
@@ -364,7 +366,7 @@ def test_sibling_referrals_accepted_at_once_exactly_one_wins(committing_app: Fla
     barrier = threading.Barrier(3)
     outcomes: list[str] = []
 
-    def accept(agency_id: object) -> None:
+    def accept(agency_id: uuid.UUID) -> None:
         with committing_app.app_context():
             try:
                 barrier.wait()
@@ -396,7 +398,10 @@ def test_sibling_referrals_accepted_at_once_exactly_one_wins(committing_app: Fla
         assert statuses == ["accepted", "superseded", "superseded"]
         from referral_hub.directory.models import Capacity
 
-        held = sum(db.session.get(Capacity, s).held for _, s in world["shelters"])
+        services = [service_id for _, service_id in world["shelters"]]
+        held = sum(
+            db.session.scalars(select(Capacity.held).where(Capacity.service_id.in_(services)))
+        )
         assert held == 1  # one bed held, none leaked by the losers
         db.session.remove()
 
@@ -450,7 +455,7 @@ def _last_bed_round(committing_app: Flask, overflow: bool = False) -> None:
                         world["intake"],
                         client_id=person.id,
                         service_id=service_id,
-                        urgency="emergency",
+                        urgency=Urgency.EMERGENCY,
                         data_categories=["profile"],
                     ).id
                 )
@@ -459,7 +464,7 @@ def _last_bed_round(committing_app: Flask, overflow: bool = False) -> None:
     outcomes: list[str] = []
     provider = Actor(ActorKind.USER, "p", agency_id, frozenset({"provider"}))
 
-    def accept(referral_id: object) -> None:
+    def accept(referral_id: uuid.UUID) -> None:
         with committing_app.app_context():
             try:
                 barrier.wait()
@@ -518,7 +523,7 @@ def test_racing_sends_leave_one_open_referral_per_client_and_service(
                         world["intake"],
                         client_id=world["client"],
                         service_id=service_id,
-                        urgency="emergency",
+                        urgency=Urgency.EMERGENCY,
                         data_categories=["profile"],
                     )
                 outcomes.append("sent")
@@ -551,7 +556,7 @@ def test_first_writers_racing_on_a_new_key_store_all_succeed(committing_app: Fla
 
     with committing_app.app_context():
         bind = db.engines[keystore.BIND]
-        keystore.ClientKey.__table__.drop(bind, checkfirst=True)
+        cast(Table, keystore.ClientKey.__table__).drop(bind, checkfirst=True)
         keystore.forget_prepared(bind)
     racers = 8
     barrier = threading.Barrier(racers)

@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from flask import Flask
@@ -93,18 +93,19 @@ def app_role(app: Flask, session: Any) -> Iterator[AppRole]:
         role.apply_script()
         restricted = create_engine(url, poolclass=NullPool)
         saved = dict(db.engines)
+        engines = cast(dict[str | None, Any], db.engines)  # each engine swapped for a connection
         db.session.remove()
         for key in saved:
             connection = restricted.connect()
             connection.begin()
             connection.exec_driver_sql(f'SET ROLE "{role.name}"')
             connections.append(connection)
-            db.engines[key] = connection  # type: ignore[assignment]
+            engines[key] = connection
         try:
             yield role
         finally:
             db.session.remove()
-            db.engines.update(saved)
+            engines.update(saved)
             for connection in connections:
                 connection.rollback()
                 connection.close()

@@ -192,7 +192,7 @@ def test_worker_killed_at_random_points_delivers_every_webhook(tmp_path: Path) -
             for point in points:
                 wait_for(
                     f"delivery {point} (seed {seed})",
-                    lambda point=point: sink.total() >= point,
+                    lambda point=point: sink.total() >= point,  # type: ignore[misc]
                     60,
                     0.002,
                 )

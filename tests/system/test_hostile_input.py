@@ -1441,7 +1441,7 @@ def schema_of(app: Flask, target: Target) -> Schema | None:
     for parameter in getattr(view, "_apidoc", {}).get("arguments", {}).get("parameters", []):
         if parameter.get("location", parameter.get("in", "json")) == "json":
             schema = parameter["schema"]
-            return schema() if isinstance(schema, type) else schema  # type: ignore[no-any-return]
+            return schema() if isinstance(schema, type) else schema
     return None
 
 
@@ -3583,7 +3583,7 @@ def outcome_faults(response: Any, case: Case) -> list[str]:
     if not outcome.issue or any(issue.severity != "error" for issue in outcome.issue):
         faults.append("an OperationOutcome without error issues")
     expressions = [e for issue in outcome.issue for e in issue.expression or []]
-    if case.names and not any(names_field(e, case.names) for e in expressions):
+    if case.names and not any(names_field(e or "", case.names) for e in expressions):
         faults.append(f"issues {expressions[:5]} do not name {case.names!r}")
     if response.status_code == 401 and "WWW-Authenticate" not in response.headers:
         faults.append("401 without WWW-Authenticate")

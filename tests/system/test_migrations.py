@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import flask_migrate
 import pytest
-from sqlalchemy import DateTime, Uuid, bindparam, inspect, text
+from sqlalchemy import BindParameter, DateTime, Uuid, bindparam, inspect, text
 
 from referral_hub import create_app
 from referral_hub.audit import service as audit
@@ -72,14 +73,18 @@ def test_needs_take_their_bundles_urgency_when_urgency_moves_to_the_need(
             flask_migrate.upgrade(revision="7d2a4c6e8f10")
             with db.engine.begin() as connection:
                 for statement in rows:
-                    typed = [bindparam(key, type_=Uuid()) for key in ids if f":{key}" in statement]
+                    typed: list[BindParameter[Any]] = [
+                        bindparam(key, type_=Uuid()) for key in ids if f":{key}" in statement
+                    ]
                     if ":now" in statement:
                         typed.append(bindparam("now", type_=DateTime(timezone=True)))
                     values = {key: value for key, value in ids.items() if f":{key}" in statement}
                     connection.execute(text(statement).bindparams(*typed), values | {"now": now})
             flask_migrate.upgrade(revision="7d2a9c4e1b63")
             with db.engine.connect() as connection:
-                found = dict(connection.execute(text("SELECT id, urgency FROM need")).all())
+                found: dict[Any, Any] = dict(
+                    connection.execute(text("SELECT id, urgency FROM need")).all()
+                )
             assert {uuid.UUID(str(key)): value for key, value in found.items()} == {
                 ids["n1"]: "emergency",
                 ids["n2"]: "emergency",

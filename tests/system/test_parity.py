@@ -27,6 +27,7 @@ from referral_hub.extensions import db
 from referral_hub.jobs.models import OutboxMessage
 from referral_hub.referrals import bundles
 from referral_hub.referrals import service as referrals
+from referral_hub.referrals.deadlines import Urgency
 from referral_hub.referrals.models import Message, Referral
 from tests import factories
 from tests.factories import actor_for, csrf_from, sign_in
@@ -75,7 +76,7 @@ def build_world() -> World:
             sender,
             client_id=person.id,
             consent_id=granted.id,
-            urgency="urgent",
+            urgency=Urgency.URGENT,
             needs=[
                 {
                     "category": "emergency_shelter",
@@ -116,10 +117,11 @@ def move(world: World, *steps: tuple[str, str, dict[str, Any]]) -> None:
 
 
 ETA = (clock.now() + timedelta(days=3)).replace(microsecond=0)
-ACK = ("provider", "acknowledge", {})
+Step = tuple[str, str, dict[str, Any]]
+ACK: Step = ("provider", "acknowledge", {})
 ASKED = ("provider", "request-info", {"question": "Is her child with her tonight?"})
-ACCEPTED = ("provider", "accept", {})
-ARRIVED = ("provider", "confirm-arrival", {})
+ACCEPTED: Step = ("provider", "accept", {})
+ARRIVED: Step = ("provider", "confirm-arrival", {})
 DECLINED = ("provider", "decline", {"reason": "no_capacity"})
 
 

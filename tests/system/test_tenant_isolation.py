@@ -412,7 +412,7 @@ ROUTES: list[Route] = [
             body=_fixed({"jwks": CLIENT_JWKS}),
             subject=slot,
             hub=ADMINISTRATION,
-            **proof,
+            **proof,  # type: ignore[arg-type]
         )
         for param, slot, proof in (
             ("agency_id", "agency", {"proof": "api_client"}),

@@ -132,7 +132,7 @@ def test_every_marked_string_is_translated(language: str) -> None:
         texts = msgid if isinstance(msgid, tuple) else (msgid,)
         expected = {name for text in texts for name in PLACEHOLDER.findall(text)}
         translations = entry.string if entry is not None else ""
-        forms = list(translations) if isinstance(translations, tuple) else [translations]
+        forms: list[Any] = list(translations) if isinstance(translations, tuple) else [translations]
         # a plural form may spell its number out ("un día"): `num` is optional there
         optional = {"num"} if isinstance(msgid, tuple) else set()
         if entry is None:

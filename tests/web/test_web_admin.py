@@ -159,7 +159,7 @@ def test_an_agency_admin_cannot_change_another_agencys_records(
     ).one()
     csrf = as_boss(client, world)
     before = count(session, AuditEvent)
-    tries = [
+    tries: list[tuple[str, dict[str, Any]]] = [
         (f"/admin/users/{world.stranger.id}", {"display_name": "X", "roles": ["intake"]}),
         (f"/admin/users/{world.stranger.id}/active", {"is_active": "false"}),
         (f"/admin/users/{world.stranger.id}/reset-second-factor", {}),
@@ -403,7 +403,7 @@ def test_an_agency_admin_cannot_take_over_a_hub_wide_account_of_their_agency(
     assert "only a hub administrator may change it" in page(
         client.get(f"/admin/users/{overseer.id}")
     )
-    attempts = [
+    attempts: list[tuple[str, dict[str, Any]]] = [
         ("password", {"password": "a takeover passphrase"}),
         ("reset-second-factor", {}),
         ("active", {"is_active": "false"}),

@@ -299,6 +299,7 @@ def test_each_need_starts_from_the_urgency_intake_recorded_and_nothing_is_typed_
     assert shelter.urgency.value == "emergency"
     assert shelter.acknowledge_by == start + timedelta(minutes=15)
     assert counsel.urgency.value == "routine"
+    assert counsel.acknowledge_by is not None
     assert counsel.acknowledge_by > start + timedelta(hours=23)
     follow = client.get(response.headers["Location"]).get_data(as_text=True)
     assert re.search(r'class="need-urgency">Emergency<', follow)
