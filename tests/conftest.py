@@ -250,7 +250,8 @@ def client(app: Flask, session: Any) -> FlaskClient:
 @pytest.fixture
 def act_as(app: Flask) -> Iterator[Callable[[Actor], None]]:
     """Make every request in this test act as `actor`, for tests about something other
-    than how the actor is found (tests/test_access*.py use real tokens and sessions)."""
+    than how the actor is found (tests/auth/test_access_admin.py and
+    tests/system/test_access_grid.py use real tokens and sessions)."""
     real = app.extensions["actor_resolver"]
 
     def set_actor(actor: Actor) -> None:

@@ -455,7 +455,7 @@ def fresh_code(server: LiveServer, email: str, secret: str) -> str:
     both steps the hub accepts now. Rather than wait up to 30 s for the next step (a
     pause that only hopes the clock moved), the harness moves that person's replay record
     one step back, as an administrator resetting the factor would; replay refusal itself
-    is tested in tests/test_signin.py.
+    is tested in tests/auth/test_signin.py.
     """
     import pyotp
 

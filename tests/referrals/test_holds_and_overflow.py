@@ -1,5 +1,5 @@
 """Holds on the provider's terms and overflow places, through the API (the pages call the
-same services: tests/test_web_holds.py): hold length frozen at accept, the night value,
+same services: tests/web/test_web_holds.py): hold length frozen at accept, the night value,
 one extension, bad values refused with nothing written, overflow in search only while open,
 closing by itself, overflow used only when regular units are full, reports counting
 overflow placements apart, and other agencies kept out."""

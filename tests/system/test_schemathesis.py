@@ -1,7 +1,7 @@
 """schemathesis over the OpenAPI document: every operation, every default check (ignored_auth
 included), with real credentials for an agency that owns data.
 
-The document is docs/openapi.json, which tests/test_openapi.py keeps equal to the one the
+The document is docs/openapi.json, which tests/system/test_openapi.py keeps equal to the one the
 app generates and serves. One pytest item per operation; each seeds a small world inside
 the `session` fixture's transaction, and every request schemathesis sends goes through the
 app's engines, which that fixture points at its connection: whatever an example creates is

@@ -118,7 +118,7 @@ NOT_AN_ID = {
     ),
     ("/o/<token>", "token"): (
         "an outside referral's one-time link: a secret, not an id; every token that is not "
-        "live answers the same 404 (tests/test_outside_referrals.py)"
+        "live answers the same 404 (tests/referrals/test_outside_referrals.py)"
     ),
     ("/mail/<name>", "name"): (
         "a file of the development mail folder, for hub administrators only (no tenant's object)"

@@ -2,7 +2,7 @@
 audit trail with "verify now", the disclosure report, and the CSV download.
 
 The charts module is pure (data in, SVG out) and tested without a database; the pages are
-tested on the scripted day of `tests/test_reports.py`, whose every figure is known.
+tested on the scripted day of `tests/reports/test_reports.py`, whose every figure is known.
 """
 
 from __future__ import annotations
