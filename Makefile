@@ -61,7 +61,7 @@ format: sync
 
 # the strings marked for translation (babel.cfg) into messages.pot, then merged into every
 # language's catalogue (created for a language newly in i18n.SUPPORTED); new or changed
-# strings come out empty or fuzzy, and tests/test_i18n.py fails until they are translated
+# strings come out empty or fuzzy, and tests/web/test_i18n.py fails until they are translated
 I18N := referral_hub/translations
 translations: sync
 	$(RUN) pybabel -q extract -F babel.cfg -c TRANSLATORS: --project=referral-hub \

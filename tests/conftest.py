@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import flask_migrate
 import pytest
@@ -166,7 +166,8 @@ class RequestPerContextClient(FlaskClient):
     def open(self, *args: Any, **kwargs: Any) -> Any:
         from flask.globals import _cv_app
 
-        held = _cv_app.set(None)  # hide the test's context (without tearing it down)
+        # hide the test's context (without tearing it down)
+        held = _cv_app.set(None)  # type: ignore[arg-type]
         try:
             return super().open(*args, **kwargs)
         finally:
@@ -189,7 +190,7 @@ def rolled_back_app(
 
         queue = application.extensions["hub_queue"]
         if isinstance(queue, RqQueue):
-            queue.queue.empty()  # type: ignore[no-untyped-call]
+            queue.queue.empty()
 
 
 @pytest.fixture(scope="session")
@@ -223,12 +224,13 @@ def committing_app(worker_id: str, tmp_path_factory: pytest.TempPathFactory) -> 
 def session(app: Flask) -> Iterator[Any]:
     """The app's session joined to an outer transaction that is rolled back after the test."""
     with app.app_context():
-        engines = db.engines
+        # each engine is swapped for one connection in an outer transaction, rolled back after
+        engines = cast(dict[str | None, Any], db.engines)
         undo = []
         for key, engine in list(engines.items()):
             connection = engine.connect()
             outer = connection.begin()
-            engines[key] = connection  # type: ignore[assignment]
+            engines[key] = connection
             undo.append((key, engine, connection, outer))
         try:
             yield db.session
@@ -248,7 +250,8 @@ def client(app: Flask, session: Any) -> FlaskClient:
 @pytest.fixture
 def act_as(app: Flask) -> Iterator[Callable[[Actor], None]]:
     """Make every request in this test act as `actor`, for tests about something other
-    than how the actor is found (tests/test_access*.py use real tokens and sessions)."""
+    than how the actor is found (tests/auth/test_access_admin.py and
+    tests/system/test_access_grid.py use real tokens and sessions)."""
     real = app.extensions["actor_resolver"]
 
     def set_actor(actor: Actor) -> None:
@@ -280,7 +283,7 @@ def run_jobs(app: Flask) -> Callable[[], int]:
 
 
 @pytest.fixture(autouse=True)
-def _empty_test_queue(app: Flask) -> Iterator[None]:
+def _empty_test_queue(app: Flask) -> None:
     """Jobs left in Redis by an earlier (rolled back) test must not leak into this one."""
     from referral_hub.jobs.queue import RqQueue
 
@@ -291,7 +294,6 @@ def _empty_test_queue(app: Flask) -> Iterator[None]:
         from referral_hub.auth.ratelimit import RedisBackend
 
         RedisBackend(queue.redis, app.config["REDIS_KEY_PREFIX"]).clear()
-    yield
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,4 @@
-"""Private servers for the fault-injection tests (tests/test_faults.py).
+"""Private servers for the fault-injection tests (tests/system/test_faults.py).
 
 Each test gets a PostgreSQL cluster of its own (initdb into a temporary directory, trust
 auth, loopback only), a redis-server of its own (no persistence: a restart comes back

@@ -82,7 +82,7 @@ def _handler(provider: LocalProvider) -> type[BaseHTTPRequestHandler]:
                     },
                 )
             elif url.path == "/jwks":
-                self._json(200, KeySet([provider.key]).as_dict(private=False))
+                self._json(200, dict(KeySet([provider.key]).as_dict(private=False)))
             elif url.path == "/authorize":
                 query = {k: v[0] for k, v in parse_qs(url.query).items()}
                 provider.seen.append(query)

@@ -412,10 +412,11 @@ def main(argv: Sequence[str] | None = None, out: IO[str] = sys.stdout) -> int:
         for key_file in options.public_key:
             keys.update(load_public_keys(key_file.read_text()))
         held = read_held(options.checkpoints) if options.checkpoints else []
-        if not options.export.is_file():
-            raise OSError(f"{options.export} is not a file")
     except (OSError, ValueError, SigningKeyError) as exc:
         print(f"cannot start: {exc}", file=sys.stderr)
+        return 2
+    if not options.export.is_file():
+        print(f"cannot start: {options.export} is not a file", file=sys.stderr)
         return 2
     started = time.perf_counter()
 

@@ -1,7 +1,7 @@
 """Checked bearer tokens remembered per process for a few seconds, so that an agency
 system's burst of calls reads its token once instead of once per call.
 
-The bound, stated and tested (tests/test_oauth.py): a token revoked — or its client or
+The bound, stated and tested (tests/auth/test_oauth.py): a token revoked — or its client or
 agency suspended — by another process still passes in this one for at most
 `BEARER_CACHE_SECONDS` after that change commits; in the process that made the change, not
 at all after its commit (the change empties the cache, `oauth.forget_checked_bearers`).

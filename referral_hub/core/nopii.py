@@ -22,7 +22,8 @@ def assert_no_pii(value: Any, *, where: str, path: str = "$") -> None:
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):
-                raise ValueError(f"{where}: key at {path} is not a string")
+                # one error type for every refusal, as the docstring says: ValueError, not TypeError
+                raise ValueError(f"{where}: key at {path} is not a string")  # noqa: TRY004
             if FORBIDDEN_KEYS.match(key):
                 raise ValueError(f"{where}: key {key!r} at {path} would carry personal data")
             assert_no_pii(item, where=where, path=f"{path}.{key}")

@@ -216,7 +216,8 @@ def register_error_handlers(app: Flask) -> None:
             return _unavailable(error)
         if isinstance(error, HTTPException):  # routed here only when no other handler took it
             return from_http_exception(error) if wants_problem_json() else error
-        log.exception("unhandled error on %s %s", request.method, request.path)
+        # flask calls this handler outside any `except` of ours: the traceback is the error's
+        log.error("unhandled error on %s %s", request.method, request.path, exc_info=error)
         return problem_response(
             500,
             "internal_error",

@@ -4,7 +4,7 @@ The codes themselves live with their feature (`directory/vocabulary.py`,
 `referrals/states.py`, `referrals/deadlines.py`, `reports/limbo.py`, `auth/scopes.py`, …);
 here each code gets the words a worker reads, marked for translation and translated when
 the page is rendered (`lazy_gettext`), so the request's language applies.
-`tests/test_words.py` holds every code of each vocabulary to having words here: a new code
+`tests/web/test_words.py` holds every code of each vocabulary to having words here: a new code
 cannot reach a page as a bare code.
 
 A value is a lazy string: it renders in templates and formats as text; give it to anything

@@ -22,14 +22,14 @@ from urllib.parse import urlsplit
 
 import pytest
 from flask import Flask
-from playwright.sync_api import ConsoleMessage, Page, Request, Response, expect
+from playwright.sync_api import ConsoleMessage, Page, Request, Response, ViewportSize, expect
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts"
 VENDOR = Path(__file__).resolve().parent / "vendor"
 
-DESKTOP = {"width": 1280, "height": 800}
-PHONE = {"width": 390, "height": 844}
+DESKTOP: ViewportSize = {"width": 1280, "height": 800}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 ASSET_BUDGET_BYTES = 150 * 1024
 # Full-page PNGs at two widths are a third of a journey's time: kept when asked for
 # (`make screenshots` sets it), and always of the page a failing test ended on
@@ -455,7 +455,7 @@ def fresh_code(server: LiveServer, email: str, secret: str) -> str:
     both steps the hub accepts now. Rather than wait up to 30 s for the next step (a
     pause that only hopes the clock moved), the harness moves that person's replay record
     one step back, as an administrator resetting the factor would; replay refusal itself
-    is tested in tests/test_signin.py.
+    is tested in tests/auth/test_signin.py.
     """
     import pyotp
 

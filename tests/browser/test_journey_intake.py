@@ -110,7 +110,7 @@ def test_intake_searches_plans_records_a_client_and_her_consent(
     page.locator("input[name=data_categories][value=contact]").check()
     page.get_by_role("button", name="Record consent and continue to referrals").click()
     page.wait_for_url(re.compile(r"/intake/bundles/new\?client=.+&consent=.+"))
-    client_id = re.search(r"client=([0-9a-f-]+)", page.url).group(1)  # type: ignore[union-attr]
+    client_id = re.search(r"client=([0-9a-f-]+)", page.url).group(1)
 
     page.goto(f"/intake/clients/{client_id}")
     expect(page.get_by_role("heading", level=1)).to_have_text(f"Client RH-{tag}")

@@ -30,11 +30,13 @@ def _refer(server: LiveServer, *, urgency: str, contact: str) -> tuple[str, str]
     with server.app.app_context(), transaction():
         intake = agencies.find_user_by_email("intake@hotline.example")
         provider = agencies.find_user_by_email(PROVIDER)
-        assert intake is not None and provider is not None
+        assert intake is not None
+        assert provider is not None
         sender = Actor(ActorKind.USER, str(intake.id), intake.agency_id, frozenset(intake.roles))
         receiver = Actor(
             ActorKind.USER, str(provider.id), provider.agency_id, frozenset(provider.roles)
         )
+        assert receiver.agency_id is not None
         service = next(
             s
             for s in board_services(receiver)

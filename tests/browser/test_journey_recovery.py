@@ -50,7 +50,7 @@ def reset_link(server: LiveServer, address: str) -> str:
     for path in sorted(folder.glob("*.eml"), key=lambda p: p.stat().st_mtime, reverse=True):
         message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
         if message["To"] == address and "Reset your" in str(message["Subject"]):
-            body = message.get_content()  # type: ignore[attr-defined]
+            body = message.get_content()
             found = re.search(r"https?://\S+/login/reset\?token=[A-Za-z0-9_-]+", body)
             assert found, "the reset e-mail has no link"
             parts = urlsplit(found.group(0))

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, Route, expect
 
+from referral_hub.referrals.deadlines import Urgency
 from tests import factories
 from tests.browser.harness import PHONE, LiveServer, check_page, sign_in, sign_out
 
@@ -44,6 +45,7 @@ def _her_referrals(server: LiveServer, tag: str) -> dict[str, Any]:
 
     with server.app.app_context(), transaction():
         intake, provider = actor(INTAKE), actor(SHELTER_PROVIDER)
+        assert provider.agency_id is not None
         shelter = next(
             s for s in board_services(provider) if s.category.value == "emergency_shelter"
         )
@@ -75,7 +77,7 @@ def _her_referrals(server: LiveServer, tag: str) -> dict[str, Any]:
                 intake,
                 client_id=person.id,
                 service_id=service.id,
-                urgency="urgent",
+                urgency=Urgency.URGENT,
                 data_categories=["profile", *shared],
                 consent_id=granted.id,
             )

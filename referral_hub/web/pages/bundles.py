@@ -188,7 +188,7 @@ def _refusing(bundle_id: uuid.UUID, referral_id: uuid.UUID, form: str) -> Iterat
             failed=form,
             **context_of(view),
         ):
-            raise error
+            raise
 
 
 def _back(bundle_id: uuid.UUID, referral_id: uuid.UUID) -> Any:
