@@ -31,6 +31,7 @@ from sqlalchemy.orm import joinedload
 
 from referral_hub.agencies.models import Agency
 from referral_hub.agencies.service import get_agency
+from referral_hub.agencies.vocabulary import receives_referrals
 from referral_hub.auth.service import may_administer
 from referral_hub.core import clock
 from referral_hub.core.actor import Actor, ActorKind
@@ -187,6 +188,8 @@ class ServiceSummary:
     agency_name: str
     agency_kind: str
     eligibility: Rules
+    active: bool  # the service and its agency both active: it can take a referral today
+    receives_referrals: bool  # its agency's participation: referrals, or counts only
 
 
 def summaries(service_ids: Collection[uuid.UUID | str]) -> dict[uuid.UUID, ServiceSummary]:
@@ -227,6 +230,8 @@ def _summaries_statement() -> Any:
             Agency.id.label("agency_id"),
             Agency.name.label("agency_name"),
             Agency.kind.label("agency_kind"),
+            Agency.status.label("agency_status"),
+            Agency.participation.label("agency_participation"),
         )
         .join(Agency, Agency.id == Service.agency_id)
         .where(Service.id.in_(bindparam("ids", expanding=True, type_=Uuid())))
@@ -256,6 +261,8 @@ def _summary(row: Any) -> ServiceSummary:
             no_id_needed=row.no_id_needed,
             accepts_children=row.accepts_children,
         ),
+        active=row.status.value == "active" and row.agency_status.value == "active",
+        receives_referrals=receives_referrals(row.agency_participation),
     )
 
 

@@ -19,9 +19,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from referral_hub.agencies.models import Agency, User
+from referral_hub.agencies.models import User
 from referral_hub.agencies.service import agency_names
-from referral_hub.agencies.vocabulary import is_law_enforcement, receives_referrals
+from referral_hub.agencies.vocabulary import is_law_enforcement
 from referral_hub.audit.models import AuditEvent
 from referral_hub.clients import service as clients
 from referral_hub.clients.models import Client
@@ -32,7 +32,7 @@ from referral_hub.core import clock
 from referral_hub.core.actor import Actor
 from referral_hub.core.errors import NotFound
 from referral_hub.directory import search as finder
-from referral_hub.directory.models import Service
+from referral_hub.directory.queries import summaries
 from referral_hub.directory.vocabulary import Category
 from referral_hub.extensions import db
 from referral_hub.referrals import assignment, bundles, conversation, states
@@ -253,42 +253,19 @@ class BundleLine:
 
 
 def service_cards(ids: Iterable[uuid.UUID | str]) -> dict[str, ServiceCard]:
-    """Service id (str) → name, category, agency: one query for all of them."""
-    wanted = set()
-    for value in ids:
-        try:
-            wanted.add(value if isinstance(value, uuid.UUID) else uuid.UUID(str(value)))
-        except ValueError:
-            continue
-    if not wanted:
-        return {}
-    rows = db.session.execute(
-        select(
-            Service.id,
-            Service.name,
-            Service.category,
-            Service.status,
-            Service.agency_id,
-            Agency.name.label("agency_name"),
-            Agency.kind.label("agency_kind"),
-            Agency.status.label("agency_status"),
-            Agency.participation.label("agency_participation"),
-        )
-        .join(Agency, Agency.id == Service.agency_id)
-        .where(Service.id.in_(sorted(wanted)))
-    ).all()
+    """Service id (str) → name, category, agency: the directory's summaries, one query."""
     return {
-        str(row.id): ServiceCard(
-            id=row.id,
-            name=row.name,
-            category=row.category.value,
-            agency_id=row.agency_id,
-            agency_name=row.agency_name,
-            law_enforcement=is_law_enforcement(row.agency_kind),
-            active=row.status.value == "active" and row.agency_status.value == "active",
-            receives_referrals=receives_referrals(row.agency_participation),
+        str(summary.id): ServiceCard(
+            id=summary.id,
+            name=summary.name,
+            category=summary.category,
+            agency_id=summary.agency_id,
+            agency_name=summary.agency_name,
+            law_enforcement=is_law_enforcement(summary.agency_kind),
+            active=summary.active,
+            receives_referrals=summary.receives_referrals,
         )
-        for row in rows
+        for summary in summaries(list(ids)).values()
     }
 
 
