@@ -149,7 +149,7 @@ def serve(mode: str, counts_path: str) -> None:
 
     threading.Thread(target=report, daemon=True).start()
     if mode == "batch":
-        from referral_hub.cli import run_worker
+        from referral_hub.jobs.worker import run_worker
 
         run_worker(app, burst=False)
         return

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from referral_hub.cli import run_worker
+from referral_hub.jobs.worker import run_worker
 
 
 def main() -> None:
