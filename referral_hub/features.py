@@ -20,6 +20,7 @@ def _withdraw_referrals(
     referrals.end_access_under_consent(consent_id, reason, agency_id)  # type: ignore[arg-type]
     # referrals outside the hub too (a consent names an outside organisation as a recipient)
     outside.withdraw_under_consent(consent_id, reason, agency_id)  # type: ignore[arg-type]
+    outside.end_access_under_consent(consent_id, reason, agency_id)  # type: ignore[arg-type]
 
 
 def register(app: Flask) -> None:

@@ -291,6 +291,12 @@ def _empty_test_queue(app: Flask) -> None:
     if isinstance(queue, RqQueue):
         queue.queue.empty()
         queue.redis.delete(queue.wake_key)
+        # a periodic job's id is its task and slot (one job per slot): an earlier test's
+        # finished job with the same slot (the same whole second) would make this test's
+        # enqueue a silent duplicate, and its sweep never run
+        stale = list(queue.redis.scan_iter(match="rq:job:periodic-*"))
+        if stale:
+            queue.redis.delete(*stale)
         from referral_hub.auth.ratelimit import RedisBackend
 
         RedisBackend(queue.redis, app.config["REDIS_KEY_PREFIX"]).clear()

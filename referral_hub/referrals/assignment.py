@@ -11,6 +11,7 @@ two parties read it); the chain gets ids only.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import select
@@ -163,3 +164,24 @@ def name_of(user_id: uuid.UUID | None) -> str | None:
     if user_id is None:
         return None
     return db.session.scalar(select(User.display_name).where(User.id == user_id))
+
+
+def names_among(user_ids: Iterable[str], agency_ids: Iterable[uuid.UUID]) -> dict[str, str]:
+    """Caseworkers' display names (user id as str → name), one query, for the users of
+    `agency_ids` only (a referral's two sides): any other id, or one that is not a user id,
+    is left out, so a stray id in an event names nobody."""
+    wanted = set()
+    for value in user_ids:
+        try:
+            wanted.add(uuid.UUID(str(value)))
+        except ValueError:
+            continue
+    agencies = set(agency_ids)
+    if not wanted or not agencies:
+        return {}
+    rows = db.session.execute(
+        select(User.id, User.display_name).where(
+            User.id.in_(sorted(wanted)), User.agency_id.in_(sorted(agencies))
+        )
+    )
+    return {str(row.id): row.display_name for row in rows}

@@ -14,9 +14,10 @@ only as SHA-256; a link expires (OUTSIDE_LINK_HOURS), can be revoked by the send
 one replaces the old, and after an answer it shows the outcome only.
 
 Her consent governs it as it governs a hub referral: when it ends (`consent_ended`) an
-unanswered one is withdrawn (`withdraw_under_consent`). Its answer is due by `respond_by`
-(a hub referral's decision deadline for its urgency); past it, the deadline sweep tells the
-sender to call them, once (`tell_unanswered`).
+unanswered one is withdrawn (`withdraw_under_consent`); an accepted one stays accepted, its
+link and letter read nothing of her, and that is recorded once (`end_access_under_consent`).
+Its answer is due by `respond_by` (a hub referral's decision deadline for its urgency); past
+it, the deadline sweep tells the sender to call them, once (`tell_unanswered`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from referral_hub.agencies import outside as organisations
 from referral_hub.agencies.models import User
 from referral_hub.agencies.service import agency_names, email_staff
 from referral_hub.audit import service as audit
+from referral_hub.audit.models import AuditEvent
 from referral_hub.auth import ratelimit
 from referral_hub.clients import service as clients
 from referral_hub.consent import policy
@@ -62,6 +64,8 @@ from referral_hub.referrals.models import Bundle, OutsideLink, OutsideReferral
 from referral_hub.referrals.states import Side, State
 
 PURPOSES = tuple(category.value for category in Category)
+# on the record when her consent ends under an answered (accepted) one
+ACCESS_ENDED = "referral.outside_access_ended"
 
 
 def _reader(organisation_id: uuid.UUID) -> policy.Reader:
@@ -277,7 +281,8 @@ def withdraw_under_consent(
     an answer under the consent (to `organisation_id` only, when she withdrew the consent
     from that organisation alone) is withdrawn, its live links revoked, on the record; the
     sending agency is told with the fixed-text notice. An answered one stays as it is — its
-    link shows the outcome only, and the letter asks the consent as it is now."""
+    link shows the outcome only, and the letter asks the consent as it is now (an accepted
+    one's ended access is recorded by `end_access_under_consent`)."""
     statement = (
         select(OutsideReferral)
         .where(OutsideReferral.consent_id == consent_id, OutsideReferral.status == State.SENT)
@@ -308,6 +313,50 @@ def withdraw_under_consent(
     for agency_id in sorted(senders):
         email_staff(agency_id, set(notices.SIDE_ROLES["sender"]), "action_waiting")
     return withdrawn
+
+
+def end_access_under_consent(
+    consent_id: uuid.UUID, reason: str, organisation_id: uuid.UUID | None = None
+) -> int:
+    """Her consent ended and an outside referral under it was already accepted: it stays
+    accepted (she may be there), and its link and letter already read nothing of her (they
+    ask the consent as it is now). This puts it on the record: `referral.outside_access_ended`
+    with the reason, as a hub referral's `referral.access_ended` — once per referral, however
+    many times the consent ends (withdrawn from that organisation, then revoked, expired or
+    erased). Returns how many were recorded."""
+    statement = (
+        select(OutsideReferral)
+        .where(OutsideReferral.consent_id == consent_id, OutsideReferral.status == State.ACCEPTED)
+        .order_by(OutsideReferral.id)
+    )
+    if organisation_id is not None:
+        statement = statement.where(OutsideReferral.organisation_id == organisation_id)
+    accepted = list(db.session.scalars(statement))
+    if not accepted:
+        return 0
+    already = set(
+        db.session.scalars(
+            select(AuditEvent.subject_id).where(
+                AuditEvent.subject_type == OutsideReferral.__tablename__,
+                AuditEvent.subject_id.in_([str(referral.id) for referral in accepted]),
+                AuditEvent.action == ACCESS_ENDED,
+            )
+        )
+    )
+    ended = 0
+    for referral in accepted:
+        if str(referral.id) in already:
+            continue
+        audit.record(
+            SYSTEM,
+            ACCESS_ENDED,
+            referral,
+            client_reference=referral.client_reference,
+            consent_id=consent_id,
+            details={"reason": f"consent {reason}", "status": referral.status.value},
+        )
+        ended += 1
+    return ended
 
 
 # --- no answer by its deadline -----------------------------------------------------------------

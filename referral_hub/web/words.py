@@ -295,6 +295,10 @@ EVENT: Words = {
     "referral.assigned": _l("Caseworker changed"),
     "referral.assignee_reminded": _l("Caseworker reminded"),
     "referral.hold_extended": _l("Hold extended"),
+    "referral.access_ended": _l("Her consent ended: they no longer see her details"),
+    "referral.outside_access_ended": _l(
+        "Her consent ended: the letter and the link no longer show her details"
+    ),
     "client.pii_viewed": _l("Her details were viewed"),
     "client.created": _l("Client record created"),
     "client.disclosures_viewed": _l("Disclosure report viewed"),
@@ -306,6 +310,12 @@ EVENT: Words = {
     "auth.login": _l("Signed in"),
     "auth.login_failed": _l("Sign-in failed"),
     "access.denied": _l("Access refused"),
+}
+
+# whose caseworker a handover (`referral.assigned`) changed, as the sending side reads it
+HANDOVER_SIDE: Words = {
+    "sender": _l("Your caseworker changed"),
+    "receiver": _l("Their caseworker changed"),
 }
 
 # --- coordinators -------------------------------------------------------------------------

@@ -503,6 +503,70 @@ def test_the_intake_page_hands_a_bundle_over_with_a_sealed_note(
     assert f"Handover: {NOTE}" in thread
 
 
+def test_the_senders_referral_page_shows_the_receivers_handover_and_moves_with_names(
+    app: Flask, client: Any, session: Any, net: dict[str, Any]
+) -> None:
+    bundle = a_bundle(net)
+    referral = bundled(session, bundle)
+    provider = factories.actor_for(net["provider"])
+    with transaction():
+        referrals.transition(provider, referral.id, "acknowledge")
+    with transaction():
+        assignment.assign(
+            provider, referral.id, side="receiver", assignee_id=net["provider2"].id, note=NOTE
+        )
+    with transaction():
+        referrals.transition(factories.actor_for(net["provider2"]), referral.id, "accept")
+    with transaction():  # and her own side's, without a note
+        assignment.assign(
+            factories.actor_for(net["intake"]),
+            referral.id,
+            side="sender",
+            assignee_id=net["intake2"].id,
+        )
+    factories.sign_in(client, net["intake"])
+    url = f"/intake/bundles/{bundle.id}/referrals/{referral.id}"
+    page = unescaped(client.get(url))
+    timeline = page[page.index('id="timeline"') : page.index("</ol>", page.index('id="timeline"'))]
+    lines = [" ".join(item.split()) for item in timeline.split("<li>")[1:]]
+    receiver = net["receiver"].name
+    said = [line.split("</time>", 1)[1].replace("</li>", "").strip() for line in lines]
+    assert said == [
+        "Referral drafted · your agency",
+        "Referral sent · your agency",
+        f"Acknowledged (looking at it) · {receiver}",
+        f"Message sent · {receiver}",  # the handover note, sealed in the messages
+        f"Their caseworker changed · {receiver} · from {net['provider'].display_name} to "
+        f"{net['provider2'].display_name} · a handover note was left (in the messages)",
+        f"Accepted: a place is held for her · {receiver}",
+        f"Your caseworker changed · your agency · from {net['intake'].display_name} to "
+        f"{net['intake2'].display_name}",
+    ]
+    # the note itself: in the messages (sealed, its read audited), never on the timeline
+    assert NOTE not in timeline
+    assert f"Handover: {NOTE}" in page
+    # the same read as the API's timeline: the same events, in the same order
+    api = client.get(f"/api/v1/referrals/{referral.id}/timeline").json
+    moves = [e["action"] for e in api if e["action"] not in ("referral.messages_read",)]
+    assert moves == [
+        "referral.created",
+        "referral.sent",
+        "referral.acknowledged",
+        "referral.message_sent",
+        "referral.assigned",
+        "referral.accepted",
+        "referral.assigned",
+    ]
+    # another agency's intake worker: the page looks missing, and says nothing of it
+    with transaction():
+        elsewhere = factories.with_password(factories.user(factories.agency(), ["intake"]))
+    stranger = app.test_client()
+    factories.sign_in(stranger, elsewhere)
+    refused = stranger.get(url)
+    assert refused.status_code == 404
+    assert net["provider2"].display_name not in refused.get_data(as_text=True)
+
+
 @pytest.mark.parametrize("who", ["outsider", "provider", "receiver_intake", "unknown"])
 def test_the_intake_page_refuses_anyone_but_a_colleague_and_keeps_what_was_typed(
     client: Any, session: Any, net: dict[str, Any], who: str

@@ -560,9 +560,10 @@ def test_her_consent_expiring_withdraws_it_through_the_periodic_job(
         _assert_withdrawn_under_consent(client, net, referral, token, "consent expired")
 
 
-def test_withdrawing_her_consent_from_one_organisation_withdraws_only_that_referral(
-    client: Any, net: dict[str, Any]
-) -> None:
+def _sent_to_two(
+    net: dict[str, Any],
+) -> tuple[dict[str, Any], OutsideReferral, OutsideReferral]:
+    """Her consent naming the refuge and a second organisation, and a referral to each."""
     with transaction():
         legal = organisations.add_organisation(net["actor"], name="Harbour Legal", phone="3")
         both = factories.written_consent(
@@ -573,11 +574,18 @@ def test_withdrawing_her_consent_from_one_organisation_withdraws_only_that_refer
             data_categories=["contact"],
         )
     net = {**net, "consent": both}
-    to_refuge = _send(net)
-    to_legal = _send(net, organisation_id=legal.id)
+    return net, _send(net), _send(net, organisation_id=legal.id)
+
+
+def test_withdrawing_her_consent_from_one_organisation_withdraws_only_that_referral(
+    client: Any, net: dict[str, Any]
+) -> None:
+    net, to_refuge, to_legal = _sent_to_two(net)
     _, token = _link(net, to_refuge)
     with transaction():
-        consent.revoke_consent(net["actor"], both.id, "not them", agency_id=net["refuge"].id)
+        consent.revoke_consent(
+            net["actor"], net["consent"].id, "not them", agency_id=net["refuge"].id
+        )
     _assert_withdrawn_under_consent(client, net, to_refuge, token, "consent revoked")
     assert db.session.get_one(OutsideReferral, to_legal.id).status == State.SENT
     assert len(_events("referral.outside_withdrawn")) == 1
@@ -600,6 +608,61 @@ def test_an_accepted_outside_referral_stays_accepted_and_its_link_reads_nothing(
     assert page.status_code == 200
     assert CONTACT not in page.get_data(as_text=True)
     assert _events("referral.outside_withdrawn") == []
+    # her access ended: on the record, as for a hub referral (nothing about her in it)
+    [ended] = _events("referral.outside_access_ended")
+    assert (ended.subject_type, ended.subject_id) == ("outside_referral", str(referral.id))
+    assert ended.details == {"reason": "consent expired", "status": "accepted"}
+    assert ended.actor_type == "system"
+    assert ended.consent_id == net["consent"].id
+    assert ended.client_reference == referral.client_reference
+
+
+class _Abandoned(Exception):
+    pass
+
+
+def test_ended_access_is_recorded_once_per_accepted_referral_in_the_consents_transaction(
+    client: Any, net: dict[str, Any]
+) -> None:
+    net, to_refuge, to_legal = _sent_to_two(net)
+    both = net["consent"]
+    unanswered = _send(net, organisation_id=to_legal.organisation_id)
+    for referral in (to_refuge, to_legal):
+        _, token = _link(net, referral)
+        with transaction():
+            outside.answer_by_link(token, "accept", address="203.0.113.9")
+
+    # the revocation rolled back: nothing of it is on the record
+    def revoked_then_abandoned() -> None:
+        with transaction():
+            consent.revoke_consent(net["actor"], both.id, "she asked")
+            assert db.session.get_one(OutsideReferral, unanswered.id).status == State.WITHDRAWN
+            raise _Abandoned
+
+    with pytest.raises(_Abandoned):
+        revoked_then_abandoned()
+    db.session.expire_all()
+    assert _events("referral.outside_access_ended") == []
+    assert db.session.get_one(OutsideReferral, unanswered.id).status == State.SENT
+    # withdrawn from the refuge alone: only the refuge's referral
+    with transaction():
+        consent.revoke_consent(net["actor"], both.id, "not them", agency_id=net["refuge"].id)
+    assert [e.subject_id for e in _events("referral.outside_access_ended")] == [str(to_refuge.id)]
+    # then revoked as a whole: the legal one now, the refuge's not twice; the unanswered one
+    # is withdrawn, not "ended"
+    with transaction():
+        consent.revoke_consent(net["actor"], both.id, "she asked")
+    db.session.expire_all()
+    ended = _events("referral.outside_access_ended")
+    assert len(ended) == 2  # one each
+    assert {e.subject_id: e.details["reason"] for e in ended} == {
+        str(to_refuge.id): "consent revoked",
+        str(to_legal.id): "consent revoked",
+    }
+    assert db.session.get_one(OutsideReferral, unanswered.id).status == State.WITHDRAWN
+    assert {db.session.get_one(OutsideReferral, r.id).status for r in (to_refuge, to_legal)} == {
+        State.ACCEPTED
+    }
 
 
 # --- an answer deadline: past it, the sender is told to call them -----------------------------

@@ -29,6 +29,7 @@ from referral_hub.directory.vocabulary import (
 )
 from referral_hub.extensions import db
 from referral_hub.jobs.models import OutboxStatus
+from referral_hub.referrals import assignment, outside
 from referral_hub.referrals.deadlines import DEADLINES, EXTENSION_REASONS, Urgency
 from referral_hub.referrals.models import Referral
 from referral_hub.referrals.queries.received import RECEIVER_ACTIONS
@@ -67,8 +68,10 @@ VOCABULARIES: dict[str, tuple[dict[Any, Any], set[Any]]] = {
     "EVENT": (
         words.EVENT,
         {f"referral.{s.value}" for s in State if s != State.DRAFT}
-        | {"referral.created", *limbo.NUDGE_ACTIONS.values()},
+        | {"referral.created", *limbo.NUDGE_ACTIONS.values()}
+        | {"referral.assigned", "referral.access_ended", outside.ACCESS_ENDED},
     ),
+    "HANDOVER_SIDE": (words.HANDOVER_SIDE, set(assignment.SIDES)),
     "STATUS_GROUP": (words.STATUS_GROUP, set(STATUS_GROUPS)),
     "LIMBO_REASON": (words.LIMBO_REASON, set(limbo.WHY)),
     "DATA_CATEGORY_HINT": (words.DATA_CATEGORY_HINT, set(CATEGORIES)),

@@ -37,8 +37,9 @@ from referral_hub.directory.vocabulary import Category
 from referral_hub.extensions import db
 from referral_hub.referrals import assignment, bundles, conversation, states
 from referral_hub.referrals import service as referrals
+from referral_hub.referrals.deadlines import EXTENSION_REASONS
 from referral_hub.referrals.models import Bundle, Referral
-from referral_hub.referrals.states import State
+from referral_hub.referrals.states import DECLINE_REASONS, UNFINISHED_REASONS, State
 
 # a referral that ended without help: the need may be referred again from it
 ENDED = frozenset({State.DECLINED, State.EXPIRED, State.NOT_COMPLETED, State.WITHDRAWN})
@@ -148,13 +149,44 @@ class FollowedBundle:
 
 
 @dataclass(frozen=True, slots=True)
+class Handover:
+    """A caseworker change on one side: whose side, from whom to whom (names; None: nobody
+    before, or a name no longer on the hub), and whether a note was left — the note itself
+    is sealed in the messages, never here."""
+
+    side: str
+    from_name: str | None
+    to_name: str | None
+    with_note: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SentTimelineEvent:
+    """One event of the referral's timeline as its sender reads it: when, what, which agency
+    acted (None: the hub itself, or someone outside the two parties), a coded reason only,
+    a waiting-list place, a handover's names. Nothing about her: the chain never held it."""
+
+    seq: int
+    at: datetime
+    action: str
+    actor_type: str
+    agency_name: str | None
+    ours: bool
+    reason: str | None
+    position: int | None
+    handover: Handover | None
+
+
+@dataclass(frozen=True, slots=True)
 class FollowedReferralPage:
-    """One referral of the bundle, with its messages (None: left out, not read)."""
+    """One referral of the bundle, with its timeline and its messages (None: left out, not
+    read)."""
 
     bundle: FollowedBundle
     need: FollowedNeed
     referral: FollowedReferral
     messages: list[dict[str, Any]] | None
+    timeline: list[SentTimelineEvent]
 
 
 @dataclass(frozen=True, slots=True)
@@ -544,12 +576,75 @@ def follow_referral(
                     message["agency_name"] = names.get(str(message["author_agency"]), "")
                     message["ours"] = message["author_agency"] == actor.agency_id
                 return FollowedReferralPage(
-                    bundle=view, need=need, referral=item, messages=messages
+                    bundle=view,
+                    need=need,
+                    referral=item,
+                    messages=messages,
+                    timeline=sent_timeline(actor, referral_id),
                 )
     # not one of this bundle's: another agency's referral is recorded as a foreign attempt
     # (and answers as missing), exactly as the actions record it
     bundles.referral_in_bundle(actor, bundle_id, referral_id)
     raise NotFound()
+
+
+# reads of her data, the note and the messages: on the audit trail, not the timeline (the
+# page's own read of the messages would otherwise add one at every visit)
+READS = frozenset({"referral.messages_read", "referral.note_read"})
+HANDOVER = "referral.assigned"
+CODED_REASONS = frozenset(DECLINE_REASONS) | frozenset(UNFINISHED_REASONS) | {*EXTENSION_REASONS}
+
+
+def sent_timeline(actor: Actor, referral_id: uuid.UUID) -> list[SentTimelineEvent]:
+    """The referral's timeline for its sending agency: the API's read
+    (`conversation.timeline`, which checks access) with the agencies' and caseworkers' names
+    — one query for each kind — and, of the details, only coded reasons, a waiting-list
+    place and a handover's side and names."""
+    referral = referrals.get_referral(actor, referral_id)
+    events = [e for e in conversation.timeline(actor, referral.id) if e["action"] not in READS]
+    parties = {referral.sender_agency_id, referral.receiver_agency_id}
+    agencies = agency_names({e["agency"] for e in events if e["agency"] in parties})
+    handed = [e["details"] or {} for e in events if e["action"] == HANDOVER]
+    people = assignment.names_among(
+        {str(d[k]) for d in handed for k in ("from", "to") if d.get(k)}, parties
+    )
+    return [_entry(actor, event, agencies, people) for event in events]
+
+
+def _entry(
+    actor: Actor, event: dict[str, Any], agencies: dict[str, str], people: dict[str, str]
+) -> SentTimelineEvent:
+    details = event["details"] or {}
+    return SentTimelineEvent(
+        seq=event["seq"],
+        at=event["at"],
+        action=event["action"],
+        actor_type=event["actor_type"],
+        agency_name=agencies.get(str(event["agency"])) if event["agency"] else None,
+        ours=event["agency"] is not None and event["agency"] == actor.agency_id,
+        reason=_coded(details.get("reason")),
+        position=_position(details.get("position")),
+        handover=_handover(details, people) if event["action"] == HANDOVER else None,
+    )
+
+
+def _coded(reason: object) -> str | None:
+    """A coded reason only: a free-text one (a withdrawal's words) is not for this list."""
+    return reason if isinstance(reason, str) and reason in CODED_REASONS else None
+
+
+def _position(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _handover(details: dict[str, Any], people: dict[str, str]) -> Handover:
+    side = details.get("side")
+    return Handover(
+        side=side if side in assignment.SIDES else "",
+        from_name=people.get(str(details.get("from"))),
+        to_name=people.get(str(details.get("to"))),
+        with_note=details.get("with_note") is True,
+    )
 
 
 # --- the survivor's receipt -----------------------------------------------------------------

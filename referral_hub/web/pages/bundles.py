@@ -51,7 +51,11 @@ def _words() -> dict[str, Any]:
         "need_words": words.NEED_STATUS,
         "bundle_words": words.BUNDLE_STATUS,
         "decline_words": words.DECLINE_REASON,
+        "unfinished_words": words.UNFINISHED_REASON,
+        "extension_words": words.EXTENSION_REASON,
         "data_words": words.DATA_CATEGORY,
+        "event_words": words.EVENT,
+        "handover_words": words.HANDOVER_SIDE,
     }
 
 
