@@ -4,9 +4,10 @@ Each test gets a PostgreSQL cluster of its own (initdb into a temporary director
 auth, loopback only), a redis-server of its own (no persistence: a restart comes back
 empty, as a lost Redis would), and the hub's processes started as production starts them
 and pointed at those two: gunicorn with config/gunicorn.conf.py (2 workers), the rq worker
-(`python -m referral_hub.worker`, its loop in `referral_hub/jobs/worker.py`) and the scheduler (`flask hub scheduler`); plus a
-loopback webhook receiver. Faults can then be injected freely without disturbing the
-shared PostgreSQL (5432) and Redis (6379) that parallel test workers use.
+(`python -m referral_hub.worker`, its loop in `referral_hub/jobs/worker.py`) and the
+scheduler (`flask hub scheduler`); plus a loopback webhook receiver. Faults can then be
+injected freely without disturbing the shared PostgreSQL (5432) and Redis (6379) that
+parallel test workers use.
 
 The application is built only in subprocesses (`python -m tests.fault_harness setup` and
 `... check`), never in the test process, whose app and logging stay the suite's own.
