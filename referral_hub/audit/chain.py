@@ -26,6 +26,7 @@ GENESIS = "0" * 64
 _LEAF_PREFIX = sha256(b"\x00")
 _NO_LIMIT = float("inf")
 NOT_HASHED = frozenset({"leaf", "chain"})
+_SPLICED = frozenset({"prev", "seq"})
 
 REASONS = {
     "content": "the event's content does not match its leaf hash (altered)",
@@ -57,6 +58,31 @@ REASONS = {
 def hashed_bytes(document: Mapping[str, Any]) -> bytes:
     """The bytes an event's leaf commits to: its canonical JSON without `leaf` and `chain`."""
     return canonical_bytes({key: value for key, value in document.items() if key not in NOT_HASHED})
+
+
+def hashed_parts(document: Mapping[str, Any]) -> tuple[bytes, bytes, bytes]:
+    """The hashed bytes around `prev` and `seq`, for a writer that learns them last.
+
+    `before + prev + between + str(seq) + after` is `hashed_bytes` of the document with
+    that `prev` and `seq` (both ASCII: a hex digest and an integer): PostgreSQL's
+    `audit_append` splices in what it reads under the head's lock and hashes the result.
+    Canonical JSON writes an object as `{`, its members sorted and joined by `,`, then
+    `}`; the top-level keys are ASCII, so the members before `prev`, between `prev` and
+    `seq`, and after `seq` are each the canonical form of that part of the document.
+    """
+    parts: tuple[dict[str, Any], dict[str, Any], dict[str, Any]] = ({}, {}, {})
+    for key, value in document.items():
+        if key in NOT_HASHED or key in _SPLICED:
+            continue
+        if not isinstance(key, str) or not key.isascii():
+            raise CanonicalizationError("an event's own keys are ASCII")
+        parts[0 if key < "prev" else 1 if key < "seq" else 2][key] = value
+    first, middle, last = (canonical_bytes(part)[1:-1] for part in parts)
+    return (
+        b"{" + first + (b"," if first else b"") + b'"prev":"',
+        b'",' + middle + (b"," if middle else b"") + b'"seq":',
+        (b"," + last if last else b"") + b"}",
+    )
 
 
 def leaf_hash(document: Mapping[str, Any]) -> str:

@@ -2,8 +2,9 @@
 
 `record()` runs inside a service: it checks and prepares the event, and the transaction
 appends every prepared event just before it commits — taking the head (row lock on
-PostgreSQL; SQLite transactions already hold the write lock from BEGIN IMMEDIATE),
-chaining the events in order and moving the head. So there is no change without its
+PostgreSQL, inside the database function `audit_append`, which also hashes; SQLite
+transactions already hold the write lock from BEGIN IMMEDIATE), chaining the events in
+order and moving the head. So there is no change without its
 event, no event without its change, and no gap in `seq` — and the head is held for a few
 inserts, not for the whole transaction, so writers queue for microseconds.
 """
@@ -13,12 +14,21 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, cast
 
 from flask import g, has_request_context
 from sqlalchemy import Table, bindparam, insert, select, update
 
-from referral_hub.audit.chain import GENESIS, Verification, chain_hash, leaf_hash, verify
+from referral_hub.audit.chain import (
+    GENESIS,
+    Verification,
+    chain_hash,
+    hashed_parts,
+    leaf_hash,
+    verify,
+)
 from referral_hub.audit.models import AuditEvent, AuditHead, event_document
 from referral_hub.core import clock
 from referral_hub.core.actor import Actor
@@ -56,13 +66,44 @@ _MOVE_HEAD = (
     .values(seq=bindparam("new_seq"), chain_hash=bindparam("new_chain"))
 )
 _EVENT_COLUMNS = tuple(column.key for column in _EVENTS.columns)
-# PostgreSQL: the event and the head's move in one statement (a data-modifying CTE runs
-# once, whatever the outer statement reads), one round trip instead of two
-_APPEND_AND_MOVE = _MOVE_HEAD.add_cte(
-    insert(_EVENTS)
-    .values({key: bindparam(key, type_=_EVENTS.c[key].type) for key in _EVENT_COLUMNS})
-    .cte("appended")
-)
+# PostgreSQL: one call per event — `audit_append` (a migration creates it) locks the head,
+# hashes the event's canonical bytes with the `prev` and `seq` it read there spliced in,
+# inserts the event those bytes describe and moves the head
+_APPEND_IN_DATABASE = "SELECT new_seq, new_prev, new_leaf, new_chain FROM audit_append(%s, %s, %s)"
+
+
+@dataclass(slots=True)
+class Recorded:
+    """An event as `record` took it; `seq` and the hashes are set when it is appended.
+
+    A plain object, not a mapped `AuditEvent`: the append inserts with plain statements,
+    and building a mapped instance (instrumented attributes, its state) for nothing cost
+    about as much as hashing the event.
+    """
+
+    event_id: uuid.UUID
+    at: datetime
+    actor_type: str
+    actor_id: str | None
+    actor_agency_id: uuid.UUID | None
+    actor_roles: list[str]
+    action: str
+    outcome: str
+    subject_type: str | None
+    subject_id: str | None
+    client_reference: str | None
+    request_id: str | None
+    fields: list[str]
+    consent_id: uuid.UUID | None
+    details: dict[str, Any]
+    seq: int = 0
+    prev_hash: str = ""
+    leaf_hash: str = ""
+    chain_hash: str = ""
+
+    def document(self) -> dict[str, Any]:
+        """The event as hashed and exported (the same document a stored event gives)."""
+        return event_document(self)
 
 
 def record(
@@ -75,7 +116,7 @@ def record(
     fields: Sequence[str] = (),
     consent_id: uuid.UUID | None = None,
     details: dict[str, Any] | None = None,
-) -> AuditEvent:
+) -> Recorded:
     """Append one event to the chain, in the current transaction. Never commits."""
     if not _ACTION.match(action):
         raise ValueError(
@@ -86,7 +127,7 @@ def record(
     details = dict(details or {})
     assert_no_pii(details, where="audit details")
     subject_type, subject_id = _subject_parts(subject)
-    event = AuditEvent(
+    event = Recorded(
         event_id=uuid.uuid4(),
         at=clock.now(),
         actor_type=str(actor.kind),
@@ -102,9 +143,6 @@ def record(
         fields=sorted(set(fields)),
         consent_id=consent_id,
         details=details,
-        prev_hash="",
-        leaf_hash="",
-        chain_hash="",
     )
     pending = db.session.info.setdefault("audit_pending", [])
     if not pending:
@@ -116,15 +154,22 @@ def record(
 def _append_pending() -> None:
     """Chain this transaction's events onto the head, in the order they were recorded.
 
-    Plain statements, not the unit of work: one locking read, then each event inserted
-    and the head moved past it (its trigger lets `seq` advance by exactly one) — one
-    statement per event on PostgreSQL, a multi-row insert and the moves on SQLite.
+    Plain statements, not the unit of work. PostgreSQL: one `audit_append` call per event
+    (it locks the head, hashes with the `prev` and `seq` it found there, inserts the event
+    and moves the head). SQLite: one locking read, the events hashed here, a multi-row
+    insert, and the head moved past each (its trigger lets `seq` advance by exactly one).
     """
-    events: list[AuditEvent] = db.session.info.pop("audit_pending", [])
+    events: list[Recorded] = db.session.info.pop("audit_pending", [])
     if not events:
         return
     db.session.flush()  # the changes being recorded are written before their events
     connection = db.session.connection()  # Core statements: no unit-of-work bookkeeping
+    if connection.dialect.name == "postgresql":
+        for event in events:
+            parts = hashed_parts(event.document())
+            appended = connection.exec_driver_sql(_APPEND_IN_DATABASE, parts).one()
+            event.seq, event.prev_hash, event.leaf_hash, event.chain_hash = appended
+        return
     locked = connection.execute(_LOCK_HEAD).first()
     if locked is None:
         raise RuntimeError("audit head row missing: run `flask db upgrade`")
@@ -135,12 +180,6 @@ def _append_pending() -> None:
         event.leaf_hash = leaf_hash(event.document())
         event.chain_hash = chain = chain_hash(event.prev_hash, event.leaf_hash)
     rows = [{key: getattr(event, key) for key in _EVENT_COLUMNS} for event in events]
-    if connection.dialect.name == "postgresql":
-        for row in rows:
-            connection.execute(
-                _APPEND_AND_MOVE, {**row, "new_seq": row["seq"], "new_chain": row["chain_hash"]}
-            )
-        return
     connection.execute(_INSERT_EVENTS, rows)
     for row in rows:
         connection.execute(_MOVE_HEAD, {"new_seq": row["seq"], "new_chain": row["chain_hash"]})

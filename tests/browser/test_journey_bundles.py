@@ -38,6 +38,7 @@ def _client_with_consent(server: LiveServer, tag: str) -> dict[str, Any]:
             item
             for item in finder.search(SYSTEM, query)
             if item["agency"]["kind"] != "law_enforcement"
+            and item["agency"]["receives_referrals"]  # not one that publishes counts only
             and (item["capacity"]["available"] or 0) > 2
         ]
         picked, agencies_seen = [], set()

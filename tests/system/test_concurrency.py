@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import fcntl
 import threading
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
+import pytest
 from flask import Flask
 from sqlalchemy import Table, select
 
 from referral_hub.audit import service as audit
+from referral_hub.audit.chain import GENESIS, chain_hash, leaf_hash
 from referral_hub.audit.models import AuditEvent
 from referral_hub.core import clock
 from referral_hub.core.actor import SYSTEM
@@ -23,7 +27,29 @@ WRITERS = 20
 EVENTS_EACH = 5
 
 
-def test_audit_seq_stays_gapless_under_concurrent_writers(committing_app: Flask) -> None:
+@pytest.fixture(autouse=True)
+def one_race_at_a_time(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """These tests open up to 50 connections each: two of them at once in two test workers,
+    beside the workers' own pools, would pass PostgreSQL's 100-connection default and fail
+    on "too many clients" instead of on what they test. A lock file in the directory the
+    workers share lets one run at a time (the other tests still run beside it)."""
+    shared = tmp_path_factory.getbasetemp().parent
+    with (shared / "concurrency-races.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+@pytest.mark.parametrize("per_transaction", [1, 3])
+def test_audit_seq_stays_gapless_under_concurrent_writers(
+    committing_app: Flask, per_transaction: int
+) -> None:
+    """Parallel appends from many connections never fork the chain: every `seq` is taken
+    once, every event's `prev` is the chain hash of the event before it, and the hashes
+    (on PostgreSQL computed by `audit_append` under the head's lock) are the ones the
+    Python code computes from the stored event."""
     barrier = threading.Barrier(WRITERS)
     errors: list[BaseException] = []
 
@@ -33,9 +59,13 @@ def test_audit_seq_stays_gapless_under_concurrent_writers(committing_app: Flask)
                 barrier.wait()
                 for index in range(EVENTS_EACH):
                     with transaction():
-                        audit.record(
-                            SYSTEM, "test.raced", ("writer", str(number)), details={"i": index}
-                        )
+                        for part in range(per_transaction):
+                            audit.record(
+                                SYSTEM,
+                                "test.raced",
+                                ("writer", str(number)),
+                                details={"i": index, "part": part, "text": "é🏠" * number},
+                            )
             except BaseException as exc:  # surfaced below, with the thread's own traceback
                 errors.append(exc)
             finally:
@@ -47,17 +77,30 @@ def test_audit_seq_stays_gapless_under_concurrent_writers(committing_app: Flask)
     for thread in threads:
         thread.join(timeout=120)
     assert not errors, errors
+    total = WRITERS * EVENTS_EACH * per_transaction
     with committing_app.app_context():
-        seqs = list(db.session.scalars(select(AuditEvent.seq).order_by(AuditEvent.seq)))
-        assert seqs == list(range(1, WRITERS * EVENTS_EACH + 1))
+        events = list(db.session.scalars(select(AuditEvent).order_by(AuditEvent.seq)))
+        assert [event.seq for event in events] == list(range(1, total + 1))
+        previous = GENESIS
+        for event in events:
+            assert event.prev_hash == previous, event.seq
+            assert event.leaf_hash == leaf_hash(event.document()), event.seq
+            assert event.chain_hash == chain_hash(previous, event.leaf_hash), event.seq
+            previous = event.chain_hash
+        assert audit.head() == (total, previous)
         result = audit.verify_stored()
         assert result.ok, result
-        assert result.events_checked == WRITERS * EVENTS_EACH
+        assert result.events_checked == total
         by_writer: dict[str, int] = {}
-        for event in db.session.scalars(select(AuditEvent)):
+        for event in events:
             by_writer[str(event.subject_id)] = by_writer.get(str(event.subject_id), 0) + 1
-        assert set(by_writer.values()) == {EVENTS_EACH}
+        assert set(by_writer.values()) == {EVENTS_EACH * per_transaction}
         assert len(by_writer) == WRITERS
+        # one transaction's events stay together, in the order they were recorded
+        for start in range(0, total, per_transaction):
+            group = events[start : start + per_transaction]
+            assert len({event.subject_id for event in group}) == 1
+            assert [event.details["part"] for event in group] == list(range(per_transaction))
 
 
 def test_a_failed_request_leaves_no_row_event_or_outbox_row(committing_app: Flask) -> None:

@@ -117,7 +117,7 @@ def app_role(app: Flask, session: Any) -> Iterator[AppRole]:
         owner.dispose()
 
 
-def record_one() -> AuditEvent:
+def record_one() -> audit.Recorded:
     with transaction():
         return audit.record(SYSTEM, "hardening.checked", ("test", uuid.uuid4().hex))
 
