@@ -69,7 +69,11 @@ _EVENT_COLUMNS = tuple(column.key for column in _EVENTS.columns)
 # PostgreSQL: one call per event — `audit_append` (a migration creates it) locks the head,
 # hashes the event's canonical bytes with the `prev` and `seq` it read there spliced in,
 # inserts the event those bytes describe and moves the head
-_APPEND_IN_DATABASE = "SELECT new_seq, new_prev, new_leaf, new_chain FROM audit_append(%s, %s, %s)"
+# marked as a write (`core.lazy_begin.WRITES`): in a GET that has only read so far the call
+# must open the request's transaction, not run in autocommit beside it
+_APPEND_IN_DATABASE = (
+    "SELECT new_seq, new_prev, new_leaf, new_chain FROM audit_append(%s, %s, %s) /* writes */"
+)
 
 
 @dataclass(slots=True)

@@ -145,3 +145,13 @@ def test_the_parts_around_prev_and_seq_splice_into_the_hashed_bytes(
     before, between, after = hashed_parts(document)
     spliced = before + prev.encode() + between + str(seq).encode() + after
     assert spliced == hashed_bytes(document)
+
+
+def test_the_append_call_opens_the_transaction_in_a_get_that_has_only_read() -> None:
+    """A GET reads in autocommit until its first write (`core/lazy_begin.py`): the append
+    is a SELECT of a function that writes, and must say so, or it would commit alone."""
+    from referral_hub.audit import service as audit_service
+    from referral_hub.core.lazy_begin import is_plain_read
+
+    assert not is_plain_read(audit_service._APPEND_IN_DATABASE)
+    assert is_plain_read("SELECT seq FROM audit_event LIMIT 1")
